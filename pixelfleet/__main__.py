@@ -1,0 +1,3 @@
+from pixelfleet.cli import main
+
+main()

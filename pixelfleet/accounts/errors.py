@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pixelfleet.errors import Conflict, Forbidden, Unauthorized
+
+
+class EmailTaken(Conflict):
+    slug = "email-taken"
+    title = "Email already registered"
+
+
+class InvalidCredentials(Unauthorized):
+    slug = "invalid-credentials"
+    title = "Invalid credentials"
+
+
+class InvalidToken(Unauthorized):
+    slug = "invalid-token"
+    title = "Invalid or expired token"
+
+
+class RefreshTokenReused(Unauthorized):
+    slug = "refresh-token-reused"
+    title = "Refresh token already used"
+
+
+class AccountDisabled(Forbidden):
+    slug = "account-disabled"
+    title = "Account disabled"
+
+
+class AdminRequired(Forbidden):
+    slug = "admin-required"
+    title = "Administrator role required"

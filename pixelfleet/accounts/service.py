@@ -1,0 +1,151 @@
+"""Registration, login, rotating refresh tokens and logout."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.accounts import passwords, tokens
+from pixelfleet.accounts.errors import (
+    AccountDisabled,
+    AdminRequired,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+    RefreshTokenReused,
+)
+from pixelfleet.accounts.repository import AccountRepository
+from pixelfleet.accounts.schemas import TokenPair
+from pixelfleet.credits import service as credits
+from pixelfleet.db import utcnow
+from pixelfleet.models import RefreshToken, User
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def register(
+    session: AsyncSession, email: str, password: str, *, signup_credits: int, role: str = "user"
+) -> User:
+    """Creates a user and grants the signup credits, in the caller's transaction."""
+    repo = AccountRepository.from_session(session)
+    email = normalise_email(email)
+    if await repo.user_by_email(email) is not None:
+        raise EmailTaken(f"An account with the email {email} already exists.")
+    user = User(email=email, password_hash=passwords.hash_password(password), role=role, balance=0)
+    try:
+        async with session.begin_nested():
+            await repo.add_user(user)
+    except IntegrityError as exc:
+        raise EmailTaken(f"An account with the email {email} already exists.") from exc
+    if signup_credits > 0:
+        await credits.grant(session, user.id, signup_credits, kind="grant", note="signup")
+        await session.refresh(user, ["balance"])
+    return user
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    user = await AccountRepository.from_session(session).user_by_email(normalise_email(email))
+    if not passwords.verify_password(user.password_hash if user else None, password) or not user:
+        raise InvalidCredentials("The email or password is wrong.")
+    if not user.is_active:
+        raise AccountDisabled("This account is disabled.")
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
+async def issue_tokens(
+    session: AsyncSession,
+    user: User,
+    signer: tokens.TokenSigner,
+    refresh_ttl: timedelta,
+    *,
+    family_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> TokenPair:
+    now = now or utcnow()
+    refresh = tokens.new_refresh_token()
+    await AccountRepository.from_session(session).add_refresh_token(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=tokens.hash_refresh_token(refresh),
+            created_at=now,
+            expires_at=now + refresh_ttl,
+        )
+    )
+    return TokenPair(
+        access_token=signer.issue_access_token(user.id, user.role, now),
+        refresh_token=refresh,
+        expires_in=int(signer.access_ttl.total_seconds()),
+    )
+
+
+class RefreshOutcome:
+    """What a refresh attempt decided: new tokens, or a reuse that revoked the family.
+
+    A reuse must revoke the family even though the request fails, so the caller commits
+    either way and raises `error` afterwards.
+    """
+
+    def __init__(self, tokens: TokenPair | None, error: Exception | None) -> None:
+        self.tokens = tokens
+        self.error = error
+
+
+async def rotate_refresh_token(
+    session: AsyncSession,
+    refresh_token: str,
+    signer: tokens.TokenSigner,
+    refresh_ttl: timedelta,
+) -> RefreshOutcome:
+    now = utcnow()
+    repo = AccountRepository.from_session(session)
+    stored = await repo.refresh_token_by_hash(tokens.hash_refresh_token(refresh_token))
+    if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+        return RefreshOutcome(None, InvalidToken("The refresh token is invalid or has expired."))
+    if stored.used_at is not None or not await repo.mark_refresh_token_used(stored.id, now):
+        await repo.revoke_family(stored.family_id, now)
+        return RefreshOutcome(
+            None,
+            RefreshTokenReused(
+                "This refresh token was already used; every session from that login is now "
+                "signed out. Log in again."
+            ),
+        )
+    user = await repo.user_by_id(stored.user_id)
+    if user is None or not user.is_active:
+        return RefreshOutcome(None, AccountDisabled("This account is disabled."))
+    pair = await issue_tokens(session, user, signer, refresh_ttl, family_id=stored.family_id)
+    return RefreshOutcome(pair, None)
+
+
+async def logout(session: AsyncSession, user: User, refresh_token: str) -> None:
+    """Revokes the login (token family) the refresh token belongs to. Unknown tokens are ignored."""
+    repo = AccountRepository.from_session(session)
+    stored = await repo.refresh_token_by_hash(tokens.hash_refresh_token(refresh_token))
+    if stored is not None and stored.user_id == user.id:
+        await repo.revoke_family(stored.family_id, utcnow())
+
+
+async def user_for_access_token(
+    session: AsyncSession, token: str, signer: tokens.TokenSigner
+) -> User:
+    user_id = signer.read_access_token(token)
+    user = await AccountRepository.from_session(session).user_by_id(user_id)
+    if user is None:
+        raise InvalidToken("The access token names no existing account.")
+    if not user.is_active:
+        raise AccountDisabled("This account is disabled.")
+    return user
+
+
+def require_admin(user: User) -> User:
+    if user.role != "admin":
+        raise AdminRequired("This action needs the admin role.")
+    return user

@@ -1,0 +1,58 @@
+"""Access tokens (JWT, algorithm pinned, `exp`/`iss`/`aud` checked) and opaque refresh tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from pixelfleet.accounts.errors import InvalidToken
+
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class TokenSigner:
+    key: str
+    issuer: str
+    audience: str
+    access_ttl: timedelta
+
+    def issue_access_token(self, user_id: uuid.UUID, role: str, now: datetime) -> str:
+        claims = {
+            "sub": str(user_id),
+            "role": role,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.access_ttl).timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM)
+
+    def read_access_token(self, token: str) -> uuid.UUID:
+        """The user id a token names; InvalidToken for anything forged, expired or foreign."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+            return uuid.UUID(str(claims["sub"]))
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise InvalidToken("The access token is invalid or has expired.") from exc
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,0 +1,46 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pixelfleet.api.problems import install_problem_handlers
+from pixelfleet.api.routes import auth, health, me, operations, tasks
+from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.settings import Settings
+
+DESCRIPTION = """PixelFleet turns uploaded images into processed ones, asynchronously, for credits.
+
+Register, log in with the **Authorize** button (OAuth2 password flow: your email and password),
+then `POST /v1/tasks` with an image and a pipeline. Errors are `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, ctx: ProcessContext | None = None) -> FastAPI:
+    owns_context = ctx is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = ctx or create_context(settings or Settings())
+        app.state.ctx = context
+        try:
+            yield
+        finally:
+            if owns_context:
+                await context.close()
+
+    app = FastAPI(
+        title="PixelFleet",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    if ctx is not None:
+        app.state.ctx = ctx
+    install_problem_handlers(app)
+    for module in (health, auth, me, tasks, operations):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,53 @@
+"""Request-scoped dependencies: the process context, a transactional session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.accounts import service as accounts
+from pixelfleet.context import ProcessContext
+from pixelfleet.errors import Unauthorized
+from pixelfleet.models import User
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+
+
+def get_context(request: Request) -> ProcessContext:
+    ctx: ProcessContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[ProcessContext, Depends(get_context)]
+
+
+async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
+    """The request is the transaction: committed when the handler returns, rolled back if it raises.
+
+    It commits before the response is sent, so a client never sees a success that was not stored."""
+    async with ctx.sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_current_user(
+    ctx: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    if not token:
+        raise Unauthorized("Send an access token: `Authorization: Bearer <token>`.")
+    return await accounts.user_for_access_token(session, token, ctx.signer)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

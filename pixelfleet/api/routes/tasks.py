@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+
+from pixelfleet.api.deps import ContextDep, CurrentUser, SessionDep
+from pixelfleet.imaging.errors import ImageTooLarge
+from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.errors import ResultExpired
+from pixelfleet.jobs.processing import EXTENSIONS
+from pixelfleet.jobs.schemas import ErrorOut, ProgressEvent, TaskOut, TaskPage
+from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
+from pixelfleet.models import User
+from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+EVENT_POLL_SECONDS = 0.25
+EVENT_KEEPALIVE_SECONDS = 15.0
+# Multipart framing and the pipeline field on top of the image itself.
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def _refuse_oversized_body(request: Request, max_upload_bytes: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_upload_bytes + MULTIPART_OVERHEAD:
+        raise ImageTooLarge(f"Uploads are limited to {max_upload_bytes} bytes.")
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
+async def submit_task(
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    ctx: ContextDep,
+    session: SessionDep,
+    file: Annotated[UploadFile, File(description="The image to process.")],
+    pipeline: Annotated[
+        str,
+        Form(
+            description='JSON: {"operations": [{"op": "resize", "width": 800}], '
+            '"output": {"format": "webp", "quality": 80}}'
+        ),
+    ] = "{}",
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Repeat-safe submission key.")
+    ] = None,
+) -> TaskOut:
+    """Queue an image task. The cost is debited now and refunded if the task fails."""
+    limit = ctx.settings.max_upload_bytes
+    _refuse_oversized_body(request, limit)
+    upload = await file.read(limit + 1)
+    if len(upload) > limit:
+        raise ImageTooLarge(f"Uploads are limited to {limit} bytes.")
+    submission = await jobs.submit_task(
+        session,
+        ctx.storage,
+        user,
+        upload,
+        pipeline,
+        ctx.settings.image_limits,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/v1/tasks/{submission.task.id}"
+    if not submission.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return TaskOut.from_task(submission.task)
+
+
+@router.get("", response_model=TaskPage)
+async def list_tasks(
+    user: CurrentUser,
+    session: SessionDep,
+    status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> TaskPage:
+    """The caller's tasks, newest first."""
+    return await jobs.list_tasks(session, user, status=status_filter, cursor=cursor, limit=limit)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+async def get_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TaskOut:
+    return TaskOut.from_task(await jobs.get_task(session, user, task_id))
+
+
+@router.delete("/{task_id}", response_model=TaskOut)
+async def cancel_task(
+    task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
+) -> TaskOut:
+    """Cancel a task. A task that had not started is refunded."""
+    return TaskOut.from_task(await jobs.cancel_task(session, user, task_id, ctx.retention))
+
+
+@router.get(
+    "/{task_id}/result",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"image/*": {}}, "description": "The processed image."}},
+)
+async def download_result(
+    task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
+) -> StreamingResponse:
+    task = await jobs.result_location(session, user, task_id)
+    assert task.result_key is not None
+    if not await ctx.storage.exists(task.result_key):
+        raise ResultExpired(f"The result of task {task_id} is no longer stored.")
+    extension = EXTENSIONS.get(task.result_format or "", "bin")
+    headers = {"Content-Disposition": f'inline; filename="{task.id}.{extension}"'}
+    if task.result_bytes is not None:
+        headers["Content-Length"] = str(task.result_bytes)
+    return StreamingResponse(
+        ctx.storage.stream(task.result_key),
+        media_type=task.result_content_type or "application/octet-stream",
+        headers=headers,
+    )
+
+
+def _sse(event: str, data: str) -> str:
+    return f"event: {event}\ndata: {data}\n\n"
+
+
+async def _task_events(
+    request: Request, ctx: ContextDep, user: User, task_id: uuid.UUID
+) -> AsyncIterator[str]:
+    last: str | None = None
+    quiet = 0.0
+    while True:
+        async with ctx.sessions() as session:
+            task = await jobs.get_task(session, user, task_id)
+            event = ProgressEvent(
+                id=task.id,
+                status=task.status,
+                progress=task.progress,
+                stage=task.stage,
+                error=ErrorOut(code=task.error_code, message=task.error_message or "")
+                if task.error_code
+                else None,
+            )
+        payload = event.model_dump_json()
+        if payload != last:
+            last, quiet = payload, 0.0
+            final = event.status in FINAL_STATES
+            yield _sse("done" if final else "progress", payload)
+            if final:
+                return
+        elif quiet >= EVENT_KEEPALIVE_SECONDS:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+        quiet += EVENT_POLL_SECONDS
+
+
+@router.get(
+    "/{task_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def task_events(
+    task_id: uuid.UUID, request: Request, user: CurrentUser, ctx: ContextDep, session: SessionDep
+) -> StreamingResponse:
+    """Server-sent events: `progress` on each change, then one `done` with the final state."""
+    await jobs.get_task(session, user, task_id)  # 404 before the stream starts
+    return StreamingResponse(
+        _task_events(request, ctx, user, task_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

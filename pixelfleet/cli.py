@@ -1,0 +1,295 @@
+"""The `pixelfleet` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import IO
+
+import click
+import uvicorn
+
+from pixelfleet.settings import Settings
+
+log = logging.getLogger("pixelfleet.cli")
+
+WORKER_STOP_SECONDS = 30.0
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+@click.group()
+@click.version_option(package_name="pixelfleet")
+def main() -> None:
+    """PixelFleet: image processing for credits."""
+
+
+async def _migrate(settings: Settings) -> None:
+    from pixelfleet.db import create_engine
+    from pixelfleet.schema_migrations import upgrade_to_head
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _migration_status(settings: Settings) -> tuple[bool, list[object]]:
+    from pixelfleet.db import create_engine
+    from pixelfleet.schema_migrations import is_at_head, model_drift
+
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        at_head = await is_at_head(engine)
+        return at_head, (await model_drift(engine)) if at_head else []
+    finally:
+        await engine.dispose()
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Only check that the database is at the latest schema.")
+def migrate(check: bool) -> None:
+    """Apply the database migrations (or check them)."""
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    settings = _settings()
+    if check:
+        at_head, drift = asyncio.run(_migration_status(settings))
+        if not at_head:
+            raise click.ClickException("the database is not migrated to the latest revision")
+        if drift:
+            raise click.ClickException(f"the models differ from the migrations: {drift}")
+        click.echo("database schema is up to date")
+        return
+    asyncio.run(_migrate(settings))
+    click.echo("database migrated to the latest revision")
+
+
+class _Fleet:
+    """The embedded mode's worker and scheduler processes, restarted if one dies."""
+
+    def __init__(self, workers: int) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: dict[str, BaseProcess] = {}
+        self.targets: dict[str, tuple[Callable[..., None], tuple[object, ...]]] = {}
+        self.stopping = threading.Event()
+        from pixelfleet.worker.embedded import scheduler_process_main, worker_process_main
+
+        for index in range(workers):
+            self.targets[f"worker-{index}"] = (worker_process_main, (index,))
+        self.targets["scheduler"] = (scheduler_process_main, ())
+
+    def _spawn(self, name: str) -> None:
+        target, args = self.targets[name]
+        process = self.context.Process(target=target, args=args, name=f"pixelfleet-{name}")
+        process.start()
+        self.processes[name] = process
+
+    def start(self) -> None:
+        for name in self.targets:
+            self._spawn(name)
+        threading.Thread(target=self._watch, name="fleet-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            for name, process in list(self.processes.items()):
+                if not process.is_alive() and not self.stopping.is_set():
+                    log.warning("%s exited with %s; starting it again", name, process.exitcode)
+                    self._spawn(name)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for process in self.processes.values():
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            process.join(WORKER_STOP_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "pixelfleet.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        raise click.ClickException(
+            f"another `pixelfleet up` is already running on {data_dir}"
+        ) from exc
+    return handle
+
+
+async def _prepare_embedded(settings: Settings) -> int:
+    from pixelfleet.context import create_context
+    from pixelfleet.db import utcnow
+    from pixelfleet.jobs.maintenance import recover_stale_tasks
+
+    await _migrate(settings)
+    ctx = create_context(settings)
+    try:
+        # Nothing else runs on this data dir, so every running task was interrupted.
+        return await recover_stale_tasks(ctx, stale_before=utcnow())
+    finally:
+        await ctx.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the database and files live (default: PIXELFLEET_DATA_DIR or ./.pixelfleet).",
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.")
+def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None:
+    """Run everything on one machine: migrations, API, workers and scheduler."""
+    from pixelfleet.api.app import create_app
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    if data_dir is not None:
+        os.environ["PIXELFLEET_DATA_DIR"] = str(data_dir.resolve())
+    if workers is not None:
+        os.environ["PIXELFLEET_EMBEDDED_WORKERS"] = str(workers)
+    os.environ["PIXELFLEET_LAUNCHER"] = "embedded"
+    settings = _settings()
+    lock = _lock_data_dir(settings.data_dir)
+    recovered = asyncio.run(_prepare_embedded(settings))
+    if recovered:
+        log.info("requeued %d task(s) interrupted by the last shutdown", recovered)
+    fleet = _Fleet(settings.embedded_workers)
+    fleet.start()
+    log.info(
+        "PixelFleet is up on http://%s:%d (docs at /docs), data in %s",
+        host,
+        port,
+        settings.data_dir.resolve(),
+    )
+    # uvicorn re-raises the signal that stopped it; let that return here so workers stop warm.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        log.info("stopping workers (each finishes its current task)")
+        fleet.stop()
+        lock.close()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def api(host: str, port: int) -> None:
+    """Run the API alone (celery and kubernetes modes)."""
+    from pixelfleet.api.app import create_app
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None)
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI document."""
+    from pixelfleet.api.app import create_app
+
+    click.echo(json.dumps(create_app(_settings()).openapi(), indent=2))
+
+
+@main.group()
+def admin() -> None:
+    """Administration: accounts and credits."""
+
+
+async def _create_user(settings: Settings, email: str, password: str, role: str) -> str:
+    from pixelfleet.accounts import service as accounts
+    from pixelfleet.context import create_context
+
+    ctx = create_context(settings)
+    try:
+        async with ctx.sessions.begin() as session:
+            user = await accounts.register(
+                session, email, password, signup_credits=settings.signup_credits, role=role
+            )
+            return str(user.id)
+    finally:
+        await ctx.close()
+
+
+@admin.command("create-user")
+@click.argument("email")
+@click.option("--admin", "is_admin", is_flag=True, help="Give the account the admin role.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_user(email: str, is_admin: bool, password_stdin: bool) -> None:
+    """Create an account (migrate first)."""
+    from pixelfleet.accounts.schemas import RegisterRequest
+    from pixelfleet.errors import PixelFleetError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        RegisterRequest(email=email, password=password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    try:
+        user_id = asyncio.run(
+            _create_user(settings, email, password, "admin" if is_admin else "user")
+        )
+    except PixelFleetError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"created {'admin' if is_admin else 'user'} {email} ({user_id})")
+
+
+async def _grant(settings: Settings, email: str, amount: int, note: str) -> int:
+    from pixelfleet.accounts.repository import AccountRepository
+    from pixelfleet.accounts.service import normalise_email
+    from pixelfleet.context import create_context
+    from pixelfleet.credits import service as credits
+
+    ctx = create_context(settings)
+    try:
+        async with ctx.sessions.begin() as session:
+            user = await AccountRepository.from_session(session).user_by_email(
+                normalise_email(email)
+            )
+            if user is None:
+                raise click.ClickException(f"no account with the email {email}")
+            entry = await credits.grant(session, user.id, amount, kind="admin_adjust", note=note)
+            return entry.balance_after
+    finally:
+        await ctx.close()
+
+
+@admin.command()
+@click.argument("email")
+@click.argument("amount", type=click.IntRange(min=1))
+@click.option("--note", default="granted by an administrator", show_default=True)
+def grant(email: str, amount: int, note: str) -> None:
+    """Give an account credits (recorded in its ledger)."""
+    balance = asyncio.run(_grant(_settings(), email, amount, note))
+    click.echo(f"granted {amount} credits to {email}; balance is now {balance}")

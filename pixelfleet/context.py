@@ -1,0 +1,45 @@
+"""Process-level resources (engine, sessions, storage), built once per process from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pixelfleet.accounts.tokens import TokenSigner
+from pixelfleet.db import create_engine, create_session_factory
+from pixelfleet.settings import Settings
+from pixelfleet.storage import LocalStorage, Storage
+
+
+@dataclass
+class ProcessContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    storage: Storage
+    signer: TokenSigner = field(repr=False)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(hours=self.settings.result_ttl_hours)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def create_context(settings: Settings) -> ProcessContext:
+    engine = create_engine(settings.resolved_database_url)
+    return ProcessContext(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        storage=LocalStorage(settings.storage_root),
+        signer=TokenSigner(
+            key=settings.jwt_signing_key,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl=timedelta(minutes=settings.access_token_minutes),
+        ),
+    )

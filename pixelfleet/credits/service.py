@@ -1,0 +1,94 @@
+"""The credit ledger: every balance change writes a ledger line in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.credits.errors import InsufficientCredits
+from pixelfleet.credits.repository import CreditRepository
+from pixelfleet.credits.schemas import CreditEntryOut, CreditsOut, LedgerPage
+from pixelfleet.models import CreditEntry
+from pixelfleet.pagination import decode_cursor, encode_cursor
+
+
+async def _apply(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    amount: int,
+    *,
+    kind: str,
+    task_id: uuid.UUID | None = None,
+    note: str | None = None,
+) -> CreditEntry | None:
+    repo = CreditRepository.from_session(session)
+    balance = await repo.change_balance(user_id, amount)
+    if balance is None:
+        return None
+    return await repo.add_entry(
+        CreditEntry(
+            user_id=user_id,
+            kind=kind,
+            amount=amount,
+            balance_after=balance,
+            task_id=task_id,
+            note=note,
+        )
+    )
+
+
+async def grant(
+    session: AsyncSession, user_id: uuid.UUID, amount: int, *, kind: str, note: str | None = None
+) -> CreditEntry:
+    if amount <= 0:
+        raise ValueError("a grant must be positive")
+    entry = await _apply(session, user_id, amount, kind=kind, note=note)
+    assert entry is not None  # adding credits cannot fail the balance check
+    return entry
+
+
+async def debit_for_task(
+    session: AsyncSession, user_id: uuid.UUID, task_id: uuid.UUID, cost: int
+) -> CreditEntry:
+    """Takes a task's cost; 402 when the balance is too low (it never goes below zero)."""
+    entry = await _apply(session, user_id, -cost, kind="task_debit", task_id=task_id)
+    if entry is None:
+        balance = await CreditRepository.from_session(session).balance(user_id)
+        raise InsufficientCredits(
+            f"This task costs {cost} credits and the balance is {balance}. Buy credits to continue."
+        )
+    return entry
+
+
+async def refund_task(
+    session: AsyncSession, user_id: uuid.UUID, task_id: uuid.UUID, cost: int, note: str
+) -> bool:
+    """Gives a task's cost back, at most once (the ledger's unique (task, kind) enforces it).
+
+    Returns False when the task had already been refunded."""
+    if cost <= 0:
+        return False
+    try:
+        async with session.begin_nested():
+            await _apply(session, user_id, cost, kind="task_refund", task_id=task_id, note=note)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def balance_and_ledger(
+    session: AsyncSession, user_id: uuid.UUID, *, cursor: str | None, limit: int
+) -> CreditsOut:
+    repo = CreditRepository.from_session(session)
+    before_id = decode_cursor(cursor, {"id": int})["id"] if cursor else None
+    entries = await repo.entries(user_id, before_id=before_id, limit=limit + 1)
+    page, more = entries[:limit], len(entries) > limit
+    return CreditsOut(
+        balance=await repo.balance(user_id),
+        ledger=LedgerPage(
+            items=[CreditEntryOut.model_validate(entry) for entry in page],
+            next_cursor=encode_cursor({"id": page[-1].id}) if more and page else None,
+        ),
+    )

@@ -1,0 +1,66 @@
+"""The domain's error base: each error knows its HTTP status and its problem type.
+
+Services raise these; one handler in the API renders them as RFC 9457 problem documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+PROBLEM_BASE = "https://pixelfleet.dev/problems/"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one input field (`field` is a dotted path: `pipeline.operations.0`)."""
+
+    field: str
+    message: str
+
+
+class PixelFleetError(Exception):
+    """Base of every expected error. Subclasses set `status`, `slug` and `title`."""
+
+    status: ClassVar[int] = 400
+    slug: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class NotFound(PixelFleetError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(PixelFleetError):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class Unauthorized(PixelFleetError):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+
+class Forbidden(PixelFleetError):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class InvalidInput(PixelFleetError):
+    status = 422
+    slug = "validation-error"
+    title = "Invalid input"

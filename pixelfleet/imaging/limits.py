@@ -1,0 +1,14 @@
+"""The safety limits the imaging code enforces (filled from settings by the caller)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_source_pixels: int = 50_000_000
+    max_output_pixels: int = 50_000_000
+    max_output_side: int = 12_000
+    max_operations: int = 20

@@ -1,0 +1,110 @@
+"""Resize to a box: fit inside it, contain (pad) or cover (crop) it, or fill (stretch) it."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pixelfleet.imaging.colours import Colour, fill_for, parse_colour, to_working_mode
+
+Fit = Literal["contain", "cover", "fill", "inside"]
+
+
+class ResizeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["resize"] = "resize"
+    width: int | None = Field(default=None, ge=1, description="Box width in pixels.")
+    height: int | None = Field(default=None, ge=1, description="Box height in pixels.")
+    fit: Fit = Field(
+        default="inside",
+        description=(
+            "inside: fit within the box keeping the aspect ratio; contain: fit and pad to "
+            "the exact box; cover: fill the box and crop the overflow, centred; fill: stretch."
+        ),
+    )
+    upscale: bool = Field(default=False, description="Allow enlarging a smaller image.")
+    background: Colour = Field(default="#ffffff", description="Padding colour for contain.")
+
+    @model_validator(mode="after")
+    def _needs_a_side(self) -> Self:
+        if self.width is None and self.height is None:
+            raise ValueError("give width, height or both")
+        return self
+
+
+def _box(size: tuple[int, int], params: ResizeParams) -> tuple[int, int]:
+    """The requested box; a missing side follows the image's aspect ratio."""
+    w, h = size
+    if params.width is not None and params.height is not None:
+        return params.width, params.height
+    if params.width is not None:
+        return params.width, max(1, round(h * params.width / w))
+    assert params.height is not None
+    return max(1, round(w * params.height / h)), params.height
+
+
+def _scale_to(size: tuple[int, int], box: tuple[int, int], *, cover: bool) -> tuple[int, int]:
+    """The image scaled to touch the box from inside (or, with `cover`, from outside)."""
+    w, h = size
+    bw, bh = box
+    # Compare bw/w with bh/h by cross-multiplying so the matching side is exact.
+    width_is_tighter = bw * h <= bh * w
+    if width_is_tighter != cover:
+        return bw, max(1, round(h * bw / w))
+    return max(1, round(w * bh / h)), bh
+
+
+def _enlarges(size: tuple[int, int], scaled: tuple[int, int]) -> bool:
+    return scaled[0] > size[0] or scaled[1] > size[1]
+
+
+def resampled_size(size: tuple[int, int], params: ResizeParams) -> tuple[int, int]:
+    """The size the image is resampled to, before any padding or cropping."""
+    box = _box(size, params)
+    if params.fit == "fill":
+        if params.upscale:
+            return box
+        return min(box[0], size[0]), min(box[1], size[1])
+    scaled = _scale_to(size, box, cover=params.fit == "cover")
+    if not params.upscale and _enlarges(size, scaled):
+        return size
+    return scaled
+
+
+def output_size(size: tuple[int, int], params: ResizeParams) -> tuple[int, int]:
+    box = _box(size, params)
+    scaled = resampled_size(size, params)
+    match params.fit:
+        case "contain":
+            return box
+        case "cover":
+            return min(box[0], scaled[0]), min(box[1], scaled[1])
+        case _:
+            return scaled
+
+
+def _resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if image.size == size:
+        return image
+    return to_working_mode(image).resize(size, Image.Resampling.LANCZOS)
+
+
+def apply(image: Image.Image, params: ResizeParams) -> Image.Image:
+    scaled = _resample(image, resampled_size(image.size, params))
+    target = output_size(image.size, params)
+    if params.fit == "contain":
+        if scaled.size == target:
+            return scaled
+        scaled, fill = fill_for(scaled, parse_colour(params.background))
+        canvas = Image.new(scaled.mode, target, fill)
+        offset = ((target[0] - scaled.width) // 2, (target[1] - scaled.height) // 2)
+        canvas.paste(scaled, offset)
+        return canvas
+    if params.fit == "cover" and scaled.size != target:
+        left = (scaled.width - target[0]) // 2
+        top = (scaled.height - target[1]) // 2
+        return scaled.crop((left, top, left + target[0], top + target[1]))
+    return scaled

@@ -1,0 +1,146 @@
+"""Running one task: claim it, run its pipeline, store the result, settle its credits.
+
+This is the task code every launcher runs (the embedded worker now, Celery workers later).
+It is idempotent: a task that is not `queued` any more is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.credits import service as credits
+from pixelfleet.db import utcnow
+from pixelfleet.errors import PixelFleetError
+from pixelfleet.imaging.codecs import EncodedImage
+from pixelfleet.imaging.pipeline import Pipeline, run_pipeline
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.states import RUNNING
+from pixelfleet.storage import StoredObjectMissing
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["skipped", "succeeded", "failed", "requeued", "discarded"]
+
+PROGRESS_FLUSH_SECONDS = 0.25
+EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}
+
+
+@dataclass
+class _ProgressBox:
+    """Latest progress reported by the pipeline thread, read by the event loop."""
+
+    stage: str = "starting"
+    percent: int = 0
+
+
+async def _flush_progress(
+    ctx: ProcessContext, task_id: uuid.UUID, worker: str, box: _ProgressBox, done: asyncio.Event
+) -> None:
+    last: tuple[str, int] | None = None
+    while not done.is_set():
+        current = (box.stage, box.percent)
+        if current != last:
+            async with ctx.sessions.begin() as session:
+                await TaskRepository.from_session(session).record_progress(
+                    task_id, worker, min(current[1], 99), current[0], utcnow()
+                )
+            last = current
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), PROGRESS_FLUSH_SECONDS)
+
+
+async def _fail(
+    ctx: ProcessContext, task_id: uuid.UUID, worker: str, code: str, message: str
+) -> Outcome:
+    now = utcnow()
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        if not await repo.mark_failed(
+            task_id, {RUNNING}, code, message, now, now + ctx.retention, worker=worker
+        ):
+            return "discarded"
+        task = await repo.get(task_id)
+        assert task is not None
+        await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
+    return "failed"
+
+
+async def process_task(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> Outcome:
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        if not await repo.claim(task_id, worker, utcnow()):
+            return "skipped"
+        task = await repo.get(task_id)
+        assert task is not None
+        attempts, source_key = task.attempts, task.source_key
+        pipeline = Pipeline.model_validate(task.pipeline)
+
+    try:
+        data = await ctx.storage.get(source_key)
+    except StoredObjectMissing:
+        return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
+
+    box = _ProgressBox()
+    done = asyncio.Event()
+
+    def report(stage: str, percent: int) -> None:
+        box.stage, box.percent = stage, percent
+
+    flusher = asyncio.create_task(_flush_progress(ctx, task_id, worker, box, done))
+    try:
+        encoded = await asyncio.to_thread(
+            run_pipeline, data, pipeline, ctx.settings.image_limits, report
+        )
+    except PixelFleetError as exc:
+        return await _fail(ctx, task_id, worker, exc.slug, exc.detail)
+    except Exception as exc:
+        log.exception("task %s failed unexpectedly on attempt %d", task_id, attempts)
+        if attempts >= ctx.settings.task_max_attempts:
+            return await _fail(
+                ctx,
+                task_id,
+                worker,
+                "internal-error",
+                f"Processing failed after {attempts} attempts: {type(exc).__name__}.",
+            )
+        async with ctx.sessions.begin() as session:
+            await TaskRepository.from_session(session).requeue(task_id, worker, utcnow())
+        return "requeued"
+    finally:
+        done.set()
+        await flusher
+
+    return await _store_result(ctx, task_id, worker, encoded)
+
+
+async def _store_result(
+    ctx: ProcessContext, task_id: uuid.UUID, worker: str, encoded: EncodedImage
+) -> Outcome:
+    key = f"results/{task_id}.{EXTENSIONS.get(encoded.format, encoded.format)}"
+    await ctx.storage.put(key, encoded.data)
+    now: datetime = utcnow()
+    async with ctx.sessions.begin() as session:
+        stored = await TaskRepository.from_session(session).mark_succeeded(
+            task_id,
+            worker,
+            now,
+            result_key=key,
+            result_format=encoded.format,
+            result_content_type=encoded.content_type,
+            result_width=encoded.width,
+            result_height=encoded.height,
+            result_bytes=len(encoded.data),
+            expires_at=now + ctx.retention,
+        )
+    if not stored:
+        # Cancelled (or taken over) while running: the result belongs to nobody.
+        await ctx.storage.delete(key)
+        return "discarded"
+    return "succeeded"

@@ -1,0 +1,198 @@
+"""All SQL about tasks and idempotency keys. State changes are conditional UPDATEs: whoever
+matches the expected state wins, so a race between a worker, a cancel and a recovery job has
+exactly one winner."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+from pixelfleet.models import IdempotencyKey, Task
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> TaskRepository:
+        return cls(session)
+
+    async def add(self, task: Task) -> Task:
+        self.session.add(task)
+        await self.session.flush()
+        return task
+
+    async def get(self, task_id: uuid.UUID) -> Task | None:
+        return await self.session.get(Task, task_id, populate_existing=True)
+
+    async def get_for_user(self, task_id: uuid.UUID, user_id: uuid.UUID) -> Task | None:
+        return await self.session.scalar(
+            select(Task)
+            .where(Task.id == task_id, Task.user_id == user_id)
+            .execution_options(populate_existing=True)
+        )
+
+    async def page_for_user(
+        self,
+        user_id: uuid.UUID,
+        *,
+        status: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Task]:
+        statement = select(Task).where(Task.user_id == user_id)
+        if status is not None:
+            statement = statement.where(Task.status == status)
+        if after is not None:
+            created_at, task_id = after
+            statement = statement.where(
+                or_(
+                    Task.created_at < created_at,
+                    and_(Task.created_at == created_at, Task.id < task_id),
+                )
+            )
+        statement = statement.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit)
+        return list((await self.session.scalars(statement)).all())
+
+    async def idempotency_key(self, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
+        return await self.session.get(IdempotencyKey, (user_id, key))
+
+    async def add_idempotency_key(self, record: IdempotencyKey) -> None:
+        self.session.add(record)
+        await self.session.flush()
+
+    async def _transition(self, task_id: uuid.UUID, expected: set[str], **values: Any) -> bool:
+        result = await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status.in_(expected))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def claim(self, task_id: uuid.UUID, worker: str, now: datetime) -> bool:
+        return await self._transition(
+            task_id,
+            {QUEUED},
+            status=RUNNING,
+            worker=worker,
+            attempts=Task.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            progress=0,
+            stage="starting",
+        )
+
+    async def record_progress(
+        self, task_id: uuid.UUID, worker: str, progress: int, stage: str, now: datetime
+    ) -> None:
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status == RUNNING, Task.worker == worker)
+            .values(progress=progress, stage=stage, heartbeat_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def mark_succeeded(
+        self, task_id: uuid.UUID, worker: str, now: datetime, **result: Any
+    ) -> bool:
+        outcome = await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status == RUNNING, Task.worker == worker)
+            .values(
+                status=SUCCEEDED,
+                progress=100,
+                stage="done",
+                finished_at=now,
+                updated_at=now,
+                **result,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def mark_failed(
+        self,
+        task_id: uuid.UUID,
+        expected: set[str],
+        code: str,
+        message: str,
+        now: datetime,
+        expires_at: datetime,
+        worker: str | None = None,
+    ) -> bool:
+        statement = update(Task).where(Task.id == task_id, Task.status.in_(expected))
+        if worker is not None:
+            statement = statement.where(Task.worker == worker)
+        outcome = await self.session.execute(
+            statement.values(
+                status=FAILED,
+                error_code=code,
+                error_message=message[:2000],
+                stage="failed",
+                finished_at=now,
+                updated_at=now,
+                expires_at=expires_at,
+            ).execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def requeue(self, task_id: uuid.UUID, worker: str | None, now: datetime) -> bool:
+        statement = update(Task).where(Task.id == task_id, Task.status == RUNNING)
+        if worker is not None:
+            statement = statement.where(Task.worker == worker)
+        outcome = await self.session.execute(
+            statement.values(
+                status=QUEUED, worker=None, progress=0, stage="requeued", updated_at=now
+            ).execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def mark_cancelled(
+        self, task_id: uuid.UUID, expected: set[str], now: datetime, expires_at: datetime
+    ) -> bool:
+        return await self._transition(
+            task_id,
+            expected,
+            status=CANCELLED,
+            stage="cancelled",
+            finished_at=now,
+            updated_at=now,
+            expires_at=expires_at,
+        )
+
+    async def oldest_queued_ids(self, limit: int) -> list[uuid.UUID]:
+        statement = (
+            select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at).limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def running_with_heartbeat_before(self, cutoff: datetime) -> list[Task]:
+        statement = select(Task).where(
+            Task.status == RUNNING, or_(Task.heartbeat_at.is_(None), Task.heartbeat_at < cutoff)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def expired_unpurged(self, now: datetime, limit: int) -> list[Task]:
+        statement = (
+            select(Task)
+            .where(Task.expires_at < now, Task.files_purged_at.is_(None))
+            .order_by(Task.expires_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def mark_files_purged(self, task_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(result_key=None, files_purged_at=now)
+            .execution_options(synchronize_session=False)
+        )

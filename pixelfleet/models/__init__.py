@@ -1,0 +1,9 @@
+"""ORM tables, one module each; importing this package registers them all on `Base.metadata`."""
+
+from pixelfleet.models.credit_entry import CreditEntry
+from pixelfleet.models.idempotency_key import IdempotencyKey
+from pixelfleet.models.refresh_token import RefreshToken
+from pixelfleet.models.task import Task
+from pixelfleet.models.user import User
+
+__all__ = ["CreditEntry", "IdempotencyKey", "RefreshToken", "Task", "User"]

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+class StoredObjectMissing(LookupError):
+    """The key names no stored object (expired or deleted)."""
+
+
+class Storage(Protocol):
+    """Opaque keys to bytes. Keys are made by PixelFleet, never taken from users."""
+
+    async def put(self, key: str, data: bytes) -> None: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+    def stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...

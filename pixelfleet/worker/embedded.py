@@ -1,0 +1,114 @@
+"""The embedded mode's worker and scheduler: separate processes that run the shared task code
+against the database (the queue is the `tasks` table itself, so queued work survives restarts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+
+from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.jobs import maintenance
+from pixelfleet.jobs.processing import Outcome, process_task
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CLAIM_WINDOW = 4
+
+
+def worker_name(index: int) -> str:
+    return f"embedded@{socket.gethostname()}:{os.getpid()}:{index}"
+
+
+async def process_next(ctx: ProcessContext, worker: str) -> Outcome | None:
+    """Claims and runs one queued task; None when the queue is empty."""
+    async with ctx.sessions() as session:
+        candidates = await TaskRepository.from_session(session).oldest_queued_ids(CLAIM_WINDOW)
+    for task_id in candidates:
+        outcome = await process_task(ctx, task_id, worker)
+        if outcome != "skipped":
+            return outcome
+    return None
+
+
+async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> list[Outcome]:
+    """Runs queued tasks until none is left (used by `pixelfleet up --once` style callers)."""
+    outcomes: list[Outcome] = []
+    while (outcome := await process_next(ctx, worker)) is not None:
+        outcomes.append(outcome)
+    return outcomes
+
+
+async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
+    log.info("worker %s started", worker)
+    while not stop.is_set():
+        try:
+            outcome = await process_next(ctx, worker)
+        except Exception:
+            log.exception("worker %s: unexpected error, backing off", worker)
+            outcome = None
+            await asyncio.sleep(1.0)
+        if outcome is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ctx.settings.worker_poll_seconds)
+        else:
+            log.info("worker %s: task finished as %s", worker, outcome)
+    log.info("worker %s stopped", worker)
+
+
+async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await maintenance.recover_stale_tasks(ctx)
+            await maintenance.purge_expired_files(ctx)
+        except Exception:
+            log.exception("scheduled maintenance failed; will retry")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ctx.settings.scheduler_interval_seconds)
+
+
+def _stop_on_sigterm(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    # Ctrl-C reaches the whole process group; the parent decides, we finish the current task.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+async def _worker_main(index: int) -> None:
+    stop = asyncio.Event()
+    _stop_on_sigterm(stop)
+    ctx = create_context(Settings())
+    try:
+        await run_worker(ctx, worker_name(index), stop)
+    finally:
+        await ctx.close()
+
+
+async def _scheduler_main() -> None:
+    stop = asyncio.Event()
+    _stop_on_sigterm(stop)
+    ctx = create_context(Settings())
+    try:
+        await run_scheduler(ctx, stop)
+    finally:
+        await ctx.close()
+
+
+def worker_process_main(index: int) -> None:
+    """Entry point of one worker process (settings come from the environment)."""
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    asyncio.run(_worker_main(index))
+
+
+def scheduler_process_main() -> None:
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    asyncio.run(_scheduler_main())

@@ -1,0 +1,183 @@
+"""Accounts through the HTTP API: registration, login, rotating refresh tokens, logout."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import jwt
+
+from tests.api_helpers import PASSWORD, sign_up
+from tests.conftest import TEST_JWT_SECRET
+
+PROBLEM = "application/problem+json"
+
+
+async def test_registration_creates_an_account_with_the_signup_credits(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/v1/auth/register", json={"email": "Ada@Example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["email"] == "ada@example.com"
+    assert body["balance"] == 100
+    assert body["role"] == "user"
+    assert "password" not in response.text
+
+
+async def test_registering_the_same_email_twice_is_a_conflict(client: httpx.AsyncClient) -> None:
+    await sign_up(client, "bob@example.com")
+    again = await client.post(
+        "/v1/auth/register", json={"email": "BOB@example.com", "password": PASSWORD}
+    )
+    assert again.status_code == 409
+    assert again.headers["content-type"] == PROBLEM
+    assert again.json()["type"].endswith("/email-taken")
+
+
+async def test_registration_names_each_invalid_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/auth/register", json={"email": "nope", "password": "short"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"email", "password"}
+
+
+async def test_malformed_json_is_a_problem_not_a_crash(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/auth/register", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_login_with_a_wrong_password_or_unknown_email_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client, "carol@example.com")
+    for username, password in [
+        ("carol@example.com", "wrong password"),
+        ("x@example.com", PASSWORD),
+    ]:
+        response = await client.post(
+            "/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["type"].endswith("/invalid-credentials")
+
+
+async def test_the_access_token_opens_the_account(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, "dan@example.com")
+    me = await client.get("/v1/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json()["email"] == "dan@example.com"
+
+
+async def test_requests_without_a_token_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/me")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+
+
+def _claims(sub: str, **overrides: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": sub,
+        "iss": "pixelfleet",
+        "aud": "pixelfleet-api",
+        "iat": now,
+        "exp": now + 600,
+    }
+    claims.update(overrides)
+    return claims
+
+
+async def test_forged_expired_foreign_and_unsigned_tokens_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await sign_up(client, "eve@example.com")
+    user_id = (await client.get("/v1/me", headers=headers)).json()["id"]
+    forged = [
+        jwt.encode(_claims(user_id), "another key" * 4, algorithm="HS256"),
+        jwt.encode(_claims(user_id, exp=int(time.time()) - 10), TEST_JWT_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(user_id, aud="someone-else"), TEST_JWT_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(user_id, iss="someone-else"), TEST_JWT_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(user_id), TEST_JWT_SECRET, algorithm="HS512"),
+        jwt.encode(_claims(user_id), None, algorithm="none"),
+        jwt.encode(_claims(str(uuid.uuid4())), TEST_JWT_SECRET, algorithm="HS256"),
+        "not.a.token",
+    ]
+    for token in forged:
+        response = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, token
+        assert response.headers["content-type"] == PROBLEM
+    valid = jwt.encode(_claims(user_id), TEST_JWT_SECRET, algorithm="HS256")
+    assert (
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {valid}"})
+    ).status_code == 200
+
+
+async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    response = await client.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert response.status_code == 200
+    tokens: dict[str, str] = response.json()
+    assert tokens["token_type"] == "bearer"
+    return tokens
+
+
+async def test_a_refresh_token_is_rotated_and_works_once(client: httpx.AsyncClient) -> None:
+    await sign_up(client, "fay@example.com")
+    first = await _login(client, "fay@example.com")
+    rotated = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert rotated.status_code == 200
+    second = rotated.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {second['access_token']}"})
+    assert me.status_code == 200
+
+
+async def test_reusing_a_refresh_token_signs_out_that_whole_login(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client, "gus@example.com")
+    first = await _login(client, "gus@example.com")
+    rotated = (
+        await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
+    reuse = await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401
+    assert reuse.json()["type"].endswith("/refresh-token-reused")
+    # The token the attacker (or the victim) got from the rotation is dead too.
+    after = await client.post("/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+    assert after.status_code == 401
+    # Another login is unaffected.
+    other = await _login(client, "gus@example.com")
+    ok = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert ok.status_code == 200
+
+
+async def test_an_unknown_refresh_token_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/auth/refresh", json={"refresh_token": "made-up"})
+    assert response.status_code == 401
+    assert response.json()["type"].endswith("/invalid-token")
+
+
+async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> None:
+    await sign_up(client, "hal@example.com")
+    tokens = await _login(client, "hal@example.com")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    out = await client.post(
+        "/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]}, headers=headers
+    )
+    assert out.status_code == 204
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+
+
+async def test_logout_needs_an_access_token(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/auth/logout", json={"refresh_token": "x"})
+    assert response.status_code == 401

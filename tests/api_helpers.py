@@ -1,0 +1,60 @@
+"""Small steps that API tests repeat: sign up, log in, submit a task."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any
+
+import httpx
+from PIL import Image
+
+PASSWORD = "correct horse battery"
+
+
+def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (640, 480)) -> bytes:
+    image = Image.new("RGB", size)
+    for x in range(0, size[0], 8):
+        for y in range(0, size[1], 8):
+            image.putpixel((x, y), ((x * 3) % 256, (y * 5) % 256, (x + y) % 256))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+def noise_png(size: tuple[int, int]) -> bytes:
+    """A PNG that does not compress: about 3 bytes a pixel."""
+    image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+async def sign_up(http: httpx.AsyncClient, email: str) -> dict[str, str]:
+    """Registers `email` and returns the headers of a logged-in caller."""
+    registered = await http.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
+    assert registered.status_code == 201, registered.text
+    token = await http.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+async def submit(
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    pipeline: dict[str, Any] | str | None = None,
+    image: bytes | None = None,
+    *,
+    filename: str = "photo.jpg",
+    extra_headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    data = {}
+    if pipeline is not None:
+        data["pipeline"] = pipeline if isinstance(pipeline, str) else json.dumps(pipeline)
+    return await http.post(
+        "/v1/tasks",
+        headers={**headers, **(extra_headers or {})},
+        files={"file": (filename, image if image is not None else image_bytes(), "image/jpeg")},
+        data=data,
+    )

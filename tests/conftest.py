@@ -1,0 +1,114 @@
+"""Shared fixtures: a real PostgreSQL server for the session, a fresh migrated database per test
+(on PostgreSQL and on SQLite), the process context and an HTTP client on the real app."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from pixelfleet.api.app import create_app
+from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.db import create_engine
+from pixelfleet.schema_migrations import upgrade_to_head
+from pixelfleet.settings import Settings
+from tests.harness.postgres import PostgresServer
+
+TEMPLATE_DATABASE = "pixelfleet_template"
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def postgres_template(postgres_server: PostgresServer) -> str:
+    admin = await asyncpg.connect(postgres_server.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{TEMPLATE_DATABASE}"')
+    finally:
+        await admin.close()
+    engine = create_engine(postgres_server.url(TEMPLATE_DATABASE))
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return TEMPLATE_DATABASE
+
+
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "pixelfleet.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(
+    backend: str,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_server: PostgresServer,
+    postgres_template: str,
+) -> AsyncIterator[str]:
+    """A freshly migrated, empty database of the test's backend."""
+    if backend == "sqlite":
+        path = tmp_path / "pixelfleet.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    server, template_name = postgres_server, postgres_template
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(server.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    finally:
+        await admin.close()
+    yield server.url(name)
+    admin = await asyncpg.connect(server.admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        jwt_secret=TEST_JWT_SECRET,
+        worker_poll_seconds=0.05,
+    )
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[ProcessContext]:
+    context = create_context(settings)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+@pytest.fixture
+async def client(ctx: ProcessContext) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(ctx=ctx))
+    async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
+        yield http

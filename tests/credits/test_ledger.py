@@ -1,0 +1,114 @@
+"""The credit ledger: balance equals the sum of the ledger, never negative, refunds once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from pixelfleet.accounts import service as accounts
+from pixelfleet.context import ProcessContext
+from pixelfleet.credits import service as credits
+from pixelfleet.credits.errors import InsufficientCredits
+from pixelfleet.credits.repository import CreditRepository
+from pixelfleet.models import Task, User
+
+PASSWORD = "correct horse battery"
+
+
+async def _user(ctx: ProcessContext, credits_at_signup: int) -> uuid.UUID:
+    async with ctx.sessions.begin() as session:
+        user = await accounts.register(
+            session,
+            f"{uuid.uuid4().hex[:8]}@example.com",
+            PASSWORD,
+            signup_credits=credits_at_signup,
+        )
+        return user.id
+
+
+async def _task(ctx: ProcessContext, user_id: uuid.UUID, cost: int) -> uuid.UUID:
+    async with ctx.sessions.begin() as session:
+        task = Task(
+            user_id=user_id,
+            cost=cost,
+            pipeline={},
+            source_key="sources/x",
+            source_format="png",
+            source_width=1,
+            source_height=1,
+            source_bytes=1,
+        )
+        session.add(task)
+        await session.flush()
+        return task.id
+
+
+async def _balance_and_sum(ctx: ProcessContext, user_id: uuid.UUID) -> tuple[int, int]:
+    async with ctx.sessions() as session:
+        repo = CreditRepository.from_session(session)
+        return await repo.balance(user_id), await repo.ledger_sum(user_id)
+
+
+async def test_the_signup_grant_is_a_ledger_entry(ctx: ProcessContext) -> None:
+    user_id = await _user(ctx, 100)
+    assert await _balance_and_sum(ctx, user_id) == (100, 100)
+
+
+async def test_a_debit_larger_than_the_balance_is_refused_and_changes_nothing(
+    ctx: ProcessContext,
+) -> None:
+    user_id = await _user(ctx, 5)
+    task_id = await _task(ctx, user_id, 6)
+    with pytest.raises(InsufficientCredits):
+        async with ctx.sessions.begin() as session:
+            await credits.debit_for_task(session, user_id, task_id, 6)
+    assert await _balance_and_sum(ctx, user_id) == (5, 5)
+
+
+async def test_concurrent_debits_never_take_the_balance_below_zero(ctx: ProcessContext) -> None:
+    user_id = await _user(ctx, 10)
+    task_ids = [await _task(ctx, user_id, 1) for _ in range(25)]
+
+    async def debit(task_id: uuid.UUID) -> bool:
+        try:
+            async with ctx.sessions.begin() as session:
+                await credits.debit_for_task(session, user_id, task_id, 1)
+            return True
+        except InsufficientCredits:
+            return False
+
+    results = await asyncio.gather(*(debit(task_id) for task_id in task_ids))
+    assert sum(results) == 10
+    assert await _balance_and_sum(ctx, user_id) == (0, 0)
+
+
+async def test_a_task_is_refunded_at_most_once_even_when_refunds_race(
+    ctx: ProcessContext,
+) -> None:
+    user_id = await _user(ctx, 10)
+    task_id = await _task(ctx, user_id, 4)
+    async with ctx.sessions.begin() as session:
+        await credits.debit_for_task(session, user_id, task_id, 4)
+
+    async def refund() -> bool:
+        async with ctx.sessions.begin() as session:
+            return await credits.refund_task(session, user_id, task_id, 4, "test")
+
+    results = await asyncio.gather(*(refund() for _ in range(8)))
+    assert sum(results) == 1
+    assert await _balance_and_sum(ctx, user_id) == (10, 10)
+
+
+async def test_the_database_itself_refuses_a_negative_balance(ctx: ProcessContext) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    user_id = await _user(ctx, 1)
+    async with ctx.sessions() as session:
+        user = await session.scalar(select(User).where(User.id == user_id))
+        assert user is not None
+        user.balance = -1
+        with pytest.raises(IntegrityError):
+            await session.commit()

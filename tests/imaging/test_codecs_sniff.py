@@ -1,0 +1,126 @@
+import warnings
+
+import pytest
+from PIL import Image
+from sample_images import encoded, png_header_only, scene
+
+from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.errors import ImageTooLarge, TooManyPixels, UnsupportedImage
+from pixelfleet.imaging.limits import ImageLimits
+
+LIMITS = ImageLimits()
+
+
+@pytest.mark.parametrize(
+    ("pil_format", "expected_format", "content_type"),
+    [
+        ("JPEG", "jpeg", "image/jpeg"),
+        ("PNG", "png", "image/png"),
+        ("WEBP", "webp", "image/webp"),
+        ("GIF", "gif", "image/gif"),
+        ("AVIF", "avif", "image/avif"),
+        ("TIFF", "tiff", "image/tiff"),
+        ("BMP", "bmp", "image/bmp"),
+    ],
+)
+def test_sniff_reports_format_size_and_content_type_of_each_accepted_format(
+    pil_format: str, expected_format: str, content_type: str
+) -> None:
+    data = encoded(scene(64, 48), pil_format)
+
+    info = sniff(data, LIMITS)
+
+    assert info.format == expected_format
+    assert info.content_type == content_type
+    assert (info.width, info.height) == (64, 48)
+    assert info.frames == 1
+    assert info.bytes == len(data)
+
+
+def test_sniff_counts_the_frames_of_an_animated_gif() -> None:
+    frames = [scene(32, 32), scene(32, 32).transpose(Image.Transpose.FLIP_LEFT_RIGHT), scene(32, 32)]
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+
+    assert sniff(data, LIMITS).frames == 3
+
+
+def test_sniff_reads_the_exif_orientation() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encoded(scene(40, 30), "JPEG", exif=exif.tobytes())
+
+    assert sniff(data, LIMITS).orientation == 6
+
+
+def test_text_is_refused_as_unsupported_media_type_415() -> None:
+    with pytest.raises(UnsupportedImage) as refused:
+        sniff(b"hello, this is certainly not an image\n" * 10, LIMITS)
+
+    assert refused.value.status == 415
+    assert refused.value.slug == "unsupported-media-type"
+
+
+def test_an_image_in_a_format_we_do_not_accept_is_refused_415() -> None:
+    data = encoded(scene(16, 16), "ICO")
+
+    with pytest.raises(UnsupportedImage):
+        sniff(data, LIMITS)
+
+
+def test_empty_bytes_are_refused_415() -> None:
+    with pytest.raises(UnsupportedImage):
+        sniff(b"", LIMITS)
+
+
+def test_an_upload_over_the_byte_limit_is_refused_413() -> None:
+    data = encoded(scene(64, 48), "PNG")
+
+    with pytest.raises(ImageTooLarge) as refused:
+        sniff(data, ImageLimits(max_upload_bytes=len(data) - 1))
+
+    assert refused.value.status == 413
+    assert refused.value.slug == "image-too-large"
+
+
+def test_an_upload_exactly_at_the_byte_limit_is_accepted() -> None:
+    data = encoded(scene(64, 48), "PNG")
+
+    assert sniff(data, ImageLimits(max_upload_bytes=len(data))).bytes == len(data)
+
+
+def test_a_png_header_claiming_100000_by_100000_pixels_is_refused_without_decoding() -> None:
+    # A header and nothing else: any attempt to decode would fail differently.
+    data = png_header_only(100_000, 100_000)
+
+    with pytest.raises(TooManyPixels) as refused:
+        sniff(data, LIMITS)
+
+    assert refused.value.status == 422
+    assert refused.value.slug == "image-too-many-pixels"
+
+
+def test_a_header_just_over_our_pixel_limit_is_refused_by_our_limit_not_pillows() -> None:
+    # 8000x8000 is below Pillow's own bomb thresholds, above our default 50 MP.
+    data = png_header_only(8000, 8000)
+
+    with pytest.raises(TooManyPixels, match="50000000"):
+        sniff(data, LIMITS)
+
+
+def test_our_pixel_limit_applies_to_small_images_too() -> None:
+    data = encoded(scene(20, 20), "PNG")
+
+    with pytest.raises(TooManyPixels):
+        sniff(data, ImageLimits(max_source_pixels=399))
+    assert sniff(data, ImageLimits(max_source_pixels=400)).width == 20
+
+
+def test_a_raised_pixel_limit_admits_an_image_pillow_would_warn_about() -> None:
+    # 10000x9500 exceeds Pillow's warning threshold (about 89 MP); our limit is the one that counts.
+    data = png_header_only(10_000, 9_500)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = sniff(data, ImageLimits(max_source_pixels=100_000_000))
+
+    assert (info.width, info.height) == (10_000, 9_500)
