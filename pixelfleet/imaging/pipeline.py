@@ -30,7 +30,11 @@ from pixelfleet.imaging.operations import (
     resize,
     thumbnail,
 )
-from pixelfleet.imaging.operations.auto_orient import orient, oriented_size
+from pixelfleet.imaging.operations.auto_orient import (
+    TRANSPOSING_ORIENTATIONS,
+    orient,
+    oriented_size,
+)
 
 ProgressReport = Callable[[str, int], None]
 """Called as `report(stage, percent)`; stages: decoding, op:<name>, encoding."""
@@ -180,7 +184,7 @@ def _draft_request(source: SourceInfo, pipeline: Pipeline) -> tuple[int, int] | 
     first = next((op for op in pipeline.operations if not isinstance(op, AutoOrientParams)), None)
     if not isinstance(first, ResizeParams | ThumbnailParams):
         return None
-    transposed = pipeline.orients_first and oriented_size((1, 2), source.orientation) == (2, 1)
+    transposed = pipeline.orients_first and source.orientation in TRANSPOSING_ORIENTATIONS
     size = (source.height, source.width) if transposed else (source.width, source.height)
     if isinstance(first, ResizeParams):
         needed = resize.resampled_size(size, first)

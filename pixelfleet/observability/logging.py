@@ -8,7 +8,13 @@ import os
 import sys
 from datetime import UTC, datetime
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's coloured duplicate of the message
+}
+# Loggers that are chatty at INFO about routine work (alembic logs each schema check).
+_QUIET = {"alembic.runtime.migration": logging.WARNING}
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,3 +40,5 @@ def configure_logging(level: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("PIXELFLEET_LOG_LEVEL", "INFO")).upper())
+    for name, quiet_level in _QUIET.items():
+        logging.getLogger(name).setLevel(quiet_level)

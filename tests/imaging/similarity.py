@@ -24,7 +24,9 @@ def _channel_ssim(x: NDArray[np.float64], y: NDArray[np.float64]) -> float:
     vx = _window_mean(x * x) - mx * mx
     vy = _window_mean(y * y) - my * my
     cxy = _window_mean(x * y) - mx * my
-    ssim_map = ((2 * mx * my + _C1) * (2 * cxy + _C2)) / ((mx * mx + my * my + _C1) * (vx + vy + _C2))
+    ssim_map = ((2 * mx * my + _C1) * (2 * cxy + _C2)) / (
+        (mx * mx + my * my + _C1) * (vx + vy + _C2)
+    )
     return float(ssim_map.mean())
 
 

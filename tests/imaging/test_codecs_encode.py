@@ -37,7 +37,9 @@ def test_output_formats_name_their_content_types_and_extensions() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png", "webp", "avif"])
-def test_each_output_format_round_trips_with_its_format_and_content_type(fmt: OutputFormatName) -> None:
+def test_each_output_format_round_trips_with_its_format_and_content_type(
+    fmt: OutputFormatName,
+) -> None:
     source = scene(96, 64)
 
     result = encode(source, OutputSpec(format=fmt, quality=90))
@@ -94,8 +96,11 @@ def test_jpeg_output_puts_transparent_areas_on_white() -> None:
     assert decoded.mode == "RGB"
     left = decoded.getpixel((4, 16))
     right = decoded.getpixel((28, 16))
-    assert isinstance(left, tuple) and min(left) > 245
-    assert isinstance(right, tuple) and right[0] > 180 and right[1] < 40
+    assert isinstance(left, tuple)
+    assert min(left) > 245
+    assert isinstance(right, tuple)
+    assert right[0] > 180
+    assert right[1] < 40
 
 
 @pytest.mark.parametrize("fmt", ["png", "webp", "avif"])
@@ -128,7 +133,8 @@ def test_sixteen_bit_grey_is_scaled_to_eight_bits_not_clipped() -> None:
 
     assert decoded.mode == "L"
     value = decoded.getpixel((8, 8))
-    assert isinstance(value, int) and abs(value - 128) <= 2
+    assert isinstance(value, int)
+    assert abs(value - 128) <= 2
 
 
 def test_lower_quality_makes_smaller_lossy_files() -> None:

@@ -38,7 +38,11 @@ def test_sniff_reports_format_size_and_content_type_of_each_accepted_format(
 
 
 def test_sniff_counts_the_frames_of_an_animated_gif() -> None:
-    frames = [scene(32, 32), scene(32, 32).transpose(Image.Transpose.FLIP_LEFT_RIGHT), scene(32, 32)]
+    frames = [
+        scene(32, 32),
+        scene(32, 32).transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        scene(32, 32),
+    ]
     data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
 
     assert sniff(data, LIMITS).frames == 3

@@ -36,7 +36,9 @@ def test_crop_with_a_box_keeps_exactly_those_pixels() -> None:
         ("southwest", slice(80, 120), slice(0, 50)),
     ],
 )
-def test_crop_with_a_gravity_anchors_the_rectangle(gravity: Gravity, rows: slice, cols: slice) -> None:
+def test_crop_with_a_gravity_anchors_the_rectangle(
+    gravity: Gravity, rows: slice, cols: slice
+) -> None:
     source = scene(160, 120)
 
     result = crop.apply(source, CropParams(width=50, height=40, gravity=gravity))
@@ -102,7 +104,10 @@ def test_rotate_by_any_angle_expands_the_canvas_and_fills_corners_white() -> Non
     back = result.rotate(-30, Image.Resampling.BICUBIC)
     left = (back.width - 100) // 2
     top = (back.height - 60) // 2
-    assert ssim(back.crop((left + 10, top + 10, left + 90, top + 50)), source.crop((10, 10, 90, 50))) > 0.8
+    assert (
+        ssim(back.crop((left + 10, top + 10, left + 90, top + 50)), source.crop((10, 10, 90, 50)))
+        > 0.8
+    )
 
 
 def test_rotate_fills_corners_transparent_when_the_image_has_alpha() -> None:

@@ -16,7 +16,8 @@ def test_the_catalogue_lists_every_operation_once_under_its_op_name() -> None:
     for name, spec in OPERATIONS.items():
         assert spec.name == name
         assert spec.params.model_fields["op"].default == name
-        assert spec.description and "\n" not in spec.description
+        assert spec.description
+        assert "\n" not in spec.description
 
 
 def test_every_parameter_model_refuses_unknown_fields() -> None:

@@ -69,17 +69,21 @@ def test_resize_contain_defaults_to_a_white_background() -> None:
 
 def test_resize_contain_with_a_transparent_background_adds_alpha() -> None:
     result = resize.apply(
-        scene(160, 120), ResizeParams(width=100, height=100, fit="contain", background="transparent")
+        scene(160, 120),
+        ResizeParams(width=100, height=100, fit="contain", background="transparent"),
     )
 
     assert result.mode == "RGBA"
     assert result.getpixel((50, 2)) == (0, 0, 0, 0)
     pixel = result.getpixel((50, 50))
-    assert isinstance(pixel, tuple) and pixel[3] == 255
+    assert isinstance(pixel, tuple)
+    assert pixel[3] == 255
 
 
 def test_resize_fill_stretches_to_the_exact_box() -> None:
-    result = resize.apply(scene(160, 120), ResizeParams(width=80, height=80, fit="fill", upscale=True))
+    result = resize.apply(
+        scene(160, 120), ResizeParams(width=80, height=80, fit="fill", upscale=True)
+    )
 
     assert result.size == (80, 80)
     assert ssim(result, scene(80, 80)) > 0.95
@@ -138,13 +142,22 @@ def test_thumbnail_never_upscales() -> None:
 
 @pytest.mark.parametrize(
     ("size", "box"),
-    [((160, 120), (64, 64)), ((123, 457), (50, 50)), ((1000, 3), (10, 100)), ((640, 480), (641, 10))],
+    [
+        ((160, 120), (64, 64)),
+        ((123, 457), (50, 50)),
+        ((1000, 3), (10, 100)),
+        ((640, 480), (641, 10)),
+    ],
 )
-def test_thumbnail_sizes_match_pillows_own_thumbnail(size: tuple[int, int], box: tuple[int, int]) -> None:
+def test_thumbnail_sizes_match_pillows_own_thumbnail(
+    size: tuple[int, int], box: tuple[int, int]
+) -> None:
     expected = Image.new("L", size)
     expected.thumbnail(box)
 
-    assert thumbnail.output_size(size, ThumbnailParams(width=box[0], height=box[1])) == expected.size
+    assert (
+        thumbnail.output_size(size, ThumbnailParams(width=box[0], height=box[1])) == expected.size
+    )
 
 
 def test_thumbnail_leaves_its_input_untouched() -> None:

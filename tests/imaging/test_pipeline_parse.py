@@ -36,7 +36,10 @@ def test_an_empty_pipeline_re_encodes_with_defaults() -> None:
 def test_json_text_and_bytes_and_dicts_parse_alike() -> None:
     raw = {"operations": [{"op": "resize", "width": 100}], "output": {"format": "webp"}}
 
-    parsed = [parse_pipeline(json.dumps(raw), LIMITS), parse_pipeline(json.dumps(raw).encode(), LIMITS)]
+    parsed = [
+        parse_pipeline(json.dumps(raw), LIMITS),
+        parse_pipeline(json.dumps(raw).encode(), LIMITS),
+    ]
     parsed.append(parse_pipeline(raw, LIMITS))
 
     assert all(p == parsed[0] for p in parsed)
@@ -52,7 +55,9 @@ def test_operations_become_their_typed_parameter_models() -> None:
 
 
 def test_a_negative_width_is_reported_at_its_path() -> None:
-    assert fields({"operations": [{"op": "resize", "width": -5}]}) == ["pipeline.operations.0.width"]
+    assert fields({"operations": [{"op": "resize", "width": -5}]}) == [
+        "pipeline.operations.0.width"
+    ]
 
 
 def test_errors_in_later_operations_name_their_index() -> None:
@@ -143,7 +148,10 @@ def test_json_that_is_not_an_object_is_refused_at_the_pipeline() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    raw = {"operations": [{"op": "resize", "width": -1}, {"op": "nope"}], "output": {"quality": 101}}
+    raw = {
+        "operations": [{"op": "resize", "width": -1}, {"op": "nope"}],
+        "output": {"quality": 101},
+    }
 
     assert sorted(fields(raw)) == [
         "pipeline.operations.0.width",
@@ -154,7 +162,12 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_a_pipeline_round_trips_through_json() -> None:
     pipeline = parse_pipeline(
-        {"operations": [{"op": "rotate", "angle": 12.5}, {"op": "resize", "width": 8, "fit": "cover"}]},
+        {
+            "operations": [
+                {"op": "rotate", "angle": 12.5},
+                {"op": "resize", "width": 8, "fit": "cover"},
+            ]
+        },
         LIMITS,
     )
 

@@ -1,0 +1,68 @@
+"""Runs `pixelfleet up` as a real process tree (API, worker and scheduler processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.harness.ports import free_port
+
+
+@dataclass
+class RunningPlatform:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def pixelfleet_up(
+    data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2
+) -> Iterator[RunningPlatform]:
+    port = free_port()
+    log_path = data_dir.parent / f"up-{port}.log"
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("PIXELFLEET_")
+    }
+    environment.update(env or {})
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pixelfleet", "up", "--port", str(port),
+             "--data-dir", str(data_dir), "--workers", str(workers)],
+            stdout=log, stderr=subprocess.STDOUT, env=environment,
+        )
+    platform = RunningPlatform(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"pixelfleet up exited early:\n{platform.log()}")
+            try:
+                if httpx.get(f"{platform.base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"pixelfleet up did not get ready:\n{platform.log()}")
+            time.sleep(0.1)
+        yield platform
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(45)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,126 @@
+"""`pixelfleet up` as a newcomer runs it: real processes, a session over HTTP, restarts."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from tests.api_helpers import PASSWORD, image_bytes
+from tests.harness.embedded import pixelfleet_up
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def _login(http: httpx.Client, email: str) -> dict[str, str]:
+    assert http.post("/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code == 201
+    token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def _submit(http: httpx.Client, headers: dict[str, str], pipeline: dict[str, Any], image: bytes) -> dict[str, Any]:
+    response = http.post(
+        "/v1/tasks", headers=headers, files={"file": ("photo", image)},
+        data={"pipeline": json.dumps(pipeline)},
+    )
+    assert response.status_code == 202, response.text
+    task: dict[str, Any] = response.json()
+    return task
+
+
+def _wait_final(http: httpx.Client, headers: dict[str, str], task_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        task: dict[str, Any] = http.get(f"/v1/tasks/{task_id}", headers=headers).json()
+        if task["status"] in FINAL:
+            return task
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+def _balance(http: httpx.Client, headers: dict[str, str]) -> int:
+    balance: int = http.get("/v1/credits", headers=headers).json()["balance"]
+    return balance
+
+
+def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str) -> None:
+    env = {"PIXELFLEET_DATABASE_URL": database_url}
+    with pixelfleet_up(tmp_path / "data", env=env) as platform, httpx.Client(
+        base_url=platform.base_url, timeout=30
+    ) as http:
+        headers = _login(http, "newcomer@example.com")
+        photo = image_bytes("JPEG", (1200, 800))
+
+        webp = _submit(http, headers, {"operations": [{"op": "resize", "width": 600}],
+                                       "output": {"format": "webp"}}, photo)
+        # Follow the first task's progress as server-sent events until it ends.
+        events = []
+        with http.stream("GET", f"/v1/tasks/{webp['id']}/events", headers=headers) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line.removeprefix("data: ")))
+        assert events[-1]["status"] == "succeeded"
+
+        thumb = _submit(http, headers, {"operations": [{"op": "thumbnail", "width": 128, "height": 128}],
+                                        "output": {"format": "png"}}, photo)
+        broken = _submit(http, headers, {"operations": [
+            {"op": "crop", "x": 4000, "y": 0, "width": 10, "height": 10}]}, photo)
+        spent = webp["cost"] + thumb["cost"]
+
+        assert _wait_final(http, headers, thumb["id"])["status"] == "succeeded"
+        failed = _wait_final(http, headers, broken["id"])
+        assert failed["status"] == "failed"
+        assert _balance(http, headers) == 100 - spent
+
+        for task, fmt, size in [(webp, "WEBP", (600, 400)), (thumb, "PNG", (128, 85))]:
+            result = http.get(f"/v1/tasks/{task['id']}/result", headers=headers)
+            assert result.status_code == 200
+            with Image.open(io.BytesIO(result.content)) as image:
+                assert (image.format, image.size) == (fmt, size)
+
+
+def test_queued_tasks_survive_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # Workers that look at the queue once at start and then sleep: the task stays queued.
+    idle = {"PIXELFLEET_WORKER_POLL_SECONDS": "3600"}
+    with pixelfleet_up(data_dir, env=idle, workers=1) as platform, httpx.Client(
+        base_url=platform.base_url, timeout=30
+    ) as http:
+        headers = _login(http, "patient@example.com")
+        deadline = time.monotonic() + 30
+        while "worker embedded@" not in platform.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # past the worker's one look at the empty queue
+        task = _submit(http, headers, {"operations": [{"op": "grayscale"}]}, image_bytes())
+        time.sleep(0.5)
+        assert http.get(f"/v1/tasks/{task['id']}", headers=headers).json()["status"] == "queued"
+        token = headers
+
+    with pixelfleet_up(data_dir) as platform, httpx.Client(base_url=platform.base_url, timeout=30) as http:
+        # The JWT key lives in the data dir, so the token from before the restart still works.
+        assert _wait_final(http, token, task["id"])["status"] == "succeeded"
+
+
+def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with pixelfleet_up(data_dir, workers=1):
+        second = subprocess.run(
+            [sys.executable, "-m", "pixelfleet", "up", "--port", "0", "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert second.returncode != 0
+    assert "already running" in second.stderr
+
+
+def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
+    with pixelfleet_up(tmp_path / "data", workers=1) as platform:
+        platform.process.send_signal(signal.SIGTERM)
+        assert platform.process.wait(45) == 0, platform.log()
