@@ -31,6 +31,12 @@ def noise_png(size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
+def truncated_jpeg() -> bytes:
+    """A JPEG whose header is fine but whose pixel data stops halfway: it fails when decoded."""
+    whole = image_bytes("JPEG", (640, 480))
+    return whole[: len(whole) // 2]
+
+
 async def sign_up(http: httpx.AsyncClient, email: str) -> dict[str, str]:
     """Registers `email` and returns the headers of a logged-in caller."""
     registered = await http.post("/v1/auth/register", json={"email": email, "password": PASSWORD})

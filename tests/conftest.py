@@ -20,7 +20,7 @@ from pixelfleet.settings import Settings
 from tests.harness.postgres import PostgresServer
 
 TEMPLATE_DATABASE = "pixelfleet_template"
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
+TEST_JWT_SECRET = "test-secret-" + "x" * 52
 
 
 @pytest.fixture(scope="session")

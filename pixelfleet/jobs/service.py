@@ -17,7 +17,7 @@ from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
 from pixelfleet.imaging.codecs import SourceInfo, output_format_for, sniff
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline
+from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, predict_output_size
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
     ResultExpired,
@@ -95,6 +95,7 @@ async def submit_task(
     _check_idempotency_key(idempotency_key)
     pipeline = parse_pipeline(raw_pipeline, limits)
     source = sniff(upload, limits)
+    predict_output_size(source, pipeline, limits)  # refuses impossible or oversized work up front
     fingerprint = _request_fingerprint(upload, pipeline)
     if idempotency_key is not None:
         replay = await _replay(session, user, idempotency_key, fingerprint)

@@ -39,9 +39,21 @@ def pixelfleet_up(
     environment.update(env or {})
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pixelfleet", "up", "--port", str(port),
-             "--data-dir", str(data_dir), "--workers", str(workers)],
-            stdout=log, stderr=subprocess.STDOUT, env=environment,
+            [
+                sys.executable,
+                "-m",
+                "pixelfleet",
+                "up",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--workers",
+                str(workers),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
         )
     platform = RunningPlatform(f"http://127.0.0.1:{port}", process, log_path)
     try:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
-from tests.api_helpers import image_bytes, noise_png, sign_up, submit
+from tests.api_helpers import image_bytes, noise_png, sign_up, submit, truncated_jpeg
 
 PROBLEM = "application/problem+json"
 RESIZE_TO_WEBP = {
@@ -79,8 +79,7 @@ async def test_a_task_that_fails_is_refunded_exactly_once(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
     headers = await sign_up(client, "ben@example.com")
-    crop_outside = {"operations": [{"op": "crop", "x": 5000, "y": 5000, "width": 10, "height": 10}]}
-    response = await submit(client, headers, crop_outside)
+    response = await submit(client, headers, RESIZE_TO_WEBP, truncated_jpeg())
     assert response.status_code == 202, response.text
     task_id = response.json()["id"]
     assert await drain_queue(ctx) == ["failed"]
@@ -235,6 +234,22 @@ async def test_pipeline_errors_name_the_field_at_fault(client: httpx.AsyncClient
         fields = [error["field"] for error in response.json()["errors"]]
         assert any(f.startswith(field) for f in fields), (pipeline, fields)
     assert await _balance(client, headers) == 100
+
+
+async def test_work_that_cannot_be_done_is_refused_before_it_is_charged(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "joy@example.com")
+    crop_outside = {"operations": [{"op": "crop", "x": 5000, "y": 0, "width": 10, "height": 10}]}
+    outside = await submit(client, headers, crop_outside)
+    assert outside.status_code == 422
+    ctx.settings.max_output_pixels = 1_000_000
+    huge = await submit(
+        client, headers, {"operations": [{"op": "resize", "width": 4000, "upscale": True}]}
+    )
+    assert huge.status_code == 422
+    assert await _balance(client, headers) == 100
+    assert (await client.get("/v1/tasks", headers=headers)).json()["items"] == []
 
 
 async def test_a_missing_file_is_a_validation_error(client: httpx.AsyncClient) -> None:
