@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -61,6 +62,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     timeout instead of one failing with "database is locked" when it upgrades its lock.
     """
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, poolclass=NullPool, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -1,0 +1,111 @@
+"""Scheduled upkeep and races: lost workers, cancelled running tasks, expired files."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import httpx
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.db import utcnow
+from pixelfleet.jobs import maintenance
+from pixelfleet.jobs.processing import process_task
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.models import Task
+from pixelfleet.worker.embedded import drain_queue
+from tests.api_helpers import noise_png, sign_up, submit
+
+
+async def _task(ctx: ProcessContext, task_id: str) -> Task:
+    async with ctx.sessions() as session:
+        task = await TaskRepository.from_session(session).get(uuid.UUID(task_id))
+        assert task is not None
+        return task
+
+
+async def _claim(ctx: ProcessContext, task_id: str, worker: str) -> None:
+    async with ctx.sessions.begin() as session:
+        assert await TaskRepository.from_session(session).claim(
+            uuid.UUID(task_id), worker, utcnow() - timedelta(hours=1)
+        )
+
+
+async def _balance(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    balance: int = (await client.get("/v1/credits", headers=headers)).json()["balance"]
+    return balance
+
+
+async def test_a_task_whose_worker_vanished_is_requeued_and_then_completes(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "lost@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    await _claim(ctx, task_id, "worker-that-died")
+
+    assert await maintenance.recover_stale_tasks(ctx) == 1
+    assert (await _task(ctx, task_id)).status == "queued"
+    assert await drain_queue(ctx) == ["succeeded"]
+    task = await _task(ctx, task_id)
+    assert (task.status, task.attempts) == ("succeeded", 2)
+
+
+async def test_a_task_that_keeps_losing_its_worker_fails_and_is_refunded(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "poison@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    for attempt in range(ctx.settings.task_max_attempts):
+        await _claim(ctx, task_id, f"worker-{attempt}")
+        await maintenance.recover_stale_tasks(ctx)
+    task = await _task(ctx, task_id)
+    assert (task.status, task.error_code) == ("failed", "worker-lost")
+    assert await _balance(client, headers) == 100
+    assert await maintenance.recover_stale_tasks(ctx) == 0
+    assert await _balance(client, headers) == 100
+
+
+async def test_a_task_cancelled_while_running_keeps_no_result(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "quit@example.com")
+    slow = {"operations": [{"op": "rotate", "angle": 33}], "output": {"format": "avif"}}
+    task = (await submit(client, headers, slow, noise_png((1400, 1400)))).json()
+    running = asyncio.create_task(process_task(ctx, uuid.UUID(task["id"]), "busy-worker"))
+    while (await _task(ctx, task["id"])).status != "running":
+        await asyncio.sleep(0.01)
+    cancelled = await client.delete(f"/v1/tasks/{task['id']}", headers=headers)
+    assert cancelled.json()["status"] == "cancelled"
+
+    assert await running == "discarded"
+    assert (await _task(ctx, task["id"])).status == "cancelled"
+    results = ctx.settings.storage_root / "results"
+    assert not results.exists() or not any(results.iterdir())
+    # A running task was charged for work already under way.
+    assert await _balance(client, headers) == 100 - task["cost"]
+
+
+async def test_expired_uploads_and_results_are_deleted(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "old@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    await drain_queue(ctx)
+    task = await _task(ctx, task_id)
+    assert task.result_key is not None
+    assert await ctx.storage.exists(task.result_key)
+
+    assert await maintenance.purge_expired_files(ctx) == 0
+    async with ctx.sessions.begin() as session:
+        stored = await session.get(Task, task.id)
+        assert stored is not None
+        stored.expires_at = utcnow() - timedelta(seconds=1)
+    assert await maintenance.purge_expired_files(ctx) == 1
+    assert not await ctx.storage.exists(task.result_key)
+    assert not await ctx.storage.exists(task.source_key)
+    result = await client.get(f"/v1/tasks/{task_id}/result", headers=headers)
+    assert result.status_code == 410
+    assert result.json()["type"].endswith("/result-expired")
+    shown = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
+    assert shown["result"]["available"] is False

@@ -1,0 +1,97 @@
+"""The `pixelfleet` command line: migrations, bootstrapping an admin, granting credits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pixelfleet.accounts.repository import AccountRepository
+from pixelfleet.cli import main
+from pixelfleet.context import create_context
+from pixelfleet.settings import Settings
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"PIXELFLEET_DATA_DIR": str(tmp_path / "data")}
+
+
+def _user(env: dict[str, str], email: str) -> tuple[str, int] | None:
+    async def read() -> tuple[str, int] | None:
+        ctx = create_context(Settings(data_dir=Path(env["PIXELFLEET_DATA_DIR"])))
+        try:
+            async with ctx.sessions() as session:
+                user = await AccountRepository.from_session(session).user_by_email(email)
+                return (user.role, user.balance) if user else None
+        finally:
+            await ctx.close()
+
+    return asyncio.run(read())
+
+
+def test_migrate_brings_a_new_database_to_the_latest_schema(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    unmigrated = runner.invoke(main, ["migrate", "--check"], env=env)
+    assert unmigrated.exit_code == 1
+    assert "not migrated" in unmigrated.output
+    assert runner.invoke(main, ["migrate"], env=env).exit_code == 0
+    checked = runner.invoke(main, ["migrate", "--check"], env=env)
+    assert checked.exit_code == 0, checked.output
+    assert "up to date" in checked.output
+
+
+def test_create_user_bootstraps_an_admin(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    created = runner.invoke(
+        main,
+        ["admin", "create-user", "root@example.com", "--admin", "--password-stdin"],
+        input="a long admin password\n",
+        env=env,
+    )
+    assert created.exit_code == 0, created.output
+    assert _user(env, "root@example.com") == ("admin", 100)
+    again = runner.invoke(
+        main,
+        ["admin", "create-user", "root@example.com", "--password-stdin"],
+        input="a long admin password\n",
+        env=env,
+    )
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+
+
+def test_create_user_refuses_a_weak_password(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["admin", "create-user", "weak@example.com", "--password-stdin"],
+        input="short\n",
+        env=env,
+    )
+    assert result.exit_code == 1
+    assert "password" in result.output
+
+
+def test_grant_adds_credits_through_the_ledger(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    runner.invoke(
+        main,
+        ["admin", "create-user", "rich@example.com", "--password-stdin"],
+        input="a long enough password\n",
+        env=env,
+    )
+    granted = runner.invoke(main, ["admin", "grant", "rich@example.com", "250"], env=env)
+    assert granted.exit_code == 0, granted.output
+    assert "balance is now 350" in granted.output
+    assert _user(env, "rich@example.com") == ("user", 350)
+    missing = runner.invoke(main, ["admin", "grant", "nobody@example.com", "5"], env=env)
+    assert missing.exit_code == 1
+
+
+def test_openapi_prints_the_api_document(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["openapi"], env=env)
+    assert result.exit_code == 0
+    assert "/v1/tasks" in json.loads(result.output)["paths"]
