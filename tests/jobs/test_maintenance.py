@@ -73,7 +73,9 @@ async def test_a_task_cancelled_while_running_keeps_no_result(
     slow = {"operations": [{"op": "rotate", "angle": 33}], "output": {"format": "avif"}}
     task = (await submit(client, headers, slow, noise_png((1400, 1400)))).json()
     running = asyncio.create_task(process_task(ctx, uuid.UUID(task["id"]), "busy-worker"))
-    while (await _task(ctx, task["id"])).status != "running":
+    for _ in range(1000):
+        if (await _task(ctx, task["id"])).status == "running":
+            break
         await asyncio.sleep(0.01)
     cancelled = await client.delete(f"/v1/tasks/{task['id']}", headers=headers)
     assert cancelled.json()["status"] == "cancelled"
