@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
@@ -36,7 +37,9 @@ async def register(
     email = normalise_email(email)
     if await repo.user_by_email(email) is not None:
         raise EmailTaken(f"An account with the email {email} already exists.")
-    user = User(email=email, password_hash=passwords.hash_password(password), role=role, balance=0)
+    # Argon2 is deliberately slow: hash off the event loop.
+    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+    user = User(email=email, password_hash=password_hash, role=role, balance=0)
     try:
         async with session.begin_nested():
             await repo.add_user(user)
@@ -50,12 +53,13 @@ async def register(
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
     user = await AccountRepository.from_session(session).user_by_email(normalise_email(email))
-    if not passwords.verify_password(user.password_hash if user else None, password) or not user:
+    stored_hash = user.password_hash if user else None
+    if not await asyncio.to_thread(passwords.verify_password, stored_hash, password) or not user:
         raise InvalidCredentials("The email or password is wrong.")
     if not user.is_active:
         raise AccountDisabled("This account is disabled.")
     if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash_password(password)
+        user.password_hash = await asyncio.to_thread(passwords.hash_password, password)
     return user
 
 

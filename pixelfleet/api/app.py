@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
+from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.problems import install_problem_handlers
 from pixelfleet.api.routes import auth, health, me, operations, tasks
 from pixelfleet.context import ProcessContext, create_context
@@ -17,6 +19,12 @@ DESCRIPTION = """PixelFleet turns uploaded images into processed ones, asynchron
 Register, log in with the **Authorize** button (OAuth2 password flow: your email and password),
 then `POST /v1/tasks` with an image and a pipeline. Errors are `application/problem+json`.
 """
+
+
+# Multipart framing and the pipeline field, on top of the image itself.
+MULTIPART_OVERHEAD = 1024 * 1024
+JSON_BODY_LIMIT = 1024 * 1024
+UPLOAD_PATHS = frozenset({"/v1/tasks"})
 
 
 def create_app(settings: Settings | None = None, ctx: ProcessContext | None = None) -> FastAPI:
@@ -41,6 +49,14 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
     if ctx is not None:
         app.state.ctx = ctx
     install_problem_handlers(app)
+
+    def body_limit(scope: Scope) -> int:
+        if scope.get("path") in UPLOAD_PATHS:
+            context: ProcessContext = app.state.ctx
+            return context.settings.max_upload_bytes + MULTIPART_OVERHEAD
+        return JSON_BODY_LIMIT
+
+    app.add_middleware(BodySizeLimit, limit_for=body_limit)
     for module in (health, auth, me, tasks, operations):
         app.include_router(module.router)
     return app

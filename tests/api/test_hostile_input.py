@@ -113,3 +113,49 @@ async def test_hostile_list_parameters_are_refused_precisely(client: httpx.Async
             response = await client.get(path, headers=headers, params=params)
             assert response.status_code == 422, (path, params, response.text)
             assert response.headers["content-type"] == PROBLEM
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await sign_up(client, "oscar@example.com")
+    declared = await client.post(
+        "/v1/tasks",
+        headers={
+            **headers,
+            "content-type": "multipart/form-data; boundary=x",
+            "content-length": str(10**12),
+        },
+        content=b"--x--",
+    )
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == PROBLEM
+
+    sent: list[int] = []
+
+    async def endless_chunks() -> Any:
+        yield (
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n"
+        )
+        chunk = b"0" * 65_536
+        for _ in range(10_000):  # 650 MB if nobody stops it
+            sent.append(len(chunk))
+            yield chunk
+
+    chunked = await client.post(
+        "/v1/tasks",
+        headers={**headers, "content-type": "multipart/form-data; boundary=x"},
+        content=endless_chunks(),
+    )
+    assert chunked.status_code == 413
+    assert chunked.headers["content-type"] == PROBLEM
+    assert sum(sent) < 64 * 1024 * 1024
+
+
+async def test_an_oversized_json_body_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/auth/register", json={"email": "a@b.co", "password": "p" * 2_000_000}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM

@@ -22,19 +22,10 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 EVENT_POLL_SECONDS = 0.25
 EVENT_KEEPALIVE_SECONDS = 15.0
-# Multipart framing and the pipeline field on top of the image itself.
-MULTIPART_OVERHEAD = 1024 * 1024
-
-
-def _refuse_oversized_body(request: Request, max_upload_bytes: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_upload_bytes + MULTIPART_OVERHEAD:
-        raise ImageTooLarge(f"Uploads are limited to {max_upload_bytes} bytes.")
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
 async def submit_task(
-    request: Request,
     response: Response,
     user: CurrentUser,
     ctx: ContextDep,
@@ -53,7 +44,6 @@ async def submit_task(
 ) -> TaskOut:
     """Queue an image task. The cost is debited now and refunded if the task fails."""
     limit = ctx.settings.max_upload_bytes
-    _refuse_oversized_body(request, limit)
     upload = await file.read(limit + 1)
     if len(upload) > limit:
         raise ImageTooLarge(f"Uploads are limited to {limit} bytes.")
