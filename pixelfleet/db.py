@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -65,7 +64,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=NullPool, **kwargs)
+        engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -43,7 +43,7 @@ class _ProgressBox:
 async def _flush_progress(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, box: _ProgressBox, done: asyncio.Event
 ) -> None:
-    last: tuple[str, int] | None = None
+    last: tuple[str, int] = (box.stage, box.percent)  # what the claim already wrote
     while not done.is_set():
         current = (box.stage, box.percent)
         if current != last:

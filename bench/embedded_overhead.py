@@ -1,0 +1,123 @@
+"""What the platform costs on top of the image work itself.
+
+Baseline: the same pipeline run in-process, one image after another (`run_pipeline`, one core).
+Ours: the same images submitted over HTTP to `pixelfleet up` (API, SQLite queue, worker
+processes, storage), timed from the first submission until the last task has succeeded.
+
+    uv run --group test python bench/embedded_overhead.py [--tasks N]
+
+Prints a table, then `ratio NAME VALUE` lines (ours / baseline throughput: 1.0 means the
+platform adds nothing; above 1.0, worker processes run in parallel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.pipeline import parse_pipeline, run_pipeline
+from tests.harness.embedded import pixelfleet_up
+
+PIPELINE = {"operations": [{"op": "resize", "width": 480}], "output": {"format": "webp"}}
+PASSWORD = "benchmark password"
+
+
+def photo(seed: int) -> bytes:
+    image = Image.effect_mandelbrot((1600, 1200), (-2 + seed * 0.01, -1.2, 1, 1.2), 60)
+    rgb = Image.merge(
+        "RGB", (image, image.rotate(180), image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    )
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def baseline(images: list[bytes]) -> float:
+    pipeline = parse_pipeline(json.dumps(PIPELINE), ImageLimits())
+    started = time.perf_counter()
+    for data in images:
+        run_pipeline(data, pipeline, ImageLimits())
+    return time.perf_counter() - started
+
+
+def through_the_platform(images: list[bytes], workers: int) -> tuple[float, list[float]]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        pixelfleet_up(
+            Path(tmp) / "data", workers=workers, env={"PIXELFLEET_SIGNUP_CREDITS": "100000"}
+        ) as platform,
+        httpx.Client(base_url=platform.base_url, timeout=60) as http,
+    ):
+        http.post("/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
+        token = http.post(
+            "/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        submit_latencies: list[float] = []
+        ids: list[str] = []
+        started = time.time()
+        for data in images:
+            before = time.perf_counter()
+            response = http.post(
+                "/v1/tasks",
+                headers=headers,
+                files={"file": ("p.jpg", data)},
+                data={"pipeline": json.dumps(PIPELINE)},
+            )
+            submit_latencies.append(time.perf_counter() - before)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        finished: dict[str, datetime] = {}
+        deadline = time.monotonic() + 600
+        while len(finished) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            page = http.get(
+                "/v1/tasks", headers=headers, params={"status": "succeeded", "limit": 100}
+            )
+            for item in page.json()["items"]:
+                finished[item["id"]] = datetime.fromisoformat(item["finished_at"])
+        if len(finished) < len(ids):
+            raise SystemExit(f"{len(ids) - len(finished)} tasks did not finish")
+        # The server's clock ends the run, so the polling interval does not count.
+        return max(finished.values()).timestamp() - started, submit_latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=40)
+    args = parser.parse_args()
+    images = [photo(seed) for seed in range(args.tasks)]
+
+    base = baseline(images)
+    rows = [("in-process run_pipeline (baseline)", base, [])]
+    for workers in (1, 2):
+        elapsed, latencies = through_the_platform(images, workers)
+        rows.append((f"pixelfleet up, {workers} worker(s)", elapsed, latencies))
+
+    print(f"{args.tasks} tasks: 1600x1200 JPEG -> 480 px WebP")
+    print(f"{'path':40} {'seconds':>8} {'tasks/s':>8} {'submit p50 ms':>14} {'p95 ms':>8}")
+    for name, seconds, latencies in rows:
+        p50 = f"{statistics.median(latencies) * 1000:.1f}" if latencies else "-"
+        p95 = f"{statistics.quantiles(latencies, n=20)[-1] * 1000:.1f}" if latencies else "-"
+        print(f"{name:40} {seconds:8.2f} {args.tasks / seconds:8.1f} {p50:>14} {p95:>8}")
+    for (_name, seconds, _), label in zip(
+        rows[1:], ("embedded_1_worker", "embedded_2_workers"), strict=True
+    ):
+        print(f"ratio {label}_vs_in_process {base / seconds:.3f}")
+
+
+if __name__ == "__main__":
+    main()
