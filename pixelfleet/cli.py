@@ -142,12 +142,14 @@ async def _prepare_embedded(settings: Settings) -> int:
     from pixelfleet.context import create_context
     from pixelfleet.db import utcnow
     from pixelfleet.jobs.maintenance import recover_stale_tasks
+    from pixelfleet.worker.embedded import worker_prefix
 
     await _migrate(settings)
     ctx = create_context(settings)
     try:
-        # Nothing else runs on this data dir, so every running task was interrupted.
-        return await recover_stale_tasks(ctx, stale_before=utcnow())
+        # Only one `up` runs on this data dir, so every task its workers were running was
+        # interrupted (workers of other machines sharing the database are left alone).
+        return await recover_stale_tasks(ctx, stale_before=utcnow(), worker_prefix=worker_prefix())
     finally:
         await ctx.close()
 
@@ -242,7 +244,7 @@ async def _create_user(settings: Settings, email: str, password: str, role: str)
 @click.option("--admin", "is_admin", is_flag=True, help="Give the account the admin role.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_user(email: str, is_admin: bool, password_stdin: bool) -> None:
-    """Create an account (migrate first)."""
+    """Create an account (the database is migrated first if it needs to be)."""
     from pixelfleet.accounts.schemas import RegisterRequest
     from pixelfleet.errors import PixelFleetError
 
@@ -266,19 +268,14 @@ def create_user(email: str, is_admin: bool, password_stdin: bool) -> None:
 
 
 async def _grant(settings: Settings, email: str, amount: int, note: str) -> int:
-    from pixelfleet.accounts.repository import AccountRepository
-    from pixelfleet.accounts.service import normalise_email
+    from pixelfleet.accounts import service as accounts
     from pixelfleet.context import create_context
     from pixelfleet.credits import service as credits
 
     ctx = create_context(settings)
     try:
         async with ctx.sessions.begin() as session:
-            user = await AccountRepository.from_session(session).user_by_email(
-                normalise_email(email)
-            )
-            if user is None:
-                raise click.ClickException(f"no account with the email {email}")
+            user = await accounts.find_user(session, email)
             entry = await credits.grant(session, user.id, amount, kind="admin_adjust", note=note)
             return entry.balance_after
     finally:
@@ -291,5 +288,10 @@ async def _grant(settings: Settings, email: str, amount: int, note: str) -> int:
 @click.option("--note", default="granted by an administrator", show_default=True)
 def grant(email: str, amount: int, note: str) -> None:
     """Give an account credits (recorded in its ledger)."""
-    balance = asyncio.run(_grant(_settings(), email, amount, note))
+    from pixelfleet.errors import PixelFleetError
+
+    try:
+        balance = asyncio.run(_grant(_settings(), email, amount, note))
+    except PixelFleetError as exc:
+        raise click.ClickException(exc.detail) from exc
     click.echo(f"granted {amount} credits to {email}; balance is now {balance}")

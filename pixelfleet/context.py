@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
-from pixelfleet.db import create_engine, create_session_factory
+from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
 from pixelfleet.settings import Settings
 from pixelfleet.storage import LocalStorage, Storage
 
@@ -18,12 +18,17 @@ class ProcessContext:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
     storage: Storage
     signer: TokenSigner = field(repr=False)
 
     @property
     def retention(self) -> timedelta:
         return timedelta(hours=self.settings.result_ttl_hours)
+
+    @property
+    def refresh_ttl(self) -> timedelta:
+        return timedelta(days=self.settings.refresh_token_days)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -35,6 +40,7 @@ def create_context(settings: Settings) -> ProcessContext:
         settings=settings,
         engine=engine,
         sessions=create_session_factory(engine),
+        read_sessions=create_read_session_factory(engine),
         storage=LocalStorage(settings.storage_root),
         signer=TokenSigner(
             key=settings.jwt_signing_key,

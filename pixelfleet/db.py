@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, make_url
+from sqlalchemy import DateTime, MetaData, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+READ_ONLY_OPTION = "pixelfleet_read_only"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,8 +59,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and write-locking transactions.
 
-    SQLite transactions start with `BEGIN IMMEDIATE` so that two writers queue on the busy
-    timeout instead of one failing with "database is locked" when it upgrades its lock.
+    SQLite write transactions start with `BEGIN IMMEDIATE` so that two writers queue on the busy
+    timeout instead of one failing with "database is locked" when it upgrades its lock. Read-only
+    sessions (`create_read_session_factory`) start a plain `BEGIN`: in WAL mode they take no lock.
     """
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -78,7 +81,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -87,3 +91,17 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only: no write lock on SQLite, a READ ONLY transaction on PostgreSQL."""
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raises if the database does not answer."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,16 +1,31 @@
-"""Opaque cursors for keyset pagination."""
+"""Opaque cursors for keyset pagination, and pages built from a `limit + 1` query."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from typing import Any
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 from pixelfleet.errors import FieldError, InvalidInput
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_BIGINT = 2**63 - 1
+
+T = TypeVar("T")
+
+
+class InvalidCursor(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(
+            "The cursor is not one this API returned.",
+            errors=[FieldError("cursor", "not a valid cursor")],
+        )
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
@@ -18,18 +33,54 @@ def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor: str, fields: dict[str, type]) -> dict[str, Any]:
-    """The position a cursor names; a 422 on the `cursor` field for anything else."""
+def _decode(cursor: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if not isinstance(position, dict) or not all(
-            isinstance(position.get(name), kind) for name, kind in fields.items()
-        ):
-            raise ValueError("not a cursor of this list")
-        return position
-    except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidInput(
-            "The cursor is not one this API returned.",
-            errors=[FieldError("cursor", "not a valid cursor")],
-        ) from exc
+    except (ValueError, binascii.Error, UnicodeError, RecursionError) as exc:
+        raise InvalidCursor from exc
+    if not isinstance(position, dict):
+        raise InvalidCursor
+    return position
+
+
+def decode_id_cursor(cursor: str) -> int:
+    """The integer id a cursor from `encode_cursor({"id": ...})` holds."""
+    value = _decode(cursor).get("id")
+    if type(value) is not int or not 0 < value <= MAX_BIGINT:
+        raise InvalidCursor
+    return value
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (timestamp, uuid) position a cursor from `encode_time_cursor` holds."""
+    position = _decode(cursor)
+    stamp, ident = position.get("at"), position.get("id")
+    if not isinstance(stamp, str) or not isinstance(ident, str):
+        raise InvalidCursor
+    try:
+        at = datetime.fromisoformat(stamp)
+        at.timestamp()  # out-of-range values fail here, not in the database driver
+        parsed = uuid.UUID(ident)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidCursor from exc
+    if at.tzinfo is None:
+        raise InvalidCursor
+    return at, parsed
+
+
+def encode_time_cursor(at: datetime, ident: uuid.UUID) -> str:
+    return encode_cursor({"at": at.isoformat(), "id": str(ident)})
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def page_of(rows: Sequence[T], limit: int, cursor_after: Callable[[T], str]) -> Page[T]:
+    """A page from rows fetched with `limit + 1`: the extra row only says there is more."""
+    items = list(rows[:limit])
+    more = len(rows) > limit and bool(items)
+    return Page(items, cursor_after(items[-1]) if more else None)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pixelfleet.errors import Conflict, Forbidden, Unauthorized
+from pixelfleet.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 
 class EmailTaken(Conflict):
@@ -31,3 +31,8 @@ class AccountDisabled(Forbidden):
 class AdminRequired(Forbidden):
     slug = "admin-required"
     title = "Administrator role required"
+
+
+class UserNotFound(NotFound):
+    slug = "user-not-found"
+    title = "User not found"

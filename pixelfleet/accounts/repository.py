@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.models import RefreshToken, User
@@ -54,3 +54,17 @@ class AccountRepository:
             .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+
+    async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(password_hash=password_hash)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def delete_refresh_tokens_expired_before(self, cutoff: datetime) -> int:
+        result = await self.session.execute(
+            delete(RefreshToken).where(RefreshToken.expires_at < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

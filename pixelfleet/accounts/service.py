@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from pixelfleet.accounts.errors import (
     InvalidCredentials,
     InvalidToken,
     RefreshTokenReused,
+    UserNotFound,
 )
 from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.accounts.schemas import TokenPair
@@ -33,54 +35,74 @@ async def register(
     session: AsyncSession, email: str, password: str, *, signup_credits: int, role: str = "user"
 ) -> User:
     """Creates a user and grants the signup credits, in the caller's transaction."""
+    # Argon2 is deliberately slow: hash off the event loop, before the transaction starts.
+    password_hash = await asyncio.to_thread(passwords.hash_password, password)
     repo = AccountRepository.from_session(session)
     email = normalise_email(email)
+    taken = EmailTaken(f"An account with the email {email} already exists.")
     if await repo.user_by_email(email) is not None:
-        raise EmailTaken(f"An account with the email {email} already exists.")
-    # Argon2 is deliberately slow: hash off the event loop.
-    password_hash = await asyncio.to_thread(passwords.hash_password, password)
+        raise taken
     user = User(email=email, password_hash=password_hash, role=role, balance=0)
     try:
         async with session.begin_nested():
             await repo.add_user(user)
     except IntegrityError as exc:
-        raise EmailTaken(f"An account with the email {email} already exists.") from exc
+        raise taken from exc
     if signup_credits > 0:
         await credits.grant(session, user.id, signup_credits, kind="grant", note="signup")
         await session.refresh(user, ["balance"])
     return user
 
 
+async def find_user(session: AsyncSession, email: str) -> User:
+    user = await AccountRepository.from_session(session).user_by_email(normalise_email(email))
+    if user is None:
+        raise UserNotFound(f"No account has the email {email}.")
+    return user
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    """The account these credentials open (reads only; the same time whether or not it exists)."""
     user = await AccountRepository.from_session(session).user_by_email(normalise_email(email))
     stored_hash = user.password_hash if user else None
     if not await asyncio.to_thread(passwords.verify_password, stored_hash, password) or not user:
         raise InvalidCredentials("The email or password is wrong.")
     if not user.is_active:
         raise AccountDisabled("This account is disabled.")
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = await asyncio.to_thread(passwords.hash_password, password)
     return user
 
 
-async def issue_tokens(
+async def start_login(
+    session: AsyncSession,
+    user: User,
+    password: str,
+    signer: tokens.TokenSigner,
+    refresh_ttl: timedelta,
+) -> TokenPair:
+    """Issues the tokens of a new login, upgrading the stored hash if its parameters are old."""
+    if passwords.needs_rehash(user.password_hash):
+        new_hash = await asyncio.to_thread(passwords.hash_password, password)
+        await AccountRepository.from_session(session).set_password_hash(user.id, new_hash)
+    now = utcnow()
+    return await _issue_tokens(session, user, signer, uuid.uuid4(), now + refresh_ttl, now)
+
+
+async def _issue_tokens(
     session: AsyncSession,
     user: User,
     signer: tokens.TokenSigner,
-    refresh_ttl: timedelta,
-    *,
-    family_id: uuid.UUID | None = None,
-    now: datetime | None = None,
+    family_id: uuid.UUID,
+    expires_at: datetime,
+    now: datetime,
 ) -> TokenPair:
-    now = now or utcnow()
     refresh = tokens.new_refresh_token()
     await AccountRepository.from_session(session).add_refresh_token(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=tokens.hash_refresh_token(refresh),
             created_at=now,
-            expires_at=now + refresh_ttl,
+            expires_at=expires_at,
         )
     )
     return TokenPair(
@@ -90,24 +112,22 @@ async def issue_tokens(
     )
 
 
+@dataclass(frozen=True)
 class RefreshOutcome:
-    """What a refresh attempt decided: new tokens, or a reuse that revoked the family.
+    """What a refresh attempt decided: new tokens, or why not.
 
     A reuse must revoke the family even though the request fails, so the caller commits
-    either way and raises `error` afterwards.
-    """
+    either way and raises `error` afterwards."""
 
-    def __init__(self, tokens: TokenPair | None, error: Exception | None) -> None:
-        self.tokens = tokens
-        self.error = error
+    tokens: TokenPair | None
+    error: Exception | None
 
 
 async def rotate_refresh_token(
-    session: AsyncSession,
-    refresh_token: str,
-    signer: tokens.TokenSigner,
-    refresh_ttl: timedelta,
+    session: AsyncSession, refresh_token: str, signer: tokens.TokenSigner
 ) -> RefreshOutcome:
+    """Trades a refresh token for a new pair. The login keeps its original expiry: rotating
+    does not extend it, so a stolen token cannot be kept alive forever."""
     now = utcnow()
     repo = AccountRepository.from_session(session)
     stored = await repo.refresh_token_by_hash(tokens.hash_refresh_token(refresh_token))
@@ -125,15 +145,15 @@ async def rotate_refresh_token(
     user = await repo.user_by_id(stored.user_id)
     if user is None or not user.is_active:
         return RefreshOutcome(None, AccountDisabled("This account is disabled."))
-    pair = await issue_tokens(session, user, signer, refresh_ttl, family_id=stored.family_id)
+    pair = await _issue_tokens(session, user, signer, stored.family_id, stored.expires_at, now)
     return RefreshOutcome(pair, None)
 
 
-async def logout(session: AsyncSession, user: User, refresh_token: str) -> None:
-    """Revokes the login (token family) the refresh token belongs to. Unknown tokens are ignored."""
+async def logout(session: AsyncSession, refresh_token: str) -> None:
+    """Ends the login the refresh token belongs to. Unknown tokens are ignored."""
     repo = AccountRepository.from_session(session)
     stored = await repo.refresh_token_by_hash(tokens.hash_refresh_token(refresh_token))
-    if stored is not None and stored.user_id == user.id:
+    if stored is not None:
         await repo.revoke_family(stored.family_id, utcnow())
 
 
@@ -153,3 +173,9 @@ def require_admin(user: User) -> User:
     if user.role != "admin":
         raise AdminRequired("This action needs the admin role.")
     return user
+
+
+async def forget_expired_refresh_tokens(session: AsyncSession) -> int:
+    return await AccountRepository.from_session(session).delete_refresh_tokens_expired_before(
+        utcnow()
+    )

@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the process context, a transactional session, the caller."""
+"""Request-scoped dependencies: the process context, database sessions, the caller."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ ContextDep = Annotated[ProcessContext, Depends(get_context)]
 
 
 async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
-    """The request is the transaction: committed when the handler returns, rolled back if it raises.
+    """The request's unit of work: committed when the handler returns, rolled back if it raises.
 
     It commits before the response is sent, so a client never sees a success that was not stored."""
     async with ctx.sessions() as session:
@@ -39,15 +39,25 @@ async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
+async def get_read_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
+    """A session for handlers that only read (it takes no write lock on SQLite)."""
+    async with ctx.read_sessions() as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 async def get_current_user(
-    ctx: ContextDep, session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+    ctx: ContextDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
+    """The caller, read in a session of its own that ends at once: a request never holds two
+    connections, so a busy pool cannot deadlock on itself."""
     if not token:
         raise Unauthorized("Send an access token: `Authorization: Bearer <token>`.")
-    return await accounts.user_for_access_token(session, token, ctx.signer)
+    async with ctx.read_sessions() as session:
+        return await accounts.user_for_access_token(session, token, ctx.signer)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.repository import CreditRepository
-from pixelfleet.credits.schemas import CreditEntryOut, CreditsOut, LedgerPage
+from pixelfleet.credits.schemas import CreditEntryOut, CreditsOut, EntryKind, LedgerPage
 from pixelfleet.models import CreditEntry
-from pixelfleet.pagination import decode_cursor, encode_cursor
+from pixelfleet.pagination import decode_id_cursor, encode_cursor, page_of
 
 
 async def _apply(
@@ -19,7 +19,7 @@ async def _apply(
     user_id: uuid.UUID,
     amount: int,
     *,
-    kind: str,
+    kind: EntryKind,
     task_id: uuid.UUID | None = None,
     note: str | None = None,
 ) -> CreditEntry | None:
@@ -40,7 +40,12 @@ async def _apply(
 
 
 async def grant(
-    session: AsyncSession, user_id: uuid.UUID, amount: int, *, kind: str, note: str | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    amount: int,
+    *,
+    kind: EntryKind,
+    note: str | None = None,
 ) -> CreditEntry:
     if amount <= 0:
         raise ValueError("a grant must be positive")
@@ -82,13 +87,13 @@ async def balance_and_ledger(
     session: AsyncSession, user_id: uuid.UUID, *, cursor: str | None, limit: int
 ) -> CreditsOut:
     repo = CreditRepository.from_session(session)
-    before_id = decode_cursor(cursor, {"id": int})["id"] if cursor else None
+    before_id = decode_id_cursor(cursor) if cursor else None
     entries = await repo.entries(user_id, before_id=before_id, limit=limit + 1)
-    page, more = entries[:limit], len(entries) > limit
+    page = page_of(entries, limit, lambda entry: encode_cursor({"id": entry.id}))
     return CreditsOut(
         balance=await repo.balance(user_id),
         ledger=LedgerPage(
-            items=[CreditEntryOut.model_validate(entry) for entry in page],
-            next_cursor=encode_cursor({"id": page[-1].id}) if more and page else None,
+            items=[CreditEntryOut.model_validate(entry) for entry in page.items],
+            next_cursor=page.next_cursor,
         ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
@@ -14,15 +15,21 @@ from pixelfleet.jobs.states import RUNNING
 log = logging.getLogger(__name__)
 
 
-async def recover_stale_tasks(ctx: ProcessContext, *, stale_before: datetime | None = None) -> int:
-    """Requeues running tasks whose worker stopped reporting; fails and refunds those that
-    already used all their attempts. Returns how many tasks it touched."""
+async def recover_stale_tasks(
+    ctx: ProcessContext,
+    *,
+    stale_before: datetime | None = None,
+    worker_prefix: str | None = None,
+) -> int:
+    """Requeues running tasks whose worker stopped reporting (only workers whose name starts
+    with `worker_prefix`, when given); fails and refunds those that already used all their
+    attempts. Returns how many tasks it touched."""
     now = utcnow()
     cutoff = stale_before or now - timedelta(seconds=ctx.settings.task_stale_seconds)
     touched = 0
     async with ctx.sessions.begin() as session:
         repo = TaskRepository.from_session(session)
-        for task in await repo.running_with_heartbeat_before(cutoff):
+        for task in await repo.running_with_heartbeat_before(cutoff, worker_prefix):
             if task.attempts >= ctx.settings.task_max_attempts:
                 if await repo.mark_failed(
                     task.id,
@@ -32,12 +39,13 @@ async def recover_stale_tasks(ctx: ProcessContext, *, stale_before: datetime | N
                     now,
                     now + ctx.retention,
                     worker=task.worker,
+                    silent_since=cutoff,
                 ):
                     await credits.refund_task(
                         session, task.user_id, task.id, task.cost, "failed: worker-lost"
                     )
                     touched += 1
-            elif await repo.requeue(task.id, task.worker, now):
+            elif await repo.requeue(task.id, task.worker, now, silent_since=cutoff):
                 touched += 1
     if touched:
         log.warning("recovered %d task(s) from stopped workers", touched)
@@ -56,3 +64,8 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
                 await ctx.storage.delete(task.result_key)
             await repo.mark_files_purged(task.id, now)
     return len(expired)
+
+
+async def forget_expired_logins(ctx: ProcessContext) -> int:
+    async with ctx.sessions.begin() as session:
+        return await accounts.forget_expired_refresh_tokens(session)

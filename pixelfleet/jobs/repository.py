@@ -8,11 +8,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task
+
+
+def _silent_since(cutoff: datetime) -> ColumnElement[bool]:
+    return or_(Task.heartbeat_at.is_(None), Task.heartbeat_at < cutoff)
 
 
 class TaskRepository:
@@ -76,6 +80,16 @@ class TaskRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    @staticmethod
+    def _owned(statement: Update, worker: str | None, silent_since: datetime | None) -> Update:
+        """Narrows a state change to the worker that holds the task and, for the recovery job,
+        to a task that is still silent (its worker may have spoken since it was read)."""
+        if worker is not None:
+            statement = statement.where(Task.worker == worker)
+        if silent_since is not None:
+            statement = statement.where(_silent_since(silent_since))
+        return statement
+
     async def claim(self, task_id: uuid.UUID, worker: str, now: datetime) -> bool:
         return await self._transition(
             task_id,
@@ -127,10 +141,11 @@ class TaskRepository:
         now: datetime,
         expires_at: datetime,
         worker: str | None = None,
+        silent_since: datetime | None = None,
     ) -> bool:
-        statement = update(Task).where(Task.id == task_id, Task.status.in_(expected))
-        if worker is not None:
-            statement = statement.where(Task.worker == worker)
+        statement = self._owned(
+            update(Task).where(Task.id == task_id, Task.status.in_(expected)), worker, silent_since
+        )
         outcome = await self.session.execute(
             statement.values(
                 status=FAILED,
@@ -144,10 +159,16 @@ class TaskRepository:
         )
         return bool(getattr(outcome, "rowcount", 0))
 
-    async def requeue(self, task_id: uuid.UUID, worker: str | None, now: datetime) -> bool:
-        statement = update(Task).where(Task.id == task_id, Task.status == RUNNING)
-        if worker is not None:
-            statement = statement.where(Task.worker == worker)
+    async def requeue(
+        self,
+        task_id: uuid.UUID,
+        worker: str | None,
+        now: datetime,
+        silent_since: datetime | None = None,
+    ) -> bool:
+        statement = self._owned(
+            update(Task).where(Task.id == task_id, Task.status == RUNNING), worker, silent_since
+        )
         outcome = await self.session.execute(
             statement.values(
                 status=QUEUED, worker=None, progress=0, stage="requeued", updated_at=now
@@ -174,10 +195,12 @@ class TaskRepository:
         )
         return list((await self.session.scalars(statement)).all())
 
-    async def running_with_heartbeat_before(self, cutoff: datetime) -> list[Task]:
-        statement = select(Task).where(
-            Task.status == RUNNING, or_(Task.heartbeat_at.is_(None), Task.heartbeat_at < cutoff)
-        )
+    async def running_with_heartbeat_before(
+        self, cutoff: datetime, worker_prefix: str | None = None
+    ) -> list[Task]:
+        statement = select(Task).where(Task.status == RUNNING, _silent_since(cutoff))
+        if worker_prefix is not None:
+            statement = statement.where(Task.worker.startswith(worker_prefix, autoescape=True))
         return list((await self.session.scalars(statement)).all())
 
     async def expired_unpurged(self, now: datetime, limit: int) -> list[Task]:

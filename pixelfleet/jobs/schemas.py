@@ -32,6 +32,12 @@ class ErrorOut(BaseModel):
     message: str
 
 
+def _error_of(task: Task) -> ErrorOut | None:
+    if task.error_code is None:
+        return None
+    return ErrorOut(code=task.error_code, message=task.error_message or "")
+
+
 class TaskLinks(BaseModel):
     self: str
     events: str
@@ -68,9 +74,7 @@ class TaskOut(BaseModel):
                 expires_at=task.expires_at,
                 available=task.result_key is not None,
             )
-        error = None
-        if task.error_code is not None:
-            error = ErrorOut(code=task.error_code, message=task.error_message or "")
+        error = _error_of(task)
         base = f"/v1/tasks/{task.id}"
         return cls(
             id=task.id,
@@ -109,3 +113,13 @@ class ProgressEvent(BaseModel):
     progress: int
     stage: str | None
     error: ErrorOut | None
+
+    @classmethod
+    def from_task(cls, task: Task) -> ProgressEvent:
+        return cls(
+            id=task.id,
+            status=task.status,
+            progress=task.progress,
+            stage=task.stage,
+            error=_error_of(task),
+        )

@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.credits import service as credits
+from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.pricing import price_task
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.imaging.codecs import SourceInfo, output_format_for, sniff
+from pixelfleet.imaging.codecs import OUTPUT_FORMATS, output_format_for, sniff
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, predict_output_size
 from pixelfleet.jobs.errors import (
@@ -26,11 +28,11 @@ from pixelfleet.jobs.errors import (
     TaskNotFound,
 )
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.jobs.schemas import TaskOut, TaskPage
+from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import ALL_STATES, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, User
-from pixelfleet.pagination import decode_cursor, encode_cursor
-from pixelfleet.storage import Storage
+from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
+from pixelfleet.storage import Storage, StoredObjectMissing
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -39,14 +41,6 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 class Submission:
     task: Task
     created: bool
-
-
-def quote(pipeline: Pipeline, source: SourceInfo) -> int:
-    return price_task(
-        (operation.op for operation in pipeline.operations),
-        output_format_for(pipeline.output.format, source.format).name,
-        source.width * source.height,
-    )
 
 
 def _request_fingerprint(upload: bytes, pipeline: Pipeline) -> str:
@@ -91,23 +85,24 @@ async def submit_task(
     idempotency_key: str | None = None,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload, debits the cost and queues the task,
-    all in the caller's transaction. The same key with the same request returns the first task."""
+    all in the caller's transaction. The same key with the same request returns the first task.
+
+    Everything slow (validation, the upload's write) happens before the first query, so the
+    transaction (on SQLite, the write lock) lasts only for the rows it writes."""
     _check_idempotency_key(idempotency_key)
     pipeline = parse_pipeline(raw_pipeline, limits)
     source = sniff(upload, limits)
     predict_output_size(source, pipeline, limits)  # refuses impossible or oversized work up front
+    output_format = output_format_for(pipeline.output.format, source.format).name
+    cost = price_task((op.op for op in pipeline.operations), output_format, source.pixels)
+    if user.balance < cost and idempotency_key is None:
+        raise InsufficientCredits(
+            f"This task costs {cost} credits and the balance is {user.balance}. "
+            "Buy credits to continue."
+        )
     fingerprint = _request_fingerprint(upload, pipeline)
-    if idempotency_key is not None:
-        replay = await _replay(session, user, idempotency_key, fingerprint)
-        if replay is not None:
-            return replay
-
     stored = pipeline.model_copy(
-        update={
-            "output": pipeline.output.model_copy(
-                update={"format": output_format_for(pipeline.output.format, source.format).name}
-            )
-        }
+        update={"output": pipeline.output.model_copy(update={"format": output_format})}
     )
     task_id = uuid.uuid4()
     task = Task(
@@ -116,7 +111,7 @@ async def submit_task(
         status=QUEUED,
         progress=0,
         stage="queued",
-        cost=quote(pipeline, source),
+        cost=cost,
         pipeline=stored.model_dump(mode="json"),
         source_key=f"sources/{task_id}",
         source_format=source.format,
@@ -126,31 +121,46 @@ async def submit_task(
         attempts=0,
     )
     await storage.put(task.source_key, upload)
+    try:
+        return await _record_submission(session, user, task, idempotency_key, fingerprint)
+    except _Replayed as replayed:
+        await storage.delete(task.source_key)
+        return replayed.submission
+    except BaseException:
+        await storage.delete(task.source_key)
+        raise
+
+
+async def _record_submission(
+    session: AsyncSession, user: User, task: Task, key: str | None, fingerprint: str
+) -> Submission:
+    if key is not None:
+        replay = await _replay(session, user, key, fingerprint)
+        if replay is not None:
+            raise _Replayed(replay)
     repo = TaskRepository.from_session(session)
     try:
         async with session.begin_nested():
             await repo.add(task)
             await credits.debit_for_task(session, user.id, task.id, task.cost)
-            if idempotency_key is not None:
+            if key is not None:
                 await repo.add_idempotency_key(
                     IdempotencyKey(
-                        user_id=user.id,
-                        key=idempotency_key,
-                        request_hash=fingerprint,
-                        task_id=task.id,
+                        user_id=user.id, key=key, request_hash=fingerprint, task_id=task.id
                     )
                 )
     except IntegrityError:
-        await storage.delete(task.source_key)
-        if idempotency_key is not None:
-            replay = await _replay(session, user, idempotency_key, fingerprint)
-            if replay is not None:
-                return replay
-        raise
-    except BaseException:
-        await storage.delete(task.source_key)
-        raise
+        # Another request with the same key committed first: answer as it did.
+        replay = await _replay(session, user, key, fingerprint) if key is not None else None
+        if replay is None:
+            raise
+        raise _Replayed(replay) from None
     return Submission(task, created=True)
+
+
+class _Replayed(Exception):
+    def __init__(self, submission: Submission) -> None:
+        self.submission = submission
 
 
 async def get_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Task:
@@ -168,25 +178,20 @@ async def list_tasks(
             f"Unknown status {status!r}.",
             errors=[FieldError("status", f"must be one of {', '.join(ALL_STATES)}")],
         )
-    after = None
-    if cursor:
-        position = decode_cursor(cursor, {"created_at": str, "id": str})
-        try:
-            after = (datetime.fromisoformat(position["created_at"]), uuid.UUID(position["id"]))
-        except ValueError as exc:
-            raise InvalidInput(
-                "The cursor is not one this API returned.",
-                errors=[FieldError("cursor", "not a valid cursor")],
-            ) from exc
+    after = decode_time_cursor(cursor) if cursor else None
     tasks = await TaskRepository.from_session(session).page_for_user(
         user.id, status=status, after=after, limit=limit + 1
     )
-    page, more = tasks[:limit], len(tasks) > limit
-    next_cursor = None
-    if more and page:
-        last = page[-1]
-        next_cursor = encode_cursor({"created_at": last.created_at.isoformat(), "id": str(last.id)})
-    return TaskPage(items=[TaskOut.from_task(task) for task in page], next_cursor=next_cursor)
+    page = page_of(tasks, limit, lambda task: encode_time_cursor(task.created_at, task.id))
+    return TaskPage(items=[TaskOut.from_task(t) for t in page.items], next_cursor=page.next_cursor)
+
+
+async def progress_of(session: AsyncSession, user: User, task_id: uuid.UUID) -> ProgressEvent:
+    return ProgressEvent.from_task(await get_task(session, user, task_id))
+
+
+async def oldest_queued(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+    return await TaskRepository.from_session(session).oldest_queued_ids(limit)
 
 
 async def cancel_task(
@@ -207,13 +212,29 @@ async def cancel_task(
     return refreshed
 
 
-async def result_location(session: AsyncSession, user: User, task_id: uuid.UUID) -> Task:
-    """The finished task whose result can be downloaded, or why it cannot."""
+@dataclass(frozen=True)
+class ResultDownload:
+    task: Task
+    content_type: str
+    filename: str
+    chunks: AsyncIterator[bytes]
+
+
+async def open_result(
+    session: AsyncSession, storage: Storage, user: User, task_id: uuid.UUID
+) -> ResultDownload:
+    """The finished task's result, opened for streaming, or why it cannot be downloaded."""
     task = await get_task(session, user, task_id)
     if task.status != SUCCEEDED:
         if task.status in FINAL_STATES:
             raise ResultNotReady(f"Task {task_id} ended as {task.status} and has no result.")
         raise ResultNotReady(f"Task {task_id} is {task.status}; its result is not ready yet.")
-    if task.result_key is None:
-        raise ResultExpired(f"The result of task {task_id} has expired and was deleted.")
-    return task
+    expired = ResultExpired(f"The result of task {task_id} has expired and was deleted.")
+    if task.result_key is None or task.result_format is None:
+        raise expired
+    try:
+        chunks = await storage.open_stream(task.result_key)
+    except StoredObjectMissing:
+        raise expired from None
+    output = OUTPUT_FORMATS[task.result_format]  # type: ignore[index]
+    return ResultDownload(task, output.content_type, f"{task.id}.{output.extension}", chunks)

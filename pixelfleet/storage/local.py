@@ -47,17 +47,22 @@ class LocalStorage:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._read, key)
 
-    async def stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
         path = self.path_for(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError as exc:
             raise StoredObjectMissing(key) from exc
-        try:
-            while chunk := await asyncio.to_thread(handle.read, chunk_size):
-                yield chunk
-        finally:
-            handle.close()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # An open file survives its deletion, so a purge cannot cut a download short.
+            try:
+                while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                    yield chunk
+            finally:
+                handle.close()
+
+        return chunks()
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_for(key).unlink, True)

@@ -12,8 +12,8 @@ import socket
 
 from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.jobs import maintenance
+from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.processing import Outcome, process_task
-from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,14 +21,19 @@ log = logging.getLogger(__name__)
 CLAIM_WINDOW = 4
 
 
+def worker_prefix() -> str:
+    """What the names of this machine's embedded workers start with."""
+    return f"embedded@{socket.gethostname()}:"
+
+
 def worker_name(index: int) -> str:
-    return f"embedded@{socket.gethostname()}:{os.getpid()}:{index}"
+    return f"{worker_prefix()}{os.getpid()}:{index}"
 
 
 async def process_next(ctx: ProcessContext, worker: str) -> Outcome | None:
     """Claims and runs one queued task; None when the queue is empty."""
-    async with ctx.sessions() as session:
-        candidates = await TaskRepository.from_session(session).oldest_queued_ids(CLAIM_WINDOW)
+    async with ctx.read_sessions() as session:
+        candidates = await jobs.oldest_queued(session, CLAIM_WINDOW)
     for task_id in candidates:
         outcome = await process_task(ctx, task_id, worker)
         if outcome != "skipped":
@@ -66,6 +71,7 @@ async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
         try:
             await maintenance.recover_stale_tasks(ctx)
             await maintenance.purge_expired_files(ctx)
+            await maintenance.forget_expired_logins(ctx)
         except Exception:
             log.exception("scheduled maintenance failed; will retry")
         with contextlib.suppress(TimeoutError):

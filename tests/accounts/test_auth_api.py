@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+from sqlalchemy import select, update
 
+from pixelfleet.context import ProcessContext
+from pixelfleet.models import RefreshToken, User
 from tests.api_helpers import PASSWORD, sign_up
 from tests.conftest import TEST_JWT_SECRET
 
@@ -178,6 +183,85 @@ async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> No
     assert refresh.status_code == 401
 
 
-async def test_logout_needs_an_access_token(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/auth/logout", json={"refresh_token": "x"})
-    assert response.status_code == 401
+async def test_logout_needs_only_the_refresh_token_and_is_repeatable(
+    client: httpx.AsyncClient,
+) -> None:
+    await sign_up(client, "ida@example.com")
+    tokens = await _login(client, "ida@example.com")
+    for _ in range(2):
+        out = await client.post("/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+        assert out.status_code == 204
+    unknown = await client.post("/v1/auth/logout", json={"refresh_token": "never issued"})
+    assert unknown.status_code == 204
+
+
+async def test_rotation_does_not_extend_a_login(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    await sign_up(client, "jon@example.com")
+    first = await _login(client, "jon@example.com")
+    second = (
+        await client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
+    async with ctx.sessions() as session:
+        rows = (await session.scalars(select(RefreshToken))).all()
+    families: dict[uuid.UUID, list[RefreshToken]] = {}
+    for row in rows:
+        families.setdefault(row.family_id, []).append(row)
+    rotated = next(tokens for tokens in families.values() if len(tokens) == 2)
+    assert rotated[0].expires_at == rotated[1].expires_at
+    assert second["refresh_token"]
+
+
+async def test_an_expired_refresh_token_is_refused(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    await sign_up(client, "kim@example.com")
+    tokens = await _login(client, "kim@example.com")
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(RefreshToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+    assert refresh.json()["type"].endswith("/invalid-token")
+
+
+async def test_a_disabled_account_can_neither_log_in_nor_refresh_nor_use_its_token(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "len@example.com")
+    tokens = await _login(client, "len@example.com")
+    async with ctx.sessions.begin() as session:
+        await session.execute(update(User).values(is_active=False))
+    login = await client.post(
+        "/v1/auth/token", data={"username": "len@example.com", "password": PASSWORD}
+    )
+    assert login.status_code == 403
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 403
+    assert (await client.get("/v1/me", headers=headers)).status_code == 403
+
+
+async def test_passwords_are_stored_as_argon2id_hashes(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    await sign_up(client, "max@example.com")
+    async with ctx.sessions() as session:
+        user = (await session.scalars(select(User))).one()
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+
+
+async def test_concurrent_registrations_of_one_email_make_one_account(
+    client: httpx.AsyncClient,
+) -> None:
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/v1/auth/register", json={"email": "twin@example.com", "password": PASSWORD}
+            )
+            for _ in range(5)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from pixelfleet.api.deps import ContextDep
 from pixelfleet.api.problems import problem_response
+from pixelfleet.db import ping
 from pixelfleet.schema_migrations import is_at_head
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ops"])
 
@@ -21,13 +25,11 @@ async def healthz() -> dict[str, str]:
 async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
     """The database answers and is migrated to the code's schema."""
     try:
-        async with ctx.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(ctx.engine)
         migrated = await is_at_head(ctx.engine)
-    except Exception as exc:
-        return problem_response(
-            503, "not-ready", "Not ready", f"The database is unreachable: {type(exc).__name__}."
-        )
+    except Exception:
+        log.warning("readiness check: the database is unreachable", exc_info=True)
+        return problem_response(503, "not-ready", "Not ready", "The database is unreachable.")
     if not migrated:
         return problem_response(
             503, "not-ready", "Not ready", "The database is not migrated: run `pixelfleet migrate`."

@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
-from pixelfleet.api.deps import ContextDep, CurrentUser, SessionDep
+from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.errors import NotFound
 from pixelfleet.imaging.errors import ImageTooLarge
 from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.errors import ResultExpired
-from pixelfleet.jobs.processing import EXTENSIONS
-from pixelfleet.jobs.schemas import ErrorOut, ProgressEvent, TaskOut, TaskPage
+from pixelfleet.jobs.schemas import TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.models import User
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -65,7 +64,7 @@ async def submit_task(
 @router.get("", response_model=TaskPage)
 async def list_tasks(
     user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -75,7 +74,7 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-async def get_task(task_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> TaskOut:
+async def get_task(task_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> TaskOut:
     return TaskOut.from_task(await jobs.get_task(session, user, task_id))
 
 
@@ -93,21 +92,13 @@ async def cancel_task(
     responses={200: {"content": {"image/*": {}}, "description": "The processed image."}},
 )
 async def download_result(
-    task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
+    task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: ReadSessionDep
 ) -> StreamingResponse:
-    task = await jobs.result_location(session, user, task_id)
-    assert task.result_key is not None
-    if not await ctx.storage.exists(task.result_key):
-        raise ResultExpired(f"The result of task {task_id} is no longer stored.")
-    extension = EXTENSIONS.get(task.result_format or "", "bin")
-    headers = {"Content-Disposition": f'inline; filename="{task.id}.{extension}"'}
-    if task.result_bytes is not None:
-        headers["Content-Length"] = str(task.result_bytes)
-    return StreamingResponse(
-        ctx.storage.stream(task.result_key),
-        media_type=task.result_content_type or "application/octet-stream",
-        headers=headers,
-    )
+    download = await jobs.open_result(session, ctx.storage, user, task_id)
+    headers = {"Content-Disposition": f'inline; filename="{download.filename}"'}
+    if download.task.result_bytes is not None:
+        headers["Content-Length"] = str(download.task.result_bytes)
+    return StreamingResponse(download.chunks, media_type=download.content_type, headers=headers)
 
 
 def _sse(event: str, data: str) -> str:
@@ -120,17 +111,11 @@ async def _task_events(
     last: str | None = None
     quiet = 0.0
     while True:
-        async with ctx.sessions() as session:
-            task = await jobs.get_task(session, user, task_id)
-            event = ProgressEvent(
-                id=task.id,
-                status=task.status,
-                progress=task.progress,
-                stage=task.stage,
-                error=ErrorOut(code=task.error_code, message=task.error_message or "")
-                if task.error_code
-                else None,
-            )
+        try:
+            async with ctx.read_sessions() as session:
+                event = await jobs.progress_of(session, user, task_id)
+        except NotFound:
+            return  # deleted with its account while we watched
         payload = event.model_dump_json()
         if payload != last:
             last, quiet = payload, 0.0
@@ -153,7 +138,11 @@ async def _task_events(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def task_events(
-    task_id: uuid.UUID, request: Request, user: CurrentUser, ctx: ContextDep, session: SessionDep
+    task_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    ctx: ContextDep,
+    session: ReadSessionDep,
 ) -> StreamingResponse:
     """Server-sent events: `progress` on each change, then one `done` with the final state."""
     await jobs.get_task(session, user, task_id)  # 404 before the stream starts

@@ -1,0 +1,54 @@
+"""The catalogue users read before building a pipeline: operations, parameters, prices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from pixelfleet.credits.pricing import (
+    BASE_TASK_PRICE,
+    MEGAPIXELS_PER_CREDIT,
+    OUTPUT_FORMAT_PRICES,
+    operation_price,
+)
+from pixelfleet.imaging.operations import OPERATIONS
+
+
+class OperationOut(BaseModel):
+    name: str
+    description: str
+    price: int
+    parameters: dict[str, Any]
+
+
+class OutputFormatOut(BaseModel):
+    format: str
+    price: int
+
+
+class Catalogue(BaseModel):
+    base_price: int
+    megapixels_per_extra_credit: int
+    operations: list[OperationOut]
+    output_formats: list[OutputFormatOut]
+
+
+def catalogue() -> Catalogue:
+    return Catalogue(
+        base_price=BASE_TASK_PRICE,
+        megapixels_per_extra_credit=MEGAPIXELS_PER_CREDIT,
+        operations=[
+            OperationOut(
+                name=name,
+                description=spec.description,
+                price=operation_price(name),
+                parameters=spec.params.model_json_schema(),
+            )
+            for name, spec in OPERATIONS.items()
+        ],
+        output_formats=[
+            OutputFormatOut(format=name, price=price)
+            for name, price in OUTPUT_FORMAT_PRICES.items()
+        ],
+    )
