@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pixelfleet.errors import FieldError, InvalidInput
@@ -60,13 +60,12 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidCursor
     try:
         at = datetime.fromisoformat(stamp)
-        at.timestamp()  # out-of-range values fail here, not in the database driver
-        parsed = uuid.UUID(ident)
+        if at.tzinfo is None:
+            raise InvalidCursor
+        # Normalised here, so an out-of-range value fails now and not in the database driver.
+        return at.astimezone(UTC), uuid.UUID(ident)
     except (ValueError, OverflowError) as exc:
         raise InvalidCursor from exc
-    if at.tzinfo is None:
-        raise InvalidCursor
-    return at, parsed
 
 
 def encode_time_cursor(at: datetime, ident: uuid.UUID) -> str:

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import pixelfleet.models  # noqa: F401  (registers every table)
 from pixelfleet.db import Base
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PACKAGED = Path(__file__).resolve().parent / "_migrations"  # in an installed wheel
+_SOURCE_TREE = Path(__file__).resolve().parent.parent / "migrations"  # in a checkout
+MIGRATIONS_DIR = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
 
 
 def alembic_config() -> Config:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -74,20 +77,27 @@ class Settings(BaseSettings):
 
     @cached_property
     def jwt_signing_key(self) -> str:
-        """The configured secret, else (development only) one generated once per data dir."""
+        """The configured secret, else (development only) one generated once per data dir.
+
+        The generated key is written to a private temporary file and linked into place, so a
+        reader never sees a half-written key and two processes starting at once agree on one."""
         if self.jwt_secret is not None and self.jwt_secret.get_secret_value():
             return self.jwt_secret.get_secret_value()
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.data_dir / "jwt-secret"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            candidate = secrets.token_urlsafe(48)
+            fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".jwt-secret-")  # mode 0600
             try:
-                with path.open("x", encoding="utf-8") as out:
-                    out.write(candidate)
-                path.chmod(0o600)
-            except FileExistsError:
-                pass
-        return path.read_text(encoding="utf-8").strip()
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write(secrets.token_urlsafe(48))
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) < 32:
+            raise ValueError(f"{path} holds no usable key: delete it to generate a new one")
+        return key
 
     @property
     def image_limits(self) -> ImageLimits:

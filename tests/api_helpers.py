@@ -11,6 +11,7 @@ import httpx
 from PIL import Image
 
 PASSWORD = "correct horse battery"
+PROBLEM = "application/problem+json"
 
 
 def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (640, 480)) -> bytes:
@@ -64,3 +65,22 @@ async def submit(
         files={"file": (filename, image if image is not None else image_bytes(), "image/jpeg")},
         data=data,
     )
+
+
+async def balance_of(http: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    response = await http.get("/v1/credits", headers=headers)
+    assert response.status_code == 200, response.text
+    balance: int = response.json()["balance"]
+    return balance
+
+
+async def whole_ledger(http: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """Every ledger entry, newest first, following the cursor through small pages."""
+    entries: list[dict[str, Any]] = []
+    params: dict[str, str | int] = {"limit": 2}
+    while True:
+        page = (await http.get("/v1/credits", headers=headers, params=params)).json()["ledger"]
+        entries += page["items"]
+        if page["next_cursor"] is None:
+            return entries
+        params["cursor"] = page["next_cursor"]

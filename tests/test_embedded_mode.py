@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from tests.api_helpers import PASSWORD, image_bytes, truncated_jpeg
+from tests.api_helpers import PASSWORD, image_bytes, noise_png, truncated_jpeg
 from tests.harness.embedded import pixelfleet_up
 
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -149,3 +149,28 @@ def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
     with pixelfleet_up(tmp_path / "data", workers=1) as platform:
         platform.process.send_signal(signal.SIGTERM)
         assert platform.process.wait(45) == 0, platform.log()
+
+
+def test_a_task_interrupted_by_a_crash_completes_after_the_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    slow = {"operations": [{"op": "rotate", "angle": 15}], "output": {"format": "avif"}}
+    with (
+        pixelfleet_up(data_dir, workers=1) as platform,
+        httpx.Client(base_url=platform.base_url, timeout=30) as http,
+    ):
+        headers = _login(http, "unlucky@example.com")
+        task = _submit(http, headers, slow, noise_png((2400, 2400)))
+        deadline = time.monotonic() + 30
+        while http.get(f"/v1/tasks/{task['id']}", headers=headers).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        platform.crash()
+
+    with (
+        pixelfleet_up(data_dir, workers=1) as platform,
+        httpx.Client(base_url=platform.base_url, timeout=30) as http,
+    ):
+        done = _wait_final(http, headers, task["id"])
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2
+        assert _balance(http, headers) == 100 - task["cost"]

@@ -31,7 +31,9 @@ OUTPUT_FORMAT_PRICES: dict[str, int] = {"jpeg": 0, "png": 0, "webp": 1, "avif": 
 
 
 def operation_price(name: str) -> int:
-    return OPERATION_PRICES.get(name, 1)
+    """The price of one operation (a KeyError for an operation without one: every operation
+    in the catalogue must be priced here, and a test holds the two lists together)."""
+    return OPERATION_PRICES[name]
 
 
 def price_task(operations: Iterable[str], output_format: str, source_pixels: int) -> int:
@@ -40,6 +42,6 @@ def price_task(operations: Iterable[str], output_format: str, source_pixels: int
     return (
         BASE_TASK_PRICE
         + sum(operation_price(name) for name in operations)
-        + OUTPUT_FORMAT_PRICES.get(output_format, 0)
+        + OUTPUT_FORMAT_PRICES[output_format]
         + size_surcharge
     )

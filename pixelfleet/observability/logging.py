@@ -14,7 +14,7 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "color_message",  # uvicorn's coloured duplicate of the message
 }
 # Loggers that are chatty at INFO about routine work (alembic logs each schema check).
-_QUIET = {"alembic.runtime.migration": logging.WARNING}
+_QUIET = {"alembic.runtime.migration": logging.WARNING, "alembic.runtime.plugins": logging.WARNING}
 
 
 class JsonFormatter(logging.Formatter):

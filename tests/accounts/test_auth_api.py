@@ -13,10 +13,8 @@ from sqlalchemy import select, update
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.models import RefreshToken, User
-from tests.api_helpers import PASSWORD, sign_up
+from tests.api_helpers import PASSWORD, PROBLEM, sign_up
 from tests.conftest import TEST_JWT_SECRET
-
-PROBLEM = "application/problem+json"
 
 
 async def test_registration_creates_an_account_with_the_signup_credits(

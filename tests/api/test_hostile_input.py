@@ -7,9 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api_helpers import image_bytes, sign_up
-
-PROBLEM = "application/problem+json"
+from tests.api_helpers import PROBLEM, image_bytes, sign_up
 
 
 def _task_requests(image: bytes) -> list[tuple[str, dict[str, Any], int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-PROBLEM = "application/problem+json"
+from tests.api_helpers import PROBLEM
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:

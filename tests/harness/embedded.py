@@ -26,6 +26,11 @@ class RunningPlatform:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def crash(self) -> None:
+        """Kills the API, its workers and its scheduler at once, as a power cut would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
 
 @contextmanager
 def pixelfleet_up(
@@ -54,6 +59,7 @@ def pixelfleet_up(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=environment,
+            start_new_session=True,  # its own process group, so `crash` reaches every part
         )
     platform = RunningPlatform(f"http://127.0.0.1:{port}", process, log_path)
     try:

@@ -15,7 +15,7 @@ from pixelfleet.jobs.processing import process_task
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
 from pixelfleet.worker.embedded import drain_queue
-from tests.api_helpers import noise_png, sign_up, submit
+from tests.api_helpers import balance_of, noise_png, sign_up, submit
 
 
 async def _task(ctx: ProcessContext, task_id: str) -> Task:
@@ -30,11 +30,6 @@ async def _claim(ctx: ProcessContext, task_id: str, worker: str) -> None:
         assert await TaskRepository.from_session(session).claim(
             uuid.UUID(task_id), worker, utcnow() - timedelta(hours=1)
         )
-
-
-async def _balance(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    balance: int = (await client.get("/v1/credits", headers=headers)).json()["balance"]
-    return balance
 
 
 async def test_a_task_whose_worker_vanished_is_requeued_and_then_completes(
@@ -61,9 +56,9 @@ async def test_a_task_that_keeps_losing_its_worker_fails_and_is_refunded(
         await maintenance.recover_stale_tasks(ctx)
     task = await _task(ctx, task_id)
     assert (task.status, task.error_code) == ("failed", "worker-lost")
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
     assert await maintenance.recover_stale_tasks(ctx) == 0
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
 
 
 async def test_a_task_cancelled_while_running_keeps_no_result(
@@ -85,7 +80,7 @@ async def test_a_task_cancelled_while_running_keeps_no_result(
     results = ctx.settings.storage_root / "results"
     assert not results.exists() or not any(results.iterdir())
     # A running task was charged for work already under way.
-    assert await _balance(client, headers) == 100 - task["cost"]
+    assert await balance_of(client, headers) == 100 - task["cost"]
 
 
 async def test_expired_uploads_and_results_are_deleted(
@@ -111,3 +106,25 @@ async def test_expired_uploads_and_results_are_deleted(
     assert result.json()["type"].endswith("/result-expired")
     shown = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
     assert shown["result"]["available"] is False
+
+
+async def test_recovery_leaves_a_task_whose_worker_is_still_reporting(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "alive@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    async with ctx.sessions.begin() as session:
+        assert await TaskRepository.from_session(session).claim(
+            uuid.UUID(task_id), "busy-worker", utcnow()
+        )
+    assert await maintenance.recover_stale_tasks(ctx) == 0
+    # Even a recovery that read the task as silent loses to a heartbeat written since.
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        assert not await repo.requeue(
+            uuid.UUID(task_id),
+            "busy-worker",
+            utcnow(),
+            silent_since=utcnow() - timedelta(minutes=5),
+        )
+    assert (await _task(ctx, task_id)).status == "running"

@@ -13,20 +13,20 @@ from PIL import Image
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
-from tests.api_helpers import image_bytes, noise_png, sign_up, submit, truncated_jpeg
+from tests.api_helpers import (
+    PROBLEM,
+    balance_of,
+    image_bytes,
+    noise_png,
+    sign_up,
+    submit,
+    truncated_jpeg,
+)
 
-PROBLEM = "application/problem+json"
 RESIZE_TO_WEBP = {
     "operations": [{"op": "resize", "width": 320}],
     "output": {"format": "webp", "quality": 80},
 }
-
-
-async def _balance(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    response = await client.get("/v1/credits", headers=headers)
-    assert response.status_code == 200
-    balance: int = response.json()["balance"]
-    return balance
 
 
 def _png_header_claiming(width: int, height: int) -> bytes:
@@ -55,7 +55,7 @@ async def test_a_submitted_task_is_queued_debited_processed_and_downloadable(
     assert task["cost"] > 0
     assert {"id", "created_at", "cost", "status"} <= task.keys()
     assert response.headers["location"] == f"/v1/tasks/{task['id']}"
-    assert await _balance(client, headers) == 100 - task["cost"]
+    assert await balance_of(client, headers) == 100 - task["cost"]
 
     assert await drain_queue(ctx) == ["succeeded"]
 
@@ -72,7 +72,7 @@ async def test_a_submitted_task_is_queued_debited_processed_and_downloadable(
     with Image.open(io.BytesIO(result.content)) as image:
         assert image.format == "WEBP"
         assert image.size == (320, 240)
-    assert await _balance(client, headers) == 100 - task["cost"]
+    assert await balance_of(client, headers) == 100 - task["cost"]
 
 
 async def test_a_task_that_fails_is_refunded_exactly_once(
@@ -87,7 +87,7 @@ async def test_a_task_that_fails_is_refunded_exactly_once(
     assert failed["status"] == "failed"
     assert failed["error"]["code"]
     assert failed["error"]["message"]
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
     ledger = (await client.get("/v1/credits", headers=headers)).json()["ledger"]["items"]
     kinds = [entry["kind"] for entry in ledger if entry["task_id"] == task_id]
     assert sorted(kinds) == ["task_debit", "task_refund"]
@@ -104,11 +104,11 @@ async def test_cancelling_a_queued_task_refunds_it(
     cancelled = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
     assert await drain_queue(ctx) == []
     again = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
     assert again.status_code == 409
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
 
 
 async def test_a_finished_task_cannot_be_cancelled(
@@ -193,7 +193,7 @@ async def test_non_images_are_refused_with_415(client: httpx.AsyncClient) -> Non
     )
     assert response.status_code == 415
     assert response.headers["content-type"] == PROBLEM
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
 
 
 async def test_a_decompression_bomb_is_refused_without_decoding_it(
@@ -203,7 +203,7 @@ async def test_a_decompression_bomb_is_refused_without_decoding_it(
     response = await submit(client, headers, {}, _png_header_claiming(100_000, 100_000))
     assert response.status_code == 422
     assert response.json()["type"].endswith("/image-too-many-pixels")
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
 
 
 async def test_an_upload_over_the_limit_is_refused_with_413(
@@ -233,7 +233,7 @@ async def test_pipeline_errors_name_the_field_at_fault(client: httpx.AsyncClient
         assert response.headers["content-type"] == PROBLEM
         fields = [error["field"] for error in response.json()["errors"]]
         assert any(f.startswith(field) for f in fields), (pipeline, fields)
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
 
 
 async def test_work_that_cannot_be_done_is_refused_before_it_is_charged(
@@ -248,7 +248,7 @@ async def test_work_that_cannot_be_done_is_refused_before_it_is_charged(
         client, headers, {"operations": [{"op": "resize", "width": 4000, "upscale": True}]}
     )
     assert huge.status_code == 422
-    assert await _balance(client, headers) == 100
+    assert await balance_of(client, headers) == 100
     assert (await client.get("/v1/tasks", headers=headers)).json()["items"] == []
 
 
@@ -269,7 +269,7 @@ async def test_a_task_beyond_the_balance_is_refused_with_402(
     assert response.status_code == 402
     assert response.json()["type"].endswith("/insufficient-credits")
     assert (await client.get("/v1/tasks", headers=headers)).json()["items"] == []
-    assert await _balance(client, headers) == 2
+    assert await balance_of(client, headers) == 2
 
 
 async def test_concurrent_submissions_never_overdraw(
@@ -283,7 +283,7 @@ async def test_concurrent_submissions_never_overdraw(
     codes = sorted(response.status_code for response in responses)
     assert codes.count(202) == 10
     assert codes.count(402) == 6
-    assert await _balance(client, headers) == 0
+    assert await balance_of(client, headers) == 0
 
 
 async def test_the_same_idempotency_key_and_request_return_the_same_task(
@@ -297,7 +297,7 @@ async def test_the_same_idempotency_key_and_request_return_the_same_task(
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
     assert second.headers["idempotent-replayed"] == "true"
-    assert await _balance(client, headers) == 100 - first.json()["cost"]
+    assert await balance_of(client, headers) == 100 - first.json()["cost"]
     different = await submit(
         client, headers, {"operations": [{"op": "grayscale"}]}, image, extra_headers=key
     )
