@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from PIL import ExifTags, Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -13,6 +13,7 @@ from pixelfleet.errors import FieldError
 from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
     EncodedImage,
+    OutputFormatName,
     SourceInfo,
     encode,
     exif_bytes,
@@ -47,7 +48,7 @@ ENCODING_PERCENT = 90
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["jpeg", "png", "webp", "avif"] | None = Field(
+    format: OutputFormatName | None = Field(
         default=None,
         description="Output format; by default the source's if it is one of these, else png.",
     )

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pixelfleet.db import Base, UTCDateTime, utcnow
+from pixelfleet.jobs.states import QUEUED
 
 
 class Task(Base):
@@ -21,7 +22,7 @@ class Task(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
     cost: Mapped[int] = mapped_column(Integer)
