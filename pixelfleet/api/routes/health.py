@@ -15,13 +15,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.api_route("/readyz", methods=["GET", "HEAD"], response_model=None)
 async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
     """The database answers and is migrated to the code's schema."""
     try:
