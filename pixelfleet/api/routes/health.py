@@ -15,13 +15,15 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["ops"])
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"])
+@router.get("/healthz")
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
     """The process is alive."""
     return {"status": "ok"}
 
 
-@router.api_route("/readyz", methods=["GET", "HEAD"], response_model=None)
+@router.get("/readyz", response_model=None)
+@router.head("/readyz", response_model=None, include_in_schema=False)
 async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
     """The database answers and is migrated to the code's schema."""
     try:
