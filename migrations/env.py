@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import pixelfleet.models  # noqa: F401  (registers every table)
-from pixelfleet.db import Base, create_engine
+from pixelfleet.db import Base, create_engine, sqlite_foreign_keys_off
 
 config = context.config
 target_metadata = Base.metadata
@@ -25,13 +25,17 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _run_outside_transaction(connection: Connection) -> None:
+    with sqlite_foreign_keys_off(connection), connection.begin():
+        _run(connection)
+
+
 async def _run_from_settings() -> None:
     from pixelfleet.settings import Settings
 
     engine = create_engine(Settings().resolved_database_url)
     async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
+        await connection.run_sync(_run_outside_transaction)
     await engine.dispose()
 
 

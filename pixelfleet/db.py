@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, make_url, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -99,6 +101,28 @@ def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[Async
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
     return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+@contextmanager
+def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Switches SQLite's foreign keys off for a block run outside any transaction (the pragma
+    is ignored inside one), then checks them and switches them back on."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("foreign keys can only be switched outside a transaction")
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        cursor.execute("PRAGMA foreign_key_check")
+        broken = cursor.fetchall()
+        if broken:
+            raise RuntimeError(f"foreign keys broken by the migration: {broken[:5]}")
+    finally:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 async def ping(engine: AsyncEngine) -> None:

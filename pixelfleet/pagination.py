@@ -33,7 +33,7 @@ def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _decode(cursor: str) -> dict[str, Any]:
+def decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -46,7 +46,7 @@ def _decode(cursor: str) -> dict[str, Any]:
 
 def decode_id_cursor(cursor: str) -> int:
     """The integer id a cursor from `encode_cursor({"id": ...})` holds."""
-    value = _decode(cursor).get("id")
+    value = decode_cursor(cursor).get("id")
     if type(value) is not int or not 0 < value <= MAX_BIGINT:
         raise InvalidCursor
     return value
@@ -54,7 +54,7 @@ def decode_id_cursor(cursor: str) -> int:
 
 def decode_time_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """The (timestamp, uuid) position a cursor from `encode_time_cursor` holds."""
-    position = _decode(cursor)
+    position = decode_cursor(cursor)
     stamp, ident = position.get("at"), position.get("id")
     if not isinstance(stamp, str) or not isinstance(ident, str):
         raise InvalidCursor

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import pixelfleet.models  # noqa: F401  (registers every table)
-from pixelfleet.db import Base
+from pixelfleet.db import Base, sqlite_foreign_keys_off
 
 _PACKAGED = Path(__file__).resolve().parent / "_migrations"  # in an installed wheel
 _SOURCE_TREE = Path(__file__).resolve().parent.parent / "migrations"  # in a checkout
@@ -30,14 +30,25 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade_to_head(engine: AsyncEngine) -> None:
-    def _upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+def run_migrations(connection: Connection, action: str, revision: str) -> None:
+    """Runs `alembic upgrade|downgrade REVISION` on a connection with no transaction open.
 
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+    On SQLite, foreign keys are off while it runs: a batch migration rebuilds a table by
+    dropping it, and with foreign keys on that drop would cascade into the rows that point at
+    it. They are checked, and switched back on, afterwards."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    with sqlite_foreign_keys_off(connection), connection.begin():
+        getattr(command, action)(config, revision)
+
+
+async def upgrade_to_head(engine: AsyncEngine) -> None:
+    await migrate(engine, "upgrade", "head")
+
+
+async def migrate(engine: AsyncEngine, action: str, revision: str) -> None:
+    async with engine.connect() as connection:
+        await connection.run_sync(run_migrations, action, revision)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_output_pixels: int = Field(default=50_000_000, ge=1)
     max_output_side: int = Field(default=12_000, ge=1)
     max_operations: int = Field(default=20, ge=1)
+    max_frames: int = Field(default=1000, ge=1)
+    max_variants: int = Field(default=8, ge=1)
 
     embedded_workers: int = Field(default=2, ge=1, le=64)
     worker_poll_seconds: float = Field(default=0.2, gt=0)
@@ -107,4 +109,6 @@ class Settings(BaseSettings):
             max_output_pixels=self.max_output_pixels,
             max_output_side=self.max_output_side,
             max_operations=self.max_operations,
+            max_frames=self.max_frames,
+            max_variants=self.max_variants,
         )

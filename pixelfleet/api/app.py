@@ -10,7 +10,7 @@ from starlette.types import Scope
 
 from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.problems import install_problem_handlers
-from pixelfleet.api.routes import auth, health, me, operations, tasks
+from pixelfleet.api.routes import assets, auth, health, me, operations, presets, tasks
 from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.settings import Settings
 
@@ -24,7 +24,7 @@ then `POST /v1/tasks` with an image and a pipeline. Errors are `application/prob
 # Multipart framing and the pipeline field, on top of the image itself.
 MULTIPART_OVERHEAD = 1024 * 1024
 JSON_BODY_LIMIT = 1024 * 1024
-UPLOAD_PATHS = frozenset({"/v1/tasks"})
+UPLOAD_PATHS = frozenset({"/v1/tasks", "/v1/assets"})
 
 
 def create_app(settings: Settings | None = None, ctx: ProcessContext | None = None) -> FastAPI:
@@ -57,6 +57,6 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         return JSON_BODY_LIMIT
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
-    for module in (health, auth, me, tasks, operations):
+    for module in (health, auth, me, tasks, operations, presets, assets):
         app.include_router(module.router)
     return app

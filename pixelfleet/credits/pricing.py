@@ -1,21 +1,27 @@
 """The price of a task, in credits. This is the only place prices are defined.
 
     cost = BASE_TASK_PRICE
-         + sum(OPERATION_PRICES[op] for each operation)
-         + OUTPUT_FORMAT_PRICES[output format]
+         + the price of each shared operation (a pipeline's top-level `operations`)
+         + for each output (the single output, or each variant):
+               the price of each of its operations
+             + OUTPUT_FORMAT_PRICES[its format]
+             + SIZE_TARGET_PRICE when it asks for `max_bytes` (several encodes)
          + one credit for each started 10 megapixels of source beyond the first 10
 
 Examples: a 12 MP photo resized to a 800 px WebP costs 1 + 1 + 1 + 1 = 4 credits;
-a 2 MP PNG turned grayscale and saved as JPEG costs 1 + 1 + 0 = 2.
+a 2 MP PNG turned grayscale and saved as JPEG costs 1 + 1 + 0 = 2; the same PNG as two
+variants, a 100 px WebP thumbnail and a full-size AVIF, costs 1 + (1 + 1) + (0 + 2) = 5.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 BASE_TASK_PRICE = 1
 MEGAPIXELS_PER_CREDIT = 10
+SIZE_TARGET_PRICE = 1
 
 OPERATION_PRICES: dict[str, int] = {
     "auto_orient": 0,
@@ -24,10 +30,25 @@ OPERATION_PRICES: dict[str, int] = {
     "crop": 1,
     "rotate": 1,
     "flip": 1,
+    "flop": 1,
     "grayscale": 1,
+    "blur": 1,
+    "sharpen": 1,
+    "adjust": 1,
+    "pad": 1,
+    "watermark": 2,
 }
 
-OUTPUT_FORMAT_PRICES: dict[str, int] = {"jpeg": 0, "png": 0, "webp": 1, "avif": 2}
+OUTPUT_FORMAT_PRICES: dict[str, int] = {"jpeg": 0, "png": 0, "gif": 0, "webp": 1, "avif": 2}
+
+
+@dataclass(frozen=True)
+class OutputCharge:
+    """What one output of a task asks for, as far as its price goes."""
+
+    format: str
+    operations: Sequence[str] = field(default_factory=tuple)
+    size_target: bool = False
 
 
 def operation_price(name: str) -> int:
@@ -36,12 +57,20 @@ def operation_price(name: str) -> int:
     return OPERATION_PRICES[name]
 
 
-def price_task(operations: Iterable[str], output_format: str, source_pixels: int) -> int:
+def price_task(
+    shared_operations: Iterable[str], outputs: Sequence[OutputCharge], source_pixels: int
+) -> int:
     megapixels = source_pixels / 1_000_000
     size_surcharge = max(0, math.ceil(megapixels / MEGAPIXELS_PER_CREDIT) - 1)
+    per_output = sum(
+        sum(operation_price(name) for name in output.operations)
+        + OUTPUT_FORMAT_PRICES[output.format]
+        + (SIZE_TARGET_PRICE if output.size_target else 0)
+        for output in outputs
+    )
     return (
         BASE_TASK_PRICE
-        + sum(operation_price(name) for name in operations)
-        + OUTPUT_FORMAT_PRICES[output_format]
+        + sum(operation_price(name) for name in shared_operations)
+        + per_output
         + size_surcharge
     )

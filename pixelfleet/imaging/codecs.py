@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
@@ -12,20 +12,25 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from pixelfleet.errors import FieldError
 from pixelfleet.imaging.colours import has_alpha, is_grey, to_working_mode
 from pixelfleet.imaging.errors import (
     ImageTooLarge,
+    PipelineInvalid,
     ProcessingFailed,
+    TooManyFrames,
     TooManyPixels,
     UnsupportedImage,
 )
+from pixelfleet.imaging.interlaced_png import interlaced_png
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.profiles import to_srgb
 
 if TYPE_CHECKING:
     from pixelfleet.imaging.pipeline import OutputSpec
 
 SourceFormat = Literal["jpeg", "png", "webp", "gif", "avif", "tiff", "bmp"]
-OutputFormatName = Literal["jpeg", "png", "webp", "avif"]
+OutputFormatName = Literal["jpeg", "png", "webp", "avif", "gif"]
 
 # Pillow's format names for what we accept. MPO is how Pillow reports a camera JPEG
 # carrying extra pictures; it is still a JPEG to everyone else.
@@ -90,17 +95,32 @@ class OutputFormat:
     content_type: str
     extension: str
     lossy: bool
+    supports_progressive: bool = False
+    """JPEG progressive scans, PNG and GIF interlacing."""
+    supports_lossless: bool = False
+    """A lossless mode besides the lossy one."""
 
 
 OUTPUT_FORMATS: dict[OutputFormatName, OutputFormat] = {
-    "jpeg": OutputFormat("jpeg", "JPEG", "image/jpeg", "jpg", lossy=True),
-    "png": OutputFormat("png", "PNG", "image/png", "png", lossy=False),
-    "webp": OutputFormat("webp", "WEBP", "image/webp", "webp", lossy=True),
-    "avif": OutputFormat("avif", "AVIF", "image/avif", "avif", lossy=True),
+    "jpeg": OutputFormat(
+        "jpeg", "JPEG", "image/jpeg", "jpg", lossy=True, supports_progressive=True
+    ),
+    "png": OutputFormat("png", "PNG", "image/png", "png", lossy=False, supports_progressive=True),
+    "webp": OutputFormat("webp", "WEBP", "image/webp", "webp", lossy=True, supports_lossless=True),
+    "avif": OutputFormat("avif", "AVIF", "image/avif", "avif", lossy=True, supports_lossless=True),
+    "gif": OutputFormat("gif", "GIF", "image/gif", "gif", lossy=False, supports_progressive=True),
 }
 
-# Fast enough for interactive use; libavif's default (6) is several times slower.
+# Encoder settings chosen for speed at equal quality.
 AVIF_SPEED = 8
+"""libavif's default (6) is several times slower for a barely smaller file."""
+WEBP_METHOD = 4
+"""0 is fastest and largest, 6 slowest; 4 is cwebp's default balance."""
+PNG_COMPRESS_LEVEL = 6
+"""zlib's default: levels above it cost much time for a few percent."""
+
+MAX_BYTES_ENCODES = 7
+"""How many encodes a max_bytes quality search may spend."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,22 @@ class EncodedImage:
     content_type: str
     width: int
     height: int
+    quality: int | None = None
+    """The quality the lossy encoder used (lower than asked when max_bytes required it)."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What the source carried that an output may keep."""
+
+    icc_profile: bytes | None = None
+    """The profile the pixels are in (None: they are sRGB)."""
+    exif: bytes | None = None
+
+    @classmethod
+    def of(cls, image: Image.Image) -> Metadata:
+        icc = image.info.get("icc_profile")
+        return cls(icc if isinstance(icc, bytes) and icc else None, exif_bytes(image))
 
 
 def _header_orientation(image: Image.Image) -> int:
@@ -124,7 +160,7 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
     """Open an upload lazily (header only, no pixels decoded) and enforce the limits."""
     if len(data) > limits.max_upload_bytes:
         raise ImageTooLarge(
-            f"the upload has {len(data)} bytes; the limit is {limits.max_upload_bytes}"
+            f"the upload has {len(data)} bytes; {limits.describe('max_upload_bytes', 'bytes')}"
         )
     try:
         # Our own pixel limit below is the one that counts: Pillow's warning (set by its
@@ -141,7 +177,10 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
             _check_pixels(width, height, limits)
             orientation = _header_orientation(image)
     except Image.DecompressionBombError as error:
-        raise TooManyPixels(f"the image has too many pixels: {error}") from None
+        raise TooManyPixels(
+            f"the image has too many pixels ({error}); "
+            f"{limits.describe('max_source_pixels', 'pixels')}"
+        ) from None
     except UnidentifiedImageError:
         raise UnsupportedImage(
             "the upload is not an image in an accepted format "
@@ -151,6 +190,10 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
         raise UnsupportedImage(f"the image header could not be read: {error}") from None
     if width < 1 or height < 1:
         raise UnsupportedImage(f"the image claims an empty size of {width}x{height}")
+    if frames > limits.max_frames:
+        raise TooManyFrames(
+            f"the image has {frames} frames; {limits.describe('max_frames', 'frames')}"
+        )
     info = SourceInfo(
         format=source_format,
         width=width,
@@ -167,15 +210,16 @@ def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
     if width * height > limits.max_source_pixels:
         raise TooManyPixels(
             f"the image is {width}x{height} ({width * height} pixels); "
-            f"the limit is {limits.max_source_pixels} pixels"
+            f"{limits.describe('max_source_pixels', 'pixels')}"
         )
 
 
 def sniff(data: bytes, limits: ImageLimits) -> SourceInfo:
     """What the upload is, from its header alone; refuses what we will not process.
 
-    Raises ImageTooLarge (bytes), UnsupportedImage (not an accepted image) or
-    TooManyPixels (declared size), all without decoding pixels.
+    Raises ImageTooLarge (bytes), UnsupportedImage (not an accepted image),
+    TooManyPixels (declared size) or TooManyFrames (animation length), all without
+    decoding pixels.
     """
     image, info = open_source(data, limits)
     image.close()
@@ -196,27 +240,68 @@ def output_format_for(
     return OUTPUT_FORMATS["png"]
 
 
+def unsupported_options(
+    output: OutputFormat, *, progressive: bool, lossless: bool, max_bytes: int | None
+) -> list[tuple[str, str]]:
+    """The output options (field, problem) that the format cannot honour."""
+    problems: list[tuple[str, str]] = []
+    if progressive and not output.supports_progressive:
+        problems.append(("progressive", f"{output.name} has no progressive or interlaced form"))
+    if lossless and not output.supports_lossless:
+        problems.append(("lossless", f"{output.name} has no lossless mode (webp and avif do)"))
+    if max_bytes is not None:
+        if not output.lossy:
+            problems.append(("max_bytes", f"{output.name} is lossless: it has no quality to lower"))
+        elif lossless:
+            problems.append(("max_bytes", "a lossless encoding has no quality to lower"))
+    return problems
+
+
 def _flatten_onto_white(image: Image.Image) -> Image.Image:
     rgba = to_working_mode(image, alpha=True).convert("RGBA")
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def _for_format(image: Image.Image, output: OutputFormat) -> Image.Image:
-    """The image in a mode the format can store, transparency held in an alpha channel."""
+# GIF keeps one fully transparent palette entry; alpha below this is transparent.
+_GIF_ALPHA_THRESHOLD = 128
+_GIF_TRANSPARENT_INDEX = 255
+
+
+def _for_gif(image: Image.Image) -> tuple[Image.Image, dict[str, Any]]:
+    """A palette image (at most 256 colours, one of them transparent if needed)."""
+    if image.mode in {"L", "1"} or (image.mode == "P" and not has_alpha(image)):
+        return image, {}
+    working = to_working_mode(image)
+    if working.mode == "L":
+        return working, {}
+    if not has_alpha(working):
+        # Octree is several times faster than median cut for the same likeness.
+        return working.quantize(256, method=Image.Quantize.FASTOCTREE), {}
+    rgba = working.convert("RGBA")
+    palette = rgba.convert("RGB").quantize(_GIF_TRANSPARENT_INDEX, method=Image.Quantize.FASTOCTREE)
+    clear = rgba.getchannel("A").point(lambda a: 255 if a < _GIF_ALPHA_THRESHOLD else 0)
+    palette.paste(_GIF_TRANSPARENT_INDEX, (0, 0, *palette.size), clear)
+    return palette, {"transparency": _GIF_TRANSPARENT_INDEX}
+
+
+def _for_format(image: Image.Image, output: OutputFormat) -> tuple[Image.Image, dict[str, Any]]:
+    """The image in a mode the format can store, and any save options that mode needs."""
     if output.name == "jpeg":
         if has_alpha(image):
             flat = _flatten_onto_white(image)
-            return flat.convert("L") if is_grey(image) else flat
-        return to_working_mode(image)
+            return (flat.convert("L") if is_grey(image) else flat), {}
+        return to_working_mode(image), {}
     if output.name == "png":
         if image.mode == "P" and not has_alpha(image):
-            return image
+            return image, {}
         if image.mode in {"1", "I;16"} and "transparency" not in image.info:
-            return image
-        return to_working_mode(image)
+            return image, {}
+        return to_working_mode(image), {}
+    if output.name == "gif":
+        return _for_gif(image)
     # WebP and AVIF store colour only.
-    return to_working_mode(image).convert("RGBA" if has_alpha(image) else "RGB")
+    return to_working_mode(image).convert("RGBA" if has_alpha(image) else "RGB"), {}
 
 
 _ICC_SPACES = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB "}
@@ -254,41 +339,142 @@ def _without_info(image: Image.Image) -> Iterator[None]:
         image.info = saved
 
 
+def _save_options(spec: OutputSpec, output: OutputFormat) -> dict[str, Any]:
+    match output.name:
+        case "jpeg":
+            # Optimised Huffman tables save a few percent for a slower encode: only
+            # worth it when a byte budget is being met.
+            return {
+                "quality": spec.quality,
+                "optimize": spec.max_bytes is not None,
+                "progressive": spec.progressive,
+            }
+        case "png":
+            return {"compress_level": PNG_COMPRESS_LEVEL}
+        case "webp":
+            # In lossless mode libwebp reads the quality as compression effort.
+            return {"quality": spec.quality, "method": WEBP_METHOD, "lossless": spec.lossless}
+        case "avif":
+            if spec.lossless:
+                # Pillow's AVIF encoder always converts to YCbCr (BT.601): quality 100 with
+                # full chroma is lossless apart from that conversion's rounding.
+                return {"quality": 100, "subsampling": "4:4:4", "speed": AVIF_SPEED}
+            return {"quality": spec.quality, "speed": AVIF_SPEED}
+        case "gif":
+            return {"interlace": spec.progressive, "optimize": False}
+
+
+def _writer(
+    prepared: Image.Image, output: OutputFormat, progressive: bool
+) -> Callable[[dict[str, Any]], bytes]:
+    def write(params: dict[str, Any]) -> bytes:
+        try:
+            with _without_info(prepared):
+                if output.name == "png" and progressive:
+                    return interlaced_png(prepared, params)
+                buffer = BytesIO()
+                prepared.save(buffer, output.pil_format, **params)
+                return buffer.getvalue()
+        except (OSError, ValueError) as error:
+            raise ProcessingFailed(
+                f"the image could not be encoded as {output.name}: {error}"
+            ) from None
+
+    return write
+
+
+def _within_bytes(
+    write: Callable[[dict[str, Any]], bytes],
+    params: dict[str, Any],
+    quality: int,
+    max_bytes: int,
+    output: OutputFormat,
+) -> tuple[bytes, int]:
+    """The highest quality up to `quality` whose encoding fits in `max_bytes`.
+
+    The asked quality first (it usually fits), then a binary search below it; within
+    MAX_BYTES_ENCODES the answer is the best quality seen, so it may sit a step or two
+    under the true optimum. Raises ProcessingFailed when even quality 1 does not fit.
+    """
+    first = write({**params, "quality": quality})
+    if len(first) <= max_bytes:
+        return first, quality
+    best: tuple[bytes, int] | None = None
+    smallest = first
+    low, high, encodes = 1, quality - 1, 1
+    while low <= high and encodes < MAX_BYTES_ENCODES:
+        middle = (low + high) // 2
+        data = write({**params, "quality": middle})
+        encodes += 1
+        if len(data) <= max_bytes:
+            best, low = (data, middle), middle + 1
+        else:
+            smallest, high = data, middle - 1
+    if best is not None:
+        return best
+    if high >= 1:  # the budget ran out before quality 1 was tried
+        smallest = write({**params, "quality": 1})
+        if len(smallest) <= max_bytes:
+            return smallest, 1
+    raise ProcessingFailed(
+        f"the image does not fit in max_bytes={max_bytes} as {output.name}: "
+        f"even at quality 1 it takes {len(smallest)} bytes"
+    )
+
+
 def encode(
-    image: Image.Image, spec: OutputSpec, *, source_format: str | None = None
+    image: Image.Image,
+    spec: OutputSpec,
+    *,
+    source_format: str | None = None,
+    metadata: Metadata | None = None,
 ) -> EncodedImage:
-    """Write the image in the spec's format, without metadata unless asked to keep it.
+    """Write the image in the spec's format.
 
     With `spec.format` None the format is the source's (`source_format`, else
-    `image.format`) when it is an output format, else PNG. Keeping metadata keeps the
-    ICC profile (when it matches the colour space) and EXIF from `image.info`.
+    `image.format`) when it is an output format, else PNG. `metadata` (by default read
+    from `image.info`) names the ICC profile the pixels are in and the EXIF to keep:
+    with `colour_profile="srgb"` the pixels are converted to sRGB and no profile is
+    embedded; with "keep" the profile is embedded untouched (when it matches the colour
+    space). EXIF is kept only when `strip_metadata` is false; XMP and comments never.
     """
     output = output_format_for(spec.format, source_format or image.format)
-    prepared = _for_format(image, output)
-    params: dict[str, Any] = {}
-    if output.lossy:
-        params["quality"] = spec.quality
-    if output.name == "avif":
-        params["speed"] = AVIF_SPEED
-    if not spec.strip_metadata:
-        icc = _matching_icc(prepared, image.info.get("icc_profile"))
+    problems = unsupported_options(
+        output, progressive=spec.progressive, lossless=spec.lossless, max_bytes=spec.max_bytes
+    )
+    if problems:
+        raise PipelineInvalid(
+            f"the output options do not fit {output.name}",
+            errors=[FieldError(f"pipeline.output.{field}", text) for field, text in problems],
+        )
+    metadata = metadata if metadata is not None else Metadata.of(image)
+    if spec.colour_profile == "srgb" and metadata.icc_profile is not None:
+        image = to_srgb(image, metadata.icc_profile)
+    prepared, params = _for_format(image, output)
+    if (
+        output.name == "png"
+        and spec.progressive
+        and prepared.mode not in {"P", "L", "LA", "RGB", "RGBA"}
+    ):
+        prepared = to_working_mode(prepared)
+    params.update(_save_options(spec, output))
+    if spec.colour_profile == "keep":
+        icc = _matching_icc(prepared, metadata.icc_profile)
         if icc is not None:
             params["icc_profile"] = icc
-        exif = exif_bytes(image)
-        if exif is not None:
-            params["exif"] = exif
-    buffer = BytesIO()
-    try:
-        with _without_info(prepared):
-            prepared.save(buffer, output.pil_format, **params)
-    except (OSError, ValueError) as error:
-        raise ProcessingFailed(
-            f"the image could not be encoded as {output.name}: {error}"
-        ) from None
+    if not spec.strip_metadata and metadata.exif is not None:
+        params["exif"] = metadata.exif
+    write = _writer(prepared, output, spec.progressive)
+    quality: int | None = params.get("quality") if output.lossy and not spec.lossless else None
+    if spec.max_bytes is not None and quality is not None:
+        data, quality = _within_bytes(write, params, quality, spec.max_bytes, output)
+    else:
+        data = write(params)
     return EncodedImage(
-        data=buffer.getvalue(),
+        data=data,
         format=output.name,
         content_type=output.content_type,
         width=prepared.width,
         height=prepared.height,
+        quality=quality,
     )

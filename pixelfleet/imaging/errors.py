@@ -51,3 +51,11 @@ class ProcessingFailed(ImageRejected):
     status = 422
     slug = "processing-failed"
     title = "Image processing failed"
+
+
+class TooManyFrames(ImageRejected):
+    """The source is an animation with more frames than the limit allows."""
+
+    status = 422
+    slug = "image-too-many-frames"
+    title = "Image has too many frames"

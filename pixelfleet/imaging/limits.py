@@ -12,3 +12,9 @@ class ImageLimits:
     max_output_pixels: int = 50_000_000
     max_output_side: int = 12_000
     max_operations: int = 20
+    max_frames: int = 1000
+    max_variants: int = 8
+
+    def describe(self, name: str, unit: str) -> str:
+        """`the limit is 50000000 pixels (max_source_pixels)`: how every refusal names its limit."""
+        return f"the limit is {getattr(self, name)} {unit} ({name})"

@@ -27,3 +27,8 @@ class ResultExpired(PixelFleetError):
     status = 410
     slug = "result-expired"
     title = "Result expired"
+
+
+class VariantNotFound(NotFound):
+    slug = "variant-not-found"
+    title = "No such output"

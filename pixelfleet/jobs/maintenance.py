@@ -60,8 +60,9 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
         expired = await repo.expired_unpurged(now, batch)
         for task in expired:
             await ctx.storage.delete(task.source_key)
-            if task.result_key is not None:
-                await ctx.storage.delete(task.result_key)
+            for output in task.outputs:
+                if output.key is not None:
+                    await ctx.storage.delete(output.key)
             await repo.mark_files_purged(task.id, now)
     return len(expired)
 

@@ -12,11 +12,13 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import ValidationError
 
+from pixelfleet.assets import service as assets
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
@@ -25,6 +27,7 @@ from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
 from pixelfleet.imaging.pipeline import Pipeline, run_pipeline
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import RUNNING
+from pixelfleet.models import TaskOutput
 from pixelfleet.storage import StoredObjectMissing
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,8 @@ async def process_task(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> 
         data = await ctx.storage.get(source_key)
     except StoredObjectMissing:
         return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
+    async with ctx.read_sessions() as session:
+        asset_bytes = await assets.load_asset_bytes(session, ctx.storage, pipeline.asset_ids())
 
     box = _ProgressBox()
     done = asyncio.Event()
@@ -117,7 +122,7 @@ async def process_task(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> 
     reporter = asyncio.create_task(_report_progress(ctx, task_id, worker, box, done))
     try:
         encoded = await asyncio.to_thread(
-            run_pipeline, data, pipeline, ctx.settings.image_limits, report
+            run_pipeline, data, pipeline, ctx.settings.image_limits, report, asset_bytes
         )
     except PixelFleetError as exc:
         return await _fail(ctx, task_id, worker, exc.slug, exc.detail)
@@ -142,27 +147,39 @@ async def process_task(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> 
 
 
 async def _store_result(
-    ctx: ProcessContext, task_id: uuid.UUID, worker: str, attempt: int, encoded: EncodedImage
+    ctx: ProcessContext,
+    task_id: uuid.UUID,
+    worker: str,
+    attempt: int,
+    encoded: Mapping[str, EncodedImage],
 ) -> Outcome:
-    # One key per attempt: an attempt that lost its claim can never delete the winner's file.
-    key = f"results/{task_id}-{attempt}.{OUTPUT_FORMATS[encoded.format].extension}"
-    await ctx.storage.put(key, encoded.data)
+    outputs = []
+    for position, (name, image) in enumerate(encoded.items()):
+        # One key per attempt: an attempt that lost its claim never deletes the winner's file.
+        key = f"results/{task_id}-{attempt}-{name}.{OUTPUT_FORMATS[image.format].extension}"
+        await ctx.storage.put(key, image.data)
+        outputs.append(
+            TaskOutput(
+                task_id=task_id,
+                name=name,
+                position=position,
+                key=key,
+                format=image.format,
+                content_type=image.content_type,
+                width=image.width,
+                height=image.height,
+                bytes=len(image.data),
+            )
+        )
     now = utcnow()
     async with ctx.sessions.begin() as session:
         stored = await TaskRepository.from_session(session).mark_succeeded(
-            task_id,
-            worker,
-            now,
-            result_key=key,
-            result_format=encoded.format,
-            result_content_type=encoded.content_type,
-            result_width=encoded.width,
-            result_height=encoded.height,
-            result_bytes=len(encoded.data),
-            expires_at=now + ctx.retention,
+            task_id, worker, now, now + ctx.retention, outputs
         )
     if not stored:
-        # Cancelled (or taken over) while running: the result belongs to nobody.
-        await ctx.storage.delete(key)
+        # Cancelled (or taken over) while running: the results belong to nobody.
+        for output in outputs:
+            assert output.key is not None
+            await ctx.storage.delete(output.key)
         return "discarded"
     return "succeeded"

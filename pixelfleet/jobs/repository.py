@@ -5,6 +5,7 @@ exactly one winner."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import ColumnElement, Update, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
-from pixelfleet.models import IdempotencyKey, Task
+from pixelfleet.models import IdempotencyKey, Task, TaskOutput
 
 
 def _silent_since(cutoff: datetime) -> ColumnElement[bool]:
@@ -115,8 +116,14 @@ class TaskRepository:
         )
 
     async def mark_succeeded(
-        self, task_id: uuid.UUID, worker: str, now: datetime, **result: Any
+        self,
+        task_id: uuid.UUID,
+        worker: str,
+        now: datetime,
+        expires_at: datetime,
+        outputs: Sequence[TaskOutput],
     ) -> bool:
+        """Records the outputs, if this worker still holds the task."""
         outcome = await self.session.execute(
             update(Task)
             .where(Task.id == task_id, Task.status == RUNNING, Task.worker == worker)
@@ -126,11 +133,15 @@ class TaskRepository:
                 stage="done",
                 finished_at=now,
                 updated_at=now,
-                **result,
+                expires_at=expires_at,
             )
             .execution_options(synchronize_session=False)
         )
-        return bool(getattr(outcome, "rowcount", 0))
+        if not getattr(outcome, "rowcount", 0):
+            return False
+        self.session.add_all(outputs)
+        await self.session.flush()
+        return True
 
     async def mark_failed(
         self,
@@ -216,6 +227,12 @@ class TaskRepository:
         await self.session.execute(
             update(Task)
             .where(Task.id == task_id)
-            .values(result_key=None, files_purged_at=now)
+            .values(files_purged_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(TaskOutput)
+            .where(TaskOutput.task_id == task_id)
+            .values(key=None)
             .execution_options(synchronize_session=False)
         )

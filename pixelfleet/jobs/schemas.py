@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pixelfleet.jobs.states import TaskStatus
 from pixelfleet.models import Task
@@ -18,13 +18,16 @@ class SourceOut(BaseModel):
 
 
 class ResultOut(BaseModel):
+    """One stored output: the task's only one, or one of its variants."""
+
+    name: str
     format: str
     content_type: str
     width: int
     height: int
     bytes: int
-    expires_at: datetime | None
     available: bool
+    url: str
 
 
 class ErrorOut(BaseModel):
@@ -57,25 +60,31 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
     source: SourceOut
     pipeline: dict[str, Any]
-    result: ResultOut | None
+    result: ResultOut | None = Field(
+        description="The first output (the only one unless the pipeline has variants)."
+    )
+    outputs: list[ResultOut] = Field(description="Every output, in the pipeline's order.")
+    expires_at: datetime | None = Field(description="When the stored files will be deleted.")
     error: ErrorOut | None
     links: TaskLinks
 
     @classmethod
     def from_task(cls, task: Task) -> TaskOut:
-        result = None
-        if task.result_format is not None:
-            result = ResultOut(
-                format=task.result_format,
-                content_type=task.result_content_type or "application/octet-stream",
-                width=task.result_width or 0,
-                height=task.result_height or 0,
-                bytes=task.result_bytes or 0,
-                expires_at=task.expires_at,
-                available=task.result_key is not None,
-            )
-        error = _error_of(task)
         base = f"/v1/tasks/{task.id}"
+        outputs = [
+            ResultOut(
+                name=output.name,
+                format=output.format,
+                content_type=output.content_type,
+                width=output.width,
+                height=output.height,
+                bytes=output.bytes,
+                available=output.key is not None,
+                url=f"{base}/result?variant={output.name}",
+            )
+            for output in task.outputs
+        ]
+        error = _error_of(task)
         return cls(
             id=task.id,
             status=task.status,
@@ -94,7 +103,9 @@ class TaskOut(BaseModel):
                 bytes=task.source_bytes,
             ),
             pipeline=task.pipeline,
-            result=result,
+            result=outputs[0] if outputs else None,
+            outputs=outputs,
+            expires_at=task.expires_at,
             error=error,
             links=TaskLinks(self=base, events=f"{base}/events", result=f"{base}/result"),
         )

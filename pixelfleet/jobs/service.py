@@ -12,26 +12,30 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.assets import service as assets
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.errors import InsufficientCredits
-from pixelfleet.credits.pricing import price_task
+from pixelfleet.credits.pricing import OutputCharge, price_task
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.imaging.codecs import OUTPUT_FORMATS, output_format_for, sniff
+from pixelfleet.imaging.codecs import OUTPUT_FORMATS, SourceInfo, output_format_for, sniff
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, predict_output_size
+from pixelfleet.imaging.pipeline import OutputSpec, Pipeline, parse_pipeline, predict_output_sizes
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
     ResultExpired,
     ResultNotReady,
     TaskAlreadyFinished,
     TaskNotFound,
+    VariantNotFound,
 )
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import ALL_STATES, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
+from pixelfleet.presets import service as presets
+from pixelfleet.presets.errors import PresetNotFound
 from pixelfleet.storage import Storage, StoredObjectMissing
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -74,6 +78,68 @@ async def _replay(
     return Submission(task, created=False)
 
 
+def _preset_requested(raw_pipeline: str) -> str | None:
+    """The preset name when the pipeline field is `{"preset": NAME}`, else None."""
+    try:
+        document = json.loads(raw_pipeline)
+    except (ValueError, RecursionError):
+        return None  # parse_pipeline explains what is wrong with it
+    if not isinstance(document, dict) or "preset" not in document:
+        return None
+    name = document["preset"]
+    if len(document) != 1 or not isinstance(name, str):
+        raise InvalidInput(
+            'A preset is submitted alone: {"preset": "NAME"}.',
+            errors=[FieldError("pipeline.preset", "must be the only field, a preset name")],
+        )
+    return name
+
+
+async def _resolve_pipeline(
+    session: AsyncSession, user: User, raw_pipeline: str, limits: ImageLimits
+) -> Pipeline:
+    preset = _preset_requested(raw_pipeline)
+    if preset is None:
+        pipeline = parse_pipeline(raw_pipeline, limits)
+    else:
+        try:
+            pipeline = await presets.pipeline_of(session, user, preset, limits)
+        except PresetNotFound as exc:
+            raise InvalidInput(
+                exc.detail, errors=[FieldError("pipeline.preset", "no preset with this name")]
+            ) from exc
+    await assets.check_owned(session, user, pipeline.asset_ids())
+    return pipeline
+
+
+def _with_output_formats(pipeline: Pipeline, source: SourceInfo) -> Pipeline:
+    """The pipeline with every output's format written out (a missing one follows the source)."""
+
+    def resolved(output: OutputSpec) -> OutputSpec:
+        return output.model_copy(
+            update={"format": output_format_for(output.format, source.format).name}
+        )
+
+    if pipeline.variants:
+        variants = [v.model_copy(update={"output": resolved(v.output)}) for v in pipeline.variants]
+        return pipeline.model_copy(update={"variants": variants})
+    return pipeline.model_copy(update={"output": resolved(pipeline.output)})
+
+
+def price_of(pipeline: Pipeline, source: SourceInfo) -> int:
+    """What `pipeline` costs on `source` (its shared operations, then each output)."""
+    charges = [
+        OutputCharge(
+            format=output_format_for(output.output.format, source.format).name,
+            operations=[operation.op for operation in output.operations],
+            size_target=output.output.max_bytes is not None,
+        )
+        for output in pipeline.outputs()
+    ]
+    shared = [operation.op for operation in pipeline.operations]
+    return price_task(shared, charges, source.pixels)
+
+
 async def submit_task(
     session: AsyncSession,
     storage: Storage,
@@ -87,47 +153,46 @@ async def submit_task(
     """Validates the upload and pipeline, stores the upload, debits the cost and queues the task,
     all in the caller's transaction. The same key with the same request returns the first task.
 
-    Everything slow (validation, the upload's write) happens before the first query, so the
-    transaction (on SQLite, the write lock) lasts only for the rows it writes."""
+    The header sniff and the upload's write come before the first query, so the transaction
+    (on SQLite, the write lock) lasts only for the rows it reads and writes."""
     _check_idempotency_key(idempotency_key)
-    pipeline = parse_pipeline(raw_pipeline, limits)
     source = sniff(upload, limits)
-    predict_output_size(source, pipeline, limits)  # refuses impossible or oversized work up front
-    output_format = output_format_for(pipeline.output.format, source.format).name
-    cost = price_task((op.op for op in pipeline.operations), output_format, source.pixels)
-    if user.balance < cost and idempotency_key is None:
-        raise InsufficientCredits(
-            f"This task costs {cost} credits and the balance is {user.balance}. "
-            "Buy credits to continue."
-        )
-    fingerprint = _request_fingerprint(upload, pipeline)
-    stored = pipeline.model_copy(
-        update={"output": pipeline.output.model_copy(update={"format": output_format})}
-    )
     task_id = uuid.uuid4()
-    task = Task(
-        id=task_id,
-        user_id=user.id,
-        status=QUEUED,
-        progress=0,
-        stage="queued",
-        cost=cost,
-        pipeline=stored.model_dump(mode="json"),
-        source_key=f"sources/{task_id}",
-        source_format=source.format,
-        source_width=source.width,
-        source_height=source.height,
-        source_bytes=len(upload),
-        attempts=0,
-    )
-    await storage.put(task.source_key, upload)
+    source_key = f"sources/{task_id}"
+    await storage.put(source_key, upload)
     try:
+        pipeline = await _resolve_pipeline(session, user, raw_pipeline, limits)
+        predict_output_sizes(source, pipeline, limits)  # refuses impossible work up front
+        pipeline = _with_output_formats(pipeline, source)
+        cost = price_of(pipeline, source)
+        if user.balance < cost and idempotency_key is None:
+            raise InsufficientCredits(
+                f"This task costs {cost} credits and the balance is {user.balance}. "
+                "Buy credits to continue."
+            )
+        task = Task(
+            id=task_id,
+            user_id=user.id,
+            status=QUEUED,
+            progress=0,
+            stage="queued",
+            cost=cost,
+            pipeline=pipeline.model_dump(mode="json"),
+            source_key=source_key,
+            source_format=source.format,
+            source_width=source.width,
+            source_height=source.height,
+            source_bytes=len(upload),
+            attempts=0,
+            outputs=[],
+        )
+        fingerprint = _request_fingerprint(upload, pipeline)
         return await _record_submission(session, user, task, idempotency_key, fingerprint)
     except _Replayed as replayed:
-        await storage.delete(task.source_key)
+        await storage.delete(source_key)
         return replayed.submission
     except BaseException:
-        await storage.delete(task.source_key)
+        await storage.delete(source_key)
         raise
 
 
@@ -217,24 +282,35 @@ class ResultDownload:
     task: Task
     content_type: str
     filename: str
+    size: int
     chunks: AsyncIterator[bytes]
 
 
 async def open_result(
-    session: AsyncSession, storage: Storage, user: User, task_id: uuid.UUID
+    session: AsyncSession,
+    storage: Storage,
+    user: User,
+    task_id: uuid.UUID,
+    variant: str | None = None,
 ) -> ResultDownload:
-    """The finished task's result, opened for streaming, or why it cannot be downloaded."""
+    """A finished task's output (the first, or the named variant), opened for streaming."""
     task = await get_task(session, user, task_id)
     if task.status != SUCCEEDED:
         if task.status in FINAL_STATES:
             raise ResultNotReady(f"Task {task_id} ended as {task.status} and has no result.")
         raise ResultNotReady(f"Task {task_id} is {task.status}; its result is not ready yet.")
-    expired = ResultExpired(f"The result of task {task_id} has expired and was deleted.")
-    if task.result_key is None or task.result_format is None:
+    output = next((o for o in task.outputs if variant in (None, o.name)), None)
+    if output is None:
+        names = ", ".join(o.name for o in task.outputs)
+        raise VariantNotFound(f"Task {task_id} has no output {variant!r}; it has: {names}.")
+    expired = ResultExpired(f"The results of task {task_id} have expired and were deleted.")
+    if output.key is None:
         raise expired
     try:
-        chunks = await storage.open_stream(task.result_key)
+        chunks = await storage.open_stream(output.key)
     except StoredObjectMissing:
         raise expired from None
-    output = OUTPUT_FORMATS[task.result_format]  # type: ignore[index]
-    return ResultDownload(task, output.content_type, f"{task.id}.{output.extension}", chunks)
+    extension = OUTPUT_FORMATS[output.format].extension  # type: ignore[index]
+    suffix = "" if len(task.outputs) == 1 else f"-{output.name}"
+    filename = f"{task.id}{suffix}.{extension}"
+    return ResultDownload(task, output.content_type, filename, output.bytes, chunks)

@@ -1,9 +1,21 @@
 """ORM tables, one module each; importing this package registers them all on `Base.metadata`."""
 
+from pixelfleet.models.asset import Asset
 from pixelfleet.models.credit_entry import CreditEntry
 from pixelfleet.models.idempotency_key import IdempotencyKey
+from pixelfleet.models.preset import Preset
 from pixelfleet.models.refresh_token import RefreshToken
 from pixelfleet.models.task import Task
+from pixelfleet.models.task_output import TaskOutput
 from pixelfleet.models.user import User
 
-__all__ = ["CreditEntry", "IdempotencyKey", "RefreshToken", "Task", "User"]
+__all__ = [
+    "Asset",
+    "CreditEntry",
+    "IdempotencyKey",
+    "Preset",
+    "RefreshToken",
+    "Task",
+    "TaskOutput",
+    "User",
+]

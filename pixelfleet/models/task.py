@@ -5,10 +5,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pixelfleet.db import Base, UTCDateTime, utcnow
 from pixelfleet.jobs.states import QUEUED
+from pixelfleet.models.task_output import TaskOutput
 
 
 class Task(Base):
@@ -34,13 +35,6 @@ class Task(Base):
     source_height: Mapped[int] = mapped_column(Integer)
     source_bytes: Mapped[int] = mapped_column(Integer)
 
-    result_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    result_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    result_content_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    result_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    result_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    result_bytes: Mapped[int | None] = mapped_column(Integer, nullable=True)
-
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -54,3 +48,7 @@ class Task(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     files_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    outputs: Mapped[list[TaskOutput]] = relationship(
+        order_by="TaskOutput.position", lazy="selectin", cascade="all, delete-orphan"
+    )

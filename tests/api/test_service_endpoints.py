@@ -29,12 +29,26 @@ async def test_the_catalogue_lists_each_operation_with_parameters_and_price(
 ) -> None:
     catalogue = (await client.get("/v1/operations")).json()
     names = {operation["name"] for operation in catalogue["operations"]}
-    assert {"resize", "thumbnail", "crop", "rotate", "flip", "auto_orient", "grayscale"} <= names
+    assert names == {
+        "resize",
+        "thumbnail",
+        "crop",
+        "rotate",
+        "flip",
+        "flop",
+        "auto_orient",
+        "grayscale",
+        "blur",
+        "sharpen",
+        "adjust",
+        "pad",
+        "watermark",
+    }
     resize = next(op for op in catalogue["operations"] if op["name"] == "resize")
     assert resize["price"] >= 1
     assert "width" in resize["parameters"]["properties"]
     formats = {entry["format"] for entry in catalogue["output_formats"]}
-    assert formats == {"jpeg", "png", "webp", "avif"}
+    assert formats == {"jpeg", "png", "webp", "avif", "gif"}
 
 
 async def test_unknown_routes_and_methods_answer_problems(client: httpx.AsyncClient) -> None:

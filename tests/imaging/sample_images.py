@@ -12,7 +12,7 @@ from io import BytesIO
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw
 
 _SUPERSAMPLE = 4
 
@@ -63,3 +63,52 @@ def reopened(data: bytes) -> Image.Image:
     image = Image.open(BytesIO(data))
     image.load()
     return image
+
+
+def photo(width: int, height: int, *, seed: int = 7) -> Image.Image:
+    """Photo-like: smooth lighting, a scatter of soft-edged shapes and mild sensor noise.
+
+    Drawn at a quarter of the size and enlarged, which softens every edge as a lens would.
+    """
+    rng = np.random.default_rng(seed)
+    small_w, small_h = max(1, width // 4), max(1, height // 4)
+    xs = np.linspace(0, 1, small_w, dtype=np.float32)[None, :]
+    ys = np.linspace(0, 1, small_h, dtype=np.float32)[:, None]
+    red = 60 + 150 * xs + 30 * np.sin(ys * 6)
+    green = 80 + 100 * ys + 40 * np.cos(xs * 5)
+    blue = 140 - 60 * xs * ys
+    planes = np.broadcast_arrays(red, green, blue)
+    small = Image.fromarray(np.stack(planes, axis=-1).clip(0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(small)
+    for _ in range(60):
+        x, y = rng.uniform(0, small_w), rng.uniform(0, small_h)
+        side = rng.uniform(small_w / 40, small_w / 6)
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            draw.ellipse((x, y, x + side, y + side * 0.7), fill=colour)
+        else:
+            draw.rectangle((x, y, x + side * 0.8, y + side), fill=colour)
+    pixels = np.asarray(small.resize((width, height), Image.Resampling.BICUBIC), dtype=np.int16)
+    noise = rng.integers(-6, 7, pixels.shape, dtype=np.int16)
+    return Image.fromarray((pixels + noise).clip(0, 255).astype(np.uint8), "RGB")
+
+
+def swapped_primaries_profile() -> bytes:
+    """An sRGB ICC profile with its red and blue colorants swapped.
+
+    Pixels described by it, converted to sRGB, come out with red and blue exchanged:
+    a reference for colour management that needs no other colour code.
+    """
+    srgb: bytes = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    profile = bytearray(srgb)
+    (count,) = struct.unpack(">I", profile[128:132])
+    entries = {}
+    for index in range(count):
+        at = 132 + 12 * index
+        signature, offset, size = struct.unpack(">4sII", profile[at : at + 12])
+        entries[signature] = (at, offset, size)
+    red_at, red_offset, red_size = entries[b"rXYZ"]
+    blue_at, blue_offset, blue_size = entries[b"bXYZ"]
+    struct.pack_into(">4sII", profile, red_at, b"rXYZ", blue_offset, blue_size)
+    struct.pack_into(">4sII", profile, blue_at, b"bXYZ", red_offset, red_size)
+    return bytes(profile)

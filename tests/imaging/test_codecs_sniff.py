@@ -5,7 +5,7 @@ from PIL import Image
 from sample_images import encoded, png_header_only, scene
 
 from pixelfleet.imaging.codecs import sniff
-from pixelfleet.imaging.errors import ImageTooLarge, TooManyPixels, UnsupportedImage
+from pixelfleet.imaging.errors import ImageTooLarge, TooManyFrames, TooManyPixels, UnsupportedImage
 from pixelfleet.imaging.limits import ImageLimits
 
 LIMITS = ImageLimits()
@@ -107,7 +107,7 @@ def test_a_header_just_over_our_pixel_limit_is_refused_by_our_limit_not_pillows(
     # 8000x8000 is below Pillow's own bomb thresholds, above our default 50 MP.
     data = png_header_only(8000, 8000)
 
-    with pytest.raises(TooManyPixels, match="50000000"):
+    with pytest.raises(TooManyPixels, match=r"the limit is 50000000 pixels \(max_source_pixels\)"):
         sniff(data, LIMITS)
 
 
@@ -128,3 +128,34 @@ def test_a_raised_pixel_limit_admits_an_image_pillow_would_warn_about() -> None:
         info = sniff(data, ImageLimits(max_source_pixels=100_000_000))
 
     assert (info.width, info.height) == (10_000, 9_500)
+
+
+def animated(pil_format: str, count: int) -> bytes:
+    frames = [Image.new("RGB", (16, 16), (10 * i % 256, 0, 0)) for i in range(count)]
+    return encoded(frames[0], pil_format, save_all=True, append_images=frames[1:], duration=20)
+
+
+@pytest.mark.parametrize("pil_format", ["GIF", "WEBP", "PNG"])
+def test_an_animation_with_more_frames_than_the_limit_is_refused(pil_format: str) -> None:
+    data = animated(pil_format, 6)
+
+    with pytest.raises(TooManyFrames) as refused:
+        sniff(data, ImageLimits(max_frames=5))
+
+    assert refused.value.status == 422
+    assert refused.value.slug == "image-too-many-frames"
+    assert "the limit is 5 frames (max_frames)" in refused.value.detail
+    assert sniff(data, ImageLimits(max_frames=6)).frames == 6
+
+
+def test_the_default_frame_limit_is_a_thousand() -> None:
+    assert ImageLimits().max_frames == 1000
+
+
+def test_refusals_name_the_limit_and_its_setting() -> None:
+    data = encoded(scene(20, 20), "PNG")
+
+    with pytest.raises(ImageTooLarge, match=r"the limit is 10 bytes \(max_upload_bytes\)"):
+        sniff(data, ImageLimits(max_upload_bytes=10))
+    with pytest.raises(TooManyPixels, match=r"the limit is 399 pixels \(max_source_pixels\)"):
+        sniff(data, ImageLimits(max_source_pixels=399))

@@ -12,6 +12,12 @@ def test_the_catalogue_lists_every_operation_once_under_its_op_name() -> None:
         "flip",
         "auto_orient",
         "grayscale",
+        "flop",
+        "blur",
+        "sharpen",
+        "adjust",
+        "pad",
+        "watermark",
     }
     for name, spec in OPERATIONS.items():
         assert spec.name == name

@@ -166,3 +166,27 @@ def test_thumbnail_leaves_its_input_untouched() -> None:
     thumbnail.apply(source, ThumbnailParams(width=16, height=16))
 
     assert source.size == (160, 120)
+
+
+def test_resize_outside_covers_the_box_without_cropping() -> None:
+    params = ResizeParams(width=60, height=60, fit="outside")
+
+    result = resize.apply(scene(160, 120), params)
+
+    assert result.size == resize.output_size((160, 120), params) == (80, 60)
+    assert ssim(result, scene(80, 60)) > 0.95
+
+
+def test_resize_outside_without_upscale_leaves_a_small_image_alone() -> None:
+    result = resize.apply(scene(100, 40), ResizeParams(width=200, height=200, fit="outside"))
+
+    assert result.size == (100, 40)
+
+
+def test_resize_outside_with_upscale_enlarges_until_both_sides_cover() -> None:
+    result = resize.apply(
+        scene(100, 40), ResizeParams(width=200, height=200, fit="outside", upscale=True)
+    )
+
+    assert result.size == (500, 200)
+    assert ssim(result, scene(500, 200)) > 0.95

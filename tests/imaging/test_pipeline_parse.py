@@ -1,11 +1,12 @@
 import json
+import uuid
 
 import pytest
 
 from pixelfleet.errors import FieldError
 from pixelfleet.imaging.errors import PipelineInvalid
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.operations import CropParams, ResizeParams
+from pixelfleet.imaging.operations import CropParams, ResizeParams, ThumbnailParams
 from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline
 
 LIMITS = ImageLimits()
@@ -67,10 +68,10 @@ def test_errors_in_later_operations_name_their_index() -> None:
 
 
 def test_an_unknown_operation_is_reported_at_its_op_field() -> None:
-    errors = refusal({"operations": [{"op": "blur", "radius": 3}]})
+    errors = refusal({"operations": [{"op": "swirl", "radius": 3}]})
 
     assert [e.field for e in errors] == ["pipeline.operations.0.op"]
-    assert "blur" in errors[0].message
+    assert "swirl" in errors[0].message
 
 
 def test_a_missing_op_is_reported_at_its_op_field() -> None:
@@ -89,7 +90,7 @@ def test_an_unknown_top_level_or_output_field_is_refused() -> None:
 
 
 def test_an_unwritable_output_format_and_out_of_range_quality_are_refused() -> None:
-    assert sorted(fields({"output": {"format": "gif", "quality": 0}})) == [
+    assert sorted(fields({"output": {"format": "bmp", "quality": 0}})) == [
         "pipeline.output.format",
         "pipeline.output.quality",
     ]
@@ -173,3 +174,207 @@ def test_a_pipeline_round_trips_through_json() -> None:
 
     assert parse_pipeline(pipeline.model_dump_json(), LIMITS) == pipeline
     assert Pipeline.model_validate(pipeline.model_dump()) == pipeline
+
+
+ASSET = "0b9c2f4e-4f5e-4c8f-9d1a-6a3f2b1c0d9e"
+OTHER_ASSET = "7d1e0c3b-2a19-4f08-8e7d-6c5b4a392817"
+
+
+def test_the_new_operations_parse_to_their_models() -> None:
+    pipeline = parse_pipeline(
+        {
+            "operations": [
+                {"op": "flop"},
+                {"op": "blur", "sigma": 2},
+                {"op": "sharpen", "sigma": 1, "amount": 0.5},
+                {"op": "adjust", "brightness": 1.1, "saturation": 0},
+                {"op": "pad", "top": 4, "background": "black"},
+                {"op": "watermark", "text": "(c) me", "position": "south"},
+                {"op": "watermark", "asset": ASSET, "scale": 0.1},
+                {"op": "resize", "width": 10, "height": 10, "fit": "outside"},
+                {"op": "crop", "width": 5, "height": 5, "gravity": "attention"},
+                {"op": "crop", "width": 5, "height": 5, "gravity": "entropy"},
+            ]
+        },
+        LIMITS,
+    )
+
+    assert [op.op for op in pipeline.operations] == [
+        "flop",
+        "blur",
+        "sharpen",
+        "adjust",
+        "pad",
+        "watermark",
+        "watermark",
+        "resize",
+        "crop",
+        "crop",
+    ]
+
+
+def test_a_watermark_with_text_and_asset_is_refused_at_the_operation() -> None:
+    errors = refusal({"operations": [{"op": "watermark", "text": "a", "asset": ASSET}]})
+
+    assert [e.field for e in errors] == ["pipeline.operations.0"]
+    assert "either text or asset" in errors[0].message
+
+
+def test_output_options_missing_from_the_format_are_field_errors() -> None:
+    raw = {"output": {"format": "png", "lossless": True, "max_bytes": 5000}}
+
+    assert sorted(fields(raw)) == ["pipeline.output.lossless", "pipeline.output.max_bytes"]
+    assert fields({"output": {"format": "webp", "progressive": True}}) == [
+        "pipeline.output.progressive"
+    ]
+
+
+def test_the_output_defaults_are_progressive_off_lossless_off_no_target_srgb() -> None:
+    output = parse_pipeline({}, LIMITS).output
+
+    assert (output.progressive, output.lossless, output.max_bytes) == (False, False, None)
+    assert output.colour_profile == "srgb"
+
+
+def test_variants_parse_with_their_own_operations_and_outputs() -> None:
+    pipeline = parse_pipeline(
+        {
+            "operations": [{"op": "auto_orient"}, {"op": "grayscale"}],
+            "variants": [
+                {"name": "thumb", "operations": [{"op": "thumbnail", "width": 64, "height": 64}]},
+                {"name": "large_1", "output": {"format": "webp", "lossless": True}},
+            ],
+        },
+        LIMITS,
+    )
+
+    outputs = pipeline.outputs()
+    assert [o.name for o in outputs] == ["thumb", "large_1"]
+    assert outputs[0].operations == [ThumbnailParams(width=64, height=64)]
+    assert outputs[1].output.format == "webp"
+    assert [op.op for op in pipeline.operations_for(outputs[0])] == [
+        "auto_orient",
+        "grayscale",
+        "thumbnail",
+    ]
+
+
+def test_without_variants_there_is_one_output_named_default() -> None:
+    pipeline = parse_pipeline({"operations": [{"op": "flip"}], "output": {"format": "png"}}, LIMITS)
+
+    [output] = pipeline.outputs()
+    assert output.name == "default"
+    assert output.operations == []
+    assert output.output.format == "png"
+    assert pipeline.operations_for(output) == pipeline.operations
+
+
+def test_an_error_inside_a_variant_names_the_variant_and_the_operation() -> None:
+    raw = {
+        "variants": [
+            {"name": "a"},
+            {"name": "b", "operations": [{"op": "resize", "width": -3}, {"op": "nope"}]},
+        ]
+    }
+
+    assert sorted(fields(raw)) == [
+        "pipeline.variants.1.operations.0.width",
+        "pipeline.variants.1.operations.1.op",
+    ]
+
+
+@pytest.mark.parametrize("name", ["", "Upper", "-dash-first", "with space", "x" * 33, "é"])
+def test_a_variant_name_must_be_a_short_lower_case_slug(name: str) -> None:
+    assert fields({"variants": [{"name": name}]}) == ["pipeline.variants.0.name"]
+
+
+def test_variant_names_are_unique() -> None:
+    errors = refusal({"variants": [{"name": "a"}, {"name": "b"}, {"name": "a"}]})
+
+    assert [e.field for e in errors] == ["pipeline.variants"]
+    assert "'a'" in errors[0].message
+
+
+def test_the_top_level_output_must_be_left_unset_when_variants_are_given() -> None:
+    raw = {"variants": [{"name": "a"}], "output": {"format": "png"}}
+
+    assert fields(raw) == ["pipeline.output"]
+
+
+def test_more_variants_than_the_limit_are_refused_naming_the_limit() -> None:
+    raw = {"variants": [{"name": f"v{i}"} for i in range(4)]}
+
+    errors = refusal(raw, ImageLimits(max_variants=3))
+
+    assert [e.field for e in errors] == ["pipeline.variants"]
+    assert "(max_variants)" in errors[0].message
+    assert len(parse_pipeline(raw, ImageLimits(max_variants=4)).variants) == 4
+
+
+def test_the_operation_limit_counts_the_shared_operations_plus_each_variants_own() -> None:
+    raw = {
+        "operations": [{"op": "grayscale"}] * 2,
+        "variants": [
+            {"name": "short", "operations": [{"op": "flip"}]},
+            {"name": "long", "operations": [{"op": "flip"}] * 2},
+        ],
+    }
+
+    errors = refusal(raw, ImageLimits(max_operations=3))
+
+    assert [e.field for e in errors] == ["pipeline.variants.1.operations"]
+    assert "(max_operations)" in errors[0].message
+    assert parse_pipeline(raw, ImageLimits(max_operations=4)).variants[1].name == "long"
+
+
+def test_side_limits_apply_inside_variants_and_to_padding() -> None:
+    raw = {
+        "operations": [{"op": "pad", "left": 101}],
+        "variants": [{"name": "a", "operations": [{"op": "thumbnail", "width": 101, "height": 5}]}],
+    }
+
+    errors = refusal(raw, ImageLimits(max_output_side=100))
+
+    assert [e.field for e in errors] == [
+        "pipeline.operations.0.left",
+        "pipeline.variants.0.operations.0.width",
+    ]
+    assert all("(max_output_side)" in e.message for e in errors)
+
+
+def test_limit_messages_name_their_setting() -> None:
+    errors = refusal({"operations": [{"op": "flip"}] * 3}, ImageLimits(max_operations=2))
+
+    assert "(max_operations)" in errors[0].message
+
+
+def test_asset_ids_lists_every_watermark_image_once() -> None:
+    pipeline = parse_pipeline(
+        {
+            "operations": [{"op": "watermark", "asset": ASSET}, {"op": "watermark", "text": "t"}],
+            "variants": [
+                {"name": "a", "operations": [{"op": "watermark", "asset": OTHER_ASSET}]},
+                {"name": "b", "operations": [{"op": "watermark", "asset": ASSET}]},
+            ],
+        },
+        LIMITS,
+    )
+
+    assert pipeline.asset_ids() == {uuid.UUID(ASSET), uuid.UUID(OTHER_ASSET)}
+    assert parse_pipeline({}, LIMITS).asset_ids() == set()
+
+
+def test_a_pipeline_with_variants_round_trips_through_json() -> None:
+    pipeline = parse_pipeline(
+        {
+            "operations": [{"op": "crop", "width": 50, "height": 50, "gravity": "entropy"}],
+            "variants": [
+                {"name": "a", "output": {"format": "jpeg", "max_bytes": 20000}},
+                {"name": "b", "operations": [{"op": "watermark", "asset": ASSET}]},
+            ],
+        },
+        LIMITS,
+    )
+
+    assert parse_pipeline(pipeline.model_dump_json(), LIMITS) == pipeline
+    assert Pipeline.model_validate(pipeline.model_dump(mode="json")) == pipeline

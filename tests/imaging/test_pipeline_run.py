@@ -3,10 +3,17 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
-from sample_images import as_array, encoded, png_header_only, reopened, scene
+from sample_images import (
+    as_array,
+    encoded,
+    png_header_only,
+    reopened,
+    scene,
+    swapped_primaries_profile,
+)
 from similarity import ssim
 
-from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.codecs import EncodedImage, sniff
 from pixelfleet.imaging.errors import (
     ImageTooLarge,
     ProcessingFailed,
@@ -14,13 +21,31 @@ from pixelfleet.imaging.errors import (
     UnsupportedImage,
 )
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, predict_output_size, run_pipeline
+from pixelfleet.imaging.pipeline import (
+    Pipeline,
+    ProgressReport,
+    parse_pipeline,
+    predict_output_sizes,
+    run_pipeline,
+)
 
 LIMITS = ImageLimits()
 
 
 def pipeline(**raw: Any) -> Pipeline:
     return parse_pipeline(raw, LIMITS)
+
+
+def run_single(
+    data: bytes,
+    piped: Pipeline,
+    limits: ImageLimits = LIMITS,
+    report: ProgressReport | None = None,
+) -> EncodedImage:
+    """The one output of a pipeline without variants."""
+    results = run_pipeline(data, piped, limits, report)
+    assert list(results) == ["default"]
+    return results["default"]
 
 
 def camera_jpeg(upright: Image.Image, *, orientation: int = 6, **params: Any) -> bytes:
@@ -35,7 +60,7 @@ def camera_jpeg(upright: Image.Image, *, orientation: int = 6, **params: Any) ->
 def test_an_empty_pipeline_re_encodes_in_the_source_format() -> None:
     data = encoded(scene(64, 48), "WEBP", quality=95)
 
-    result = run_pipeline(data, pipeline(output={"quality": 95}), LIMITS)
+    result = run_single(data, pipeline(output={"quality": 95}), LIMITS)
 
     assert result.format == "webp"
     assert result.content_type == "image/webp"
@@ -44,7 +69,7 @@ def test_an_empty_pipeline_re_encodes_in_the_source_format() -> None:
 
 
 def test_a_source_in_a_format_we_cannot_write_comes_out_as_png() -> None:
-    result = run_pipeline(encoded(scene(64, 48), "BMP"), pipeline(), LIMITS)
+    result = run_single(encoded(scene(64, 48), "BMP"), pipeline(), LIMITS)
 
     assert result.format == "png"
     assert np.array_equal(as_array(reopened(result.data)), as_array(scene(64, 48)))
@@ -60,7 +85,7 @@ def test_operations_apply_in_order() -> None:
         "output": {"format": "png"},
     }
 
-    result = run_pipeline(encoded(scene(160, 120), "PNG"), pipeline(**raw), LIMITS)
+    result = run_single(encoded(scene(160, 120), "PNG"), pipeline(**raw), LIMITS)
 
     expected = scene(160, 120).crop((0, 0, 80, 60)).resize((40, 30), Image.Resampling.LANCZOS)
     expected = expected.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -71,14 +96,14 @@ def test_operations_apply_in_order() -> None:
 def test_exif_orientation_is_applied_by_default() -> None:
     upright = scene(96, 64)
 
-    result = run_pipeline(camera_jpeg(upright), pipeline(output={"format": "png"}), LIMITS)
+    result = run_single(camera_jpeg(upright), pipeline(output={"format": "png"}), LIMITS)
 
     assert (result.width, result.height) == (96, 64)
     assert ssim(reopened(result.data), upright) > 0.95
 
 
 def test_exif_orientation_is_left_alone_when_auto_orient_is_off() -> None:
-    result = run_pipeline(camera_jpeg(scene(96, 64)), pipeline(auto_orient=False), LIMITS)
+    result = run_single(camera_jpeg(scene(96, 64)), pipeline(auto_orient=False), LIMITS)
 
     assert (result.width, result.height) == (64, 96)
 
@@ -94,7 +119,7 @@ def test_an_explicit_auto_orient_runs_where_it_stands_and_only_once() -> None:
         "output": {"format": "png"},
     }
 
-    result = run_pipeline(camera_jpeg(upright), pipeline(**raw), LIMITS)
+    result = run_single(camera_jpeg(upright), pipeline(**raw), LIMITS)
 
     # Flipping the stored (sideways) pixels top-bottom, then turning, mirrors left-right.
     expected = upright.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -106,7 +131,7 @@ def test_metadata_is_stripped_from_results_by_default() -> None:
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = camera_jpeg(scene(96, 64), icc_profile=icc, comment=b"private")
 
-    result = run_pipeline(data, pipeline(operations=[{"op": "resize", "width": 48}]), LIMITS)
+    result = run_single(data, pipeline(operations=[{"op": "resize", "width": 48}]), LIMITS)
 
     decoded = reopened(result.data)
     assert "exif" not in decoded.info
@@ -120,9 +145,9 @@ def test_exif_and_icc_are_kept_when_asked_with_the_orientation_already_applied(f
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     data = camera_jpeg(scene(96, 64), icc_profile=icc)
     raw = {"operations": [{"op": "resize", "width": 48, "height": 48, "fit": "contain"}]}
-    raw["output"] = {"format": fmt, "strip_metadata": False}
+    raw["output"] = {"format": fmt, "strip_metadata": False, "colour_profile": "keep"}
 
-    result = run_pipeline(data, pipeline(**raw), LIMITS)
+    result = run_single(data, pipeline(**raw), LIMITS)
 
     decoded = reopened(result.data)
     exif = decoded.getexif()
@@ -137,7 +162,7 @@ def test_a_truncated_jpeg_fails_processing_rather_than_crashing() -> None:
     sniff(truncated, LIMITS)  # the header alone looks fine
 
     with pytest.raises(ProcessingFailed) as failed:
-        run_pipeline(truncated, pipeline(), LIMITS)
+        run_single(truncated, pipeline(), LIMITS)
 
     assert failed.value.status == 422
     assert failed.value.slug == "processing-failed"
@@ -149,16 +174,16 @@ def test_a_png_with_damaged_pixel_data_fails_processing() -> None:
     data[start : start + 40] = bytes(40)
 
     with pytest.raises(ProcessingFailed):
-        run_pipeline(bytes(data), pipeline(), LIMITS)
+        run_single(bytes(data), pipeline(), LIMITS)
 
 
 def test_run_pipeline_enforces_the_upload_limits_itself() -> None:
     with pytest.raises(UnsupportedImage):
-        run_pipeline(b"plain text", pipeline(), LIMITS)
+        run_single(b"plain text", pipeline(), LIMITS)
     with pytest.raises(ImageTooLarge):
-        run_pipeline(encoded(scene(64, 48), "PNG"), pipeline(), ImageLimits(max_upload_bytes=10))
+        run_single(encoded(scene(64, 48), "PNG"), pipeline(), ImageLimits(max_upload_bytes=10))
     with pytest.raises(TooManyPixels):
-        run_pipeline(png_header_only(100_000, 100_000), pipeline(), LIMITS)
+        run_single(png_header_only(100_000, 100_000), pipeline(), LIMITS)
 
 
 def test_an_intermediate_image_over_the_output_pixel_limit_fails_before_it_is_made() -> None:
@@ -171,7 +196,7 @@ def test_an_intermediate_image_over_the_output_pixel_limit_fails_before_it_is_ma
     }
 
     with pytest.raises(ProcessingFailed, match="operation 0"):
-        run_pipeline(encoded(scene(64, 48), "PNG"), parse_pipeline(raw, limits), limits)
+        run_single(encoded(scene(64, 48), "PNG"), parse_pipeline(raw, limits), limits)
 
 
 def test_a_rotation_that_grows_past_the_output_pixel_limit_fails() -> None:
@@ -179,14 +204,14 @@ def test_a_rotation_that_grows_past_the_output_pixel_limit_fails() -> None:
     raw = {"operations": [{"op": "rotate", "angle": 45}]}
 
     with pytest.raises(ProcessingFailed):
-        run_pipeline(encoded(scene(100, 100), "PNG"), parse_pipeline(raw, limits), limits)
+        run_single(encoded(scene(100, 100), "PNG"), parse_pipeline(raw, limits), limits)
 
 
 def test_a_crop_outside_the_image_fails_processing() -> None:
     raw = {"operations": [{"op": "crop", "x": 100, "y": 0, "width": 100, "height": 10}]}
 
     with pytest.raises(ProcessingFailed):
-        run_pipeline(encoded(scene(160, 120), "PNG"), pipeline(**raw), LIMITS)
+        run_single(encoded(scene(160, 120), "PNG"), pipeline(**raw), LIMITS)
 
 
 def test_an_animated_gif_contributes_its_first_frame() -> None:
@@ -194,7 +219,7 @@ def test_an_animated_gif_contributes_its_first_frame() -> None:
     second = Image.new("RGB", (32, 32), (0, 0, 255))
     data = encoded(first, "GIF", save_all=True, append_images=[second], duration=40)
 
-    result = run_pipeline(data, pipeline(output={"format": "png"}), LIMITS)
+    result = run_single(data, pipeline(output={"format": "png"}), LIMITS)
 
     assert reopened(result.data).convert("RGB").getpixel((16, 16)) == (255, 0, 0)
 
@@ -203,7 +228,7 @@ def test_progress_is_reported_per_stage_with_rising_percentages_below_100() -> N
     seen: list[tuple[str, int]] = []
     raw = {"operations": [{"op": "resize", "width": 80}, {"op": "grayscale"}, {"op": "flip"}]}
 
-    run_pipeline(
+    run_single(
         encoded(scene(160, 120), "PNG"), pipeline(**raw), LIMITS, lambda s, p: seen.append((s, p))
     )
 
@@ -236,10 +261,11 @@ def test_a_jpeg_is_decoded_at_reduced_size_when_the_first_step_shrinks_it(
         "output": {"format": "png"},
     }
 
-    result = run_pipeline(camera_jpeg(upright), pipeline(**raw), LIMITS)
+    result = run_single(camera_jpeg(upright), pipeline(**raw), LIMITS)
 
-    # Stored sideways, so the request is in the stored orientation (960 wide, 1280 high).
-    assert requests == [(150, 200)]
+    # Stored sideways, so the request is in the stored orientation (960 wide, 1280 high):
+    # the 75x100 target with a quarter of headroom.
+    assert requests == [(94, 125)]
     assert (result.width, result.height) == (100, 75)
     assert ssim(reopened(result.data), scene(100, 75)) > 0.95
 
@@ -252,7 +278,7 @@ def test_no_reduced_decoding_when_the_first_step_does_not_shrink(
         JpegImagePlugin.JpegImageFile, "draft", lambda self, mode, size: requests.append(size)
     )
 
-    run_pipeline(encoded(scene(160, 120), "JPEG"), pipeline(operations=[{"op": "flip"}]), LIMITS)
+    run_single(encoded(scene(160, 120), "JPEG"), pipeline(operations=[{"op": "flip"}]), LIMITS)
 
     assert requests == []
 
@@ -272,15 +298,30 @@ def test_no_reduced_decoding_when_the_first_step_does_not_shrink(
             {"op": "auto_orient"},
             {"op": "grayscale"},
         ],
+        [
+            {"op": "resize", "width": 40, "height": 40, "fit": "outside"},
+            {"op": "pad", "top": 3, "left": 9, "background": "red"},
+            {"op": "crop", "width": 30, "height": 30, "gravity": "attention"},
+        ],
+        [
+            {"op": "crop", "width": 50, "height": 20, "gravity": "entropy"},
+            {"op": "blur", "sigma": 1},
+            {"op": "sharpen"},
+            {"op": "adjust", "contrast": 1.2},
+            {"op": "watermark", "text": "hello"},
+            {"op": "flop"},
+        ],
     ],
 )
 def test_predicted_output_size_matches_the_result(operations: list[dict[str, Any]]) -> None:
     data = camera_jpeg(scene(96, 64))
     piped = pipeline(operations=operations)
 
-    result = run_pipeline(data, piped, LIMITS)
+    result = run_single(data, piped, LIMITS)
 
-    assert predict_output_size(sniff(data, LIMITS), piped, LIMITS) == (result.width, result.height)
+    assert predict_output_sizes(sniff(data, LIMITS), piped, LIMITS) == {
+        "default": (result.width, result.height)
+    }
 
 
 def test_predicting_refuses_a_pipeline_that_would_exceed_the_output_pixel_limit() -> None:
@@ -288,4 +329,49 @@ def test_predicting_refuses_a_pipeline_that_would_exceed_the_output_pixel_limit(
     piped = pipeline(operations=[{"op": "resize", "width": 2000, "upscale": True}])
 
     with pytest.raises(ProcessingFailed):
-        predict_output_size(sniff(data, LIMITS), piped, ImageLimits(max_output_pixels=1_000_000))
+        predict_output_sizes(sniff(data, LIMITS), piped, ImageLimits(max_output_pixels=1_000_000))
+
+
+def test_pixels_in_another_profile_come_out_in_srgb_after_a_shrink() -> None:
+    data = encoded(scene(320, 240), "JPEG", quality=95, icc_profile=swapped_primaries_profile())
+    raw = {
+        "operations": [{"op": "thumbnail", "width": 80, "height": 80}],
+        "output": {"format": "png"},
+    }
+
+    result = run_single(data, pipeline(**raw))
+
+    r, g, b = scene(80, 60).split()
+    decoded = reopened(result.data)
+    assert "icc_profile" not in decoded.info
+    assert ssim(decoded, Image.merge("RGB", (b, g, r))) > 0.95
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "L", "P", "RGBA", "LA"])
+def test_sources_of_every_mode_shrink_through_the_planned_path(mode: str) -> None:
+    source = scene(320, 240, alpha=mode in {"RGBA", "LA"}).convert(mode)
+    pil_format = "JPEG" if mode in {"CMYK", "L"} else "PNG"
+    raw = {"operations": [{"op": "resize", "width": 40}], "output": {"format": "png"}}
+
+    result = run_single(encoded(source, pil_format), pipeline(**raw))
+
+    assert (result.width, result.height) == (40, 30)
+    assert ssim(reopened(result.data), source.convert("RGBA").resize((40, 30))) > 0.9
+
+
+def test_an_explicit_auto_orient_in_a_variant_turns_only_that_variant() -> None:
+    upright = scene(96, 64)
+    raw = {
+        "auto_orient": False,
+        "variants": [
+            {"name": "as_stored", "output": {"format": "png"}},
+            {"name": "upright", "operations": [{"op": "auto_orient"}], "output": {"format": "png"}},
+        ],
+    }
+
+    results = run_pipeline(camera_jpeg(upright), pipeline(**raw), LIMITS)
+
+    assert (results["as_stored"].width, results["as_stored"].height) == (64, 96)
+    assert (results["upright"].width, results["upright"].height) == (96, 64)
+    assert ssim(reopened(results["upright"].data), upright) > 0.95
+    assert reopened(results["as_stored"].data).info.get("exif") is None

@@ -90,8 +90,9 @@ async def test_expired_uploads_and_results_are_deleted(
     task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
     await drain_queue(ctx)
     task = await _task(ctx, task_id)
-    assert task.result_key is not None
-    assert await ctx.storage.exists(task.result_key)
+    result_key = task.outputs[0].key
+    assert result_key is not None
+    assert await ctx.storage.exists(result_key)
 
     assert await maintenance.purge_expired_files(ctx) == 0
     async with ctx.sessions.begin() as session:
@@ -99,7 +100,7 @@ async def test_expired_uploads_and_results_are_deleted(
         assert stored is not None
         stored.expires_at = utcnow() - timedelta(seconds=1)
     assert await maintenance.purge_expired_files(ctx) == 1
-    assert not await ctx.storage.exists(task.result_key)
+    assert not await ctx.storage.exists(result_key)
     assert not await ctx.storage.exists(task.source_key)
     result = await client.get(f"/v1/tasks/{task_id}/result", headers=headers)
     assert result.status_code == 410

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pixelfleet.context import ProcessContext
-from pixelfleet.credits.pricing import price_task
+from pixelfleet.credits.pricing import OutputCharge, price_task
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import (
     PROBLEM,
@@ -48,7 +48,7 @@ async def test_the_charged_cost_is_the_published_price(client: httpx.AsyncClient
         "output": {"format": "avif"},
     }
     task = (await submit(client, headers, pipeline, image_bytes("JPEG", (640, 480)))).json()
-    assert task["cost"] == price_task(["resize", "grayscale"], "avif", 640 * 480)
+    assert task["cost"] == price_task(["resize", "grayscale"], [OutputCharge("avif")], 640 * 480)
     catalogue = (await client.get("/v1/operations")).json()
     prices = {op["name"]: op["price"] for op in catalogue["operations"]}
     formats = {entry["format"]: entry["price"] for entry in catalogue["output_formats"]}

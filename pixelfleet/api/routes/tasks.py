@@ -45,7 +45,7 @@ async def submit_task(
     limit = ctx.settings.max_upload_bytes
     upload = await file.read(limit + 1)
     if len(upload) > limit:
-        raise ImageTooLarge(f"Uploads are limited to {limit} bytes.")
+        raise ImageTooLarge(f"Uploads are limited to {limit} bytes (max_upload_bytes).")
     submission = await jobs.submit_task(
         session,
         ctx.storage,
@@ -92,12 +92,21 @@ async def cancel_task(
     responses={200: {"content": {"image/*": {}}, "description": "The processed image."}},
 )
 async def download_result(
-    task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: ReadSessionDep
+    task_id: uuid.UUID,
+    user: CurrentUser,
+    ctx: ContextDep,
+    session: ReadSessionDep,
+    variant: Annotated[
+        str | None,
+        Query(max_length=32, description="The output's name (default: the first output)."),
+    ] = None,
 ) -> StreamingResponse:
-    download = await jobs.open_result(session, ctx.storage, user, task_id)
-    headers = {"Content-Disposition": f'inline; filename="{download.filename}"'}
-    if download.task.result_bytes is not None:
-        headers["Content-Length"] = str(download.task.result_bytes)
+    """The processed image, with its `Content-Type`."""
+    download = await jobs.open_result(session, ctx.storage, user, task_id, variant)
+    headers = {
+        "Content-Disposition": f'inline; filename="{download.filename}"',
+        "Content-Length": str(download.size),
+    }
     return StreamingResponse(download.chunks, media_type=download.content_type, headers=headers)
 
 

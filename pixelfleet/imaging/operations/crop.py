@@ -1,4 +1,8 @@
-"""Cut a rectangle: at x, y, or anchored by a gravity (centre by default)."""
+"""Cut a rectangle: at x, y, anchored by a gravity (centre by default), or where it matters.
+
+The smart gravities look for the rectangle to keep: `entropy` the one with the busiest
+histogram, `attention` the one with the most edges, vivid colour and skin-like tones.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ from typing import Literal, Self
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pixelfleet.imaging import saliency
 from pixelfleet.imaging.errors import ProcessingFailed
+from pixelfleet.imaging.gravity import Gravity, place
 
-Gravity = Literal[
-    "center", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"
-]
+SmartGravity = Literal["entropy", "attention"]
+CropGravity = Literal[Gravity, SmartGravity]
+
+__all__ = ["CropGravity", "CropParams", "Gravity", "SmartGravity", "apply", "output_size"]
 
 
 class CropParams(BaseModel):
@@ -22,8 +29,12 @@ class CropParams(BaseModel):
     height: int = Field(ge=1, description="Height of the kept rectangle.")
     x: int | None = Field(default=None, ge=0, description="Left edge; give with y.")
     y: int | None = Field(default=None, ge=0, description="Top edge; give with x.")
-    gravity: Gravity | None = Field(
-        default=None, description="Where to anchor the rectangle when x and y are not given."
+    gravity: CropGravity | None = Field(
+        default=None,
+        description=(
+            "Where to anchor the rectangle when x and y are not given: a compass point, "
+            "or entropy (the busiest part) or attention (edges, vivid colour, skin)."
+        ),
     )
 
     @model_validator(mode="after")
@@ -35,31 +46,44 @@ class CropParams(BaseModel):
         return self
 
 
-def _box(size: tuple[int, int], params: CropParams) -> tuple[int, int, int, int]:
+def _check_fits(size: tuple[int, int], params: CropParams) -> None:
     w, h = size
     if params.width > w or params.height > h:
         raise ProcessingFailed(
             f"a {params.width}x{params.height} crop does not fit in a {w}x{h} image"
         )
+    if params.x is None or params.y is None:
+        return
+    if params.x + params.width > w or params.y + params.height > h:
+        raise ProcessingFailed(
+            f"the crop box ({params.x}, {params.y}, {params.width}x{params.height}) "
+            f"falls outside the {w}x{h} image"
+        )
+
+
+def _corner(image: Image.Image, params: CropParams) -> tuple[int, int]:
+    crop = (params.width, params.height)
     if params.x is not None and params.y is not None:
-        left, top = params.x, params.y
-        if left + params.width > w or top + params.height > h:
-            raise ProcessingFailed(
-                f"the crop box ({left}, {top}, {params.width}x{params.height}) "
-                f"falls outside the {w}x{h} image"
-            )
-        return left, top, left + params.width, top + params.height
-    gravity = params.gravity or "center"
-    spare_x, spare_y = w - params.width, h - params.height
-    left = 0 if "west" in gravity else spare_x if "east" in gravity else spare_x // 2
-    top = 0 if "north" in gravity else spare_y if "south" in gravity else spare_y // 2
-    return left, top, left + params.width, top + params.height
+        return params.x, params.y
+    if crop == image.size:
+        return 0, 0
+    match params.gravity:
+        case "entropy":
+            return saliency.entropy_crop(image, crop)
+        case "attention":
+            return saliency.attention_crop(image, crop)
+        case None:
+            return place(image.size, crop, "center")
+        case compass:
+            return place(image.size, crop, compass)
 
 
 def output_size(size: tuple[int, int], params: CropParams) -> tuple[int, int]:
-    _box(size, params)
+    _check_fits(size, params)
     return params.width, params.height
 
 
 def apply(image: Image.Image, params: CropParams) -> Image.Image:
-    return image.crop(_box(image.size, params))
+    _check_fits(image.size, params)
+    left, top = _corner(image, params)
+    return image.crop((left, top, left + params.width, top + params.height))

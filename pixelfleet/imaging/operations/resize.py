@@ -1,4 +1,4 @@
-"""Resize to a box: fit inside it, contain (pad) or cover (crop) it, or fill (stretch) it."""
+"""Resize to a box: fit inside it, contain (pad), cover (crop) or outside (overflow), or fill it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixelfleet.imaging.colours import Colour, fill_for, parse_colour, to_working_mode
 
-Fit = Literal["contain", "cover", "fill", "inside"]
+Fit = Literal["contain", "cover", "fill", "inside", "outside"]
 
 
 class ResizeParams(BaseModel):
@@ -22,7 +22,8 @@ class ResizeParams(BaseModel):
         default="inside",
         description=(
             "inside: fit within the box keeping the aspect ratio; contain: fit and pad to "
-            "the exact box; cover: fill the box and crop the overflow, centred; fill: stretch."
+            "the exact box; cover: fill the box and crop the overflow, centred; outside: "
+            "cover the box keeping the overflow (no crop); fill: stretch."
         ),
     )
     upscale: bool = Field(default=False, description="Allow enlarging a smaller image.")
@@ -68,7 +69,7 @@ def resampled_size(size: tuple[int, int], params: ResizeParams) -> tuple[int, in
         if params.upscale:
             return box
         return min(box[0], size[0]), min(box[1], size[1])
-    scaled = _scale_to(size, box, cover=params.fit == "cover")
+    scaled = _scale_to(size, box, cover=params.fit in {"cover", "outside"})
     if not params.upscale and _enlarges(size, scaled):
         return size
     return scaled
@@ -86,15 +87,16 @@ def output_size(size: tuple[int, int], params: ResizeParams) -> tuple[int, int]:
             return scaled
 
 
-def _resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def resample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """One LANCZOS resample, after a cheap integer reduce() while the image is at least
+    twice the target: visually the same, several times faster on large shrinks."""
     if image.size == size:
         return image
-    return to_working_mode(image).resize(size, Image.Resampling.LANCZOS)
+    return to_working_mode(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
-def apply(image: Image.Image, params: ResizeParams) -> Image.Image:
-    scaled = _resample(image, resampled_size(image.size, params))
-    target = output_size(image.size, params)
+def finish(scaled: Image.Image, params: ResizeParams, target: tuple[int, int]) -> Image.Image:
+    """The resampled image padded (contain) or cropped (cover) to the output size."""
     if params.fit == "contain":
         if scaled.size == target:
             return scaled
@@ -108,3 +110,8 @@ def apply(image: Image.Image, params: ResizeParams) -> Image.Image:
         top = (scaled.height - target[1]) // 2
         return scaled.crop((left, top, left + target[0], top + target[1]))
     return scaled
+
+
+def apply(image: Image.Image, params: ResizeParams) -> Image.Image:
+    scaled = resample(image, resampled_size(image.size, params))
+    return finish(scaled, params, output_size(image.size, params))

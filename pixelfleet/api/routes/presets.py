@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pixelfleet.presets import service as presets
+from pixelfleet.presets.schemas import PresetBody, PresetIn, PresetName, PresetOut, PresetPage
+
+router = APIRouter(prefix="/v1/presets", tags=["presets"])
+
+NamePath = Annotated[PresetName, Path(description="The preset's name.")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PresetOut)
+async def create_preset(
+    body: PresetIn, user: CurrentUser, ctx: ContextDep, session: SessionDep, response: Response
+) -> PresetOut:
+    """Save a pipeline under a name; submit it later as `{"preset": NAME}`."""
+    preset = await presets.create_preset(
+        session, user, body.name, body.pipeline, ctx.settings.image_limits
+    )
+    response.headers["Location"] = f"/v1/presets/{preset.name}"
+    return PresetOut.model_validate(preset)
+
+
+@router.get("", response_model=PresetPage)
+async def list_presets(
+    user: CurrentUser,
+    session: ReadSessionDep,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> PresetPage:
+    """The caller's presets, by name."""
+    return await presets.list_presets(session, user, cursor=cursor, limit=limit)
+
+
+@router.get("/{name}", response_model=PresetOut)
+async def get_preset(name: NamePath, user: CurrentUser, session: ReadSessionDep) -> PresetOut:
+    return PresetOut.model_validate(await presets.get_preset(session, user, name))
+
+
+@router.put(
+    "/{name}", response_model=PresetOut, responses={201: {"description": "Preset created."}}
+)
+async def replace_preset(
+    name: NamePath,
+    body: PresetBody,
+    user: CurrentUser,
+    ctx: ContextDep,
+    session: SessionDep,
+    response: Response,
+) -> PresetOut:
+    """Create the preset, or replace its pipeline."""
+    preset, created = await presets.replace_preset(
+        session, user, name, body.pipeline, ctx.settings.image_limits
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return PresetOut.model_validate(preset)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_preset(name: NamePath, user: CurrentUser, session: SessionDep) -> Response:
+    await presets.delete_preset(session, user, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,110 @@
+"""Assets: images a user uploads once and reuses as watermarks."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+from PIL import Image
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.worker.embedded import drain_queue
+from tests.api_helpers import PROBLEM, balance_of, image_bytes, sign_up, submit
+
+
+def _logo() -> bytes:
+    logo = Image.new("RGBA", (64, 32), (255, 0, 0, 255))
+    out = io.BytesIO()
+    logo.save(out, "PNG")
+    return out.getvalue()
+
+
+async def _upload(
+    client: httpx.AsyncClient, headers: dict[str, str], data: bytes
+) -> httpx.Response:
+    return await client.post("/v1/assets", headers=headers, files={"file": ("logo.png", data)})
+
+
+async def test_an_uploaded_asset_watermarks_a_task(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "brand@example.com")
+    asset = await _upload(client, headers, _logo())
+    assert asset.status_code == 201, asset.text
+    body = asset.json()
+    assert (body["format"], body["width"], body["height"]) == ("png", 64, 32)
+
+    white = io.BytesIO()
+    Image.new("RGB", (400, 300), "white").save(white, "PNG")
+    pipeline = {
+        "operations": [
+            {
+                "op": "watermark",
+                "asset": body["id"],
+                "position": "southeast",
+                "opacity": 1,
+                "margin": 0,
+                "scale": 0.16,
+            }
+        ],
+        "output": {"format": "png"},
+    }
+    task = await submit(client, headers, pipeline, white.getvalue())
+    assert task.status_code == 202, task.text
+    assert await drain_queue(ctx) == ["succeeded"]
+    result = await client.get(f"/v1/tasks/{task.json()['id']}/result", headers=headers)
+    with Image.open(io.BytesIO(result.content)) as image:
+        rgb = image.convert("RGB")
+        assert rgb.getpixel((395, 295))[0] > 200 > rgb.getpixel((395, 295))[1]  # red corner
+        assert rgb.getpixel((10, 10)) == (255, 255, 255)
+
+
+async def test_assets_are_listed_fetched_and_deleted(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, "lister@example.com")
+    ids = [(await _upload(client, headers, _logo())).json()["id"] for _ in range(3)]
+    page = (await client.get("/v1/assets", headers=headers, params={"limit": 2})).json()
+    rest = (
+        await client.get("/v1/assets", headers=headers, params={"cursor": page["next_cursor"]})
+    ).json()
+    assert [a["id"] for a in page["items"] + rest["items"]] == list(reversed(ids))
+    assert (await client.get(f"/v1/assets/{ids[0]}", headers=headers)).status_code == 200
+    assert (await client.delete(f"/v1/assets/{ids[0]}", headers=headers)).status_code == 204
+    assert (await client.get(f"/v1/assets/{ids[0]}", headers=headers)).status_code == 404
+
+
+async def test_a_pipeline_cannot_use_someone_elses_asset(client: httpx.AsyncClient) -> None:
+    owner = await sign_up(client, "logo-owner@example.com")
+    thief = await sign_up(client, "thief@example.com")
+    asset_id = (await _upload(client, owner, _logo())).json()["id"]
+    assert (await client.get(f"/v1/assets/{asset_id}", headers=thief)).status_code == 404
+    pipeline = {"operations": [{"op": "watermark", "asset": asset_id}]}
+    refused = await submit(client, thief, pipeline)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == PROBLEM
+    assert asset_id in refused.json()["detail"]
+    assert await balance_of(client, thief) == 100
+
+
+async def test_a_task_whose_asset_was_deleted_fails_and_is_refunded(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "forgetful@example.com")
+    asset_id = (await _upload(client, headers, _logo())).json()["id"]
+    pipeline = {"operations": [{"op": "watermark", "asset": asset_id}]}
+    task_id = (await submit(client, headers, pipeline)).json()["id"]
+    await client.delete(f"/v1/assets/{asset_id}", headers=headers)
+    assert await drain_queue(ctx) == ["failed"]
+    failed = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
+    assert failed["status"] == "failed"
+    assert await balance_of(client, headers) == 100
+
+
+async def test_non_images_are_not_assets(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, "junk@example.com")
+    response = await _upload(client, headers, b"not an image at all")
+    assert response.status_code == 415
+    assert response.headers["content-type"] == PROBLEM
+    big = await client.post(
+        "/v1/assets", headers=headers, files={"file": ("x.jpg", image_bytes("JPEG", (32, 32)))}
+    )
+    assert big.status_code == 201
