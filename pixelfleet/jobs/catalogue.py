@@ -30,8 +30,10 @@ class OutputFormatOut(BaseModel):
 class Catalogue(BaseModel):
     base_price: int
     megapixels_per_extra_credit: int
+    size_target_price: int
     operations: list[OperationOut]
     output_formats: list[OutputFormatOut]
+    output_parameters: dict[str, Any]
 
 
 def catalogue() -> Catalogue:
