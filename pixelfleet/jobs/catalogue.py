@@ -10,8 +10,10 @@ from pixelfleet.credits.pricing import (
     BASE_TASK_PRICE,
     MEGAPIXELS_PER_CREDIT,
     OUTPUT_FORMAT_PRICES,
+    SIZE_TARGET_PRICE,
     operation_price,
 )
+from pixelfleet.imaging.pipeline import OutputSpec
 from pixelfleet.imaging.operations import OPERATIONS
 
 
@@ -53,4 +55,6 @@ def catalogue() -> Catalogue:
             OutputFormatOut(format=name, price=price)
             for name, price in OUTPUT_FORMAT_PRICES.items()
         ],
+        size_target_price=SIZE_TARGET_PRICE,
+        output_parameters=OutputSpec.model_json_schema(),
     )

@@ -47,6 +47,7 @@ async def test_the_catalogue_lists_each_operation_with_parameters_and_price(
     resize = next(op for op in catalogue["operations"] if op["name"] == "resize")
     assert resize["price"] >= 1
     assert "width" in resize["parameters"]["properties"]
+    assert {"format", "quality", "max_bytes"} <= catalogue["output_parameters"]["properties"].keys()
     formats = {entry["format"] for entry in catalogue["output_formats"]}
     assert formats == {"jpeg", "png", "webp", "avif", "gif"}
 
