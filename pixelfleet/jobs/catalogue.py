@@ -13,8 +13,8 @@ from pixelfleet.credits.pricing import (
     SIZE_TARGET_PRICE,
     operation_price,
 )
-from pixelfleet.imaging.pipeline import OutputSpec
 from pixelfleet.imaging.operations import OPERATIONS
+from pixelfleet.imaging.pipeline import OutputSpec
 
 
 class OperationOut(BaseModel):
