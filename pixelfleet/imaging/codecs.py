@@ -24,6 +24,7 @@ from pixelfleet.imaging.errors import (
 )
 from pixelfleet.imaging.interlaced_png import interlaced_png
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.png_effort import png_options
 from pixelfleet.imaging.profiles import to_srgb
 
 if TYPE_CHECKING:
@@ -111,13 +112,13 @@ OUTPUT_FORMATS: dict[OutputFormatName, OutputFormat] = {
     "gif": OutputFormat("gif", "GIF", "image/gif", "gif", lossy=False, supports_progressive=True),
 }
 
-# Encoder settings chosen for speed at equal quality.
+# Encoder settings chosen for speed at equal quality (PNG's zlib options: see png_effort).
 AVIF_SPEED = 8
 """libavif's default (6) is several times slower for a barely smaller file."""
 WEBP_METHOD = 4
-"""0 is fastest and largest, 6 slowest; 4 is cwebp's default balance."""
-PNG_COMPRESS_LEVEL = 6
-"""zlib's default: levels above it cost much time for a few percent."""
+"""0 is fastest and largest, 6 slowest; 4 is cwebp's default balance. Below 3 libwebp skips
+its rate-distortion search: three times faster, but 5-10% larger at the same quality, or
+visibly worse at the same size."""
 
 MAX_BYTES_ENCODES = 7
 """How many encodes a max_bytes quality search may spend."""
@@ -301,7 +302,9 @@ def _for_format(image: Image.Image, output: OutputFormat) -> tuple[Image.Image, 
     if output.name == "gif":
         return _for_gif(image)
     # WebP and AVIF store colour only.
-    return to_working_mode(image).convert("RGBA" if has_alpha(image) else "RGB"), {}
+    working = to_working_mode(image)
+    colour = "RGBA" if has_alpha(working) else "RGB"
+    return (working if working.mode == colour else working.convert(colour)), {}
 
 
 _ICC_SPACES = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB "}
@@ -350,7 +353,7 @@ def _save_options(spec: OutputSpec, output: OutputFormat) -> dict[str, Any]:
                 "progressive": spec.progressive,
             }
         case "png":
-            return {"compress_level": PNG_COMPRESS_LEVEL}
+            return {}  # zlib's level and strategy depend on the pixels (see `encode`)
         case "webp":
             # In lossless mode libwebp reads the quality as compression effort.
             return {"quality": spec.quality, "method": WEBP_METHOD, "lossless": spec.lossless}
@@ -458,6 +461,8 @@ def encode(
     ):
         prepared = to_working_mode(prepared)
     params.update(_save_options(spec, output))
+    if output.name == "png":
+        params.update(png_options(prepared))
     if spec.colour_profile == "keep":
         icc = _matching_icc(prepared, metadata.icc_profile)
         if icc is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from pixelfleet.errors import FieldError
+from pixelfleet.imaging.cascade import ResampleCascade
 from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
     OUTPUT_FORMATS,
@@ -49,12 +50,18 @@ from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import (
     OPERATIONS,
     AutoOrientParams,
+    BlurParams,
     CropParams,
+    FlipParams,
+    FlopParams,
+    GrayscaleParams,
     Operation,
     PadParams,
     ResizeParams,
+    RotateParams,
     ThumbnailParams,
     WatermarkParams,
+    grayscale,
     resize,
     thumbnail,
     watermark,
@@ -449,6 +456,59 @@ def _reduce_factor(size: tuple[int, int], targets: list[tuple[int, int]]) -> int
     return min(min(size[0] // (2 * t[0]), size[1] // (2 * t[1])) for t in targets)
 
 
+_SMART_GRAVITIES = frozenset({"entropy", "attention"})
+_GREY = GrayscaleParams()
+
+
+def _colour_blind(op: Operation) -> bool:
+    """Whether the step treats every channel alike (moving, resampling or blurring them),
+    so that a grayscale after it may run before it: the luma is a weighted sum of the
+    channels, which commutes with all of these."""
+    if isinstance(op, CropParams):
+        return op.gravity not in _SMART_GRAVITIES  # these weigh colour and skin tones
+    return isinstance(
+        op,
+        AutoOrientParams
+        | ResizeParams
+        | ThumbnailParams
+        | BlurParams
+        | RotateParams
+        | FlipParams
+        | FlopParams,
+    )
+
+
+def _greys_ahead(ops: Sequence[Operation]) -> list[bool]:
+    """For each step, whether it may work on the luma alone: a grayscale comes later with
+    only colour-blind steps between. One channel instead of three is a third of the work
+    for resampling and blurring, and the grayscale then finds nothing left to do."""
+    ahead = [False] * len(ops)
+    pending = False
+    for index in reversed(range(len(ops))):
+        op = ops[index]
+        if isinstance(op, GrayscaleParams):
+            pending = True
+        elif _colour_blind(op):
+            ahead[index] = pending
+        else:
+            pending = False
+    return ahead
+
+
+def _wants_luma_only(ops: Sequence[Operation]) -> bool:
+    """Whether these steps, run from the source, need nothing of it but its luma."""
+    return bool(ops) and (isinstance(ops[0], GrayscaleParams) or _greys_ahead(ops)[0])
+
+
+def _luma_suffices(image: Image.Image, pipeline: Pipeline) -> bool:
+    """Whether a colour JPEG may be decoded to its luma alone (its Y channel, the same
+    weighting as a grayscale), skipping the chroma: when every output turns grey before
+    anything sees colour, and no colour profile must be applied first."""
+    if image.mode != "RGB" or image.info.get("icc_profile"):
+        return False
+    return all(_wants_luma_only(pipeline.operations_for(o)) for o in pipeline.outputs())
+
+
 # ---------------------------------------------------------------------------- running
 
 
@@ -568,21 +628,64 @@ class _Runner:
             work, image=image, orientation=1, in_source_space=in_source_space, owned=owned
         )
 
-    def shrunk(self, work: _Work, op: Shrink, *, srgb: bool) -> _Work:
+    def _converts_before_resampling(self, work: _Work, *, srgb: bool, grey: bool) -> bool:
+        if srgb and work.in_source_space:
+            # CMYK and the like meet their profile first; the others after the shrink,
+            # and the luma only after that conversion.
+            return work.image.mode not in _WORKING_MODES
+        return grey and work.image.mode not in {"L", "LA"}
+
+    def first_resample(
+        self, work: _Work, ops: Sequence[Operation], *, srgb: bool
+    ) -> tuple[int, int] | None:
+        """The stored size these steps first resample `work.image` itself to, when they
+        start (after any auto_orient) by shrinking it as it is; else None."""
+        greys = _greys_ahead(ops)
+        for index, op in enumerate(ops):
+            if isinstance(op, AutoOrientParams):
+                work = self.due_orientation(work)
+                continue
+            if not isinstance(op, ResizeParams | ThumbnailParams) or not _shrinks(work.size, op):
+                return None
+            if self._converts_before_resampling(work, srgb=srgb, grey=greys[index]):
+                return None
+            return oriented_size(_resampled_size(work.size, op), work.orientation)
+        return None
+
+    def shrunk(
+        self,
+        work: _Work,
+        op: Shrink,
+        *,
+        srgb: bool,
+        grey: bool = False,
+        cascade: ResampleCascade | None = None,
+    ) -> _Work:
         """A shrinking resize or thumbnail: resample the pixels as they are (reduced,
-        sideways), then convert and turn the small result, then pad or crop it."""
+        sideways), then convert and turn the small result, then pad or crop it.
+
+        With `grey` (a grayscale follows) the luma is taken before resampling when no
+        colour conversion is still owed. With a `cascade`, the resample of the unchanged
+        image is taken from it (it may be made from a larger resample)."""
         image, in_source_space = work.image, work.in_source_space
         convert = srgb and in_source_space
-        if convert and image.mode not in _WORKING_MODES:
-            # CMYK and the like must meet their profile before becoming RGB.
-            image = self._converted(image, work.owned)
-            in_source_space = convert = False
-        resampled = _resampled_size(work.size, op)
-        image = resize.resample(image, oriented_size(resampled, work.orientation))
-        owned = work.owned or image is not work.image
+        if self._converts_before_resampling(work, srgb=srgb, grey=grey):
+            if convert:
+                image = self._converted(image, work.owned)
+                in_source_space = convert = False
+            if grey and not convert:
+                image = grayscale.apply(image, _GREY)
+        target = oriented_size(_resampled_size(work.size, op), work.orientation)
+        if cascade is not None and image is work.image:
+            image, fresh = cascade.take(target)
+            owned = fresh or (work.owned and image is work.image)
+        else:
+            image = resize.resample(image, target)
+            owned = work.owned or image is not work.image
         if convert:
-            image = self._converted(image, owned)
-            owned, in_source_space = owned or image is not work.image, False
+            converted = self._converted(image, owned)
+            owned = owned or converted is not image  # a cascade's image may be shared
+            image, in_source_space = converted, False
         if work.orientation != 1:
             image, owned = orient(image, work.orientation), True
         if isinstance(op, ResizeParams):
@@ -606,8 +709,23 @@ class _Runner:
         owned = work.owned or image is not work.image
         return replace(work, image=image, size=image.size, owned=owned)
 
-    def run(self, work: _Work, ops: list[Operation], variant: str | None, *, srgb: bool) -> _Work:
+    def greyed(self, work: _Work) -> _Work:
+        image = grayscale.apply(work.image, _GREY)
+        return replace(work, image=image, owned=work.owned or image is not work.image)
+
+    def run(
+        self,
+        work: _Work,
+        ops: list[Operation],
+        variant: str | None,
+        *,
+        srgb: bool,
+        cascade: ResampleCascade | None = None,
+    ) -> _Work:
+        """Run the steps on `work`. A `cascade` (of `work.image`) serves the first step
+        when that is the shrink it was planned for (see `first_resample`)."""
         prefix = f"{variant}:" if variant is not None else ""
+        greys = _greys_ahead(ops)
         for index, op in enumerate(ops):
             self.progress(f"{prefix}op:{op.op}")
             if isinstance(op, AutoOrientParams):
@@ -617,9 +735,11 @@ class _Runner:
             _check_output_pixels(OPERATIONS[op.op].output_size(work.size, op), stage, self.limits)
             try:
                 if isinstance(op, ResizeParams | ThumbnailParams) and _shrinks(work.size, op):
-                    work = self.shrunk(work, op, srgb=srgb)
+                    work = self.shrunk(work, op, srgb=srgb, grey=greys[index], cascade=cascade)
                 else:
-                    work = self.applied(self.settled(work, srgb=srgb), op)
+                    work = self.settled(work, srgb=srgb)
+                    work = self.applied(self.greyed(work) if greys[index] else work, op)
+                cascade = None  # only the untouched image is in it
             except Image.DecompressionBombError as error:
                 raise TooManyPixels(
                     f"{stage} made too large an image ({error}); "
@@ -646,8 +766,11 @@ def run_pipeline(
     operations on that shared result, and encode each; keyed by output name in order.
 
     The decode is planned first: a JPEG is decoded at a reduced size when every output
-    starts by shrinking, and reduce()d by an integer factor while still 2x over the
-    largest target. Animated sources contribute their first frame. `assets` holds the
+    starts by shrinking (and as its luma alone when every output turns grey before any
+    step sees colour), and reduce()d by an integer factor while still 2x over the
+    largest target. Outputs that start by shrinking the shared result take their
+    resamples from one cascade (see `cascade`). Animated sources contribute their first
+    frame. `assets` holds the
     bytes of the watermark images the pipeline names. Synchronous and pure: bytes in,
     bytes out. Raises the ImageRejected family only (never a bare Pillow error).
     """
@@ -664,10 +787,11 @@ def run_pipeline(
     }
 
     targets = _first_resamples(source, pipeline)
-    if targets is not None and image.format in {"JPEG", "MPO"}:
-        request = _draft_request(source, targets)
-        if request is not None:
-            image.draft(None, request)
+    if image.format in {"JPEG", "MPO"}:
+        request = _draft_request(source, targets) if targets is not None else None
+        mode = "L" if _luma_suffices(image, pipeline) else None
+        if request is not None or mode is not None:
+            image.draft(mode, request)
     image = _decode(image, limits)
     source_format = image.format
     metadata = Metadata.of(image)
@@ -708,12 +832,22 @@ def run_pipeline(
     # The shared steps convert to sRGB only if every output wants it.
     shared = runner.run(work, pipeline.operations, None, srgb=all(wants_srgb))
 
+    # Outputs that start by shrinking the shared result take their resamples from one
+    # cascade: each from the smallest resample that is still comfortably larger.
+    firsts = [
+        runner.first_resample(shared, output.operations, srgb=srgb)
+        for output, srgb in zip(outputs, wants_srgb, strict=True)
+    ]
+    planned = [size for size in firsts if size is not None]
+    cascade = ResampleCascade(shared.image, planned) if len(planned) > 1 else None
+
     results: dict[str, EncodedImage] = {}
     for index, (output, srgb) in enumerate(zip(outputs, wants_srgb, strict=True)):
         last = index == len(outputs) - 1
         label = output.name if pipeline.variants else None
         branch = replace(shared, owned=shared.owned and last)
-        branch = runner.run(branch, output.operations, label, srgb=srgb)
+        from_cascade = cascade if firsts[index] is not None else None
+        branch = runner.run(branch, output.operations, label, srgb=srgb, cascade=from_cascade)
         branch = runner.settled(branch, srgb=srgb)
         stage = f"variant {output.name!r}" if label else "the pipeline"
         _check_output_pixels(branch.image.size, stage, limits)

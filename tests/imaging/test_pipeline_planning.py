@@ -3,9 +3,10 @@
 from io import BytesIO
 from typing import Any
 
+import numpy as np
 import pytest
-from PIL import Image, JpegImagePlugin
-from sample_images import encoded, photo, reopened, scene
+from PIL import Image, ImageCms, ImageFilter, JpegImagePlugin
+from sample_images import as_array, encoded, photo, reopened, scene, swapped_primaries_profile
 from similarity import ssim
 
 from pixelfleet.imaging.limits import ImageLimits
@@ -101,11 +102,12 @@ def test_a_jpeg_is_drafted_once_for_the_largest_size_any_variant_needs(
         "m": (512, 384),
         "xs": (64, 48),
     }
-    # Decoded at a quarter (1000x750), then one resample per output.
+    # Decoded at a quarter (1000x750), then one resample per output, each from the
+    # smallest image made so far that is at least 1.5x larger.
     assert resamples == [
-        ((1000, 750), (256, 192)),
         ((1000, 750), (512, 384)),
-        ((1000, 750), (64, 48)),
+        ((512, 384), (256, 192)),
+        ((256, 192), (64, 48)),
     ]
 
 
@@ -146,7 +148,7 @@ def test_a_large_non_jpeg_is_reduced_by_an_integer_factor_once_for_every_output(
 
     # Still at least twice the larger target (150x113) on both sides: 1600/5 = 320.
     assert factors == [5]
-    assert resamples == [((320, 240), (100, 75)), ((320, 240), (150, 113))]
+    assert resamples == [((320, 240), (150, 113)), ((150, 113), (100, 75))]
     reference = photo(1600, 1200).resize((150, 113), Image.Resampling.LANCZOS)
     assert ssim(reopened(results["b"].data), reference) >= 0.98
 
@@ -192,7 +194,7 @@ def test_a_shrink_with_padding_pads_after_the_resample() -> None:
     ("fmt", "expected"),
     [
         ("jpeg", {"optimize": False}),
-        ("png", {"compress_level": 6}),
+        ("png", {"compress_level": 6}),  # a small image: see test_png_effort
         ("webp", {"method": 4}),
         ("avif", {"speed": 8}),
     ],
@@ -231,3 +233,182 @@ def test_jpeg_optimises_its_tables_only_when_meeting_a_byte_budget(
     )
 
     assert options[-1]["optimize"] is True
+
+
+def test_variants_shrink_in_a_cascade_and_each_looks_like_a_direct_lanczos_resample(
+    camera_photo: bytes, decoded_photo: Image.Image, resamples: list[Any]
+) -> None:
+    piped = pipeline(
+        variants=[
+            {
+                "name": f"w{width}",
+                "operations": [{"op": "resize", "width": width}],
+                "output": {"format": "png"},
+            }
+            for width in (150, 640, 1280, 2048)
+        ]
+    )
+
+    results = run_pipeline(camera_photo, piped, LIMITS)
+
+    # Largest first, each from the smallest image made so far that is 1.5x larger.
+    assert resamples == [
+        ((4000, 3000), (2048, 1536)),
+        ((2048, 1536), (1280, 960)),
+        ((1280, 960), (640, 480)),
+        ((640, 480), (149, 112)),
+    ]
+    assert list(results) == ["w150", "w640", "w1280", "w2048"]
+    for result in [results["w150"], results["w640"], results["w1280"]]:
+        reference = decoded_photo.resize((result.width, result.height), Image.Resampling.LANCZOS)
+        assert ssim(reopened(result.data), reference) >= 0.98
+
+
+SRGB_PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("marked_first", [True, False])
+@pytest.mark.parametrize("profile", [None, SRGB_PROFILE], ids=["no profile", "srgb profile"])
+def test_variants_sharing_a_resample_never_see_each_others_later_steps(
+    marked_first: bool, profile: bytes | None
+) -> None:
+    source = scene(320, 240)
+    marked = {
+        "name": "marked",
+        "operations": [
+            {"op": "resize", "width": 160},
+            {"op": "watermark", "text": "MARK", "size": 40, "opacity": 1},
+            {"op": "crop", "width": 100, "height": 100},
+        ],
+        "output": {"format": "png"},
+    }
+    same = {
+        "name": "same",
+        "operations": [{"op": "resize", "width": 160}],
+        "output": {"format": "png"},
+    }
+    smaller = {
+        "name": "smaller",
+        "operations": [{"op": "resize", "width": 80}],
+        "output": {"format": "png"},
+    }
+    variants = [marked, same, smaller] if marked_first else [same, smaller, marked]
+
+    data = encoded(source, "PNG", **({"icc_profile": profile} if profile else {}))
+
+    results = run_pipeline(data, pipeline(variants=variants), LIMITS)
+
+    plain = source.resize((160, 120), Image.Resampling.LANCZOS)
+    assert np.array_equal(as_array(reopened(results["same"].data)), as_array(plain))
+    assert (results["marked"].width, results["marked"].height) == (100, 100)
+    smaller_reference = source.resize((80, 60), Image.Resampling.LANCZOS)
+    assert ssim(reopened(results["smaller"].data), smaller_reference) >= 0.98
+
+
+GREY_CHAIN = [
+    {"op": "resize", "width": 1280},
+    {"op": "blur", "sigma": 2},
+    {"op": "grayscale"},
+    {"op": "rotate", "angle": 90},
+]
+
+
+@pytest.fixture(scope="module")
+def hd_photo() -> bytes:
+    return encoded(photo(1920, 1080), "JPEG", quality=90)
+
+
+@pytest.fixture(scope="module")
+def hd_png() -> bytes:
+    """Decoded whole, in colour: no JPEG decoder to hand over only the luma."""
+    return encoded(photo(1920, 1080), "PNG", compress_level=1)
+
+
+@pytest.fixture
+def filtered_modes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    modes: list[str] = []
+    original = Image.Image.filter
+
+    def spy(self: Image.Image, kernel: Any) -> Image.Image:
+        modes.append(self.mode)
+        return original(self, kernel)
+
+    monkeypatch.setattr(Image.Image, "filter", spy)
+    return modes
+
+
+def written_order(data: bytes, *, sharpen: bool = False) -> Image.Image:
+    """GREY_CHAIN step by step as written, in plain Pillow."""
+    image = reopened(data).resize((1280, 720), Image.Resampling.LANCZOS)
+    image = image.filter(ImageFilter.GaussianBlur(2))
+    if sharpen:
+        image = image.filter(ImageFilter.UnsharpMask(1, 100, 0))
+    return image.convert("L").transpose(Image.Transpose.ROTATE_90)
+
+
+def test_a_later_grayscale_is_taken_first_so_blur_works_on_one_channel(
+    hd_png: bytes, filtered_modes: list[str]
+) -> None:
+    piped = pipeline(operations=GREY_CHAIN, output={"format": "png"})
+
+    result = run_pipeline(hd_png, piped, LIMITS)["default"]
+
+    assert filtered_modes == ["L"]
+    decoded = reopened(result.data)
+    assert decoded.mode == "L"
+    assert ssim(decoded, written_order(hd_png)) >= 0.99
+
+
+def test_a_colour_jpeg_that_turns_grey_first_is_decoded_as_its_luma_alone(
+    hd_photo: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modes: list[str | None] = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: Any) -> Any:
+        modes.append(mode)
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    colour = pipeline(operations=GREY_CHAIN[:2], output={"format": "png"})
+    grey = pipeline(
+        variants=[
+            {"name": "a", "operations": GREY_CHAIN, "output": {"format": "png"}},
+            {"name": "b", "operations": [{"op": "grayscale"}], "output": {"format": "png"}},
+        ]
+    )
+
+    run_pipeline(hd_photo, colour, LIMITS)
+    results = run_pipeline(hd_photo, grey, LIMITS)
+
+    assert modes == ["L"]  # none for the colour output: it needs no draft at all
+    assert ssim(reopened(results["a"].data), written_order(hd_photo)) >= 0.99
+    assert ssim(reopened(results["b"].data), reopened(hd_photo).convert("L")) >= 0.99
+
+
+def test_the_luma_is_not_taken_early_across_a_step_that_treats_channels_unequally(
+    hd_photo: bytes, filtered_modes: list[str]
+) -> None:
+    operations = [*GREY_CHAIN[:2], {"op": "sharpen"}, *GREY_CHAIN[2:]]
+    piped = pipeline(operations=operations, output={"format": "png"})
+
+    result = run_pipeline(hd_photo, piped, LIMITS)["default"]
+
+    assert filtered_modes == ["RGB", "RGB"]  # blur, then sharpen, in colour
+    assert (result.width, result.height) == (720, 1280)
+
+
+@pytest.mark.parametrize("pil_format", ["JPEG", "PNG"])
+def test_the_luma_is_taken_only_after_the_colour_profile_is_applied(pil_format: str) -> None:
+    data = encoded(scene(320, 240), pil_format, icc_profile=swapped_primaries_profile())
+    piped = pipeline(
+        operations=[{"op": "resize", "width": 80}, {"op": "grayscale"}],
+        output={"format": "png"},
+    )
+
+    result = run_pipeline(data, piped, LIMITS)["default"]
+
+    r, g, b = scene(320, 240).split()
+    in_srgb = Image.merge("RGB", (b, g, r)).resize((80, 60), Image.Resampling.LANCZOS)
+    difference = as_array(reopened(result.data)).astype(int) - as_array(in_srgb.convert("L"))
+    assert np.abs(difference).mean() < 2

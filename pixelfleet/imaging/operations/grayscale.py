@@ -22,4 +22,6 @@ def output_size(size: tuple[int, int], params: GrayscaleParams) -> tuple[int, in
 
 def apply(image: Image.Image, params: GrayscaleParams) -> Image.Image:
     working = to_working_mode(image)
+    if working.mode in {"L", "LA"}:
+        return working  # grey already (the pipeline may take the luma early)
     return working.convert("LA" if has_alpha(working) else "L")
