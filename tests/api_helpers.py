@@ -84,3 +84,19 @@ async def whole_ledger(http: httpx.AsyncClient, headers: dict[str, str]) -> list
         if page["next_cursor"] is None:
             return entries
         params["cursor"] = page["next_cursor"]
+
+
+async def follow_events(
+    client: httpx.AsyncClient, headers: dict[str, str], task_id: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The (event, data) pairs of a task's event stream, read until the server ends it."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    async with client.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    return events

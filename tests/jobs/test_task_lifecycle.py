@@ -18,6 +18,7 @@ from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import (
     PROBLEM,
     balance_of,
+    follow_events,
     image_bytes,
     noise_png,
     sign_up,
@@ -25,20 +26,6 @@ from tests.api_helpers import (
     truncated_jpeg,
     whole_ledger,
 )
-
-
-async def _follow(
-    client: httpx.AsyncClient, headers: dict[str, str], task_id: str
-) -> list[tuple[str, dict[str, Any]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
-    async with client.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
-        name = ""
-        async for line in stream.aiter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
 
 
 async def test_the_charged_cost_is_the_published_price(client: httpx.AsyncClient) -> None:
@@ -120,7 +107,7 @@ async def test_progress_streams_intermediate_values_then_done(
         "output": {"format": "avif"},
     }
     task_id = (await submit(client, headers, slow, noise_png((2000, 2000)))).json()["id"]
-    follower = asyncio.create_task(_follow(client, headers, task_id))
+    follower = asyncio.create_task(follow_events(client, headers, task_id))
     await asyncio.sleep(0.3)
     await drain_queue(ctx)
     events = await asyncio.wait_for(follower, 30)
@@ -137,13 +124,13 @@ async def test_the_event_stream_ends_with_a_failure_or_a_cancellation(
     headers = await sign_up(client, "ends@example.com")
     broken = (await submit(client, headers, {}, truncated_jpeg())).json()["id"]
     await drain_queue(ctx)
-    failed = await _follow(client, headers, broken)
+    failed = await follow_events(client, headers, broken)
     assert [name for name, _ in failed] == ["done"]
     assert failed[0][1]["status"] == "failed"
     assert failed[0][1]["error"]["code"] == "processing-failed"
 
     queued = (await submit(client, headers, {})).json()["id"]
-    follower = asyncio.create_task(_follow(client, headers, queued))
+    follower = asyncio.create_task(follow_events(client, headers, queued))
     await asyncio.sleep(0.3)
     await client.delete(f"/v1/tasks/{queued}", headers=headers)
     cancelled = await asyncio.wait_for(follower, 10)

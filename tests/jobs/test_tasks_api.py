@@ -16,6 +16,7 @@ from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import (
     PROBLEM,
     balance_of,
+    follow_events,
     image_bytes,
     noise_png,
     sign_up,
@@ -324,22 +325,10 @@ async def test_events_stream_progress_until_a_final_state(
 ) -> None:
     headers = await sign_up(client, "pam@example.com")
     task_id = (await submit(client, headers, RESIZE_TO_WEBP)).json()["id"]
-    events: list[tuple[str, dict[str, object]]] = []
-
-    async def follow() -> None:
-        async with client.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
-            assert stream.headers["content-type"].startswith("text/event-stream")
-            name = ""
-            async for line in stream.aiter_lines():
-                if line.startswith("event: "):
-                    name = line.removeprefix("event: ")
-                elif line.startswith("data: "):
-                    events.append((name, json.loads(line.removeprefix("data: "))))
-
-    follower = asyncio.create_task(follow())
+    follower = asyncio.create_task(follow_events(client, headers, task_id))
     await asyncio.sleep(0.3)
     await drain_queue(ctx)
-    await asyncio.wait_for(follower, 10)
+    events = await asyncio.wait_for(follower, 10)
     assert events[0][1]["status"] == "queued"
     assert events[-1][0] == "done"
     assert events[-1][1]["status"] == "succeeded"
