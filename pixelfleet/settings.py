@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     max_variants: int = Field(default=8, ge=1)
 
     embedded_workers: int = Field(default=2, ge=1, le=64)
-    worker_poll_seconds: float = Field(default=0.2, gt=0)
+    # An idle worker's look at the queue is one indexed read that takes no lock: cheap to do often.
+    worker_poll_seconds: float = Field(default=0.05, gt=0)
     task_max_attempts: int = Field(default=3, ge=1)
     task_stale_seconds: float = Field(default=300.0, gt=0)
     result_ttl_hours: float = Field(default=24 * 7, gt=0)
