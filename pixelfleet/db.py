@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event, make_url, text
+from sqlalchemy import DateTime, MetaData, Select, and_, event, make_url, or_, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -16,10 +17,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
 READ_ONLY_OPTION = "pixelfleet_read_only"
+
+Row = TypeVar("Row")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,6 +104,23 @@ def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[Async
     if engine.dialect.name == "postgresql":
         options["postgresql_readonly"] = True
     return async_sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+def newest_first(
+    statement: Select[Row],
+    created_at: InstrumentedAttribute[datetime],
+    ident: InstrumentedAttribute[uuid.UUID],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Select[Row]:
+    """A keyset page, newest first: the rows that come after `after` (a (created_at, id)
+    position from the previous page), `limit` of them."""
+    if after is not None:
+        stamp, last_id = after
+        statement = statement.where(
+            or_(created_at < stamp, and_(created_at == stamp, ident < last_id))
+        )
+    return statement.order_by(created_at.desc(), ident.desc()).limit(limit)
 
 
 @contextmanager

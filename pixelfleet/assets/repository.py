@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.db import newest_first
 from pixelfleet.models import Asset
 
 
@@ -46,16 +47,9 @@ class AssetRepository:
     async def page_for_user(
         self, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> list[Asset]:
-        statement = select(Asset).where(Asset.user_id == user_id)
-        if after is not None:
-            created_at, asset_id = after
-            statement = statement.where(
-                or_(
-                    Asset.created_at < created_at,
-                    and_(Asset.created_at == created_at, Asset.id < asset_id),
-                )
-            )
-        statement = statement.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit)
+        statement = newest_first(
+            select(Asset).where(Asset.user_id == user_id), Asset.created_at, Asset.id, after, limit
+        )
         return list((await self.session.scalars(statement)).all())
 
     async def delete(self, asset_id: uuid.UUID) -> None:

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, Update, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.db import newest_first
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, TaskOutput
 
@@ -54,15 +55,7 @@ class TaskRepository:
         statement = select(Task).where(Task.user_id == user_id)
         if status is not None:
             statement = statement.where(Task.status == status)
-        if after is not None:
-            created_at, task_id = after
-            statement = statement.where(
-                or_(
-                    Task.created_at < created_at,
-                    and_(Task.created_at == created_at, Task.id < task_id),
-                )
-            )
-        statement = statement.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit)
+        statement = newest_first(statement, Task.created_at, Task.id, after, limit)
         return list((await self.session.scalars(statement)).all())
 
     async def idempotency_key(self, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
