@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
 from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.api.uploads import read_upload
 from pixelfleet.assets import service as assets
 from pixelfleet.assets.schemas import AssetOut, AssetPage
-from pixelfleet.imaging.errors import ImageTooLarge
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
@@ -23,10 +23,7 @@ async def upload_asset(
     file: Annotated[UploadFile, File(description="An image to reuse, e.g. as a watermark.")],
 ) -> AssetOut:
     """Upload an image once; pipelines name it by id (`{"op": "watermark", "asset": ID}`)."""
-    limit = ctx.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise ImageTooLarge(f"Uploads are limited to {limit} bytes (max_upload_bytes).")
+    data = await read_upload(file, ctx.settings.max_upload_bytes)
     asset = await assets.upload_asset(session, ctx.storage, user, data, ctx.settings.image_limits)
     response.headers["Location"] = f"/v1/assets/{asset.id}"
     return AssetOut.model_validate(asset)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, Response, Upl
 from fastapi.responses import StreamingResponse
 
 from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.api.uploads import read_upload
 from pixelfleet.errors import NotFound
-from pixelfleet.imaging.errors import ImageTooLarge
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.schemas import TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
@@ -42,10 +42,7 @@ async def submit_task(
     ] = None,
 ) -> TaskOut:
     """Queue an image task. The cost is debited now and refunded if the task fails."""
-    limit = ctx.settings.max_upload_bytes
-    upload = await file.read(limit + 1)
-    if len(upload) > limit:
-        raise ImageTooLarge(f"Uploads are limited to {limit} bytes (max_upload_bytes).")
+    upload = await read_upload(file, ctx.settings.max_upload_bytes)
     submission = await jobs.submit_task(
         session,
         ctx.storage,
