@@ -25,10 +25,7 @@ async def _validated(
     return pipeline.model_dump(mode="json")
 
 
-async def create_preset(
-    session: AsyncSession, user: User, name: str, raw: dict[str, Any], limits: ImageLimits
-) -> Preset:
-    pipeline = await _validated(session, user, raw, limits)
+async def _insert(session: AsyncSession, user: User, name: str, pipeline: dict[str, Any]) -> Preset:
     repo = PresetRepository.from_session(session)
     exists = PresetExists(f"A preset named {name!r} already exists; PUT replaces it.")
     if await repo.get(user.id, name) is not None:
@@ -40,6 +37,12 @@ async def create_preset(
         raise exists from exc
 
 
+async def create_preset(
+    session: AsyncSession, user: User, name: str, raw: dict[str, Any], limits: ImageLimits
+) -> Preset:
+    return await _insert(session, user, name, await _validated(session, user, raw, limits))
+
+
 async def replace_preset(
     session: AsyncSession, user: User, name: str, raw: dict[str, Any], limits: ImageLimits
 ) -> tuple[Preset, bool]:
@@ -47,7 +50,7 @@ async def replace_preset(
     pipeline = await _validated(session, user, raw, limits)
     preset = await PresetRepository.from_session(session).get(user.id, name)
     if preset is None:
-        return await create_preset(session, user, name, raw, limits), True
+        return await _insert(session, user, name, pipeline), True
     preset.pipeline = pipeline
     await session.flush()
     return preset, False
