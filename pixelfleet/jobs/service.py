@@ -187,13 +187,13 @@ async def submit_task(
             outputs=[],
         )
         fingerprint = _request_fingerprint(upload, pipeline)
-        return await _record_submission(session, user, task, idempotency_key, fingerprint)
-    except _Replayed as replayed:
-        await storage.delete(source_key)
-        return replayed.submission
+        submission = await _record_submission(session, user, task, idempotency_key, fingerprint)
     except BaseException:
         await storage.delete(source_key)
         raise
+    if not submission.created:  # a replay answers with the first task and its upload
+        await storage.delete(source_key)
+    return submission
 
 
 async def _record_submission(
@@ -202,7 +202,7 @@ async def _record_submission(
     if key is not None:
         replay = await _replay(session, user, key, fingerprint)
         if replay is not None:
-            raise _Replayed(replay)
+            return replay
     repo = TaskRepository.from_session(session)
     try:
         async with session.begin_nested():
@@ -219,13 +219,8 @@ async def _record_submission(
         replay = await _replay(session, user, key, fingerprint) if key is not None else None
         if replay is None:
             raise
-        raise _Replayed(replay) from None
+        return replay
     return Submission(task, created=True)
-
-
-class _Replayed(Exception):
-    def __init__(self, submission: Submission) -> None:
-        self.submission = submission
 
 
 async def get_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Task:
