@@ -8,6 +8,7 @@ from pixelfleet.models.refresh_token import RefreshToken
 from pixelfleet.models.task import Task
 from pixelfleet.models.task_output import TaskOutput
 from pixelfleet.models.user import User
+from pixelfleet.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
     "Asset",
@@ -18,4 +19,5 @@ __all__ = [
     "Task",
     "TaskOutput",
     "User",
+    "WebhookDelivery",
 ]
