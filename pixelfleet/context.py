@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
 from pixelfleet.settings import Settings
-from pixelfleet.storage import LocalStorage, Storage
+from pixelfleet.storage import Storage
+from pixelfleet.storage.factory import create_storage
 
 
 @dataclass
@@ -41,7 +42,7 @@ def create_context(settings: Settings) -> ProcessContext:
         engine=engine,
         sessions=create_session_factory(engine),
         read_sessions=create_read_session_factory(engine),
-        storage=LocalStorage(settings.storage_root),
+        storage=create_storage(settings),
         signer=TokenSigner(
             key=settings.jwt_signing_key,
             issuer=settings.jwt_issuer,

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     launcher: Literal["embedded", "celery", "kubernetes"] = "embedded"
     storage_url: str | None = None
+    # S3 (or an S3-compatible server) for `s3://bucket/prefix` storage URLs. Credentials fall back
+    # to boto3's usual sources (AWS_* variables, instance roles) when these are unset.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
 
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "pixelfleet"
@@ -52,6 +58,22 @@ class Settings(BaseSettings):
     result_ttl_hours: float = Field(default=24 * 7, gt=0)
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)
 
+    # Celery mode.
+    celery_queue: str = Field(default="pixelfleet", min_length=1, max_length=64)
+    # A task past its soft limit fails cleanly (and is refunded); the hard limit kills the child.
+    task_soft_time_limit_seconds: float = Field(default=120.0, gt=0)
+    task_time_limit_seconds: float = Field(default=150.0, gt=0)
+    # A queued task whose dispatch nobody picked up within this time is sent again.
+    redispatch_after_seconds: float = Field(default=60.0, gt=0)
+    events_stream_max_length: int = Field(default=100_000, ge=100)
+
+    # Webhooks (a task's `callback_url`).
+    webhook_secret: SecretStr | None = None
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=10.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:
         if self.env == "production":
@@ -61,6 +83,11 @@ class Settings(BaseSettings):
                     "PIXELFLEET_JWT_SECRET must be set to a random value of at least 32 characters "
                     "in production"
                 )
+        if self.task_time_limit_seconds <= self.task_soft_time_limit_seconds:
+            raise ValueError(
+                "PIXELFLEET_TASK_TIME_LIMIT_SECONDS must be greater than "
+                "PIXELFLEET_TASK_SOFT_TIME_LIMIT_SECONDS"
+            )
         return self
 
     @property
