@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
+from pixelfleet.events import EventPublisher, NoEvents
+from pixelfleet.events.redis_stream import RedisEventStream
+from pixelfleet.launchers import Launcher
+from pixelfleet.launchers.factory import create_launcher
 from pixelfleet.settings import Settings
 from pixelfleet.storage import Storage
 from pixelfleet.storage.factory import create_storage
@@ -22,6 +27,9 @@ class ProcessContext:
     read_sessions: async_sessionmaker[AsyncSession]
     storage: Storage
     signer: TokenSigner = field(repr=False)
+    launcher: Launcher
+    events: EventPublisher
+    redis: Redis | None = None
 
     @property
     def retention(self) -> timedelta:
@@ -32,11 +40,18 @@ class ProcessContext:
         return timedelta(days=self.settings.refresh_token_days)
 
     async def close(self) -> None:
+        await self.launcher.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.engine.dispose()
 
 
 def create_context(settings: Settings) -> ProcessContext:
     engine = create_engine(settings.resolved_database_url)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    events: EventPublisher = (
+        RedisEventStream(redis, settings.events_stream_max_length) if redis else NoEvents()
+    )
     return ProcessContext(
         settings=settings,
         engine=engine,
@@ -49,4 +64,7 @@ def create_context(settings: Settings) -> ProcessContext:
             audience=settings.jwt_audience,
             access_ttl=timedelta(minutes=settings.access_token_minutes),
         ),
+        launcher=create_launcher(settings),
+        events=events,
+        redis=redis,
     )

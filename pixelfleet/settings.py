@@ -83,6 +83,8 @@ class Settings(BaseSettings):
                     "PIXELFLEET_JWT_SECRET must be set to a random value of at least 32 characters "
                     "in production"
                 )
+        if self.launcher != "embedded" and not self.redis_url:
+            raise ValueError(f"PIXELFLEET_LAUNCHER={self.launcher} needs PIXELFLEET_REDIS_URL")
         if self.task_time_limit_seconds <= self.task_soft_time_limit_seconds:
             raise ValueError(
                 "PIXELFLEET_TASK_TIME_LIMIT_SECONDS must be greater than "
@@ -128,6 +130,12 @@ class Settings(BaseSettings):
         if len(key) < 32:
             raise ValueError(f"{path} holds no usable key: delete it to generate a new one")
         return key
+
+    @property
+    def broker_visibility_timeout(self) -> float:
+        """How long Redis waits before handing an unacknowledged message to another worker:
+        longer than the longest task (its hard limit) plus the longest retry countdown."""
+        return max(3600.0, 2 * self.task_time_limit_seconds + 120.0)
 
     @property
     def image_limits(self) -> ImageLimits:

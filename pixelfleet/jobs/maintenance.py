@@ -1,4 +1,5 @@
-"""Scheduled upkeep: recover tasks whose worker vanished, delete expired files."""
+"""Scheduled upkeep: hand out tasks again whose dispatch was lost, recover tasks whose worker
+vanished or overran its hard limit, delete expired files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import RUNNING
+from pixelfleet.launchers import DispatchFailed
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,58 @@ async def recover_stale_tasks(
     if touched:
         log.warning("recovered %d task(s) from stopped workers", touched)
     return touched
+
+
+async def redispatch_stale_tasks(ctx: ProcessContext, *, batch: int = 500) -> int:
+    """Dispatches again the queued tasks nobody started within `redispatch_after_seconds` of
+    their last dispatch: the database is the outbox, so a task whose message was lost (broker
+    down, broker restarted empty, API stopped before it sent) is not lost. A second dispatch of
+    a task that was merely slow to start is harmless: only one worker can claim it."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=ctx.settings.redispatch_after_seconds)
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        stale = await repo.queued_dispatched_before(cutoff, batch)
+        stamped = [task_id for task_id in stale if await repo.mark_dispatched(task_id, cutoff, now)]
+    sent = 0
+    for task_id in stamped:
+        try:
+            await ctx.launcher.dispatch(task_id)
+        except DispatchFailed:
+            log.warning("re-dispatch stopped: the launcher refuses tasks", exc_info=True)
+            break
+        sent += 1
+    if sent:
+        log.warning("re-dispatched %d queued task(s) nobody had started", sent)
+    return sent
+
+
+async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
+    """Fails, and refunds, running tasks that started longer ago than the hard time limit (and
+    a grace period) allows: their worker was killed by the limit or hangs."""
+    now = utcnow()
+    grace = timedelta(seconds=ctx.settings.task_time_limit_seconds + 30)
+    failed = 0
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        for task in await repo.running_started_before(now - grace, batch):
+            if await repo.mark_failed(
+                task.id,
+                {RUNNING},
+                "time-limit",
+                f"The task ran past its hard time limit of "
+                f"{ctx.settings.task_time_limit_seconds:g} seconds.",
+                now,
+                now + ctx.retention,
+                worker=task.worker,
+            ):
+                await credits.refund_task(
+                    session, task.user_id, task.id, task.cost, "failed: time-limit"
+                )
+                failed += 1
+    if failed:
+        log.warning("failed %d task(s) that overran the hard time limit", failed)
+    return failed
 
 
 async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:

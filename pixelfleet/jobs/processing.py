@@ -1,18 +1,17 @@
 """Running one task: claim it, run its pipeline, store the result, settle its credits.
 
-This is the task code every launcher runs (the embedded worker now, Celery workers later), and
-so the task's transaction boundary: each step commits on its own. It is idempotent: a task
-that is not `queued` any more is left alone.
+This is the task code every launcher runs (embedded workers and Celery workers alike), and so
+the task's transaction boundary: each step commits on its own. It is idempotent: a task that is
+not `queued` any more is left alone, unless the caller proves its holder is gone (`take_over`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,81 +22,206 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
+from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
 from pixelfleet.imaging.pipeline import Pipeline, run_pipeline
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.jobs.states import RUNNING
-from pixelfleet.models import TaskOutput
+from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
+from pixelfleet.models import Task, TaskOutput
 from pixelfleet.storage import StoredObjectMissing
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["skipped", "succeeded", "failed", "requeued", "discarded"]
 
+# A task's progress reaches the database at most this often (events go out on every change).
 PROGRESS_FLUSH_SECONDS = 0.25
 # Longest silence before the worker says it is alive anyway (a long AVIF encode, say).
 MAX_HEARTBEAT_SECONDS = 10.0
 
-
-@dataclass
-class _ProgressBox:
-    """Latest progress reported by the pipeline thread, read by the event loop."""
-
-    stage: str = "starting"
-    percent: int = 0
+TakeOver = Callable[[str], bool]
+"""Given the worker that holds a running task, says whether it provably stopped working on it."""
 
 
-async def _report_progress(
-    ctx: ProcessContext, task_id: uuid.UUID, worker: str, box: _ProgressBox, done: asyncio.Event
-) -> None:
-    """Writes progress when it changes, and a heartbeat at least every few seconds, so that
-    the recovery job never takes a busy worker for a lost one. Never fails the task."""
-    heartbeat = min(MAX_HEARTBEAT_SECONDS, ctx.settings.task_stale_seconds / 4)
-    last: tuple[str, int] = (box.stage, box.percent)  # what the claim already wrote
-    last_write = time.monotonic()
-    while not done.is_set():
-        current = (box.stage, box.percent)
-        if current != last or time.monotonic() - last_write >= heartbeat:
+@dataclass(frozen=True)
+class _Claimed:
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    attempt: int
+    source_key: str
+    pipeline: dict[str, object]
+
+
+def _event(
+    task: Task | _Claimed,
+    status: str,
+    progress: int,
+    stage: str | None,
+    worker: str,
+    attempts: int,
+    error_code: str | None = None,
+) -> TaskEvent:
+    task_id = task.task_id if isinstance(task, _Claimed) else task.id
+    return TaskEvent(
+        task_id=task_id,
+        user_id=task.user_id,
+        status=status,
+        progress=progress,
+        stage=stage,
+        attempts=attempts,
+        worker=worker,
+        error_code=error_code,
+    )
+
+
+class _ProgressFeed:
+    """Carries progress from the pipeline thread to the event loop: every change is published
+    as an event, and written to the database when PROGRESS_FLUSH_SECONDS have passed (or as a
+    heartbeat, so the recovery job never takes a busy worker for a lost one). Never fails the
+    task."""
+
+    def __init__(self, ctx: ProcessContext, claimed: _Claimed, worker: str) -> None:
+        self.ctx = ctx
+        self.claimed = claimed
+        self.worker = worker
+        self.loop = asyncio.get_running_loop()
+        self.changes: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
+
+    def report(self, stage: str, percent: int) -> None:
+        """Called from the pipeline's thread."""
+        self.loop.call_soon_threadsafe(self.changes.put_nowait, (stage, min(percent, 99)))
+
+    def close(self) -> None:
+        self.changes.put_nowait(None)
+
+    async def run(self) -> None:
+        heartbeat = min(MAX_HEARTBEAT_SECONDS, self.ctx.settings.task_stale_seconds / 4)
+        written = current = ("starting", 0)  # what the claim already wrote
+        last_write = time.monotonic()
+        while True:
+            interval = PROGRESS_FLUSH_SECONDS if current != written else heartbeat
+            wait = max(0.0, last_write + interval - time.monotonic())
             try:
-                async with ctx.sessions.begin() as session:
-                    await TaskRepository.from_session(session).record_progress(
-                        task_id, worker, min(current[1], 99), current[0], utcnow()
+                change = await asyncio.wait_for(self.changes.get(), wait)
+            except TimeoutError:
+                change = current
+            if change is None:
+                return
+            if change != current:
+                current = change
+                await self.ctx.events.publish(
+                    _event(
+                        self.claimed,
+                        RUNNING,
+                        current[1],
+                        current[0],
+                        self.worker,
+                        self.claimed.attempt,
                     )
-                last, last_write = current, time.monotonic()
-            except Exception:
-                log.warning("task %s: could not record progress", task_id, exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), PROGRESS_FLUSH_SECONDS)
+                )
+            interval = PROGRESS_FLUSH_SECONDS if current != written else heartbeat
+            if time.monotonic() - last_write >= interval:
+                await self._write(current)
+                written, last_write = current, time.monotonic()
+
+    async def _write(self, progress: tuple[str, int]) -> None:
+        try:
+            async with self.ctx.sessions.begin() as session:
+                await TaskRepository.from_session(session).record_progress(
+                    self.claimed.task_id, self.worker, progress[1], progress[0], utcnow()
+                )
+        except Exception:
+            log.warning("task %s: could not record progress", self.claimed.task_id, exc_info=True)
+
+
+async def _settle_failure(
+    ctx: ProcessContext, task_id: uuid.UUID, holder: str, code: str, message: str
+) -> Task | None:
+    """Fails a running task held by `holder` and refunds it; None if someone else won."""
+    now = utcnow()
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        if not await repo.mark_failed(
+            task_id, {RUNNING}, code, message, now, now + ctx.retention, worker=holder
+        ):
+            return None
+        task = await repo.get(task_id)
+        assert task is not None
+        await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
+    return task
 
 
 async def _fail(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, code: str, message: str
 ) -> Outcome:
-    now = utcnow()
-    async with ctx.sessions.begin() as session:
-        repo = TaskRepository.from_session(session)
-        if not await repo.mark_failed(
-            task_id, {RUNNING}, code, message, now, now + ctx.retention, worker=worker
-        ):
-            return "discarded"
-        task = await repo.get(task_id)
-        assert task is not None
-        await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
+    task = await _settle_failure(ctx, task_id, worker, code, message)
+    if task is None:
+        return "discarded"
     log.info("task %s failed: %s", task_id, code)
+    await ctx.events.publish(
+        _event(task, FAILED, task.progress, "failed", worker, task.attempts, code)
+    )
     return "failed"
 
 
-async def process_task(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> Outcome:
+async def _claim(
+    ctx: ProcessContext, task_id: uuid.UUID, worker: str, take_over: TakeOver | None
+) -> _Claimed | Outcome:
+    now = utcnow()
+    lost: Task | None = None
     async with ctx.sessions.begin() as session:
         repo = TaskRepository.from_session(session)
-        if not await repo.claim(task_id, worker, utcnow()):
+        claimed = await repo.claim(task_id, worker, now)
+        if not claimed and take_over is not None:
+            held = await repo.get(task_id)
+            if held is None or held.status != RUNNING or not held.worker:
+                return "skipped"
+            if not take_over(held.worker):
+                return "skipped"
+            if held.attempts >= ctx.settings.task_max_attempts:
+                lost = held  # settled below, outside this transaction
+            else:
+                claimed = await repo.take_over(task_id, held.worker, worker, now)
+        if claimed:
+            task = await repo.get(task_id)
+            assert task is not None
+            result = _Claimed(task.id, task.user_id, task.attempts, task.source_key, task.pipeline)
+    if lost is not None:
+        assert lost.worker is not None
+        failed = await _settle_failure(
+            ctx,
+            task_id,
+            lost.worker,
+            "worker-lost",
+            f"The worker stopped during each of {lost.attempts} attempts.",
+        )
+        if failed is None:
             return "skipped"
-        task = await repo.get(task_id)
-        assert task is not None
-        attempt, source_key, stored_pipeline = task.attempts, task.source_key, task.pipeline
+        await ctx.events.publish(
+            _event(
+                failed, FAILED, failed.progress, "failed", worker, failed.attempts, "worker-lost"
+            )
+        )
+        return "failed"
+    if not claimed:
+        return "skipped"
+    await ctx.events.publish(_event(result, RUNNING, 0, "starting", worker, result.attempt))
+    return result
+
+
+async def process_task(
+    ctx: ProcessContext,
+    task_id: uuid.UUID,
+    worker: str,
+    *,
+    take_over: TakeOver | None = None,
+) -> Outcome:
+    claim = await _claim(ctx, task_id, worker, take_over)
+    if not isinstance(claim, _Claimed):
+        return claim
 
     try:
-        pipeline = Pipeline.model_validate(stored_pipeline)
+        pipeline = Pipeline.model_validate(claim.pipeline)
     except ValidationError:
         return await _fail(
             ctx,
@@ -107,56 +231,71 @@ async def process_task(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> 
             "This task's pipeline is not one this version can run.",
         )
     try:
-        data = await ctx.storage.get(source_key)
+        data = await ctx.storage.get(claim.source_key)
     except StoredObjectMissing:
         return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
     async with ctx.read_sessions() as session:
         asset_bytes = await assets.load_asset_bytes(session, ctx.storage, pipeline.asset_ids())
 
-    box = _ProgressBox()
-    done = asyncio.Event()
-
-    def report(stage: str, percent: int) -> None:
-        box.stage, box.percent = stage, percent
-
-    reporter = asyncio.create_task(_report_progress(ctx, task_id, worker, box, done))
+    feed = _ProgressFeed(ctx, claim, worker)
+    reporter = asyncio.create_task(feed.run())
+    limit = ctx.settings.task_soft_time_limit_seconds
     try:
-        encoded = await asyncio.to_thread(
-            run_pipeline, data, pipeline, ctx.settings.image_limits, report, asset_bytes
+        encoded = await asyncio.wait_for(
+            asyncio.to_thread(
+                run_pipeline, data, pipeline, ctx.settings.image_limits, feed.report, asset_bytes
+            ),
+            timeout=limit,
+        )
+    except TimeoutError:
+        # The thread cannot be stopped; it ends on its own, and a hard limit (Celery's) backs
+        # this up by ending the process.
+        return await _fail(
+            ctx, task_id, worker, "time-limit", f"Processing took longer than {limit:g} seconds."
         )
     except PixelFleetError as exc:
         return await _fail(ctx, task_id, worker, exc.slug, exc.detail)
     except Exception as exc:
-        log.exception("task %s failed unexpectedly on attempt %d", task_id, attempt)
-        if attempt >= ctx.settings.task_max_attempts:
+        log.exception("task %s failed unexpectedly on attempt %d", task_id, claim.attempt)
+        if claim.attempt >= ctx.settings.task_max_attempts:
             return await _fail(
                 ctx,
                 task_id,
                 worker,
                 "internal-error",
-                f"Processing failed after {attempt} attempts: {type(exc).__name__}.",
+                f"Processing failed after {claim.attempt} attempts: {type(exc).__name__}.",
             )
-        async with ctx.sessions.begin() as session:
-            await TaskRepository.from_session(session).requeue(task_id, worker, utcnow())
+        await release(ctx, task_id, worker)
         return "requeued"
     finally:
-        done.set()
+        feed.close()
         await reporter
 
-    return await _store_result(ctx, task_id, worker, attempt, encoded)
+    return await _store_result(ctx, claim, worker, encoded)
+
+
+async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:
+    """Puts a task this worker holds back in the queue (to be run again, attempts counted)."""
+    async with ctx.sessions.begin() as session:
+        repo = TaskRepository.from_session(session)
+        released = await repo.requeue(task_id, worker, utcnow())
+        task = await repo.get(task_id) if released else None
+    if task is not None:
+        await ctx.events.publish(_event(task, QUEUED, 0, "requeued", worker, task.attempts))
+    return released
 
 
 async def _store_result(
     ctx: ProcessContext,
-    task_id: uuid.UUID,
+    claim: _Claimed,
     worker: str,
-    attempt: int,
     encoded: Mapping[str, EncodedImage],
 ) -> Outcome:
+    task_id = claim.task_id
     outputs = []
     for position, (name, image) in enumerate(encoded.items()):
         # One key per attempt: an attempt that lost its claim never deletes the winner's file.
-        key = f"results/{task_id}-{attempt}-{name}.{OUTPUT_FORMATS[image.format].extension}"
+        key = f"results/{task_id}-{claim.attempt}-{name}.{OUTPUT_FORMATS[image.format].extension}"
         await ctx.storage.put(key, image.data)
         outputs.append(
             TaskOutput(
@@ -182,4 +321,5 @@ async def _store_result(
             assert output.key is not None
             await ctx.storage.delete(output.key)
         return "discarded"
+    await ctx.events.publish(_event(claim, SUCCEEDED, 100, "done", worker, claim.attempt))
     return "succeeded"

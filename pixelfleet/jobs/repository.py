@@ -98,6 +98,24 @@ class TaskRepository:
             stage="starting",
         )
 
+    async def take_over(self, task_id: uuid.UUID, holder: str, worker: str, now: datetime) -> bool:
+        """Moves a running task from a worker known to be gone to `worker` (a new attempt)."""
+        outcome = await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status == RUNNING, Task.worker == holder)
+            .values(
+                worker=worker,
+                attempts=Task.attempts + 1,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                progress=0,
+                stage="starting",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
     async def record_progress(
         self, task_id: uuid.UUID, worker: str, progress: int, stage: str, now: datetime
     ) -> None:
@@ -196,6 +214,41 @@ class TaskRepository:
     async def oldest_queued_ids(self, limit: int) -> list[uuid.UUID]:
         statement = (
             select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at).limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def queued_dispatched_before(self, cutoff: datetime, limit: int) -> list[uuid.UUID]:
+        statement = (
+            select(Task.id)
+            .where(
+                Task.status == QUEUED,
+                or_(Task.dispatched_at.is_(None), Task.dispatched_at < cutoff),
+            )
+            .order_by(Task.created_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def mark_dispatched(self, task_id: uuid.UUID, cutoff: datetime, now: datetime) -> bool:
+        """Stamps a queued task as dispatched now, unless another job just did."""
+        outcome = await self.session.execute(
+            update(Task)
+            .where(
+                Task.id == task_id,
+                Task.status == QUEUED,
+                or_(Task.dispatched_at.is_(None), Task.dispatched_at < cutoff),
+            )
+            .values(dispatched_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def running_started_before(self, cutoff: datetime, limit: int) -> list[Task]:
+        statement = (
+            select(Task)
+            .where(Task.status == RUNNING, Task.started_at < cutoff)
+            .order_by(Task.started_at)
+            .limit(limit)
         )
         return list((await self.session.scalars(statement)).all())
 

@@ -1,0 +1,33 @@
+"""Sends tasks to Celery workers through Redis. The Celery task id is the task's uuid."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from pixelfleet.launchers import DispatchFailed
+from pixelfleet.worker.names import PROCESS_TASK
+
+
+class CeleryLauncher:
+    def __init__(self, app: Celery, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+
+    def _send(self, task_id: uuid.UUID) -> None:
+        self.app.send_task(
+            PROCESS_TASK, args=[str(task_id)], task_id=str(task_id), queue=self.queue
+        )
+
+    async def dispatch(self, task_id: uuid.UUID) -> None:
+        try:
+            # kombu publishes synchronously (and retries briefly when Redis is away).
+            await asyncio.to_thread(self._send, task_id)
+        except (OperationalError, OSError) as exc:
+            raise DispatchFailed(f"the broker did not take task {task_id}: {exc}") from exc
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.app.close)

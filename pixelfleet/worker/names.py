@@ -1,0 +1,53 @@
+"""Names shared by the API (which sends tasks) and the workers (which run them), and the names
+workers give themselves."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+PROCESS_TASK = "pixelfleet.process_task"
+REDISPATCH_STALE_TASKS = "pixelfleet.redispatch_stale_tasks"
+RECOVER_STALE_TASKS = "pixelfleet.recover_stale_tasks"
+FAIL_OVERDUE_TASKS = "pixelfleet.fail_overdue_tasks"
+PURGE_EXPIRED_FILES = "pixelfleet.purge_expired_files"
+FORGET_EXPIRED_LOGINS = "pixelfleet.forget_expired_logins"
+DELIVER_WEBHOOKS = "pixelfleet.deliver_webhooks"
+
+CELERY_WORKER_PREFIX = "celery@"
+
+
+def control_queue(queue: str) -> str:
+    """The queue for upkeep and webhooks, so they never wait behind a backlog of images."""
+    return f"{queue}.control"
+
+
+def celery_worker_name() -> str:
+    """This process's name as a task holder: host and pid, so a holder on this host can be
+    checked for life."""
+    return f"{CELERY_WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def holder_stopped(holder: str) -> bool:
+    """True when the Celery worker process `holder` provably stopped working on its task: it is
+    this very process (which runs one task at a time, so it is not running that one), or a
+    process on this host that no longer exists. Anything else is left to the recovery job."""
+    me = celery_worker_name()
+    if holder == me:
+        return True
+    if not holder.startswith(CELERY_WORKER_PREFIX):
+        return False
+    host, _, pid = holder.removeprefix(CELERY_WORKER_PREFIX).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return not _pid_alive(int(pid))
