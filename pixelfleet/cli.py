@@ -211,6 +211,89 @@ def api(host: str, port: int) -> None:
     uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None)
 
 
+def _celery_settings(command: str) -> Settings:
+    """Settings for a Celery process: it needs Redis, and it re-dispatches through the broker
+    (or the configured launcher), never through the embedded one."""
+    if os.environ.get("PIXELFLEET_LAUNCHER", "embedded") == "embedded":
+        os.environ["PIXELFLEET_LAUNCHER"] = "celery"
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            f"`pixelfleet {command}` needs PIXELFLEET_REDIS_URL (the broker)"
+        )
+    at_head, _drift = asyncio.run(_migration_status(settings))
+    if not at_head:
+        raise click.ClickException(
+            "the database is not migrated to the latest revision: run `pixelfleet migrate` first"
+        )
+    return settings
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Task processes (default: one per core).",
+)
+@click.option(
+    "--queues",
+    "-Q",
+    default=None,
+    help="Comma-separated queues (default: the task queue and its control queue).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo", "threads"]),
+    default="prefork",
+    show_default=True,
+)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int | None, queues: str | None, pool: str, loglevel: str) -> None:
+    """Run a Celery worker (celery mode). SIGTERM stops it warm: running tasks finish."""
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    settings = _celery_settings("worker")
+    from pixelfleet.worker.celery_app import app
+    from pixelfleet.worker.names import control_queue
+
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--pool={pool}",
+        f"--queues={queues or f'{settings.celery_queue},{control_queue(settings.celery_queue)}'}",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname=pixelfleet@%h",
+    ]
+    if concurrency is not None:
+        argv.append(f"--concurrency={concurrency}")
+    app.worker_main(argv)
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run the Celery beat scheduler (one per installation): re-dispatch, recovery, expiry,
+    webhook retries."""
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    settings = _celery_settings("beat")
+    from pixelfleet.worker.celery_app import app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.start(
+        [
+            "beat",
+            f"--loglevel={loglevel}",
+            f"--schedule={settings.data_dir.resolve() / 'celerybeat-schedule'}",
+        ]
+    )
+
+
 @main.command()
 def openapi() -> None:
     """Print the OpenAPI document."""

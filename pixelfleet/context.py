@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
-from pixelfleet.events import EventPublisher, NoEvents
+from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.launchers import Launcher
 from pixelfleet.launchers.factory import create_launcher
@@ -28,7 +28,7 @@ class ProcessContext:
     storage: Storage
     signer: TokenSigner = field(repr=False)
     launcher: Launcher
-    events: EventPublisher
+    events: EventChannel
     redis: Redis | None = None
 
     @property
@@ -48,8 +48,12 @@ class ProcessContext:
 
 def create_context(settings: Settings) -> ProcessContext:
     engine = create_engine(settings.resolved_database_url)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    events: EventPublisher = (
+    redis = (
+        Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=15)
+        if settings.redis_url
+        else None
+    )
+    events: EventChannel = (
         RedisEventStream(redis, settings.events_stream_max_length) if redis else NoEvents()
     )
     return ProcessContext(

@@ -105,7 +105,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# How long a client should wait before trying again when a backing service is away.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    from pixelfleet.worker.transient import is_transient
+
+    if is_transient(exc):
+        # The database (or another backing service) is unreachable: nothing was stored, and
+        # the same request will work once it is back.
+        log.warning(
+            "backing service unavailable on %s %s: %s", request.method, request.url.path, exc
+        )
+        return problem_response(
+            503,
+            "service-unavailable",
+            "Service unavailable",
+            "A backing service is unreachable right now; nothing was changed. Try again shortly.",
+            instance=request.url.path,
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         500,

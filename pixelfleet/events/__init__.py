@@ -6,13 +6,15 @@ database."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from pixelfleet.db import utcnow
+from pixelfleet.models import Task
 
 EVENTS_STREAM = "pixelfleet:events"
 
@@ -45,6 +47,20 @@ class TaskEvent:
         return fields
 
     @classmethod
+    def from_task(cls, task: Task) -> TaskEvent:
+        """The event that announces `task` as it is now."""
+        return cls(
+            task_id=task.id,
+            user_id=task.user_id,
+            status=task.status,
+            progress=task.progress,
+            stage=task.stage,
+            attempts=task.attempts,
+            worker=task.worker,
+            error_code=task.error_code,
+        )
+
+    @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> TaskEvent:
         return cls(
             task_id=uuid.UUID(fields["task_id"]),
@@ -59,14 +75,34 @@ class TaskEvent:
         )
 
 
-class EventPublisher(Protocol):
+class EventChannel(Protocol):
     async def publish(self, event: TaskEvent) -> None:
         """Announces an event; never raises (an event lost is repaired from the database)."""
         ...
 
+    async def latest_id(self) -> str:
+        """A position in the channel: read it before the database so `follow` misses nothing."""
+        ...
+
+    def follow(
+        self, task_id: uuid.UUID, after: str, wait_seconds: float
+    ) -> AsyncIterator[TaskEvent | None]:
+        """The task's events after `after`, and None after each `wait_seconds` without one."""
+        ...
+
 
 class NoEvents:
-    """The embedded mode's publisher: watchers read the database."""
+    """The embedded mode's channel carries nothing: its watchers read the database each wait."""
 
     async def publish(self, event: TaskEvent) -> None:
         return None
+
+    async def latest_id(self) -> str:
+        return "0-0"
+
+    async def follow(
+        self, task_id: uuid.UUID, after: str, wait_seconds: float
+    ) -> AsyncIterator[TaskEvent | None]:
+        while True:
+            await asyncio.sleep(wait_seconds)
+            yield None

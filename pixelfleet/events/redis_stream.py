@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -38,27 +39,29 @@ class RedisEventStream:
         return _text(newest[0][0]) if newest else "0-0"
 
     async def follow(
-        self, task_id: uuid.UUID, after: str, block_seconds: float
+        self, task_id: uuid.UUID, after: str, wait_seconds: float
     ) -> AsyncIterator[TaskEvent | None]:
         """Yields the task's events after the entry `after`, and None after each quiet wait."""
         last = after
         target = str(task_id)
+        quiet_since = time.monotonic()
         while True:
             answer = cast(
                 list[Any],
                 await self.redis.xread(
-                    {self.stream: last}, block=int(block_seconds * 1000), count=100
+                    {self.stream: last}, block=max(1, int(wait_seconds * 1000)), count=100
                 ),
             )
-            matched = False
             for _stream, entries in answer or []:
                 for entry_id, raw in entries:
                     last = entry_id
                     fields = {_text(k): _text(v) for k, v in raw.items()}
                     if fields.get("task_id") == target:
-                        matched = True
+                        quiet_since = time.monotonic()
                         yield TaskEvent.from_fields(fields)
-            if not matched:
+            # Other tasks' events end a wait early; say "quiet" once per wait, not per batch.
+            if time.monotonic() - quiet_since >= wait_seconds:
+                quiet_since = time.monotonic()
                 yield None
 
 

@@ -69,16 +69,24 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        port = free_port()
-        options = f"-h 127.0.0.1 -p {port} -k {directory} -F -c fsync=off -c max_connections=200"
+        server = cls(directory=directory, port=free_port(), bin_dir=bin_dir)
+        server.resume()
+        return server
+
+    def resume(self) -> None:
+        """Starts the server (again) on its data directory and port."""
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.directory} -F -c fsync=off"
+            " -c max_connections=200"
+        )
         subprocess.run(
             _as_postgres_user(
                 [
-                    str(bin_dir / "pg_ctl"),
+                    str(self.bin_dir / "pg_ctl"),
                     "-D",
-                    str(data),
+                    str(self.directory / "data"),
                     "-l",
-                    str(directory / "log"),
+                    str(self.directory / "log"),
                     "-w",
                     "-o",
                     options,
@@ -88,9 +96,9 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        return cls(directory=directory, port=port, bin_dir=bin_dir)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stops the server the hard way (as a crash would), keeping its data."""
         subprocess.run(
             _as_postgres_user(
                 [
@@ -105,4 +113,7 @@ class PostgresServer:
             check=False,
             capture_output=True,
         )
+
+    def stop(self) -> None:
+        self.halt()
         shutil.rmtree(self.directory, ignore_errors=True)

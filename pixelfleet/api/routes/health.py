@@ -4,6 +4,7 @@ import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from pixelfleet.api.deps import ContextDep
 from pixelfleet.api.problems import problem_response
@@ -25,7 +26,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 @router.head("/readyz", response_model=None, include_in_schema=False)
 async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
-    """The database answers and is migrated to the code's schema."""
+    """The database answers and is migrated to the code's schema; Redis answers where used."""
     try:
         await ping(ctx.engine)
         migrated = await is_at_head(ctx.engine)
@@ -36,4 +37,11 @@ async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
         return problem_response(
             503, "not-ready", "Not ready", "The database is not migrated: run `pixelfleet migrate`."
         )
-    return {"status": "ready", "database": "ok"}
+    if ctx.redis is None:
+        return {"status": "ready", "database": "ok"}
+    try:
+        await ctx.redis.ping()
+    except (RedisError, OSError):
+        log.warning("readiness check: Redis is unreachable", exc_info=True)
+        return problem_response(503, "not-ready", "Not ready", "Redis (the broker) is unreachable.")
+    return {"status": "ready", "database": "ok", "redis": "ok"}
