@@ -98,13 +98,13 @@ def processes(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 60.0, interval: float = 0.1
+    check: Callable[[], Awaitable[bool]], within: float = 60.0, interval: float = 0.1
 ) -> None:
     """Waits until `check()` holds (the work happens in other processes)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{check.__name__} did not hold within {timeout}s")
+            raise AssertionError(f"{check.__name__} did not hold within {within}s")
         await asyncio.sleep(interval)
 
 
@@ -113,7 +113,7 @@ async def wait_for_status(
     headers: dict[str, str],
     task_id: str,
     statuses: set[str],
-    timeout: float = 60.0,
+    within: float = 60.0,
 ) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -123,5 +123,5 @@ async def wait_for_status(
         return response.status_code == 200 and seen["status"] in statuses
 
     reached.__name__ = f"task {task_id} reaching {sorted(statuses)}"
-    await eventually(reached, timeout)
+    await eventually(reached, within)
     return seen

@@ -3,6 +3,7 @@ through the environment from a `Settings` object, as a deployment would configur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,7 +101,5 @@ class CeleryProcess:
             self.kill()
         else:
             # A warm shutdown ends the main process; make sure no child outlives it.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
