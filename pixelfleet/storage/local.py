@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pixelfleet.storage.base import StoredObjectMissing
-
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+from pixelfleet.storage.keys import check_key
 
 
 class LocalStorage:
@@ -19,9 +17,7 @@ class LocalStorage:
         self.root = root.resolve()
 
     def path_for(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key:
-            raise ValueError(f"invalid storage key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def _write(self, key: str, data: bytes) -> None:
         path = self.path_for(key)

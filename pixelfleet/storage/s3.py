@@ -1,0 +1,136 @@
+"""Storage in an S3 bucket (or an S3-compatible server), under a key prefix.
+
+boto3 is synchronous; its clients are thread-safe, so each call runs in a worker thread. This
+module imports boto3 (slow to import): only `create_storage` imports it, and only for `s3://`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from boto3.session import Session
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from pixelfleet.settings import Settings
+from pixelfleet.storage.base import StoredObjectMissing
+from pixelfleet.storage.keys import check_key, is_valid_key
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+
+# What S3 answers for an absent key: GetObject says NoSuchKey; HeadObject has no body, so only
+# its status. NoSuchBucket is deliberately absent: a missing bucket is misconfiguration.
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def _names_a_missing_object(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _MISSING_CODES
+
+
+class S3Storage:
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
+        prefix = prefix.strip("/")
+        if not bucket:
+            raise ValueError("an S3 bucket name is required")
+        if prefix and not is_valid_key(prefix):
+            raise ValueError(f"invalid S3 key prefix {prefix!r}")
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def object_key(self, key: str) -> str:
+        """The S3 key of a storage key: the prefix, a slash, then the key."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _open(self, key: str) -> StreamingBody:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if _names_a_missing_object(exc):
+                raise StoredObjectMissing(key) from exc
+            raise
+        return response["Body"]
+
+    def _read(self, key: str) -> bytes:
+        body = self._open(key)
+        with contextlib.closing(body):
+            return body.read()
+
+    def _exists(self, key: str) -> bool:
+        # A bare 404 cannot tell a missing bucket from a missing key; get and put can, and do.
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if _names_a_missing_object(exc):
+                return False
+            raise
+        return True
+
+    async def put(self, key: str, data: bytes) -> None:
+        name = self.object_key(key)
+        await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=name, Body=data)
+
+    async def get(self, key: str) -> bytes:
+        self.object_key(key)  # refuse a bad key before taking a thread
+        return await asyncio.to_thread(self._read, key)
+
+    async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        self.object_key(key)
+        body = await asyncio.to_thread(self._open, key)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # The body is read as it is sent on, so a large result never sits whole in memory.
+            try:
+                while chunk := await asyncio.to_thread(body.read, chunk_size):
+                    yield chunk
+            finally:
+                body.close()
+
+        return chunks()
+
+    async def delete(self, key: str) -> None:
+        # DeleteObject succeeds for an absent key, so deleting twice is fine.
+        name = self.object_key(key)
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=name)
+
+    async def exists(self, key: str) -> bool:
+        self.object_key(key)
+        return await asyncio.to_thread(self._exists, key)
+
+
+def create_s3_client(settings: Settings) -> S3Client:
+    """An S3 client for the configured endpoint and region. Credentials come from settings when
+    both halves are set, else from boto3's usual sources (AWS_* variables, profiles, roles)."""
+    key_id = settings.s3_access_key_id
+    secret = (
+        settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
+    )
+    if bool(key_id) != bool(secret):
+        raise ValueError(
+            "set both PIXELFLEET_S3_ACCESS_KEY_ID and PIXELFLEET_S3_SECRET_ACCESS_KEY, or neither"
+        )
+    config = Config(
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"mode": "standard", "max_attempts": 5},
+        # Calls run in `asyncio.to_thread`, whose pool has up to 32 threads: one connection each
+        # (botocore keeps 10 by default and would reconnect for the others).
+        max_pool_connections=32,
+        # S3-compatible servers (MinIO, Ceph, moto) are reached by address, which
+        # virtual-hosted bucket names (bucket.host) would not resolve to.
+        s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
+    )
+    # A session of its own: boto3's default session is not safe to share between threads.
+    return Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        region_name=settings.s3_region or None,
+        aws_access_key_id=key_id or None,
+        aws_secret_access_key=secret or None,
+        config=config,
+    )
