@@ -32,7 +32,8 @@ async def _holder_pid(ctx: ProcessContext, task_id: str) -> int:
     """The pool process running the task (workers name themselves celery@host:pid)."""
     async with ctx.read_sessions() as session:
         task = await TaskRepository.from_session(session).get(uuid.UUID(task_id))
-    assert task is not None and task.worker is not None
+    assert task is not None
+    assert task.worker is not None
     return int(task.worker.rpartition(":")[2])
 
 
