@@ -109,23 +109,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A backing service (the database, Redis, storage) could not be reached: nothing was
+    stored, and the same request will work once it is back."""
     from pixelfleet.worker.transient import is_transient
 
-    if is_transient(exc):
-        # The database (or another backing service) is unreachable: nothing was stored, and
-        # the same request will work once it is back.
-        log.warning(
-            "backing service unavailable on %s %s: %s", request.method, request.url.path, exc
-        )
-        return problem_response(
-            503,
-            "service-unavailable",
-            "Service unavailable",
-            "A backing service is unreachable right now; nothing was changed. Try again shortly.",
-            instance=request.url.path,
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
-        )
+    if not is_transient(exc):
+        return await _unexpected_error(request, exc)
+    log.warning("backing service unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503,
+        "service-unavailable",
+        "Service unavailable",
+        "A backing service is unreachable right now; nothing was changed. Try again shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         500,
@@ -140,4 +142,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PixelFleetError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError
+
+    for unreachable in (DBAPIError, OSError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unreachable, _unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
