@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -31,12 +31,12 @@ def own_postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-async def database_url(own_postgres: PostgresServer) -> AsyncIterator[str]:
+async def database_url(own_postgres: PostgresServer) -> str:
     url = own_postgres.url("postgres")
     engine = create_engine(url)
     await upgrade_to_head(engine)
     await engine.dispose()
-    yield url
+    return url
 
 
 async def test_a_database_crash_under_load_loses_no_task_and_no_credit(
