@@ -10,7 +10,7 @@ from starlette.types import Scope
 
 from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.problems import install_problem_handlers
-from pixelfleet.api.routes import assets, auth, health, me, operations, presets, tasks
+from pixelfleet.api.routes import assets, auth, health, me, operations, presets, tasks, webhooks
 from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.settings import Settings
 
@@ -57,6 +57,6 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         return JSON_BODY_LIMIT
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
-    for module in (health, auth, me, tasks, operations, presets, assets):
+    for module in (health, auth, me, tasks, webhooks, operations, presets, assets):
         app.include_router(module.router)
     return app

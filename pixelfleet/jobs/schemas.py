@@ -66,6 +66,9 @@ class TaskOut(BaseModel):
     outputs: list[ResultOut] = Field(description="Every output, in the pipeline's order.")
     expires_at: datetime | None = Field(description="When the stored files will be deleted.")
     error: ErrorOut | None
+    callback_url: str | None = Field(
+        default=None, description="Where the task's final event is POSTed (a signed webhook)."
+    )
     links: TaskLinks
 
     @classmethod
@@ -107,6 +110,7 @@ class TaskOut(BaseModel):
             outputs=outputs,
             expires_at=task.expires_at,
             error=error,
+            callback_url=task.callback_url,
             links=TaskLinks(self=base, events=f"{base}/events", result=f"{base}/result"),
         )
 

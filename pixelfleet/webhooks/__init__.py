@@ -1,0 +1,1 @@
+"""Task webhooks: signed events POSTed to a task's `callback_url` when it finishes."""

@@ -1,0 +1,259 @@
+"""Sending due webhook deliveries: claim an attempt, POST the signed event, record the outcome.
+
+Each attempt is claimed (and committed) before the request goes out, with a lease: two senders
+never make the same attempt, and a sender that dies mid-attempt is replaced when the lease ends.
+A receiver that has our request but whose answer we lost sees the event again, with the same
+`PixelFleet-Delivery` id, so it can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.db import utcnow
+from pixelfleet.settings import Settings
+from pixelfleet.webhooks.repository import (
+    FAILED,
+    REFUSED,
+    DueDelivery,
+    WebhookDeliveryRepository,
+)
+from pixelfleet.webhooks.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    signature_header,
+    user_signing_secret,
+)
+from pixelfleet.webhooks.targets import TargetRefused, delivery_target
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "PixelFleet-Webhooks/1.0"
+MAX_BACKOFF_SECONDS = 3600.0
+JITTER = 0.1
+# Beyond the request's own timeout: time to record the outcome before someone else may retry.
+LEASE_MARGIN_SECONDS = 30.0
+CONCURRENT_SENDS = 8
+MAX_ERROR_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    error: str | None  # None: delivered
+    refused: bool = False
+
+
+def retry_delay(settings: Settings, attempts: int) -> timedelta:
+    """How long to wait after failed attempt number `attempts`: doubling from the configured
+    backoff, capped at an hour, plus up to 10% jitter so failed receivers are not hit in step."""
+    base = settings.webhook_backoff_seconds
+    delay = min(base * 2 ** (attempts - 1), max(base, MAX_BACKOFF_SECONDS))
+    return timedelta(seconds=delay * (1 + random.uniform(0, JITTER)))  # noqa: S311 (not a secret)
+
+
+def webhook_client(settings: Settings) -> httpx.AsyncClient:
+    """An HTTP client for webhooks: no redirects, no proxies or .netrc from the environment, and
+    no kept-alive connections (a pinned address may serve several hosts)."""
+    return httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _body_of(delivery: DueDelivery) -> bytes:
+    return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+async def _send(
+    settings: Settings, http: httpx.AsyncClient, delivery: DueDelivery
+) -> AttemptResult:
+    timeout = settings.webhook_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            target = await delivery_target(
+                delivery.url, allow_private_targets=settings.webhook_allow_private_targets
+            )
+    except TargetRefused as exc:
+        return AttemptResult(None, f"refused: {exc}", refused=True)
+    except TimeoutError:
+        return AttemptResult(None, f"could not resolve the callback host within {timeout:g} s")
+    except OSError as exc:
+        return AttemptResult(None, f"could not resolve the callback host ({_describe(exc)})")
+    body = _body_of(delivery)
+    secret = user_signing_secret(settings, delivery.user_id)
+    headers = {
+        **target.headers,
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: delivery.event,
+        DELIVERY_HEADER: str(delivery.id),
+        SIGNATURE_HEADER: signature_header(secret, body),
+    }
+    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
+    try:
+        # The whole exchange is bounded, not each read: a receiver that trickles bytes is cut off.
+        async with (
+            asyncio.timeout(timeout),
+            http.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers=headers,
+                follow_redirects=False,
+                timeout=timeout,
+                extensions=extensions,
+            ) as response,
+        ):
+            status, location = response.status_code, response.headers.get("location")
+    except TimeoutError:
+        return AttemptResult(None, f"no answer within {timeout:g} seconds")
+    except httpx.HTTPError as exc:
+        return AttemptResult(None, _describe(exc))
+    if 200 <= status < 300:
+        return AttemptResult(status, None)
+    if 300 <= status < 400:
+        where = f" to {location}" if location else ""
+        return AttemptResult(
+            status, f"answered {status}, a redirect{where}; redirects are not followed"
+        )
+    return AttemptResult(status, f"answered HTTP {status}")
+
+
+async def _claim(ctx: ProcessContext, delivery: DueDelivery) -> bool:
+    now = utcnow()
+    lease = timedelta(seconds=ctx.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
+    async with ctx.sessions.begin() as session:
+        return await WebhookDeliveryRepository.from_session(session).claim(
+            delivery.id, delivery.attempts, now, now + lease
+        )
+
+
+async def _record(
+    ctx: ProcessContext, delivery: DueDelivery, attempt: int, result: AttemptResult
+) -> None:
+    settings = ctx.settings
+    now = utcnow()
+    error = result.error[:MAX_ERROR_LENGTH] if result.error else None
+    async with ctx.sessions.begin() as session:
+        repo = WebhookDeliveryRepository.from_session(session)
+        if error is None:
+            assert result.status_code is not None
+            settled = await repo.mark_delivered(delivery.id, attempt, result.status_code, now)
+        elif result.refused:
+            settled = await repo.mark_given_up(delivery.id, attempt, REFUSED, None, error, now)
+        elif attempt >= settings.webhook_max_attempts:
+            settled = await repo.mark_given_up(
+                delivery.id, attempt, FAILED, result.status_code, error, now
+            )
+        else:
+            settled = await repo.schedule_retry(
+                delivery.id,
+                attempt,
+                result.status_code,
+                error,
+                now,
+                now + retry_delay(settings, attempt),
+            )
+    if not settled:
+        log.warning(
+            "webhook %s: attempt %d ended after its lease; its outcome was not recorded",
+            delivery.id,
+            attempt,
+        )
+    elif error is None:
+        log.info("webhook %s for task %s delivered", delivery.id, delivery.task_id)
+    else:
+        log.info(
+            "webhook %s for task %s: attempt %d failed: %s",
+            delivery.id,
+            delivery.task_id,
+            attempt,
+            error,
+        )
+
+
+async def _give_up_exhausted(ctx: ProcessContext, delivery: DueDelivery, now: datetime) -> None:
+    """Ends a delivery whose last attempt was claimed by a sender that never reported back."""
+    async with ctx.sessions.begin() as session:
+        await WebhookDeliveryRepository.from_session(session).mark_given_up(
+            delivery.id,
+            delivery.attempts,
+            FAILED,
+            None,
+            f"gave up after {delivery.attempts} attempts (the last one never reported back)",
+            now,
+        )
+
+
+async def _attempt(ctx: ProcessContext, http: httpx.AsyncClient, delivery: DueDelivery) -> bool:
+    """Makes the next attempt of one delivery, if this sender wins its claim. Never raises."""
+    try:
+        if delivery.attempts >= ctx.settings.webhook_max_attempts:
+            await _give_up_exhausted(ctx, delivery, utcnow())
+            return False
+        if not await _claim(ctx, delivery):
+            return False
+    except Exception:
+        log.exception("webhook %s: could not claim an attempt", delivery.id)
+        return False
+    attempt = delivery.attempts + 1
+    try:
+        result = await _send(ctx.settings, http, delivery)
+    except Exception as exc:
+        log.exception("webhook %s: attempt %d broke", delivery.id, attempt)
+        result = AttemptResult(None, f"internal error: {type(exc).__name__}")
+    try:
+        await _record(ctx, delivery, attempt, result)
+    except Exception:
+        # The lease ends and the delivery is tried again, as if this sender had died.
+        log.exception("webhook %s: could not record attempt %d", delivery.id, attempt)
+    return True
+
+
+async def deliver_due(
+    ctx: ProcessContext,
+    *,
+    task_id: uuid.UUID | None = None,
+    limit: int = 50,
+    http: httpx.AsyncClient | None = None,
+) -> int:
+    """Makes the next attempt of every delivery that is due (only those of `task_id`, when
+    given; at most `limit`), a few at a time. Returns how many attempts this call made: a
+    delivery that another sender claimed first is not counted."""
+    async with ctx.read_sessions() as session:
+        due = await WebhookDeliveryRepository.from_session(session).due(utcnow(), limit, task_id)
+    if not due:
+        return 0
+    gate = asyncio.Semaphore(CONCURRENT_SENDS)
+    async with contextlib.AsyncExitStack() as stack:
+        client: httpx.AsyncClient = (
+            http
+            if http is not None
+            else await stack.enter_async_context(webhook_client(ctx.settings))
+        )
+
+        async def attempt(delivery: DueDelivery) -> bool:
+            async with gate:
+                return await _attempt(ctx, client, delivery)
+
+        made = await asyncio.gather(*(attempt(d) for d in due))
+    return sum(made)

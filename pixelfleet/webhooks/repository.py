@@ -1,0 +1,167 @@
+"""All SQL about webhook deliveries. Every change after the claim is a conditional UPDATE on
+(state pending, attempts as claimed): a worker whose lease ran out cannot overwrite the outcome of
+the worker that took the delivery over."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.db import newest_first
+from pixelfleet.models import Task, WebhookDelivery
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """What a sender needs of one delivery, read before it is claimed."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    event: str
+    url: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class WebhookDeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> WebhookDeliveryRepository:
+        return cls(session)
+
+    async def exists(self, task_id: uuid.UUID, event: str) -> bool:
+        found = await self.session.scalar(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.task_id == task_id, WebhookDelivery.event == event
+            )
+        )
+        return found is not None
+
+    async def add(self, delivery: WebhookDelivery) -> None:
+        self.session.add(delivery)
+        await self.session.flush()
+
+    async def page_for_task(
+        self, task_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[WebhookDelivery]:
+        statement = newest_first(
+            select(WebhookDelivery).where(WebhookDelivery.task_id == task_id),
+            WebhookDelivery.created_at,
+            WebhookDelivery.id,
+            after,
+            limit,
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def due(self, now: datetime, limit: int, task_id: uuid.UUID | None) -> list[DueDelivery]:
+        statement = (
+            select(WebhookDelivery, Task.user_id)
+            .join(Task, Task.id == WebhookDelivery.task_id)
+            .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+        )
+        if task_id is not None:
+            statement = statement.where(WebhookDelivery.task_id == task_id)
+        rows = (await self.session.execute(statement)).all()
+        return [
+            DueDelivery(d.id, d.task_id, user_id, d.event, d.url, d.payload, d.attempts)
+            for d, user_id in rows
+        ]
+
+    async def _settle(self, delivery_id: uuid.UUID, attempts: int, **values: Any) -> bool:
+        """Changes a pending delivery whose attempt count is still `attempts`."""
+        outcome = await self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.attempts == attempts,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def claim(
+        self, delivery_id: uuid.UUID, attempts: int, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Takes the next attempt of a due delivery: counted now, and not due again before the
+        lease ends (so a sender that dies mid-attempt is replaced, not doubled)."""
+        outcome = await self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.attempts == attempts,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(attempts=attempts + 1, next_attempt_at=lease_until, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(outcome, "rowcount", 0))
+
+    async def mark_delivered(
+        self, delivery_id: uuid.UUID, attempts: int, status_code: int, now: datetime
+    ) -> bool:
+        return await self._settle(
+            delivery_id,
+            attempts,
+            state=DELIVERED,
+            last_status_code=status_code,
+            last_error=None,
+            next_attempt_at=None,
+            delivered_at=now,
+            updated_at=now,
+        )
+
+    async def schedule_retry(
+        self,
+        delivery_id: uuid.UUID,
+        attempts: int,
+        status_code: int | None,
+        error: str,
+        now: datetime,
+        next_attempt_at: datetime,
+    ) -> bool:
+        return await self._settle(
+            delivery_id,
+            attempts,
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=next_attempt_at,
+            updated_at=now,
+        )
+
+    async def mark_given_up(
+        self,
+        delivery_id: uuid.UUID,
+        attempts: int,
+        state: str,
+        status_code: int | None,
+        error: str,
+        now: datetime,
+    ) -> bool:
+        """Ends a delivery as `failed` (out of attempts) or `refused` (not a public target)."""
+        return await self._settle(
+            delivery_id,
+            attempts,
+            state=state,
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=None,
+            updated_at=now,
+        )

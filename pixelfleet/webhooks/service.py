@@ -1,0 +1,108 @@
+"""Recording task events for their callback URL, and reading the deliveries back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.db import utcnow
+from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.schemas import TaskOut
+from pixelfleet.jobs.states import CANCELLED, FAILED, SUCCEEDED
+from pixelfleet.models import Task, User, WebhookDelivery
+from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
+from pixelfleet.settings import Settings
+from pixelfleet.webhooks.repository import PENDING, WebhookDeliveryRepository
+from pixelfleet.webhooks.schemas import DeliveryOut, DeliveryPage, WebhookSecretOut
+from pixelfleet.webhooks.signing import SIGNATURE_HEADER, SIGNATURE_SCHEME, user_signing_secret
+
+TASK_EVENTS = {
+    SUCCEEDED: "task.succeeded",
+    FAILED: "task.failed",
+    CANCELLED: "task.cancelled",
+}
+
+# What a task event tells about the task: the fields of the API's task document that describe
+# its outcome, in the same shapes.
+_TASK_FIELDS: Any = {
+    "id": True,
+    "status": True,
+    "cost": True,
+    "error": True,
+    "finished_at": True,
+    "links": True,
+    "outputs": {"__all__": {"name", "format", "width", "height", "bytes"}},
+}
+
+
+def event_payload(delivery_id: uuid.UUID, event: str, task: Task) -> dict[str, Any]:
+    document = TaskOut.from_task(task).model_dump(mode="json", include=_TASK_FIELDS)
+    return {
+        "id": str(delivery_id),
+        "type": event,
+        "created_at": utcnow().isoformat(),
+        "data": {"task": document},
+    }
+
+
+async def record_task_event(session: AsyncSession, task: Task) -> None:
+    """Queues the event of a finished task for its callback URL, in the caller's transaction.
+
+    Call it right after the task's final state is written. The task is read again in this
+    session (the state changes are UPDATEs that leave loaded objects as they were). Recording
+    an event twice is harmless: the second call finds the first and returns."""
+    fresh = await TaskRepository.from_session(session).get(task.id)
+    if fresh is None or not fresh.callback_url or fresh.status not in TASK_EVENTS:
+        return
+    event = TASK_EVENTS[fresh.status]
+    repo = WebhookDeliveryRepository.from_session(session)
+    if await repo.exists(fresh.id, event):
+        return
+    now = utcnow()
+    delivery_id = uuid.uuid4()
+    delivery = WebhookDelivery(
+        id=delivery_id,
+        task_id=fresh.id,
+        event=event,
+        url=fresh.callback_url,
+        payload=event_payload(delivery_id, event, fresh),
+        state=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # A savepoint: losing a race with another recorder must not spoil the caller's work.
+        async with session.begin_nested():
+            await repo.add(delivery)
+    except IntegrityError:
+        if not await repo.exists(fresh.id, event):
+            raise
+
+
+async def list_deliveries(
+    session: AsyncSession, user: User, task_id: uuid.UUID, cursor: str | None, limit: int
+) -> DeliveryPage:
+    """The deliveries of one of the user's tasks, newest first."""
+    await jobs.get_task(session, user, task_id)
+    after = decode_time_cursor(cursor) if cursor else None
+    rows = await WebhookDeliveryRepository.from_session(session).page_for_task(
+        task_id, after=after, limit=limit + 1
+    )
+    page = page_of(rows, limit, lambda d: encode_time_cursor(d.created_at, d.id))
+    return DeliveryPage(
+        items=[DeliveryOut.model_validate(d) for d in page.items], next_cursor=page.next_cursor
+    )
+
+
+def webhook_secret_of(settings: Settings, user: User) -> WebhookSecretOut:
+    return WebhookSecretOut(
+        secret=user_signing_secret(settings, user.id),
+        signature_header=SIGNATURE_HEADER,
+        scheme=SIGNATURE_SCHEME,
+    )
