@@ -37,6 +37,7 @@ from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_o
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetNotFound
 from pixelfleet.storage import Storage, StoredObjectMissing
+from pixelfleet.webhooks.targets import check_callback_url
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -47,10 +48,12 @@ class Submission:
     created: bool
 
 
-def _request_fingerprint(upload: bytes, pipeline: Pipeline) -> str:
+def _request_fingerprint(upload: bytes, pipeline: Pipeline, callback_url: str | None) -> str:
     digest = hashlib.sha256(upload)
     digest.update(b"\0")
     digest.update(json.dumps(pipeline.model_dump(mode="json"), sort_keys=True).encode("utf-8"))
+    if callback_url is not None:  # absent, it leaves the fingerprints stored before it existed
+        digest.update(b"\0callback_url\0" + callback_url.encode("utf-8"))
     return digest.hexdigest()
 
 
@@ -149,13 +152,19 @@ async def submit_task(
     limits: ImageLimits,
     *,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
+    allow_private_callback: bool = False,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload, debits the cost and queues the task,
     all in the caller's transaction. The same key with the same request returns the first task.
+    A `callback_url` (an empty one counts as none) receives the task's final event.
 
     The header sniff and the upload's write come before the first query, so the transaction
     (on SQLite, the write lock) lasts only for the rows it reads and writes."""
     _check_idempotency_key(idempotency_key)
+    if callback_url:
+        check_callback_url(callback_url, allow_private_targets=allow_private_callback)
+    callback_url = callback_url or None
     source = sniff(upload, limits)
     task_id = uuid.uuid4()
     source_key = f"sources/{task_id}"
@@ -185,8 +194,10 @@ async def submit_task(
             source_bytes=len(upload),
             attempts=0,
             outputs=[],
+            callback_url=callback_url,
+            dispatched_at=utcnow(),  # the caller dispatches right after commit
         )
-        fingerprint = _request_fingerprint(upload, pipeline)
+        fingerprint = _request_fingerprint(upload, pipeline, callback_url)
         submission = await _record_submission(session, user, task, idempotency_key, fingerprint)
     except BaseException:
         await storage.delete(source_key)

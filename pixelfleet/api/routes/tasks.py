@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -10,16 +10,22 @@ from fastapi.responses import StreamingResponse
 
 from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
 from pixelfleet.api.uploads import read_upload
+from pixelfleet.context import ProcessContext
 from pixelfleet.errors import NotFound
+from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.schemas import TaskOut, TaskPage
+from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
+from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import User
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-EVENT_POLL_SECONDS = 0.25
+EVENT_POLL_SECONDS = 0.25  # without an event channel, how often the database is read
+EVENT_WAIT_SECONDS = 1.0  # with one, how long a quiet wait lasts before the database is read
 EVENT_KEEPALIVE_SECONDS = 15.0
 
 
@@ -40,6 +46,13 @@ async def submit_task(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", description="Repeat-safe submission key.")
     ] = None,
+    callback_url: Annotated[
+        str | None,
+        Form(
+            description="An http(s) URL that receives a signed POST when the task finishes "
+            "(see GET /v1/me/webhook-secret)."
+        ),
+    ] = None,
 ) -> TaskOut:
     """Queue an image task. The cost is debited now and refunded if the task fails."""
     upload = await read_upload(file, ctx.settings.max_upload_bytes)
@@ -51,11 +64,25 @@ async def submit_task(
         pipeline,
         ctx.settings.image_limits,
         idempotency_key=idempotency_key,
+        callback_url=callback_url,
+        allow_private_callback=ctx.settings.webhook_allow_private_targets,
     )
+    await session.commit()  # a worker may only hear of the task once it is stored
+    if submission.created:
+        await _dispatch(ctx, submission.task.id)
     response.headers["Location"] = f"/v1/tasks/{submission.task.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return TaskOut.from_task(submission.task)
+
+
+async def _dispatch(ctx: ProcessContext, task_id: uuid.UUID) -> None:
+    try:
+        await ctx.launcher.dispatch(task_id)
+    except DispatchFailed:
+        # Accepted all the same: the task is queued in the database, and the re-dispatch job
+        # hands it out once the broker is back.
+        log.warning("task %s accepted but not dispatched yet", task_id, exc_info=True)
 
 
 @router.get("", response_model=TaskPage)
@@ -80,7 +107,10 @@ async def cancel_task(
     task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
 ) -> TaskOut:
     """Cancel a task. A task that had not started is refunded."""
-    return TaskOut.from_task(await jobs.cancel_task(session, user, task_id, ctx.retention))
+    task = await jobs.cancel_task(session, user, task_id, ctx.retention)
+    await session.commit()
+    await ctx.events.publish(TaskEvent.from_task(task))
+    return TaskOut.from_task(task)
 
 
 @router.get(
@@ -107,35 +137,55 @@ async def download_result(
     return StreamingResponse(download.chunks, media_type=download.content_type, headers=headers)
 
 
-def _sse(event: str, data: str) -> str:
-    return f"event: {event}\ndata: {data}\n\n"
-
-
 async def _task_events(
-    request: Request, ctx: ContextDep, user: User, task_id: uuid.UUID
+    request: Request, ctx: ProcessContext, user: User, task_id: uuid.UUID
 ) -> AsyncIterator[str]:
-    last: str | None = None
-    quiet = 0.0
-    while True:
+    """The database says where the task stands (first, after each quiet wait, at the end);
+    the event channel, where there is one, brings each change as it happens."""
+
+    async def stored() -> ProgressEvent | None:
         try:
             async with ctx.read_sessions() as session:
-                event = await jobs.progress_of(session, user, task_id)
+                return await jobs.progress_of(session, user, task_id)
         except NotFound:
-            return  # deleted with its account while we watched
-        payload = event.model_dump_json()
-        if payload != last:
-            last, quiet = payload, 0.0
-            final = event.status in FINAL_STATES
-            yield _sse("done" if final else "progress", payload)
-            if final:
-                return
-        elif quiet >= EVENT_KEEPALIVE_SECONDS:
+            return None  # deleted with its account while we watched
+
+    def sse(event: ProgressEvent) -> str:
+        name = "done" if event.status in FINAL_STATES else "progress"
+        return f"event: {name}\ndata: {event.model_dump_json()}\n\n"
+
+    after = await ctx.events.latest_id()
+    current = await stored()
+    if current is None:
+        return
+    yield sse(current)
+    quiet = 0.0
+    wait = EVENT_WAIT_SECONDS if ctx.redis is not None else EVENT_POLL_SECONDS
+    async for change in ctx.events.follow(task_id, after, wait):
+        if current.status in FINAL_STATES:
+            return
+        if change is None or change.status in FINAL_STATES:
+            latest = await stored()  # the final word (and its error) comes from the record
+        else:
+            latest = ProgressEvent(
+                id=task_id,
+                status=change.status,
+                progress=change.progress,
+                stage=change.stage,
+                error=None,
+            )
+        if latest is None:
+            return
+        if latest != current:
+            current, quiet = latest, 0.0
+            yield sse(latest)
+            continue
+        quiet += wait
+        if quiet >= EVENT_KEEPALIVE_SECONDS:
             quiet = 0.0
             yield ": keep-alive\n\n"
         if await request.is_disconnected():
             return
-        await asyncio.sleep(EVENT_POLL_SECONDS)
-        quiet += EVENT_POLL_SECONDS
 
 
 @router.get(
