@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=10.0, gt=0)
+    # How often the upkeep sends the deliveries that came due (the retries).
+    webhook_sweep_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

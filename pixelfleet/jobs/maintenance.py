@@ -13,6 +13,7 @@ from pixelfleet.db import utcnow
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import RUNNING
 from pixelfleet.launchers import DispatchFailed
+from pixelfleet.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ async def recover_stale_tasks(
                     await credits.refund_task(
                         session, task.user_id, task.id, task.cost, "failed: worker-lost"
                     )
+                    await webhooks.record_task_event(session, task)
                     touched += 1
             elif await repo.requeue(task.id, task.worker, now, silent_since=cutoff):
                 touched += 1
@@ -100,6 +102,7 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
                 await credits.refund_task(
                     session, task.user_id, task.id, task.cost, "failed: time-limit"
                 )
+                await webhooks.record_task_event(session, task)
                 failed += 1
     if failed:
         log.warning("failed %d task(s) that overran the hard time limit", failed)

@@ -29,6 +29,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.storage import StoredObjectMissing
+from pixelfleet.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ async def _settle_failure(
         task = await repo.get(task_id)
         assert task is not None
         await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
+        await webhooks.record_task_event(session, task)
+    await _announce_webhooks(ctx, task)
     return task
 
 
@@ -312,14 +315,23 @@ async def _store_result(
         )
     now = utcnow()
     async with ctx.sessions.begin() as session:
-        stored = await TaskRepository.from_session(session).mark_succeeded(
-            task_id, worker, now, now + ctx.retention, outputs
-        )
-    if not stored:
+        repo = TaskRepository.from_session(session)
+        stored = await repo.mark_succeeded(task_id, worker, now, now + ctx.retention, outputs)
+        task = await repo.get(task_id) if stored else None
+        if task is not None and task.callback_url is not None:
+            await webhooks.record_task_event(session, task)
+    if task is None:
         # Cancelled (or taken over) while running: the results belong to nobody.
         for output in outputs:
             assert output.key is not None
             await ctx.storage.delete(output.key)
         return "discarded"
     await ctx.events.publish(_event(claim, SUCCEEDED, 100, "done", worker, claim.attempt))
+    await _announce_webhooks(ctx, task)
     return "succeeded"
+
+
+async def _announce_webhooks(ctx: ProcessContext, task: Task) -> None:
+    """After the final state's commit: its webhook goes out now (retries come from upkeep)."""
+    if task.callback_url is not None:
+        await ctx.launcher.deliver_webhooks(ctx, task.id)

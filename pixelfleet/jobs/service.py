@@ -280,6 +280,10 @@ async def cancel_task(
         raise TaskAlreadyFinished(f"Task {task_id} has already finished as {task.status}.")
     refreshed = await repo.get(task.id)
     assert refreshed is not None
+    # Imported here: the webhooks service reads tasks through this module.
+    from pixelfleet.webhooks.service import record_task_event
+
+    await record_task_event(session, refreshed)
     return refreshed
 
 

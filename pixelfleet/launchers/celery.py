@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from celery import Celery
 from kombu.exceptions import OperationalError
 
 from pixelfleet.launchers import DispatchFailed
-from pixelfleet.worker.names import PROCESS_TASK
+from pixelfleet.worker.names import DELIVER_WEBHOOKS, PROCESS_TASK, control_queue
+
+if TYPE_CHECKING:
+    from pixelfleet.context import ProcessContext
+
+log = logging.getLogger(__name__)
 
 
 class CeleryLauncher:
@@ -28,6 +35,17 @@ class CeleryLauncher:
             await asyncio.to_thread(self._send, task_id)
         except (OperationalError, OSError) as exc:
             raise DispatchFailed(f"the broker did not take task {task_id}: {exc}") from exc
+
+    async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
+        def send() -> None:
+            self.app.send_task(
+                DELIVER_WEBHOOKS, args=[str(task_id)], queue=control_queue(self.queue)
+            )
+
+        try:
+            await asyncio.to_thread(send)
+        except (OperationalError, OSError):
+            log.warning("task %s: webhooks left to the next sweep", task_id, exc_info=True)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.app.close)

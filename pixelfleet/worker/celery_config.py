@@ -18,9 +18,6 @@ from pixelfleet.worker.names import (
     control_queue,
 )
 
-# How often beat runs the webhook sweep (retries come due between runs).
-WEBHOOK_SWEEP_SECONDS = 5.0
-
 
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
     control = control_queue(settings.celery_queue)
@@ -42,7 +39,7 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         "fail-overdue-tasks": every(FAIL_OVERDUE_TASKS, upkeep),
         "purge-expired-files": every(PURGE_EXPIRED_FILES, upkeep),
         "forget-expired-logins": every(FORGET_EXPIRED_LOGINS, 3600.0),
-        "deliver-webhooks": every(DELIVER_WEBHOOKS, WEBHOOK_SWEEP_SECONDS),
+        "deliver-webhooks": every(DELIVER_WEBHOOKS, settings.webhook_sweep_seconds),
     }
 
 

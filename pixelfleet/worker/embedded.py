@@ -15,6 +15,7 @@ from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.processing import Outcome, process_task
 from pixelfleet.settings import Settings
+from pixelfleet.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,23 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
 
 
 async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
+    """Upkeep every `scheduler_interval_seconds`; webhook retries every few seconds."""
+    tick = min(ctx.settings.scheduler_interval_seconds, ctx.settings.webhook_sweep_seconds)
+    upkeep_due = 0.0
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
-            await maintenance.recover_stale_tasks(ctx)
-            await maintenance.purge_expired_files(ctx)
-            await maintenance.forget_expired_logins(ctx)
+            if loop.time() >= upkeep_due:
+                upkeep_due = loop.time() + ctx.settings.scheduler_interval_seconds
+                await maintenance.recover_stale_tasks(ctx)
+                await maintenance.fail_overdue_tasks(ctx)
+                await maintenance.purge_expired_files(ctx)
+                await maintenance.forget_expired_logins(ctx)
+            await deliver_due(ctx)
         except Exception:
             log.exception("scheduled maintenance failed; will retry")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), ctx.settings.scheduler_interval_seconds)
+            await asyncio.wait_for(stop.wait(), tick)
 
 
 def _stop_on_sigterm(stop: asyncio.Event) -> None:

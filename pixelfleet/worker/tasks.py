@@ -12,6 +12,7 @@ from celery import Celery, Task
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import process_task, release
+from pixelfleet.webhooks.delivery import deliver_due
 from pixelfleet.worker.names import (
     DELIVER_WEBHOOKS,
     FAIL_OVERDUE_TASKS,
@@ -63,11 +64,13 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
     upkeep(FAIL_OVERDUE_TASKS, maintenance.fail_overdue_tasks)
     upkeep(PURGE_EXPIRED_FILES, maintenance.purge_expired_files)
     upkeep(FORGET_EXPIRED_LOGINS, maintenance.forget_expired_logins)
-    upkeep(DELIVER_WEBHOOKS, _deliver_webhooks)
 
-
-async def _deliver_webhooks(ctx: ProcessContext) -> int:
-    return 0  # wired to the webhook outbox once it lands
+    @app.task(name=DELIVER_WEBHOOKS, ignore_result=True)
+    def deliver_webhooks(task_id: str | None = None) -> int:
+        """One task's due deliveries (sent when it finishes), or every due one (beat's sweep,
+        which also carries the retries)."""
+        only = uuid.UUID(task_id) if task_id else None
+        return runtime.run(lambda ctx: deliver_due(ctx, task_id=only))
 
 
 def _release_quietly(runtime: WorkerRuntime, task_id: uuid.UUID, worker: str) -> None:

@@ -110,6 +110,8 @@ async def cancel_task(
     task = await jobs.cancel_task(session, user, task_id, ctx.retention)
     await session.commit()
     await ctx.events.publish(TaskEvent.from_task(task))
+    if task.callback_url is not None:
+        await ctx.launcher.deliver_webhooks(ctx, task.id)
     return TaskOut.from_task(task)
 
 
