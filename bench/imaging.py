@@ -34,8 +34,9 @@ IMPLEMENTATIONS = ("pixelfleet", "naive_pillow", "pyvips")
 VARIANT_WIDTHS = ((150, "webp"), (640, "jpeg"), (1280, "webp"), (2048, "jpeg"))
 
 
-def photo_like(width: int, height: int, seed: int) -> Image.Image:
-    """Smooth light, hard edges and sensor-like noise: what a camera photo looks like to a codec."""
+def photo_like(width: int, height: int, seed: int, grain: float = 0.08) -> Image.Image:
+    """Smooth light, hard edges and sensor-like noise: what a camera photo looks like to a codec.
+    More `grain` makes a busier picture and a bigger file."""
     base = Image.linear_gradient("L").resize((width, height))
     sky = Image.merge(
         "RGB", (base, base.transpose(Image.Transpose.FLIP_LEFT_RIGHT), base.rotate(180))
@@ -48,7 +49,7 @@ def photo_like(width: int, height: int, seed: int) -> Image.Image:
         colour = ((i * 53) % 256, (i * 97) % 256, (i * 151) % 256)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
     noise = Image.effect_noise((width, height), 18).convert("RGB")
-    return Image.blend(sky.filter(ImageFilter.GaussianBlur(2)), noise, 0.08)
+    return Image.blend(sky.filter(ImageFilter.GaussianBlur(2)), noise, grain)
 
 
 def make_inputs(directory: Path) -> None:

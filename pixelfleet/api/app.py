@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.formparsers import MultiPartParser
 from starlette.types import Scope
 
 from pixelfleet.api.body_limit import BodySizeLimit
@@ -25,6 +26,13 @@ then `POST /v1/tasks` with an image and a pipeline. Errors are `application/prob
 MULTIPART_OVERHEAD = 1024 * 1024
 JSON_BODY_LIMIT = 1024 * 1024
 UPLOAD_PATHS = frozenset({"/v1/tasks", "/v1/assets"})
+
+
+def _keep_uploads_in_memory(limit: int) -> None:
+    """Upload routes read the whole file into memory anyway (at most the body limit, enforced
+    as it streams in), so Starlette's spooling of larger parts to a temporary file, one thread
+    hop per chunk, would only add a write and a read of every byte."""
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limit)
 
 
 def create_app(settings: Settings | None = None, ctx: ProcessContext | None = None) -> FastAPI:
@@ -57,6 +65,9 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         return JSON_BODY_LIMIT
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
+    _keep_uploads_in_memory(
+        (ctx.settings if ctx else settings or Settings()).max_upload_bytes + MULTIPART_OVERHEAD
+    )
     for module in (health, auth, me, tasks, webhooks, operations, presets, assets):
         app.include_router(module.router)
     return app

@@ -197,7 +197,10 @@ async def submit_task(
             callback_url=callback_url,
             dispatched_at=utcnow(),  # the caller dispatches right after commit
         )
-        fingerprint = _request_fingerprint(upload, pipeline, callback_url)
+        # Only a keyed request is ever compared with another: hash the upload only then.
+        fingerprint = (
+            _request_fingerprint(upload, pipeline, callback_url) if idempotency_key else ""
+        )
         submission = await _record_submission(session, user, task, idempotency_key, fingerprint)
     except BaseException:
         await storage.delete(source_key)

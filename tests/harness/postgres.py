@@ -73,6 +73,10 @@ class PostgresServer:
         server.resume()
         return server
 
+    @property
+    def postmaster_pid(self) -> int:
+        return int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+
     def resume(self) -> None:
         """Starts the server (again) on its data directory and port."""
         options = (

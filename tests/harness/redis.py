@@ -67,6 +67,11 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def halt(self) -> None:
         """Kills the server; everything it held is gone."""
         if self.process is not None:
