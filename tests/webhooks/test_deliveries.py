@@ -1,30 +1,41 @@
-"""A finished task's event reaches its callback URL: signed, retried with backoff, given up after
-the last attempt, never sent twice for one attempt, and listed for its owner."""
+"""A finished task's event reaches its callback URL: sent by itself when the task ends, signed,
+retried with backoff by the sweep, given up after the last attempt, never sent twice for one
+attempt, and listed for its owner."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.db import utcnow
+from pixelfleet.jobs import maintenance
+from pixelfleet.jobs.processing import process_task
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.launchers import EmbeddedLauncher
 from pixelfleet.models import Task
+from pixelfleet.webhooks import service as webhooks_service
 from pixelfleet.webhooks.delivery import deliver_due
 from pixelfleet.webhooks.repository import DueDelivery, WebhookDeliveryRepository
 from pixelfleet.webhooks.service import record_task_event
 from pixelfleet.webhooks.signing import verify_signature
-from pixelfleet.worker.embedded import drain_queue
-from tests.api_helpers import PROBLEM, balance_of, sign_up, truncated_jpeg
+from pixelfleet.worker.embedded import drain_queue, run_scheduler
+from tests.api_helpers import PROBLEM, balance_of, noise_png, sign_up, truncated_jpeg
 from tests.harness.ports import free_port
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.steps import (
+    SETTLE_SECONDS,
     deliver_until_settled,
     deliveries_of,
+    finish_queued_tasks,
     record_final_event,
+    sends_settled,
     submit_with_callback,
 )
 
@@ -36,11 +47,11 @@ async def _finished_task(
     callback_url: str,
     image: bytes | None = None,
 ) -> str:
+    """Submits a task and runs it to its end; its event's first attempt is made by then."""
     response = await submit_with_callback(client, headers, callback_url, image=image)
     assert response.status_code == 202, response.text
     task_id: str = response.json()["id"]
-    await drain_queue(ctx)
-    await record_final_event(ctx, task_id)
+    await finish_queued_tasks(ctx)
     return task_id
 
 
@@ -49,6 +60,36 @@ async def _secret_of(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     assert response.status_code == 200, response.text
     secret: str = response.json()["secret"]
     return secret
+
+
+def _events_received(receiver: Receiver) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in receiver.requests]
+
+
+async def test_a_finished_task_sends_its_event_without_being_asked(
+    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+) -> None:
+    """The worker that finishes the task records its event in the same transaction and starts
+    sending it right after the commit: no sweep, no call of the sender needed."""
+    headers = await sign_up(client, "auto@example.com")
+    submitted = await submit_with_callback(client, headers, f"{receiver.url}/hook")
+    task_id = submitted.json()["id"]
+
+    assert await drain_queue(ctx) == ["succeeded"]
+    assert isinstance(ctx.launcher, EmbeddedLauncher)
+    await ctx.launcher.settle()
+
+    [request] = receiver.requests
+    assert (request.path, request.headers["pixelfleet-event"]) == ("/hook", "task.succeeded")
+    assert json.loads(request.body)["data"]["task"]["id"] == task_id
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["state"], delivery["attempts"], delivery["last_status_code"]) == (
+        "delivered",
+        1,
+        200,
+    )
+    assert await deliver_due(ctx) == 0  # nothing is left for the sweep
+    assert len(receiver.requests) == 1
 
 
 async def test_a_finished_task_posts_one_event_signed_with_the_owners_secret(
@@ -65,9 +106,7 @@ async def test_a_finished_task_posts_one_event_signed_with_the_owners_secret(
     submitted = await submit_with_callback(client, headers, callback)
     assert submitted.json()["callback_url"] == callback
     task_id = submitted.json()["id"]
-    assert await drain_queue(ctx) == ["succeeded"]
-    await record_final_event(ctx, task_id)
-    assert await deliver_due(ctx) == 1
+    assert await finish_queued_tasks(ctx) == ["succeeded"]
 
     [request] = receiver.requests
     assert (request.method, request.path) == ("POST", "/hooks/pixelfleet?source=test")
@@ -106,42 +145,138 @@ async def test_a_finished_task_posts_one_event_signed_with_the_owners_secret(
     assert delivery["next_attempt_at"] is None
     assert delivery["payload"] == event
 
-    await record_final_event(ctx, task_id)  # the event is recorded once, whoever records it
+    # Recording the event again (as a second recorder would) is harmless: it is there once.
+    await record_final_event(ctx, task_id)
     assert await deliver_due(ctx) == 0
     assert len(receiver.requests) == 1
     assert len(await deliveries_of(client, headers, task_id)) == 1
 
 
-async def test_failed_and_cancelled_tasks_send_their_own_events(
+async def test_a_failed_task_sends_its_own_event_without_being_asked(
     client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
 ) -> None:
-    headers = await sign_up(client, "ends@example.com")
-    failed_id = await _finished_task(client, ctx, headers, receiver.url, truncated_jpeg())
-    queued = await submit_with_callback(client, headers, receiver.url)
-    cancelled_id = queued.json()["id"]
-    assert (await client.delete(f"/v1/tasks/{cancelled_id}", headers=headers)).status_code == 200
-    await record_final_event(ctx, cancelled_id)
-    assert await drain_queue(ctx) == []
+    headers = await sign_up(client, "broken@example.com")
+    submitted = await submit_with_callback(client, headers, receiver.url, image=truncated_jpeg())
+    task_id = submitted.json()["id"]
+    assert await finish_queued_tasks(ctx) == ["failed"]
 
-    assert await deliver_due(ctx) == 2
-    events = {
-        json.loads(r.body)["data"]["task"]["id"]: json.loads(r.body) for r in receiver.requests
-    }
-    assert events[failed_id]["type"] == "task.failed"
-    assert events[failed_id]["data"]["task"]["error"]["code"]
-    assert events[failed_id]["data"]["task"]["outputs"] == []
-    assert events[cancelled_id]["type"] == "task.cancelled"
-    assert events[cancelled_id]["data"]["task"]["status"] == "cancelled"
+    [event] = _events_received(receiver)
+    assert event["type"] == "task.failed"
+    task = event["data"]["task"]
+    assert (task["id"], task["status"]) == (task_id, "failed")
+    assert task["error"]["code"]
+    assert task["outputs"] == []
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["event"], delivery["state"], delivery["attempts"]) == (
+        "task.failed",
+        "delivered",
+        1,
+    )
+
+
+async def test_cancelling_a_task_sends_its_event_without_being_asked(
+    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+) -> None:
+    """The cancel request records the event and starts sending it once its answer is
+    committed."""
+    headers = await sign_up(client, "ends@example.com")
+    queued = await submit_with_callback(client, headers, receiver.url)
+    task_id = queued.json()["id"]
+
+    cancelled = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    await sends_settled(ctx)
+
+    [event] = _events_received(receiver)
+    assert event["type"] == "task.cancelled"
+    assert (event["data"]["task"]["id"], event["data"]["task"]["status"]) == (
+        task_id,
+        "cancelled",
+    )
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["event"], delivery["state"], delivery["attempts"]) == (
+        "task.cancelled",
+        "delivered",
+        1,
+    )
+    assert await finish_queued_tasks(ctx) == []
+    assert len(receiver.requests) == 1
+
+
+async def test_a_task_cancelled_while_running_sends_only_its_cancellation(
+    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+) -> None:
+    """The worker that finishes afterwards discards its results, and sends no success."""
+    headers = await sign_up(client, "quit@example.com")
+    slow = '{"operations": [{"op": "rotate", "angle": 33}], "output": {"format": "avif"}}'
+    submitted = await submit_with_callback(
+        client, headers, receiver.url, image=noise_png((1400, 1400)), pipeline=slow
+    )
+    assert submitted.status_code == 202, submitted.text
+    task_id = submitted.json()["id"]
+    running = asyncio.create_task(process_task(ctx, uuid.UUID(task_id), "busy-worker"))
+    for _ in range(1000):
+        shown = await client.get(f"/v1/tasks/{task_id}", headers=headers)
+        if shown.json()["status"] == "running":
+            break
+        await asyncio.sleep(0.01)
+
+    cancelled = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
+    assert cancelled.json()["status"] == "cancelled"
+    assert await running == "discarded"
+    await sends_settled(ctx)
+
+    assert [e["type"] for e in _events_received(receiver)] == ["task.cancelled"]
+    assert [d["event"] for d in await deliveries_of(client, headers, task_id)] == ["task.cancelled"]
+
+
+async def test_a_task_failed_by_upkeep_sends_its_event_with_the_next_sweep(
+    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+) -> None:
+    """Upkeep records the event in the transaction that fails the task and leaves the sending
+    to the sweep of due deliveries."""
+    headers = await sign_up(client, "lost@example.com")
+    submitted = await submit_with_callback(client, headers, receiver.url)
+    task_id = submitted.json()["id"]
+    for attempt in range(ctx.settings.task_max_attempts):
+        async with ctx.sessions.begin() as session:
+            assert await TaskRepository.from_session(session).claim(
+                uuid.UUID(task_id), f"worker-{attempt}", utcnow() - timedelta(hours=1)
+            )
+        assert await maintenance.recover_stale_tasks(ctx) == 1
+    await sends_settled(ctx)
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["event"], delivery["state"], delivery["attempts"]) == (
+        "task.failed",
+        "pending",
+        0,
+    )
+    assert receiver.requests == []
+
+    assert await deliver_due(ctx) == 1
+    [event] = _events_received(receiver)
+    assert event["type"] == "task.failed"
+    assert event["data"]["task"]["error"]["code"] == "worker-lost"
 
 
 async def test_two_transactions_recording_one_event_at_once_both_commit(
-    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+    client: httpx.AsyncClient,
+    ctx: ProcessContext,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The loser of the race finds the winner's row; its own transaction carries on."""
     headers = await sign_up(client, "twice@example.com")
     submitted = await submit_with_callback(client, headers, receiver.url)
     task_id = submitted.json()["id"]
-    await drain_queue(ctx)
+    with monkeypatch.context() as patched:
+        # The task ends without recording its event, so that both transactions below find none.
+        async def record_nothing(session: object, task: Task) -> None:
+            return None
+
+        patched.setattr(webhooks_service, "record_task_event", record_nothing)
+        assert await finish_queued_tasks(ctx) == ["succeeded"]
+    assert await deliveries_of(client, headers, task_id) == []
 
     async def record_then_read_on() -> None:
         async with ctx.sessions.begin() as session:
@@ -167,12 +302,14 @@ async def test_a_task_without_a_callback_sends_nothing(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
     headers = await sign_up(client, "quiet@example.com")
-    submitted = await submit_with_callback(client, headers, "")
-    assert submitted.status_code == 202, submitted.text
-    assert submitted.json()["callback_url"] is None
-    await drain_queue(ctx)
-    await record_final_event(ctx, submitted.json()["id"])
-    assert await deliveries_of(client, headers, submitted.json()["id"]) == []
+    succeeding = await submit_with_callback(client, headers, "")
+    failing = await submit_with_callback(client, headers, "", image=truncated_jpeg())
+    for submitted in (succeeding, failing):
+        assert submitted.status_code == 202, submitted.text
+        assert submitted.json()["callback_url"] is None
+    assert sorted(await finish_queued_tasks(ctx)) == ["failed", "succeeded"]
+    for submitted in (succeeding, failing):
+        assert await deliveries_of(client, headers, submitted.json()["id"]) == []
     assert await deliver_due(ctx) == 0
 
 
@@ -184,7 +321,8 @@ async def test_a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt(
     receiver.answer(500, times=2)
     task_id = await _finished_task(client, ctx, headers, receiver.url)
 
-    assert await deliver_due(ctx) == 1
+    # The first attempt, made when the task finished, failed and scheduled a retry.
+    assert len(receiver.requests) == 1
     [delivery] = await deliveries_of(client, headers, task_id)
     assert (delivery["state"], delivery["attempts"], delivery["last_status_code"]) == (
         "pending",
@@ -216,6 +354,7 @@ async def test_a_receiver_that_never_succeeds_is_given_up_after_the_last_attempt
     headers = await sign_up(client, "down@example.com")
     receiver.answer(503, times=100)
     task_id = await _finished_task(client, ctx, headers, receiver.url)
+    assert len(receiver.requests) == 1
 
     delivery = await deliver_until_settled(ctx, client, headers, task_id)
     assert ctx.settings.webhook_max_attempts == 3
@@ -238,9 +377,14 @@ async def test_an_unreachable_receiver_is_retried_with_the_error_recorded(
     headers = await sign_up(client, "gone@example.com")
     task_id = await _finished_task(client, ctx, headers, f"http://127.0.0.1:{free_port()}/hook")
 
-    assert await deliver_due(ctx) == 1
     [delivery] = await deliveries_of(client, headers, task_id)
     assert (delivery["state"], delivery["attempts"]) == ("pending", 1)
+    assert delivery["last_status_code"] is None
+    assert "ConnectError" in delivery["last_error"]
+    assert delivery["next_attempt_at"] is not None
+
+    delivery = await deliver_until_settled(ctx, client, headers, task_id)
+    assert (delivery["state"], delivery["attempts"]) == ("failed", 3)
     assert delivery["last_status_code"] is None
     assert "ConnectError" in delivery["last_error"]
 
@@ -249,15 +393,24 @@ async def test_a_receiver_slower_than_the_timeout_counts_as_a_failed_attempt(
     client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
 ) -> None:
     headers = await sign_up(client, "slow@example.com")
-    task_id = await _finished_task(client, ctx, headers, receiver.url)
     ctx.settings.webhook_timeout_seconds = 0.2
     receiver.delay_seconds = 1.0
+    task_id = await _finished_task(client, ctx, headers, receiver.url)
 
-    assert await deliver_due(ctx) == 1
+    assert len(receiver.requests) == 1
     [delivery] = await deliveries_of(client, headers, task_id)
     assert (delivery["state"], delivery["attempts"]) == ("pending", 1)
     assert delivery["last_status_code"] is None
     assert "0.2 seconds" in delivery["last_error"]
+
+    receiver.delay_seconds = 0.0
+    delivery = await deliver_until_settled(ctx, client, headers, task_id)
+    assert (delivery["state"], delivery["attempts"], delivery["last_status_code"]) == (
+        "delivered",
+        2,
+        200,
+    )
+    assert len(receiver.requests) == 2
 
 
 async def test_a_redirect_is_not_followed(
@@ -267,11 +420,44 @@ async def test_a_redirect_is_not_followed(
     receiver.answer(307, headers={"Location": f"{receiver.url}/elsewhere"})
     task_id = await _finished_task(client, ctx, headers, f"{receiver.url}/hook")
 
-    assert await deliver_due(ctx) == 1
     assert [r.path for r in receiver.requests] == ["/hook"]
     [delivery] = await deliveries_of(client, headers, task_id)
-    assert (delivery["state"], delivery["last_status_code"]) == ("pending", 307)
+    assert (delivery["state"], delivery["attempts"], delivery["last_status_code"]) == (
+        "pending",
+        1,
+        307,
+    )
     assert "redirects are not followed" in delivery["last_error"]
+    assert f"{receiver.url}/elsewhere" in delivery["last_error"]
+
+    # The retry goes to the callback URL again, never to where the redirect pointed.
+    delivery = await deliver_until_settled(ctx, client, headers, task_id)
+    assert (delivery["state"], delivery["attempts"]) == ("delivered", 2)
+    assert [r.path for r in receiver.requests] == ["/hook", "/hook"]
+
+
+async def test_the_embedded_scheduler_sends_the_retries(
+    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+) -> None:
+    headers = await sign_up(client, "sweep@example.com")
+    receiver.answer(500)
+    task_id = await _finished_task(client, ctx, headers, receiver.url)
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["state"], delivery["attempts"]) == ("pending", 1)
+
+    ctx.settings.webhook_sweep_seconds = 0.05
+    stop = asyncio.Event()
+    scheduler = asyncio.create_task(run_scheduler(ctx, stop))
+    try:
+        async with asyncio.timeout(SETTLE_SECONDS):
+            while delivery["state"] == "pending":
+                await asyncio.sleep(0.05)
+                [delivery] = await deliveries_of(client, headers, task_id)
+    finally:
+        stop.set()
+        await scheduler
+    assert (delivery["state"], delivery["attempts"]) == ("delivered", 2)
+    assert len(receiver.requests) == 2
 
 
 async def test_two_senders_at_once_make_each_attempt_once(
@@ -281,7 +467,15 @@ async def test_two_senders_at_once_make_each_attempt_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     headers = await sign_up(client, "busy@example.com")
+    # Each task's own attempt fails: the retries are left for the senders below.
+    receiver.answer(500, times=3)
     task_ids = [await _finished_task(client, ctx, headers, receiver.url) for _ in range(3)]
+    assert len(receiver.requests) == 3
+    for task_id in task_ids:
+        [delivery] = await deliveries_of(client, headers, task_id)
+        assert (delivery["state"], delivery["attempts"]) == ("pending", 1)
+    await asyncio.sleep(0.1)  # the retries come due (the backoff is 10 ms here)
+
     # Each sender reads the due deliveries, then waits for the other to have read them too:
     # both go on to claim the same three attempts.
     read_due = WebhookDeliveryRepository.due
@@ -304,12 +498,13 @@ async def test_two_senders_at_once_make_each_attempt_once(
 
     assert seen == [3, 3]
     assert sum(made) == 3
-    assert len(receiver.requests) == 3
+    # One request per attempt: each event's failed first attempt, and one retry each.
+    assert len(receiver.requests) == 6
     sent = sorted(json.loads(r.body)["data"]["task"]["id"] for r in receiver.requests)
-    assert sent == sorted(task_ids)
+    assert sent == sorted(task_ids * 2)
     for task_id in task_ids:
         [delivery] = await deliveries_of(client, headers, task_id)
-        assert (delivery["state"], delivery["attempts"]) == ("delivered", 1)
+        assert (delivery["state"], delivery["attempts"]) == ("delivered", 2)
 
 
 async def test_deliveries_are_listed_newest_first_in_pages_to_the_owner_only(
