@@ -50,12 +50,20 @@ class EmbeddedLauncher:
 
         sending = asyncio.create_task(deliver_due(ctx, task_id=task_id))
         self._sending.add(sending)
-        sending.add_done_callback(self._sending.discard)
+        sending.add_done_callback(self._sent)
 
-    async def settle(self, timeout: float = CLOSE_GRACE_SECONDS) -> None:
-        """Waits for the webhook sends under way (cancelling those still going at `timeout`)."""
+    def _sent(self, sending: asyncio.Task[int]) -> None:
+        self._sending.discard(sending)
+        if not sending.cancelled() and sending.exception() is not None:
+            log.warning(
+                "webhooks: a send failed; the sweep will retry it", exc_info=sending.exception()
+            )
+
+    async def settle(self, within: float = CLOSE_GRACE_SECONDS) -> None:
+        """Waits for the webhook sends under way; those still going after `within` seconds are
+        cancelled (their claim lapses and the sweep sends them again)."""
         if self._sending:
-            _done, pending = await asyncio.wait(set(self._sending), timeout=timeout)
+            _done, pending = await asyncio.wait(set(self._sending), timeout=within)
             for task in pending:
                 task.cancel()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ from pixelfleet.events import EVENTS_STREAM
 from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, follow_events, image_bytes, sign_up, submit, whole_ledger
 from tests.celery_mode.conftest import Processes, wait_for_status
+from tests.harness.celery import CeleryProcess
 
 pytestmark = pytest.mark.celery
 
@@ -41,6 +44,30 @@ async def test_a_task_is_processed_by_a_celery_worker_and_debited_once(
     kinds = [entry["kind"] for entry in await whole_ledger(client, headers)]
     assert kinds.count("task_debit") == 1
     assert "task_refund" not in kinds
+
+
+async def test_the_plain_celery_command_runs_pixelfleet_tasks(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    worker = CeleryProcess.start(
+        settings,
+        tmp_path / "celery.log",
+        "-m",
+        "celery",
+        "-A",
+        "pixelfleet.worker.celery_app",
+        "worker",
+        "--pool=solo",
+        f"--queues={settings.celery_queue}",
+        program=[sys.executable],
+    )
+    try:
+        headers = await sign_up(client, "plain@example.com")
+        accepted = await submit(client, headers, THUMBNAIL, image_bytes(size=(800, 600)))
+        task = await wait_for_status(client, headers, accepted.json()["id"], {"succeeded"})
+    finally:
+        worker.stop()
+    assert task["attempts"] == 1
 
 
 async def test_the_message_carries_the_task_id_and_never_the_image(

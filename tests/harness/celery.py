@@ -40,11 +40,17 @@ class CeleryProcess:
 
     @classmethod
     def start(
-        cls, settings: Settings, log_path: Path, *args: str, ready_mark: str | None = READY_MARK
+        cls,
+        settings: Settings,
+        log_path: Path,
+        *args: str,
+        ready_mark: str | None = READY_MARK,
+        program: list[str] | None = None,
     ) -> CeleryProcess:
+        """Starts `python -m pixelfleet ARGS` (or `PROGRAM ARGS`) and waits for `ready_mark`."""
         log = log_path.open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "pixelfleet", *args],
+            [*(program or [sys.executable, "-m", "pixelfleet"]), *args],
             env=settings_env(settings),
             stdout=log,
             stderr=subprocess.STDOUT,
