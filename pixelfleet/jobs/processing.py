@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import ValidationError
@@ -25,7 +24,7 @@ from pixelfleet.errors import PixelFleetError
 from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
 from pixelfleet.imaging.pipeline import Pipeline, run_pipeline
-from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
 from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.storage import StoredObjectMissing
@@ -35,8 +34,10 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["skipped", "succeeded", "failed", "requeued", "discarded"]
 
-# A task's progress reaches the database at most this often (events go out on every change).
+# A task's progress reaches the database at most this often, and the event stream at most ten
+# times a second (a change in between is sent with the next one).
 PROGRESS_FLUSH_SECONDS = 0.25
+EVENT_INTERVAL_SECONDS = 0.1
 # Longest silence before the worker says it is alive anyway (a long AVIF encode, say).
 MAX_HEARTBEAT_SECONDS = 10.0
 
@@ -44,17 +45,8 @@ TakeOver = Callable[[str], bool]
 """Given the worker that holds a running task, says whether it provably stopped working on it."""
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    task_id: uuid.UUID
-    user_id: uuid.UUID
-    attempt: int
-    source_key: str
-    pipeline: dict[str, object]
-
-
 def _event(
-    task: Task | _Claimed,
+    task: Task | ClaimedTask,
     status: str,
     progress: int,
     stage: str | None,
@@ -62,7 +54,7 @@ def _event(
     attempts: int,
     error_code: str | None = None,
 ) -> TaskEvent:
-    task_id = task.task_id if isinstance(task, _Claimed) else task.id
+    task_id = task.task_id if isinstance(task, ClaimedTask) else task.id
     return TaskEvent(
         task_id=task_id,
         user_id=task.user_id,
@@ -76,12 +68,12 @@ def _event(
 
 
 class _ProgressFeed:
-    """Carries progress from the pipeline thread to the event loop: every change is published
-    as an event, and written to the database when PROGRESS_FLUSH_SECONDS have passed (or as a
-    heartbeat, so the recovery job never takes a busy worker for a lost one). Never fails the
-    task."""
+    """Carries progress from the pipeline thread to the event loop: changes go out as events
+    (at most every EVENT_INTERVAL_SECONDS) and to the database (at most every
+    PROGRESS_FLUSH_SECONDS, and as a heartbeat when nothing changes, so the recovery job never
+    takes a busy worker for a lost one). Never fails the task."""
 
-    def __init__(self, ctx: ProcessContext, claimed: _Claimed, worker: str) -> None:
+    def __init__(self, ctx: ProcessContext, claimed: ClaimedTask, worker: str) -> None:
         self.ctx = ctx
         self.claimed = claimed
         self.worker = worker
@@ -97,19 +89,22 @@ class _ProgressFeed:
 
     async def run(self) -> None:
         heartbeat = min(MAX_HEARTBEAT_SECONDS, self.ctx.settings.task_stale_seconds / 4)
-        written = current = ("starting", 0)  # what the claim already wrote
-        last_write = time.monotonic()
+        current = written = published = ("starting", 0)  # what the claim already wrote and sent
+        last_write = last_publish = time.monotonic()
         while True:
-            interval = PROGRESS_FLUSH_SECONDS if current != written else heartbeat
-            wait = max(0.0, last_write + interval - time.monotonic())
+            deadlines = [last_write + (PROGRESS_FLUSH_SECONDS if current != written else heartbeat)]
+            if current != published:
+                deadlines.append(last_publish + EVENT_INTERVAL_SECONDS)
+            wait = max(0.0, min(deadlines) - time.monotonic())
             try:
                 change = await asyncio.wait_for(self.changes.get(), wait)
             except TimeoutError:
                 change = current
             if change is None:
                 return
-            if change != current:
-                current = change
+            current = change
+            now = time.monotonic()
+            if current != published and now - last_publish >= EVENT_INTERVAL_SECONDS:
                 await self.ctx.events.publish(
                     _event(
                         self.claimed,
@@ -120,8 +115,9 @@ class _ProgressFeed:
                         self.claimed.attempt,
                     )
                 )
+                published, last_publish = current, now
             interval = PROGRESS_FLUSH_SECONDS if current != written else heartbeat
-            if time.monotonic() - last_write >= interval:
+            if now - last_write >= interval:
                 await self._write(current)
                 written, last_write = current, time.monotonic()
 
@@ -150,7 +146,7 @@ async def _settle_failure(
         assert task is not None
         await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
         await webhooks.record_task_event(session, task)
-    await _announce_webhooks(ctx, task)
+    await _announce_webhooks(ctx, task.id, task.callback_url)
     return task
 
 
@@ -169,13 +165,13 @@ async def _fail(
 
 async def _claim(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, take_over: TakeOver | None
-) -> _Claimed | Outcome:
+) -> ClaimedTask | Outcome:
     now = utcnow()
     lost: Task | None = None
     async with ctx.sessions.begin() as session:
         repo = TaskRepository.from_session(session)
         claimed = await repo.claim(task_id, worker, now)
-        if not claimed and take_over is not None:
+        if claimed is None and take_over is not None:
             held = await repo.get(task_id)
             if held is None or held.status != RUNNING or not held.worker:
                 return "skipped"
@@ -185,10 +181,6 @@ async def _claim(
                 lost = held  # settled below, outside this transaction
             else:
                 claimed = await repo.take_over(task_id, held.worker, worker, now)
-        if claimed:
-            task = await repo.get(task_id)
-            assert task is not None
-            result = _Claimed(task.id, task.user_id, task.attempts, task.source_key, task.pipeline)
     if lost is not None:
         assert lost.worker is not None
         failed = await _settle_failure(
@@ -206,10 +198,10 @@ async def _claim(
             )
         )
         return "failed"
-    if not claimed:
+    if claimed is None:
         return "skipped"
-    await ctx.events.publish(_event(result, RUNNING, 0, "starting", worker, result.attempt))
-    return result
+    await ctx.events.publish(_event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
+    return claimed
 
 
 async def process_task(
@@ -220,7 +212,7 @@ async def process_task(
     take_over: TakeOver | None = None,
 ) -> Outcome:
     claim = await _claim(ctx, task_id, worker, take_over)
-    if not isinstance(claim, _Claimed):
+    if not isinstance(claim, ClaimedTask):
         return claim
 
     try:
@@ -237,8 +229,10 @@ async def process_task(
         data = await ctx.storage.get(claim.source_key)
     except StoredObjectMissing:
         return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
-    async with ctx.read_sessions() as session:
-        asset_bytes = await assets.load_asset_bytes(session, ctx.storage, pipeline.asset_ids())
+    asset_bytes: Mapping[uuid.UUID, bytes] = {}
+    if asset_ids := pipeline.asset_ids():
+        async with ctx.read_sessions() as session:
+            asset_bytes = await assets.load_asset_bytes(session, ctx.storage, asset_ids)
 
     feed = _ProgressFeed(ctx, claim, worker)
     reporter = asyncio.create_task(feed.run())
@@ -290,7 +284,7 @@ async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:
 
 async def _store_result(
     ctx: ProcessContext,
-    claim: _Claimed,
+    claim: ClaimedTask,
     worker: str,
     encoded: Mapping[str, EncodedImage],
 ) -> Outcome:
@@ -317,21 +311,22 @@ async def _store_result(
     async with ctx.sessions.begin() as session:
         repo = TaskRepository.from_session(session)
         stored = await repo.mark_succeeded(task_id, worker, now, now + ctx.retention, outputs)
-        task = await repo.get(task_id) if stored else None
-        if task is not None and task.callback_url is not None:
+        if stored and claim.callback_url is not None:
+            task = await repo.get(task_id)
+            assert task is not None
             await webhooks.record_task_event(session, task)
-    if task is None:
+    if not stored:
         # Cancelled (or taken over) while running: the results belong to nobody.
         for output in outputs:
             assert output.key is not None
             await ctx.storage.delete(output.key)
         return "discarded"
     await ctx.events.publish(_event(claim, SUCCEEDED, 100, "done", worker, claim.attempt))
-    await _announce_webhooks(ctx, task)
+    await _announce_webhooks(ctx, task_id, claim.callback_url)
     return "succeeded"
 
 
-async def _announce_webhooks(ctx: ProcessContext, task: Task) -> None:
+async def _announce_webhooks(ctx: ProcessContext, task_id: uuid.UUID, callback: str | None) -> None:
     """After the final state's commit: its webhook goes out now (retries come from upkeep)."""
-    if task.callback_url is not None:
-        await ctx.launcher.deliver_webhooks(ctx, task.id)
+    if callback is not None:
+        await ctx.launcher.deliver_webhooks(ctx, task_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pixelfleet.db import newest_first
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, TaskOutput
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """What a worker needs to run the task it just claimed."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    attempt: int
+    source_key: str
+    pipeline: dict[str, Any]
+    callback_url: str | None
 
 
 def _silent_since(cutoff: datetime) -> ColumnElement[bool]:
@@ -84,37 +97,47 @@ class TaskRepository:
             statement = statement.where(_silent_since(silent_since))
         return statement
 
-    async def claim(self, task_id: uuid.UUID, worker: str, now: datetime) -> bool:
-        return await self._transition(
-            task_id,
-            {QUEUED},
-            status=RUNNING,
-            worker=worker,
-            attempts=Task.attempts + 1,
-            started_at=now,
-            heartbeat_at=now,
-            updated_at=now,
-            progress=0,
-            stage="starting",
+    async def claim(self, task_id: uuid.UUID, worker: str, now: datetime) -> ClaimedTask | None:
+        """Takes a queued task for `worker` (a new attempt); what it needs to run, or None."""
+        return await self._start_attempt(task_id, worker, now, Task.status == QUEUED)
+
+    async def _start_attempt(
+        self, task_id: uuid.UUID, worker: str, now: datetime, *conditions: ColumnElement[bool]
+    ) -> ClaimedTask | None:
+        # RETURNING hands back what the worker needs in the same round trip as the claim.
+        row = (
+            await self.session.execute(
+                update(Task)
+                .where(Task.id == task_id, *conditions)
+                .values(
+                    status=RUNNING,
+                    worker=worker,
+                    attempts=Task.attempts + 1,
+                    started_at=now,
+                    heartbeat_at=now,
+                    updated_at=now,
+                    progress=0,
+                    stage="starting",
+                )
+                .returning(
+                    Task.user_id, Task.attempts, Task.source_key, Task.pipeline, Task.callback_url
+                )
+                .execution_options(synchronize_session=False)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return ClaimedTask(
+            task_id, row.user_id, row.attempts, row.source_key, row.pipeline, row.callback_url
         )
 
-    async def take_over(self, task_id: uuid.UUID, holder: str, worker: str, now: datetime) -> bool:
+    async def take_over(
+        self, task_id: uuid.UUID, holder: str, worker: str, now: datetime
+    ) -> ClaimedTask | None:
         """Moves a running task from a worker known to be gone to `worker` (a new attempt)."""
-        outcome = await self.session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status == RUNNING, Task.worker == holder)
-            .values(
-                worker=worker,
-                attempts=Task.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                updated_at=now,
-                progress=0,
-                stage="starting",
-            )
-            .execution_options(synchronize_session=False)
+        return await self._start_attempt(
+            task_id, worker, now, Task.status == RUNNING, Task.worker == holder
         )
-        return bool(getattr(outcome, "rowcount", 0))
 
     async def record_progress(
         self, task_id: uuid.UUID, worker: str, progress: int, stage: str, now: datetime
