@@ -129,3 +129,56 @@ async def test_recovery_leaves_a_task_whose_worker_is_still_reporting(
             silent_since=utcnow() - timedelta(minutes=5),
         )
     assert (await _task(ctx, task_id)).status == "running"
+
+
+async def test_a_task_running_past_its_hard_limit_fails_and_is_refunded(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "overdue@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    await _claim(ctx, task_id, "worker-that-hangs")  # an hour ago, far past the hard limit
+    async with ctx.sessions.begin() as session:  # ... yet its heartbeat goes on
+        await TaskRepository.from_session(session).record_progress(
+            uuid.UUID(task_id), "worker-that-hangs", 10, "encoding", utcnow()
+        )
+
+    assert await maintenance.recover_stale_tasks(ctx) == 0
+    assert await maintenance.fail_overdue_tasks(ctx) == 1
+
+    task = await _task(ctx, task_id)
+    assert (task.status, task.error_code) == ("failed", "time-limit")
+    assert await balance_of(client, headers) == 100
+    assert await maintenance.fail_overdue_tasks(ctx) == 0
+
+
+async def test_a_task_started_within_the_hard_limit_is_left_running(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "busy@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    async with ctx.sessions.begin() as session:
+        assert await TaskRepository.from_session(session).claim(
+            uuid.UUID(task_id), "busy-worker", utcnow()
+        )
+
+    assert await maintenance.fail_overdue_tasks(ctx) == 0
+    assert (await _task(ctx, task_id)).status == "running"
+
+
+async def test_the_embedded_mode_has_nothing_to_dispatch_again(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "queued@example.com")
+    task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
+    async with ctx.sessions.begin() as session:  # dispatched long ago, never started
+        await session.execute(
+            Task.__table__.update()
+            .where(Task.id == uuid.UUID(task_id))
+            .values(dispatched_at=utcnow() - timedelta(hours=1))
+        )
+
+    # The embedded launcher hands out nothing (its workers poll the table), so a re-dispatch is
+    # a no-op that stamps the task and leaves it queued for them.
+    assert await maintenance.redispatch_stale_tasks(ctx) == 1
+    assert await maintenance.redispatch_stale_tasks(ctx) == 0
+    assert (await _task(ctx, task_id)).status == "queued"
