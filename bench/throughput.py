@@ -243,7 +243,7 @@ async def _migrate(engine: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", type=int, default=60)
+    parser.add_argument("--tasks", type=int, default=80)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     images = make_images(args.tasks)
