@@ -14,6 +14,7 @@ from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.launchers import Launcher
 from pixelfleet.launchers.factory import create_launcher
+from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.settings import Settings
 from pixelfleet.storage import Storage
 from pixelfleet.storage.factory import create_storage
@@ -30,6 +31,8 @@ class ProcessContext:
     launcher: Launcher
     events: EventChannel
     redis: Redis | None = None
+    # The payment provider, when its keys are configured.
+    payments: PaymentGateway | None = None
 
     @property
     def retention(self) -> timedelta:
@@ -71,4 +74,18 @@ def create_context(settings: Settings) -> ProcessContext:
         launcher=create_launcher(settings),
         events=events,
         redis=redis,
+        payments=_payment_gateway(settings),
+    )
+
+
+def _payment_gateway(settings: Settings) -> PaymentGateway | None:
+    if not settings.razorpay_key_id or settings.razorpay_key_secret is None:
+        return None
+    from pixelfleet.payments.gateway import RazorpayGateway
+
+    return RazorpayGateway(
+        settings.razorpay_key_id,
+        settings.razorpay_key_secret.get_secret_value(),
+        settings.razorpay_base_url,
+        settings.razorpay_timeout_seconds,
     )

@@ -10,12 +10,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pixelfleet.imaging.limits import ImageLimits
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+
+
+class CreditPack(BaseModel):
+    """A pack of credits users can buy: its price is in the currency's smallest unit (paise)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    credits: int = Field(gt=0)
+    amount: int = Field(ge=100, description="The price in the smallest unit (100 paise = 1 INR).")
+    currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")
+
+
+DEFAULT_CREDIT_PACKS = (
+    CreditPack(id="starter", credits=500, amount=49_900),
+    CreditPack(id="studio", credits=3_000, amount=249_900),
+    CreditPack(id="fleet", credits=15_000, amount=999_900),
+)
 
 
 class Settings(BaseSettings):
@@ -41,6 +57,15 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1, le=365)
 
     signup_credits: int = Field(default=100, ge=0)
+    # JSON: [{"id": "starter", "credits": 500, "amount": 49900, "currency": "INR"}, ...]
+    credit_packs: tuple[CreditPack, ...] = DEFAULT_CREDIT_PACKS
+
+    # Razorpay: payments answer 503 until the key id and secret are set.
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    razorpay_base_url: str = "https://api.razorpay.com"
+    razorpay_timeout_seconds: float = Field(default=10.0, gt=0)
 
     max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_source_pixels: int = Field(default=50_000_000, ge=1)
@@ -87,6 +112,8 @@ class Settings(BaseSettings):
                 )
         if self.launcher != "embedded" and not self.redis_url:
             raise ValueError(f"PIXELFLEET_LAUNCHER={self.launcher} needs PIXELFLEET_REDIS_URL")
+        if len({pack.id for pack in self.credit_packs}) != len(self.credit_packs):
+            raise ValueError("PIXELFLEET_CREDIT_PACKS has two packs with the same id")
         if self.task_time_limit_seconds <= self.task_soft_time_limit_seconds:
             raise ValueError(
                 "PIXELFLEET_TASK_TIME_LIMIT_SECONDS must be greater than "

@@ -11,7 +11,17 @@ from starlette.types import Scope
 
 from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.problems import install_problem_handlers
-from pixelfleet.api.routes import assets, auth, health, me, operations, presets, tasks, webhooks
+from pixelfleet.api.routes import (
+    assets,
+    auth,
+    health,
+    me,
+    operations,
+    payments,
+    presets,
+    tasks,
+    webhooks,
+)
 from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.settings import Settings
 
@@ -68,6 +78,6 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
     _keep_uploads_in_memory(
         (ctx.settings if ctx else settings or Settings()).max_upload_bytes + MULTIPART_OVERHEAD
     )
-    for module in (health, auth, me, tasks, webhooks, operations, presets, assets):
+    for module in (health, auth, me, tasks, webhooks, operations, presets, assets, payments):
         app.include_router(module.router)
     return app

@@ -32,10 +32,12 @@ class CreditRepository:
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
-    async def balance(self, user_id: uuid.UUID) -> int:
-        return (
-            await self.session.execute(select(User.balance).where(User.id == user_id))
-        ).scalar_one()
+    async def balance(self, user_id: uuid.UUID, *, lock: bool = False) -> int:
+        """The balance; with `lock`, held (FOR UPDATE) until the transaction ends."""
+        statement = select(User.balance).where(User.id == user_id)
+        if lock:
+            statement = statement.with_for_update()
+        return (await self.session.execute(statement)).scalar_one()
 
     async def add_entry(self, entry: CreditEntry) -> CreditEntry:
         self.session.add(entry)

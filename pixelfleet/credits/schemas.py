@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-EntryKind = Literal["grant", "purchase", "task_debit", "task_refund", "admin_adjust"]
+EntryKind = Literal[
+    "grant", "purchase", "purchase_reversal", "task_debit", "task_refund", "admin_adjust"
+]
 
 
 class CreditEntryOut(BaseModel):
@@ -17,6 +19,7 @@ class CreditEntryOut(BaseModel):
     amount: int
     balance_after: int
     task_id: uuid.UUID | None
+    payment_id: uuid.UUID | None
     note: str | None
     created_at: datetime
 

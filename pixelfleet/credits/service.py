@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,8 @@ async def _apply(
     *,
     kind: EntryKind,
     task_id: uuid.UUID | None = None,
+    payment_id: uuid.UUID | None = None,
+    reference: str | None = None,
     note: str | None = None,
 ) -> CreditEntry | None:
     repo = CreditRepository.from_session(session)
@@ -34,6 +37,8 @@ async def _apply(
             amount=amount,
             balance_after=balance,
             task_id=task_id,
+            payment_id=payment_id,
+            reference=reference,
             note=note,
         )
     )
@@ -81,6 +86,71 @@ async def refund_task(
     except IntegrityError:
         return False
     return True
+
+
+async def grant_for_payment(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    credits: int,
+    *,
+    reference: str,
+    note: str,
+) -> bool:
+    """Grants a paid pack's credits, once per `reference` (the provider's payment id): a second
+    call with the same reference changes nothing and returns False."""
+    try:
+        async with session.begin_nested():
+            await _apply(
+                session,
+                user_id,
+                credits,
+                kind="purchase",
+                payment_id=payment_id,
+                reference=reference,
+                note=note,
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    taken: int
+    shortfall: int
+
+
+async def take_back_for_refund(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    credits: int,
+    *,
+    reference: str,
+    note: str,
+) -> TakenBack | None:
+    """Takes back up to `credits` for a refund, never below zero: what the balance no longer
+    holds is the shortfall. Once per `reference` (the refund's id); None when already done."""
+    repo = CreditRepository.from_session(session)
+    balance = await repo.balance(user_id, lock=True)
+    taken = min(credits, balance)
+    if taken > 0:
+        try:
+            async with session.begin_nested():
+                entry = await _apply(
+                    session,
+                    user_id,
+                    -taken,
+                    kind="purchase_reversal",
+                    payment_id=payment_id,
+                    reference=reference,
+                    note=note,
+                )
+        except IntegrityError:
+            return None
+        assert entry is not None  # the balance is locked and holds `taken`
+    return TakenBack(taken=taken, shortfall=credits - taken)
 
 
 async def balance_and_ledger(

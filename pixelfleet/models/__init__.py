@@ -3,6 +3,8 @@
 from pixelfleet.models.asset import Asset
 from pixelfleet.models.credit_entry import CreditEntry
 from pixelfleet.models.idempotency_key import IdempotencyKey
+from pixelfleet.models.payment import Payment
+from pixelfleet.models.payment_event import PaymentEvent
 from pixelfleet.models.preset import Preset
 from pixelfleet.models.refresh_token import RefreshToken
 from pixelfleet.models.task import Task
@@ -14,6 +16,8 @@ __all__ = [
     "Asset",
     "CreditEntry",
     "IdempotencyKey",
+    "Payment",
+    "PaymentEvent",
     "Preset",
     "RefreshToken",
     "Task",

@@ -10,8 +10,9 @@ from pixelfleet.db import Base, UTCDateTime, utcnow
 
 
 class CreditEntry(Base):
-    """One line of the append-only credit ledger. A task is debited once and refunded at most once:
-    the unique (task_id, kind) constraint makes that a fact of the schema, not of luck."""
+    """One line of the append-only credit ledger. A task is debited once and refunded at most once,
+    and each outside event (a payment, a refund) moves credits at most once: the unique
+    (task_id, kind) and `reference` constraints make that a fact of the schema, not of luck."""
 
     __tablename__ = "credit_entries"
     __table_args__ = (UniqueConstraint("task_id", "kind"),)
@@ -28,5 +29,10 @@ class CreditEntry(Base):
     task_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("tasks.id", ondelete="SET NULL"), nullable=True
     )
+    payment_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("payments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # What outside event this line answers ("razorpay:pay_…", "razorpay:rfnd_…"): at most one line.
+    reference: Mapped[str | None] = mapped_column(String(128), nullable=True, unique=True)
     note: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

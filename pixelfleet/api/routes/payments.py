@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+
+from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pixelfleet.payments import service as payments
+from pixelfleet.payments.schemas import (
+    OrderOut,
+    OrderRequest,
+    PackList,
+    PaymentOut,
+    PaymentPage,
+    VerifyRequest,
+    WebhookAck,
+)
+
+router = APIRouter(prefix="/v1/payments", tags=["payments"])
+
+
+@router.get("/packs", response_model=PackList)
+async def list_packs(ctx: ContextDep) -> PackList:
+    """The credit packs on sale (503 while payments are not configured)."""
+    return payments.list_packs(ctx)
+
+
+@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
+async def create_order(
+    body: OrderRequest,
+    response: Response,
+    user: CurrentUser,
+    ctx: ContextDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", description="Repeat-safe order key.")
+    ] = None,
+) -> OrderOut:
+    """Open a Razorpay order for a pack; pass the answer to Razorpay Checkout."""
+    order, created = await payments.create_order(ctx, user, body.pack_id, idempotency_key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return order
+
+
+@router.post("/verify", response_model=PaymentOut)
+async def verify_payment(body: VerifyRequest, user: CurrentUser, ctx: ContextDep) -> PaymentOut:
+    """Hand over what Checkout's success handler received; the pack's credits are granted once."""
+    return await payments.verify_checkout(ctx, user, body)
+
+
+@router.post("/webhook", response_model=WebhookAck)
+async def razorpay_webhook(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    signature: Annotated[str | None, Header(alias="X-Razorpay-Signature")] = None,
+    event_id: Annotated[str | None, Header(alias="x-razorpay-event-id")] = None,
+) -> WebhookAck:
+    """Razorpay's webhook (signed with the webhook secret over the raw body). Each event is
+    applied once; redeliveries are acknowledged and ignored."""
+    body = await request.body()
+    return await payments.handle_webhook(session, ctx.settings, body, signature, event_id)
+
+
+@router.get("", response_model=PaymentPage)
+async def list_payments(
+    user: CurrentUser,
+    session: ReadSessionDep,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> PaymentPage:
+    """Your payments and their states, newest first (an admin sees everyone's)."""
+    return await payments.list_payments(session, user, cursor=cursor, limit=limit)

@@ -1,0 +1,1 @@
+"""Buying credit packs with Razorpay: orders, checkout verification, webhooks, refunds."""

@@ -1,0 +1,407 @@
+"""The rules of buying credits: a payment grants its pack's credits exactly once, whether the
+checkout's verification, the webhook, or both arrive, in any order, any number of times; a
+refund takes them back (never below zero, the shortfall recorded)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.credits import service as credits
+from pixelfleet.db import utcnow
+from pixelfleet.errors import Conflict, FieldError, InvalidInput
+from pixelfleet.models import Payment, PaymentEvent, User
+from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
+from pixelfleet.payments.errors import (
+    InvalidPaymentSignature,
+    InvalidWebhook,
+    PaymentMismatch,
+    PaymentNotCaptured,
+    PaymentNotFound,
+    PaymentsNotConfigured,
+)
+from pixelfleet.payments.gateway import PaymentGateway, ProviderPayment
+from pixelfleet.payments.repository import (
+    PARTIALLY_REFUNDED,
+    REFUNDED,
+    SETTLED,
+    PaymentRepository,
+)
+from pixelfleet.payments.schemas import (
+    OrderOut,
+    PackList,
+    PackOut,
+    PaymentOut,
+    PaymentPage,
+    VerifyRequest,
+    WebhookAck,
+)
+from pixelfleet.payments.signatures import checkout_signature_valid, webhook_signature_valid
+from pixelfleet.settings import CreditPack, Settings
+
+log = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+NOT_CONFIGURED = (
+    "Payments are not configured on this server: set PIXELFLEET_RAZORPAY_KEY_ID and "
+    "PIXELFLEET_RAZORPAY_KEY_SECRET (and PIXELFLEET_RAZORPAY_WEBHOOK_SECRET for webhooks)."
+)
+
+
+class OrderKeyReused(Conflict):
+    slug = "idempotency-key-reused"
+    title = "Idempotency key already used for another request"
+
+
+def _gateway(ctx: ProcessContext) -> PaymentGateway:
+    if ctx.payments is None:
+        raise PaymentsNotConfigured(NOT_CONFIGURED)
+    return ctx.payments
+
+
+def _key_secret(settings: Settings) -> str:
+    if settings.razorpay_key_secret is None or not settings.razorpay_key_id:
+        raise PaymentsNotConfigured(NOT_CONFIGURED)
+    return settings.razorpay_key_secret.get_secret_value()
+
+
+def list_packs(ctx: ProcessContext) -> PackList:
+    _gateway(ctx)
+    return PackList(items=[PackOut(**pack.model_dump()) for pack in ctx.settings.credit_packs])
+
+
+def _pack(settings: Settings, pack_id: str) -> CreditPack:
+    for pack in settings.credit_packs:
+        if pack.id == pack_id:
+            return pack
+    known = ", ".join(pack.id for pack in settings.credit_packs)
+    raise InvalidInput(
+        f"There is no pack {pack_id!r}; the packs are: {known}.",
+        errors=[FieldError("pack_id", f"must be one of {known}")],
+    )
+
+
+def _order_out(payment: Payment, key_id: str) -> OrderOut:
+    return OrderOut(
+        id=payment.id,
+        order_id=payment.order_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        key_id=key_id,
+        pack_id=payment.pack_id,
+        credits=payment.credits,
+        status=payment.status,
+    )
+
+
+def _replayed(existing: Payment, pack_id: str) -> Payment:
+    if existing.pack_id != pack_id:
+        raise OrderKeyReused("This Idempotency-Key was already used to buy another pack.")
+    return existing
+
+
+async def create_order(
+    ctx: ProcessContext, user: User, pack_id: str, idempotency_key: str | None
+) -> tuple[OrderOut, bool]:
+    """Opens a Razorpay order for a pack. No database transaction is open while the provider is
+    called (on SQLite one would hold the write lock for as long). The same key with the same
+    pack returns the first order; the bool says whether this call created it."""
+    gateway = _gateway(ctx)
+    pack = _pack(ctx.settings, pack_id)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidInput(
+            "The Idempotency-Key header must be 1 to 255 characters.",
+            errors=[FieldError("Idempotency-Key", "must be 1 to 255 characters")],
+        )
+    if idempotency_key is not None:
+        async with ctx.read_sessions() as session:
+            existing = await PaymentRepository.from_session(session).by_idempotency_key(
+                user.id, idempotency_key
+            )
+        if existing is not None:
+            return _order_out(_replayed(existing, pack_id), gateway.key_id), False
+
+    payment_id = uuid.uuid4()
+    order = await gateway.create_order(
+        pack.amount,
+        pack.currency,
+        receipt=str(payment_id),
+        notes={"user_id": str(user.id), "pack_id": pack.id, "credits": str(pack.credits)},
+    )
+    payment = Payment(
+        id=payment_id,
+        user_id=user.id,
+        pack_id=pack.id,
+        credits=pack.credits,
+        amount=pack.amount,
+        currency=pack.currency,
+        status="created",
+        order_id=order.id,
+        idempotency_key=idempotency_key,
+        amount_refunded=0,
+        credits_reversed=0,
+        credits_shortfall=0,
+    )
+    try:
+        async with ctx.sessions.begin() as session:
+            await PaymentRepository.from_session(session).add(payment)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # The same key won a race with this request: answer with its order (ours goes unused
+        # and expires unpaid at Razorpay).
+        async with ctx.read_sessions() as session:
+            existing = await PaymentRepository.from_session(session).by_idempotency_key(
+                user.id, idempotency_key
+            )
+        assert existing is not None
+        return _order_out(_replayed(existing, pack_id), gateway.key_id), False
+    return _order_out(payment, gateway.key_id), True
+
+
+def _matches(payment: Payment, provider: ProviderPayment | dict[str, Any]) -> str | None:
+    """Why the provider's payment does not pay this order, or None when it does."""
+    order_id: object
+    amount: object
+    currency: object
+    if isinstance(provider, ProviderPayment):
+        order_id, amount, currency = provider.order_id, provider.amount, provider.currency
+    else:
+        order_id, amount, currency = (
+            provider.get("order_id"),
+            provider.get("amount"),
+            provider.get("currency"),
+        )
+    if order_id != payment.order_id:
+        return f"the payment belongs to order {order_id}, not {payment.order_id}"
+    if amount != payment.amount or currency != payment.currency:
+        return f"the payment is {amount} {currency}, the order {payment.amount} {payment.currency}"
+    return None
+
+
+async def _settle_paid(session: AsyncSession, payment: Payment, provider_payment_id: str) -> bool:
+    """Marks the payment paid and grants its credits, unless it already was (then nothing)."""
+    repo = PaymentRepository.from_session(session)
+    if not await repo.mark_paid(payment, provider_payment_id, utcnow()):
+        return False
+    granted = await credits.grant_for_payment(
+        session,
+        payment.user_id,
+        payment.id,
+        payment.credits,
+        reference=f"razorpay:{provider_payment_id}",
+        note=f"pack {payment.pack_id} ({payment.order_id})",
+    )
+    assert granted, "a payment became paid twice"
+    log.info("payment %s paid: %d credits granted", payment.id, payment.credits)
+    return True
+
+
+async def verify_checkout(ctx: ProcessContext, user: User, request: VerifyRequest) -> PaymentOut:
+    """The browser's word that Checkout succeeded: checked (signature, owner, and the payment
+    itself at Razorpay: captured, for this order, for its amount) before credits are granted."""
+    key_secret = _key_secret(ctx.settings)
+    gateway = _gateway(ctx)
+    order_id, provider_id = request.razorpay_order_id, request.razorpay_payment_id
+    if not checkout_signature_valid(key_secret, order_id, provider_id, request.razorpay_signature):
+        raise InvalidPaymentSignature(
+            "The payment signature does not match this order and payment."
+        )
+    async with ctx.read_sessions() as session:
+        payment = await PaymentRepository.from_session(session).by_order_id(order_id)
+    if payment is None or payment.user_id != user.id:
+        raise PaymentNotFound(f"No order {order_id} exists for this account.")
+    if payment.status in SETTLED:
+        return PaymentOut.model_validate(payment)  # already granted (by the webhook, say)
+
+    provider = await gateway.fetch_payment(provider_id)
+    if (problem := _matches(payment, provider)) is not None:
+        log.warning("payment %s: verification refused: %s", payment.id, problem)
+        raise PaymentMismatch(f"This payment does not pay order {order_id}: {problem}.")
+    if provider.status != "captured":
+        raise PaymentNotCaptured(
+            f"Payment {provider_id} is {provider.status}, not captured yet; the credits are "
+            "granted when Razorpay captures it."
+        )
+    async with ctx.sessions.begin() as session:
+        locked = await PaymentRepository.from_session(session).by_order_id(order_id, lock=True)
+        assert locked is not None
+        await _settle_paid(session, locked, provider_id)
+    async with ctx.read_sessions() as session:
+        settled = await PaymentRepository.from_session(session).by_order_id(order_id)
+    assert settled is not None
+    return PaymentOut.model_validate(settled)
+
+
+async def handle_webhook(
+    session: AsyncSession,
+    settings: Settings,
+    body: bytes,
+    signature: str | None,
+    event_id: str | None,
+) -> WebhookAck:
+    """Verifies and stores a Razorpay event once (by its id), and applies it in the same
+    transaction: a redelivery, or the same event racing itself, changes nothing."""
+    secret = settings.razorpay_webhook_secret
+    if secret is None or not secret.get_secret_value():
+        raise PaymentsNotConfigured(
+            "Payment webhooks are not configured on this server: set "
+            "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET."
+        )
+    if not signature or not webhook_signature_valid(secret.get_secret_value(), body, signature):
+        raise InvalidWebhook("The X-Razorpay-Signature header does not sign this body.")
+    if not event_id or len(event_id) > 64:
+        raise InvalidWebhook("The x-razorpay-event-id header is missing or too long.")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise InvalidWebhook("The webhook body is not JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("event"), str):
+        raise InvalidWebhook("The webhook body names no event.")
+    event = str(document["event"])[:64]
+
+    repo = PaymentRepository.from_session(session)
+    payment_entity = repo.entity(document, "payment")
+    order_entity = repo.entity(document, "order")
+    order_id = (payment_entity or {}).get("order_id") or (order_entity or {}).get("id")
+    stored = await repo.add_event(
+        PaymentEvent(
+            id=event_id,
+            event=event,
+            order_id=order_id if isinstance(order_id, str) else None,
+            payload=document,
+        )
+    )
+    if not stored:
+        return WebhookAck(status="duplicate", detail=f"Event {event_id} was already received.")
+    ack = await _apply_event(session, event, document)
+    await repo.set_event_outcome(event_id, f"{ack.status}: {ack.detail}")
+    return ack
+
+
+async def _apply_event(session: AsyncSession, event: str, document: dict[str, Any]) -> WebhookAck:
+    repo = PaymentRepository.from_session(session)
+    payment_entity = repo.entity(document, "payment")
+    order_entity = repo.entity(document, "order")
+    if event in ("payment.captured", "order.paid"):
+        if payment_entity is None or not isinstance(payment_entity.get("id"), str):
+            return WebhookAck(status="ignored", detail=f"{event} without a payment entity.")
+        order_id = payment_entity.get("order_id") or (order_entity or {}).get("id")
+        if order_entity is not None and payment_entity.get("order_id") is None:
+            payment_entity = {**payment_entity, "order_id": order_id}
+        return await _captured(session, str(order_id), payment_entity)
+    if event == "payment.failed":
+        if payment_entity is None:
+            return WebhookAck(status="ignored", detail="payment.failed without a payment entity.")
+        return await _failed(session, payment_entity)
+    if event == "refund.processed":
+        refund = repo.entity(document, "refund")
+        if refund is None:
+            return WebhookAck(status="ignored", detail="refund.processed without a refund entity.")
+        return await _refunded(session, refund, payment_entity)
+    return WebhookAck(status="ignored", detail=f"Event {event} needs nothing from PixelFleet.")
+
+
+async def _captured(session: AsyncSession, order_id: str, entity: dict[str, Any]) -> WebhookAck:
+    repo = PaymentRepository.from_session(session)
+    payment = await repo.by_order_id(order_id, lock=True)
+    if payment is None:
+        return WebhookAck(status="ignored", detail=f"No order {order_id} here.")
+    if (problem := _matches(payment, entity)) is not None:
+        log.error("payment %s: captured payment refused: %s", payment.id, problem)
+        await repo.note_problem(payment, f"refused {entity.get('id')}: {problem}", utcnow())
+        return WebhookAck(status="ignored", detail=f"Not granted: {problem}.")
+    if await _settle_paid(session, payment, str(entity["id"])):
+        return WebhookAck(status="processed", detail=f"Granted {payment.credits} credits.")
+    if payment.payment_id not in (None, entity["id"]):
+        log.error(
+            "order %s paid twice (%s, then %s): refund the second payment",
+            order_id,
+            payment.payment_id,
+            entity["id"],
+        )
+        return WebhookAck(status="ignored", detail=f"Order already paid by {payment.payment_id}.")
+    return WebhookAck(status="ignored", detail="Already granted.")
+
+
+async def _failed(session: AsyncSession, entity: dict[str, Any]) -> WebhookAck:
+    repo = PaymentRepository.from_session(session)
+    order_id = entity.get("order_id")
+    payment = await repo.by_order_id(str(order_id), lock=True) if order_id else None
+    if payment is None:
+        return WebhookAck(status="ignored", detail=f"No order {order_id} here.")
+    reason = str(entity.get("error_description") or entity.get("error_code") or "payment failed")
+    if await repo.mark_failed(payment, reason, utcnow()):
+        return WebhookAck(status="processed", detail="Marked failed.")
+    return WebhookAck(status="ignored", detail=f"The payment is already {payment.status}.")
+
+
+async def _refunded(
+    session: AsyncSession, refund: dict[str, Any], entity: dict[str, Any] | None
+) -> WebhookAck:
+    repo = PaymentRepository.from_session(session)
+    provider_id = refund.get("payment_id") or (entity or {}).get("id")
+    payment = (
+        await repo.by_provider_payment_id(str(provider_id), lock=True) if provider_id else None
+    )
+    if payment is None or payment.status not in SETTLED:
+        return WebhookAck(status="ignored", detail=f"No paid payment {provider_id} here.")
+    refunded = (entity or {}).get("amount_refunded")
+    if not isinstance(refunded, int):
+        refunded = payment.amount_refunded + int(refund.get("amount") or 0)
+    refunded = min(refunded, payment.amount)
+    # Credits follow the money refunded so far, so partial refunds add up to the whole pack.
+    owed = payment.credits * refunded // payment.amount
+    to_take = owed - payment.credits_reversed
+    status = REFUNDED if refunded >= payment.amount else PARTIALLY_REFUNDED
+    shortfall = 0
+    if to_take > 0:
+        taken = await credits.take_back_for_refund(
+            session,
+            payment.user_id,
+            payment.id,
+            to_take,
+            reference=f"razorpay:{refund.get('id')}",
+            note=f"refund {refund.get('id')} of {payment.order_id}",
+        )
+        if taken is None:
+            return WebhookAck(status="ignored", detail="This refund was already applied.")
+        shortfall = taken.shortfall
+        if shortfall:
+            log.warning(
+                "payment %s: refund took %d credits, %d were already spent",
+                payment.id,
+                taken.taken,
+                shortfall,
+            )
+    await repo.record_refund(
+        payment,
+        amount_refunded=max(refunded, payment.amount_refunded),
+        credits_reversed=max(owed, payment.credits_reversed),
+        shortfall=shortfall,
+        status=status,
+        now=utcnow(),
+    )
+    return WebhookAck(
+        status="processed",
+        detail=f"Took back {max(to_take, 0) - shortfall} credits (shortfall {shortfall}).",
+    )
+
+
+async def list_payments(
+    session: AsyncSession, user: User, *, cursor: str | None, limit: int
+) -> PaymentPage:
+    """The caller's payments, newest first; an admin sees everyone's."""
+    after = decode_time_cursor(cursor) if cursor else None
+    owner = None if user.role == "admin" else user.id
+    rows = await PaymentRepository.from_session(session).page(owner, after, limit + 1)
+    page = page_of(rows, limit, lambda p: encode_time_cursor(p.created_at, p.id))
+    return PaymentPage(
+        items=[PaymentOut.model_validate(p) for p in page.items], next_cursor=page.next_cursor
+    )
