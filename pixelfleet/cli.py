@@ -295,6 +295,27 @@ def beat(loglevel: str) -> None:
 
 
 @main.command()
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write each CRD to a file here (the chart keeps them in charts/pixelfleet/crds).",
+)
+def crds(output_dir: Path | None) -> None:
+    """Print (or write) the CustomResourceDefinitions, generated from the resource models."""
+    from pixelfleet.operator.resources import crd_manifests, render_yaml
+
+    for filename, manifest in crd_manifests().items():
+        text = render_yaml(manifest)
+        if output_dir is None:
+            click.echo("---\n" + text, nl=False)
+        else:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / filename).write_text(text, encoding="utf-8")
+            click.echo(f"wrote {output_dir / filename}")
+
+
+@main.command()
 def openapi() -> None:
     """Print the OpenAPI document."""
     from pixelfleet.api.app import create_app

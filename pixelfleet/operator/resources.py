@@ -1,0 +1,211 @@
+"""The custom resources, in one place: Pydantic models of their spec and status (used by the
+API's launcher to create them, by the operator to read and patch them) and the CRD manifests
+generated from those models (the chart's `crds/` files are checked against them by a test)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "pixelfleet.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+IMAGEJOB_KIND = "ImageJob"
+IMAGEJOB_PLURAL = "imagejobs"
+IMAGEJOB_SINGULAR = "imagejob"
+IMAGEJOB_SHORT_NAMES = ("ij",)
+
+Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled"]
+FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
+DEFAULT_TTL_SECONDS_AFTER_FINISHED = 3600
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class ImageSource(_Camel):
+    """Where the uploaded image is, and what its header said."""
+
+    key: str = Field(min_length=1, max_length=255, description="Storage key of the upload.")
+    content_type: str = Field(max_length=64, description="The upload's media type.")
+    bytes: int = Field(ge=0, description="Size of the upload in bytes.")
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+
+class ImageJobSpec(_Camel):
+    task_id: str = Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="The task's id in PixelFleet (also the Celery task id).",
+    )
+    user_id: str = Field(max_length=64, description="The account that submitted the task.")
+    source: ImageSource
+    pipeline: dict[str, Any] = Field(description="The validated pipeline (operations, outputs).")
+    ops: str = Field(
+        default="", max_length=128, description="The pipeline in brief, e.g. 'resize→webp'."
+    )
+    queue: str = Field(default="pixelfleet", max_length=64, description="The Celery queue.")
+    priority: int = Field(default=0, ge=0, le=9)
+    ttl_seconds_after_finished: int | None = Field(
+        default=DEFAULT_TTL_SECONDS_AFTER_FINISHED,
+        ge=0,
+        description="Seconds after the job finishes before it is deleted (the database keeps "
+        "the task's history); unset keeps it.",
+    )
+
+
+class Output(_Camel):
+    name: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+
+
+class Condition(_Camel):
+    """A Kubernetes-style condition (`Ready`, `Succeeded`, `Failed`)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    last_transition_time: datetime | None = None
+    observed_generation: int | None = None
+
+
+class ImageJobStatus(_Camel):
+    phase: Phase = "Pending"
+    progress: int = Field(default=0, ge=0, le=100)
+    stage: str | None = None
+    attempts: int = Field(default=0, ge=0)
+    worker: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+    duration: str | None = Field(default=None, description="durationMs for people: '1.4s'.")
+    outputs: list[Output] = Field(default_factory=list)
+    message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+def imagejob_name(task_id: str) -> str:
+    return f"task-{task_id}"
+
+
+# ---------------------------------------------------------------------- the generated manifests
+
+
+def _structural(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """Pydantic's JSON Schema made structural, as Kubernetes wants it: references inlined,
+    `X | None` as `nullable`, titles gone, free-form objects marked as such."""
+    if "$ref" in schema:
+        target = definitions[schema["$ref"].rsplit("/", 1)[-1]]
+        merged = {**copy.deepcopy(target), **{k: v for k, v in schema.items() if k != "$ref"}}
+        return _structural(merged, definitions)
+    variants = schema.get("anyOf")
+    if variants is not None:
+        concrete = [v for v in variants if v.get("type") != "null"]
+        if len(concrete) == 1 and len(variants) == 2:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            return {**_structural({**concrete[0], **rest}, definitions), "nullable": True}
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("title", "$defs", "additionalProperties"):
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(sub, definitions) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _structural(value, definitions)
+        elif key == "const":
+            out["enum"] = [value]
+        else:
+            out[key] = value
+    if out.get("type") == "object" and "properties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    return out
+
+
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
+    document = model.model_json_schema(by_alias=True, mode="serialization")
+    return _structural(document, document.get("$defs", {}))
+
+
+def _printer_columns() -> list[dict[str, Any]]:
+    return [
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Progress", "type": "integer", "jsonPath": ".status.progress"},
+        {"name": "Ops", "type": "string", "jsonPath": ".spec.ops"},
+        {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
+        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def imagejob_crd() -> dict[str, Any]:
+    """The ImageJob CustomResourceDefinition, generated from the models above."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{IMAGEJOB_PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": IMAGEJOB_KIND,
+                "plural": IMAGEJOB_PLURAL,
+                "singular": IMAGEJOB_SINGULAR,
+                "shortNames": list(IMAGEJOB_SHORT_NAMES),
+                "categories": ["pixelfleet"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": _printer_columns(),
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "One image task, mirrored from PixelFleet's database.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": openapi_schema(ImageJobSpec),
+                                "status": {
+                                    **openapi_schema(ImageJobStatus),
+                                    # Kopf keeps its own bookkeeping beside ours.
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def crd_manifests() -> dict[str, dict[str, Any]]:
+    """Every CRD, by the file name the chart keeps it under (`charts/pixelfleet/crds/`)."""
+    return {"imagejobs.yaml": imagejob_crd()}
+
+
+def render_yaml(manifest: dict[str, Any]) -> str:
+    import yaml
+
+    header = (
+        "# Generated from pixelfleet/operator/resources.py by `pixelfleet crds`: do not edit.\n"
+    )
+    return header + yaml.safe_dump(manifest, sort_keys=False, width=100, allow_unicode=True)
