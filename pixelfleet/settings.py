@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     redispatch_after_seconds: float = Field(default=60.0, gt=0)
     events_stream_max_length: int = Field(default=100_000, ge=100)
 
+    # Kubernetes mode: where the API creates ImageJobs (default: the pod's own namespace).
+    kubernetes_namespace: str | None = None
+    imagejob_ttl_seconds: int | None = Field(default=3600, ge=0)
+    operator_resync_seconds: float = Field(default=60.0, gt=0)
+    operator_liveness_port: int = Field(default=8081, ge=0, le=65535)
+
     # Webhooks (a task's `callback_url`).
     webhook_secret: SecretStr | None = None
     webhook_allow_private_targets: bool = False
@@ -159,6 +165,15 @@ class Settings(BaseSettings):
         if len(key) < 32:
             raise ValueError(f"{path} holds no usable key: delete it to generate a new one")
         return key
+
+    @property
+    def resolved_kubernetes_namespace(self) -> str:
+        if self.kubernetes_namespace:
+            return self.kubernetes_namespace
+        in_cluster = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        if in_cluster.is_file():
+            return in_cluster.read_text(encoding="utf-8").strip()
+        return "default"
 
     @property
     def broker_visibility_timeout(self) -> float:

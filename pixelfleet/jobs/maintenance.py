@@ -66,11 +66,11 @@ async def redispatch_stale_tasks(ctx: ProcessContext, *, batch: int = 500) -> in
     async with ctx.sessions.begin() as session:
         repo = TaskRepository.from_session(session)
         stale = await repo.queued_dispatched_before(cutoff, batch)
-        stamped = [task_id for task_id in stale if await repo.mark_dispatched(task_id, cutoff, now)]
+        stamped = [task for task in stale if await repo.mark_dispatched(task.id, cutoff, now)]
     sent = 0
-    for task_id in stamped:
+    for task in stamped:
         try:
-            await ctx.launcher.dispatch(task_id)
+            await ctx.launcher.dispatch(task)
         except DispatchFailed:
             log.warning("re-dispatch stopped: the launcher refuses tasks", exc_info=True)
             break

@@ -240,9 +240,9 @@ class TaskRepository:
         )
         return list((await self.session.scalars(statement)).all())
 
-    async def queued_dispatched_before(self, cutoff: datetime, limit: int) -> list[uuid.UUID]:
+    async def queued_dispatched_before(self, cutoff: datetime, limit: int) -> list[Task]:
         statement = (
-            select(Task.id)
+            select(Task)
             .where(
                 Task.status == QUEUED,
                 or_(Task.dispatched_at.is_(None), Task.dispatched_at < cutoff),

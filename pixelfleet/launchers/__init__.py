@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from pixelfleet.context import ProcessContext
+    from pixelfleet.models import Task
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class DispatchFailed(Exception):
 
 
 class Launcher(Protocol):
-    async def dispatch(self, task_id: uuid.UUID) -> None: ...
+    async def dispatch(self, task: Task) -> None: ...
 
     async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
         """Starts sending the task's due webhook deliveries (their outbox rows are committed);
@@ -42,7 +43,7 @@ class EmbeddedLauncher:
     def __init__(self) -> None:
         self._sending: set[asyncio.Task[int]] = set()
 
-    async def dispatch(self, task_id: uuid.UUID) -> None:
+    async def dispatch(self, task: Task) -> None:
         return None
 
     async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:

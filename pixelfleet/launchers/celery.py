@@ -15,6 +15,7 @@ from pixelfleet.worker.names import DELIVER_WEBHOOKS, PROCESS_TASK, control_queu
 
 if TYPE_CHECKING:
     from pixelfleet.context import ProcessContext
+    from pixelfleet.models import Task
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,11 @@ class CeleryLauncher:
             PROCESS_TASK, args=[str(task_id)], task_id=str(task_id), queue=self.queue
         )
 
-    async def dispatch(self, task_id: uuid.UUID) -> None:
+    async def dispatch(self, task: Task) -> None:
+        await self.send(task.id)
+
+    async def send(self, task_id: uuid.UUID) -> None:
+        """Sends the Celery task for `task_id` (also what the operator does for an ImageJob)."""
         try:
             # kombu publishes synchronously (and retries briefly when Redis is away).
             await asyncio.to_thread(self._send, task_id)

@@ -14,7 +14,13 @@ def create_launcher(settings: Settings) -> Launcher:
         from pixelfleet.worker.celery_config import create_celery
 
         return CeleryLauncher(create_celery(settings), settings.celery_queue)
-    raise ValueError(
-        f"PIXELFLEET_LAUNCHER={settings.launcher!r} is not available in this version: "
-        "use 'embedded' or 'celery'"
+    from pixelfleet.launchers.celery import CeleryLauncher
+    from pixelfleet.launchers.kubernetes import KubernetesLauncher
+    from pixelfleet.operator.cluster import ImageJobs, load_api_client
+    from pixelfleet.worker.celery_config import create_celery
+
+    return KubernetesLauncher(
+        ImageJobs(load_api_client(), settings.resolved_kubernetes_namespace),
+        CeleryLauncher(create_celery(settings), settings.celery_queue),
+        settings.imagejob_ttl_seconds,
     )

@@ -209,3 +209,16 @@ def render_yaml(manifest: dict[str, Any]) -> str:
         "# Generated from pixelfleet/operator/resources.py by `pixelfleet crds`: do not edit.\n"
     )
     return header + yaml.safe_dump(manifest, sort_keys=False, width=100, allow_unicode=True)
+
+
+def imagejob_manifest(spec: ImageJobSpec, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": IMAGEJOB_KIND,
+        "metadata": {
+            "name": imagejob_name(spec.task_id),
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "pixelfleet"},
+        },
+        "spec": spec.model_dump(mode="json", by_alias=True),
+    }

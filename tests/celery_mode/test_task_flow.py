@@ -15,6 +15,7 @@ from redis import Redis
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.events import EVENTS_STREAM
+from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, follow_events, image_bytes, sign_up, submit, whole_ledger
 from tests.celery_mode.conftest import Processes, wait_for_status
@@ -117,8 +118,11 @@ async def test_a_second_dispatch_of_the_same_task_runs_it_once(
     headers = await sign_up(client, "twice@example.com")
     accepted = await submit(client, headers, THUMBNAIL, image_bytes(size=(800, 600)))
     task_id = uuid.UUID(accepted.json()["id"])
-    await ctx.launcher.dispatch(task_id)
-    await ctx.launcher.dispatch(task_id)
+    async with ctx.read_sessions() as session:
+        task_row = await TaskRepository.from_session(session).get(task_id)
+    assert task_row is not None
+    await ctx.launcher.dispatch(task_row)
+    await ctx.launcher.dispatch(task_row)
     processes.worker()
 
     task = await wait_for_status(client, headers, str(task_id), {"succeeded"})

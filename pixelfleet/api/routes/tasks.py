@@ -17,7 +17,7 @@ from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.launchers import DispatchFailed
-from pixelfleet.models import User
+from pixelfleet.models import Task, User
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 log = logging.getLogger(__name__)
@@ -69,20 +69,20 @@ async def submit_task(
     )
     await session.commit()  # a worker may only hear of the task once it is stored
     if submission.created:
-        await _dispatch(ctx, submission.task.id)
+        await _dispatch(ctx, submission.task)
     response.headers["Location"] = f"/v1/tasks/{submission.task.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return TaskOut.from_task(submission.task)
 
 
-async def _dispatch(ctx: ProcessContext, task_id: uuid.UUID) -> None:
+async def _dispatch(ctx: ProcessContext, task: Task) -> None:
     try:
-        await ctx.launcher.dispatch(task_id)
+        await ctx.launcher.dispatch(task)
     except DispatchFailed:
         # Accepted all the same: the task is queued in the database, and the re-dispatch job
-        # hands it out once the broker is back.
-        log.warning("task %s accepted but not dispatched yet", task_id, exc_info=True)
+        # hands it out once the broker (or the cluster) is back.
+        log.warning("task %s accepted but not dispatched yet", task.id, exc_info=True)
 
 
 @router.get("", response_model=TaskPage)

@@ -1,0 +1,76 @@
+"""Hands tasks to the cluster as ImageJobs (`task-<uuid>`, create-or-get); the operator sends
+them on to the Celery workers. Webhooks go through Celery, as in celery mode."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, cast
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from pixelfleet.imaging.codecs import SOURCE_CONTENT_TYPES, SourceFormat
+from pixelfleet.launchers import DispatchFailed
+from pixelfleet.launchers.celery import CeleryLauncher
+from pixelfleet.operator.cluster import ImageJobs
+from pixelfleet.operator.resources import ImageJobSpec, ImageSource, imagejob_manifest
+
+if TYPE_CHECKING:
+    from pixelfleet.context import ProcessContext
+    from pixelfleet.models import Task
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_summary(pipeline: dict[str, Any]) -> str:
+    """A pipeline in brief for `kubectl get imagejobs`: 'thumbnail,grayscale→webp'."""
+    operations = [
+        str(op.get("op")) for op in pipeline.get("operations", []) if isinstance(op, dict)
+    ]
+    variants = pipeline.get("variants") or []
+    outputs = [v.get("output") for v in variants] if variants else [pipeline.get("output")]
+    formats = [str(o.get("format")) for o in outputs if isinstance(o, dict) and o.get("format")]
+    return f"{','.join(operations) or 'copy'}→{'+'.join(formats) or 'same'}"[:128]
+
+
+class KubernetesLauncher:
+    def __init__(self, jobs: ImageJobs, celery: CeleryLauncher, ttl_seconds: int | None) -> None:
+        self.jobs = jobs
+        self.celery = celery
+        self.ttl_seconds = ttl_seconds
+
+    def spec_of(self, task: Task) -> ImageJobSpec:
+        return ImageJobSpec(
+            task_id=str(task.id),
+            user_id=str(task.user_id),
+            source=ImageSource(
+                key=task.source_key,
+                content_type=SOURCE_CONTENT_TYPES.get(
+                    cast(SourceFormat, task.source_format), "application/octet-stream"
+                ),
+                bytes=task.source_bytes,
+                width=task.source_width,
+                height=task.source_height,
+            ),
+            pipeline=task.pipeline,
+            ops=pipeline_summary(task.pipeline),
+            queue=self.celery.queue,
+            ttl_seconds_after_finished=self.ttl_seconds,
+        )
+
+    async def dispatch(self, task: Task) -> None:
+        manifest = imagejob_manifest(self.spec_of(task), self.jobs.namespace)
+        try:
+            created = await self.jobs.create(manifest)
+        except (ApiException, HTTPError, OSError) as exc:  # the cluster said no, or is away
+            raise DispatchFailed(f"could not create the ImageJob of task {task.id}: {exc}") from exc
+        if not created:
+            log.info("task %s: its ImageJob exists already", task.id)
+
+    async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
+        await self.celery.deliver_webhooks(ctx, task_id)
+
+    async def close(self) -> None:
+        await self.celery.close()
+        self.jobs.api_client.close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,125 @@
+"""The Kubernetes API as PixelFleet uses it: ImageJobs (create-or-get, status, delete) and
+Events, through the official client (synchronous, so each call runs in a thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from pixelfleet.operator.resources import GROUP, IMAGEJOB_PLURAL, VERSION
+
+
+def load_api_client() -> client.ApiClient:
+    """In-cluster credentials inside a pod, else the `KUBECONFIG` (or ~/.kube/config) context."""
+    configuration = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return client.ApiClient(configuration)
+
+
+class ImageJobs:
+    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self.api_client = api_client
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    async def create(self, body: dict[str, Any]) -> bool:
+        """Creates the ImageJob; False when one with its name already exists (create-or-get)."""
+
+        def create() -> bool:
+            try:
+                self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, body
+                )
+            except ApiException as exc:
+                if exc.status == 409:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(create)
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        def get() -> dict[str, Any] | None:
+            try:
+                found = cast(
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, name
+                    ),
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            return found
+
+        return await asyncio.to_thread(get)
+
+    async def patch_status(self, name: str, status: dict[str, Any]) -> bool:
+        """Merges `status` into the ImageJob's status; False when the ImageJob is gone."""
+
+        def patch() -> bool:
+            try:
+                self.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, name, {"status": status}
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(patch)
+
+    async def delete(self, name: str) -> bool:
+        def delete() -> bool:
+            try:
+                self.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, name
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(delete)
+
+    async def post_event(self, job: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """A Kubernetes Event about the ImageJob (`kubectl describe ij NAME` shows it)."""
+        metadata = job.get("metadata", {})
+        now = datetime.now(UTC)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "generateName": f"{metadata.get('name', 'imagejob')}.",
+                "namespace": self.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "ImageJob",
+                "name": metadata.get("name"),
+                "namespace": self.namespace,
+                "uid": metadata.get("uid"),
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "pixelfleet-operator"},
+            "firstTimestamp": now.isoformat(),
+            "lastTimestamp": now.isoformat(),
+            "count": 1,
+            "reportingComponent": "pixelfleet-operator",
+        }
+        # The client takes a plain dict as well as its model classes.
+        await asyncio.to_thread(self.core.create_namespaced_event, self.namespace, cast(Any, body))
