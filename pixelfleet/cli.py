@@ -295,6 +295,30 @@ def beat(loglevel: str) -> None:
 
 
 @main.command()
+@click.option("--namespace", "-n", "namespaces", multiple=True, help="Watch this namespace.")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Watch every namespace (default).")
+def operator(namespaces: tuple[str, ...], all_namespaces: bool) -> None:
+    """Run the Kopf operator that reconciles ImageJobs (in-cluster credentials, else KUBECONFIG);
+    its liveness probe answers on PIXELFLEET_OPERATOR_LIVENESS_PORT at /healthz."""
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("`pixelfleet operator` needs PIXELFLEET_REDIS_URL")
+    import kopf
+
+    import pixelfleet.operator.imagejobs  # noqa: F401  (registers the handlers)
+
+    kopf.run(
+        standalone=True,
+        clusterwide=all_namespaces or not namespaces,
+        namespaces=list(namespaces),
+        liveness_endpoint=f"http://0.0.0.0:{settings.operator_liveness_port}/healthz",
+    )
+
+
+@main.command()
 @click.option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -272,15 +272,31 @@ async def cancel_task(
     session: AsyncSession, user: User, task_id: uuid.UUID, retention: timedelta
 ) -> Task:
     """Cancels a queued task (refunded) or a running one (its result is discarded, not refunded)."""
-    repo = TaskRepository.from_session(session)
     task = await get_task(session, user, task_id)
+    cancelled = await _cancel(session, task, retention)
+    if cancelled is None:
+        raise TaskAlreadyFinished(f"Task {task_id} has already finished as {task.status}.")
+    return cancelled
+
+
+async def cancel_task_by_id(
+    session: AsyncSession, task_id: uuid.UUID, retention: timedelta
+) -> Task | None:
+    """Cancels a task on the platform's behalf (its ImageJob was deleted): the same rules as
+    `cancel_task`; None when it had already finished (or does not exist)."""
+    task = await TaskRepository.from_session(session).get(task_id)
+    return None if task is None else await _cancel(session, task, retention)
+
+
+async def _cancel(session: AsyncSession, task: Task, retention: timedelta) -> Task | None:
+    repo = TaskRepository.from_session(session)
     now = utcnow()
     if await repo.mark_cancelled(task.id, {QUEUED}, now, now + retention):
         await credits.refund_task(
             session, task.user_id, task.id, task.cost, "cancelled before start"
         )
     elif not await repo.mark_cancelled(task.id, {RUNNING}, now, now + retention):
-        raise TaskAlreadyFinished(f"Task {task_id} has already finished as {task.status}.")
+        return None
     refreshed = await repo.get(task.id)
     assert refreshed is not None
     # Imported here: the webhooks service reads tasks through this module.

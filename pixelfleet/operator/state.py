@@ -1,0 +1,18 @@
+"""What the operator's handlers share, built once at startup (in Kopf's `memo`)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.launchers.celery import CeleryLauncher
+from pixelfleet.operator.cluster import ImageJobs
+
+
+@dataclass
+class OperatorState:
+    ctx: ProcessContext
+    jobs: ImageJobs
+    celery: CeleryLauncher
+    background: list[asyncio.Task[None]] = field(default_factory=list)

@@ -1,0 +1,115 @@
+"""What an ImageJob's status says, computed from the task's record or from one of its events.
+Pure functions: no Kopf, no Kubernetes API, no database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pixelfleet.events import TaskEvent
+from pixelfleet.models import Task
+from pixelfleet.operator.resources import FINISHED_PHASES, Condition, ImageJobStatus, Output, Phase
+
+PHASES: dict[str, Phase] = {
+    "queued": "Queued",
+    "running": "Running",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+
+
+def human_duration(milliseconds: int) -> str:
+    seconds = milliseconds / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def _conditions(phase: Phase, message: str | None, generation: int | None) -> list[Condition]:
+    now = datetime.now(UTC)
+    finished = phase in FINISHED_PHASES
+    return [
+        Condition(
+            type="Finished",
+            status="True" if finished else "False",
+            reason=phase,
+            message=message or "",
+            last_transition_time=now,
+            observed_generation=generation,
+        ),
+        Condition(
+            type="Succeeded",
+            status="True" if phase == "Succeeded" else ("False" if finished else "Unknown"),
+            reason=phase,
+            message=message or "",
+            last_transition_time=now,
+            observed_generation=generation,
+        ),
+    ]
+
+
+def status_of_task(task: Task, generation: int | None) -> ImageJobStatus:
+    """The whole status, from the database's record of the task."""
+    phase = PHASES.get(task.status, "Pending")
+    duration_ms = None
+    if task.started_at is not None and task.finished_at is not None:
+        duration_ms = max(0, int((task.finished_at - task.started_at).total_seconds() * 1000))
+    message = task.error_message if task.error_code else None
+    if phase == "Cancelled":
+        message = "Cancelled."
+    return ImageJobStatus(
+        phase=phase,
+        progress=task.progress,
+        stage=task.stage,
+        attempts=task.attempts,
+        worker=task.worker,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        duration_ms=duration_ms,
+        duration=human_duration(duration_ms) if duration_ms is not None else None,
+        outputs=[
+            Output(name=o.name, format=o.format, width=o.width, height=o.height, bytes=o.bytes)
+            for o in task.outputs
+        ],
+        message=f"{task.error_code}: {message}" if task.error_code else message,
+        conditions=_conditions(phase, message, generation),
+        observed_generation=generation,
+    )
+
+
+def status_patch_of_event(event: TaskEvent) -> dict[str, Any]:
+    """The part of the status one progress event changes (final states come from the record)."""
+    patch: dict[str, Any] = {
+        "phase": PHASES.get(event.status, "Pending"),
+        "progress": event.progress,
+        "stage": event.stage,
+        "attempts": event.attempts,
+        "worker": event.worker,
+    }
+    if event.status == "running" and event.stage == "starting":
+        patch["startedAt"] = event.at.isoformat()
+    return patch
+
+
+def as_patch(status: ImageJobStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True)
+
+
+def differs(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    """Whether the stored status disagrees with the wanted one on what PixelFleet owns (the
+    conditions' timestamps aside)."""
+    current = current or {}
+    for key, value in wanted.items():
+        if key == "conditions":
+            mine = [(c.get("type"), c.get("status"), c.get("reason")) for c in value]
+            theirs = [
+                (c.get("type"), c.get("status"), c.get("reason"))
+                for c in current.get("conditions") or []
+            ]
+            if mine != theirs:
+                return True
+        elif current.get(key) != value:
+            return True
+    return False
