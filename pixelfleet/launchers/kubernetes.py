@@ -66,7 +66,11 @@ class KubernetesLauncher:
         except (ApiException, HTTPError, OSError) as exc:  # the cluster said no, or is away
             raise DispatchFailed(f"could not create the ImageJob of task {task.id}: {exc}") from exc
         if not created:
-            log.info("task %s: its ImageJob exists already", task.id)
+            # A re-dispatch: the ImageJob was made long ago and its task is still queued, so the
+            # operator's send was lost (or never came): send it from here (a second send of a
+            # task is harmless: only one worker can claim it).
+            log.info("task %s: its ImageJob exists; sending the task to the workers", task.id)
+            await self.celery.send(task.id)
 
     async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
         await self.celery.deliver_webhooks(ctx, task_id)

@@ -1,0 +1,159 @@
+"""What an ImageJob shows, from its task: phases, durations, outputs, messages and conditions;
+and the brief pipeline summary `kubectl get imagejobs` prints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pixelfleet.events import TaskEvent
+from pixelfleet.launchers.kubernetes import pipeline_summary
+from pixelfleet.models import Task, TaskOutput
+from pixelfleet.operator.status import (
+    as_patch,
+    differs,
+    human_duration,
+    status_of_task,
+    status_patch_of_event,
+)
+
+STARTED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def _task(status: str, **values: object) -> Task:
+    task = Task(
+        id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        status=status,
+        progress=values.pop("progress", 0),
+        stage=values.pop("stage", None),
+        attempts=values.pop("attempts", 1),
+        cost=3,
+        pipeline={},
+        source_key="sources/x",
+        source_format="jpeg",
+        source_width=10,
+        source_height=10,
+        source_bytes=100,
+        outputs=values.pop("outputs", []),
+        **values,
+    )
+    return task
+
+
+def test_a_succeeded_task_shows_its_outputs_and_duration() -> None:
+    output = TaskOutput(
+        name="default",
+        position=0,
+        key="k",
+        format="webp",
+        content_type="image/webp",
+        width=8,
+        height=6,
+        bytes=120,
+    )
+    task = _task(
+        "succeeded",
+        progress=100,
+        stage="done",
+        started_at=STARTED,
+        finished_at=STARTED + timedelta(milliseconds=1420),
+        outputs=[output],
+        worker="celery@h:1",
+    )
+
+    status = as_patch(status_of_task(task, generation=1))
+
+    assert status["phase"] == "Succeeded"
+    assert (status["durationMs"], status["duration"]) == (1420, "1.4s")
+    assert status["outputs"] == [
+        {"name": "default", "format": "webp", "width": 8, "height": 6, "bytes": 120}
+    ]
+    assert {(c["type"], c["status"]) for c in status["conditions"]} == {
+        ("Finished", "True"),
+        ("Succeeded", "True"),
+    }
+    assert all(c["observedGeneration"] == 1 for c in status["conditions"])
+
+
+def test_a_failed_task_says_why() -> None:
+    task = _task(
+        "failed",
+        error_code="image-corrupt",
+        error_message="The image is truncated.",
+        started_at=STARTED,
+        finished_at=STARTED + timedelta(seconds=2),
+    )
+
+    status = as_patch(status_of_task(task, generation=2))
+
+    assert status["phase"] == "Failed"
+    assert status["message"] == "image-corrupt: The image is truncated."
+    assert ("Succeeded", "False") in {(c["type"], c["status"]) for c in status["conditions"]}
+
+
+def test_queued_and_running_tasks_are_not_finished() -> None:
+    for task_status, phase in (("queued", "Queued"), ("running", "Running")):
+        status = as_patch(status_of_task(_task(task_status), generation=1))
+        assert status["phase"] == phase
+        assert ("Finished", "False") in {(c["type"], c["status"]) for c in status["conditions"]}
+
+
+def test_a_progress_event_patches_only_what_it_knows() -> None:
+    event = TaskEvent(
+        task_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        status="running",
+        progress=50,
+        stage="op:resize",
+        attempts=2,
+        worker="celery@h:7",
+    )
+    assert status_patch_of_event(event) == {
+        "phase": "Running",
+        "progress": 50,
+        "stage": "op:resize",
+        "attempts": 2,
+        "worker": "celery@h:7",
+    }
+    started = TaskEvent(
+        task_id=event.task_id,
+        user_id=event.user_id,
+        status="running",
+        progress=0,
+        stage="starting",
+        attempts=1,
+        at=STARTED,
+    )
+    assert status_patch_of_event(started)["startedAt"] == STARTED.isoformat()
+
+
+def test_a_status_that_already_says_it_all_is_left_alone() -> None:
+    wanted = as_patch(status_of_task(_task("running", progress=40), generation=1))
+    assert not differs(dict(wanted), wanted)
+    assert differs({**wanted, "progress": 10}, wanted)
+    assert differs(None, wanted)
+
+
+def test_durations_read_like_kubectl_prints_them() -> None:
+    assert human_duration(850) == "0.8s"
+    assert human_duration(61_000) == "1m01s"
+    assert human_duration(3_720_000) == "1h02m"
+
+
+def test_the_pipeline_summary_names_operations_and_outputs() -> None:
+    assert (
+        pipeline_summary(
+            {"operations": [{"op": "resize"}, {"op": "grayscale"}], "output": {"format": "webp"}}
+        )
+        == "resize,grayscale→webp"
+    )
+    assert (
+        pipeline_summary(
+            {
+                "operations": [],
+                "variants": [{"output": {"format": "jpeg"}}, {"output": {"format": "avif"}}],
+            }
+        )
+        == "copy→jpeg+avif"
+    )
