@@ -306,6 +306,11 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool) -> None:
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("`pixelfleet operator` needs PIXELFLEET_REDIS_URL")
+    at_head, _drift = asyncio.run(_migration_status(settings))
+    if not at_head:
+        raise click.ClickException(
+            "the database is not migrated to the latest revision: run `pixelfleet migrate` first"
+        )
     import kopf
 
     import pixelfleet.operator.imagejobs  # noqa: F401  (registers the handlers)

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     # Kubernetes mode: where the API creates ImageJobs (default: the pod's own namespace).
     kubernetes_namespace: str | None = None
     imagejob_ttl_seconds: int | None = Field(default=3600, ge=0)
-    operator_resync_seconds: float = Field(default=60.0, gt=0)
+    operator_resync_seconds: float = Field(default=300.0, gt=0)
     operator_liveness_port: int = Field(default=8081, ge=0, le=65535)
 
     # Webhooks (a task's `callback_url`).

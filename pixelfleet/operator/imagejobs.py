@@ -58,10 +58,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     ctx = create_context(app_settings)
     if ctx.redis is None:
         await ctx.close()
-        raise RuntimeError("the operator needs PIXELFLEET_REDIS_URL (the event stream, the broker)")
+        raise kopf.PermanentError(
+            "the operator needs PIXELFLEET_REDIS_URL (the event stream, the broker)"
+        )
     if not await is_at_head(ctx.engine):
         await ctx.close()
-        raise RuntimeError(
+        raise kopf.PermanentError(
             "the database is not migrated to the latest revision: run `pixelfleet migrate` first"
         )
     settings.persistence.finalizer = FINALIZER
@@ -116,10 +118,23 @@ async def _task(state: OperatorState, task_id: uuid.UUID) -> Task:
 
 @kopf.on.create(GROUP, VERSION, IMAGEJOB_PLURAL)
 async def dispatch_imagejob(
-    spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+    body: kopf.Body,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **_: Any,
 ) -> None:
     state = _state(memo)
-    task_id = uuid.UUID(_spec(spec).task_id)
+    try:
+        parsed = _spec(spec)
+    except kopf.PermanentError as refusal:
+        # Said where `kubectl get` and `kubectl describe` show it, then given up for good.
+        name = str(meta.get("name"))
+        await state.jobs.patch_status(name, {"phase": "Failed", "message": str(refusal)})
+        await state.jobs.post_event(dict(body), "Warning", "InvalidSpec", str(refusal))
+        raise
+    task_id = uuid.UUID(parsed.task_id)
     task = await _task(state, task_id)
     if task.status == "queued":
         await _send_once(state, task_id)
@@ -155,7 +170,10 @@ async def resync_imagejob(
     **_: Any,
 ) -> None:
     state = _state(memo)
-    parsed = _spec(spec)
+    try:
+        parsed = _spec(spec)
+    except kopf.PermanentError:
+        return  # refused when it was created; nothing to keep in sync
     task = await _task(state, uuid.UUID(parsed.task_id))
     wanted = as_patch(status_of_task(task, meta.get("generation")))
     if differs(dict(status), wanted):

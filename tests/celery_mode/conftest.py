@@ -83,6 +83,13 @@ class Processes:
         self.started.append(process)
         return process
 
+    def operator(self) -> CeleryProcess:
+        """`pixelfleet operator`, ready once its startup hook has run."""
+        log = self.directory / f"operator-{len(self.started)}.log"
+        process = CeleryProcess.start(self.settings, log, "operator", ready_mark="operator started")
+        self.started.append(process)
+        return process
+
     def stop_all(self) -> None:
         for process in self.started:
             process.stop()

@@ -1,0 +1,83 @@
+"""The operator against kmock's emulated Kubernetes API, with a real Redis, a fresh PostgreSQL
+database, real `pixelfleet worker` and `pixelfleet operator` processes, and the API in-process
+with the `kubernetes` launcher (it creates ImageJobs in the emulated cluster)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixelfleet.settings import Settings
+from tests.celery_mode.conftest import Processes
+from tests.conftest import TEST_JWT_SECRET
+from tests.harness.kubernetes import EmulatedCluster
+from tests.harness.ports import free_port
+from tests.harness.redis import RedisServer
+
+NAMESPACE = "default"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCluster]:
+    with EmulatedCluster(namespaces=(NAMESPACE,)) as emulated:
+        # Every process here (the API in-process, the worker, the operator) finds it this way.
+        monkeypatch.setenv("KUBECONFIG", str(emulated.kubeconfig(tmp_path)))
+        yield emulated
+
+
+@pytest.fixture
+def operator_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    cluster: EmulatedCluster,
+    operator_overrides: dict[str, Any],
+) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "launcher": "kubernetes",
+        "kubernetes_namespace": NAMESPACE,
+        "redis_url": redis_server.url,
+        "celery_queue": f"test-{uuid.uuid4().hex[:12]}",
+        "storage_url": f"file://{tmp_path / 'files'}",
+        "operator_resync_seconds": 1.0,
+        "operator_liveness_port": free_port(),
+        "task_stale_seconds": 4.0,
+        "redispatch_after_seconds": 30.0,
+    }
+    values.update(operator_overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def processes(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
+    started = Processes(settings, tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
