@@ -1,0 +1,91 @@
+"""The kubernetes launcher: a task becomes the ImageJob task-<uuid>; when the cluster cannot be
+reached the task is still accepted, stays queued, and the re-dispatch job creates its ImageJob
+once the cluster answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from pixelfleet.api.app import create_app
+from pixelfleet.context import create_context
+from pixelfleet.jobs import maintenance
+from pixelfleet.settings import Settings
+from tests.api_helpers import image_bytes, sign_up, submit
+from tests.harness.kubernetes import EmulatedCluster
+from tests.harness.ports import free_port
+from tests.operator.conftest import NAMESPACE
+
+pytestmark = pytest.mark.operator
+
+QUICK = {"operations": [{"op": "grayscale"}], "output": {"format": "png"}}
+
+
+async def test_a_submitted_task_appears_as_its_imagejob(
+    client: httpx.AsyncClient, cluster: EmulatedCluster
+) -> None:
+    headers = await sign_up(client, "launch@example.com")
+    task_id = (await submit(client, headers, QUICK, image_bytes(size=(40, 30)))).json()["id"]
+
+    job = cluster.get("imagejobs", NAMESPACE, f"task-{task_id}")
+
+    assert job is not None
+    spec = job["spec"]
+    assert (spec["taskId"], spec["ops"], spec["ttlSecondsAfterFinished"]) == (
+        task_id,
+        "grayscale→png",
+        3600,
+    )
+    assert spec["source"]["contentType"] == "image/jpeg"
+    assert (spec["source"]["width"], spec["source"]["height"]) == (40, 30)
+    assert spec["pipeline"]["operations"] == [{"op": "grayscale"}]
+
+
+async def test_a_task_accepted_while_the_cluster_is_away_gets_its_imagejob_later(
+    settings: Settings,
+    cluster: EmulatedCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    away_config = tmp_path / "away.yaml"  # a cluster on a port nobody listens on
+    away_config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {"name": "away", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}
+                ],
+                "users": [{"name": "away", "user": {}}],
+                "contexts": [{"name": "away", "context": {"cluster": "away", "user": "away"}}],
+                "current-context": "away",
+            }
+        )
+    )
+    live_config = tmp_path / "kubeconfig.yaml"
+    monkeypatch.setenv("KUBECONFIG", str(away_config))
+    ctx = create_context(settings)
+    try:
+        transport = httpx.ASGITransport(app=create_app(ctx=ctx))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            headers = await sign_up(http, "away@example.com")
+            accepted = await submit(http, headers, QUICK, image_bytes())
+            assert accepted.status_code == 202
+            task_id = accepted.json()["id"]
+            assert (await http.get(f"/v1/tasks/{task_id}", headers=headers)).json()[
+                "status"
+            ] == "queued"
+    finally:
+        await ctx.close()
+    assert cluster.get("imagejobs", NAMESPACE, f"task-{task_id}") is None
+
+    monkeypatch.setenv("KUBECONFIG", str(live_config))
+    later = create_context(settings.model_copy(update={"redispatch_after_seconds": 0.001}))
+    try:
+        assert await maintenance.redispatch_stale_tasks(later) == 1
+    finally:
+        await later.close()
+    assert cluster.get("imagejobs", NAMESPACE, f"task-{task_id}") is not None
