@@ -49,6 +49,32 @@ def test_imagejobs_show_phase_progress_ops_user_duration_and_age() -> None:
     }
 
 
+def test_workerpools_show_their_backlog_and_replicas() -> None:
+    crd = yaml.safe_load((CHART_CRDS / "workerpools.yaml").read_text())
+    assert crd["spec"]["names"]["shortNames"] == ["wp"]
+    [version] = crd["spec"]["versions"]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert {
+        "Backlog": ".status.backlog",
+        "Desired": ".status.desiredReplicas",
+        "Current": ".status.currentReplicas",
+        "Last Scale": ".status.lastScaleTime",
+        "Reason": ".status.reason",
+    }.items() <= columns.items()
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(spec) == {
+        "deployment",
+        "queue",
+        "minReplicas",
+        "maxReplicas",
+        "targetTasksPerReplica",
+        "activationTasks",
+        "scaleDownStabilizationSeconds",
+        "pollSeconds",
+    }
+    assert spec["minReplicas"]["minimum"] == 0
+
+
 def test_the_schema_is_structural() -> None:
     """What the API server demands of a CRD schema: no references, no anyOf of types, a type
     on every node (or an explicit free-form object)."""
@@ -65,9 +91,11 @@ def test_the_schema_is_structural() -> None:
             for index, value in enumerate(node):
                 check(value, f"{path}[{index}]")
 
+    for filename in crd_manifests():
+        other = yaml.safe_load((CHART_CRDS / filename).read_text())
+        check(other["spec"]["versions"][0]["schema"]["openAPIV3Schema"], filename)
     crd = yaml.safe_load((CHART_CRDS / "imagejobs.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    check(schema, "openAPIV3Schema")
     spec = schema["properties"]["spec"]
     assert set(spec["required"]) == {"taskId", "userId", "source", "pipeline"}
     assert spec["properties"]["pipeline"]["x-kubernetes-preserve-unknown-fields"] is True

@@ -20,6 +20,11 @@ IMAGEJOB_PLURAL = "imagejobs"
 IMAGEJOB_SINGULAR = "imagejob"
 IMAGEJOB_SHORT_NAMES = ("ij",)
 
+WORKERPOOL_KIND = "WorkerPool"
+WORKERPOOL_PLURAL = "workerpools"
+WORKERPOOL_SINGULAR = "workerpool"
+WORKERPOOL_SHORT_NAMES = ("wp",)
+
 Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled"]
 FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 DEFAULT_TTL_SECONDS_AFTER_FINISHED = 3600
@@ -91,6 +96,44 @@ class ImageJobStatus(_Camel):
     duration: str | None = Field(default=None, description="durationMs for people: '1.4s'.")
     outputs: list[Output] = Field(default_factory=list)
     message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+class WorkerPoolSpec(_Camel):
+    """A worker Deployment the operator scales from its Celery queue's backlog."""
+
+    deployment: str = Field(min_length=1, max_length=253, description="The worker Deployment.")
+    queue: str = Field(default="pixelfleet", min_length=1, max_length=64)
+    min_replicas: int = Field(default=0, ge=0, description="0 lets an idle pool sleep.")
+    max_replicas: int = Field(default=10, ge=1)
+    target_tasks_per_replica: int = Field(
+        default=4, ge=1, description="Backlog (waiting + reserved) one replica should carry."
+    )
+    activation_tasks: int = Field(
+        default=1, ge=0, description="Backlog that wakes a pool scaled to zero."
+    )
+    scale_down_stabilization_seconds: int = Field(default=300, ge=0)
+    poll_seconds: float = Field(default=15.0, gt=0, le=3600)
+
+
+class Recommended(_Camel):
+    at: float
+    replicas: int
+
+
+class WorkerPoolStatus(_Camel):
+    backlog: int = 0
+    waiting: int = 0
+    reserved: int = 0
+    running: int = 0
+    desired_replicas: int = 0
+    current_replicas: int = 0
+    last_scale_time: datetime | None = None
+    reason: str = ""
+    recommendations: list[Recommended] = Field(
+        default_factory=list, description="Recent recommendations (the stabilization window)."
+    )
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
 
@@ -197,9 +240,65 @@ def imagejob_crd() -> dict[str, Any]:
     }
 
 
+def workerpool_crd() -> dict[str, Any]:
+    columns = [
+        {"name": "Deployment", "type": "string", "jsonPath": ".spec.deployment"},
+        {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
+        {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
+        {"name": "Backlog", "type": "integer", "jsonPath": ".status.backlog"},
+        {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
+        {"name": "Current", "type": "integer", "jsonPath": ".status.currentReplicas"},
+        {"name": "Last Scale", "type": "date", "jsonPath": ".status.lastScaleTime"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{WORKERPOOL_PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": WORKERPOOL_KIND,
+                "plural": WORKERPOOL_PLURAL,
+                "singular": WORKERPOOL_SINGULAR,
+                "shortNames": list(WORKERPOOL_SHORT_NAMES),
+                "categories": ["pixelfleet"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A worker Deployment scaled from its queue's backlog.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": openapi_schema(WorkerPoolSpec),
+                                "status": {
+                                    **openapi_schema(WorkerPoolStatus),
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 def crd_manifests() -> dict[str, dict[str, Any]]:
     """Every CRD, by the file name the chart keeps it under (`charts/pixelfleet/crds/`)."""
-    return {"imagejobs.yaml": imagejob_crd()}
+    return {"imagejobs.yaml": imagejob_crd(), "workerpools.yaml": workerpool_crd()}
 
 
 def render_yaml(manifest: dict[str, Any]) -> str:
