@@ -126,3 +126,74 @@ class ImageJobs:
         }
         # The client takes a plain dict as well as its model classes.
         await asyncio.to_thread(self.core.create_namespaced_event, self.namespace, cast(Any, body))
+
+
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+class WorkerPools:
+    """What the autoscaler touches: WorkerPool status, a Deployment's scale, its pods."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self.api_client = api_client
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    async def patch_status(self, name: str, status: dict[str, Any]) -> None:
+        from pixelfleet.operator.resources import WORKERPOOL_PLURAL
+
+        await asyncio.to_thread(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            self.namespace,
+            WORKERPOOL_PLURAL,
+            name,
+            {"status": status},
+        )
+
+    async def replicas(self, deployment: str) -> tuple[int, dict[str, str]]:
+        """The Deployment's wanted replica count and its pod selector's labels."""
+
+        def read() -> tuple[int, dict[str, str]]:
+            found = self.apps.read_namespaced_deployment(deployment, self.namespace)
+            spec = found.spec
+            labels = dict(spec.selector.match_labels or {}) if spec and spec.selector else {}
+            return int(spec.replicas if spec and spec.replicas is not None else 1), labels
+
+        return await asyncio.to_thread(read)
+
+    async def scale(self, deployment: str, replicas: int) -> None:
+        await asyncio.to_thread(
+            self.apps.patch_namespaced_deployment_scale,
+            deployment,
+            self.namespace,
+            {"spec": {"replicas": replicas}},
+        )
+
+    async def pods(self, labels: dict[str, str]) -> list[tuple[str, str | None]]:
+        """(name, deletion cost annotation) of the pods the labels select."""
+        selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+        def read() -> list[tuple[str, str | None]]:
+            found = self.core.list_namespaced_pod(self.namespace, label_selector=selector)
+            return [
+                (
+                    str(pod.metadata.name),
+                    (pod.metadata.annotations or {}).get(DELETION_COST),
+                )
+                for pod in found.items
+                if pod.metadata is not None and pod.metadata.deletion_timestamp is None
+            ]
+
+        return await asyncio.to_thread(read)
+
+    async def set_deletion_cost(self, pod: str, cost: int) -> None:
+        await asyncio.to_thread(
+            self.core.patch_namespaced_pod,
+            pod,
+            self.namespace,
+            {"metadata": {"annotations": {DELETION_COST: str(cost)}}},
+        )

@@ -82,7 +82,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    state = _state(memo)
+    state = operator_state(memo)
     for task in state.background:
         task.cancel()
     await asyncio.gather(*state.background, return_exceptions=True)
@@ -91,7 +91,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     await state.ctx.close()
 
 
-def _state(memo: kopf.Memo) -> OperatorState:
+def operator_state(memo: kopf.Memo) -> OperatorState:
     return cast(OperatorState, memo["state"])
 
 
@@ -125,7 +125,7 @@ async def dispatch_imagejob(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    state = _state(memo)
+    state = operator_state(memo)
     try:
         parsed = _spec(spec)
     except kopf.PermanentError as refusal:
@@ -169,7 +169,7 @@ async def resync_imagejob(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    state = _state(memo)
+    state = operator_state(memo)
     try:
         parsed = _spec(spec)
     except kopf.PermanentError:
@@ -191,7 +191,7 @@ def _expired(task: Task, ttl_seconds: int | None) -> bool:
 
 @kopf.on.delete(GROUP, VERSION, IMAGEJOB_PLURAL)
 async def cancel_imagejob(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
-    state = _state(memo)
+    state = operator_state(memo)
     try:
         task_id = uuid.UUID(ImageJobSpec.model_validate(dict(spec)).task_id)
     except ValidationError:

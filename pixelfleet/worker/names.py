@@ -22,10 +22,24 @@ def control_queue(queue: str) -> str:
     return f"{queue}.control"
 
 
+def worker_host() -> str:
+    """The host a worker names itself after: its pod (`POD_NAME`, from the downward API; the
+    autoscaler maps busy workers to pods by it), else the machine's hostname."""
+    return os.environ.get("POD_NAME") or socket.gethostname()
+
+
 def celery_worker_name() -> str:
     """This process's name as a task holder: host and pid, so a holder on this host can be
     checked for life."""
-    return f"{CELERY_WORKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
+    return f"{CELERY_WORKER_PREFIX}{worker_host()}:{os.getpid()}"
+
+
+def host_of(worker: str) -> str | None:
+    """The host (pod) part of a Celery worker's name, or None for other names."""
+    if not worker.startswith(CELERY_WORKER_PREFIX):
+        return None
+    host, _, pid = worker.removeprefix(CELERY_WORKER_PREFIX).rpartition(":")
+    return host if host and pid.isdigit() else None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -45,9 +59,6 @@ def holder_stopped(holder: str) -> bool:
     me = celery_worker_name()
     if holder == me:
         return True
-    if not holder.startswith(CELERY_WORKER_PREFIX):
+    if host_of(holder) != worker_host():
         return False
-    host, _, pid = holder.removeprefix(CELERY_WORKER_PREFIX).rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    return not _pid_alive(int(pid))
+    return not _pid_alive(int(holder.rpartition(":")[2]))

@@ -1,0 +1,120 @@
+"""The autoscaler: a Kopf daemon per WorkerPool that, every `pollSeconds`, reads the queue's
+load (Redis and the database), asks the policy for a replica count, marks idle pods as the
+cheapest to delete before any scale-down (busy pods are kept), sets the Deployment's scale and
+records what it saw and decided in the pool's status."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from pixelfleet.autoscaling.policy import PoolPolicy, Recommendation, desired_replicas
+from pixelfleet.operator.cluster import WorkerPools
+from pixelfleet.operator.imagejobs import operator_state
+from pixelfleet.operator.queue_load import busy_hosts, queue_load
+from pixelfleet.operator.resources import GROUP, VERSION, WORKERPOOL_PLURAL, WorkerPoolSpec
+
+log = logging.getLogger(__name__)
+
+IDLE_POD_COST = 0
+BUSY_POD_COST = 1000  # per task the pod runs: a scale-down takes idle pods first
+
+
+def policy_of(spec: WorkerPoolSpec) -> PoolPolicy:
+    return PoolPolicy(
+        min_replicas=spec.min_replicas,
+        max_replicas=spec.max_replicas,
+        target_tasks_per_replica=spec.target_tasks_per_replica,
+        activation_tasks=spec.activation_tasks,
+        scale_down_stabilization_seconds=spec.scale_down_stabilization_seconds,
+    )
+
+
+async def prefer_idle_pods(
+    pools: WorkerPools, pods: list[tuple[str, str | None]], busy: Counter[str]
+) -> None:
+    """Gives every pod a deletion cost from the tasks it runs (idle pods the lowest), so the
+    ReplicaSet removes idle pods first when the Deployment shrinks."""
+    for pod, annotated in pods:
+        cost = BUSY_POD_COST * busy.get(pod, 0) if busy.get(pod) else IDLE_POD_COST
+        if annotated != str(cost):
+            await pools.set_deletion_cost(pod, cost)
+
+
+@kopf.daemon(GROUP, VERSION, WORKERPOOL_PLURAL, cancellation_timeout=10)
+async def autoscale_pool(
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    state = operator_state(memo)
+    assert state.ctx.redis is not None
+    pools = WorkerPools(state.jobs.api_client, namespace or state.jobs.namespace)
+    status = body.get("status") or {}
+    history = tuple(
+        Recommendation(float(r["at"]), int(r["replicas"]))
+        for r in status.get("recommendations") or []
+        if isinstance(r, dict) and "at" in r and "replicas" in r
+    )
+    last_scale: str | None = status.get("lastScaleTime")
+    while not stopped:
+        try:
+            spec = WorkerPoolSpec.model_validate(dict(body.get("spec") or {}))
+        except ValidationError as exc:
+            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            await pools.patch_status(name, {"reason": f"Invalid WorkerPool spec: {problem}"})
+            await stopped.wait(60)
+            continue
+        try:
+            busy = await busy_hosts(state.ctx.read_sessions)
+            current, labels = await pools.replicas(spec.deployment)
+            pods = await pools.pods(labels)
+            running = sum(busy.get(pod, 0) for pod, _ in pods)
+            load = await queue_load(state.ctx.redis, spec.queue, running)
+            decision = desired_replicas(policy_of(spec), load, current, history, time.time())
+            history = decision.history
+            if decision.desired < current:
+                await prefer_idle_pods(pools, pods, busy)
+            if decision.desired != current:
+                await pools.scale(spec.deployment, decision.desired)
+                last_scale = datetime.now(UTC).isoformat()
+                log.info(
+                    "pool %s: %s scaled %d -> %d (%s)",
+                    name,
+                    spec.deployment,
+                    current,
+                    decision.desired,
+                    decision.reason,
+                )
+            await pools.patch_status(
+                name,
+                {
+                    "backlog": load.backlog,
+                    "waiting": load.waiting,
+                    "reserved": load.reserved,
+                    "running": load.running,
+                    "desiredReplicas": decision.desired,
+                    "currentReplicas": current,
+                    "lastScaleTime": last_scale,
+                    "reason": decision.reason,
+                    "recommendations": [
+                        {"at": r.at, "replicas": r.replicas} for r in decision.history
+                    ],
+                    "observedGeneration": body.get("metadata", {}).get("generation"),
+                },
+            )
+        except (ApiException, RedisError, OSError, SQLAlchemyError):
+            log.warning("pool %s: this poll failed; trying again", name, exc_info=True)
+        await stopped.wait(spec.poll_seconds)
