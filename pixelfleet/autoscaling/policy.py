@@ -97,19 +97,15 @@ def desired_replicas(
             f"backlog {load.backlog} needs {recommended}" if recommended > current else "steady"
         )
     else:
-        # Down only as far as the busiest moment of the window allows.
-        desired = min(current, max(r.replicas for r in window))
+        # Down only as far as the busiest moment of the window allows (within today's bounds:
+        # the window may remember a higher maximum).
+        desired = _clamp(min(current, max(r.replicas for r in window)), policy)
         reason = (
             f"backlog {load.backlog} needs {recommended}; holding {desired} for the "
             f"{policy.scale_down_stabilization_seconds:g}s window"
             if desired > recommended
             else f"backlog {load.backlog} needs {recommended}"
         )
-    if load.in_flight > 0 and desired == 0:
+    if load.in_flight > 0 and desired == 0 and policy.max_replicas > 0:
         desired, reason = 1, f"{load.in_flight} task(s) in flight"
-    return Decision(
-        desired=_clamp(desired, policy) or desired,
-        recommended=recommended,
-        reason=reason,
-        history=window,
-    )
+    return Decision(desired=desired, recommended=recommended, reason=reason, history=window)

@@ -292,3 +292,18 @@ def test_the_last_busy_replica_is_kept_while_its_task_runs() -> None:
     assert decision.desired == 1
     idle = desired_replicas(policy, QueueLoad(0, 0, 0), 1, decision.history, 15.0)
     assert idle.desired == 0
+
+
+def test_a_pool_given_no_room_stays_empty_even_with_work_in_flight() -> None:
+    closed = PoolPolicy(min_replicas=0, max_replicas=0, target_tasks_per_replica=4)
+    busy = QueueLoad(waiting=0, reserved=1, running=0)
+    assert desired_replicas(closed, busy, 0, (), 0.0).desired == 0
+    remembered = (Recommendation(-10.0, 3),)
+    assert desired_replicas(closed, QueueLoad(0, 0, 0), 3, remembered, 0.0).desired == 0
+
+
+def test_the_window_holds_replicas_only_up_to_todays_maximum() -> None:
+    lowered = PoolPolicy(min_replicas=0, max_replicas=2, target_tasks_per_replica=4)
+    decision = desired_replicas(lowered, QueueLoad(0, 0, 0), 5, (Recommendation(-10.0, 9),), 0.0)
+    assert decision.desired == 2
+    assert "holding 2" in decision.reason
