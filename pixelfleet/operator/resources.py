@@ -168,6 +168,10 @@ def _structural(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str
             out[key] = _structural(value, definitions)
         elif key == "const":
             out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema's numeric form; Kubernetes' OpenAPI v3 wants the bound plus a flag.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
         else:
             out[key] = value
     if out.get("type") == "object" and "properties" not in out:

@@ -173,12 +173,6 @@ def test_validate_manifests_skips_custom_resources_but_not_unknown_kinds() -> No
     assert len(validate_manifests([typo])) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the generated WorkerPool CRD has JSON-Schema style `exclusiveMinimum: 0` on "
-    "spec.pollSeconds; apiextensions.k8s.io/v1 wants `minimum: 0` plus `exclusiveMinimum: true`, "
-    "and a real API server rejects the CRD. Drop this marker once the generator is fixed.",
-)
 def test_the_projects_crds_are_valid_manifests() -> None:
     crds = Path(__file__).resolve().parents[2] / "charts" / "pixelfleet" / "crds"
     manifests = [
