@@ -186,88 +186,29 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _structural(document, document.get("$defs", {}))
 
 
-def _printer_columns() -> list[dict[str, Any]]:
-    return [
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Progress", "type": "integer", "jsonPath": ".status.progress"},
-        {"name": "Ops", "type": "string", "jsonPath": ".spec.ops"},
-        {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
-        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-
-
-def imagejob_crd() -> dict[str, Any]:
-    """The ImageJob CustomResourceDefinition, generated from the models above."""
+def _crd(
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    description: str,
+    columns: list[dict[str, Any]],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+) -> dict[str, Any]:
+    """A namespaced CustomResourceDefinition of this group, with a status subresource."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{IMAGEJOB_PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": IMAGEJOB_KIND,
-                "plural": IMAGEJOB_PLURAL,
-                "singular": IMAGEJOB_SINGULAR,
-                "shortNames": list(IMAGEJOB_SHORT_NAMES),
-                "categories": ["pixelfleet"],
-            },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": _printer_columns(),
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "One image task, mirrored from PixelFleet's database.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": openapi_schema(ImageJobSpec),
-                                "status": {
-                                    **openapi_schema(ImageJobStatus),
-                                    # Kopf keeps its own bookkeeping beside ours.
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                },
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
-def workerpool_crd() -> dict[str, Any]:
-    columns = [
-        {"name": "Deployment", "type": "string", "jsonPath": ".spec.deployment"},
-        {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
-        {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
-        {"name": "Backlog", "type": "integer", "jsonPath": ".status.backlog"},
-        {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
-        {"name": "Current", "type": "integer", "jsonPath": ".status.currentReplicas"},
-        {"name": "Last Scale", "type": "date", "jsonPath": ".status.lastScaleTime"},
-        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{WORKERPOOL_PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": WORKERPOOL_KIND,
-                "plural": WORKERPOOL_PLURAL,
-                "singular": WORKERPOOL_SINGULAR,
-                "shortNames": list(WORKERPOOL_SHORT_NAMES),
+                "kind": kind,
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": ["pixelfleet"],
             },
             "versions": [
@@ -280,15 +221,16 @@ def workerpool_crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A worker Deployment scaled from its queue's backlog.",
+                            "description": description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": openapi_schema(WorkerPoolSpec),
+                                "spec": openapi_schema(spec),
                                 "status": {
-                                    **openapi_schema(WorkerPoolStatus),
+                                    **openapi_schema(status),
+                                    # Kopf keeps its own bookkeeping beside ours.
                                     "x-kubernetes-preserve-unknown-fields": True,
                                 },
                             },
@@ -298,6 +240,52 @@ def workerpool_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+def imagejob_crd() -> dict[str, Any]:
+    """The ImageJob CustomResourceDefinition, generated from the models above."""
+    columns: list[dict[str, Any]] = [
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Progress", "type": "integer", "jsonPath": ".status.progress"},
+        {"name": "Ops", "type": "string", "jsonPath": ".spec.ops"},
+        {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
+        {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return _crd(
+        IMAGEJOB_KIND,
+        IMAGEJOB_PLURAL,
+        IMAGEJOB_SINGULAR,
+        IMAGEJOB_SHORT_NAMES,
+        "One image task, mirrored from PixelFleet's database.",
+        columns,
+        ImageJobSpec,
+        ImageJobStatus,
+    )
+
+
+def workerpool_crd() -> dict[str, Any]:
+    columns: list[dict[str, Any]] = [
+        {"name": "Deployment", "type": "string", "jsonPath": ".spec.deployment"},
+        {"name": "Min", "type": "integer", "jsonPath": ".spec.minReplicas"},
+        {"name": "Max", "type": "integer", "jsonPath": ".spec.maxReplicas"},
+        {"name": "Backlog", "type": "integer", "jsonPath": ".status.backlog"},
+        {"name": "Desired", "type": "integer", "jsonPath": ".status.desiredReplicas"},
+        {"name": "Current", "type": "integer", "jsonPath": ".status.currentReplicas"},
+        {"name": "Last Scale", "type": "date", "jsonPath": ".status.lastScaleTime"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return _crd(
+        WORKERPOOL_KIND,
+        WORKERPOOL_PLURAL,
+        WORKERPOOL_SINGULAR,
+        WORKERPOOL_SHORT_NAMES,
+        "A worker Deployment scaled from its queue's backlog.",
+        columns,
+        WorkerPoolSpec,
+        WorkerPoolStatus,
+    )
 
 
 def crd_manifests() -> dict[str, dict[str, Any]]:
