@@ -326,6 +326,12 @@ async def _store_result(
     return "succeeded"
 
 
+async def announce_final_state(ctx: ProcessContext, task: Task) -> None:
+    """After a final state's commit (a cancel, say): its event for watchers, its webhook."""
+    await ctx.events.publish(TaskEvent.from_task(task))
+    await _announce_webhooks(ctx, task.id, task.callback_url)
+
+
 async def _announce_webhooks(ctx: ProcessContext, task_id: uuid.UUID, callback: str | None) -> None:
     """After the final state's commit: its webhook goes out now (retries come from upkeep)."""
     if callback is not None:

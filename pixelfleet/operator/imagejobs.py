@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from pixelfleet.context import create_context
-from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import service as jobs_service
+from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.launchers.celery import CeleryLauncher
@@ -204,9 +204,7 @@ async def cancel_imagejob(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
     if cancelled is None:
         return  # already finished (or a TTL deletion): nothing to do
     log.info("task %s cancelled: its ImageJob was deleted", task_id)
-    await state.ctx.events.publish(TaskEvent.from_task(cancelled))
-    if cancelled.callback_url is not None:
-        await state.celery.deliver_webhooks(state.ctx, task_id)
+    await announce_final_state(state.ctx, cancelled)
     try:  # a worker that has the message already drops it; the claim would refuse it anyway
         await asyncio.to_thread(state.celery.app.control.revoke, str(task_id))
     except Exception:

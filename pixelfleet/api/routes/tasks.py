@@ -12,8 +12,8 @@ from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, Session
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
 from pixelfleet.errors import NotFound
-from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.launchers import DispatchFailed
@@ -109,9 +109,7 @@ async def cancel_task(
     """Cancel a task. A task that had not started is refunded."""
     task = await jobs.cancel_task(session, user, task_id, ctx.retention)
     await session.commit()
-    await ctx.events.publish(TaskEvent.from_task(task))
-    if task.callback_url is not None:
-        await ctx.launcher.deliver_webhooks(ctx, task.id)
+    await announce_final_state(ctx, task)
     return TaskOut.from_task(task)
 
 
