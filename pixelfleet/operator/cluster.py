@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -34,68 +35,37 @@ class ImageJobs:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
-    async def create(self, body: dict[str, Any]) -> bool:
-        """Creates the ImageJob; False when one with its name already exists (create-or-get)."""
+    async def _call(self, status_meaning_no: int, call: Callable[..., Any], *args: Any) -> Any:
+        """Runs one client call on the ImageJob resource in a thread; an answer with
+        `status_meaning_no` (409: exists, 404: gone) comes back as None instead of raising."""
 
-        def create() -> bool:
+        def run() -> Any:
             try:
-                self.custom.create_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, body
-                )
+                return call(GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, *args)
             except ApiException as exc:
-                if exc.status == 409:
-                    return False
-                raise
-            return True
-
-        return await asyncio.to_thread(create)
-
-    async def get(self, name: str) -> dict[str, Any] | None:
-        def get() -> dict[str, Any] | None:
-            try:
-                found = cast(
-                    dict[str, Any],
-                    self.custom.get_namespaced_custom_object(
-                        GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, name
-                    ),
-                )
-            except ApiException as exc:
-                if exc.status == 404:
+                if exc.status == status_meaning_no:
                     return None
                 raise
-            return found
 
-        return await asyncio.to_thread(get)
+        return await asyncio.to_thread(run)
+
+    async def create(self, body: dict[str, Any]) -> bool:
+        """Creates the ImageJob; False when one with its name already exists (create-or-get)."""
+        return await self._call(409, self.custom.create_namespaced_custom_object, body) is not None
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        found = await self._call(404, self.custom.get_namespaced_custom_object, name)
+        return cast(dict[str, Any] | None, found)
 
     async def patch_status(self, name: str, status: dict[str, Any]) -> bool:
         """Merges `status` into the ImageJob's status; False when the ImageJob is gone."""
-
-        def patch() -> bool:
-            try:
-                self.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, name, {"status": status}
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    return False
-                raise
-            return True
-
-        return await asyncio.to_thread(patch)
+        patched = await self._call(
+            404, self.custom.patch_namespaced_custom_object_status, name, {"status": status}
+        )
+        return patched is not None
 
     async def delete(self, name: str) -> bool:
-        def delete() -> bool:
-            try:
-                self.custom.delete_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, name
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    return False
-                raise
-            return True
-
-        return await asyncio.to_thread(delete)
+        return await self._call(404, self.custom.delete_namespaced_custom_object, name) is not None
 
     async def post_event(self, job: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """A Kubernetes Event about the ImageJob (`kubectl describe ij NAME` shows it)."""
