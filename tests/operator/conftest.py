@@ -12,27 +12,17 @@ from typing import Any
 import pytest
 
 from pixelfleet.settings import Settings
-from tests.celery_mode.conftest import Processes
+from tests.celery_mode.conftest import (  # noqa: F401  (fixtures shared with celery mode)
+    backend,
+    processes,
+    redis_server,
+)
 from tests.conftest import TEST_JWT_SECRET
 from tests.harness.kubernetes import EmulatedCluster
 from tests.harness.ports import free_port
 from tests.harness.redis import RedisServer
 
 NAMESPACE = "default"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def backend() -> str:
-    return "postgresql"
 
 
 @pytest.fixture
@@ -72,12 +62,3 @@ def settings(
     }
     values.update(operator_overrides)
     return Settings(**values)
-
-
-@pytest.fixture
-def processes(settings: Settings, tmp_path: Path) -> Iterator[Processes]:
-    started = Processes(settings, tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
