@@ -51,9 +51,10 @@ class ProcessContext:
 
 def create_context(settings: Settings) -> ProcessContext:
     engine = create_engine(settings.resolved_database_url)
+    redis_url = settings.resolved_redis_url
     redis = (
-        Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=15)
-        if settings.redis_url
+        Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=15)
+        if redis_url
         else None
     )
     events: EventChannel = (

@@ -9,9 +9,11 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from pixelfleet.imaging.limits import ImageLimits
 
@@ -40,7 +42,11 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path(".pixelfleet")
     database_url: str | None = None
+    # Put into the URLs above in place of their password, escaped, so a password kept in a
+    # secret of its own may hold any character.
+    database_password: SecretStr | None = None
     redis_url: str | None = None
+    redis_password: SecretStr | None = None
     launcher: Literal["embedded", "celery", "kubernetes"] = "embedded"
     storage_url: str | None = None
     # S3 (or an S3-compatible server) for `s3://bucket/prefix` storage URLs. Credentials fall back
@@ -129,9 +135,22 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        if self.database_url:
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'pixelfleet.db'}"
+        if self.database_password is None:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'pixelfleet.db'}"
+        url = make_url(self.database_url).set(password=self.database_password.get_secret_value())
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def resolved_redis_url(self) -> str | None:
+        if not self.redis_url or self.redis_password is None:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        user = quote(unquote(parts.username or ""), safe="")
+        password = quote(self.redis_password.get_secret_value(), safe="")
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
     @property
     def storage_root(self) -> Path:

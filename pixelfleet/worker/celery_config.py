@@ -45,7 +45,7 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
 
 def create_celery(settings: Settings) -> Celery:
     queue = settings.celery_queue
-    app = Celery("pixelfleet", broker=settings.redis_url, set_as_current=False)
+    app = Celery("pixelfleet", broker=settings.resolved_redis_url, set_as_current=False)
     app.conf.update(
         task_default_queue=queue,
         task_routes={

@@ -28,6 +28,7 @@ def _server_binary() -> str:
 @dataclass
 class RedisServer:
     port: int = field(default_factory=free_port)
+    password: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -35,8 +36,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls) -> RedisServer:
-        server = cls()
+    def start(cls, password: str | None = None) -> RedisServer:
+        server = cls(password=password)
         server.resume()
         return server
 
@@ -52,6 +53,7 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -61,7 +63,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
+                    if sock.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 time.sleep(0.02)
