@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -62,16 +63,49 @@ async def _migration_status(settings: Settings) -> tuple[bool, list[object]]:
         await engine.dispose()
 
 
+async def _wait_for_schema(settings: Settings, seconds: float) -> tuple[bool, list[object]]:
+    """The migration status once the database is reachable and at the latest revision, or as
+    it stands when `seconds` have passed (an unreachable database then raises)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            status = await _migration_status(settings)
+        except (OSError, SQLAlchemyError):
+            if time.monotonic() >= deadline:
+                raise
+            status = None
+        if status is not None and (status[0] or time.monotonic() >= deadline):
+            return status
+        await asyncio.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+
+
 @main.command()
 @click.option("--check", is_flag=True, help="Only check that the database is at the latest schema.")
-def migrate(check: bool) -> None:
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --check: wait this long for the database to come up and be migrated.",
+)
+def migrate(check: bool, wait_seconds: float) -> None:
     """Apply the database migrations (or check them)."""
     from pixelfleet.observability.logging import configure_logging
 
     configure_logging()
     settings = _settings()
+    if wait_seconds and not check:
+        raise click.UsageError("--wait goes with --check")
     if check:
-        at_head, drift = asyncio.run(_migration_status(settings))
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            at_head, drift = asyncio.run(_wait_for_schema(settings, wait_seconds))
+        except (OSError, SQLAlchemyError) as exc:
+            raise click.ClickException(f"the database is unreachable: {exc}") from exc
         if not at_head:
             raise click.ClickException("the database is not migrated to the latest revision")
         if drift:

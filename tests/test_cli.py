@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.cli import main
 from pixelfleet.context import create_context
 from pixelfleet.settings import Settings
+from tests.harness.ports import free_port
 
 
 @pytest.fixture
@@ -42,6 +45,38 @@ def test_migrate_brings_a_new_database_to_the_latest_schema(env: dict[str, str])
     checked = runner.invoke(main, ["migrate", "--check"], env=env)
     assert checked.exit_code == 0, checked.output
     assert "up to date" in checked.output
+
+
+def test_migrate_check_can_wait_for_another_process_to_migrate(env: dict[str, str]) -> None:
+    """What the chart's pods do before they start: wait for the migration Job."""
+    migrator = threading.Timer(1.0, lambda: CliRunner().invoke(main, ["migrate"], env=env))
+    migrator.start()
+    try:
+        started = time.monotonic()
+        waited = CliRunner().invoke(main, ["migrate", "--check", "--wait", "60"], env=env)
+    finally:
+        migrator.join()
+    assert waited.exit_code == 0, waited.output
+    assert 1.0 <= time.monotonic() - started < 30
+
+
+def test_migrate_check_gives_up_waiting_with_the_reason(env: dict[str, str]) -> None:
+    unmigrated = CliRunner().invoke(main, ["migrate", "--check", "--wait", "0.5"], env=env)
+    assert unmigrated.exit_code == 1
+    assert "not migrated" in unmigrated.output
+    unreachable = CliRunner().invoke(
+        main,
+        ["migrate", "--check", "--wait", "0.5"],
+        env={**env, "PIXELFLEET_DATABASE_URL": f"postgresql+asyncpg://x@127.0.0.1:{free_port()}/x"},
+    )
+    assert unreachable.exit_code == 1
+    assert "unreachable" in unreachable.output
+
+
+def test_migrate_wait_goes_with_check(env: dict[str, str]) -> None:
+    misused = CliRunner().invoke(main, ["migrate", "--wait", "5"], env=env)
+    assert misused.exit_code == 2
+    assert "--wait goes with --check" in misused.output
 
 
 def test_create_user_bootstraps_an_admin(env: dict[str, str]) -> None:
