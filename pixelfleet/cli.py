@@ -63,9 +63,11 @@ async def _migration_status(settings: Settings) -> tuple[bool, list[object]]:
         await engine.dispose()
 
 
-async def _wait_for_schema(settings: Settings, seconds: float) -> tuple[bool, list[object]]:
-    """The migration status once the database is reachable and at the latest revision, or as
-    it stands when `seconds` have passed (an unreachable database then raises)."""
+async def _status_when_reachable(
+    settings: Settings, seconds: float, *, until_at_head: bool
+) -> tuple[bool, list[object]]:
+    """The migration status once the database answers (and, if asked, is at the latest
+    revision), or as it stands when `seconds` have passed: an unreachable database then raises."""
     from sqlalchemy.exc import SQLAlchemyError
 
     deadline = time.monotonic() + seconds
@@ -76,7 +78,7 @@ async def _wait_for_schema(settings: Settings, seconds: float) -> tuple[bool, li
             if time.monotonic() >= deadline:
                 raise
             status = None
-        if status is not None and (status[0] or time.monotonic() >= deadline):
+        if status is not None and (status[0] or not until_at_head or time.monotonic() >= deadline):
             return status
         await asyncio.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
@@ -89,30 +91,30 @@ async def _wait_for_schema(settings: Settings, seconds: float) -> tuple[bool, li
     type=click.FloatRange(min=0),
     default=0,
     show_default=True,
-    help="With --check: wait this long for the database to come up and be migrated.",
+    help="Wait this long for the database to come up (with --check: and to be migrated).",
 )
 def migrate(check: bool, wait_seconds: float) -> None:
     """Apply the database migrations (or check them)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from pixelfleet.observability.logging import configure_logging
 
     configure_logging()
     settings = _settings()
-    if wait_seconds and not check:
-        raise click.UsageError("--wait goes with --check")
-    if check:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            at_head, drift = asyncio.run(_wait_for_schema(settings, wait_seconds))
-        except (OSError, SQLAlchemyError) as exc:
-            raise click.ClickException(f"the database is unreachable: {exc}") from exc
-        if not at_head:
-            raise click.ClickException("the database is not migrated to the latest revision")
-        if drift:
-            raise click.ClickException(f"the models differ from the migrations: {drift}")
-        click.echo("database schema is up to date")
-        return
-    asyncio.run(_migrate(settings))
+    try:
+        at_head, drift = asyncio.run(
+            _status_when_reachable(settings, wait_seconds, until_at_head=check)
+        )
+        if check:
+            if not at_head:
+                raise click.ClickException("the database is not migrated to the latest revision")
+            if drift:
+                raise click.ClickException(f"the models differ from the migrations: {drift}")
+            click.echo("database schema is up to date")
+            return
+        asyncio.run(_migrate(settings))
+    except (OSError, SQLAlchemyError) as exc:
+        raise click.ClickException(f"the database is unreachable: {exc}") from exc
     click.echo("database migrated to the latest revision")
 
 

@@ -6,8 +6,10 @@ import asyncio
 import json
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 from click.testing import CliRunner
 
@@ -16,6 +18,7 @@ from pixelfleet.cli import main
 from pixelfleet.context import create_context
 from pixelfleet.settings import Settings
 from tests.harness.ports import free_port
+from tests.harness.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -73,10 +76,30 @@ def test_migrate_check_gives_up_waiting_with_the_reason(env: dict[str, str]) -> 
     assert "unreachable" in unreachable.output
 
 
-def test_migrate_wait_goes_with_check(env: dict[str, str]) -> None:
-    misused = CliRunner().invoke(main, ["migrate", "--wait", "5"], env=env)
-    assert misused.exit_code == 2
-    assert "--wait goes with --check" in misused.output
+def test_migrate_can_wait_for_the_database_to_come_up(postgres_server: PostgresServer) -> None:
+    """The migration Job may start before the chart's PostgreSQL answers."""
+    database = f"waited_{uuid.uuid4().hex[:8]}"
+    env = {"PIXELFLEET_DATABASE_URL": postgres_server.url(database)}
+
+    def create_database() -> None:
+        async def create() -> None:
+            admin = await asyncpg.connect(postgres_server.admin_dsn)
+            try:
+                await admin.execute(f'create database "{database}"')
+            finally:
+                await admin.close()
+
+        asyncio.run(create())
+
+    creator = threading.Timer(1.0, create_database)
+    creator.start()
+    try:
+        migrated = CliRunner().invoke(main, ["migrate", "--wait", "60"], env=env)
+    finally:
+        creator.join()
+    assert migrated.exit_code == 0, migrated.output
+    checked = CliRunner().invoke(main, ["migrate", "--check"], env=env)
+    assert checked.exit_code == 0, checked.output
 
 
 def test_create_user_bootstraps_an_admin(env: dict[str, str]) -> None:
