@@ -1,44 +1,233 @@
-{{/* Names and labels. */}}
+{{/* ---- Names and labels ------------------------------------------------------------------ */}}
+{{- define "pixelfleet.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "pixelfleet.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "pixelfleet.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
+{{/* A component's object name: (dict "root" . "component" "api") -> <fullname>-api */}}
+{{- define "pixelfleet.componentName" -}}
+{{- printf "%s-%s" (include "pixelfleet.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
+{{- end -}}
+
+{{/* Labels of a component's objects: (dict "root" . "component" "api") */}}
 {{- define "pixelfleet.labels" -}}
-app.kubernetes.io/name: {{ .Chart.Name }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{ include "pixelfleet.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: pixelfleet
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "pixelfleet.selectorLabels" -}}
-app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/name: {{ include "pixelfleet.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* A component's metadata block: name, namespace, labels. */}}
+{{- define "pixelfleet.metadata" -}}
+name: {{ include "pixelfleet.componentName" . }}
+namespace: {{ .root.Release.Namespace }}
+labels:
+  {{- include "pixelfleet.labels" . | nindent 2 }}
 {{- end -}}
 
 {{- define "pixelfleet.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* The PIXELFLEET_* settings every role reads. */}}
+{{/* ---- Where the secrets are ------------------------------------------------------------- */}}
+{{/* The chart's own Secret: generated keys, and passwords given as values. */}}
+{{- define "pixelfleet.secretName" -}}
+{{- include "pixelfleet.fullname" . -}}
+{{- end -}}
+
+{{- define "pixelfleet.appSecretName" -}}
+{{- .Values.secrets.existingSecret | default (include "pixelfleet.secretName" .) -}}
+{{- end -}}
+
+{{- define "pixelfleet.razorpaySecretName" -}}
+{{- .Values.razorpay.existingSecret | default (include "pixelfleet.secretName" .) -}}
+{{- end -}}
+
+{{/* ---- PostgreSQL: the chart's own, or an external server --------------------------------- */}}
+{{- define "pixelfleet.database.host" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- include "pixelfleet.componentName" (dict "root" . "component" "postgresql") -}}
+{{- else -}}
+{{- required "externalDatabase.host is required when postgresql.enabled is false" .Values.externalDatabase.host -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "pixelfleet.database.url" -}}
+{{- if .Values.postgresql.enabled -}}
+{{- printf "postgresql+asyncpg://%s@%s:5432/%s" .Values.postgresql.auth.username (include "pixelfleet.database.host" .) .Values.postgresql.auth.database -}}
+{{- else -}}
+{{- with .Values.externalDatabase -}}
+{{- printf "postgresql+asyncpg://%s@%s:%d/%s" .user (include "pixelfleet.database.host" $) (int .port) .database -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* (secret name, key) of the database password, as a secretKeyRef body */}}
+{{- define "pixelfleet.database.passwordRef" -}}
+{{- if and (not .Values.postgresql.enabled) .Values.externalDatabase.existingSecret -}}
+name: {{ .Values.externalDatabase.existingSecret }}
+key: {{ .Values.externalDatabase.existingSecretPasswordKey }}
+{{- else -}}
+name: {{ include "pixelfleet.secretName" . }}
+key: database-password
+{{- end -}}
+{{- end -}}
+
+{{/* The chart's Secret holds a database password unless an external one comes from elsewhere. */}}
+{{- define "pixelfleet.database.passwordInChartSecret" -}}
+{{- if or .Values.postgresql.enabled (and (not .Values.externalDatabase.existingSecret) .Values.externalDatabase.password) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- define "pixelfleet.database.hasPassword" -}}
+{{- if or (include "pixelfleet.database.passwordInChartSecret" .) (and (not .Values.postgresql.enabled) .Values.externalDatabase.existingSecret) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* ---- Redis: the chart's own, or an external server ------------------------------------- */}}
+{{- define "pixelfleet.redis.url" -}}
+{{- if .Values.redis.enabled -}}
+{{- printf "redis://%s:6379/0" (include "pixelfleet.componentName" (dict "root" . "component" "redis")) -}}
+{{- else -}}
+{{- with .Values.externalRedis -}}
+{{- printf "redis://%s:%d/%d" (required "externalRedis.host is required when redis.enabled is false" .host) (int .port) (int .database) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "pixelfleet.redis.passwordRef" -}}
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.existingSecret -}}
+name: {{ .Values.externalRedis.existingSecret }}
+key: {{ .Values.externalRedis.existingSecretPasswordKey }}
+{{- else -}}
+name: {{ include "pixelfleet.secretName" . }}
+key: redis-password
+{{- end -}}
+{{- end -}}
+
+{{- define "pixelfleet.redis.passwordInChartSecret" -}}
+{{- if or .Values.redis.enabled (and (not .Values.externalRedis.existingSecret) .Values.externalRedis.password) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{- define "pixelfleet.redis.hasPassword" -}}
+{{- if or (include "pixelfleet.redis.passwordInChartSecret" .) (and (not .Values.redis.enabled) .Values.externalRedis.existingSecret) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* ---- The settings every role reads: (dict "root" . "launcher" "kubernetes") ------------ */}}
 {{- define "pixelfleet.env" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
 - name: PIXELFLEET_ENV
-  value: {{ .Values.config.env | quote }}
+  value: {{ $v.config.env | quote }}
 - name: PIXELFLEET_LAUNCHER
-  value: kubernetes
+  value: {{ .launcher | quote }}
+- name: PIXELFLEET_DATABASE_URL
+  value: {{ include "pixelfleet.database.url" $root | quote }}
+{{- if include "pixelfleet.database.hasPassword" $root }}
+- name: PIXELFLEET_DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      {{- include "pixelfleet.database.passwordRef" $root | nindent 6 }}
+{{- end }}
+- name: PIXELFLEET_REDIS_URL
+  value: {{ include "pixelfleet.redis.url" $root | quote }}
+{{- if include "pixelfleet.redis.hasPassword" $root }}
+- name: PIXELFLEET_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      {{- include "pixelfleet.redis.passwordRef" $root | nindent 6 }}
+{{- end }}
+- name: PIXELFLEET_JWT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pixelfleet.appSecretName" $root }}
+      key: jwt-secret
+- name: PIXELFLEET_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pixelfleet.appSecretName" $root }}
+      key: webhook-secret
+{{- with $v.razorpay }}
+{{- if .keyId }}
+- name: PIXELFLEET_RAZORPAY_KEY_ID
+  value: {{ .keyId | quote }}
+- name: PIXELFLEET_RAZORPAY_KEY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pixelfleet.razorpaySecretName" $root }}
+      key: razorpay-key-secret
+- name: PIXELFLEET_RAZORPAY_WEBHOOK_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "pixelfleet.razorpaySecretName" $root }}
+      key: razorpay-webhook-secret
+{{- end }}
+{{- end }}
+- name: PIXELFLEET_STORAGE_URL
+  value: {{ $v.storage.url | default "file:///var/lib/pixelfleet/files" | quote }}
+{{- with $v.storage.s3 }}
+{{- if .endpointUrl }}
+- name: PIXELFLEET_S3_ENDPOINT_URL
+  value: {{ .endpointUrl | quote }}
+{{- end }}
+{{- if .region }}
+- name: PIXELFLEET_S3_REGION
+  value: {{ .region | quote }}
+{{- end }}
+{{- if .existingSecret }}
+- name: PIXELFLEET_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: access-key-id
+- name: PIXELFLEET_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: secret-access-key
+{{- end }}
+{{- end }}
 - name: PIXELFLEET_CELERY_QUEUE
-  value: {{ .Values.config.celeryQueue | quote }}
+  value: {{ $v.config.celeryQueue | quote }}
 - name: PIXELFLEET_TASK_SOFT_TIME_LIMIT_SECONDS
-  value: {{ .Values.config.taskSoftTimeLimitSeconds | quote }}
+  value: {{ $v.config.taskSoftTimeLimitSeconds | quote }}
 - name: PIXELFLEET_TASK_TIME_LIMIT_SECONDS
-  value: {{ .Values.config.taskTimeLimitSeconds | quote }}
+  value: {{ $v.config.taskTimeLimitSeconds | quote }}
 - name: PIXELFLEET_IMAGEJOB_TTL_SECONDS
-  value: {{ .Values.config.imagejobTtlSeconds | quote }}
+  value: {{ $v.config.imagejobTtlSeconds | quote }}
+- name: PIXELFLEET_SIGNUP_CREDITS
+  value: {{ $v.config.signupCredits | quote }}
+- name: PIXELFLEET_MAX_UPLOAD_BYTES
+  value: {{ $v.config.maxUploadBytes | int64 | quote }}
+- name: PIXELFLEET_OPERATOR_LIVENESS_PORT
+  value: {{ $v.operator.livenessPort | quote }}
+- name: PIXELFLEET_OPERATOR_RESYNC_SECONDS
+  value: {{ $v.operator.resyncSeconds | quote }}
 - name: PIXELFLEET_KUBERNETES_NAMESPACE
   valueFrom:
     fieldRef:
@@ -47,11 +236,138 @@ app.kubernetes.io/component: {{ .component }}
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
-{{- with .Values.config.storageUrl }}
-- name: PIXELFLEET_STORAGE_URL
-  value: {{ . | quote }}
-{{- end }}
-{{- with .Values.config.extraEnv }}
+{{- with $v.config.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* ---- Pod pieces every role shares ------------------------------------------------------- */}}
+{{/* What every PixelFleet pod has: a non-root user, pull secrets, scheduling.
+     (dict "root" . "role" .Values.api) */}}
+{{- define "pixelfleet.podCommon" -}}
+{{ include "pixelfleet.podSecurityContext" (dict "uid" 10001) }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .role.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .role.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .role.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A pod running as a non-root user: (dict "uid" 10001) */}}
+{{- define "pixelfleet.podSecurityContext" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: {{ .uid }}
+  runAsGroup: {{ .uid }}
+  fsGroup: {{ .uid }}
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{- define "pixelfleet.containerSecurityContext" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities:
+    drop: [ALL]
+{{- end -}}
+
+{{/* PixelFleet's volumes: scratch space, and the shared files unless storage is S3. */}}
+{{- define "pixelfleet.volumeMounts" -}}
+- name: data
+  mountPath: /var/lib/pixelfleet
+- name: tmp
+  mountPath: /tmp
+{{- if not .Values.storage.url }}
+- name: files
+  mountPath: /var/lib/pixelfleet/files
+{{- end }}
+{{- end -}}
+
+{{- define "pixelfleet.volumes" -}}
+- name: data
+  emptyDir: {}
+- name: tmp
+  emptyDir: {}
+{{- if not .Values.storage.url }}
+- name: files
+  persistentVolumeClaim:
+    claimName: {{ .Values.storage.files.existingClaim | default (include "pixelfleet.componentName" (dict "root" . "component" "files")) }}
+{{- end }}
+{{- end -}}
+
+{{/* The container of a PixelFleet role: (dict "root" . "name" "api" "args" (list ...)
+     "launcher" "kubernetes" "resources" .Values.api.resources) */}}
+{{- define "pixelfleet.container" -}}
+- name: {{ .name }}
+  image: {{ include "pixelfleet.image" .root }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  args:
+    {{- toYaml .args | nindent 4 }}
+  env:
+    {{- include "pixelfleet.env" (dict "root" .root "launcher" .launcher) | nindent 4 }}
+  {{- include "pixelfleet.containerSecurityContext" . | nindent 2 }}
+  {{- with .resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    {{- include "pixelfleet.volumeMounts" .root | nindent 4 }}
+{{- end -}}
+
+{{/* Runs before a role starts: waits until the database is migrated to the code's schema. */}}
+{{- define "pixelfleet.waitForSchema" -}}
+- name: wait-for-schema
+  image: {{ include "pixelfleet.image" .root }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  args: [migrate, --check, --wait, {{ .root.Values.migrations.waitSeconds | quote }}]
+  env:
+    {{- include "pixelfleet.env" (dict "root" .root "launcher" .launcher) | nindent 4 }}
+  {{- include "pixelfleet.containerSecurityContext" . | nindent 2 }}
+  {{- with .root.Values.migrations.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+{{- end -}}
+
+{{/* A Secret value, base64: the one given, else the one in the cluster, else a new random one.
+     (dict "current" <data of the Secret in the cluster> "key" "jwt-secret" "given" "" "length" 64) */}}
+{{- define "pixelfleet.secretValue" -}}
+{{- if .given -}}
+{{- .given | b64enc -}}
+{{- else if hasKey .current .key -}}
+{{- index .current .key -}}
+{{- else -}}
+{{- randAlphaNum (int .length) | b64enc -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The `data` volume claim of a StatefulSet: (dict "c" <component dict> "persistence" ...) */}}
+{{- define "pixelfleet.dataClaim" -}}
+- metadata:
+    name: data
+    labels:
+      {{- include "pixelfleet.selectorLabels" .c | nindent 6 }}
+  spec:
+    accessModes: [ReadWriteOnce]
+    {{- with .persistence.storageClass }}
+    storageClassName: {{ . | quote }}
+    {{- end }}
+    resources:
+      requests:
+        storage: {{ .persistence.size }}
 {{- end -}}
