@@ -1,16 +1,24 @@
-"""The Helm chart as far as it goes: it lints strictly, renders, every manifest is valid against
-the Kubernetes schemas, and the worker gets the hard time limit to finish its tasks."""
+"""The Helm chart with the real helm binary: it lints strictly and renders valid Kubernetes objects
+with the default values and every value set in `charts/pixelfleet/ci/`; bad values are refused
+before anything renders; the notes tell the user where the API is."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 
 from tests.harness.helm import Helm, validate_manifests
+from tests.packaging.rendered import CHART, CI_VALUES, NAMESPACE, RELEASE, Rendered
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "pixelfleet"
+VALUE_SETS = [None, *CI_VALUES]
+
+
+def _id(values: Path | None) -> str:
+    return "defaults" if values is None else values.stem
 
 
 @pytest.fixture(scope="module")
@@ -18,56 +26,125 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     return Helm(tmp_path_factory.mktemp("helm"))
 
 
-def _worker(manifests: list[dict[str, Any]]) -> dict[str, Any]:
-    [worker] = [
-        m
-        for m in manifests
-        if m["kind"] == "Deployment" and m["metadata"]["name"].endswith("-worker")
-    ]
-    return worker
+def _files(values: Path | None) -> tuple[Path, ...]:
+    return () if values is None else (values,)
 
 
-def test_the_chart_lints_strictly(helm: Helm) -> None:
-    result = helm.lint(CHART, strict=True)
+def test_there_is_a_value_set_for_each_way_ops_install_it() -> None:
+    assert {p.stem for p in CI_VALUES} >= {
+        "external-database-values",
+        "external-redis-values",
+        "ingress-values",
+        "no-autoscaling-values",
+    }
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_the_chart_lints_strictly(helm: Helm, values: Path | None) -> None:
+    result = helm.lint(CHART, *_files(values), strict=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_rendered_manifest_is_valid(helm: Helm) -> None:
-    manifests = helm.template(CHART, include_crds=True)
-    assert {m["kind"] for m in manifests} >= {"CustomResourceDefinition", "Deployment"}
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_every_rendered_object_is_valid_for_kubernetes(helm: Helm, values: Path | None) -> None:
+    manifests = helm.template(CHART, *_files(values), include_crds=True)
+    assert validate_manifests(manifests) == []
+    names = [(m["kind"], m["metadata"]["name"]) for m in manifests]
+    assert len(names) == len(set(names)), "two objects of one kind share a name"
+    for manifest in manifests:
+        if manifest["kind"] not in {
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+        }:
+            assert manifest["metadata"]["namespace"] == NAMESPACE, manifest["metadata"]["name"]
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_rendered_custom_resources_are_valid_for_their_crds(
+    helm: Helm, values: Path | None
+) -> None:
+    schemas = {
+        crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for crd in (yaml.safe_load(p.read_text()) for p in (CHART / "crds").glob("*.yaml"))
+    }
+    for manifest in helm.template(CHART, *_files(values)):
+        if manifest["apiVersion"].startswith("pixelfleet.dev/"):
+            # OpenAPI v3.0 schemas (boolean exclusiveMinimum) follow JSON Schema draft 4.
+            spec_schema = schemas[manifest["kind"]]["properties"]["spec"]
+            jsonschema.Draft4Validator(spec_schema).validate(manifest.get("spec", {}))
+
+
+def test_an_upgrade_renders_valid_objects_too(helm: Helm) -> None:
+    manifests = helm.template(CHART, extra_args=["--is-upgrade"])
     assert validate_manifests(manifests) == []
 
 
-@pytest.mark.parametrize(("limit", "extra"), [(150, 30), (600, 10)])
-def test_a_stopping_worker_gets_the_hard_time_limit_to_finish(
-    helm: Helm, limit: int, extra: int
+@pytest.mark.parametrize(
+    ("set_values", "message"),
+    [
+        ({"postgresql": {"enabled": False}}, "/externalDatabase/host"),
+        ({"redis": {"enabled": False}}, "/externalRedis/host"),
+        ({"api": {"replicas": 3}}, "'replicas' not allowed"),
+        ({"worker": {"replicaCount": -1}}, "/worker/replicaCount"),
+        ({"config": {"env": "staging"}}, "/config/env"),
+        ({"secrets": {"jwtSecret": "short"}}, "/secrets/jwtSecret"),
+        ({"storage": {"url": "ftp://files"}}, "/storage/url"),
+        ({"ingress": {"enabled": True, "hosts": [{"host": "a.example", "paths": []}]}}, "paths"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_renders(
+    helm: Helm, set_values: dict[str, Any], message: str
 ) -> None:
-    manifests = helm.template(
-        CHART,
-        set_values={
-            "config": {"taskTimeLimitSeconds": limit, "taskSoftTimeLimitSeconds": limit - 10},
-            "worker": {"terminationGraceExtraSeconds": extra},
-        },
+    with pytest.raises(RuntimeError, match="values don't meet the specifications") as refused:
+        helm.template(CHART, set_values=set_values)
+    assert message in str(refused.value)
+
+
+def test_razorpay_keys_without_their_secrets_are_refused_with_the_fix(helm: Helm) -> None:
+    with pytest.raises(RuntimeError, match=r"razorpay\.keySecret is required"):
+        helm.template(CHART, set_values={"razorpay": {"keyId": "rzp_live_x"}})
+
+
+def _notes(helm: Helm, *args: str) -> str:
+    result = helm.run(
+        "install", RELEASE, CHART, "--namespace", NAMESPACE, "--dry-run=client", *args
     )
-    spec = _worker(manifests)["spec"]["template"]["spec"]
-    assert spec["terminationGracePeriodSeconds"] == limit + extra
-    env = {e["name"]: e for e in spec["containers"][0]["env"]}
-    assert env["PIXELFLEET_TASK_TIME_LIMIT_SECONDS"]["value"] == str(limit)
-    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert result.returncode == 0, result.stderr
+    return result.stdout[result.stdout.index("NOTES:") :]
 
 
-def test_the_worker_runs_as_a_non_root_user_on_a_read_only_root(helm: Helm) -> None:
-    spec = _worker(helm.template(CHART))["spec"]["template"]["spec"]
-    assert spec["securityContext"]["runAsNonRoot"] is True
-    container = spec["containers"][0]["securityContext"]
-    assert container["readOnlyRootFilesystem"] is True
-    assert container["allowPrivilegeEscalation"] is False
+def test_the_notes_say_how_to_reach_the_api_and_watch_imagejobs(helm: Helm) -> None:
+    notes = _notes(helm)
+    assert "kubectl port-forward -n pixelfleet service/pf-pixelfleet-api 8000:80" in notes
+    assert "kubectl get imagejobs -n pixelfleet" in notes
+    assert "helm test pf -n pixelfleet" in notes
+    assert "Payments are off" in notes
 
 
-def test_the_env_names_the_chart_sets_are_settings_the_code_reads(helm: Helm) -> None:
-    from pixelfleet.settings import Settings
+def test_with_an_ingress_the_notes_give_its_address(helm: Helm) -> None:
+    notes = _notes(helm, "--values", str(CHART / "ci" / "ingress-values.yaml"))
+    assert "https://images.example.com/docs" in notes
+    assert "port-forward" not in notes
+    assert "Payments are off" not in notes
 
-    readable = {f"PIXELFLEET_{name.upper()}" for name in Settings.model_fields}
-    env = _worker(helm.template(CHART))["spec"]["template"]["spec"]["containers"][0]["env"]
-    names = {e["name"] for e in env if e["name"].startswith("PIXELFLEET_")}
-    assert names <= readable, names - readable
+
+def test_the_rendered_set_has_every_part(helm: Helm) -> None:
+    rendered = Rendered(helm.template(CHART))
+    for role in ("api", "worker", "beat", "operator"):
+        rendered.one("Deployment", role)
+    for server in ("postgresql", "redis"):
+        rendered.one("StatefulSet", server)
+        rendered.one("Service", server)
+    rendered.one("Service", "api")
+    rendered.one("WorkerPool", "worker")
+    assert {m["kind"] for m in rendered.manifests} >= {
+        "Secret",
+        "Job",
+        "Role",
+        "RoleBinding",
+        "ServiceAccount",
+        "PodDisruptionBudget",
+        "PersistentVolumeClaim",
+        "Pod",
+    }

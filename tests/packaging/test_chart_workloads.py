@@ -1,0 +1,387 @@
+"""The chart's workloads as an ops engineer checks them before installing: who runs as whom, what
+each pod waits for, how it stops, where its settings and secrets come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from pixelfleet.settings import Settings
+from tests.harness.helm import Helm
+from tests.packaging.rendered import (
+    CHART,
+    CI_VALUES,
+    FULLNAME,
+    NAMESPACE,
+    RELEASE,
+    ROLES,
+    Rendered,
+    all_containers,
+    pod_labels_of,
+    pod_spec_of,
+    selects,
+)
+
+VALUE_SETS = [None, *CI_VALUES]
+
+
+def _id(values: Path | None) -> str:
+    return "defaults" if values is None else values.stem
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    return Helm(tmp_path_factory.mktemp("helm"))
+
+
+@pytest.fixture(scope="module")
+def rendered(helm: Helm) -> Rendered:
+    return Rendered(helm.template(CHART))
+
+
+def _render(helm: Helm, values: Path | None = None, **set_values: Any) -> Rendered:
+    files = () if values is None else (values,)
+    return Rendered(helm.template(CHART, *files, set_values=set_values))
+
+
+# ---- Security --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_every_container_runs_as_non_root_on_a_read_only_root(
+    helm: Helm, values: Path | None
+) -> None:
+    for workload in _render(helm, values).workloads():
+        spec = pod_spec_of(workload)
+        assert spec["securityContext"]["runAsNonRoot"] is True, workload["metadata"]["name"]
+        assert spec["securityContext"]["runAsUser"] > 0
+        for container in all_containers(spec):
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, container["name"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            writable = {mount["mountPath"] for mount in container.get("volumeMounts", [])}
+            assert "/tmp" in writable or container["name"] in {"redis"}, container["name"]
+
+
+def test_every_long_running_container_has_resources(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        for container in all_containers(pod_spec_of(workload)):
+            if workload["kind"] == "Pod":  # the helm test
+                continue
+            resources = container.get("resources", {})
+            assert resources.get("requests"), container["name"]
+            assert resources.get("limits", {}).get("memory"), container["name"]
+
+
+def test_only_the_api_beat_and_operator_get_a_kubernetes_token(rendered: Rendered) -> None:
+    for workload in rendered.workloads():
+        spec = pod_spec_of(workload)
+        component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component in {"api", "beat", "operator"}:
+            assert spec["serviceAccountName"] in {f"{FULLNAME}-app", f"{FULLNAME}-operator"}
+            assert spec.get("automountServiceAccountToken", True) is True
+        else:
+            assert spec["automountServiceAccountToken"] is False, component
+            assert "serviceAccountName" not in spec
+
+
+# ---- Settings and secrets --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_the_env_names_the_chart_sets_are_settings_the_code_reads(
+    helm: Helm, values: Path | None
+) -> None:
+    readable = {f"PIXELFLEET_{name.upper()}" for name in Settings.model_fields}
+    for workload in _render(helm, values).workloads():
+        for container in all_containers(pod_spec_of(workload)):
+            names = {
+                e["name"] for e in container.get("env", []) if e["name"].startswith("PIXELFLEET_")
+            }
+            assert names <= readable, (container["name"], names - readable)
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_every_secret_a_pod_reads_is_the_charts_or_one_the_values_name(
+    helm: Helm, values: Path | None
+) -> None:
+    rendered = _render(helm, values)
+    [chart_secret] = rendered.of_kind("Secret")
+    keys_of = {chart_secret["metadata"]["name"]: set(chart_secret["data"])}
+    declared = yaml_values(values)
+    named = {
+        declared.get("externalDatabase", {}).get("existingSecret"),
+        declared.get("razorpay", {}).get("existingSecret"),
+        declared.get("storage", {}).get("s3", {}).get("existingSecret"),
+        declared.get("externalRedis", {}).get("existingSecret"),
+    } - {None, ""}
+    for workload in rendered.workloads():
+        for container in all_containers(pod_spec_of(workload)):
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref is None:
+                    continue
+                if ref["name"] in keys_of:
+                    assert ref["key"] in keys_of[ref["name"]], (container["name"], ref)
+                else:
+                    assert ref["name"] in named, (container["name"], ref)
+
+
+def yaml_values(values: Path | None) -> dict[str, Any]:
+    import yaml
+
+    return {} if values is None else dict(yaml.safe_load(values.read_text()))
+
+
+def test_the_database_and_redis_urls_point_at_the_charts_servers(rendered: Rendered) -> None:
+    env = rendered.env("api")
+    url = make_url(env["PIXELFLEET_DATABASE_URL"]["value"])
+    assert url.drivername == "postgresql+asyncpg"
+    assert url.host == rendered.one("Service", "postgresql")["metadata"]["name"]
+    assert url.password is None  # it comes from the Secret, apart from the URL
+    assert env["PIXELFLEET_REDIS_URL"]["value"] == f"redis://{FULLNAME}-redis:6379/0"
+
+    # The servers and the app read their passwords from the same Secret keys.
+    postgres = {e["name"]: e for e in rendered.container("postgresql", "StatefulSet")["env"]}
+    redis = {e["name"]: e for e in rendered.container("redis", "StatefulSet")["env"]}
+    assert (
+        postgres["POSTGRES_PASSWORD"]["valueFrom"]
+        == env["PIXELFLEET_DATABASE_PASSWORD"]["valueFrom"]
+    )
+    assert redis["REDIS_PASSWORD"]["valueFrom"] == env["PIXELFLEET_REDIS_PASSWORD"]["valueFrom"]
+    assert "$(REDIS_PASSWORD)" in rendered.container("redis", "StatefulSet")["args"]
+
+
+def test_an_external_database_and_redis_are_used_as_configured(helm: Helm) -> None:
+    database = _render(helm, CHART / "ci" / "external-database-values.yaml")
+    env = database.env("worker")
+    url = make_url(env["PIXELFLEET_DATABASE_URL"]["value"])
+    assert url.host == "pixelfleet.cluster-abc123.eu-west-1.rds.amazonaws.com"
+    assert env["PIXELFLEET_DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "pixelfleet-database",
+        "key": "password",
+    }
+    assert env["PIXELFLEET_STORAGE_URL"]["value"] == "s3://pixelfleet-images/prod"
+    assert not database.of_kind("PersistentVolumeClaim")  # S3 needs no shared volume
+    assert "database-password" not in database.of_kind("Secret")[0]["data"]
+    assert all(
+        m["metadata"]["labels"]["app.kubernetes.io/component"] != "postgresql"
+        for m in database.manifests
+    )
+
+    redis = _render(helm, CHART / "ci" / "external-redis-values.yaml")
+    env = redis.env("api")
+    assert env["PIXELFLEET_REDIS_URL"]["value"] == "redis://redis.internal.example.com:6380/2"
+    assert env["PIXELFLEET_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "redis-password"
+    assert not [s for s in redis.of_kind("StatefulSet") if s["metadata"]["name"].endswith("-redis")]
+
+
+def test_given_secrets_are_used_and_missing_ones_generated(helm: Helm) -> None:
+    import base64
+
+    given = "g" * 40
+    [secret] = _render(helm, secrets={"jwtSecret": given}).of_kind("Secret")
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data["jwt-secret"] == given
+    assert len(data["webhook-secret"]) == 64
+    assert data["webhook-secret"] != given
+    assert len(data["database-password"]) == 32
+    assert data["database-password"].isalnum()
+    [again] = _render(helm).of_kind("Secret")
+    assert again["data"]["database-password"] != secret["data"]["database-password"]
+
+
+def test_the_secret_exists_before_the_migration_hook_and_outlives_the_release(helm: Helm) -> None:
+    rendered = _render(helm, CHART / "ci" / "external-database-values.yaml")
+    [secret] = rendered.of_kind("Secret")
+    [job] = rendered.of_kind("Job")
+    hooks = secret["metadata"]["annotations"]
+    assert set(hooks["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert int(hooks["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+    assert hooks["helm.sh/resource-policy"] == "keep"
+    template = (CHART / "templates" / "secret.yaml").read_text()
+    assert "lookup" in template  # the values in the cluster win over new random ones
+
+
+# ---- Migrations -------------------------------------------------------------------------------
+
+
+def _job(rendered: Rendered) -> dict[str, Any]:
+    [job] = rendered.of_kind("Job")
+    return job
+
+
+def test_with_an_external_database_migrations_run_before_install_and_upgrade(helm: Helm) -> None:
+    job = _job(_render(helm, CHART / "ci" / "external-database-values.yaml"))
+    hooks = job["metadata"]["annotations"]
+    assert set(hooks["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    assert "before-hook-creation" in hooks["helm.sh/hook-delete-policy"]
+    [container] = pod_spec_of(job)["containers"]
+    assert container["args"][:2] == ["migrate", "--wait"]
+
+
+def test_with_the_charts_postgresql_the_first_install_migrates_once_it_is_up(
+    helm: Helm, rendered: Rendered
+) -> None:
+    # No hook: a pre-install hook would wait for a database the release has not created yet.
+    job = _job(rendered)
+    assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
+    assert pod_spec_of(job)["containers"][0]["args"][:2] == ["migrate", "--wait"]
+    upgrade = _job(Rendered(helm.template(CHART, extra_args=["--is-upgrade"])))
+    assert upgrade["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert upgrade["metadata"]["name"] != job["metadata"]["name"]
+
+
+def test_every_role_waits_for_the_schema_before_it_starts(rendered: Rendered) -> None:
+    for role in ROLES:
+        [wait] = rendered.pod_spec("Deployment", role)["initContainers"]
+        assert wait["args"][:3] == ["migrate", "--check", "--wait"], role
+        assert {e["name"] for e in wait["env"]} >= {
+            "PIXELFLEET_DATABASE_URL",
+            "PIXELFLEET_DATABASE_PASSWORD",
+        }
+
+
+# ---- Roles ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("limit", "extra"), [(150, 30), (600, 10)])
+def test_a_stopping_worker_gets_the_hard_time_limit_to_finish(
+    helm: Helm, limit: int, extra: int
+) -> None:
+    rendered = _render(
+        helm,
+        config={"taskTimeLimitSeconds": limit, "taskSoftTimeLimitSeconds": limit - 10},
+        worker={"terminationGraceExtraSeconds": extra},
+    )
+    spec = rendered.pod_spec("Deployment", "worker")
+    assert spec["terminationGracePeriodSeconds"] == limit + extra
+    env = rendered.env("worker")
+    assert env["PIXELFLEET_TASK_TIME_LIMIT_SECONDS"]["value"] == str(limit)
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_the_workerpool_owns_the_worker_count_when_autoscaling(
+    helm: Helm, rendered: Rendered
+) -> None:
+    worker = rendered.one("Deployment", "worker")
+    assert "replicas" not in worker["spec"]  # an upgrade must not reset what the pool chose
+    pool = rendered.one("WorkerPool", "worker")
+    assert pool["spec"]["deployment"] == worker["metadata"]["name"]
+    assert pool["spec"]["queue"] == rendered.env("worker")["PIXELFLEET_CELERY_QUEUE"]["value"]
+
+    fixed = _render(helm, CHART / "ci" / "no-autoscaling-values.yaml")
+    assert not fixed.of_kind("WorkerPool")
+    assert fixed.one("Deployment", "worker")["spec"]["replicas"] == 3
+    assert "--concurrency=2" in fixed.container("worker")["args"]
+
+
+def test_beat_and_the_operator_never_run_twice(rendered: Rendered) -> None:
+    for role in ("beat", "operator"):
+        spec = rendered.one("Deployment", role)["spec"]
+        assert spec["replicas"] == 1
+        assert spec["strategy"]["type"] == "Recreate", role
+
+
+def test_the_operator_watches_its_namespace_and_answers_its_liveness_probe(
+    rendered: Rendered,
+) -> None:
+    operator = rendered.container("operator")
+    assert operator["args"] == ["operator", "--namespace", NAMESPACE]
+    port = int(rendered.env("operator")["PIXELFLEET_OPERATOR_LIVENESS_PORT"]["value"])
+    [declared] = operator["ports"]
+    assert declared["containerPort"] == port
+    assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": declared["name"]}
+
+
+def test_the_api_is_probed_for_liveness_and_readiness(rendered: Rendered) -> None:
+    api = rendered.container("api")
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "--host" in api["args"]
+    assert "0.0.0.0" in api["args"]
+    port = int(api["args"][api["args"].index("--port") + 1])
+    assert api["ports"] == [{"name": "http", "containerPort": port}]
+
+
+def test_the_launchers_are_the_ones_each_role_needs(rendered: Rendered) -> None:
+    launchers = {role: rendered.env(role)["PIXELFLEET_LAUNCHER"]["value"] for role in ROLES}
+    # Workers only process tasks; they never create ImageJobs, so they need no cluster access.
+    assert launchers == {
+        "api": "kubernetes",
+        "worker": "celery",
+        "beat": "kubernetes",
+        "operator": "kubernetes",
+    }
+
+
+# ---- Services, disruption budgets, volumes, the helm test -------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+def test_every_service_selects_one_workload_and_a_port_it_declares(
+    helm: Helm, values: Path | None
+) -> None:
+    rendered = _render(helm, values)
+    for service in rendered.of_kind("Service"):
+        selector = service["spec"]["selector"]
+        targets = [w for w in rendered.workloads() if selects(selector, pod_labels_of(w))]
+        targets = [w for w in targets if w["kind"] in {"Deployment", "StatefulSet"}]
+        assert len(targets) == 1, service["metadata"]["name"]
+        ports = {
+            p["name"] for c in pod_spec_of(targets[0])["containers"] for p in c.get("ports", [])
+        }
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in ports, (service["metadata"]["name"], port)
+
+
+def test_disruption_budgets_cover_the_api_and_the_workers(rendered: Rendered) -> None:
+    for role in ("api", "worker"):
+        budget = rendered.one("PodDisruptionBudget", role)
+        labels = pod_labels_of(rendered.one("Deployment", role))
+        assert selects(budget["spec"]["selector"]["matchLabels"], labels)
+        assert budget["spec"]["maxUnavailable"] >= 1  # a node drain can always proceed
+
+
+def test_the_ingress_routes_to_the_api_service(helm: Helm) -> None:
+    rendered = _render(helm, CHART / "ci" / "ingress-values.yaml")
+    ingress = rendered.one("Ingress", "api")
+    [rule] = ingress["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = rendered.one("Service", "api")
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+    assert ingress["spec"]["tls"][0]["hosts"] == ["images.example.com"]
+
+
+def test_the_api_and_workers_share_the_files_volume_and_the_servers_keep_theirs(
+    rendered: Rendered,
+) -> None:
+    [claim] = rendered.of_kind("PersistentVolumeClaim")
+    for role in ("api", "worker", "beat"):
+        volumes = {v["name"]: v for v in rendered.pod_spec("Deployment", role)["volumes"]}
+        assert volumes["files"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        mounts = {m["name"]: m["mountPath"] for m in rendered.container(role)["volumeMounts"]}
+        assert mounts["files"] == "/var/lib/pixelfleet/files"
+    assert rendered.env("api")["PIXELFLEET_STORAGE_URL"]["value"] == (
+        "file:///var/lib/pixelfleet/files"
+    )
+    for server in ("postgresql", "redis"):
+        [template] = rendered.one("StatefulSet", server)["spec"]["volumeClaimTemplates"]
+        assert template["metadata"]["name"] == "data"
+
+
+def test_the_helm_test_runs_the_smoke_test_against_the_api_service(rendered: Rendered) -> None:
+    [pod] = rendered.of_kind("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    [container] = pod["spec"]["containers"]
+    service = rendered.one("Service", "api")
+    url = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+    assert container["args"][:2] == ["smoke-test", url]
+    assert pod["metadata"]["name"] == f"{RELEASE}-pixelfleet-smoke-test"
