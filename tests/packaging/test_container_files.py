@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.engine import make_url
 
 from pixelfleet.settings import Settings
 
@@ -88,3 +89,14 @@ def test_compose_sets_only_settings_pixelfleet_reads() -> None:
     assert set(environment) <= SETTINGS, set(environment) - SETTINGS
     assert environment["PIXELFLEET_LAUNCHER"] == "celery"
     assert environment["PIXELFLEET_ENV"] == "production"
+
+
+def test_the_database_password_and_the_servers_come_from_one_variable() -> None:
+    environment = COMPOSE["x-pixelfleet"]["environment"]
+    url = make_url(environment["PIXELFLEET_DATABASE_URL"])
+    assert url.password is None  # kept apart, so it may hold any character
+    assert (url.host, url.username, url.database) == ("postgres", "pixelfleet", "pixelfleet")
+    postgres = COMPOSE["services"]["postgres"]["environment"]
+    assert environment["PIXELFLEET_DATABASE_PASSWORD"] == postgres["POSTGRES_PASSWORD"]
+    assert postgres["POSTGRES_USER"] == url.username
+    assert postgres["POSTGRES_DB"] == url.database
