@@ -144,3 +144,18 @@ def test_each_role_is_bound_to_the_service_account_of_the_pods_that_need_it(
         "beat": f"{FULLNAME}-app",
         "operator": f"{FULLNAME}-operator",
     }
+
+
+def test_a_cloud_role_annotation_reaches_every_account_that_touches_storage(
+    tmp_path: Path,
+) -> None:
+    role = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/pixelfleet"}
+    rendered = Rendered(
+        Helm(tmp_path).template(CHART, set_values={"serviceAccount": {"annotations": role}})
+    )
+    accounts = {a["metadata"]["name"]: a for a in rendered.of_kind("ServiceAccount")}
+    assert set(accounts) == {f"{FULLNAME}-{part}" for part in ("app", "worker", "operator")}
+    for account in accounts.values():
+        assert account["metadata"]["annotations"] == role
+    assert accounts[f"{FULLNAME}-worker"]["automountServiceAccountToken"] is False
+    assert rendered.pod_spec("Deployment", "worker")["serviceAccountName"] == f"{FULLNAME}-worker"

@@ -86,7 +86,7 @@ def test_only_the_api_beat_and_operator_get_a_kubernetes_token(rendered: Rendere
             assert spec.get("automountServiceAccountToken", True) is True
         else:
             assert spec["automountServiceAccountToken"] is False, component
-            assert "serviceAccountName" not in spec
+            assert spec.get("serviceAccountName") in {None, f"{FULLNAME}-worker"}, component
 
 
 # ---- Settings and secrets --------------------------------------------------------------------
