@@ -148,3 +148,20 @@ def test_the_rendered_set_has_every_part(helm: Helm) -> None:
         "PersistentVolumeClaim",
         "Pod",
     }
+
+
+def test_the_longest_release_name_helm_allows_still_gives_valid_names(helm: Helm) -> None:
+    """Workloads stay within 52 characters, so that what Kubernetes derives from their names
+    (StatefulSet pods and revision labels, a Job's pod labels) fits in 63; the rest within 63."""
+    release = "a-release-name-of-fifty-three-characters-the-max-ok-x"
+    assert len(release) == 53
+    manifests = helm.template(CHART, release=release, include_crds=True)
+    assert validate_manifests(manifests) == []
+    for manifest in manifests:
+        name = manifest["metadata"]["name"]
+        if manifest["kind"] in {"Deployment", "StatefulSet", "Job", "Pod"}:
+            assert len(name) <= 52, (manifest["kind"], name)
+        elif "namespace" in manifest["metadata"]:
+            assert len(name) <= 63, (manifest["kind"], name)
+        if "namespace" in manifest["metadata"]:
+            assert name.startswith(release[:20]), name

@@ -16,9 +16,12 @@
 {{- end -}}
 {{- end -}}
 
-{{/* A component's object name: (dict "root" . "component" "api") -> <fullname>-api */}}
+{{/* A component's object name: (dict "root" . "component" "api") -> <fullname>-api, at most
+     52 characters, so that the names Kubernetes derives from it (StatefulSet pods and their
+     revision labels, a Job's pod labels) stay within 63. */}}
 {{- define "pixelfleet.componentName" -}}
-{{- printf "%s-%s" (include "pixelfleet.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
+{{- $room := sub 51 (len .component) | int -}}
+{{- printf "%s-%s" (include "pixelfleet.fullname" .root | trunc $room | trimSuffix "-") .component -}}
 {{- end -}}
 
 {{/* Labels of a component's objects: (dict "root" . "component" "api") */}}
