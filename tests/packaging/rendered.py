@@ -10,6 +10,8 @@ from typing import Any
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "pixelfleet"
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
+# The default values, then each value set of `ci/`.
+VALUE_SETS: list[Path | None] = [None, *CI_VALUES]
 RELEASE = "pf"
 NAMESPACE = "pixelfleet"
 FULLNAME = f"{RELEASE}-pixelfleet"
@@ -50,6 +52,10 @@ class Rendered:
 
     def env(self, component: str, kind: str = "Deployment") -> dict[str, dict[str, Any]]:
         return {e["name"]: e for e in self.container(component, kind).get("env", [])}
+
+
+def value_set_id(values: Path | None) -> str:
+    return "defaults" if values is None else values.stem
 
 
 def pod_spec_of(workload: dict[str, Any]) -> dict[str, Any]:

@@ -12,18 +12,15 @@ import pytest
 import yaml
 
 from tests.harness.helm import Helm, validate_manifests
-from tests.packaging.rendered import CHART, CI_VALUES, NAMESPACE, RELEASE, Rendered
-
-VALUE_SETS = [None, *CI_VALUES]
-
-
-def _id(values: Path | None) -> str:
-    return "defaults" if values is None else values.stem
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    return Helm(tmp_path_factory.mktemp("helm"))
+from tests.packaging.rendered import (
+    CHART,
+    CI_VALUES,
+    NAMESPACE,
+    RELEASE,
+    VALUE_SETS,
+    Rendered,
+    value_set_id,
+)
 
 
 def _files(values: Path | None) -> tuple[Path, ...]:
@@ -39,13 +36,13 @@ def test_there_is_a_value_set_for_each_way_ops_install_it() -> None:
     }
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_the_chart_lints_strictly(helm: Helm, values: Path | None) -> None:
     result = helm.lint(CHART, *_files(values), strict=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_every_rendered_object_is_valid_for_kubernetes(helm: Helm, values: Path | None) -> None:
     manifests = helm.template(CHART, *_files(values), include_crds=True)
     assert validate_manifests(manifests) == []
@@ -60,7 +57,7 @@ def test_every_rendered_object_is_valid_for_kubernetes(helm: Helm, values: Path 
             assert manifest["metadata"]["namespace"] == NAMESPACE, manifest["metadata"]["name"]
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_rendered_custom_resources_are_valid_for_their_crds(
     helm: Helm, values: Path | None
 ) -> None:

@@ -13,28 +13,18 @@ from pixelfleet.settings import Settings
 from tests.harness.helm import Helm
 from tests.packaging.rendered import (
     CHART,
-    CI_VALUES,
     FULLNAME,
     NAMESPACE,
     RELEASE,
     ROLES,
+    VALUE_SETS,
     Rendered,
     all_containers,
     pod_labels_of,
     pod_spec_of,
     selects,
+    value_set_id,
 )
-
-VALUE_SETS = [None, *CI_VALUES]
-
-
-def _id(values: Path | None) -> str:
-    return "defaults" if values is None else values.stem
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    return Helm(tmp_path_factory.mktemp("helm"))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +40,7 @@ def _render(helm: Helm, values: Path | None = None, **set_values: Any) -> Render
 # ---- Security --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_every_container_runs_as_non_root_on_a_read_only_root(
     helm: Helm, values: Path | None
 ) -> None:
@@ -92,7 +82,7 @@ def test_only_the_api_beat_and_operator_get_a_kubernetes_token(rendered: Rendere
 # ---- Settings and secrets --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_the_env_names_the_chart_sets_are_settings_the_code_reads(
     helm: Helm, values: Path | None
 ) -> None:
@@ -105,7 +95,7 @@ def test_the_env_names_the_chart_sets_are_settings_the_code_reads(
             assert names <= readable, (container["name"], names - readable)
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_every_secret_a_pod_reads_is_the_charts_or_one_the_values_name(
     helm: Helm, values: Path | None
 ) -> None:
@@ -324,7 +314,7 @@ def test_the_launchers_are_the_ones_each_role_needs(rendered: Rendered) -> None:
 # ---- Services, disruption budgets, volumes, the helm test -------------------------------------
 
 
-@pytest.mark.parametrize("values", VALUE_SETS, ids=_id)
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
 def test_every_service_selects_one_workload_and_a_port_it_declares(
     helm: Helm, values: Path | None
 ) -> None:

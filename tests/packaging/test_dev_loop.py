@@ -30,11 +30,6 @@ LOADED = ("4f5e0c1d2b3a49687766554433221100ffeeddccbbaa99887766554433221100", ""
 PUSHED = ("v0.1.0-3-gabc1234", "sha256:" + "ab" * 32)
 
 
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    return Helm(tmp_path_factory.mktemp("helm"))
-
-
 def _artifacts() -> list[dict[str, Any]]:
     artifacts: list[dict[str, Any]] = SKAFFOLD["build"]["artifacts"]
     return artifacts

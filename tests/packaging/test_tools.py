@@ -35,11 +35,6 @@ DEPLOYMENT: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    return Helm(home=tmp_path_factory.mktemp("helm-home"))
-
-
 @pytest.fixture
 def tiny_chart(tmp_path: Path) -> Path:
     chart = tmp_path / "tiny"
