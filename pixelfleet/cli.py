@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 import uvicorn
 
 from pixelfleet.settings import Settings
+
+if TYPE_CHECKING:
+    from pixelfleet.schema_migrations import SchemaState
 
 log = logging.getLogger("pixelfleet.cli")
 
@@ -51,23 +54,24 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _migration_status(settings: Settings) -> tuple[bool, list[object]]:
+async def _migration_status(settings: Settings) -> tuple[SchemaState, list[object]]:
+    """The schema's state, and (when current) how the models differ from it."""
     from pixelfleet.db import create_engine
-    from pixelfleet.schema_migrations import is_at_head, model_drift
+    from pixelfleet.schema_migrations import model_drift, schema_state
 
     engine = create_engine(settings.resolved_database_url)
     try:
-        at_head = await is_at_head(engine)
-        return at_head, (await model_drift(engine)) if at_head else []
+        state = await schema_state(engine)
+        return state, (await model_drift(engine)) if state == "current" else []
     finally:
         await engine.dispose()
 
 
 async def _status_when_reachable(
-    settings: Settings, seconds: float, *, until_at_head: bool
-) -> tuple[bool, list[object]]:
-    """The migration status once the database answers (and, if asked, is at the latest
-    revision), or as it stands when `seconds` have passed: an unreachable database then raises."""
+    settings: Settings, seconds: float, *, until: frozenset[SchemaState]
+) -> tuple[SchemaState, list[object]]:
+    """The migration status once the database answers with a state in `until` (any state when
+    empty), or as it stands when `seconds` have passed: an unreachable database then raises."""
     from sqlalchemy.exc import SQLAlchemyError
 
     deadline = time.monotonic() + seconds
@@ -78,13 +82,27 @@ async def _status_when_reachable(
             if time.monotonic() >= deadline:
                 raise
             status = None
-        if status is not None and (status[0] or not until_at_head or time.monotonic() >= deadline):
+        if status is not None and (not until or status[0] in until or time.monotonic() >= deadline):
             return status
         await asyncio.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
 
+def _require_usable_schema(settings: Settings) -> None:
+    """Refuses to start a part on a database older than its code."""
+    state, _drift = asyncio.run(_migration_status(settings))
+    if state == "behind":
+        raise click.ClickException(
+            "the database is not migrated to the latest revision: run `pixelfleet migrate` first"
+        )
+
+
 @main.command()
 @click.option("--check", is_flag=True, help="Only check that the database is at the latest schema.")
+@click.option(
+    "--allow-newer",
+    is_flag=True,
+    help="With --check: also pass on a schema newer than this code's (a rolling upgrade).",
+)
 @click.option(
     "--wait",
     "wait_seconds",
@@ -93,7 +111,7 @@ async def _status_when_reachable(
     show_default=True,
     help="Wait this long for the database to come up (with --check: and to be migrated).",
 )
-def migrate(check: bool, wait_seconds: float) -> None:
+def migrate(check: bool, allow_newer: bool, wait_seconds: float) -> None:
     """Apply the database migrations (or check them)."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -101,16 +119,27 @@ def migrate(check: bool, wait_seconds: float) -> None:
 
     configure_logging()
     settings = _settings()
+    if allow_newer and not check:
+        raise click.UsageError("--allow-newer goes with --check")
+    passing: frozenset[SchemaState] = frozenset(
+        ({"current", "ahead"} if allow_newer else {"current"}) if check else set()
+    )
     try:
-        at_head, drift = asyncio.run(
-            _status_when_reachable(settings, wait_seconds, until_at_head=check)
-        )
+        state, drift = asyncio.run(_status_when_reachable(settings, wait_seconds, until=passing))
         if check:
-            if not at_head:
-                raise click.ClickException("the database is not migrated to the latest revision")
+            if state not in passing:
+                raise click.ClickException(
+                    "the database is newer than this code's migrations"
+                    if state == "ahead"
+                    else "the database is not migrated to the latest revision"
+                )
             if drift:
                 raise click.ClickException(f"the models differ from the migrations: {drift}")
-            click.echo("database schema is up to date")
+            click.echo(
+                "database schema is up to date"
+                if state == "current"
+                else "database schema is newer than this code's, which works on it"
+            )
             return
         asyncio.run(_migrate(settings))
     except (OSError, SQLAlchemyError) as exc:
@@ -257,11 +286,7 @@ def _celery_settings(command: str) -> Settings:
         raise click.ClickException(
             f"`pixelfleet {command}` needs PIXELFLEET_REDIS_URL (the broker)"
         )
-    at_head, _drift = asyncio.run(_migration_status(settings))
-    if not at_head:
-        raise click.ClickException(
-            "the database is not migrated to the latest revision: run `pixelfleet migrate` first"
-        )
+    _require_usable_schema(settings)
     return settings
 
 
@@ -343,11 +368,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool) -> None:
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("`pixelfleet operator` needs PIXELFLEET_REDIS_URL")
-    at_head, _drift = asyncio.run(_migration_status(settings))
-    if not at_head:
-        raise click.ClickException(
-            "the database is not migrated to the latest revision: run `pixelfleet migrate` first"
-        )
+    _require_usable_schema(settings)
     import kopf
 
     # Importing the handler modules registers them.

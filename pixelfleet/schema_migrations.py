@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -59,8 +60,24 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await connection.run_sync(_current)
 
 
+SchemaState = Literal["current", "behind", "ahead"]
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    """Where the database's schema stands against this code's migrations: at their head
+    (`current`), at an older one or none (`behind`), or at a revision this code does not know
+    (`ahead`: a newer release has migrated it, as during a rolling upgrade or after a rollback;
+    migrations within a release only add, so this code still works on it)."""
+    revision = await current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config())
+    if revision == script.get_current_head():
+        return "current"
+    known = {r.revision for r in script.walk_revisions()}
+    return "behind" if revision is None or revision in known else "ahead"
+
+
 async def is_at_head(engine: AsyncEngine) -> bool:
-    return await current_revision(engine) == head_revision()
+    return await schema_state(engine) == "current"
 
 
 async def model_drift(engine: AsyncEngine) -> list[object]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.cli import main
@@ -100,6 +101,28 @@ def test_migrate_can_wait_for_the_database_to_come_up(postgres_server: PostgresS
     assert migrated.exit_code == 0, migrated.output
     checked = CliRunner().invoke(main, ["migrate", "--check"], env=env)
     assert checked.exit_code == 0, checked.output
+
+
+def test_migrate_check_can_allow_a_schema_newer_than_the_code(env: dict[str, str]) -> None:
+    """What pods check during a rolling upgrade, when the hook has migrated past them."""
+    assert CliRunner().invoke(main, ["migrate"], env=env).exit_code == 0
+
+    async def stamp() -> None:
+        ctx = create_context(Settings(data_dir=Path(env["PIXELFLEET_DATA_DIR"])))
+        try:
+            async with ctx.engine.begin() as connection:
+                await connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+        finally:
+            await ctx.close()
+
+    asyncio.run(stamp())
+    strict = CliRunner().invoke(main, ["migrate", "--check"], env=env)
+    assert strict.exit_code == 1
+    assert "newer than this code" in strict.output
+    allowed = CliRunner().invoke(main, ["migrate", "--check", "--allow-newer"], env=env)
+    assert allowed.exit_code == 0, allowed.output
+    misused = CliRunner().invoke(main, ["migrate", "--allow-newer"], env=env)
+    assert misused.exit_code == 2
 
 
 def test_create_user_bootstraps_an_admin(env: dict[str, str]) -> None:

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 from sqlalchemy import text
 
 from pixelfleet.context import ProcessContext
-from pixelfleet.schema_migrations import is_at_head, migrate, model_drift
+from pixelfleet.schema_migrations import (
+    head_revision,
+    is_at_head,
+    migrate,
+    model_drift,
+    schema_state,
+)
 
 
 async def test_a_migrated_database_matches_the_models(ctx: ProcessContext) -> None:
@@ -59,3 +66,35 @@ async def test_results_move_into_task_outputs_and_back(ctx: ProcessContext) -> N
         ).one()
     assert tuple(restored) == ("results/x.webp", 42)
     await migrate(engine, "upgrade", "head")
+
+
+async def _stamp(ctx: ProcessContext, revision: str) -> None:
+    async with ctx.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE alembic_version SET version_num = :r"), {"r": revision}
+        )
+
+
+async def test_the_schema_is_current_behind_or_ahead_of_the_code(ctx: ProcessContext) -> None:
+    assert await schema_state(ctx.engine) == "current"
+    await migrate(ctx.engine, "downgrade", "-1")
+    assert await schema_state(ctx.engine) == "behind"
+    await migrate(ctx.engine, "upgrade", "head")
+    # A revision this code has never seen: a newer release migrated the database.
+    await _stamp(ctx, "ffff0000newer")
+    assert await schema_state(ctx.engine) == "ahead"
+    assert not await is_at_head(ctx.engine)
+    await _stamp(ctx, str(head_revision()))
+
+
+async def test_the_api_stays_ready_while_a_newer_release_migrates_and_not_before_its_own(
+    ctx: ProcessContext, client: httpx.AsyncClient
+) -> None:
+    await _stamp(ctx, "ffff0000newer")
+    assert (await client.get("/readyz")).status_code == 200  # old pods keep serving
+    await _stamp(ctx, str(head_revision()))
+    await migrate(ctx.engine, "downgrade", "-1")
+    behind = await client.get("/readyz")
+    assert behind.status_code == 503
+    assert "not migrated" in behind.json()["detail"]
+    await migrate(ctx.engine, "upgrade", "head")

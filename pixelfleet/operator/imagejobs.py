@@ -37,7 +37,7 @@ from pixelfleet.operator.resources import (
 )
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, differs, status_of_task
-from pixelfleet.schema_migrations import is_at_head
+from pixelfleet.schema_migrations import schema_state
 from pixelfleet.settings import Settings
 from pixelfleet.worker.celery_config import create_celery
 
@@ -61,7 +61,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         raise kopf.PermanentError(
             "the operator needs PIXELFLEET_REDIS_URL (the event stream, the broker)"
         )
-    if not await is_at_head(ctx.engine):
+    if await schema_state(ctx.engine) == "behind":
         await ctx.close()
         raise kopf.PermanentError(
             "the database is not migrated to the latest revision: run `pixelfleet migrate` first"

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from pixelfleet.api.deps import ContextDep
 from pixelfleet.api.problems import problem_response
 from pixelfleet.db import ping
-from pixelfleet.schema_migrations import is_at_head
+from pixelfleet.schema_migrations import schema_state
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,11 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 @router.head("/readyz", response_model=None, include_in_schema=False)
 async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
-    """The database answers and is migrated to the code's schema; Redis answers where used."""
+    """The database answers and its schema is the code's, or newer (a rolling upgrade has
+    migrated it: old pods keep serving); Redis answers where used."""
     try:
         await ping(ctx.engine)
-        migrated = await is_at_head(ctx.engine)
+        migrated = await schema_state(ctx.engine) != "behind"
     except Exception:
         log.warning("readiness check: the database is unreachable", exc_info=True)
         return problem_response(503, "not-ready", "Not ready", "The database is unreachable.")
