@@ -89,3 +89,20 @@ def test_without_the_password_redis_refuses(redis_with_password: RedisServer) ->
 def test_a_user_name_in_the_redis_url_is_kept() -> None:
     settings = Settings(redis_url="rediss://app@cache:6380/2", redis_password="x/y")
     assert settings.resolved_redis_url == "rediss://app:x%2Fy@cache:6380/2"
+
+
+async def test_tls_options_in_the_database_url_survive_the_password(
+    postgres_server: PostgresServer,
+) -> None:
+    """The chart appends `?ssl=...` for a managed database; asyncpg takes it (`prefer` falls
+    back to plain on this server, which has no certificate)."""
+    settings = Settings(
+        database_url=f"{postgres_server.url('postgres')}?ssl=prefer", database_password=AWKWARD
+    )
+    assert make_url(settings.resolved_database_url).query == {"ssl": "prefer"}
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("select 1")) == 1
+    finally:
+        await engine.dispose()

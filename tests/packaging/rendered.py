@@ -46,12 +46,18 @@ class Rendered:
     def pod_spec(self, kind: str, component: str) -> dict[str, Any]:
         return pod_spec_of(self.one(kind, component))
 
-    def container(self, component: str, kind: str = "Deployment") -> dict[str, Any]:
-        [container] = self.pod_spec(kind, component)["containers"]
-        return container
+    def container(
+        self, component: str, kind: str = "Deployment", name: str | None = None
+    ) -> dict[str, Any]:
+        """The component's container (the one called `name` in a pod of several)."""
+        containers = self.pod_spec(kind, component)["containers"]
+        [container] = [c for c in containers if name is None or c["name"] == name]
+        return dict(container)
 
-    def env(self, component: str, kind: str = "Deployment") -> dict[str, dict[str, Any]]:
-        return {e["name"]: e for e in self.container(component, kind).get("env", [])}
+    def env(
+        self, component: str, kind: str = "Deployment", name: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        return {e["name"]: e for e in self.container(component, kind, name).get("env", [])}
 
 
 def value_set_id(values: Path | None) -> str:

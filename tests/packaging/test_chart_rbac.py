@@ -50,7 +50,7 @@ CALLS: dict[tuple[str, str], tuple[str, Grant]] = {
 }
 
 # Kopf lists and watches the resources it serves and patches its finalizer and progress onto
-# them; it looks up their CRDs (cluster-scoped) at startup.
+# them; it looks up their CRDs, and lists namespaces to find its own (cluster-scoped).
 KOPF: set[Grant] = {
     (group, resource, verb)
     for group, resource in (("pixelfleet.dev", "imagejobs"), ("pixelfleet.dev", "workerpools"))
@@ -62,6 +62,8 @@ KOPF: set[Grant] = {
 KOPF_CLUSTER: set[Grant] = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    ("", "namespaces", "list"),
+    ("", "namespaces", "watch"),
 }
 
 
@@ -115,7 +117,9 @@ def test_the_operator_gets_the_verbs_it_uses_and_no_others(rendered: Rendered) -
     assert _granted(rendered, "Role", f"{FULLNAME}-operator") == needed
 
 
-def test_the_operators_only_cluster_wide_grant_is_reading_crds(rendered: Rendered) -> None:
+def test_the_operators_only_cluster_wide_grants_are_reading_crds_and_namespaces(
+    rendered: Rendered,
+) -> None:
     [cluster_role] = rendered.of_kind("ClusterRole")
     assert _granted(rendered, "ClusterRole", cluster_role["metadata"]["name"]) == KOPF_CLUSTER
     [binding] = rendered.of_kind("ClusterRoleBinding")

@@ -3,6 +3,7 @@ each pod waits for, how it stops, where its settings and secrets come from."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from pixelfleet.settings import Settings
+from pixelfleet.worker.names import control_queue
 from tests.harness.helm import Helm
 from tests.packaging.rendered import (
     CHART,
@@ -151,6 +153,7 @@ def test_an_external_database_and_redis_are_used_as_configured(helm: Helm) -> No
     env = database.env("worker")
     url = make_url(env["PIXELFLEET_DATABASE_URL"]["value"])
     assert url.host == "pixelfleet.cluster-abc123.eu-west-1.rds.amazonaws.com"
+    assert url.query == {"ssl": "require"}
     assert env["PIXELFLEET_DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "pixelfleet-database",
         "key": "password",
@@ -165,7 +168,7 @@ def test_an_external_database_and_redis_are_used_as_configured(helm: Helm) -> No
 
     redis = _render(helm, CHART / "ci" / "external-redis-values.yaml")
     env = redis.env("api")
-    assert env["PIXELFLEET_REDIS_URL"]["value"] == "redis://redis.internal.example.com:6380/2"
+    assert env["PIXELFLEET_REDIS_URL"]["value"] == "rediss://redis.internal.example.com:6380/2"
     assert env["PIXELFLEET_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "redis-password"
     assert not [s for s in redis.of_kind("StatefulSet") if s["metadata"]["name"].endswith("-redis")]
 
@@ -186,6 +189,7 @@ def test_given_secrets_are_used_and_missing_ones_generated(helm: Helm) -> None:
 
 
 def test_the_secret_exists_before_the_migration_hook_and_outlives_the_release(helm: Helm) -> None:
+    """A hook: made before the migration hook, and left behind by `helm uninstall`."""
     rendered = _render(helm, CHART / "ci" / "external-database-values.yaml")
     [secret] = rendered.of_kind("Secret")
     [job] = rendered.of_kind("Job")
@@ -194,7 +198,6 @@ def test_the_secret_exists_before_the_migration_hook_and_outlives_the_release(he
     assert int(hooks["helm.sh/hook-weight"]) < int(
         job["metadata"]["annotations"]["helm.sh/hook-weight"]
     )
-    assert hooks["helm.sh/resource-policy"] == "keep"
     template = (CHART / "templates" / "secret.yaml").read_text()
     assert "lookup" in template  # the values in the cluster win over new random ones
 
@@ -231,7 +234,9 @@ def test_with_the_charts_postgresql_the_first_install_migrates_once_it_is_up(
 def test_every_role_waits_for_the_schema_before_it_starts(rendered: Rendered) -> None:
     for role in ROLES:
         [wait] = rendered.pod_spec("Deployment", role)["initContainers"]
-        assert wait["args"][:3] == ["migrate", "--check", "--wait"], role
+        # The code's schema or a newer one: during a rolling upgrade, the hook has migrated
+        # past the old pods, which must still start if they are rescheduled.
+        assert wait["args"][:4] == ["migrate", "--check", "--allow-newer", "--wait"], role
         assert {e["name"] for e in wait["env"]} >= {
             "PIXELFLEET_DATABASE_URL",
             "PIXELFLEET_DATABASE_PASSWORD",
@@ -301,14 +306,32 @@ def test_the_api_is_probed_for_liveness_and_readiness(rendered: Rendered) -> Non
 
 
 def test_the_launchers_are_the_ones_each_role_needs(rendered: Rendered) -> None:
-    launchers = {role: rendered.env(role)["PIXELFLEET_LAUNCHER"]["value"] for role in ROLES}
-    # Workers only process tasks; they never create ImageJobs, so they need no cluster access.
-    assert launchers == {
-        "api": "kubernetes",
-        "worker": "celery",
-        "beat": "kubernetes",
-        "operator": "kubernetes",
+    containers = [("api", None), ("worker", None), ("beat", "beat"), ("beat", "control")]
+    containers.append(("operator", None))
+    launchers = {
+        (role, name): rendered.env(role, name=name)["PIXELFLEET_LAUNCHER"]["value"]
+        for role, name in containers
     }
+    # Task workers only process tasks; they never create ImageJobs, so they need no cluster
+    # access. The control worker re-dispatches stale tasks, which creates their ImageJobs.
+    assert launchers == {
+        ("api", None): "kubernetes",
+        ("worker", None): "celery",
+        ("beat", "beat"): "kubernetes",
+        ("beat", "control"): "kubernetes",
+        ("operator", None): "kubernetes",
+    }
+
+
+def test_upkeep_runs_beside_beat_so_workers_scaled_to_zero_stop_nothing(
+    helm: Helm,
+) -> None:
+    rendered = _render(helm, config={"celeryQueue": "images"}, autoscaling={"minReplicas": 0})
+    assert rendered.container("worker")["args"][:2] == ["worker", "--queues=images"]
+    control = rendered.container("beat", name="control")
+    assert control["args"][:2] == ["worker", f"--queues={control_queue('images')}"]
+    assert rendered.pod_spec("Deployment", "beat")["serviceAccountName"] == f"{FULLNAME}-app"
+    assert rendered.one("Deployment", "beat")["spec"]["replicas"] == 1
 
 
 # ---- Services, disruption budgets, volumes, the helm test -------------------------------------
@@ -354,11 +377,19 @@ def test_the_api_and_workers_share_the_files_volume_and_the_servers_keep_theirs(
     rendered: Rendered,
 ) -> None:
     [claim] = rendered.of_kind("PersistentVolumeClaim")
-    for role in ("api", "worker", "beat"):
+    # The control worker deletes expired files; beat and the operator never touch them.
+    for role, name in (("api", None), ("worker", None), ("beat", "control")):
         volumes = {v["name"]: v for v in rendered.pod_spec("Deployment", role)["volumes"]}
         assert volumes["files"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
-        mounts = {m["name"]: m["mountPath"] for m in rendered.container(role)["volumeMounts"]}
+        container = rendered.container(role, name=name)
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         assert mounts["files"] == "/var/lib/pixelfleet/files"
+    for role, name in (("beat", "beat"), ("operator", None)):
+        mounts = {m["name"] for m in rendered.container(role, name=name)["volumeMounts"]}
+        assert "files" not in mounts, role
+    assert "files" not in {
+        v["name"] for v in rendered.pod_spec("Deployment", "operator")["volumes"]
+    }
     assert rendered.env("api")["PIXELFLEET_STORAGE_URL"]["value"] == (
         "file:///var/lib/pixelfleet/files"
     )
@@ -375,3 +406,92 @@ def test_the_helm_test_runs_the_smoke_test_against_the_api_service(rendered: Ren
     url = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
     assert container["args"][:2] == ["smoke-test", url]
     assert pod["metadata"]["name"] == f"{RELEASE}-pixelfleet-smoke-test"
+
+
+def _pinned_to_the_files_node(rendered: Rendered, role: str) -> bool:
+    spec = rendered.pod_spec("Deployment", role)
+    terms = (
+        spec.get("affinity", {})
+        .get("podAffinity", {})
+        .get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    )
+    labels = pod_labels_of(rendered.one("Deployment", role))
+    return any(
+        term["topologyKey"] == "kubernetes.io/hostname"
+        and selects(term["labelSelector"]["matchLabels"], labels)
+        and "pixelfleet.dev/files-volume" in term["labelSelector"]["matchLabels"]
+        for term in terms
+    )
+
+
+def test_pods_sharing_a_read_write_once_volume_are_kept_on_its_node(helm: Helm) -> None:
+    rendered = _render(
+        helm,
+        api={
+            "affinity": {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 1,
+                            "preference": {
+                                "matchExpressions": [
+                                    {"key": "zone", "operator": "In", "values": ["a"]}
+                                ]
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+    )
+    for role in ("api", "worker", "beat"):
+        assert _pinned_to_the_files_node(rendered, role), role
+    assert not _pinned_to_the_files_node(rendered, "operator")
+    # The user's own affinity is kept beside it.
+    assert "nodeAffinity" in rendered.pod_spec("Deployment", "api")["affinity"]
+
+    shared = _render(helm, storage={"files": {"accessModes": ["ReadWriteMany"]}})
+    s3 = _render(helm, CHART / "ci" / "external-database-values.yaml")
+    for role in ("api", "worker", "beat"):
+        assert not _pinned_to_the_files_node(shared, role), role
+        assert not _pinned_to_the_files_node(s3, role), role
+
+
+@pytest.mark.parametrize("values", VALUE_SETS, ids=value_set_id)
+def test_every_containers_env_is_accepted_by_the_settings(
+    helm: Helm, values: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Literal values as rendered (large numbers included), secrets as a stand-in: a value
+    the code refuses would crash every pod."""
+    rendered = _render(helm, values)
+    big = _render(
+        helm,
+        values,
+        config={
+            "imagejobTtlSeconds": 2_592_000,
+            "signupCredits": 1_000_000,
+            "maxUploadBytes": 104_857_600,
+        },
+    )
+    for source in (rendered, big):
+        for workload in source.workloads():
+            for container in all_containers(pod_spec_of(workload)):
+                env = {
+                    e["name"]: e.get("value", "s" * 48)
+                    for e in container.get("env", [])
+                    if e["name"].startswith("PIXELFLEET_")
+                }
+                if not env:
+                    continue
+                with monkeypatch.context() as patch:
+                    for name in list(os.environ):
+                        if name.startswith("PIXELFLEET_"):
+                            patch.delenv(name)
+                    for name, value in env.items():
+                        patch.setenv(name, value)
+                    settings = Settings()
+                assert settings.env == "production"
+                if source is big:
+                    assert settings.imagejob_ttl_seconds == 2_592_000
+                    assert settings.signup_credits == 1_000_000
+                    assert settings.max_upload_bytes == 104_857_600

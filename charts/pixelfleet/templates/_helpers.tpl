@@ -80,6 +80,7 @@ labels:
 {{- else -}}
 {{- with .Values.externalDatabase -}}
 {{- printf "postgresql+asyncpg://%s@%s:%d/%s" .user (include "pixelfleet.database.host" $) (int .port) .database -}}
+{{- with .ssl }}?ssl={{ . }}{{ end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -114,7 +115,7 @@ true
 {{- printf "redis://%s:6379/0" (include "pixelfleet.componentName" (dict "root" . "component" "redis")) -}}
 {{- else -}}
 {{- with .Values.externalRedis -}}
-{{- printf "redis://%s:%d/%d" (required "externalRedis.host is required when redis.enabled is false" .host) (int .port) (int .database) -}}
+{{- printf "%s://%s:%d/%d" (ternary "rediss" "redis" (.tls | default false)) (required "externalRedis.host is required when redis.enabled is false" .host) (int .port) (int .database) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -222,13 +223,13 @@ true
 - name: PIXELFLEET_TASK_TIME_LIMIT_SECONDS
   value: {{ $v.config.taskTimeLimitSeconds | quote }}
 - name: PIXELFLEET_IMAGEJOB_TTL_SECONDS
-  value: {{ $v.config.imagejobTtlSeconds | quote }}
+  value: {{ $v.config.imagejobTtlSeconds | int64 | quote }}
 - name: PIXELFLEET_SIGNUP_CREDITS
-  value: {{ $v.config.signupCredits | quote }}
+  value: {{ $v.config.signupCredits | int64 | quote }}
 - name: PIXELFLEET_MAX_UPLOAD_BYTES
   value: {{ $v.config.maxUploadBytes | int64 | quote }}
 - name: PIXELFLEET_OPERATOR_LIVENESS_PORT
-  value: {{ $v.operator.livenessPort | quote }}
+  value: {{ $v.operator.livenessPort | int64 | quote }}
 - name: PIXELFLEET_OPERATOR_RESYNC_SECONDS
   value: {{ $v.operator.resyncSeconds | quote }}
 - name: PIXELFLEET_KUBERNETES_NAMESPACE
@@ -245,8 +246,9 @@ true
 {{- end -}}
 
 {{/* ---- Pod pieces every role shares ------------------------------------------------------- */}}
-{{/* What every PixelFleet pod has: a non-root user, pull secrets, scheduling.
-     (dict "root" . "role" .Values.api) */}}
+{{/* What every PixelFleet pod has: a non-root user, pull secrets, scheduling; a pod that
+     mounts a ReadWriteOnce files volume must run on the node that has it attached.
+     (dict "root" . "role" .Values.api "files" true) */}}
 {{- define "pixelfleet.podCommon" -}}
 {{ include "pixelfleet.podSecurityContext" (dict "uid" 10001) }}
 {{- with .root.Values.imagePullSecrets }}
@@ -261,10 +263,44 @@ nodeSelector:
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .role.affinity }}
+{{- $affinity := deepCopy (.role.affinity | default dict) }}
+{{- if and .files (include "pixelfleet.files.pinned" .root) }}
+{{- $podAffinity := get $affinity "podAffinity" | default dict }}
+{{- $required := get $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" | default list }}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchLabels" (include "pixelfleet.files.podLabel" .root | fromYaml)) }}
+{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $required $term) }}
+{{- $_ := set $affinity "podAffinity" $podAffinity }}
+{{- end }}
+{{- with $affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/* Labels of a PixelFleet pod: (dict "root" . "component" "api" "files" true) */}}
+{{- define "pixelfleet.podLabels" -}}
+{{ include "pixelfleet.labels" . }}
+{{- if and .files (include "pixelfleet.files.shared" .root) }}
+{{ include "pixelfleet.files.podLabel" .root }}
+{{- end }}
+{{- end -}}
+
+{{/* ---- The shared files volume (when storage.url names no S3 bucket) --------------------- */}}
+{{- define "pixelfleet.files.shared" -}}
+{{- if not .Values.storage.url -}}true{{- end -}}
+{{- end -}}
+
+{{/* Attachable to one node only: every pod that mounts it is kept on that node. */}}
+{{- define "pixelfleet.files.pinned" -}}
+{{- if and (include "pixelfleet.files.shared" .) (has "ReadWriteOnce" .Values.storage.files.accessModes) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "pixelfleet.files.claimName" -}}
+{{- .Values.storage.files.existingClaim | default (include "pixelfleet.componentName" (dict "root" . "component" "files")) -}}
+{{- end -}}
+
+{{- define "pixelfleet.files.podLabel" -}}
+pixelfleet.dev/files-volume: {{ include "pixelfleet.files.claimName" . | trunc 63 | trimSuffix "-" | quote }}
 {{- end -}}
 
 {{/* A pod running as a non-root user: (dict "uid" 10001) */}}
@@ -274,6 +310,7 @@ securityContext:
   runAsUser: {{ .uid }}
   runAsGroup: {{ .uid }}
   fsGroup: {{ .uid }}
+  fsGroupChangePolicy: OnRootMismatch
   seccompProfile:
     type: RuntimeDefault
 {{- end -}}
@@ -286,13 +323,14 @@ securityContext:
     drop: [ALL]
 {{- end -}}
 
-{{/* PixelFleet's volumes: scratch space, and the shared files unless storage is S3. */}}
+{{/* PixelFleet's volumes: scratch space, and (for the roles that read and write images) the
+     shared files unless storage is S3: (dict "root" . "files" true) */}}
 {{- define "pixelfleet.volumeMounts" -}}
 - name: data
   mountPath: /var/lib/pixelfleet
 - name: tmp
   mountPath: /tmp
-{{- if not .Values.storage.url }}
+{{- if and .files (include "pixelfleet.files.shared" .root) }}
 - name: files
   mountPath: /var/lib/pixelfleet/files
 {{- end }}
@@ -303,15 +341,15 @@ securityContext:
   emptyDir: {}
 - name: tmp
   emptyDir: {}
-{{- if not .Values.storage.url }}
+{{- if and .files (include "pixelfleet.files.shared" .root) }}
 - name: files
   persistentVolumeClaim:
-    claimName: {{ .Values.storage.files.existingClaim | default (include "pixelfleet.componentName" (dict "root" . "component" "files")) }}
+    claimName: {{ include "pixelfleet.files.claimName" .root }}
 {{- end }}
 {{- end -}}
 
 {{/* The container of a PixelFleet role: (dict "root" . "name" "api" "args" (list ...)
-     "launcher" "kubernetes" "resources" .Values.api.resources) */}}
+     "launcher" "kubernetes" "resources" .Values.api.resources "files" true) */}}
 {{- define "pixelfleet.container" -}}
 - name: {{ .name }}
   image: {{ include "pixelfleet.image" .root }}
@@ -326,7 +364,7 @@ securityContext:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   volumeMounts:
-    {{- include "pixelfleet.volumeMounts" .root | nindent 4 }}
+    {{- include "pixelfleet.volumeMounts" (dict "root" .root "files" .files) | nindent 4 }}
 {{- end -}}
 
 {{/* Runs before a role starts: waits until the database is migrated to the code's schema. */}}
@@ -334,7 +372,8 @@ securityContext:
 - name: wait-for-schema
   image: {{ include "pixelfleet.image" .root }}
   imagePullPolicy: {{ .root.Values.image.pullPolicy }}
-  args: [migrate, --check, --wait, {{ .root.Values.migrations.waitSeconds | quote }}]
+  # The code's schema, or a newer one while an upgrade rolls (or after a rollback).
+  args: [migrate, --check, --allow-newer, --wait, {{ .root.Values.migrations.waitSeconds | quote }}]
   env:
     {{- include "pixelfleet.env" (dict "root" .root "launcher" .launcher) | nindent 4 }}
   {{- include "pixelfleet.containerSecurityContext" . | nindent 2 }}
