@@ -1,4 +1,5 @@
-"""Log lines as JSON: timestamp, level, logger, event and any extra fields."""
+"""Log lines as JSON: timestamp, level, logger, event, the request's or task's `request_id`,
+`task_id` and `user_id` (see `log_context`), and any extra fields."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+
+from pixelfleet.observability import log_context
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
@@ -26,6 +29,7 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
             "pid": record.process,
         }
+        line.update(log_context.current())
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 line[key] = value
