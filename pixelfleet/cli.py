@@ -173,10 +173,14 @@ class _Fleet:
         threading.Thread(target=self._watch, name="fleet-watch", daemon=True).start()
 
     def _watch(self) -> None:
+        from pixelfleet.observability import exposition
+
         while not self.stopping.wait(1.0):
             for name, process in list(self.processes.items()):
                 if not process.is_alive() and not self.stopping.is_set():
                     log.warning("%s exited with %s; starting it again", name, process.exitcode)
+                    if process.pid is not None:
+                        exposition.forget_process(process.pid)
                     self._spawn(name)
 
     def stop(self) -> None:
@@ -231,7 +235,7 @@ async def _prepare_embedded(settings: Settings) -> int:
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.")
 def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None:
     """Run everything on one machine: migrations, API, workers and scheduler."""
-    from pixelfleet.api.app import create_app
+    from pixelfleet.observability import exposition
     from pixelfleet.observability.logging import configure_logging
 
     configure_logging()
@@ -242,6 +246,10 @@ def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None
     os.environ["PIXELFLEET_LAUNCHER"] = "embedded"
     settings = _settings()
     lock = _lock_data_dir(settings.data_dir)
+    # Before the metrics load: the API's /metrics reads every worker process's too.
+    exposition.use_directory(settings.data_dir.resolve() / "metrics")
+    from pixelfleet.api.app import create_app
+
     recovered = asyncio.run(_prepare_embedded(settings))
     if recovered:
         log.info("requeued %d task(s) interrupted by the last shutdown", recovered)
@@ -316,6 +324,10 @@ def worker(concurrency: int | None, queues: str | None, pool: str, loglevel: str
     from pixelfleet.observability.logging import configure_logging
 
     configure_logging()
+    # Before the Celery app (and the metrics) load: the pool's processes share one directory.
+    from pixelfleet.observability import exposition
+
+    exposition.use_directory()
     settings = _celery_settings("worker")
     from pixelfleet.worker.celery_app import app
     from pixelfleet.worker.names import control_queue

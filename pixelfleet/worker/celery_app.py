@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_shutdown
+from celery.signals import setup_logging, worker_init, worker_process_shutdown
 
+from pixelfleet.observability import exposition
 from pixelfleet.observability.logging import configure_logging
 from pixelfleet.settings import Settings
 from pixelfleet.worker.celery_config import create_celery
@@ -21,6 +24,8 @@ def _json_logs(**_: Any) -> None:
     configure_logging()
 
 
+log = logging.getLogger(__name__)
+
 settings = Settings()
 runtime = WorkerRuntime(lambda: settings)
 app = create_celery(settings)
@@ -28,7 +33,18 @@ register_tasks(app, runtime)
 celery_app = app
 
 
+@worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's main process serves the metrics of all its pool processes (multiprocess
+    mode: `pixelfleet worker` sets it up; with plain `celery worker`, set
+    PROMETHEUS_MULTIPROC_DIR to an empty directory, or only the main process is seen)."""
+    if not exposition.multiprocess_mode():
+        log.warning("PROMETHEUS_MULTIPROC_DIR is not set: pool processes' metrics are not served")
+    exposition.serve(settings.worker_metrics_port, "worker")
+
+
 @worker_process_shutdown.connect
 def _close_runtime(**_: Any) -> None:
     """A pool process that stops closes its database connections instead of dropping them."""
     runtime.close()
+    exposition.forget_process(os.getpid())

@@ -1,0 +1,55 @@
+"""`GET /metrics`: Prometheus' view of this process (and, in embedded mode, of its workers)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from pixelfleet.api.deps import ContextDep
+from pixelfleet.context import ProcessContext
+from pixelfleet.jobs.states import QUEUED
+from pixelfleet.models import Task
+from pixelfleet.observability import exposition
+from pixelfleet.observability.metrics import QUEUE_BACKLOG
+from pixelfleet.worker.names import control_queue
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ops"])
+
+EMBEDDED_QUEUE = "embedded"
+"""The `queue` label of the embedded mode's backlog: its queue is the `tasks` table."""
+
+
+async def measure_backlog(ctx: ProcessContext) -> None:
+    """Sets the backlog gauge from where tasks wait: Celery's Redis lists, or (embedded) the
+    tasks table. A source that does not answer leaves the last value."""
+    try:
+        if ctx.redis is not None:
+            queue = ctx.settings.celery_queue
+            for name in (queue, control_queue(queue)):
+                QUEUE_BACKLOG.labels(queue=name).set(int(await ctx.redis.llen(name)))
+        else:
+            async with ctx.read_sessions() as session:
+                queued = await session.scalar(
+                    select(func.count()).select_from(Task).where(Task.status == QUEUED)
+                )
+            QUEUE_BACKLOG.labels(queue=EMBEDDED_QUEUE).set(int(queued or 0))
+    except (RedisError, SQLAlchemyError, OSError):
+        log.warning("metrics: could not measure the queue backlog", exc_info=True)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {exposition.CONTENT_TYPE: {}}, "description": "Metrics."}},
+)
+async def metrics(ctx: ContextDep) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    await measure_backlog(ctx)
+    return Response(exposition.render(), media_type=exposition.CONTENT_TYPE)
