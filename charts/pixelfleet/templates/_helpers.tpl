@@ -230,6 +230,10 @@ true
   value: {{ $v.config.maxUploadBytes | int64 | quote }}
 - name: PIXELFLEET_OPERATOR_LIVENESS_PORT
   value: {{ $v.operator.livenessPort | int64 | quote }}
+- name: PIXELFLEET_WORKER_METRICS_PORT
+  value: {{ $v.metrics.workerPort | int64 | quote }}
+- name: PIXELFLEET_OPERATOR_METRICS_PORT
+  value: {{ $v.metrics.operatorPort | int64 | quote }}
 - name: PIXELFLEET_OPERATOR_RESYNC_SECONDS
   value: {{ $v.operator.resyncSeconds | quote }}
 - name: PIXELFLEET_KUBERNETES_NAMESPACE
@@ -412,4 +416,20 @@ securityContext:
     resources:
       requests:
         storage: {{ .persistence.size }}
+{{- end -}}
+
+{{/* A pod's annotations: Prometheus' scrape annotations (metrics.podAnnotations) and the role's
+     own. (dict "root" . "role" .Values.api "port" 8000) */}}
+{{- define "pixelfleet.podAnnotations" -}}
+{{- $annotations := dict -}}
+{{- if .root.Values.metrics.podAnnotations -}}
+{{- $_ := set $annotations "prometheus.io/scrape" "true" -}}
+{{- $_ := set $annotations "prometheus.io/port" (toString .port) -}}
+{{- $_ := set $annotations "prometheus.io/path" "/metrics" -}}
+{{- end -}}
+{{- $annotations = merge (deepCopy (.role.podAnnotations | default dict)) $annotations -}}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
