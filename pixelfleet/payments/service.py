@@ -28,6 +28,9 @@ from pixelfleet.payments.errors import (
 )
 from pixelfleet.payments.gateway import PaymentGateway, ProviderPayment
 from pixelfleet.payments.repository import (
+    CREATED,
+    FAILED,
+    PAID,
     PARTIALLY_REFUNDED,
     REFUNDED,
     SETTLED,
@@ -43,6 +46,7 @@ from pixelfleet.payments.schemas import (
     WebhookAck,
 )
 from pixelfleet.payments.signatures import checkout_signature_valid, webhook_signature_valid
+from pixelfleet.payments.state_counts import count_state_entered
 from pixelfleet.settings import CreditPack, Settings
 
 log = logging.getLogger(__name__)
@@ -141,7 +145,7 @@ async def create_order(
         credits=pack.credits,
         amount=pack.amount,
         currency=pack.currency,
-        status="created",
+        status=CREATED,
         order_id=order.id,
         idempotency_key=idempotency_key,
         amount_refunded=0,
@@ -151,6 +155,7 @@ async def create_order(
     try:
         async with ctx.sessions.begin() as session:
             await PaymentRepository.from_session(session).add(payment)
+            count_state_entered(session, CREATED)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -190,6 +195,7 @@ async def _settle_paid(session: AsyncSession, payment: Payment, provider_payment
     repo = PaymentRepository.from_session(session)
     if not await repo.mark_paid(payment, provider_payment_id, utcnow()):
         return False
+    count_state_entered(session, PAID)
     granted = await credits.grant_for_payment(
         session,
         payment.user_id,
@@ -338,6 +344,8 @@ async def _failed(session: AsyncSession, entity: dict[str, Any]) -> WebhookAck:
         return WebhookAck(status="ignored", detail=f"No order {order_id} here.")
     reason = str(entity.get("error_description") or entity.get("error_code") or "payment failed")
     if await repo.mark_failed(payment, reason, utcnow()):
+        if payment.status != FAILED:  # another failed attempt of a failed order is no transition
+            count_state_entered(session, FAILED)
         return WebhookAck(status="processed", detail="Marked failed.")
     return WebhookAck(status="ignored", detail=f"The payment is already {payment.status}.")
 
@@ -380,7 +388,7 @@ async def _refunded(
                 taken.taken,
                 shortfall,
             )
-    await repo.record_refund(
+    recorded = await repo.record_refund(
         payment,
         amount_refunded=max(refunded, payment.amount_refunded),
         credits_reversed=max(owed, payment.credits_reversed),
@@ -388,6 +396,8 @@ async def _refunded(
         status=status,
         now=utcnow(),
     )
+    if recorded and status != payment.status:  # a second partial refund enters no new state
+        count_state_entered(session, status)
     return WebhookAck(
         status="processed",
         detail=f"Took back {max(to_take, 0) - shortfall} credits (shortfall {shortfall}).",
