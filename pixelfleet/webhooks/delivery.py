@@ -4,6 +4,11 @@ Each attempt is claimed (and committed) before the request goes out, with a leas
 never make the same attempt, and a sender that dies mid-attempt is replaced when the lease ends.
 A receiver that has our request but whose answer we lost sees the event again, with the same
 `PixelFleet-Delivery` id, so it can drop the duplicate.
+
+Each attempt whose outcome is recorded is counted in `pixelfleet_webhook_deliveries_total` once
+that record is committed: `delivered`, `retrying` (another attempt is scheduled), `failed` (no
+attempts left) or `refused` (not a public target). An attempt recorded too late (its lease had
+run out) is not counted: the sender that took the delivery over counts its own attempt.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import httpx
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
+from pixelfleet.observability.metrics import WEBHOOK_DELIVERIES
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.repository import (
     FAILED,
@@ -46,6 +52,11 @@ JITTER = 0.1
 LEASE_MARGIN_SECONDS = 30.0
 CONCURRENT_SENDS = 8
 MAX_ERROR_LENGTH = 500
+
+DELIVERED_OUTCOME = "delivered"
+RETRYING_OUTCOME = "retrying"
+FAILED_OUTCOME = "failed"
+REFUSED_OUTCOME = "refused"
 
 
 @dataclass(frozen=True)
@@ -157,14 +168,18 @@ async def _record(
         repo = WebhookDeliveryRepository.from_session(session)
         if error is None:
             assert result.status_code is not None
+            outcome = DELIVERED_OUTCOME
             settled = await repo.mark_delivered(delivery.id, attempt, result.status_code, now)
         elif result.refused:
+            outcome = REFUSED_OUTCOME
             settled = await repo.mark_given_up(delivery.id, attempt, REFUSED, None, error, now)
         elif attempt >= settings.webhook_max_attempts:
+            outcome = FAILED_OUTCOME
             settled = await repo.mark_given_up(
                 delivery.id, attempt, FAILED, result.status_code, error, now
             )
         else:
+            outcome = RETRYING_OUTCOME
             settled = await repo.schedule_retry(
                 delivery.id,
                 attempt,
@@ -179,7 +194,10 @@ async def _record(
             delivery.id,
             attempt,
         )
-    elif error is None:
+        return
+    # Counted only now that the block above has committed the outcome (it raises otherwise).
+    WEBHOOK_DELIVERIES.labels(outcome=outcome).inc()
+    if error is None:
         log.info("webhook %s for task %s delivered", delivery.id, delivery.task_id)
     else:
         log.info(
@@ -192,9 +210,10 @@ async def _record(
 
 
 async def _give_up_exhausted(ctx: ProcessContext, delivery: DueDelivery, now: datetime) -> None:
-    """Ends a delivery whose last attempt was claimed by a sender that never reported back."""
+    """Ends a delivery whose last attempt was claimed by a sender that never reported back.
+    That attempt is counted here, as the one that failed for good."""
     async with ctx.sessions.begin() as session:
-        await WebhookDeliveryRepository.from_session(session).mark_given_up(
+        ended = await WebhookDeliveryRepository.from_session(session).mark_given_up(
             delivery.id,
             delivery.attempts,
             FAILED,
@@ -202,6 +221,8 @@ async def _give_up_exhausted(ctx: ProcessContext, delivery: DueDelivery, now: da
             f"gave up after {delivery.attempts} attempts (the last one never reported back)",
             now,
         )
+    if ended:
+        WEBHOOK_DELIVERIES.labels(outcome=FAILED_OUTCOME).inc()
 
 
 async def _attempt(ctx: ProcessContext, http: httpx.AsyncClient, delivery: DueDelivery) -> bool:
