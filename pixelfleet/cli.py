@@ -235,7 +235,7 @@ async def _prepare_embedded(settings: Settings) -> int:
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.")
 def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None:
     """Run everything on one machine: migrations, API, workers and scheduler."""
-    from pixelfleet.observability import exposition
+    from pixelfleet.observability import metrics_dir
     from pixelfleet.observability.logging import configure_logging
 
     configure_logging()
@@ -247,7 +247,7 @@ def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None
     settings = _settings()
     lock = _lock_data_dir(settings.data_dir)
     # Before the metrics load: the API's /metrics reads every worker process's too.
-    exposition.use_directory(settings.data_dir.resolve() / "metrics")
+    metrics_dir.use_directory(settings.data_dir.resolve() / "metrics")
     from pixelfleet.api.app import create_app
 
     recovered = asyncio.run(_prepare_embedded(settings))
@@ -325,9 +325,9 @@ def worker(concurrency: int | None, queues: str | None, pool: str, loglevel: str
 
     configure_logging()
     # Before the Celery app (and the metrics) load: the pool's processes share one directory.
-    from pixelfleet.observability import exposition
+    from pixelfleet.observability import metrics_dir
 
-    exposition.use_directory()
+    metrics_dir.use_directory()
     settings = _celery_settings("worker")
     from pixelfleet.worker.celery_app import app
     from pixelfleet.worker.names import control_queue

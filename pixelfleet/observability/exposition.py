@@ -1,16 +1,11 @@
 """Serving the metrics: one process's own, or (multiprocess mode) those of every process that
 shares a metrics directory: the Celery pool's children, `pixelfleet up`'s workers.
 
-Multiprocess mode is chosen by `PROMETHEUS_MULTIPROC_DIR` when prometheus_client is first
-imported, so `use_directory` must run before anything imports `pixelfleet.observability.metrics`."""
+Multiprocess mode is set up by `metrics_dir.use_directory`, before this module loads."""
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -22,31 +17,11 @@ from prometheus_client import (
     start_http_server,
 )
 
+from pixelfleet.observability.metrics_dir import multiprocess_mode
+
 log = logging.getLogger(__name__)
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-
-
-def use_directory(directory: Path | None = None) -> Path:
-    """Switches this process, and the processes it starts, to multiprocess mode on `directory`
-    (the one already configured, else a new temporary one), emptied of an earlier run's files."""
-    if "prometheus_client.values" in sys.modules and not os.environ.get(MULTIPROCESS_ENV):
-        raise RuntimeError("multiprocess metrics must be set up before prometheus_client loads")
-    configured = os.environ.get(MULTIPROCESS_ENV)
-    if directory is None:
-        directory = (
-            Path(configured) if configured else Path(tempfile.mkdtemp(prefix="pixelfleet-metrics-"))
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
-    os.environ[MULTIPROCESS_ENV] = str(directory)
-    return directory
-
-
-def multiprocess_mode() -> bool:
-    return bool(os.environ.get(MULTIPROCESS_ENV))
 
 
 def registry() -> CollectorRegistry:

@@ -9,7 +9,7 @@ from typing import Any
 
 from celery.signals import setup_logging, worker_init, worker_process_shutdown
 
-from pixelfleet.observability import exposition
+from pixelfleet.observability import exposition, metrics_dir
 from pixelfleet.observability.logging import configure_logging
 from pixelfleet.settings import Settings
 from pixelfleet.worker.celery_config import create_celery
@@ -38,7 +38,7 @@ def _serve_metrics(**_: Any) -> None:
     """The worker's main process serves the metrics of all its pool processes (multiprocess
     mode: `pixelfleet worker` sets it up; with plain `celery worker`, set
     PROMETHEUS_MULTIPROC_DIR to an empty directory, or only the main process is seen)."""
-    if not exposition.multiprocess_mode():
+    if not metrics_dir.multiprocess_mode():
         log.warning("PROMETHEUS_MULTIPROC_DIR is not set: pool processes' metrics are not served")
     exposition.serve(settings.worker_metrics_port, "worker")
 
