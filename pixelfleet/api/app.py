@@ -11,6 +11,7 @@ from starlette.types import Scope
 
 from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.problems import install_problem_handlers
+from pixelfleet.api.request_context import PixelFleetAPI
 from pixelfleet.api.routes import (
     assets,
     auth,
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
             if owns_context:
                 await context.close()
 
-    app = FastAPI(
+    app = PixelFleetAPI(
         title="PixelFleet",
         version="0.1.0",
         description=DESCRIPTION,

@@ -13,6 +13,7 @@ from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.errors import Unauthorized
 from pixelfleet.models import User
+from pixelfleet.observability import log_context
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
@@ -53,11 +54,17 @@ async def get_current_user(
     ctx: ContextDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> User:
     """The caller, read in a session of its own that ends at once: a request never holds two
-    connections, so a busy pool cannot deadlock on itself."""
+    connections, so a busy pool cannot deadlock on itself.
+
+    Binds the caller's `user_id` for the rest of the request: an async dependency runs in the
+    request's own context (a sync one would run in a copy, in a thread, and the binding would
+    not outlive it)."""
     if not token:
         raise Unauthorized("Send an access token: `Authorization: Bearer <token>`.")
     async with ctx.read_sessions() as session:
-        return await accounts.user_for_access_token(session, token, ctx.signer)
+        user = await accounts.user_for_access_token(session, token, ctx.signer)
+    log_context.bind(user_id=user.id)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

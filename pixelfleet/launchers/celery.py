@@ -1,4 +1,7 @@
-"""Sends tasks to Celery workers through Redis. The Celery task id is the task's uuid."""
+"""Sends tasks to Celery workers through Redis. The Celery task id is the task's uuid.
+
+Each message carries the sender's request id and the task's user in its headers
+(`log_context.MESSAGE_HEADERS`), so the worker's log lines name the request behind the work."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from pixelfleet.launchers import DispatchFailed
+from pixelfleet.observability import log_context
 from pixelfleet.worker.names import DELIVER_WEBHOOKS, PROCESS_TASK, control_queue
 
 if TYPE_CHECKING:
@@ -25,26 +29,37 @@ class CeleryLauncher:
         self.app = app
         self.queue = queue
 
-    def _send(self, task_id: uuid.UUID) -> None:
+    def _send(self, task_id: uuid.UUID, headers: dict[str, str]) -> None:
         self.app.send_task(
-            PROCESS_TASK, args=[str(task_id)], task_id=str(task_id), queue=self.queue
+            PROCESS_TASK,
+            args=[str(task_id)],
+            task_id=str(task_id),
+            queue=self.queue,
+            headers=headers,
         )
 
     async def dispatch(self, task: Task) -> None:
-        await self.send(task.id)
+        await self.send(task.id, user_id=task.user_id)
 
-    async def send(self, task_id: uuid.UUID) -> None:
-        """Sends the Celery task for `task_id` (also what the operator does for an ImageJob)."""
+    async def send(self, task_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> None:
+        """Sends the Celery task for `task_id` (also what the operator does for an ImageJob),
+        with the request id and user bound now (`user_id` names the user where it is known)."""
+        headers = log_context.message_headers(user_id=user_id)
         try:
             # kombu publishes synchronously (and retries briefly when Redis is away).
-            await asyncio.to_thread(self._send, task_id)
+            await asyncio.to_thread(self._send, task_id, headers)
         except (OperationalError, OSError) as exc:
             raise DispatchFailed(f"the broker did not take task {task_id}: {exc}") from exc
 
     async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
+        headers = log_context.message_headers()
+
         def send() -> None:
             self.app.send_task(
-                DELIVER_WEBHOOKS, args=[str(task_id)], queue=control_queue(self.queue)
+                DELIVER_WEBHOOKS,
+                args=[str(task_id)],
+                queue=control_queue(self.queue),
+                headers=headers,
             )
 
         try:

@@ -14,6 +14,7 @@ from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.processing import Outcome, process_task
+from pixelfleet.observability import log_context
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
 
@@ -36,7 +37,8 @@ async def process_next(ctx: ProcessContext, worker: str) -> Outcome | None:
     async with ctx.read_sessions() as session:
         candidates = await jobs.oldest_queued(session, CLAIM_WINDOW)
     for task_id in candidates:
-        outcome = await process_task(ctx, task_id, worker)
+        with log_context.scope(task_id=task_id):
+            outcome = await process_task(ctx, task_id, worker)
         if outcome != "skipped":
             return outcome
     return None

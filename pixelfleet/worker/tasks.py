@@ -12,6 +12,7 @@ from celery import Celery, Task
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import process_task, release
+from pixelfleet.observability import log_context
 from pixelfleet.webhooks.delivery import deliver_due
 from pixelfleet.worker.names import (
     DELIVER_WEBHOOKS,
@@ -43,16 +44,17 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
         async def run(ctx: ProcessContext) -> str:
             return await process_task(ctx, task_uuid, worker, take_over=holder_stopped)
 
-        try:
-            outcome = runtime.run(run)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            log.warning("task %s: transient failure (%s); retrying", task_id, exc)
-            _release_quietly(runtime, task_uuid, worker)
-            raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
-        log.info("task %s finished as %s", task_id, outcome)
-        return outcome
+        with log_context.scope(task_id=task_uuid, **_sender_fields(self)):
+            try:
+                outcome = runtime.run(run)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("task %s: transient failure (%s); retrying", task_id, exc)
+                _release_quietly(runtime, task_uuid, worker)
+                raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
+            log.info("task %s finished as %s", task_id, outcome)
+            return outcome
 
     def upkeep(name: str, job: Any) -> None:
         @app.task(name=name, ignore_result=True)
@@ -65,12 +67,19 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
     upkeep(PURGE_EXPIRED_FILES, maintenance.purge_expired_files)
     upkeep(FORGET_EXPIRED_LOGINS, maintenance.forget_expired_logins)
 
-    @app.task(name=DELIVER_WEBHOOKS, ignore_result=True)
-    def deliver_webhooks(task_id: str | None = None) -> int:
+    @app.task(name=DELIVER_WEBHOOKS, bind=True, ignore_result=True)
+    def deliver_webhooks(self: Task[Any, Any], task_id: str | None = None) -> int:
         """One task's due deliveries (sent when it finishes), or every due one (beat's sweep,
         which also carries the retries)."""
         only = uuid.UUID(task_id) if task_id else None
-        return runtime.run(lambda ctx: deliver_due(ctx, task_id=only))
+        with log_context.scope(task_id=only, **_sender_fields(self)):
+            return runtime.run(lambda ctx: deliver_due(ctx, task_id=only))
+
+
+def _sender_fields(task: Task[Any, Any]) -> dict[str, str]:
+    """The request id and user that the message's sender had bound (Celery keeps headers it
+    does not know in `request.headers`, and puts them back on a retry's message)."""
+    return log_context.from_message_headers(task.request.headers or {})
 
 
 def _release_quietly(runtime: WorkerRuntime, task_id: uuid.UUID, worker: str) -> None:

@@ -18,6 +18,7 @@ from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import Task, User
+from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ async def submit_task(
         callback_url=callback_url,
         allow_private_callback=ctx.settings.webhook_allow_private_targets,
     )
+    log_context.bind(task_id=submission.task.id)
     await session.commit()  # a worker may only hear of the task once it is stored
     if submission.created:
         await _dispatch(ctx, submission.task)
@@ -99,6 +101,7 @@ async def list_tasks(
 
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(task_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> TaskOut:
+    log_context.bind(task_id=task_id)
     return TaskOut.from_task(await jobs.get_task(session, user, task_id))
 
 
@@ -107,6 +110,7 @@ async def cancel_task(
     task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
 ) -> TaskOut:
     """Cancel a task. A task that had not started is refunded."""
+    log_context.bind(task_id=task_id)
     task = await jobs.cancel_task(session, user, task_id, ctx.retention)
     await session.commit()
     await announce_final_state(ctx, task)
@@ -129,6 +133,7 @@ async def download_result(
     ] = None,
 ) -> StreamingResponse:
     """The processed image, with its `Content-Type`."""
+    log_context.bind(task_id=task_id)
     download = await jobs.open_result(session, ctx.storage, user, task_id, variant)
     headers = {
         "Content-Disposition": f'inline; filename="{download.filename}"',
@@ -201,6 +206,7 @@ async def task_events(
     session: ReadSessionDep,
 ) -> StreamingResponse:
     """Server-sent events: `progress` on each change, then one `done` with the final state."""
+    log_context.bind(task_id=task_id)
     await jobs.get_task(session, user, task_id)  # 404 before the stream starts
     return StreamingResponse(
         _task_events(request, ctx, user, task_id),
