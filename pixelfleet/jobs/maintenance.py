@@ -10,6 +10,7 @@ from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
+from pixelfleet.jobs import metrics
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import RUNNING
 from pixelfleet.launchers import DispatchFailed
@@ -44,6 +45,7 @@ async def recover_stale_tasks(
                     worker=task.worker,
                     silent_since=cutoff,
                 ):
+                    metrics.count_finished(session, "failed", task.started_at, now)
                     await credits.refund_task(
                         session, task.user_id, task.id, task.cost, "failed: worker-lost"
                     )
@@ -99,6 +101,7 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
                 now + ctx.retention,
                 worker=task.worker,
             ):
+                metrics.count_finished(session, "failed", task.started_at, now)
                 await credits.refund_task(
                     session, task.user_id, task.id, task.cost, "failed: time-limit"
                 )

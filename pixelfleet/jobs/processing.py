@@ -23,8 +23,11 @@ from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
+from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.pipeline import Pipeline, run_pipeline
+from pixelfleet.jobs import metrics
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
+from pixelfleet.jobs.stage_clock import StageClock, step_times
 from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.storage import StoredObjectMissing
@@ -144,6 +147,7 @@ async def _settle_failure(
             return None
         task = await repo.get(task_id)
         assert task is not None
+        metrics.count_finished(session, "failed", task.started_at, now)
         await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
         await webhooks.record_task_event(session, task)
     await _announce_webhooks(ctx, task.id, task.callback_url)
@@ -181,6 +185,10 @@ async def _claim(
                 lost = held  # settled below, outside this transaction
             else:
                 claimed = await repo.take_over(task_id, held.worker, worker, now)
+        if claimed is not None:
+            # The queue wait is observed at a task's first start only, not at a re-run's or a
+            # take-over's (those wait on recovery, not on the queue).
+            metrics.count_started(session, claimed)
     if lost is not None:
         assert lost.worker is not None
         failed = await _settle_failure(
@@ -236,11 +244,12 @@ async def process_task(
 
     feed = _ProgressFeed(ctx, claim, worker)
     reporter = asyncio.create_task(feed.run())
+    clock = StageClock(feed.report)
     limit = ctx.settings.task_soft_time_limit_seconds
     try:
         encoded = await asyncio.wait_for(
             asyncio.to_thread(
-                run_pipeline, data, pipeline, ctx.settings.image_limits, feed.report, asset_bytes
+                _run_timed, data, pipeline, ctx.settings.image_limits, clock, asset_bytes
             ),
             timeout=limit,
         )
@@ -268,7 +277,22 @@ async def process_task(
         feed.close()
         await reporter
 
+    formats = {name: image.format for name, image in encoded.items()}
+    metrics.record_pipeline_run(step_times(clock.stages(), formats), claim.source_pixels)
     return await _store_result(ctx, claim, worker, encoded)
+
+
+def _run_timed(
+    data: bytes,
+    pipeline: Pipeline,
+    limits: ImageLimits,
+    clock: StageClock,
+    assets: Mapping[uuid.UUID, bytes],
+) -> dict[str, EncodedImage]:
+    """Runs the pipeline in this thread, its steps timed by `clock`."""
+    encoded = run_pipeline(data, pipeline, limits, clock.report, assets)
+    clock.stop()
+    return encoded
 
 
 async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:
@@ -311,6 +335,9 @@ async def _store_result(
     async with ctx.sessions.begin() as session:
         repo = TaskRepository.from_session(session)
         stored = await repo.mark_succeeded(task_id, worker, now, now + ctx.retention, outputs)
+        if stored:
+            metrics.count_finished(session, "succeeded", claim.started_at, now)
+            metrics.count_stored_outputs(session, ((o.format, o.bytes) for o in outputs))
         if stored and claim.callback_url is not None:
             task = await repo.get(task_id)
             assert task is not None

@@ -28,6 +28,9 @@ class ClaimedTask:
     source_key: str
     pipeline: dict[str, Any]
     callback_url: str | None
+    created_at: datetime
+    started_at: datetime
+    source_pixels: int
 
 
 def _silent_since(cutoff: datetime) -> ColumnElement[bool]:
@@ -120,7 +123,14 @@ class TaskRepository:
                     stage="starting",
                 )
                 .returning(
-                    Task.user_id, Task.attempts, Task.source_key, Task.pipeline, Task.callback_url
+                    Task.user_id,
+                    Task.attempts,
+                    Task.source_key,
+                    Task.pipeline,
+                    Task.callback_url,
+                    Task.created_at,
+                    Task.source_width,
+                    Task.source_height,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -128,7 +138,15 @@ class TaskRepository:
         if row is None:
             return None
         return ClaimedTask(
-            task_id, row.user_id, row.attempts, row.source_key, row.pipeline, row.callback_url
+            task_id,
+            row.user_id,
+            row.attempts,
+            row.source_key,
+            row.pipeline,
+            row.callback_url,
+            created_at=row.created_at,
+            started_at=now,
+            source_pixels=row.source_width * row.source_height,
         )
 
     async def take_over(

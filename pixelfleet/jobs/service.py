@@ -21,6 +21,7 @@ from pixelfleet.errors import FieldError, InvalidInput
 from pixelfleet.imaging.codecs import OUTPUT_FORMATS, SourceInfo, output_format_for, sniff
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.pipeline import OutputSpec, Pipeline, parse_pipeline, predict_output_sizes
+from pixelfleet.jobs import metrics
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
     ResultExpired,
@@ -234,6 +235,7 @@ async def _record_submission(
         if replay is None:
             raise
         return replay
+    metrics.count_submitted(session, task.source_bytes)
     return Submission(task, created=True)
 
 
@@ -291,14 +293,20 @@ async def cancel_task_by_id(
 async def _cancel(session: AsyncSession, task: Task, retention: timedelta) -> Task | None:
     repo = TaskRepository.from_session(session)
     now = utcnow()
+    was_running = False
     if await repo.mark_cancelled(task.id, {QUEUED}, now, now + retention):
         await credits.refund_task(
             session, task.user_id, task.id, task.cost, "cancelled before start"
         )
-    elif not await repo.mark_cancelled(task.id, {RUNNING}, now, now + retention):
+    elif await repo.mark_cancelled(task.id, {RUNNING}, now, now + retention):
+        was_running = True
+    else:
         return None
     refreshed = await repo.get(task.id)
     assert refreshed is not None
+    # A queued task may have started before (and been requeued): it was not running now.
+    started_at = refreshed.started_at if was_running else None
+    metrics.count_finished(session, "cancelled", started_at, now)
     # Imported here: the webhooks service reads tasks through this module.
     from pixelfleet.webhooks.service import record_task_event
 
