@@ -13,6 +13,7 @@ from urllib3.exceptions import HTTPError
 from pixelfleet.imaging.codecs import SOURCE_CONTENT_TYPES, SourceFormat
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.launchers.celery import CeleryLauncher
+from pixelfleet.observability import log_context
 from pixelfleet.operator.cluster import ImageJobs
 from pixelfleet.operator.resources import ImageJobSpec, ImageSource, imagejob_manifest
 
@@ -60,7 +61,11 @@ class KubernetesLauncher:
         )
 
     async def dispatch(self, task: Task) -> None:
-        manifest = imagejob_manifest(self.spec_of(task), self.jobs.namespace)
+        manifest = imagejob_manifest(
+            self.spec_of(task),
+            self.jobs.namespace,
+            request_id=log_context.current().get("request_id"),
+        )
         try:
             created = await self.jobs.create(manifest)
         except (ApiException, HTTPError, OSError) as exc:  # the cluster said no, or is away

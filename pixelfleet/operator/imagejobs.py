@@ -5,15 +5,19 @@ services and map the task's record into the resource's status.
 - every `operator_resync_seconds`: repair the status from the database, and delete finished
   ImageJobs past `ttlSecondsAfterFinished`;
 - deleted: cancel the task (refunded if it had not started) before the finalizer lets go.
-Progress between those comes from the event feed (`event_feed.py`)."""
+Progress between those comes from the event feed (`event_feed.py`). Each handler run is counted
+(`telemetry.py`), and its log lines carry the job's request, task and user."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from wsgiref.simple_server import WSGIServer
 
 import kopf
 from pydantic import ValidationError
@@ -26,17 +30,20 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.launchers.celery import CeleryLauncher
 from pixelfleet.models import Task
+from pixelfleet.observability import exposition, log_context
 from pixelfleet.operator.cluster import ImageJobs, load_api_client
 from pixelfleet.operator.event_feed import EventFeed
 from pixelfleet.operator.resources import (
     FINISHED_PHASES,
     GROUP,
     IMAGEJOB_PLURAL,
+    REQUEST_ID_ANNOTATION,
     VERSION,
     ImageJobSpec,
 )
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, differs, status_of_task
+from pixelfleet.operator.telemetry import IMAGEJOBS, counted
 from pixelfleet.schema_migrations import schema_state
 from pixelfleet.settings import Settings
 from pixelfleet.worker.celery_config import create_celery
@@ -75,6 +82,13 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         jobs=ImageJobs(load_api_client(), app_settings.resolved_kubernetes_namespace),
         celery=CeleryLauncher(create_celery(app_settings), app_settings.celery_queue),
     )
+    try:  # on 0.0.0.0 (Prometheus scrapes the pod's address); port 0: not served
+        state.metrics_server = exposition.serve(app_settings.operator_metrics_port, "operator")
+    except OSError as exc:
+        await _release(state)
+        raise kopf.PermanentError(
+            f"cannot serve metrics on port {app_settings.operator_metrics_port}: {exc}"
+        ) from exc
     state.background.append(asyncio.create_task(EventFeed(state, ctx.redis).run()))
     memo["state"] = state
     log.info("operator started: ImageJobs in %s", state.jobs.namespace)
@@ -86,13 +100,41 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     for task in state.background:
         task.cancel()
     await asyncio.gather(*state.background, return_exceptions=True)
+    await _release(state)
+
+
+async def _release(state: OperatorState) -> None:
+    if state.metrics_server is not None:
+        await asyncio.to_thread(_stop_serving, state.metrics_server)
     await state.celery.close()
     state.jobs.api_client.close()  # type: ignore[no-untyped-call]
     await state.ctx.close()
 
 
+def _stop_serving(server: WSGIServer) -> None:
+    server.shutdown()  # returns once the server's thread has left its loop (0.5 s at most)
+    server.server_close()
+
+
 def operator_state(memo: kopf.Memo) -> OperatorState:
     return cast(OperatorState, memo["state"])
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@contextmanager
+def about_imagejob(meta: kopf.Meta, spec: kopf.Spec) -> Iterator[None]:
+    """Binds the job's request, task and user for the block: its log lines carry them, and so
+    does the Celery message it sends (the request id)."""
+    request_id = _text(meta.annotations.get(REQUEST_ID_ANNOTATION))
+    with log_context.bound(
+        request_id=log_context.acceptable_request_id(request_id),
+        task_id=_text(spec.get("taskId")),
+        user_id=_text(spec.get("userId")),
+    ):
+        yield
 
 
 def _spec(spec: kopf.Spec) -> ImageJobSpec:
@@ -117,6 +159,7 @@ async def _task(state: OperatorState, task_id: uuid.UUID) -> Task:
 
 
 @kopf.on.create(GROUP, VERSION, IMAGEJOB_PLURAL)
+@counted(IMAGEJOBS, "create")
 async def dispatch_imagejob(
     body: kopf.Body,
     spec: kopf.Spec,
@@ -126,20 +169,22 @@ async def dispatch_imagejob(
     **_: Any,
 ) -> None:
     state = operator_state(memo)
-    try:
-        parsed = _spec(spec)
-    except kopf.PermanentError as refusal:
-        # Said where `kubectl get` and `kubectl describe` show it, then given up for good.
-        name = str(meta.get("name"))
-        await state.jobs.patch_status(name, {"phase": "Failed", "message": str(refusal)})
-        await state.jobs.post_event(dict(body), "Warning", "InvalidSpec", str(refusal))
-        raise
-    task_id = uuid.UUID(parsed.task_id)
-    task = await _task(state, task_id)
-    if task.status == "queued":
-        await _send_once(state, task_id)
-    wanted = as_patch(status_of_task(task, meta.get("generation")))
-    patch.status.update(wanted)
+    with about_imagejob(meta, spec):
+        try:
+            parsed = _spec(spec)
+        except kopf.PermanentError as refusal:
+            # Said where `kubectl get` and `kubectl describe` show it, then given up for good.
+            name = str(meta.get("name"))
+            log.warning("%s refused: %s", name, refusal)
+            await state.jobs.patch_status(name, {"phase": "Failed", "message": str(refusal)})
+            await state.jobs.post_event(dict(body), "Warning", "InvalidSpec", str(refusal))
+            raise
+        task_id = uuid.UUID(parsed.task_id)
+        task = await _task(state, task_id)
+        if task.status == "queued":
+            await _send_once(state, task_id)
+        wanted = as_patch(status_of_task(task, meta.get("generation")))
+        patch.status.update(wanted)
 
 
 async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
@@ -158,9 +203,11 @@ async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
     except DispatchFailed as exc:
         await state.ctx.redis.delete(guard)
         raise kopf.TemporaryError(str(exc), delay=5) from exc
+    log.info("task %s sent to the workers (queue %s)", task_id, state.celery.queue)
 
 
 @kopf.timer(GROUP, VERSION, IMAGEJOB_PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+@counted(IMAGEJOBS, "resync")
 async def resync_imagejob(
     spec: kopf.Spec,
     meta: kopf.Meta,
@@ -170,17 +217,18 @@ async def resync_imagejob(
     **_: Any,
 ) -> None:
     state = operator_state(memo)
-    try:
-        parsed = _spec(spec)
-    except kopf.PermanentError:
-        return  # refused when it was created; nothing to keep in sync
-    task = await _task(state, uuid.UUID(parsed.task_id))
-    wanted = as_patch(status_of_task(task, meta.get("generation")))
-    if differs(dict(status), wanted):
-        patch.status.update(wanted)
-    if wanted["phase"] in FINISHED_PHASES and _expired(task, parsed.ttl_seconds_after_finished):
-        log.info("deleting %s: finished longer ago than its TTL", meta.get("name"))
-        await state.jobs.delete(str(meta.get("name")))
+    with about_imagejob(meta, spec):
+        try:
+            parsed = _spec(spec)
+        except kopf.PermanentError:
+            return  # refused when it was created; nothing to keep in sync
+        task = await _task(state, uuid.UUID(parsed.task_id))
+        wanted = as_patch(status_of_task(task, meta.get("generation")))
+        if differs(dict(status), wanted):
+            patch.status.update(wanted)
+        if wanted["phase"] in FINISHED_PHASES and _expired(task, parsed.ttl_seconds_after_finished):
+            log.info("deleting %s: finished longer ago than its TTL", meta.get("name"))
+            await state.jobs.delete(str(meta.get("name")))
 
 
 def _expired(task: Task, ttl_seconds: int | None) -> bool:
@@ -190,22 +238,26 @@ def _expired(task: Task, ttl_seconds: int | None) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, IMAGEJOB_PLURAL)
-async def cancel_imagejob(spec: kopf.Spec, memo: kopf.Memo, **_: Any) -> None:
+@counted(IMAGEJOBS, "delete")
+async def cancel_imagejob(spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     state = operator_state(memo)
-    try:
-        task_id = uuid.UUID(ImageJobSpec.model_validate(dict(spec)).task_id)
-    except ValidationError:
-        return  # a job that never named a valid task has nothing to cancel
-    try:
-        async with state.ctx.sessions.begin() as session:
-            cancelled = await jobs_service.cancel_task_by_id(session, task_id, state.ctx.retention)
-    except Exception as exc:
-        raise kopf.TemporaryError(f"Could not cancel task {task_id}: {exc}", delay=5) from exc
-    if cancelled is None:
-        return  # already finished (or a TTL deletion): nothing to do
-    log.info("task %s cancelled: its ImageJob was deleted", task_id)
-    await announce_final_state(state.ctx, cancelled)
-    try:  # a worker that has the message already drops it; the claim would refuse it anyway
-        await asyncio.to_thread(state.celery.app.control.revoke, str(task_id))
-    except Exception:
-        log.warning("task %s: could not broadcast its revocation", task_id, exc_info=True)
+    with about_imagejob(meta, spec):
+        try:
+            task_id = uuid.UUID(ImageJobSpec.model_validate(dict(spec)).task_id)
+        except ValidationError:
+            return  # a job that never named a valid task has nothing to cancel
+        try:
+            async with state.ctx.sessions.begin() as session:
+                cancelled = await jobs_service.cancel_task_by_id(
+                    session, task_id, state.ctx.retention
+                )
+        except Exception as exc:
+            raise kopf.TemporaryError(f"Could not cancel task {task_id}: {exc}", delay=5) from exc
+        if cancelled is None:
+            return  # already finished (or a TTL deletion): nothing to do
+        log.info("task %s cancelled: its ImageJob was deleted", task_id)
+        await announce_final_state(state.ctx, cancelled)
+        try:  # a worker that has the message already drops it; the claim would refuse it anyway
+            await asyncio.to_thread(state.celery.app.control.revoke, str(task_id))
+        except Exception:
+            log.warning("task %s: could not broadcast its revocation", task_id, exc_info=True)

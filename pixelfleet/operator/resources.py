@@ -28,6 +28,9 @@ WORKERPOOL_SHORT_NAMES = ("wp",)
 Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled"]
 FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 DEFAULT_TTL_SECONDS_AFTER_FINISHED = 3600
+REQUEST_ID_ANNOTATION = f"{GROUP}/request-id"
+"""The id of the API request that submitted an ImageJob's task, so the operator's log lines
+(and the Celery message it sends) carry it too."""
 
 
 class _Camel(BaseModel):
@@ -302,14 +305,19 @@ def render_yaml(manifest: dict[str, Any]) -> str:
     return header + yaml.safe_dump(manifest, sort_keys=False, width=100, allow_unicode=True)
 
 
-def imagejob_manifest(spec: ImageJobSpec, namespace: str) -> dict[str, Any]:
+def imagejob_manifest(
+    spec: ImageJobSpec, namespace: str, *, request_id: str | None = None
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "name": imagejob_name(spec.task_id),
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/managed-by": "pixelfleet"},
+    }
+    if request_id:
+        metadata["annotations"] = {REQUEST_ID_ANNOTATION: request_id}
     return {
         "apiVersion": API_VERSION,
         "kind": IMAGEJOB_KIND,
-        "metadata": {
-            "name": imagejob_name(spec.task_id),
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "pixelfleet"},
-        },
+        "metadata": metadata,
         "spec": spec.model_dump(mode="json", by_alias=True),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.launchers.celery import CeleryLauncher
@@ -16,3 +17,4 @@ class OperatorState:
     jobs: ImageJobs
     celery: CeleryLauncher
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics_server: WSGIServer | None = None

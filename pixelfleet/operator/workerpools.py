@@ -1,13 +1,14 @@
 """The autoscaler: a Kopf daemon per WorkerPool that, every `pollSeconds`, reads the queue's
 load (Redis and the database), asks the policy for a replica count, marks idle pods as the
 cheapest to delete before any scale-down (busy pods are kept), sets the Deployment's scale and
-records what it saw and decided in the pool's status."""
+records what it saw and decided in the pool's status and in the operator's metrics."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +23,25 @@ from pixelfleet.operator.cluster import WorkerPools
 from pixelfleet.operator.imagejobs import operator_state
 from pixelfleet.operator.queue_load import busy_hosts, queue_load
 from pixelfleet.operator.resources import GROUP, VERSION, WORKERPOOL_PLURAL, WorkerPoolSpec
+from pixelfleet.operator.state import OperatorState
+from pixelfleet.operator.telemetry import WORKERPOOLS, forget_pool, handler_run, record_evaluation
 
 log = logging.getLogger(__name__)
 
 IDLE_POD_COST = 0
 BUSY_POD_COST = 1000  # per task the pod runs: a scale-down takes idle pods first
+
+
+class InvalidWorkerPool(Exception):
+    pass
+
+
+def pool_spec(body: kopf.Body) -> WorkerPoolSpec:
+    try:
+        return WorkerPoolSpec.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as exc:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidWorkerPool(f"Invalid WorkerPool spec: {problem}") from None
 
 
 def policy_of(spec: WorkerPoolSpec) -> PoolPolicy:
@@ -50,6 +65,64 @@ async def prefer_idle_pods(
             await pools.set_deletion_cost(pod, cost)
 
 
+@dataclass
+class PoolMemory:
+    """What a pool's daemon carries from one evaluation to the next."""
+
+    history: tuple[Recommendation, ...]
+    last_scale: str | None
+
+
+async def evaluate_pool(
+    state: OperatorState,
+    pools: WorkerPools,
+    name: str,
+    body: kopf.Body,
+    spec: WorkerPoolSpec,
+    memory: PoolMemory,
+) -> None:
+    """One scaling evaluation: measure the load, decide, scale, and record it all."""
+    assert state.ctx.redis is not None
+    busy = await busy_hosts(state.ctx.read_sessions)
+    current, labels = await pools.replicas(spec.deployment)
+    pods = await pools.pods(labels)
+    running = sum(busy.get(pod, 0) for pod, _ in pods)
+    load = await queue_load(state.ctx.redis, spec.queue, running)
+    decision = desired_replicas(policy_of(spec), load, current, memory.history, time.time())
+    memory.history = decision.history
+    record_evaluation(
+        name, spec.queue, backlog=load.backlog, desired=decision.desired, current=current
+    )
+    if decision.desired < current:
+        await prefer_idle_pods(pools, pods, busy)
+    if decision.desired != current:
+        await pools.scale(spec.deployment, decision.desired)
+        memory.last_scale = datetime.now(UTC).isoformat()
+        log.info(
+            "pool %s: %s scaled %d -> %d (%s)",
+            name,
+            spec.deployment,
+            current,
+            decision.desired,
+            decision.reason,
+        )
+    await pools.patch_status(
+        name,
+        {
+            "backlog": load.backlog,
+            "waiting": load.waiting,
+            "reserved": load.reserved,
+            "running": load.running,
+            "desiredReplicas": decision.desired,
+            "currentReplicas": current,
+            "lastScaleTime": memory.last_scale,
+            "reason": decision.reason,
+            "recommendations": [{"at": r.at, "replicas": r.replicas} for r in decision.history],
+            "observedGeneration": body.get("metadata", {}).get("generation"),
+        },
+    )
+
+
 @kopf.daemon(GROUP, VERSION, WORKERPOOL_PLURAL, cancellation_timeout=10)
 async def autoscale_pool(
     name: str,
@@ -60,61 +133,32 @@ async def autoscale_pool(
     **_: Any,
 ) -> None:
     state = operator_state(memo)
-    assert state.ctx.redis is not None
     pools = WorkerPools(state.jobs.api_client, namespace or state.jobs.namespace)
     status = body.get("status") or {}
-    history = tuple(
-        Recommendation(float(r["at"]), int(r["replicas"]))
-        for r in status.get("recommendations") or []
-        if isinstance(r, dict) and "at" in r and "replicas" in r
+    memory = PoolMemory(
+        history=tuple(
+            Recommendation(float(r["at"]), int(r["replicas"]))
+            for r in status.get("recommendations") or []
+            if isinstance(r, dict) and "at" in r and "replicas" in r
+        ),
+        last_scale=status.get("lastScaleTime"),
     )
-    last_scale: str | None = status.get("lastScaleTime")
-    while not stopped:
-        try:
-            spec = WorkerPoolSpec.model_validate(dict(body.get("spec") or {}))
-        except ValidationError as exc:
-            problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            await pools.patch_status(name, {"reason": f"Invalid WorkerPool spec: {problem}"})
-            await stopped.wait(60)
-            continue
-        try:
-            busy = await busy_hosts(state.ctx.read_sessions)
-            current, labels = await pools.replicas(spec.deployment)
-            pods = await pools.pods(labels)
-            running = sum(busy.get(pod, 0) for pod, _ in pods)
-            load = await queue_load(state.ctx.redis, spec.queue, running)
-            decision = desired_replicas(policy_of(spec), load, current, history, time.time())
-            history = decision.history
-            if decision.desired < current:
-                await prefer_idle_pods(pools, pods, busy)
-            if decision.desired != current:
-                await pools.scale(spec.deployment, decision.desired)
-                last_scale = datetime.now(UTC).isoformat()
-                log.info(
-                    "pool %s: %s scaled %d -> %d (%s)",
-                    name,
-                    spec.deployment,
-                    current,
-                    decision.desired,
-                    decision.reason,
-                )
-            await pools.patch_status(
-                name,
-                {
-                    "backlog": load.backlog,
-                    "waiting": load.waiting,
-                    "reserved": load.reserved,
-                    "running": load.running,
-                    "desiredReplicas": decision.desired,
-                    "currentReplicas": current,
-                    "lastScaleTime": last_scale,
-                    "reason": decision.reason,
-                    "recommendations": [
-                        {"at": r.at, "replicas": r.replicas} for r in decision.history
-                    ],
-                    "observedGeneration": body.get("metadata", {}).get("generation"),
-                },
-            )
-        except (ApiException, RedisError, OSError, SQLAlchemyError):
-            log.warning("pool %s: this poll failed; trying again", name, exc_info=True)
-        await stopped.wait(spec.poll_seconds)
+    try:
+        while not stopped:
+            try:
+                # Each evaluation counts as one run of the `scale` handler.
+                with handler_run(WORKERPOOLS, "scale"):
+                    spec = pool_spec(body)
+                    await evaluate_pool(state, pools, name, body, spec, memory)
+            except InvalidWorkerPool as refusal:
+                forget_pool(name)  # nothing measured: no stale numbers
+                await pools.patch_status(name, {"reason": str(refusal)})
+                await stopped.wait(60)
+                continue
+            except (ApiException, RedisError, OSError, SQLAlchemyError):
+                log.warning("pool %s: this poll failed; trying again", name, exc_info=True)
+            await stopped.wait(spec.poll_seconds)
+    finally:
+        # The WorkerPool was deleted (or the operator is leaving): nobody updates the pool's
+        # series any more, and a deleted pool's label must not stay.
+        forget_pool(name)

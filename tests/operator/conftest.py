@@ -57,6 +57,7 @@ def settings(
         "storage_url": f"file://{tmp_path / 'files'}",
         "operator_resync_seconds": 1.0,
         "operator_liveness_port": free_port(),
+        "operator_metrics_port": free_port(),  # not the default: suites may run side by side
         "task_stale_seconds": 4.0,
         "redispatch_after_seconds": 30.0,
     }

@@ -1,9 +1,10 @@
-"""The kubernetes launcher: a task becomes the ImageJob task-<uuid>; when the cluster cannot be
-reached the task is still accepted, stays queued, and the re-dispatch job creates its ImageJob
-once the cluster answers."""
+"""The kubernetes launcher: a task becomes the ImageJob task-<uuid>, annotated with the id of the
+request that submitted it; when the cluster cannot be reached the task is still accepted, stays
+queued, and the re-dispatch job creates its ImageJob once the cluster answers."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import httpx
@@ -11,8 +12,11 @@ import pytest
 import yaml
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import create_context
+from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.jobs import maintenance
+from pixelfleet.models import Task
+from pixelfleet.observability import log_context
+from pixelfleet.operator.resources import REQUEST_ID_ANNOTATION
 from pixelfleet.settings import Settings
 from tests.api_helpers import image_bytes, sign_up, submit
 from tests.harness.kubernetes import EmulatedCluster
@@ -42,6 +46,38 @@ async def test_a_submitted_task_appears_as_its_imagejob(
     assert spec["source"]["contentType"] == "image/jpeg"
     assert (spec["source"]["width"], spec["source"]["height"]) == (40, 30)
     assert spec["pipeline"]["operations"] == [{"op": "grayscale"}]
+
+
+def _task() -> Task:
+    return Task(
+        id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        cost=1,
+        pipeline=QUICK,
+        source_key="uploads/photo.jpg",
+        source_format="jpeg",
+        source_width=40,
+        source_height=30,
+        source_bytes=1200,
+    )
+
+
+async def test_an_imagejob_carries_the_id_of_the_request_that_submitted_its_task(
+    ctx: ProcessContext, cluster: EmulatedCluster
+) -> None:
+    traced, untraced = _task(), _task()
+
+    with log_context.bound(request_id="req-5b1e"):
+        await ctx.launcher.dispatch(traced)
+    await ctx.launcher.dispatch(untraced)  # upkeep, say: no request behind it
+
+    def annotations(task: Task) -> dict[str, str]:
+        job = cluster.get("imagejobs", NAMESPACE, f"task-{task.id}")
+        assert job is not None
+        return dict(job["metadata"].get("annotations") or {})
+
+    assert annotations(traced)[REQUEST_ID_ANNOTATION] == "req-5b1e"
+    assert REQUEST_ID_ANNOTATION not in annotations(untraced)
 
 
 async def test_a_task_accepted_while_the_cluster_is_away_gets_its_imagejob_later(

@@ -1,6 +1,7 @@
 """The operator as a platform engineer sees it: tasks submitted through the API appear as
 ImageJobs whose status follows the work, deleting one cancels its task, finished ones go away
-after their TTL, and restarts or bursts neither lose nor repeat work."""
+after their TTL, its log lines name the request, task and user, and restarts or bursts neither
+lose nor repeat work."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from redis import Redis
 
+from pixelfleet.operator.resources import REQUEST_ID_ANNOTATION
 from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, image_bytes, noise_png, sign_up, submit, truncated_jpeg
 from tests.celery_mode.conftest import Processes, wait_for_status
@@ -188,6 +190,29 @@ async def test_a_malformed_imagejob_is_refused_with_a_clear_message(
     assert job is not None
     assert job["status"]["phase"] == "Failed"
     assert job["status"]["message"] == message
+
+
+async def test_the_operators_log_lines_carry_the_imagejobs_request_task_and_user(
+    client: httpx.AsyncClient, cluster: EmulatedCluster, processes: Processes
+) -> None:
+    headers = await sign_up(client, "traced@example.com")
+    task_id = (await submit(client, headers, QUICK, image_bytes())).json()["id"]
+    # As the API writes it when the submitting request had an id (X-Request-ID).
+    cluster.patch(
+        "imagejobs",
+        NAMESPACE,
+        f"task-{task_id}",
+        {"metadata": {"annotations": {REQUEST_ID_ANNOTATION: "req-7f3a"}}},
+    )
+    operator = processes.operator()
+    job = await _phase(cluster, task_id, {"Queued"})
+
+    lines = [json.loads(line) for line in operator.output.splitlines() if line.startswith("{")]
+    traced = [line for line in lines if line.get("request_id") == "req-7f3a"]
+    assert any("sent to the workers" in line["event"] for line in traced)
+    assert {(line["task_id"], line["user_id"]) for line in traced} == {
+        (task_id, job["spec"]["userId"])
+    }
 
 
 async def test_the_operator_serves_a_liveness_probe(
