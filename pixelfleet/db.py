@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +18,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, SessionTransaction
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 READ_ONLY_OPTION = "pixelfleet_read_only"
 
@@ -68,6 +71,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     timeout instead of one failing with "database is locked" when it upgrades its lock. Read-only
     sessions (`create_read_session_factory`) start a plain `BEGIN`: in WAL mode they take no lock.
     """
+    # A failed statement's parameters (password and token hashes among them) stay out of the
+    # exception's text, and so out of the logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -149,3 +155,58 @@ async def ping(engine: AsyncEngine) -> None:
     """Raises if the database does not answer."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+# ---- Work that waits for the commit --------------------------------------------------------------
+# Services never commit (their callers do), so what must follow a commit (counting a metric, say)
+# is held on the session until its outermost transaction commits, and dropped if the transaction
+# or savepoint it was noted in rolls back, or the session closes without committing.
+
+_PENDING = "pixelfleet.db.after_commit"
+"""The session.info key of the (transaction, action) pairs waiting for the commit."""
+
+
+def when_committed(session: AsyncSession | Session, action: Callable[[], None]) -> None:
+    """Runs `action` after the session's outermost transaction commits; never if the current
+    transaction (or savepoint) rolls back or the session closes without committing."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
+    if transaction is None:
+        raise RuntimeError("no transaction to wait for: call this after the write it counts")
+    sync.info.setdefault(_PENDING, []).append((transaction, action))
+
+
+def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_commit")
+def _run_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: what it holds waits for the outer commit
+    for _, action in session.info.pop(_PENDING, ()):
+        try:
+            action()
+        except Exception:  # the data is committed: what follows must not turn that into an error
+            log.exception("an action after a commit failed")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [
+            (transaction, action)
+            for transaction, action in pending
+            if not _within(transaction, previous_transaction)
+        ]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # after its commit ran them, or closed without one
+        session.info.pop(_PENDING, None)

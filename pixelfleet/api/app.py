@@ -10,6 +10,7 @@ from starlette.formparsers import MultiPartParser
 from starlette.types import Scope
 
 from pixelfleet.api.body_limit import BodySizeLimit
+from pixelfleet.api.http_metrics import HttpMetrics
 from pixelfleet.api.problems import install_problem_handlers
 from pixelfleet.api.request_context import PixelFleetAPI
 from pixelfleet.api.routes import (
@@ -17,6 +18,7 @@ from pixelfleet.api.routes import (
     auth,
     health,
     me,
+    metrics,
     operations,
     payments,
     presets,
@@ -76,9 +78,11 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         return JSON_BODY_LIMIT
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
+    app.add_middleware(HttpMetrics)  # outside the body limit: a 413 is timed too
     _keep_uploads_in_memory(
         (ctx.settings if ctx else settings or Settings()).max_upload_bytes + MULTIPART_OVERHEAD
     )
-    for module in (health, auth, me, tasks, webhooks, operations, presets, assets, payments):
+    routers = (health, metrics, auth, me, tasks, webhooks, operations, presets, assets, payments)
+    for module in routers:
         app.include_router(module.router)
     return app

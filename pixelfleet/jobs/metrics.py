@@ -1,22 +1,20 @@
 """The task metrics, recorded where tasks are written and run.
 
 What a transaction writes (a task accepted, started or finished, its results stored) is counted
-only once that transaction commits: `when_committed` holds the count on the session until its
-outermost commit and drops it if the transaction (or the savepoint it was made in) rolls back.
-That lets services that never commit (submission, cancellation) count all the same.
+only once that transaction commits (`pixelfleet.db.when_committed`), so services that never
+commit (submission, cancellation) count all the same.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
+from pixelfleet.db import when_committed
 from pixelfleet.jobs.repository import ClaimedTask
 from pixelfleet.jobs.stage_clock import StepTime
 from pixelfleet.observability.metrics import (
@@ -34,55 +32,6 @@ from pixelfleet.observability.metrics import (
 log = logging.getLogger(__name__)
 
 FinalOutcome = Literal["succeeded", "failed", "cancelled"]
-
-_PENDING = "pixelfleet.jobs.metrics.pending"
-"""The session.info key of the (transaction, action) pairs waiting for the commit."""
-
-
-def when_committed(session: AsyncSession | Session, action: Callable[[], None]) -> None:
-    """Runs `action` after the session's outermost transaction commits; never if the current
-    transaction (or savepoint) rolls back or the session closes without committing."""
-    sync = session.sync_session if isinstance(session, AsyncSession) else session
-    transaction = sync.get_nested_transaction() or sync.get_transaction()
-    if transaction is None:
-        raise RuntimeError("no transaction to wait for: call this after the write it counts")
-    sync.info.setdefault(_PENDING, []).append((transaction, action))
-
-
-def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is outer:
-            return True
-        transaction = transaction.parent
-    return False
-
-
-@event.listens_for(Session, "after_commit")
-def _run_committed(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint released: what it holds waits for the outer commit
-    for _, action in session.info.pop(_PENDING, ()):
-        try:
-            action()
-        except Exception:  # the data is committed; a metric must not turn that into an error
-            log.exception("could not record a metric after commit")
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    pending = session.info.get(_PENDING)
-    if pending:
-        session.info[_PENDING] = [
-            (transaction, action)
-            for transaction, action in pending
-            if not _within(transaction, previous_transaction)
-        ]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_uncommitted(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # after its commit ran them, or closed without one
-        session.info.pop(_PENDING, None)
 
 
 def count_submitted(session: AsyncSession, upload_bytes: int) -> None:

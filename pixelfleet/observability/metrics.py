@@ -50,7 +50,8 @@ TASK_RUN_SECONDS = Histogram(
 )
 QUEUE_BACKLOG = Gauge(
     "pixelfleet_queue_backlog",
-    "Tasks waiting for a worker, by queue (measured when scraped).",
+    "Tasks waiting in a queue for a worker (not yet delivered to one), by queue: measured by "
+    "the API when scraped and by the operator's autoscaler when it polls; read it with max().",
     ["queue"],
     multiprocess_mode="mostrecent",
 )

@@ -57,13 +57,14 @@ def counted(
 _queue_of_pool: dict[str, str] = {}
 
 
-def record_evaluation(pool: str, queue: str, *, backlog: int, desired: int, current: int) -> None:
-    """What one scaling evaluation of `pool` measured and decided."""
+def record_evaluation(pool: str, queue: str, *, waiting: int, desired: int, current: int) -> None:
+    """What one scaling evaluation of `pool` measured (the tasks waiting in its queue, as the
+    API's /metrics measures them too) and decided."""
     previous = _queue_of_pool.get(pool)
     _queue_of_pool[pool] = queue
     if previous is not None and previous != queue:
         _forget_queue_unless_read(previous)
-    QUEUE_BACKLOG.labels(queue).set(backlog)
+    QUEUE_BACKLOG.labels(queue).set(waiting)
     AUTOSCALER_DESIRED_REPLICAS.labels(pool).set(desired)
     AUTOSCALER_CURRENT_REPLICAS.labels(pool).set(current)
 

@@ -91,7 +91,7 @@ async def evaluate_pool(
     decision = desired_replicas(policy_of(spec), load, current, memory.history, time.time())
     memory.history = decision.history
     record_evaluation(
-        name, spec.queue, backlog=load.backlog, desired=decision.desired, current=current
+        name, spec.queue, waiting=load.waiting, desired=decision.desired, current=current
     )
     if decision.desired < current:
         await prefer_idle_pods(pools, pods, busy)

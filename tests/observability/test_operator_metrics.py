@@ -138,7 +138,7 @@ async def test_the_autoscaler_gauges_show_the_pool_status_until_the_pool_is_dele
             and status.get("currentReplicas") == 2  # scaled up, and seen scaled up
             and metrics.value(DESIRED, pool="images") == status["desiredReplicas"]
             and metrics.value(CURRENT, pool="images") == status["currentReplicas"]
-            and metrics.value(BACKLOG, queue=queue) == status["backlog"]
+            and metrics.value(BACKLOG, queue=queue) == status["waiting"]
         )
 
     await eventually(gauges_match_the_status, within=30)

@@ -16,11 +16,10 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from pixelfleet.context import ProcessContext
-from pixelfleet.db import utcnow
+from pixelfleet.db import utcnow, when_committed
 from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.jobs import maintenance, processing
 from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.metrics import when_committed
 from pixelfleet.jobs.processing import process_task
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
