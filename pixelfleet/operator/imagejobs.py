@@ -77,6 +77,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.posting.level = logging.WARNING  # our own Events tell the story; Kopf's, trouble
     settings.watching.connect_timeout = 10
     settings.watching.server_timeout = 300
+    # A deleted ImageJob keeps its finalizer until its resync timer has exited; when the timer
+    # itself deleted it (the TTL), it is still running as the deletion is handled, and Kopf
+    # looks again only this often (default 60 s).
+    settings.background.cancellation_polling = 2
     state = OperatorState(
         ctx=ctx,
         jobs=ImageJobs(load_api_client(), app_settings.resolved_kubernetes_namespace),
