@@ -5,21 +5,18 @@ thousand requests for made-up task ids add no series."""
 from __future__ import annotations
 
 import io
-import json
-import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.api_helpers import PASSWORD, image_bytes, truncated_jpeg
+from tests.api_helpers import image_bytes, truncated_jpeg
 from tests.harness.embedded import RunningPlatform, pixelfleet_up
+from tests.live_api import ledger, sign_in, submit, wait_final
 from tests.observability.scrape import Scrape, moved
 
-FINAL = {"succeeded", "failed", "cancelled"}
 RESIZE_TO_WEBP = {"operations": [{"op": "resize", "width": 300}], "output": {"format": "webp"}}
 
 
@@ -29,65 +26,23 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
         yield running
 
 
-def _sign_in(http: httpx.Client, email: str) -> dict[str, str]:
-    assert (
-        http.post("/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code
-        == 201
-    )
-    token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
-
-
-def _submit(http: httpx.Client, headers: dict[str, str], image: bytes) -> dict[str, Any]:
-    response = http.post(
-        "/v1/tasks",
-        headers=headers,
-        files={"file": ("photo", image)},
-        data={"pipeline": json.dumps(RESIZE_TO_WEBP)},
-    )
-    assert response.status_code == 202, response.text
-    task: dict[str, Any] = response.json()
-    return task
-
-
-def _final(http: httpx.Client, headers: dict[str, str], task_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = http.get(f"/v1/tasks/{task_id}", headers=headers).json()
-        if task["status"] in FINAL:
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not finish")
-
-
-def _ledger(http: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    params: dict[str, str | int] = {"limit": 100}
-    while True:
-        page = http.get("/v1/credits", headers=headers, params=params).json()["ledger"]
-        entries += page["items"]
-        if page["next_cursor"] is None:
-            return entries
-        params["cursor"] = page["next_cursor"]
-
-
 def test_a_workload_moves_every_counter_by_what_was_done(platform: RunningPlatform) -> None:
     metrics_url = f"{platform.base_url}/metrics"
     sizes = [(800, 600), (1200, 900), (640, 480)]
     photos = [image_bytes("JPEG", size) for size in sizes]
     broken = [truncated_jpeg(), truncated_jpeg()]
     with httpx.Client(base_url=platform.base_url, timeout=30) as http:
-        headers = _sign_in(http, f"scraped-{uuid.uuid4().hex[:8]}@example.com")
+        headers = sign_in(http, f"scraped-{uuid.uuid4().hex[:8]}@example.com")
         before = Scrape.of(metrics_url)
 
-        tasks = [_submit(http, headers, image) for image in photos + broken]
-        finals = [_final(http, headers, task["id"]) for task in tasks]
+        tasks = [submit(http, headers, RESIZE_TO_WEBP, image) for image in photos + broken]
+        finals = [wait_final(http, headers, task["id"]) for task in tasks]
         results = [
             http.get(f"/v1/tasks/{task['id']}/result", headers=headers).content
             for task in finals
             if task["status"] == "succeeded"
         ]
-        ledger = _ledger(http, headers)
+        entries = ledger(http, headers)
         after = Scrape.of(metrics_url)
 
     assert [task["status"] for task in finals] == ["succeeded"] * 3 + ["failed"] * 2
@@ -124,7 +79,7 @@ def test_a_workload_moves_every_counter_by_what_was_done(platform: RunningPlatfo
     )
     # The money, as the user's own ledger tells it.
     for kind in ("task_debit", "task_refund"):
-        spent = sum(abs(e["amount"]) for e in ledger if e["kind"] == kind)
+        spent = sum(abs(e["amount"]) for e in entries if e["kind"] == kind)
         assert spent > 0
         assert delta("pixelfleet_credits_total", kind=kind) == spent
     # Latencies were observed, not only counted.
@@ -134,7 +89,7 @@ def test_a_workload_moves_every_counter_by_what_was_done(platform: RunningPlatfo
 def test_a_thousand_made_up_task_ids_add_no_series(platform: RunningPlatform) -> None:
     metrics_url = f"{platform.base_url}/metrics"
     with httpx.Client(base_url=platform.base_url, timeout=30) as http:
-        headers = _sign_in(http, f"curious-{uuid.uuid4().hex[:8]}@example.com")
+        headers = sign_in(http, f"curious-{uuid.uuid4().hex[:8]}@example.com")
         http.get(f"/v1/tasks/{uuid.uuid4()}", headers=headers)  # the series exists from here
         http.get(f"/v1/made-up/{uuid.uuid4()}")
         Scrape.of(metrics_url)  # the scrape's own series exists from here

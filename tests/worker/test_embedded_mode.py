@@ -9,53 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from PIL import Image
 
-from tests.api_helpers import PASSWORD, image_bytes, noise_png, truncated_jpeg
+from tests.api_helpers import image_bytes, noise_png, truncated_jpeg
 from tests.harness.embedded import pixelfleet_up
-
-FINAL = {"succeeded", "failed", "cancelled"}
-
-
-def _login(http: httpx.Client, email: str) -> dict[str, str]:
-    assert (
-        http.post("/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code
-        == 201
-    )
-    token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
-
-
-def _submit(
-    http: httpx.Client, headers: dict[str, str], pipeline: dict[str, Any], image: bytes
-) -> dict[str, Any]:
-    response = http.post(
-        "/v1/tasks",
-        headers=headers,
-        files={"file": ("photo", image)},
-        data={"pipeline": json.dumps(pipeline)},
-    )
-    assert response.status_code == 202, response.text
-    task: dict[str, Any] = response.json()
-    return task
-
-
-def _wait_final(http: httpx.Client, headers: dict[str, str], task_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = http.get(f"/v1/tasks/{task_id}", headers=headers).json()
-        if task["status"] in FINAL:
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not finish")
-
-
-def _balance(http: httpx.Client, headers: dict[str, str]) -> int:
-    balance: int = http.get("/v1/credits", headers=headers).json()["balance"]
-    return balance
+from tests.live_api import balance, sign_in, submit, wait_final
 
 
 def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str) -> None:
@@ -64,10 +24,10 @@ def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str)
         pixelfleet_up(tmp_path / "data", env=env) as platform,
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
-        headers = _login(http, "newcomer@example.com")
+        headers = sign_in(http, "newcomer@example.com")
         photo = image_bytes("JPEG", (1200, 800))
 
-        webp = _submit(
+        webp = submit(
             http,
             headers,
             {"operations": [{"op": "resize", "width": 600}], "output": {"format": "webp"}},
@@ -81,7 +41,7 @@ def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str)
                     events.append(json.loads(line.removeprefix("data: ")))
         assert events[-1]["status"] == "succeeded"
 
-        thumb = _submit(
+        thumb = submit(
             http,
             headers,
             {
@@ -90,13 +50,13 @@ def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str)
             },
             photo,
         )
-        broken = _submit(http, headers, {"operations": [{"op": "grayscale"}]}, truncated_jpeg())
+        broken = submit(http, headers, {"operations": [{"op": "grayscale"}]}, truncated_jpeg())
         spent = webp["cost"] + thumb["cost"]
 
-        assert _wait_final(http, headers, thumb["id"])["status"] == "succeeded"
-        failed = _wait_final(http, headers, broken["id"])
+        assert wait_final(http, headers, thumb["id"])["status"] == "succeeded"
+        failed = wait_final(http, headers, broken["id"])
         assert failed["status"] == "failed"
-        assert _balance(http, headers) == 100 - spent
+        assert balance(http, headers) == 100 - spent
 
         for task, fmt, size in [(webp, "WEBP", (600, 400)), (thumb, "PNG", (128, 85))]:
             result = http.get(f"/v1/tasks/{task['id']}/result", headers=headers)
@@ -113,12 +73,12 @@ def test_queued_tasks_survive_a_restart(tmp_path: Path) -> None:
         pixelfleet_up(data_dir, env=idle, workers=1) as platform,
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
-        headers = _login(http, "patient@example.com")
+        headers = sign_in(http, "patient@example.com")
         deadline = time.monotonic() + 30
         while "worker embedded@" not in platform.log() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.5)  # past the worker's one look at the empty queue
-        task = _submit(http, headers, {"operations": [{"op": "grayscale"}]}, image_bytes())
+        task = submit(http, headers, {"operations": [{"op": "grayscale"}]}, image_bytes())
         time.sleep(0.5)
         assert http.get(f"/v1/tasks/{task['id']}", headers=headers).json()["status"] == "queued"
         token = headers
@@ -128,7 +88,7 @@ def test_queued_tasks_survive_a_restart(tmp_path: Path) -> None:
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
         # The JWT key lives in the data dir, so the token from before the restart still works.
-        assert _wait_final(http, token, task["id"])["status"] == "succeeded"
+        assert wait_final(http, token, task["id"])["status"] == "succeeded"
 
 
 def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
@@ -158,8 +118,8 @@ def test_a_task_interrupted_by_a_crash_completes_after_the_restart(tmp_path: Pat
         pixelfleet_up(data_dir, workers=1) as platform,
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
-        headers = _login(http, "unlucky@example.com")
-        task = _submit(http, headers, slow, noise_png((2400, 2400)))
+        headers = sign_in(http, "unlucky@example.com")
+        task = submit(http, headers, slow, noise_png((2400, 2400)))
         deadline = time.monotonic() + 30
         while http.get(f"/v1/tasks/{task['id']}", headers=headers).json()["status"] != "running":
             assert time.monotonic() < deadline
@@ -170,7 +130,7 @@ def test_a_task_interrupted_by_a_crash_completes_after_the_restart(tmp_path: Pat
         pixelfleet_up(data_dir, workers=1) as platform,
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
-        done = _wait_final(http, headers, task["id"])
+        done = wait_final(http, headers, task["id"])
         assert done["status"] == "succeeded", done
         assert done["attempts"] == 2
-        assert _balance(http, headers) == 100 - task["cost"]
+        assert balance(http, headers) == 100 - task["cost"]
