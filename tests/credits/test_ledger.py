@@ -8,42 +8,14 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.repository import CreditRepository
-from pixelfleet.models import Task, User
+from pixelfleet.models import User
+from tests.records import new_task, new_user
 
 PASSWORD = "correct horse battery"
-
-
-async def _user(ctx: ProcessContext, credits_at_signup: int) -> uuid.UUID:
-    async with ctx.sessions.begin() as session:
-        user = await accounts.register(
-            session,
-            f"{uuid.uuid4().hex[:8]}@example.com",
-            PASSWORD,
-            signup_credits=credits_at_signup,
-        )
-        return user.id
-
-
-async def _task(ctx: ProcessContext, user_id: uuid.UUID, cost: int) -> uuid.UUID:
-    async with ctx.sessions.begin() as session:
-        task = Task(
-            user_id=user_id,
-            cost=cost,
-            pipeline={},
-            source_key="sources/x",
-            source_format="png",
-            source_width=1,
-            source_height=1,
-            source_bytes=1,
-        )
-        session.add(task)
-        await session.flush()
-        return task.id
 
 
 async def _balance_and_sum(ctx: ProcessContext, user_id: uuid.UUID) -> tuple[int, int]:
@@ -53,15 +25,15 @@ async def _balance_and_sum(ctx: ProcessContext, user_id: uuid.UUID) -> tuple[int
 
 
 async def test_the_signup_grant_is_a_ledger_entry(ctx: ProcessContext) -> None:
-    user_id = await _user(ctx, 100)
+    user_id = await new_user(ctx, 100)
     assert await _balance_and_sum(ctx, user_id) == (100, 100)
 
 
 async def test_a_debit_larger_than_the_balance_is_refused_and_changes_nothing(
     ctx: ProcessContext,
 ) -> None:
-    user_id = await _user(ctx, 5)
-    task_id = await _task(ctx, user_id, 6)
+    user_id = await new_user(ctx, 5)
+    task_id = await new_task(ctx, user_id, 6)
     with pytest.raises(InsufficientCredits):
         async with ctx.sessions.begin() as session:
             await credits.debit_for_task(session, user_id, task_id, 6)
@@ -69,8 +41,8 @@ async def test_a_debit_larger_than_the_balance_is_refused_and_changes_nothing(
 
 
 async def test_concurrent_debits_never_take_the_balance_below_zero(ctx: ProcessContext) -> None:
-    user_id = await _user(ctx, 10)
-    task_ids = [await _task(ctx, user_id, 1) for _ in range(25)]
+    user_id = await new_user(ctx, 10)
+    task_ids = [await new_task(ctx, user_id, 1) for _ in range(25)]
 
     async def debit(task_id: uuid.UUID) -> bool:
         try:
@@ -88,8 +60,8 @@ async def test_concurrent_debits_never_take_the_balance_below_zero(ctx: ProcessC
 async def test_a_task_is_refunded_at_most_once_even_when_refunds_race(
     ctx: ProcessContext,
 ) -> None:
-    user_id = await _user(ctx, 10)
-    task_id = await _task(ctx, user_id, 4)
+    user_id = await new_user(ctx, 10)
+    task_id = await new_task(ctx, user_id, 4)
     async with ctx.sessions.begin() as session:
         await credits.debit_for_task(session, user_id, task_id, 4)
 
@@ -105,7 +77,7 @@ async def test_a_task_is_refunded_at_most_once_even_when_refunds_race(
 async def test_the_database_itself_refuses_a_negative_balance(ctx: ProcessContext) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    user_id = await _user(ctx, 1)
+    user_id = await new_user(ctx, 1)
     async with ctx.sessions() as session:
         user = await session.scalar(select(User).where(User.id == user_id))
         assert user is not None

@@ -3,19 +3,16 @@ amounts: what a rollback (of a transaction or of a savepoint) undid is never cou
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.errors import InsufficientCredits
-from pixelfleet.models import Task
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import sign_up, submit, truncated_jpeg
+from tests.records import new_task, new_user
 
 KINDS = ("grant", "admin_adjust", "task_debit", "task_refund", "purchase", "purchase_reversal")
 
@@ -37,34 +34,6 @@ def _moved(before: dict[str, float]) -> dict[str, float]:
     return {kind: after[kind] - before[kind] for kind in KINDS if after[kind] != before[kind]}
 
 
-async def _user(ctx: ProcessContext, signup_credits: int = 100) -> uuid.UUID:
-    async with ctx.sessions.begin() as session:
-        user = await accounts.register(
-            session,
-            f"{uuid.uuid4().hex[:8]}@example.com",
-            "correct horse battery",
-            signup_credits=signup_credits,
-        )
-        return user.id
-
-
-async def _task(ctx: ProcessContext, user_id: uuid.UUID, cost: int) -> uuid.UUID:
-    async with ctx.sessions.begin() as session:
-        task = Task(
-            user_id=user_id,
-            cost=cost,
-            pipeline={},
-            source_key="sources/x",
-            source_format="png",
-            source_width=1,
-            source_height=1,
-            source_bytes=1,
-        )
-        session.add(task)
-        await session.flush()
-        return task.id
-
-
 async def test_tasks_count_their_debits_and_the_refunds_of_those_that_failed(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
@@ -82,15 +51,15 @@ async def test_tasks_count_their_debits_and_the_refunds_of_those_that_failed(
 
 async def test_a_signup_grant_and_an_admin_adjustment_count_by_kind(ctx: ProcessContext) -> None:
     before = _counts()
-    user_id = await _user(ctx, signup_credits=40)
+    user_id = await new_user(ctx, credits_at_signup=40)
     async with ctx.sessions.begin() as session:
         await credits.grant(session, user_id, 3, kind="admin_adjust")
     assert _moved(before) == {"grant": 40, "admin_adjust": 3}
 
 
 async def test_a_rolled_back_transaction_counts_none_of_its_entries(ctx: ProcessContext) -> None:
-    user_id = await _user(ctx)
-    task_id = await _task(ctx, user_id, 9)
+    user_id = await new_user(ctx)
+    task_id = await new_task(ctx, user_id, 9)
     before = _counts()
 
     async def grant_and_debit_then_fail() -> None:
@@ -105,8 +74,8 @@ async def test_a_rolled_back_transaction_counts_none_of_its_entries(ctx: Process
 
 
 async def test_a_refused_debit_counts_nothing(ctx: ProcessContext) -> None:
-    user_id = await _user(ctx, signup_credits=2)
-    task_id = await _task(ctx, user_id, 3)
+    user_id = await new_user(ctx, credits_at_signup=2)
+    task_id = await new_task(ctx, user_id, 3)
     before = _counts()
     with pytest.raises(InsufficientCredits):
         async with ctx.sessions.begin() as session:
@@ -117,7 +86,7 @@ async def test_a_refused_debit_counts_nothing(ctx: ProcessContext) -> None:
 async def test_a_rolled_back_savepoint_leaves_out_only_its_own_entries(
     ctx: ProcessContext,
 ) -> None:
-    user_id = await _user(ctx)
+    user_id = await new_user(ctx)
     before = _counts()
     async with ctx.sessions.begin() as session:
 
@@ -136,8 +105,8 @@ async def test_a_rolled_back_savepoint_leaves_out_only_its_own_entries(
 
 
 async def test_a_second_refund_of_a_task_is_refused_and_counted_once(ctx: ProcessContext) -> None:
-    user_id = await _user(ctx)
-    task_id = await _task(ctx, user_id, 4)
+    user_id = await new_user(ctx)
+    task_id = await new_task(ctx, user_id, 4)
     async with ctx.sessions.begin() as session:
         await credits.debit_for_task(session, user_id, task_id, 4)
     before = _counts()
@@ -152,7 +121,7 @@ async def test_a_second_refund_of_a_task_is_refused_and_counted_once(ctx: Proces
 async def test_a_savepoint_released_inside_a_rolled_back_transaction_counts_nothing(
     ctx: ProcessContext,
 ) -> None:
-    user_id = await _user(ctx)
+    user_id = await new_user(ctx)
     before = _counts()
 
     async def grant_in_a_released_savepoint_then_fail() -> None:
@@ -169,7 +138,7 @@ async def test_a_savepoint_released_inside_a_rolled_back_transaction_counts_noth
 async def test_entries_of_a_session_closed_without_commit_never_count(
     ctx: ProcessContext,
 ) -> None:
-    user_id = await _user(ctx)
+    user_id = await new_user(ctx)
     before = _counts()
     async with ctx.sessions() as session:
         await credits.grant(session, user_id, 5, kind="admin_adjust")
