@@ -5,6 +5,8 @@ so that the number of series stays bounded whatever clients send."""
 from __future__ import annotations
 
 import time
+from functools import lru_cache
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,6 +20,12 @@ def route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else UNMATCHED_ROUTE
+
+
+@lru_cache(maxsize=4096)
+def _series(route: str, method: str, status: str) -> Any:
+    """The histogram's child for these labels, looked up once (the label sets are bounded)."""
+    return HTTP_REQUEST_SECONDS.labels(route=route, method=method, status=status)
 
 
 class HttpMetrics:
@@ -41,8 +49,6 @@ class HttpMetrics:
             await self.app(scope, receive, sending)
         finally:
             method = str(scope.get("method", "")).upper()
-            HTTP_REQUEST_SECONDS.labels(
-                route=route_of(scope),
-                method=method if method in METHODS else "other",
-                status=str(status),
-            ).observe(time.perf_counter() - started)
+            _series(route_of(scope), method if method in METHODS else "other", str(status)).observe(
+                time.perf_counter() - started
+            )
