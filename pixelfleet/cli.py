@@ -23,6 +23,7 @@ import uvicorn
 from pixelfleet.settings import Settings
 
 if TYPE_CHECKING:
+    from pixelfleet.credits.service import LedgerAudit
     from pixelfleet.schema_migrations import SchemaState
 
 log = logging.getLogger("pixelfleet.cli")
@@ -524,3 +525,33 @@ def grant(email: str, amount: int, note: str) -> None:
     except PixelFleetError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"granted {amount} credits to {email}; balance is now {balance}")
+
+
+async def _audit(settings: Settings) -> LedgerAudit:
+    from pixelfleet.context import create_context
+    from pixelfleet.credits.service import audit_ledger
+
+    ctx = create_context(settings)
+    try:
+        async with ctx.read_sessions() as session:
+            return await audit_ledger(session)
+    finally:
+        await ctx.close()
+
+
+@admin.command()
+def audit() -> None:
+    """Check that every balance equals the sum of its ledger and none is below zero (read
+    only: safe on a live database). Exits 1 and lists the accounts that do not."""
+    result = asyncio.run(_audit(_settings()))
+    click.echo(f"checked {result.users} accounts and {result.entries} ledger entries")
+    if result.balanced:
+        click.echo("every balance equals the sum of its ledger")
+        return
+    for finding in result.findings:
+        click.echo(
+            f"{finding.email} ({finding.user_id}): balance {finding.balance}, "
+            f"ledger sum {finding.ledger_sum}",
+            err=True,
+        )
+    raise click.ClickException(f"{len(result.findings)} account(s) off their ledger")

@@ -66,3 +66,27 @@ class CreditRepository:
             select(CreditEntry.id).where(CreditEntry.task_id == task_id, CreditEntry.kind == kind)
         )
         return found is not None
+
+    async def balances_off_their_ledger(self) -> list[tuple[uuid.UUID, str, int, int]]:
+        """(user id, email, balance, ledger sum) of every user whose balance is not the sum of
+        their ledger, or is below zero; in one statement, so one snapshot of the data."""
+        ledger = (
+            select(CreditEntry.user_id, func.sum(CreditEntry.amount).label("total"))
+            .group_by(CreditEntry.user_id)
+            .subquery()
+        )
+        total = func.coalesce(ledger.c.total, 0)
+        statement = (
+            select(User.id, User.email, User.balance, total)
+            .outerjoin(ledger, ledger.c.user_id == User.id)
+            .where((User.balance != total) | (User.balance < 0))
+            .order_by(User.email)
+        )
+        rows = (await self.session.execute(statement)).all()
+        return [(row[0], str(row[1]), int(row[2]), int(row[3])) for row in rows]
+
+    async def totals(self) -> tuple[int, int]:
+        """(users, ledger entries)."""
+        users = await self.session.scalar(select(func.count()).select_from(User))
+        entries = await self.session.scalar(select(func.count()).select_from(CreditEntry))
+        return int(users or 0), int(entries or 0)

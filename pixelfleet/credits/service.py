@@ -167,3 +167,35 @@ async def balance_and_ledger(
             next_cursor=page.next_cursor,
         ),
     )
+
+
+@dataclass(frozen=True)
+class BalanceFinding:
+    user_id: uuid.UUID
+    email: str
+    balance: int
+    ledger_sum: int
+
+
+@dataclass(frozen=True)
+class LedgerAudit:
+    """Every balance checked against the sum of its ledger (and against zero)."""
+
+    users: int
+    entries: int
+    findings: list[BalanceFinding]
+
+    @property
+    def balanced(self) -> bool:
+        return not self.findings
+
+
+async def audit_ledger(session: AsyncSession) -> LedgerAudit:
+    """Safe to run on a live database: it only reads."""
+    repo = CreditRepository.from_session(session)
+    users, entries = await repo.totals()
+    findings = [
+        BalanceFinding(user_id, email, balance, ledger_sum)
+        for user_id, email, balance, ledger_sum in await repo.balances_off_their_ledger()
+    ]
+    return LedgerAudit(users=users, entries=entries, findings=findings)
