@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     operator_resync_seconds: float = Field(default=300.0, gt=0)
     operator_liveness_port: int = Field(default=8081, ge=0, le=65535)
 
+    # Browser origins allowed to call the API from another site (CORS), e.g.
+    # ["https://app.example.com"]; empty: same-origin only.
+    cors_allow_origins: list[str] = Field(default_factory=list)
+
     # Prometheus metrics of the processes that serve no HTTP API (0: not served).
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     operator_metrics_port: int = Field(default=9809, ge=0, le=65535)

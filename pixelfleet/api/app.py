@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.formparsers import MultiPartParser
 from starlette.types import Scope
 
@@ -50,10 +51,11 @@ def _keep_uploads_in_memory(limit: int) -> None:
 
 def create_app(settings: Settings | None = None, ctx: ProcessContext | None = None) -> FastAPI:
     owns_context = ctx is None
+    configured = ctx.settings if ctx else settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = ctx or create_context(settings or Settings())
+        context = ctx or create_context(configured)
         app.state.ctx = context
         try:
             yield
@@ -79,9 +81,16 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(HttpMetrics)  # outside the body limit: a 413 is timed too
-    _keep_uploads_in_memory(
-        (ctx.settings if ctx else settings or Settings()).max_upload_bytes + MULTIPART_OVERHEAD
-    )
+    if configured.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=configured.cors_allow_origins,
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "Content-Disposition"],
+            max_age=600,
+        )
+    _keep_uploads_in_memory(configured.max_upload_bytes + MULTIPART_OVERHEAD)
     routers = (health, metrics, auth, me, tasks, webhooks, operations, presets, assets, payments)
     for module in routers:
         app.include_router(module.router)
