@@ -1,0 +1,201 @@
+"""Hostile images, made here (nothing downloaded): each is refused before any work with a precise
+4xx problem, or accepted and then either processed or failed cleanly with its credits back. No
+answer is a 5xx, no worker call raises, no credit is lost. The last test prints the tally."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from PIL import Image
+
+from pixelfleet.context import ProcessContext
+from pixelfleet.jobs.processing import process_task
+from tests.api_helpers import PROBLEM, balance_of, sign_up, whole_ledger
+
+PIPELINE = json.dumps({"operations": [{"op": "resize", "width": 64}], "output": {"format": "png"}})
+REFUSALS = {400, 413, 415, 422}
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width`x`height` over a few bytes of data."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _saved(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    data = bytearray(_saved(Image.new("RGB", (16, 16), (90, 30, 200)), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def webp_claiming(width: int, height: int) -> bytes:
+    canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + canvas
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+
+
+def png_with_text_bomb() -> bytes:
+    """A small PNG carrying a zTXt chunk that inflates to 64 MiB."""
+    plain = _saved(Image.new("RGB", (8, 8)), "PNG")
+    bomb = _chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * (64 << 20), 9))
+    end = plain.index(b"IEND") - 4
+    return plain[:end] + bomb + plain[end:]
+
+
+def gif_with_frames(count: int) -> bytes:
+    # Each frame differs from the one before, or the encoder would merge them.
+    frames = [Image.new("RGB", (2, 2), (index % 256, index // 256, 0)) for index in range(count)]
+    return _saved(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10)
+
+
+def jpeg_with_orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return _saved(Image.new("RGB", (40, 20), (10, 200, 10)), "JPEG", exif=exif.tobytes())
+
+
+def truncated_png() -> bytes:
+    whole = _saved(Image.effect_noise((256, 256), 60).convert("RGB"), "PNG")
+    return whole[: len(whole) // 2]
+
+
+def corrupt_jpeg() -> bytes:
+    whole = bytearray(_saved(Image.effect_noise((128, 128), 60).convert("RGB"), "JPEG"))
+    start = whole.index(b"\xff\xda") + 20
+    whole[start : start + 400] = bytes(range(256)) + bytes(144)
+    return bytes(whole)
+
+
+def polyglot_png_zip() -> bytes:
+    return _saved(Image.new("RGB", (32, 32), (1, 2, 3)), "PNG") + b"PK\x03\x04" + b"\x00" * 200
+
+
+ATTACKS: dict[str, Callable[[], bytes]] = {
+    "png header claiming 100000x100000": lambda: png_claiming(100_000, 100_000),
+    "png header claiming 65535x65535": lambda: png_claiming(65_535, 65_535),
+    "jpeg header claiming 65500x65500": lambda: jpeg_claiming(65_500, 65_500),
+    "webp header claiming 16383x16383": lambda: webp_claiming(16_383, 16_383),
+    "png with a 64 MiB zTXt bomb": png_with_text_bomb,
+    "truncated png": truncated_png,
+    "corrupt jpeg scan data": corrupt_jpeg,
+    "html named .jpg": lambda: b"<html><script>alert(1)</script></html>",
+    "svg with a script": lambda: (
+        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    ),
+    "png with a zip appended (polyglot)": polyglot_png_zip,
+    "exif orientation 9999": lambda: jpeg_with_orientation(9999),
+    "exif orientation 0": lambda: jpeg_with_orientation(0),
+    "gif with 3000 frames": lambda: gif_with_frames(3000),
+    "1x1 png": lambda: _saved(Image.new("RGB", (1, 1)), "PNG"),
+    "65535x1 png": lambda: _saved(Image.new("L", (65_535, 1)), "PNG"),
+    "cmyk jpeg": lambda: _saved(Image.new("CMYK", (48, 32), (0, 255, 0, 10)), "JPEG"),
+    "16-bit png": lambda: _saved(Image.new("I;16", (48, 32), 40_000), "PNG"),
+    "palette png": lambda: _saved(Image.new("P", (48, 32), 7), "PNG"),
+    "grey with alpha png": lambda: _saved(Image.new("LA", (48, 32), (100, 50)), "PNG"),
+}
+
+
+@dataclass
+class Tally:
+    tried: int = 0
+    server_errors: list[str] = field(default_factory=list)
+    credits_lost: int = 0
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+TALLY = Tally()
+
+
+@pytest.fixture
+def backend() -> str:
+    """One backend is enough: this is about images, not about the database."""
+    return "sqlite"
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+async def test_a_hostile_image_is_refused_or_fails_cleanly_with_its_credits_back(
+    client: httpx.AsyncClient, ctx: ProcessContext, attack: str
+) -> None:
+    headers = await sign_up(client, f"attacker-{uuid.uuid4().hex[:8]}@example.com")
+    data = ATTACKS[attack]()
+    TALLY.tried += 1
+    response = await client.post(
+        "/v1/tasks",
+        headers=headers,
+        files={"file": ("photo.jpg", data, "image/jpeg")},
+        data={"pipeline": PIPELINE},
+    )
+    if response.status_code >= 500:
+        TALLY.server_errors.append(attack)
+    if response.status_code != 202:
+        TALLY.answers[attack] = f"refused {response.status_code}"
+        assert response.status_code in REFUSALS, (attack, response.status_code, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["detail"]
+        assert await balance_of(client, headers) == 100
+        return
+
+    task = response.json()
+    outcome = await process_task(ctx, uuid.UUID(task["id"]), "attack-worker")  # never raises
+    final = (await client.get(f"/v1/tasks/{task['id']}", headers=headers)).json()
+    TALLY.answers[attack] = f"accepted, {outcome}"
+    assert outcome in {"succeeded", "failed"}, (attack, outcome)
+    assert final["status"] == outcome
+    balance = await balance_of(client, headers)
+    expected = 100 - task["cost"] if outcome == "succeeded" else 100
+    TALLY.credits_lost += max(0, expected - balance)
+    assert balance == expected, attack
+    if outcome == "failed":
+        assert final["error"]["code"], attack
+        assert final["error"]["message"], attack
+        refunds = [e for e in await whole_ledger(client, headers) if e["kind"] == "task_refund"]
+        assert len(refunds) == 1
+    else:
+        result = await client.get(f"/v1/tasks/{task['id']}/result", headers=headers)
+        assert result.status_code == 200
+        assert b"PK\x03\x04" not in result.content  # a fresh encoding: nothing smuggled through
+        with Image.open(io.BytesIO(result.content)) as image:
+            assert image.format == "PNG"
+
+
+def test_the_tally(capsys: pytest.CaptureFixture[str]) -> None:
+    assert TALLY.tried == len(ATTACKS)
+    with capsys.disabled():
+        for attack, answer in TALLY.answers.items():
+            print(f"\n  {attack:<40} {answer}", end="")
+        print(
+            f"\nhardening: {TALLY.tried} attacks tried, {len(TALLY.server_errors)} server errors, "
+            f"{TALLY.credits_lost} credits lost"
+        )
+    assert TALLY.server_errors == []
+    assert TALLY.credits_lost == 0
