@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
+from pixelfleet.db import utcnow
+from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
 from tests.api_helpers import PASSWORD
 
@@ -38,3 +41,19 @@ async def new_task(ctx: ProcessContext, user_id: uuid.UUID, cost: int) -> uuid.U
         session.add(task)
         await session.flush()
         return task.id
+
+
+async def stored_task(ctx: ProcessContext, task_id: str) -> Task:
+    """The task's row as the database has it now."""
+    async with ctx.sessions() as session:
+        task = await TaskRepository.from_session(session).get(uuid.UUID(task_id))
+        assert task is not None
+        return task
+
+
+async def claim_an_hour_ago(ctx: ProcessContext, task_id: str, worker: str) -> None:
+    """`worker` claims the task as if it had started an hour ago (and then gone quiet)."""
+    async with ctx.sessions.begin() as session:
+        assert await TaskRepository.from_session(session).claim(
+            uuid.UUID(task_id), worker, utcnow() - timedelta(hours=1)
+        )

@@ -16,20 +16,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import balance_of, noise_png, sign_up, submit
-
-
-async def _task(ctx: ProcessContext, task_id: str) -> Task:
-    async with ctx.sessions() as session:
-        task = await TaskRepository.from_session(session).get(uuid.UUID(task_id))
-        assert task is not None
-        return task
-
-
-async def _claim(ctx: ProcessContext, task_id: str, worker: str) -> None:
-    async with ctx.sessions.begin() as session:
-        assert await TaskRepository.from_session(session).claim(
-            uuid.UUID(task_id), worker, utcnow() - timedelta(hours=1)
-        )
+from tests.records import claim_an_hour_ago, stored_task
 
 
 async def test_a_task_whose_worker_vanished_is_requeued_and_then_completes(
@@ -37,12 +24,12 @@ async def test_a_task_whose_worker_vanished_is_requeued_and_then_completes(
 ) -> None:
     headers = await sign_up(client, "lost@example.com")
     task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
-    await _claim(ctx, task_id, "worker-that-died")
+    await claim_an_hour_ago(ctx, task_id, "worker-that-died")
 
     assert await maintenance.recover_stale_tasks(ctx) == 1
-    assert (await _task(ctx, task_id)).status == "queued"
+    assert (await stored_task(ctx, task_id)).status == "queued"
     assert await drain_queue(ctx) == ["succeeded"]
-    task = await _task(ctx, task_id)
+    task = await stored_task(ctx, task_id)
     assert (task.status, task.attempts) == ("succeeded", 2)
 
 
@@ -52,9 +39,9 @@ async def test_a_task_that_keeps_losing_its_worker_fails_and_is_refunded(
     headers = await sign_up(client, "poison@example.com")
     task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
     for attempt in range(ctx.settings.task_max_attempts):
-        await _claim(ctx, task_id, f"worker-{attempt}")
+        await claim_an_hour_ago(ctx, task_id, f"worker-{attempt}")
         await maintenance.recover_stale_tasks(ctx)
-    task = await _task(ctx, task_id)
+    task = await stored_task(ctx, task_id)
     assert (task.status, task.error_code) == ("failed", "worker-lost")
     assert await balance_of(client, headers) == 100
     assert await maintenance.recover_stale_tasks(ctx) == 0
@@ -69,14 +56,14 @@ async def test_a_task_cancelled_while_running_keeps_no_result(
     task = (await submit(client, headers, slow, noise_png((1400, 1400)))).json()
     running = asyncio.create_task(process_task(ctx, uuid.UUID(task["id"]), "busy-worker"))
     for _ in range(1000):
-        if (await _task(ctx, task["id"])).status == "running":
+        if (await stored_task(ctx, task["id"])).status == "running":
             break
         await asyncio.sleep(0.01)
     cancelled = await client.delete(f"/v1/tasks/{task['id']}", headers=headers)
     assert cancelled.json()["status"] == "cancelled"
 
     assert await running == "discarded"
-    assert (await _task(ctx, task["id"])).status == "cancelled"
+    assert (await stored_task(ctx, task["id"])).status == "cancelled"
     results = ctx.settings.storage_root / "results"
     assert not results.exists() or not any(results.iterdir())
     # A running task was charged for work already under way.
@@ -89,7 +76,7 @@ async def test_expired_uploads_and_results_are_deleted(
     headers = await sign_up(client, "old@example.com")
     task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
     await drain_queue(ctx)
-    task = await _task(ctx, task_id)
+    task = await stored_task(ctx, task_id)
     result_key = task.outputs[0].key
     assert result_key is not None
     assert await ctx.storage.exists(result_key)
@@ -128,7 +115,7 @@ async def test_recovery_leaves_a_task_whose_worker_is_still_reporting(
             utcnow(),
             silent_since=utcnow() - timedelta(minutes=5),
         )
-    assert (await _task(ctx, task_id)).status == "running"
+    assert (await stored_task(ctx, task_id)).status == "running"
 
 
 async def test_a_task_running_past_its_hard_limit_fails_and_is_refunded(
@@ -136,7 +123,9 @@ async def test_a_task_running_past_its_hard_limit_fails_and_is_refunded(
 ) -> None:
     headers = await sign_up(client, "overdue@example.com")
     task_id = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()["id"]
-    await _claim(ctx, task_id, "worker-that-hangs")  # an hour ago, far past the hard limit
+    await claim_an_hour_ago(
+        ctx, task_id, "worker-that-hangs"
+    )  # an hour ago, far past the hard limit
     async with ctx.sessions.begin() as session:  # ... yet its heartbeat goes on
         await TaskRepository.from_session(session).record_progress(
             uuid.UUID(task_id), "worker-that-hangs", 10, "encoding", utcnow()
@@ -145,7 +134,7 @@ async def test_a_task_running_past_its_hard_limit_fails_and_is_refunded(
     assert await maintenance.recover_stale_tasks(ctx) == 0
     assert await maintenance.fail_overdue_tasks(ctx) == 1
 
-    task = await _task(ctx, task_id)
+    task = await stored_task(ctx, task_id)
     assert (task.status, task.error_code) == ("failed", "time-limit")
     assert await balance_of(client, headers) == 100
     assert await maintenance.fail_overdue_tasks(ctx) == 0
@@ -162,7 +151,7 @@ async def test_a_task_started_within_the_hard_limit_is_left_running(
         )
 
     assert await maintenance.fail_overdue_tasks(ctx) == 0
-    assert (await _task(ctx, task_id)).status == "running"
+    assert (await stored_task(ctx, task_id)).status == "running"
 
 
 async def test_the_embedded_mode_has_nothing_to_dispatch_again(
@@ -181,4 +170,4 @@ async def test_the_embedded_mode_has_nothing_to_dispatch_again(
     # a no-op that stamps the task and leaves it queued for them.
     assert await maintenance.redispatch_stale_tasks(ctx) == 1
     assert await maintenance.redispatch_stale_tasks(ctx) == 0
-    assert (await _task(ctx, task_id)).status == "queued"
+    assert (await stored_task(ctx, task_id)).status == "queued"

@@ -25,6 +25,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import image_bytes, noise_png, sign_up, submit, truncated_jpeg
+from tests.records import claim_an_hour_ago, stored_task
 
 Reading = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -73,20 +74,6 @@ def _runs(moved: Callable[..., float]) -> dict[str, float]:
     }
 
 
-async def _task(ctx: ProcessContext, task_id: str) -> Task:
-    async with ctx.sessions() as session:
-        task = await TaskRepository.from_session(session).get(uuid.UUID(task_id))
-        assert task is not None
-        return task
-
-
-async def _claim_an_hour_ago(ctx: ProcessContext, task_id: str, worker: str) -> None:
-    async with ctx.sessions.begin() as session:
-        assert await TaskRepository.from_session(session).claim(
-            uuid.UUID(task_id), worker, utcnow() - timedelta(hours=1)
-        )
-
-
 async def _submit(client: httpx.AsyncClient, headers: dict[str, str], *args: Any) -> Any:
     response = await submit(client, headers, *args)
     assert response.status_code == 202, response.text
@@ -119,7 +106,7 @@ async def test_successes_and_failures_count_once_each_with_their_times_and_bytes
     assert moved("pixelfleet_encode_seconds_count", format="webp") == 3
     assert moved("pixelfleet_encode_seconds_count", format="jpeg") == 0
     assert moved("pixelfleet_source_megapixels_total") == pytest.approx(3 * 640 * 480 / 1e6)
-    results = [(await _task(ctx, task["id"])).outputs[0] for task in ok]
+    results = [(await stored_task(ctx, task["id"])).outputs[0] for task in ok]
     assert moved("pixelfleet_bytes_produced_total", format="webp") == sum(
         output.bytes for output in results
     )
@@ -150,7 +137,7 @@ async def test_each_variant_is_encoded_and_counted_in_its_own_format(
     assert moved("pixelfleet_operation_seconds_count", operation="thumbnail") == 1
     assert moved("pixelfleet_encode_seconds_count", format="webp") == 1
     assert moved("pixelfleet_encode_seconds_count", format="png") == 1
-    outputs = {output.name: output for output in (await _task(ctx, task["id"])).outputs}
+    outputs = {output.name: output for output in (await stored_task(ctx, task["id"])).outputs}
     assert moved("pixelfleet_bytes_produced_total", format="webp") == outputs["thumb"].bytes
     assert moved("pixelfleet_bytes_produced_total", format="png") == outputs["original"].bytes
 
@@ -179,7 +166,7 @@ async def test_a_task_cancelled_while_queued_counts_once_without_a_run(
     headers = await sign_up(client, "cancel-queued@example.com")
     task = await _submit(client, headers, GREY_WEBP)
     # An earlier attempt started it; its worker vanished and upkeep put it back in the queue.
-    await _claim_an_hour_ago(ctx, task["id"], "worker-that-died")
+    await claim_an_hour_ago(ctx, task["id"], "worker-that-died")
     assert await maintenance.recover_stale_tasks(ctx) == 1
     before = _read()
     assert (await client.delete(f"/v1/tasks/{task['id']}", headers=headers)).status_code == 200
@@ -199,7 +186,7 @@ async def test_a_task_cancelled_while_running_counts_as_cancelled_only(
     before = _read()
     running = asyncio.create_task(process_task(ctx, uuid.UUID(task["id"]), "busy-worker"))
     for _ in range(1000):
-        if (await _task(ctx, task["id"])).status == "running":
+        if (await stored_task(ctx, task["id"])).status == "running":
             break
         await asyncio.sleep(0.01)
     assert (await client.delete(f"/v1/tasks/{task['id']}", headers=headers)).status_code == 200
@@ -248,7 +235,7 @@ async def test_a_task_requeued_by_upkeep_is_not_finished(
     headers = await sign_up(client, "requeued@example.com")
     task = await _submit(client, headers, GREY_WEBP)
     before = _read()
-    await _claim_an_hour_ago(ctx, task["id"], "worker-that-died")
+    await claim_an_hour_ago(ctx, task["id"], "worker-that-died")
     assert await maintenance.recover_stale_tasks(ctx) == 1
     assert _finished(_since(before)) == {"succeeded": 0, "failed": 0, "cancelled": 0}
     assert await drain_queue(ctx) == ["succeeded"]
@@ -262,7 +249,7 @@ async def test_upkeep_counts_the_tasks_it_fails_with_their_run_time(
     overdue = await _submit(client, headers, GREY_WEBP)
     poison = await _submit(client, headers, GREY_WEBP)
     before = _read()
-    await _claim_an_hour_ago(ctx, overdue["id"], "worker-that-hangs")
+    await claim_an_hour_ago(ctx, overdue["id"], "worker-that-hangs")
     async with ctx.sessions.begin() as session:  # ... whose heartbeat goes on
         await TaskRepository.from_session(session).record_progress(
             uuid.UUID(overdue["id"]), "worker-that-hangs", 10, "encoding", utcnow()
@@ -270,9 +257,9 @@ async def test_upkeep_counts_the_tasks_it_fails_with_their_run_time(
     assert await maintenance.fail_overdue_tasks(ctx) == 1
     assert await maintenance.fail_overdue_tasks(ctx) == 0
     for attempt in range(ctx.settings.task_max_attempts):
-        await _claim_an_hour_ago(ctx, poison["id"], f"worker-{attempt}")
+        await claim_an_hour_ago(ctx, poison["id"], f"worker-{attempt}")
         await maintenance.recover_stale_tasks(ctx)
-    assert (await _task(ctx, poison["id"])).status == "failed"
+    assert (await stored_task(ctx, poison["id"])).status == "failed"
     assert await maintenance.recover_stale_tasks(ctx) == 0
 
     moved = _since(before)
@@ -286,7 +273,7 @@ async def test_a_worker_taking_over_a_task_that_lost_every_attempt_fails_it_once
 ) -> None:
     headers = await sign_up(client, "taken@example.com")
     task = await _submit(client, headers, GREY_WEBP)
-    await _claim_an_hour_ago(ctx, task["id"], "worker-gone")
+    await claim_an_hour_ago(ctx, task["id"], "worker-gone")
     async with ctx.sessions.begin() as session:
         stored = await session.get(Task, uuid.UUID(task["id"]))
         assert stored is not None
@@ -339,7 +326,7 @@ async def test_a_cancellation_that_is_rolled_back_counts_nothing(
     with pytest.raises(Aborted):
         await cancel_then_fail()
     assert _finished(_since(before)) == {"succeeded": 0, "failed": 0, "cancelled": 0}
-    assert (await _task(ctx, task["id"])).status == "queued"
+    assert (await stored_task(ctx, task["id"])).status == "queued"
 
 
 async def test_what_waits_for_the_commit_is_dropped_with_its_savepoint(
