@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, or_, select, update
+from sqlalchemy import ColumnElement, Update, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
@@ -250,6 +250,15 @@ class TaskRepository:
             finished_at=now,
             updated_at=now,
             expires_at=expires_at,
+        )
+
+    async def count_queued(self) -> int:
+        """Tasks waiting for a worker (the embedded mode's backlog)."""
+        return int(
+            await self.session.scalar(
+                select(func.count()).select_from(Task).where(Task.status == QUEUED)
+            )
+            or 0
         )
 
     async def oldest_queued_ids(self, limit: int) -> list[uuid.UUID]:

@@ -7,13 +7,11 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import Response
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from pixelfleet.api.deps import ContextDep
 from pixelfleet.context import ProcessContext
-from pixelfleet.jobs.states import QUEUED
-from pixelfleet.models import Task
+from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.observability import exposition
 from pixelfleet.observability.metrics import QUEUE_BACKLOG
 from pixelfleet.worker.names import control_queue
@@ -36,10 +34,8 @@ async def measure_backlog(ctx: ProcessContext) -> None:
                 QUEUE_BACKLOG.labels(queue=name).set(int(await ctx.redis.llen(name)))
         else:
             async with ctx.read_sessions() as session:
-                queued = await session.scalar(
-                    select(func.count()).select_from(Task).where(Task.status == QUEUED)
-                )
-            QUEUE_BACKLOG.labels(queue=EMBEDDED_QUEUE).set(int(queued or 0))
+                queued = await TaskRepository.from_session(session).count_queued()
+            QUEUE_BACKLOG.labels(queue=EMBEDDED_QUEUE).set(queued)
     except (RedisError, SQLAlchemyError, OSError):
         log.warning("metrics: could not measure the queue backlog", exc_info=True)
 
