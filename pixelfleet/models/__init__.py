@@ -1,5 +1,7 @@
 """ORM tables, one module each; importing this package registers them all on `Base.metadata`."""
 
+from pixelfleet.models.admin_action import AdminAction
+from pixelfleet.models.api_key import ApiKey
 from pixelfleet.models.asset import Asset
 from pixelfleet.models.credit_entry import CreditEntry
 from pixelfleet.models.idempotency_key import IdempotencyKey
@@ -13,6 +15,8 @@ from pixelfleet.models.user import User
 from pixelfleet.models.webhook_delivery import WebhookDelivery
 
 __all__ = [
+    "AdminAction",
+    "ApiKey",
     "Asset",
     "CreditEntry",
     "IdempotencyKey",
