@@ -36,3 +36,18 @@ class AdminRequired(Forbidden):
 class UserNotFound(NotFound):
     slug = "user-not-found"
     title = "User not found"
+
+
+class InsufficientScope(Forbidden):
+    slug = "insufficient-scope"
+    title = "Insufficient scope"
+
+
+class ApiKeyNotFound(NotFound):
+    slug = "api-key-not-found"
+    title = "API key not found"
+
+
+class TooManyApiKeys(Conflict):
+    slug = "too-many-api-keys"
+    title = "Too many API keys"

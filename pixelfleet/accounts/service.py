@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pixelfleet.accounts import passwords, tokens
+from pixelfleet.accounts import api_keys, passwords, scopes, tokens
 from pixelfleet.accounts.errors import (
     AccountDisabled,
     AdminRequired,
     EmailTaken,
+    InsufficientScope,
     InvalidCredentials,
     InvalidToken,
     RefreshTokenReused,
@@ -157,21 +158,47 @@ async def logout(session: AsyncSession, refresh_token: str) -> None:
         await repo.revoke_family(stored.family_id, utcnow())
 
 
-async def user_for_access_token(
-    session: AsyncSession, token: str, signer: tokens.TokenSigner
-) -> User:
-    user_id = signer.read_access_token(token)
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and what their credential lets them do."""
+
+    user: User
+    scopes: frozenset[str]
+    api_key_id: uuid.UUID | None = None
+
+    def require(self, needed: list[str]) -> None:
+        """Refuses, naming what is missing, unless the credential holds every scope needed."""
+        if scopes.ADMIN in needed and self.user.role != "admin":
+            raise AdminRequired("This action needs the admin role.")
+        if scopes.SESSION in needed and self.api_key_id is not None:
+            raise InsufficientScope(
+                "API keys cannot do this: log in (POST /v1/auth/token) and use the access token."
+            )
+        missing = sorted(set(needed) - self.scopes)
+        if missing:
+            raise InsufficientScope(f"This API key lacks the scope {', '.join(missing)}.")
+
+
+async def caller_for_credential(
+    session: AsyncSession, credential: str, signer: tokens.TokenSigner
+) -> Caller:
+    """The caller a bearer credential (an access token or an API key) stands for."""
+    if api_keys.looks_like_api_key(credential):
+        key = await api_keys.usable_key(session, credential, utcnow())
+        user = await _usable_user(session, key.user_id, "The API key names no existing account.")
+        return Caller(user, frozenset(key.scopes), key.id)
+    user_id = signer.read_access_token(credential)
+    user = await _usable_user(session, user_id, "The access token names no existing account.")
+    # The role is read from the account, not the token: a demoted admin loses admin at once.
+    return Caller(user, scopes.login_scopes(user.role))
+
+
+async def _usable_user(session: AsyncSession, user_id: uuid.UUID, unknown: str) -> User:
     user = await AccountRepository.from_session(session).user_by_id(user_id)
     if user is None:
-        raise InvalidToken("The access token names no existing account.")
+        raise InvalidToken(unknown)
     if not user.is_active:
         raise AccountDisabled("This account is disabled.")
-    return user
-
-
-def require_admin(user: User) -> User:
-    if user.role != "admin":
-        raise AdminRequired("This action needs the admin role.")
     return user
 
 

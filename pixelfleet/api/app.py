@@ -15,6 +15,7 @@ from pixelfleet.api.http_metrics import HttpMetrics
 from pixelfleet.api.problems import install_problem_handlers
 from pixelfleet.api.request_context import PixelFleetAPI
 from pixelfleet.api.routes import (
+    api_keys,
     assets,
     auth,
     health,
@@ -91,7 +92,19 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
             max_age=600,
         )
     _keep_uploads_in_memory(configured.max_upload_bytes + MULTIPART_OVERHEAD)
-    routers = (health, metrics, auth, me, tasks, webhooks, operations, presets, assets, payments)
+    routers = (
+        health,
+        metrics,
+        auth,
+        me,
+        api_keys,
+        tasks,
+        webhooks,
+        operations,
+        presets,
+        assets,
+        payments,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Request, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.accounts import api_keys, scopes
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
+from pixelfleet.db import utcnow
 from pixelfleet.errors import Unauthorized
 from pixelfleet.models import User
 from pixelfleet.observability import log_context
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/v1/auth/token", scopes=scopes.ALL_SCOPES, auto_error=False
+)
 
 
 def get_context(request: Request) -> ProcessContext:
@@ -50,21 +54,51 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
-async def get_current_user(
-    ctx: ContextDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
+async def get_caller(
+    security_scopes: SecurityScopes,
+    ctx: ContextDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> accounts.Caller:
     """The caller, read in a session of its own that ends at once: a request never holds two
-    connections, so a busy pool cannot deadlock on itself.
+    connections, so a busy pool cannot deadlock on itself. Refused unless the credential holds
+    the scopes the route declares.
 
     Binds the caller's `user_id` for the rest of the request: an async dependency runs in the
     request's own context (a sync one would run in a copy, in a thread, and the binding would
     not outlive it)."""
     if not token:
-        raise Unauthorized("Send an access token: `Authorization: Bearer <token>`.")
+        raise Unauthorized(
+            "Send an access token or an API key: `Authorization: Bearer <token or key>`."
+        )
     async with ctx.read_sessions() as session:
-        user = await accounts.user_for_access_token(session, token, ctx.signer)
-    log_context.bind(user_id=user.id)
-    return user
+        caller = await accounts.caller_for_credential(session, token, ctx.signer)
+    log_context.bind(user_id=caller.user.id)
+    caller.require(security_scopes.scopes)
+    if caller.api_key_id is not None:
+        async with ctx.sessions() as session, session.begin():
+            key = await api_keys.get_api_key(session, caller.user, caller.api_key_id)
+            await api_keys.note_use(session, key, utcnow())
+    return caller
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+def _user_with(*needed: str) -> Any:
+    return Security(get_caller_user, scopes=list(needed))
+
+
+async def get_caller_user(
+    security_scopes: SecurityScopes,
+    ctx: ContextDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> User:
+    return (await get_caller(security_scopes, ctx, token)).user
+
+
+# Any valid credential.
+CurrentUser = Annotated[User, Security(get_caller_user)]
+# What an API key needs the named scope for; an interactive login holds them all.
+TaskReader = Annotated[User, _user_with(scopes.TASKS_READ)]
+TaskWriter = Annotated[User, _user_with(scopes.TASKS_WRITE)]
+CreditReader = Annotated[User, _user_with(scopes.CREDITS_READ)]
+# An interactive login only: never an API key.
+SessionUser = Annotated[User, _user_with(scopes.SESSION)]
+AdminUser = Annotated[User, _user_with(scopes.SESSION, scopes.ADMIN)]

@@ -1,5 +1,6 @@
 """No endpoint that takes an id lets one user see or touch another's things: every such
-operation the OpenAPI document lists is tried by Bob on Alice's task, result, asset and preset,
+operation the OpenAPI document lists is tried by Bob on Alice's task, result, asset, preset and
+API key,
 and answers 404 (a preset name is per user, so Bob's PUT makes his own). A new id-taking route
 fails this test until it says which of Alice's things to try it on."""
 
@@ -29,7 +30,16 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "/v1/presets", headers=alice, json={"name": "alices-look", "pipeline": PIPELINE}
     )
     assert preset.status_code == 201, preset.text
-    ids = {"task_id": task["id"], "asset_id": asset.json()["id"], "name": "alices-look"}
+    key = await client.post(
+        "/v1/me/api-keys", headers=alice, json={"name": "ci", "scopes": ["tasks:read"]}
+    )
+    assert key.status_code == 201, key.text
+    ids = {
+        "task_id": task["id"],
+        "asset_id": asset.json()["id"],
+        "name": "alices-look",
+        "key_id": key.json()["id"],
+    }
 
     paths: dict[str, dict[str, Any]] = (await client.get("/openapi.json")).json()["paths"]
     tried: list[str] = []
@@ -61,6 +71,8 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "DELETE /v1/assets/{asset_id}",
         "GET /v1/presets/{name}",
         "DELETE /v1/presets/{name}",
+        "GET /v1/me/api-keys/{key_id}",
+        "DELETE /v1/me/api-keys/{key_id}",
     } <= set(tried)
 
     # Alice's things are as she left them.
@@ -75,3 +87,7 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
     assert his["pipeline"]["output"]["format"] == "webp"
     assert kept["pipeline"]["output"]["format"] == "png"
     assert bobs_own == ["/v1/presets/{name}"]
+    still = (await client.get(f"/v1/me/api-keys/{ids['key_id']}", headers=alice)).json()
+    assert still["revoked_at"] is None
+    alices_key = {"Authorization": f"Bearer {key.json()['key']}"}
+    assert (await client.get("/v1/tasks", headers=alices_key)).status_code == 200

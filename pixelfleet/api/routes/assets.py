@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
-from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.assets import service as assets
 from pixelfleet.assets.schemas import AssetOut, AssetPage
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AssetOut)
 async def upload_asset(
-    user: CurrentUser,
+    user: TaskWriter,
     ctx: ContextDep,
     session: SessionDep,
     response: Response,
@@ -31,7 +31,7 @@ async def upload_asset(
 
 @router.get("", response_model=AssetPage)
 async def list_assets(
-    user: CurrentUser,
+    user: TaskReader,
     session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -40,13 +40,13 @@ async def list_assets(
 
 
 @router.get("/{asset_id}", response_model=AssetOut)
-async def get_asset(asset_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> AssetOut:
+async def get_asset(asset_id: uuid.UUID, user: TaskReader, session: ReadSessionDep) -> AssetOut:
     return AssetOut.model_validate(await assets.get_asset(session, user, asset_id))
 
 
 @router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_asset(
-    asset_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
+    asset_id: uuid.UUID, user: TaskWriter, ctx: ContextDep, session: SessionDep
 ) -> Response:
     """Delete an asset. Queued tasks that use it will fail, and be refunded."""
     await assets.delete_asset(session, ctx.storage, user, asset_id)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from pixelfleet.accounts.schemas import UserOut
-from pixelfleet.api.deps import CurrentUser, ReadSessionDep
+from pixelfleet.api.deps import CreditReader, CurrentUser, ReadSessionDep
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.schemas import CreditsOut
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -20,7 +20,7 @@ async def me(user: CurrentUser) -> UserOut:
 
 @router.get("/credits", response_model=CreditsOut)
 async def my_credits(
-    user: CurrentUser,
+    user: CreditReader,
     session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.api.deps import ContextDep, CreditReader, ReadSessionDep, SessionDep, SessionUser
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.payments import service as payments
 from pixelfleet.payments.schemas import (
@@ -30,7 +30,7 @@ async def list_packs(ctx: ContextDep) -> PackList:
 async def create_order(
     body: OrderRequest,
     response: Response,
-    user: CurrentUser,
+    user: SessionUser,
     ctx: ContextDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", description="Repeat-safe order key.")
@@ -45,7 +45,7 @@ async def create_order(
 
 
 @router.post("/verify", response_model=PaymentOut)
-async def verify_payment(body: VerifyRequest, user: CurrentUser, ctx: ContextDep) -> PaymentOut:
+async def verify_payment(body: VerifyRequest, user: SessionUser, ctx: ContextDep) -> PaymentOut:
     """Hand over what Checkout's success handler received; the pack's credits are granted once."""
     return await payments.verify_checkout(ctx, user, body)
 
@@ -66,7 +66,7 @@ async def razorpay_webhook(
 
 @router.get("", response_model=PaymentPage)
 async def list_payments(
-    user: CurrentUser,
+    user: CreditReader,
     session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.schemas import PresetBody, PresetIn, PresetName, PresetOut, PresetPage
@@ -16,7 +16,7 @@ NamePath = Annotated[PresetName, Path(description="The preset's name.")]
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=PresetOut)
 async def create_preset(
-    body: PresetIn, user: CurrentUser, ctx: ContextDep, session: SessionDep, response: Response
+    body: PresetIn, user: TaskWriter, ctx: ContextDep, session: SessionDep, response: Response
 ) -> PresetOut:
     """Save a pipeline under a name; submit it later as `{"preset": NAME}`."""
     preset = await presets.create_preset(
@@ -28,7 +28,7 @@ async def create_preset(
 
 @router.get("", response_model=PresetPage)
 async def list_presets(
-    user: CurrentUser,
+    user: TaskReader,
     session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -38,7 +38,7 @@ async def list_presets(
 
 
 @router.get("/{name}", response_model=PresetOut)
-async def get_preset(name: NamePath, user: CurrentUser, session: ReadSessionDep) -> PresetOut:
+async def get_preset(name: NamePath, user: TaskReader, session: ReadSessionDep) -> PresetOut:
     return PresetOut.model_validate(await presets.get_preset(session, user, name))
 
 
@@ -48,7 +48,7 @@ async def get_preset(name: NamePath, user: CurrentUser, session: ReadSessionDep)
 async def replace_preset(
     name: NamePath,
     body: PresetBody,
-    user: CurrentUser,
+    user: TaskWriter,
     ctx: ContextDep,
     session: SessionDep,
     response: Response,
@@ -63,6 +63,6 @@ async def replace_preset(
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_preset(name: NamePath, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_preset(name: NamePath, user: TaskWriter, session: SessionDep) -> Response:
     await presets.delete_preset(session, user, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

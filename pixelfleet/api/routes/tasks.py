@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
-from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep, SessionDep
+from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
 from pixelfleet.errors import NotFound
@@ -33,7 +33,7 @@ EVENT_KEEPALIVE_SECONDS = 15.0
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
 async def submit_task(
     response: Response,
-    user: CurrentUser,
+    user: TaskWriter,
     ctx: ContextDep,
     session: SessionDep,
     file: Annotated[UploadFile, File(description="The image to process.")],
@@ -89,7 +89,7 @@ async def _dispatch(ctx: ProcessContext, task: Task) -> None:
 
 @router.get("", response_model=TaskPage)
 async def list_tasks(
-    user: CurrentUser,
+    user: TaskReader,
     session: ReadSessionDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -100,14 +100,14 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskOut)
-async def get_task(task_id: uuid.UUID, user: CurrentUser, session: ReadSessionDep) -> TaskOut:
+async def get_task(task_id: uuid.UUID, user: TaskReader, session: ReadSessionDep) -> TaskOut:
     log_context.bind(task_id=task_id)
     return TaskOut.from_task(await jobs.get_task(session, user, task_id))
 
 
 @router.delete("/{task_id}", response_model=TaskOut)
 async def cancel_task(
-    task_id: uuid.UUID, user: CurrentUser, ctx: ContextDep, session: SessionDep
+    task_id: uuid.UUID, user: TaskWriter, ctx: ContextDep, session: SessionDep
 ) -> TaskOut:
     """Cancel a task. A task that had not started is refunded."""
     log_context.bind(task_id=task_id)
@@ -124,7 +124,7 @@ async def cancel_task(
 )
 async def download_result(
     task_id: uuid.UUID,
-    user: CurrentUser,
+    user: TaskReader,
     ctx: ContextDep,
     session: ReadSessionDep,
     variant: Annotated[
@@ -201,7 +201,7 @@ async def _task_events(
 async def task_events(
     task_id: uuid.UUID,
     request: Request,
-    user: CurrentUser,
+    user: TaskReader,
     ctx: ContextDep,
     session: ReadSessionDep,
 ) -> StreamingResponse:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from pixelfleet.api.deps import ContextDep, CurrentUser, ReadSessionDep
+from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionUser, TaskReader
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.webhooks import service as webhooks
 from pixelfleet.webhooks.schemas import DeliveryPage, WebhookSecretOut
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 @router.get("/tasks/{task_id}/deliveries", response_model=DeliveryPage)
 async def list_deliveries(
     task_id: uuid.UUID,
-    user: CurrentUser,
+    user: TaskReader,
     session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -27,7 +27,7 @@ async def list_deliveries(
 
 @router.get("/me/webhook-secret", response_model=WebhookSecretOut)
 async def webhook_secret(
-    user: CurrentUser, ctx: ContextDep, response: Response
+    user: SessionUser, ctx: ContextDep, response: Response
 ) -> WebhookSecretOut:
     """The key that signs your webhooks. Check `PixelFleet-Signature: t=<unix>,v1=<hex>` by
     computing HMAC-SHA256 over `<t>.<raw body>` with this key, and refuse an old `t`."""
