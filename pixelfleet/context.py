@@ -15,6 +15,8 @@ from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.launchers import Launcher
 from pixelfleet.launchers.factory import create_launcher
 from pixelfleet.payments.gateway import PaymentGateway
+from pixelfleet.rate_limits.limiter import Limiter, rules_from
+from pixelfleet.rate_limits.stores import MemoryRateStore, RateStore, RedisRateStore
 from pixelfleet.settings import Settings
 from pixelfleet.storage import Storage
 from pixelfleet.storage.factory import create_storage
@@ -33,6 +35,7 @@ class ProcessContext:
     redis: Redis | None = None
     # The payment provider, when its keys are configured.
     payments: PaymentGateway | None = None
+    limiter: Limiter = field(default_factory=lambda: Limiter({}, None))
 
     @property
     def retention(self) -> timedelta:
@@ -76,7 +79,15 @@ def create_context(settings: Settings) -> ProcessContext:
         events=events,
         redis=redis,
         payments=_payment_gateway(settings),
+        limiter=_limiter(settings, redis),
     )
+
+
+def _limiter(settings: Settings, redis: Redis | None) -> Limiter:
+    if not settings.rate_limits_enabled:
+        return Limiter(rules_from(settings), None)
+    store: RateStore = RedisRateStore(redis) if redis else MemoryRateStore()
+    return Limiter(rules_from(settings), store)
 
 
 def _payment_gateway(settings: Settings) -> PaymentGateway | None:

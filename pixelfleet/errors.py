@@ -35,6 +35,11 @@ class PixelFleetError(Exception):
     def type(self) -> str:
         return PROBLEM_BASE + self.slug
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the problem carries (`Retry-After`, ...)."""
+        return {}
+
 
 class NotFound(PixelFleetError):
     status = 404
@@ -64,3 +69,17 @@ class InvalidInput(PixelFleetError):
     status = 422
     slug = "validation-error"
     title = "Invalid input"
+
+
+class TooManyRequests(PixelFleetError):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.rate_limits.policy import RateSpec, parse_rate
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
 
@@ -107,6 +108,20 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API from another site (CORS), e.g.
     # ["https://app.example.com"]; empty: same-origin only.
     cors_allow_origins: list[str] = Field(default_factory=list)
+
+    # Rate limits ("N/second|minute|hour|day"), kept in Redis when it is configured (shared by
+    # every API replica), else in the API process. Refusals are 429 with Retry-After.
+    rate_limits_enabled: bool = True
+    rate_limit_login_per_account: RateSpec = parse_rate("10/minute")
+    rate_limit_login_per_address: RateSpec = parse_rate("30/minute")
+    rate_limit_register_per_address: RateSpec = parse_rate("20/hour")
+    rate_limit_tasks_per_user: RateSpec = parse_rate("120/minute")
+    rate_limit_tasks_per_address: RateSpec = parse_rate("600/minute")
+    rate_limit_payments_per_user: RateSpec = parse_rate("20/minute")
+    rate_limit_payments_per_address: RateSpec = parse_rate("60/minute")
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated; `*`
+    # trusts any): the per-address limits and the logs see the client, not the proxy.
+    trusted_proxies: str = "127.0.0.1"
 
     # Prometheus metrics of the processes that serve no HTTP API (0: not served).
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)

@@ -69,7 +69,7 @@ def run_smoke_test(
                     "/v1/auth/register",
                     json={"email": account.email, "password": account.password},
                 ),
-                201,
+                202,
                 "sign-up",
             )
         token = _expect(

@@ -41,7 +41,7 @@ def truncated_jpeg() -> bytes:
 async def sign_up(http: httpx.AsyncClient, email: str) -> dict[str, str]:
     """Registers `email` and returns the headers of a logged-in caller."""
     registered = await http.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201, registered.text
+    assert registered.status_code == 202, registered.text
     token = await http.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
     assert token.status_code == 200, token.text
     return {"Authorization": f"Bearer {token.json()['access_token']}"}

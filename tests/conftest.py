@@ -95,6 +95,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         jwt_secret=TEST_JWT_SECRET,
         worker_poll_seconds=0.05,
+        rate_limits_enabled=False,  # tests/hardening/test_rate_limits.py turns them on
     )
 
 

@@ -17,7 +17,7 @@ FINAL = {"succeeded", "failed", "cancelled"}
 def sign_in(http: httpx.Client, email: str) -> dict[str, str]:
     """Registers `email` and returns the headers of a logged-in caller."""
     registered = http.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 201, registered.text
+    assert registered.status_code == 202, registered.text
     token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
     return {"Authorization": f"Bearer {token['access_token']}"}
 

@@ -45,7 +45,7 @@ def test_it_can_sign_in_as_an_existing_account(platform: RunningPlatform) -> Non
     registered = httpx.post(
         f"{platform.base_url}/v1/auth/register", json={"email": email, "password": PASSWORD}
     )
-    assert registered.status_code == 201
+    assert registered.status_code == 202
     passed = _smoke_test(platform.base_url, "--email", email, "--password", PASSWORD)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert f"signed in as {email}" in passed.stdout

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pixelfleet.errors import Conflict, Forbidden, NotFound, Unauthorized
+from pixelfleet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 
 
 class EmailTaken(Conflict):
@@ -51,3 +51,8 @@ class ApiKeyNotFound(NotFound):
 class TooManyApiKeys(Conflict):
     slug = "too-many-api-keys"
     title = "Too many API keys"
+
+
+class WeakPassword(InvalidInput):
+    slug = "weak-password"
+    title = "Password too weak"

@@ -14,6 +14,11 @@ class RegisterRequest(BaseModel):
     password: str = Field(min_length=8, max_length=256)
 
 
+class SignUpAccepted(BaseModel):
+    email: str = Field(description="The email, as the account would have it (lower case).")
+    detail: str
+
+
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

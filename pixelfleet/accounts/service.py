@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pixelfleet.accounts import api_keys, passwords, scopes, tokens
+from pixelfleet.accounts import api_keys, password_policy, passwords, scopes, tokens
 from pixelfleet.accounts.errors import (
     AccountDisabled,
     AdminRequired,
@@ -20,11 +21,13 @@ from pixelfleet.accounts.errors import (
     InvalidToken,
     RefreshTokenReused,
     UserNotFound,
+    WeakPassword,
 )
 from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.accounts.schemas import TokenPair
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
+from pixelfleet.errors import FieldError
 from pixelfleet.models import RefreshToken, User
 
 
@@ -32,10 +35,21 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def check_password(password: str, email: str) -> None:
+    """Refuses a password from the breached lists or one easy to guess (WeakPassword)."""
+    reason = password_policy.weakness(password, normalise_email(email))
+    if reason is not None:
+        raise WeakPassword(reason, errors=[FieldError("password", reason)])
+
+
 async def register(
     session: AsyncSession, email: str, password: str, *, signup_credits: int, role: str = "user"
 ) -> User:
-    """Creates a user and grants the signup credits, in the caller's transaction."""
+    """Creates a user and grants the signup credits, in the caller's transaction.
+
+    EmailTaken tells the caller (an administrator, the command line) that the email is in use;
+    the public sign-up answers the same either way (`sign_up`)."""
+    check_password(password, email)
     # Argon2 is deliberately slow: hash off the event loop, before the transaction starts.
     password_hash = await asyncio.to_thread(passwords.hash_password, password)
     repo = AccountRepository.from_session(session)
@@ -53,6 +67,14 @@ async def register(
         await credits.grant(session, user.id, signup_credits, kind="grant", note="signup")
         await session.refresh(user, ["balance"])
     return user
+
+
+async def sign_up(session: AsyncSession, email: str, password: str, *, signup_credits: int) -> None:
+    """The public sign-up: it says nothing of whether the email was free, so nobody can learn
+    who has an account by trying to register theirs. The password is checked and hashed either
+    way, so the answer takes as long too. The owner of a taken email just logs in."""
+    with contextlib.suppress(EmailTaken):
+        await register(session, email, password, signup_credits=signup_credits)
 
 
 async def find_user(session: AsyncSession, email: str) -> User:

@@ -70,7 +70,13 @@ def _field_path(loc: Sequence[int | str]) -> str:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PixelFleetError)
     return problem_response(
-        exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path, errors=exc.errors
+        exc.status,
+        exc.slug,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        errors=exc.errors,
+        headers=exc.headers or None,
     )
 
 

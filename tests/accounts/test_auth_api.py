@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import select, update
 
 from pixelfleet.context import ProcessContext
@@ -23,22 +24,70 @@ async def test_registration_creates_an_account_with_the_signup_credits(
     response = await client.post(
         "/v1/auth/register", json={"email": "Ada@Example.com", "password": PASSWORD}
     )
-    assert response.status_code == 201
-    body = response.json()
-    assert body["email"] == "ada@example.com"
-    assert body["balance"] == 100
-    assert body["role"] == "user"
+    assert response.status_code == 202
+    assert response.json()["email"] == "ada@example.com"
     assert "password" not in response.text
+    tokens = await _login(client, "ada@example.com")
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.json()["email"] == "ada@example.com"
+    assert me.json()["balance"] == 100
+    assert me.json()["role"] == "user"
 
 
-async def test_registering_the_same_email_twice_is_a_conflict(client: httpx.AsyncClient) -> None:
-    await sign_up(client, "bob@example.com")
-    again = await client.post(
-        "/v1/auth/register", json={"email": "BOB@example.com", "password": PASSWORD}
+async def test_registering_a_taken_email_answers_as_a_new_one_and_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await client.post(
+        "/v1/auth/register", json={"email": "bob@example.com", "password": PASSWORD}
     )
-    assert again.status_code == 409
-    assert again.headers["content-type"] == PROBLEM
-    assert again.json()["type"].endswith("/email-taken")
+    again = await client.post(
+        "/v1/auth/register", json={"email": "BOB@example.com", "password": "another fine phrase"}
+    )
+    fresh = await client.post(
+        "/v1/auth/register", json={"email": "nobody@example.com", "password": PASSWORD}
+    )
+    # Nothing tells a taken email from a free one: same status, headers and body shape.
+    assert first.status_code == again.status_code == fresh.status_code == 202
+    assert again.json() == {**first.json(), "email": "bob@example.com"}
+    assert again.json()["detail"] == fresh.json()["detail"]
+    assert set(again.headers) == set(fresh.headers)
+    # The account keeps its own password; the second one opens nothing.
+    await _login(client, "bob@example.com")
+    hijack = await client.post(
+        "/v1/auth/token", data={"username": "bob@example.com", "password": "another fine phrase"}
+    )
+    assert hijack.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["password123", "qwertyuiop", "iloveyou2", "P@ssw0rd123", "aaaaaaaaaaaa", "12345678910"],
+)
+async def test_a_breached_or_guessable_password_is_refused_with_advice(
+    client: httpx.AsyncClient, password: str
+) -> None:
+    response = await client.post(
+        "/v1/auth/register", json={"email": "carol@example.com", "password": password}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["type"].endswith("/weak-password")
+    assert [error["field"] for error in problem["errors"]] == ["password"]
+    assert "guess" in problem["detail"] or "breach" in problem["detail"]
+    login = await client.post(
+        "/v1/auth/token", data={"username": "carol@example.com", "password": password}
+    )
+    assert login.status_code == 401  # no account was made
+
+
+async def test_a_password_made_of_the_email_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/auth/register",
+        json={"email": "dolores.umbridge@example.com", "password": "dolores.umbridge"},
+    )
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/weak-password")
 
 
 async def test_registration_names_each_invalid_field(client: httpx.AsyncClient) -> None:
@@ -252,7 +301,7 @@ async def test_passwords_are_stored_as_argon2id_hashes(
 
 
 async def test_concurrent_registrations_of_one_email_make_one_account(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
     responses = await asyncio.gather(
         *(
@@ -262,4 +311,7 @@ async def test_concurrent_registrations_of_one_email_make_one_account(
             for _ in range(5)
         )
     )
-    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+    assert [r.status_code for r in responses] == [202] * 5
+    async with ctx.sessions() as session:
+        emails = (await session.scalars(select(User.email))).all()
+    assert emails == ["twin@example.com"]

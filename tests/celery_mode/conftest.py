@@ -55,6 +55,7 @@ def settings(
         "task_stale_seconds": 4.0,
         "redispatch_after_seconds": 2.0,
         "scheduler_interval_seconds": 1.0,
+        "rate_limits_enabled": False,  # tests/hardening/test_rate_limits.py turns them on
     }
     values.update(celery_overrides)
     return Settings(**values)

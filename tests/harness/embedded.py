@@ -41,6 +41,9 @@ def pixelfleet_up(
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("PIXELFLEET_")
     }
+    # Suites sign up many users from one address; tests/hardening/test_rate_limits.py turns
+    # the limits on.
+    environment["PIXELFLEET_RATE_LIMITS_ENABLED"] = "false"
     environment.update(env or {})
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -152,7 +152,7 @@ async def test_a_real_login_and_token_use_leave_no_token_or_password_in_the_logs
         registered = await http.post(
             "/v1/auth/register", json={"email": email, "password": PASSWORD}
         )
-        assert registered.status_code == 201, registered.text
+        assert registered.status_code == 202, registered.text
         refused = await http.post(
             "/v1/auth/token", data={"username": email, "password": "wrong horse battery"}
         )

@@ -60,6 +60,7 @@ def settings(
         "operator_metrics_port": free_port(),  # not the default: suites may run side by side
         "task_stale_seconds": 4.0,
         "redispatch_after_seconds": 30.0,
+        "rate_limits_enabled": False,  # tests/hardening/test_rate_limits.py turns them on
     }
     values.update(operator_overrides)
     return Settings(**values)

@@ -6,24 +6,40 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from pixelfleet.accounts import service as accounts
-from pixelfleet.accounts.schemas import RefreshRequest, RegisterRequest, TokenPair, UserOut
+from pixelfleet.accounts.schemas import RefreshRequest, RegisterRequest, SignUpAccepted, TokenPair
 from pixelfleet.api.deps import ContextDep, SessionDep
+from pixelfleet.api.rate_limits import RATE_LIMITED, limit_login, limit_registration
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
-async def register(
-    body: RegisterRequest, ctx: ContextDep, session: SessionDep, response: Response
-) -> UserOut:
-    user = await accounts.register(
+@router.post(
+    "/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SignUpAccepted,
+    dependencies=[Depends(limit_registration)],
+    responses=RATE_LIMITED,
+)
+async def register(body: RegisterRequest, ctx: ContextDep, session: SessionDep) -> SignUpAccepted:
+    """Sign up, then log in with `POST /v1/auth/token`. The answer is the same whether or not
+    the email already had an account, so that nobody can find out who has one: if yours did,
+    log in with its password. A password from the lists of breached passwords, or one that is
+    easy to guess, is refused (422 `weak-password`)."""
+    await accounts.sign_up(
         session, body.email, body.password, signup_credits=ctx.settings.signup_credits
     )
-    response.headers["Location"] = "/v1/me"
-    return UserOut.model_validate(user)
+    return SignUpAccepted(
+        email=accounts.normalise_email(body.email),
+        detail="If this email had no account, it has one now: log in with POST /v1/auth/token.",
+    )
 
 
-@router.post("/token", response_model=TokenPair)
+@router.post(
+    "/token",
+    response_model=TokenPair,
+    dependencies=[Depends(limit_login)],
+    responses=RATE_LIMITED,
+)
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     ctx: ContextDep,

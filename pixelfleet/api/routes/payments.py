@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from pixelfleet.api.deps import ContextDep, CreditReader, ReadSessionDep, SessionDep, SessionUser
+from pixelfleet.api.rate_limits import RATE_LIMITED, limit_payments
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.payments import service as payments
 from pixelfleet.payments.schemas import (
@@ -26,7 +27,13 @@ async def list_packs(ctx: ContextDep) -> PackList:
     return payments.list_packs(ctx)
 
 
-@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
+    dependencies=[Depends(limit_payments)],
+    responses=RATE_LIMITED,
+)
 async def create_order(
     body: OrderRequest,
     response: Response,
@@ -44,7 +51,12 @@ async def create_order(
     return order
 
 
-@router.post("/verify", response_model=PaymentOut)
+@router.post(
+    "/verify",
+    response_model=PaymentOut,
+    dependencies=[Depends(limit_payments)],
+    responses=RATE_LIMITED,
+)
 async def verify_payment(body: VerifyRequest, user: SessionUser, ctx: ContextDep) -> PaymentOut:
     """Hand over what Checkout's success handler received; the pack's credits are granted once."""
     return await payments.verify_checkout(ctx, user, body)

@@ -5,10 +5,22 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi.responses import StreamingResponse
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
+from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
 from pixelfleet.errors import NotFound
@@ -30,7 +42,13 @@ EVENT_WAIT_SECONDS = 1.0  # with one, how long a quiet wait lasts before the dat
 EVENT_KEEPALIVE_SECONDS = 15.0
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskOut)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskOut,
+    dependencies=[Depends(limit_task_submission)],
+    responses=RATE_LIMITED,
+)
 async def submit_task(
     response: Response,
     user: TaskWriter,

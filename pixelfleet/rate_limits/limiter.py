@@ -1,0 +1,87 @@
+"""The rules (each named once, its rate read from settings) and the limiter that applies them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.exceptions import RedisError
+
+from pixelfleet.errors import TooManyRequests
+from pixelfleet.rate_limits.policy import Rate
+from pixelfleet.rate_limits.stores import RateStore
+from pixelfleet.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RuleName = Literal[
+    "login_per_account",
+    "login_per_address",
+    "register_per_address",
+    "tasks_per_user",
+    "tasks_per_address",
+    "payments_per_user",
+    "payments_per_address",
+]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: RuleName
+    rate: Rate
+    # How a refusal reads: "Too many {what} {whose}; ..."
+    what: str
+    whose: str
+
+
+def rules_from(settings: Settings) -> dict[RuleName, Rule]:
+    listed = [
+        Rule("login_per_account", settings.rate_limit_login_per_account, "login attempts",
+             "for this account"),
+        Rule("login_per_address", settings.rate_limit_login_per_address, "login attempts",
+             "from your address"),
+        Rule("register_per_address", settings.rate_limit_register_per_address, "registrations",
+             "from your address"),
+        Rule("tasks_per_user", settings.rate_limit_tasks_per_user, "task submissions",
+             "for this account"),
+        Rule("tasks_per_address", settings.rate_limit_tasks_per_address, "task submissions",
+             "from your address"),
+        Rule("payments_per_user", settings.rate_limit_payments_per_user, "payment requests",
+             "for this account"),
+        Rule("payments_per_address", settings.rate_limit_payments_per_address,
+             "payment requests", "from your address"),
+    ]  # fmt: skip
+    return {rule.name: rule for rule in listed}
+
+
+class Limiter:
+    """Applies the rules; with no store (limits switched off) it allows everything.
+
+    When Redis cannot be reached the request is allowed and a warning logged: the limits guard
+    against floods, and an outage of Redis should not also lock every user out."""
+
+    def __init__(self, rules: dict[RuleName, Rule], store: RateStore | None) -> None:
+        self.rules = rules
+        self._store = store
+
+    async def check(self, name: RuleName, subject: str) -> None:
+        if self._store is None:
+            return
+        rule = self.rules[name]
+        # Subjects (emails, addresses) are hashed: the store never holds them in the clear.
+        digest = hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
+        try:
+            wait_ms = await self._store.take(f"{name}:{digest}", rule.rate)
+        except (RedisError, OSError):
+            log.warning("rate limit %s not applied: its store is unreachable", name, exc_info=True)
+            return
+        if wait_ms > 0:
+            seconds = max(1, math.ceil(wait_ms / 1000))
+            raise TooManyRequests(
+                f"Too many {rule.what} {rule.whose} (at most {rule.rate}); "
+                f"try again in {seconds} s.",
+                retry_after_seconds=seconds,
+            )
