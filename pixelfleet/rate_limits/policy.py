@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
+from pydantic_settings import NoDecode
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*$")
@@ -41,8 +42,10 @@ def parse_rate(spec: object) -> Rate:
     return Rate(int(match.group(1)), PERIODS[match.group(2)] * 1000)
 
 
-# A settings field: written `"10/minute"`, read as a Rate.
-RateSpec = Annotated[Rate, BeforeValidator(parse_rate), PlainSerializer(str, return_type=str)]
+# A settings field: written `"10/minute"` (in the environment too, not as JSON), read as a Rate.
+RateSpec = Annotated[
+    Rate, NoDecode, BeforeValidator(parse_rate), PlainSerializer(str, return_type=str)
+]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Hostile images, made here (nothing downloaded): each is refused before any work with a precise
 4xx problem, or accepted and then either processed or failed cleanly with its credits back. No
-answer is a 5xx, no worker call raises, no credit is lost. The last test prints the tally."""
+answer is a 5xx, no worker call raises, no credit is lost. The last test prints what each image
+got; the run's end prints the hardening tally."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PIL import Image
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import process_task
 from tests.api_helpers import PROBLEM, balance_of, sign_up, whole_ledger
+from tests.hardening.tally import TALLY
 
 PIPELINE = json.dumps({"operations": [{"op": "resize", "width": 64}], "output": {"format": "png"}})
 REFUSALS = {400, 413, 415, 422}
@@ -126,14 +128,14 @@ ATTACKS: dict[str, Callable[[], bytes]] = {
 
 
 @dataclass
-class Tally:
+class ImageTally:
     tried: int = 0
     server_errors: list[str] = field(default_factory=list)
     credits_lost: int = 0
     answers: dict[str, str] = field(default_factory=dict)
 
 
-TALLY = Tally()
+IMAGES = ImageTally()
 
 
 @pytest.fixture
@@ -148,17 +150,21 @@ async def test_a_hostile_image_is_refused_or_fails_cleanly_with_its_credits_back
 ) -> None:
     headers = await sign_up(client, f"attacker-{uuid.uuid4().hex[:8]}@example.com")
     data = ATTACKS[attack]()
-    TALLY.tried += 1
-    response = await client.post(
-        "/v1/tasks",
-        headers=headers,
-        files={"file": ("photo.jpg", data, "image/jpeg")},
-        data={"pipeline": PIPELINE},
+    IMAGES.tried += 1
+    response = TALLY.attack(
+        "images",
+        attack,
+        await client.post(
+            "/v1/tasks",
+            headers=headers,
+            files={"file": ("photo.jpg", data, "image/jpeg")},
+            data={"pipeline": PIPELINE},
+        ),
     )
     if response.status_code >= 500:
-        TALLY.server_errors.append(attack)
+        IMAGES.server_errors.append(attack)
     if response.status_code != 202:
-        TALLY.answers[attack] = f"refused {response.status_code}"
+        IMAGES.answers[attack] = f"refused {response.status_code}"
         assert response.status_code in REFUSALS, (attack, response.status_code, response.text)
         assert response.headers["content-type"] == PROBLEM
         assert response.json()["detail"]
@@ -168,11 +174,12 @@ async def test_a_hostile_image_is_refused_or_fails_cleanly_with_its_credits_back
     task = response.json()
     outcome = await process_task(ctx, uuid.UUID(task["id"]), "attack-worker")  # never raises
     final = (await client.get(f"/v1/tasks/{task['id']}", headers=headers)).json()
-    TALLY.answers[attack] = f"accepted, {outcome}"
+    IMAGES.answers[attack] = f"accepted, {outcome}"
     assert outcome in {"succeeded", "failed"}, (attack, outcome)
     assert final["status"] == outcome
     balance = await balance_of(client, headers)
     expected = 100 - task["cost"] if outcome == "succeeded" else 100
+    IMAGES.credits_lost += max(0, expected - balance)
     TALLY.credits_lost += max(0, expected - balance)
     assert balance == expected, attack
     if outcome == "failed":
@@ -188,14 +195,16 @@ async def test_a_hostile_image_is_refused_or_fails_cleanly_with_its_credits_back
             assert image.format == "PNG"
 
 
-def test_the_tally(capsys: pytest.CaptureFixture[str]) -> None:
-    assert TALLY.tried == len(ATTACKS)
+def test_every_image_attack_was_answered_without_a_server_error_or_lost_credit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert IMAGES.tried == len(ATTACKS)
     with capsys.disabled():
-        for attack, answer in TALLY.answers.items():
+        for attack, answer in IMAGES.answers.items():
             print(f"\n  {attack:<40} {answer}", end="")
         print(
-            f"\nhardening: {TALLY.tried} attacks tried, {len(TALLY.server_errors)} server errors, "
-            f"{TALLY.credits_lost} credits lost"
+            f"\nimages: {IMAGES.tried} attacks tried, {len(IMAGES.server_errors)} server errors, "
+            f"{IMAGES.credits_lost} credits lost"
         )
-    assert TALLY.server_errors == []
-    assert TALLY.credits_lost == 0
+    assert IMAGES.server_errors == []
+    assert IMAGES.credits_lost == 0

@@ -1,0 +1,33 @@
+"""What the hardening tests actually tried, across their modules: each attack sent, each answer
+that was a server error, each credit that went missing. `conftest.py` prints the line
+`hardening: N attacks tried, E server errors, C credits lost` at the end of the run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class Tally:
+    tried: Counter[str] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)
+    credits_lost: int = 0
+
+    def attack(self, kind: str, name: str, response: httpx.Response) -> httpx.Response:
+        """Counts one attack of `kind` and whether its answer was a server error."""
+        self.tried[kind] += 1
+        if response.status_code >= 500:
+            self.server_errors.append(f"{kind}: {name} -> {response.status_code}")
+        return response
+
+    def line(self) -> str:
+        return (
+            f"hardening: {sum(self.tried.values())} attacks tried, "
+            f"{len(self.server_errors)} server errors, {self.credits_lost} credits lost"
+        )
+
+
+TALLY = Tally()
