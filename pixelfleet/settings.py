@@ -18,7 +18,9 @@ from sqlalchemy.engine import make_url
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.rate_limits.policy import RateSpec, parse_rate
 
-PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "dev", "development"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "dev", "development", "password", "postgres", "redis"}
+)
 
 
 class CreditPack(BaseModel):
@@ -139,12 +141,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:
         if self.env == "production":
-            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
-            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
-                raise ValueError(
-                    "PIXELFLEET_JWT_SECRET must be set to a random value of at least 32 characters "
-                    "in production"
-                )
+            self._refuse_weak_secrets()
         if self.launcher != "embedded" and not self.redis_url:
             raise ValueError(f"PIXELFLEET_LAUNCHER={self.launcher} needs PIXELFLEET_REDIS_URL")
         if len({pack.id for pack in self.credit_packs}) != len(self.credit_packs):
@@ -155,6 +152,31 @@ class Settings(BaseSettings):
                 "PIXELFLEET_TASK_SOFT_TIME_LIMIT_SECONDS"
             )
         return self
+
+    def _refuse_weak_secrets(self) -> None:
+        """Production runs only on real secrets: the JWT key always, the others when set."""
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+        if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+            raise ValueError(
+                "PIXELFLEET_JWT_SECRET must be set to a random value of at least 32 characters "
+                "in production"
+            )
+        optional = {
+            "PIXELFLEET_WEBHOOK_SECRET": (self.webhook_secret, 32),
+            "PIXELFLEET_RAZORPAY_KEY_SECRET": (self.razorpay_key_secret, 8),
+            "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET": (self.razorpay_webhook_secret, 8),
+            "PIXELFLEET_DATABASE_PASSWORD": (self.database_password, 8),
+            "PIXELFLEET_REDIS_PASSWORD": (self.redis_password, 8),
+        }
+        for name, (value, shortest) in optional.items():
+            if value is None:
+                continue
+            text = value.get_secret_value()
+            if text.lower() in PLACEHOLDER_SECRETS or len(text) < shortest:
+                raise ValueError(
+                    f"{name} is a placeholder or shorter than {shortest} characters: set a real "
+                    "secret in production"
+                )
 
     @property
     def resolved_database_url(self) -> str:
