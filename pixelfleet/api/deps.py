@@ -6,7 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
-from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+    OAuth2PasswordBearer,
+    SecurityScopes,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.accounts import api_keys, scopes
@@ -19,6 +24,13 @@ from pixelfleet.observability import log_context
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/v1/auth/token", scopes=scopes.ALL_SCOPES, auto_error=False
+)
+# The same header carries an API key; declared so the docs' Authorize dialog takes one too.
+api_key_scheme = HTTPBearer(
+    scheme_name="APIKey",
+    bearerFormat="pfk_…",
+    description="An API key from POST /v1/me/api-keys, sent as `Authorization: Bearer pfk_…`.",
+    auto_error=False,
 )
 
 
@@ -58,6 +70,7 @@ async def get_caller(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
+    _key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
 ) -> accounts.Caller:
     """The caller, read in a session of its own that ends at once: a request never holds two
     connections, so a busy pool cannot deadlock on itself. Refused unless the credential holds
@@ -89,8 +102,9 @@ async def get_caller_user(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
+    key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
 ) -> User:
-    return (await get_caller(security_scopes, ctx, token)).user
+    return (await get_caller(security_scopes, ctx, token, key)).user
 
 
 # Any valid credential.
