@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.celery_mode.conftest import redis_server  # noqa: F401  (a Redis for a module)
 from tests.hardening.tally import TALLY
 
 

@@ -178,15 +178,6 @@ def test_a_forged_forwarded_for_from_an_untrusted_peer_changes_nothing(
 # Two API replicas on one Redis share their allowances.
 
 
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def backend() -> str:
     return "postgresql"
