@@ -266,7 +266,14 @@ def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            forwarded_allow_ips=settings.trusted_proxies,
+        )
     finally:
         log.info("stopping workers (each finishes its current task)")
         fleet.stop()
@@ -282,7 +289,14 @@ def api(host: str, port: int) -> None:
     from pixelfleet.observability.logging import configure_logging
 
     configure_logging()
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_config=None)
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
 
 
 def _celery_settings(command: str) -> Settings:
@@ -497,17 +511,29 @@ def create_user(email: str, is_admin: bool, password_stdin: bool) -> None:
     click.echo(f"created {'admin' if is_admin else 'user'} {email} ({user_id})")
 
 
+def _os_user() -> str:
+    """Who runs the command, for the audit trail (a container may have no name for its uid)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid {os.getuid()}"
+
+
 async def _grant(settings: Settings, email: str, amount: int, note: str) -> int:
     from pixelfleet.accounts import service as accounts
+    from pixelfleet.admin import service as admin_service
     from pixelfleet.context import create_context
-    from pixelfleet.credits import service as credits
 
     ctx = create_context(settings)
     try:
         async with ctx.sessions.begin() as session:
             user = await accounts.find_user(session, email)
-            entry = await credits.grant(session, user.id, amount, kind="admin_adjust", note=note)
-            return entry.balance_after
+            result = await admin_service.adjust_credits(
+                session, admin_service.Actor.command_line(_os_user()), user.id, amount, note
+            )
+            return result.adjustment.balance_after
     finally:
         await ctx.close()
 
@@ -515,13 +541,24 @@ async def _grant(settings: Settings, email: str, amount: int, note: str) -> int:
 @admin.command()
 @click.argument("email")
 @click.argument("amount", type=click.IntRange(min=1))
-@click.option("--note", default="granted by an administrator", show_default=True)
+@click.option(
+    "--note",
+    default="granted by an administrator",
+    show_default=True,
+    help="Why: the ledger entry's note and the audit trail's reason (3 to 255 characters).",
+)
 def grant(email: str, amount: int, note: str) -> None:
-    """Give an account credits (recorded in its ledger)."""
+    """Give an account credits (recorded in its ledger, and in the audit trail as
+    `cli:<OS user>`)."""
+    from pixelfleet.admin.schemas import CreditAdjustmentIn
     from pixelfleet.errors import PixelFleetError
 
     try:
-        balance = asyncio.run(_grant(_settings(), email, amount, note))
+        checked = CreditAdjustmentIn(amount=amount, reason=note)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        balance = asyncio.run(_grant(_settings(), email, checked.amount, checked.reason))
     except PixelFleetError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"granted {amount} credits to {email}; balance is now {balance}")

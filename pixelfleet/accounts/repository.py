@@ -55,6 +55,16 @@ class AccountRepository:
             .values(revoked_at=now)
         )
 
+    async def revoke_refresh_tokens_of_user(self, user_id: uuid.UUID, now: datetime) -> int:
+        """Revokes every refresh token of the user's logins; how many were still unrevoked."""
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(
             update(User)

@@ -15,6 +15,7 @@ from pixelfleet.api.http_metrics import HttpMetrics
 from pixelfleet.api.problems import install_problem_handlers
 from pixelfleet.api.request_context import PixelFleetAPI
 from pixelfleet.api.routes import (
+    admin,
     api_keys,
     assets,
     auth,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         presets,
         assets,
         payments,
+        admin,
     )
     for module in routers:
         app.include_router(module.router)

@@ -1,9 +1,19 @@
 from __future__ import annotations
 
-from pixelfleet.errors import PixelFleetError
+from pixelfleet.errors import Conflict, PixelFleetError
 
 
 class InsufficientCredits(PixelFleetError):
     status = 402
     slug = "insufficient-credits"
     title = "Insufficient credits"
+
+
+class BalanceTooLow(Conflict):
+    slug = "balance-too-low"
+    title = "The balance cannot go below zero"
+
+
+class BalanceTooHigh(Conflict):
+    slug = "balance-too-high"
+    title = "The balance would exceed its maximum"

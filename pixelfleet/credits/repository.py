@@ -44,6 +44,11 @@ class CreditRepository:
         await self.session.flush()
         return entry
 
+    async def entry_by_reference(self, reference: str) -> CreditEntry | None:
+        return await self.session.scalar(
+            select(CreditEntry).where(CreditEntry.reference == reference)
+        )
+
     async def entries(
         self, user_id: uuid.UUID, *, before_id: int | None, limit: int
     ) -> list[CreditEntry]:

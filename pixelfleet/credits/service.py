@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pixelfleet.credits.errors import InsufficientCredits
+from pixelfleet.credits.errors import BalanceTooHigh, BalanceTooLow, InsufficientCredits
 from pixelfleet.credits.repository import CreditRepository
 from pixelfleet.credits.schemas import CreditEntryOut, CreditsOut, EntryKind, LedgerPage
 from pixelfleet.models import CreditEntry
@@ -57,6 +57,57 @@ async def grant(
     entry = await _apply(session, user_id, amount, kind=kind, note=note)
     assert entry is not None  # adding credits cannot fail the balance check
     return entry
+
+
+# The balance column is a 32-bit integer: no change may carry it past this.
+MAX_BALANCE = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    entry: CreditEntry
+    created: bool  # False: the reference had been used already, `entry` is that earlier line
+
+
+async def adjust(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    amount: int,
+    *,
+    note: str,
+    reference: str | None = None,
+) -> Adjustment:
+    """An administrator's correction (`admin_adjust`): adds `amount` credits, or takes them back
+    when it is negative. The balance stays within 0..MAX_BALANCE (`BalanceTooLow`,
+    `BalanceTooHigh`: nothing changes). Once per `reference`: a second call with it changes
+    nothing and hands back the line the first one wrote, whatever it was for."""
+    repo = CreditRepository.from_session(session)
+    # Locked first, so that a retry racing its original waits for it, then finds its line.
+    balance = await repo.balance(user_id, lock=True)
+    if reference is not None and (earlier := await repo.entry_by_reference(reference)):
+        return Adjustment(earlier, created=False)
+    if balance + amount < 0:
+        raise BalanceTooLow(
+            f"The balance is {balance} credits: taking back {-amount} would leave it below "
+            f"zero. At most {balance} can be taken back."
+        )
+    if balance + amount > MAX_BALANCE:
+        raise BalanceTooHigh(
+            f"The balance is {balance} credits: adding {amount} would take it past {MAX_BALANCE}."
+        )
+    try:
+        async with session.begin_nested():
+            entry = await _apply(
+                session, user_id, amount, kind="admin_adjust", reference=reference, note=note
+            )
+    except IntegrityError:
+        # The same reference, written meanwhile for another account (whose row was not locked).
+        earlier = await repo.entry_by_reference(reference) if reference is not None else None
+        if earlier is None:
+            raise
+        return Adjustment(earlier, created=False)
+    assert entry is not None  # the balance is locked and was checked
+    return Adjustment(entry, created=True)
 
 
 async def debit_for_task(

@@ -1,8 +1,9 @@
 """No endpoint that takes an id lets one user see or touch another's things: every such
 operation the OpenAPI document lists is tried by Bob on Alice's task, result, asset, preset and
 API key,
-and answers 404 (a preset name is per user, so Bob's PUT makes his own). A new id-taking route
-fails this test until it says which of Alice's things to try it on."""
+and answers 404 (a preset name is per user, so Bob's PUT makes his own). The administration's
+routes, which take Alice's account id, answer Bob 403 `admin-required` and change nothing. A new
+id-taking route fails this test until it says which of Alice's things to try it on."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "/v1/me/api-keys", headers=alice, json={"name": "ci", "scopes": ["tasks:read"]}
     )
     assert key.status_code == 201, key.text
+    alices_id = (await client.get("/v1/me", headers=alice)).json()["id"]
     ids = {
+        "user_id": alices_id,
         "task_id": task["id"],
         "asset_id": asset.json()["id"],
         "name": "alices-look",
@@ -59,8 +62,12 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
                 assert answer.status_code == 201, answer.text  # his own, under the same name
                 bobs_own.append(path)
                 continue
-            assert answer.status_code == 404, (method, path, answer.status_code, answer.text)
+            expected, problem = (
+                (403, "/admin-required") if path.startswith("/v1/admin/") else (404, "")
+            )
+            assert answer.status_code == expected, (method, path, answer.status_code, answer.text)
             assert answer.headers["content-type"] == PROBLEM
+            assert answer.json()["type"].endswith(problem)
             assert "alice@example.com" not in answer.text  # nothing of hers leaks
 
     assert {
@@ -73,9 +80,15 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "DELETE /v1/presets/{name}",
         "GET /v1/me/api-keys/{key_id}",
         "DELETE /v1/me/api-keys/{key_id}",
+        "GET /v1/admin/users/{user_id}",
+        "POST /v1/admin/users/{user_id}/deactivate",
+        "POST /v1/admin/users/{user_id}/credits",
     } <= set(tried)
 
-    # Alice's things are as she left them.
+    # Alice's things are as she left them, her account too.
+    account = (await client.get("/v1/me", headers=alice)).json()
+    assert account["is_active"] is True
+    assert account["balance"] == 100 - task["cost"]
     mine = (await client.get(f"/v1/tasks/{task['id']}", headers=alice)).json()
     assert mine["status"] != "cancelled"
     assert (await client.get(f"/v1/assets/{ids['asset_id']}", headers=alice)).status_code == 200
