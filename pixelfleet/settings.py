@@ -27,7 +27,7 @@ class CreditPack(BaseModel):
     """A pack of credits users can buy: its price is in the currency's smallest unit (paise)."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    credits: int = Field(gt=0)
+    credits: int = Field(gt=0, le=10_000_000)
     amount: int = Field(ge=100, description="The price in the smallest unit (100 paise = 1 INR).")
     currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")
 
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
 
-    signup_credits: int = Field(default=100, ge=0)
+    signup_credits: int = Field(default=100, ge=0, le=1_000_000)
     # JSON: [{"id": "starter", "credits": 500, "amount": 49900, "currency": "INR"}, ...]
     credit_packs: tuple[CreditPack, ...] = DEFAULT_CREDIT_PACKS
 
