@@ -228,6 +228,8 @@ true
   value: {{ $v.config.signupCredits | int64 | quote }}
 - name: PIXELFLEET_MAX_UPLOAD_BYTES
   value: {{ $v.config.maxUploadBytes | int64 | quote }}
+- name: PIXELFLEET_TRUSTED_PROXIES
+  value: {{ $v.config.trustedProxies | quote }}
 - name: PIXELFLEET_OPERATOR_LIVENESS_PORT
   value: {{ $v.operator.livenessPort | int64 | quote }}
 - name: PIXELFLEET_WORKER_METRICS_PORT
