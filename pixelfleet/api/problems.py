@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pixelfleet.errors import PROBLEM_BASE, FieldError, PixelFleetError
@@ -155,3 +157,85 @@ def install_problem_handlers(app: FastAPI) -> None:
     for unreachable in (DBAPIError, OSError, RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(unreachable, _unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+class ProblemFieldError(BaseModel):
+    field: str = Field(description="The field's dotted path: `pipeline.operations.0.width`.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: the body of every error answer."""
+
+    type: str = Field(description="A URI naming the kind of problem: `.../task-not-found`.")
+    title: str
+    status: int = Field(description="The HTTP status code of the answer.")
+    detail: str
+    instance: str | None = Field(default=None, description="The request's path.")
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="Each invalid field, for a 422 `validation-error`."
+    )
+
+
+ProblemResponses = dict[int | str, dict[str, Any]]
+
+
+def problem_responses(*errors: type[PixelFleetError]) -> ProblemResponses:
+    """A route's `responses=` for the domain errors it may answer with, by their status."""
+    lines: dict[int, list[str]] = {}
+    for error in errors:
+        lines.setdefault(error.status, []).append(f"`{error.slug}`: {error.title}.")
+    return {
+        status: {"description": " ".join(said), "content": {PROBLEM_MEDIA_TYPE: {}}}
+        for status, said in sorted(lines.items())
+    }
+
+
+# The answers the handlers and middleware above can give on any route of a kind.
+_EVERY_OPERATION = {
+    503: "`service-unavailable`: a backing service (the database, Redis, storage) is unreachable; "
+    "nothing was changed. Send the request again after `Retry-After` seconds."
+}
+_SIGNED_IN_OPERATION = {
+    401: "`unauthorized`, `invalid-token`: no credential, or one that is invalid or expired.",
+    403: "`insufficient-scope`: an API key without the scope this needs (or an API key where "
+    "a login is needed); `account-disabled`.",
+}
+_OPERATION_WITH_BODY = {
+    400: "`bad-request`: the body cannot be parsed (not UTF-8, broken multipart framing, a "
+    "form field over its size limit).",
+    413: "`payload-too-large`: the body is larger than this endpoint accepts.",
+}
+_OPERATION_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+_SCHEMAS_REF = "#/components/schemas/"
+
+
+def document_problems(openapi: dict[str, Any]) -> None:
+    """Makes the OpenAPI document say what the handlers above do: every error answer, whether
+    a route lists it or it is added here, is an `application/problem+json` `Problem` (never
+    FastAPI's `HTTPValidationError`); any operation may answer 503, a signed-in one 401 and
+    403, one with a body 400 and 413."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template=_SCHEMAS_REF + "{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    for path in openapi.get("paths", {}).values():
+        for method, operation in path.items():
+            if method not in _OPERATION_METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            added = dict(_EVERY_OPERATION)
+            if operation.get("security"):
+                added |= _SIGNED_IN_OPERATION
+            if "requestBody" in operation:
+                added |= _OPERATION_WITH_BODY
+            for code, description in added.items():
+                responses.setdefault(str(code), {"description": description})
+            for status, response in responses.items():
+                if status[:1] in {"4", "5"}:
+                    media = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {})
+                    media["schema"] = {"$ref": _SCHEMAS_REF + "Problem"}
+                    response["content"] = {PROBLEM_MEDIA_TYPE: media}
+    for unused in ("HTTPValidationError", "ValidationError"):  # in that order: one uses the other
+        if f'"{_SCHEMAS_REF}{unused}"' not in json.dumps(openapi):
+            schemas.pop(unused, None)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pixelfleet.api.problems import document_problems
 from pixelfleet.observability import log_context
 from pixelfleet.observability.log_context import REQUEST_ID_HEADER
 
@@ -61,7 +62,7 @@ class PixelFleetAPI(FastAPI):
     """FastAPI with `RequestContext` outside everything, Starlette's error middleware
     included: `add_middleware` layers sit inside that one, and then a 500's log line and
     response would lose the request id. The OpenAPI document lists the header on every
-    response."""
+    response, and every error as a problem document."""
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestContext(super().build_middleware_stack())
@@ -70,6 +71,7 @@ class PixelFleetAPI(FastAPI):
         if self.openapi_schema is not None:
             return self.openapi_schema
         schema = super().openapi()
+        document_problems(schema)
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 for response in operation.get("responses", {}).values():

@@ -15,6 +15,11 @@ class PaymentProviderUnavailable(PixelFleetError):
     title = "The payment provider is unavailable"
 
 
+class OrderKeyReused(Conflict):
+    slug = "idempotency-key-reused"
+    title = "Idempotency key already used for another request"
+
+
 class PaymentNotFound(NotFound):
     slug = "payment-not-found"
     title = "Payment not found"

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
-from pixelfleet.errors import Conflict, FieldError, InvalidInput
+from pixelfleet.errors import FieldError, InvalidInput
 from pixelfleet.models import Payment, PaymentEvent, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.payments.errors import (
     InvalidPaymentSignature,
     InvalidWebhook,
+    OrderKeyReused,
     PaymentMismatch,
     PaymentNotCaptured,
     PaymentNotFound,
@@ -56,11 +57,6 @@ NOT_CONFIGURED = (
     "Payments are not configured on this server: set PIXELFLEET_RAZORPAY_KEY_ID and "
     "PIXELFLEET_RAZORPAY_KEY_SECRET (and PIXELFLEET_RAZORPAY_WEBHOOK_SECRET for webhooks)."
 )
-
-
-class OrderKeyReused(Conflict):
-    slug = "idempotency-key-reused"
-    title = "Idempotency key already used for another request"
 
 
 def _gateway(ctx: ProcessContext) -> PaymentGateway:

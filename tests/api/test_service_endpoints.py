@@ -60,3 +60,54 @@ async def test_unknown_routes_and_methods_answer_problems(client: httpx.AsyncCli
     wrong_method = await client.put("/v1/operations")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["content-type"] == PROBLEM
+
+
+async def test_every_error_answer_is_documented_as_a_problem(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    assert set(components["Problem"]["required"]) == {"type", "title", "status", "detail"}
+    assert "HTTPValidationError" not in components  # FastAPI's shape, which is never sent
+
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            where = f"{method.upper()} {path}"
+            assert "503" in responses, where  # a backing service away
+            if operation.get("security"):
+                assert {"401", "403"} <= responses.keys(), where
+            if "requestBody" in operation:
+                assert {"400", "413"} <= responses.keys(), where
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    assert list(response["content"]) == [PROBLEM], (where, status)
+                    media = response["content"][PROBLEM]
+                    assert media["schema"] == {"$ref": "#/components/schemas/Problem"}
+
+
+async def test_the_document_lists_each_operations_own_refusals(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+
+    def statuses(method: str, path: str) -> set[str]:
+        return set(paths[path][method]["responses"])
+
+    assert {"202", "402", "409", "413", "415", "422"} <= statuses("post", "/v1/tasks")
+    for method, path in [
+        ("get", "/v1/tasks/{task_id}"),
+        ("get", "/v1/tasks/{task_id}/events"),
+        ("get", "/v1/tasks/{task_id}/deliveries"),
+        ("get", "/v1/assets/{asset_id}"),
+        ("delete", "/v1/assets/{asset_id}"),
+        ("get", "/v1/presets/{name}"),
+        ("delete", "/v1/presets/{name}"),
+    ]:
+        assert "404" in statuses(method, path), (method, path)
+    assert {"404", "409"} <= statuses("delete", "/v1/tasks/{task_id}")
+    assert {"404", "409", "410"} <= statuses("get", "/v1/tasks/{task_id}/result")
+    assert {"201", "409"} <= statuses("post", "/v1/presets")
+    assert {"201", "413", "415"} <= statuses("post", "/v1/assets")
+    assert {"200", "201", "409"} <= statuses("post", "/v1/payments/orders")  # 200: a replay
+    assert {"400", "404", "409"} <= statuses("post", "/v1/payments/verify")
+    assert "503" in statuses("get", "/v1/payments/packs")
+    webhook = paths["/v1/payments/webhook"]["post"]
+    assert "application/json" in webhook["requestBody"]["content"]  # read raw, but documented
+    assert "400" in statuses("post", "/v1/payments/webhook")

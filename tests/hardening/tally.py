@@ -18,10 +18,13 @@ class Tally:
 
     def attack(self, kind: str, name: str, response: httpx.Response) -> httpx.Response:
         """Counts one attack of `kind` and whether its answer was a server error."""
-        self.tried[kind] += 1
-        if response.status_code >= 500:
-            self.server_errors.append(f"{kind}: {name} -> {response.status_code}")
+        self.answered(kind, name, response.status_code)
         return response
+
+    def answered(self, kind: str, name: str, status: int) -> None:
+        self.tried[kind] += 1
+        if status >= 500:
+            self.server_errors.append(f"{kind}: {name} -> {status}")
 
     def line(self) -> str:
         return (

@@ -211,6 +211,40 @@ async def test_a_webhook_with_a_forged_signature_is_refused_and_leaves_no_trace(
     assert await balance_of(client, headers) == SIGNUP + 500
 
 
+async def test_a_checkout_signature_that_is_not_ascii_is_refused_as_forged(
+    client: httpx.AsyncClient, razorpay: FakeRazorpay
+) -> None:
+    headers = await sign_up(client, "unicode-forger@example.com")
+    opened = await order(client, headers)
+    _, handed_over = checkout(razorpay, opened["order_id"])
+    handed_over["razorpay_signature"] = "é" * 64
+
+    response = await client.post("/v1/payments/verify", headers=headers, json=handed_over)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["type"].endswith("/invalid-payment-signature")
+    assert await balance_of(client, headers) == SIGNUP
+
+
+async def test_a_webhook_signature_that_is_not_ascii_is_refused(
+    client: httpx.AsyncClient, razorpay: FakeRazorpay
+) -> None:
+    headers = await sign_up(client, "unicode-webhook@example.com")
+    opened = await order(client, headers)
+    payment, _ = checkout(razorpay, opened["order_id"])
+    body, webhook_headers = razorpay.webhook("payment.captured", payment=payment)
+
+    forged = await client.post(
+        "/v1/payments/webhook",
+        content=body,
+        headers={**webhook_headers, "X-Razorpay-Signature": "é".encode("latin-1") * 64},
+    )
+
+    assert forged.status_code == 400, forged.text
+    assert forged.json()["type"].endswith("/invalid-webhook")
+    assert await balance_of(client, headers) == SIGNUP
+
+
 async def test_another_users_order_cannot_be_claimed(
     client: httpx.AsyncClient, razorpay: FakeRazorpay
 ) -> None:

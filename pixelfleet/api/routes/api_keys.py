@@ -7,14 +7,21 @@ from fastapi import APIRouter, Query, Response, status
 
 from pixelfleet.accounts import api_keys
 from pixelfleet.accounts.api_key_schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage
+from pixelfleet.accounts.errors import ApiKeyNotFound, TooManyApiKeys
 from pixelfleet.api.deps import ReadSessionDep, SessionDep, SessionUser
+from pixelfleet.api.problems import problem_responses
 from pixelfleet.db import utcnow
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/v1/me/api-keys", tags=["account"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    responses=problem_responses(TooManyApiKeys),
+)
 async def create_api_key(
     body: ApiKeyCreate, user: SessionUser, session: SessionDep, response: Response
 ) -> ApiKeyCreated:
@@ -40,12 +47,16 @@ async def list_api_keys(
     return await api_keys.list_api_keys(session, user, cursor=cursor, limit=limit)
 
 
-@router.get("/{key_id}", response_model=ApiKeyOut)
+@router.get("/{key_id}", response_model=ApiKeyOut, responses=problem_responses(ApiKeyNotFound))
 async def get_api_key(key_id: uuid.UUID, user: SessionUser, session: ReadSessionDep) -> ApiKeyOut:
     return ApiKeyOut.model_validate(await api_keys.get_api_key(session, user, key_id))
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(ApiKeyNotFound),
+)
 async def revoke_api_key(key_id: uuid.UUID, user: SessionUser, session: SessionDep) -> Response:
     """Revoke a key: it stops working at once. Revoking it again changes nothing."""
     await api_keys.revoke_api_key(session, user, key_id, utcnow())

@@ -6,15 +6,23 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
+from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.assets import service as assets
+from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.assets.schemas import AssetOut, AssetPage
+from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 router = APIRouter(prefix="/v1/assets", tags=["assets"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AssetOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssetOut,
+    responses=problem_responses(ImageTooLarge, UnsupportedImage),
+)
 async def upload_asset(
     user: TaskWriter,
     ctx: ContextDep,
@@ -39,12 +47,16 @@ async def list_assets(
     return await assets.list_assets(session, user, cursor=cursor, limit=limit)
 
 
-@router.get("/{asset_id}", response_model=AssetOut)
+@router.get("/{asset_id}", response_model=AssetOut, responses=problem_responses(AssetNotFound))
 async def get_asset(asset_id: uuid.UUID, user: TaskReader, session: ReadSessionDep) -> AssetOut:
     return AssetOut.model_validate(await assets.get_asset(session, user, asset_id))
 
 
-@router.delete("/{asset_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{asset_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(AssetNotFound),
+)
 async def delete_asset(
     asset_id: uuid.UUID, user: TaskWriter, ctx: ContextDep, session: SessionDep
 ) -> Response:

@@ -6,8 +6,15 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from pixelfleet.accounts import service as accounts
+from pixelfleet.accounts.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    InvalidToken,
+    RefreshTokenReused,
+)
 from pixelfleet.accounts.schemas import RefreshRequest, RegisterRequest, SignUpAccepted, TokenPair
 from pixelfleet.api.deps import ContextDep, SessionDep
+from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_login, limit_registration
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -38,7 +45,7 @@ async def register(body: RegisterRequest, ctx: ContextDep, session: SessionDep) 
     "/token",
     response_model=TokenPair,
     dependencies=[Depends(limit_login)],
-    responses=RATE_LIMITED,
+    responses={**RATE_LIMITED, **problem_responses(InvalidCredentials, AccountDisabled)},
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -51,7 +58,11 @@ async def token(
     return await accounts.start_login(session, user, form.password, ctx.signer, ctx.refresh_ttl)
 
 
-@router.post("/refresh", response_model=TokenPair)
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses=problem_responses(InvalidToken, RefreshTokenReused, AccountDisabled),
+)
 async def refresh(body: RefreshRequest, ctx: ContextDep, session: SessionDep) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once; using one twice
     signs out every session of that login. A login lasts `PIXELFLEET_REFRESH_TOKEN_DAYS`."""

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from pixelfleet.api.deps import ContextDep
-from pixelfleet.api.problems import problem_response
+from pixelfleet.api.problems import PROBLEM_MEDIA_TYPE, problem_response
 from pixelfleet.db import ping
 from pixelfleet.schema_migrations import schema_state
 
@@ -23,7 +23,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        503: {
+            "description": "`not-ready`: the database (or Redis) is unreachable, or the "
+            "database is not migrated.",
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+    },
+)
 @router.head("/readyz", response_model=None, include_in_schema=False)
 async def readyz(ctx: ContextDep) -> JSONResponse | dict[str, str]:
     """The database answers and its schema is the code's, or newer (a rolling upgrade has

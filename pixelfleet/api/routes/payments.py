@@ -5,9 +5,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from pixelfleet.api.deps import ContextDep, CreditReader, ReadSessionDep, SessionDep, SessionUser
+from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_payments
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.payments import service as payments
+from pixelfleet.payments.errors import (
+    InvalidPaymentSignature,
+    InvalidWebhook,
+    OrderKeyReused,
+    PaymentMismatch,
+    PaymentNotCaptured,
+    PaymentNotFound,
+    PaymentProviderUnavailable,
+    PaymentsNotConfigured,
+)
 from pixelfleet.payments.schemas import (
     OrderOut,
     OrderRequest,
@@ -21,7 +32,11 @@ from pixelfleet.payments.schemas import (
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
 
-@router.get("/packs", response_model=PackList)
+# Without keys, or with Razorpay away, a payment route answers 503.
+_UNAVAILABLE = (PaymentsNotConfigured, PaymentProviderUnavailable)
+
+
+@router.get("/packs", response_model=PackList, responses=problem_responses(PaymentsNotConfigured))
 async def list_packs(ctx: ContextDep) -> PackList:
     """The credit packs on sale (503 while payments are not configured)."""
     return payments.list_packs(ctx)
@@ -32,7 +47,15 @@ async def list_packs(ctx: ContextDep) -> PackList:
     status_code=status.HTTP_201_CREATED,
     response_model=OrderOut,
     dependencies=[Depends(limit_payments)],
-    responses=RATE_LIMITED,
+    responses={
+        **RATE_LIMITED,
+        200: {
+            "model": OrderOut,
+            "description": "The order this `Idempotency-Key` opened before "
+            "(`Idempotent-Replayed: true`).",
+        },
+        **problem_responses(OrderKeyReused, *_UNAVAILABLE),
+    },
 )
 async def create_order(
     body: OrderRequest,
@@ -55,14 +78,36 @@ async def create_order(
     "/verify",
     response_model=PaymentOut,
     dependencies=[Depends(limit_payments)],
-    responses=RATE_LIMITED,
+    responses={
+        **RATE_LIMITED,
+        **problem_responses(
+            InvalidPaymentSignature,
+            PaymentNotFound,
+            PaymentMismatch,
+            PaymentNotCaptured,
+            *_UNAVAILABLE,
+        ),
+    },
 )
 async def verify_payment(body: VerifyRequest, user: SessionUser, ctx: ContextDep) -> PaymentOut:
     """Hand over what Checkout's success handler received; the pack's credits are granted once."""
     return await payments.verify_checkout(ctx, user, body)
 
 
-@router.post("/webhook", response_model=WebhookAck)
+@router.post(
+    "/webhook",
+    response_model=WebhookAck,
+    responses=problem_responses(InvalidWebhook, PaymentsNotConfigured),
+    # The body is read raw (the signature covers its bytes), so FastAPI cannot list it.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object", "title": "Razorpay's event"}}
+            },
+        }
+    },
+)
 async def razorpay_webhook(
     request: Request,
     ctx: ContextDep,

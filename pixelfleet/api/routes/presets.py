@@ -5,8 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
+from pixelfleet.api.problems import problem_responses
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.presets import service as presets
+from pixelfleet.presets.errors import PresetExists, PresetNotFound
 from pixelfleet.presets.schemas import PresetBody, PresetIn, PresetName, PresetOut, PresetPage
 
 router = APIRouter(prefix="/v1/presets", tags=["presets"])
@@ -14,7 +16,12 @@ router = APIRouter(prefix="/v1/presets", tags=["presets"])
 NamePath = Annotated[PresetName, Path(description="The preset's name.")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PresetOut)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PresetOut,
+    responses=problem_responses(PresetExists),
+)
 async def create_preset(
     body: PresetIn, user: TaskWriter, ctx: ContextDep, session: SessionDep, response: Response
 ) -> PresetOut:
@@ -37,7 +44,7 @@ async def list_presets(
     return await presets.list_presets(session, user, cursor=cursor, limit=limit)
 
 
-@router.get("/{name}", response_model=PresetOut)
+@router.get("/{name}", response_model=PresetOut, responses=problem_responses(PresetNotFound))
 async def get_preset(name: NamePath, user: TaskReader, session: ReadSessionDep) -> PresetOut:
     return PresetOut.model_validate(await presets.get_preset(session, user, name))
 
@@ -62,7 +69,9 @@ async def replace_preset(
     return PresetOut.model_validate(preset)
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(PresetNotFound)
+)
 async def delete_preset(name: NamePath, user: TaskWriter, session: SessionDep) -> Response:
     await presets.delete_preset(session, user, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -20,11 +20,22 @@ from fastapi import (
 from fastapi.responses import StreamingResponse
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
+from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
+from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.errors import NotFound
+from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.errors import (
+    IdempotencyKeyReused,
+    ResultExpired,
+    ResultNotReady,
+    TaskAlreadyFinished,
+    TaskNotFound,
+    VariantNotFound,
+)
 from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
@@ -47,7 +58,12 @@ EVENT_KEEPALIVE_SECONDS = 15.0
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskOut,
     dependencies=[Depends(limit_task_submission)],
-    responses=RATE_LIMITED,
+    responses={
+        **RATE_LIMITED,
+        **problem_responses(
+            InsufficientCredits, IdempotencyKeyReused, ImageTooLarge, UnsupportedImage
+        ),
+    },
 )
 async def submit_task(
     response: Response,
@@ -117,13 +133,17 @@ async def list_tasks(
     return await jobs.list_tasks(session, user, status=status_filter, cursor=cursor, limit=limit)
 
 
-@router.get("/{task_id}", response_model=TaskOut)
+@router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(TaskNotFound))
 async def get_task(task_id: uuid.UUID, user: TaskReader, session: ReadSessionDep) -> TaskOut:
     log_context.bind(task_id=task_id)
     return TaskOut.from_task(await jobs.get_task(session, user, task_id))
 
 
-@router.delete("/{task_id}", response_model=TaskOut)
+@router.delete(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses=problem_responses(TaskNotFound, TaskAlreadyFinished),
+)
 async def cancel_task(
     task_id: uuid.UUID, user: TaskWriter, ctx: ContextDep, session: SessionDep
 ) -> TaskOut:
@@ -138,7 +158,10 @@ async def cancel_task(
 @router.get(
     "/{task_id}/result",
     response_class=StreamingResponse,
-    responses={200: {"content": {"image/*": {}}, "description": "The processed image."}},
+    responses={
+        200: {"content": {"image/*": {}}, "description": "The processed image."},
+        **problem_responses(TaskNotFound, VariantNotFound, ResultNotReady, ResultExpired),
+    },
 )
 async def download_result(
     task_id: uuid.UUID,
@@ -214,7 +237,10 @@ async def _task_events(
 @router.get(
     "/{task_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **problem_responses(TaskNotFound),
+    },
 )
 async def task_events(
     task_id: uuid.UUID,

@@ -6,6 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionUser, TaskReader
+from pixelfleet.api.problems import problem_responses
+from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.webhooks import service as webhooks
 from pixelfleet.webhooks.schemas import DeliveryPage, WebhookSecretOut
@@ -13,7 +15,11 @@ from pixelfleet.webhooks.schemas import DeliveryPage, WebhookSecretOut
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
 
-@router.get("/tasks/{task_id}/deliveries", response_model=DeliveryPage)
+@router.get(
+    "/tasks/{task_id}/deliveries",
+    response_model=DeliveryPage,
+    responses=problem_responses(TaskNotFound),
+)
 async def list_deliveries(
     task_id: uuid.UUID,
     user: TaskReader,

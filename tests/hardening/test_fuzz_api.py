@@ -1,0 +1,413 @@
+"""Schemathesis against the OpenAPI document a real `pixelfleet up` serves: every operation, as
+a stranger, as a signed-in user and (for the administration) as an administrator, with data that
+fits the document, data that does not, and well-formed data that reaches past the first refusal
+(the user's real ids, real images, real pipelines). No answer is a 5xx; every answer has a status,
+a content type and a body that the document lists for that operation; every error is a complete
+RFC 9457 problem. The last test prints the tally.
+
+Schemathesis' stateful state machine is not used: which of its rules it may draw depends on the
+live server's earlier answers, which Hypothesis reports as flaky data generation. The user's
+real ids, made before the fuzz, stand in for the links it would follow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import CheckContext, CheckFunction, not_a_server_error
+from schemathesis.errors import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.api_helpers import PASSWORD, image_bytes
+from tests.hardening.tally import TALLY as HARDENING
+from tests.harness.embedded import RunningPlatform, pixelfleet_up
+from tests.harness.razorpay import FakeRazorpay
+from tests.live_api import sign_in, submit, wait_final
+
+PROBLEM = "application/problem+json"
+JWT_SECRET = "fuzz-" + "f" * 59
+EXAMPLES_PER_OPERATION = 25
+
+# Random bytes are never an image and random text never a pipeline: these get past the 415/422.
+IMAGE = image_bytes("PNG", (48, 32))
+PIPELINES: list[dict[str, Any]] = [
+    {"operations": [{"op": "resize", "width": 16}], "output": {"format": "webp"}},
+    {
+        "operations": [{"op": "grayscale"}],
+        "variants": [
+            {"name": "small", "operations": [{"op": "thumbnail", "width": 8, "height": 8}]},
+            {"name": "flipped", "operations": [{"op": "flip"}], "output": {"format": "jpeg"}},
+        ],
+    },
+]
+
+
+@dataclass
+class Tally:
+    requests: int = 0  # every request sent, the checks' own probes included
+    operations: set[str] = field(default_factory=set)
+    server_errors: list[str] = field(default_factory=list)
+    answered: dict[str, set[int]] = field(default_factory=dict)  # statuses, by operation
+
+
+TALLY = Tally()
+
+
+@dataclass
+class Caller:
+    """Who fuzzes, with what credential, and the well-formed values to mix into the fuzz."""
+
+    headers: dict[str, str]
+    path_parameters: dict[str, str] = field(default_factory=dict)
+    # By operation label: the parts of well-formed requests (`body`, `headers`).
+    requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    paths: str = "/"  # the prefix of the paths it fuzzes
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz") / "data"
+
+
+@pytest.fixture(scope="module")
+def razorpay() -> Iterator[FakeRazorpay]:
+    with FakeRazorpay() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def platform(data_dir: Path, razorpay: FakeRazorpay) -> Iterator[RunningPlatform]:
+    """With payments at the fake Razorpay, so that the payment routes run rather than answer
+    503 `payments-not-configured`."""
+    env = {
+        "PIXELFLEET_JWT_SECRET": JWT_SECRET,
+        # Rate limits would answer 429 to most of a fuzzer's requests and hide the code behind.
+        "PIXELFLEET_RATE_LIMITS_ENABLED": "false",
+        "PIXELFLEET_SIGNUP_CREDITS": "1000000",
+        "PIXELFLEET_RAZORPAY_KEY_ID": razorpay.key_id,
+        "PIXELFLEET_RAZORPAY_KEY_SECRET": razorpay.key_secret,
+        "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET": razorpay.webhook_secret,
+        "PIXELFLEET_RAZORPAY_BASE_URL": razorpay.base_url,
+    }
+    with pixelfleet_up(data_dir, env=env, workers=1) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api_schema(platform: RunningPlatform) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{platform.base_url}/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    """Every request of the fuzzer goes through here, and is counted."""
+    with requests.Session() as http:
+
+        def count(response: requests.Response, *args: object, **kwargs: object) -> None:
+            TALLY.requests += 1
+            HARDENING.answered(
+                "fuzz", f"{response.request.method} {response.url}", response.status_code
+            )
+            if response.status_code >= 500:
+                TALLY.server_errors.append(f"{response.request.method} {response.url}")
+
+        http.hooks["response"].append(count)
+        yield http
+
+
+def paid_order(http: httpx.Client, headers: dict[str, str], razorpay: FakeRazorpay) -> Any:
+    """An order of the caller, paid at Razorpay: what Checkout then hands the browser."""
+    opened = http.post("/v1/payments/orders", headers=headers, json={"pack_id": "starter"})
+    assert opened.status_code == 201, opened.text
+    return razorpay.pay(opened.json()["order_id"])
+
+
+def signed_webhook(razorpay: FakeRazorpay, payment: Any) -> dict[str, Any]:
+    """Razorpay's `payment.captured` for the payment, signed over the bytes the fuzzer will
+    send: the document as `json.dumps` writes it (what `requests` sends for a JSON body)."""
+    body, headers = razorpay.webhook("payment.captured", payment=payment)
+    document = json.loads(body)
+    signature = razorpay.sign_webhook(json.dumps(document).encode())
+    return {
+        "body": document,
+        "headers": {**headers, "X-Razorpay-Signature": signature},
+    }
+
+
+@pytest.fixture(scope="module")
+def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
+    """A signed-in user who owns a finished task, an asset, a preset, an API key, and two
+    orders paid at Razorpay (one to verify, one for its webhook)."""
+    email = f"fuzzer-{uuid.uuid4().hex[:8]}@example.com"
+    with httpx.Client(base_url=platform.base_url, timeout=30) as http:
+        headers = sign_in(http, email)
+        logins = [
+            http.post("/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
+            for _ in range(2)
+        ]
+        task = wait_final(http, headers, submit(http, headers, PIPELINES[1], IMAGE)["id"])
+        asset = http.post("/v1/assets", headers=headers, files={"file": ("mark.png", IMAGE)})
+        preset = http.post(
+            "/v1/presets", headers=headers, json={"name": "look", "pipeline": PIPELINES[0]}
+        )
+        key = http.post(
+            "/v1/me/api-keys", headers=headers, json={"name": "ci", "scopes": ["tasks:read"]}
+        )
+        packs = http.get("/v1/payments/packs").json()["items"]
+        verified, hooked = (paid_order(http, headers, razorpay) for _ in range(2))
+    for made in (asset, preset, key):
+        assert made.status_code == 201, made.text
+    pipelines = [
+        *PIPELINES,
+        {"preset": "look"},
+        {"operations": [{"op": "watermark", "asset": asset.json()["id"]}]},
+    ]
+    bodies: dict[str, list[Any]] = {
+        "POST /v1/tasks": [{"file": IMAGE}]
+        + [{"file": IMAGE, "pipeline": json.dumps(pipeline)} for pipeline in pipelines],
+        "POST /v1/assets": [{"file": IMAGE}],
+        "POST /v1/presets": [{"name": "other", "pipeline": PIPELINES[1]}],
+        "PUT /v1/presets/{name}": [{"pipeline": pipeline} for pipeline in PIPELINES],
+        "POST /v1/payments/orders": [{"pack_id": pack["id"]} for pack in packs],
+        "POST /v1/payments/verify": [
+            {
+                "razorpay_order_id": verified["order_id"],
+                "razorpay_payment_id": verified["id"],
+                "razorpay_signature": razorpay.checkout_signature(
+                    verified["order_id"], verified["id"]
+                ),
+            }
+        ],
+        "POST /v1/auth/token": [{"username": email, "password": PASSWORD}],
+        "POST /v1/auth/refresh": [{"refresh_token": logins[0]["refresh_token"]}],
+        "POST /v1/auth/logout": [{"refresh_token": logins[1]["refresh_token"]}],
+        "POST /v1/me/api-keys": [{"name": "bot", "scopes": ["tasks:read", "tasks:write"]}],
+    }
+    well_formed = {label: [{"body": body} for body in each] for label, each in bodies.items()}
+    well_formed["POST /v1/payments/webhook"] = [signed_webhook(razorpay, hooked)]
+    return Caller(
+        headers,
+        path_parameters={
+            "task_id": task["id"],
+            "asset_id": asset.json()["id"],
+            "name": "look",
+            "key_id": key.json()["id"],
+        },
+        requests=well_formed,
+    )
+
+
+@pytest.fixture(scope="module")
+def administrator(platform: RunningPlatform, data_dir: Path) -> Caller:
+    """An administrator (made as an operator makes one, with the command line), whose
+    administration acts on an account of its own."""
+    email = f"root-{uuid.uuid4().hex[:8]}@example.com"
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pixelfleet",
+            "admin",
+            "create-user",
+            email,
+            "--admin",
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+        env={
+            **{name: value for name, value in os.environ.items() if "PIXELFLEET_" not in name},
+            "PIXELFLEET_DATA_DIR": str(data_dir),
+            "PIXELFLEET_JWT_SECRET": JWT_SECRET,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    with httpx.Client(base_url=platform.base_url, timeout=30) as http:
+        token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
+        assert token.status_code == 200, token.text
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        subject = sign_in(http, f"subject-{uuid.uuid4().hex[:8]}@example.com")
+        subject_id = http.get("/v1/me", headers=subject).json()["id"]
+    return Caller(headers, path_parameters={"user_id": subject_id}, paths="/v1/admin/")
+
+
+@schemathesis.check
+def tallied(
+    ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    TALLY.answered.setdefault(case.operation.label, set()).add(response.status_code)
+    return None
+
+
+@schemathesis.check
+def problem_details(
+    ctx: CheckContext, response: schemathesis.Response, case: schemathesis.Case
+) -> bool | None:
+    """Every 4xx and 5xx answer is an RFC 9457 problem document with its four members."""
+    if response.status_code < 400:
+        return None
+    content_type = response.headers.get("content-type", [""])[0].split(";")[0].strip()
+    assert content_type == PROBLEM, f"error answered as {content_type!r}, not {PROBLEM}"
+    body = response.json()
+    assert isinstance(body, dict), body
+    missing = {"type", "title", "status", "detail"} - body.keys()
+    assert not missing, f"problem document without {sorted(missing)}: {body}"
+    assert body["status"] == response.status_code, body
+    return None
+
+
+CHECKS: list[CheckFunction] = [
+    tallied,
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    problem_details,
+]
+
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    derandomize=True,  # the same requests on every run, in CI too
+    database=None,
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is reported as found
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def cases_for(
+    operation: schemathesis.APIOperation, caller: Caller
+) -> st.SearchStrategy[schemathesis.Case]:
+    """Cases that fit the document, cases that do not, and the caller's well-formed ones."""
+    strategies = [
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    ]
+    known = {
+        name: value
+        for name, value in caller.path_parameters.items()
+        if name in re.findall(r"{(\w+)}", operation.path)
+    }
+    if known:
+        strategies.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters=known))
+    well_formed = caller.requests.get(operation.label, [])
+    if well_formed:
+        strategies.append(
+            st.sampled_from(well_formed).flatmap(
+                lambda parts: operation.as_strategy(
+                    GenerationMode.POSITIVE, path_parameters=known or None, **parts
+                )
+            )
+        )
+    return st.one_of(strategies)
+
+
+def fuzz(
+    api_schema: schemathesis.BaseSchema,
+    session: requests.Session,
+    caller: Caller,
+    checks: list[CheckFunction],
+) -> list[str]:
+    """Fuzzes every operation under the caller's paths; returns what failed, by operation."""
+    failures: list[str] = []
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        if not operation.path.startswith(caller.paths):
+            continue
+        TALLY.operations.add(operation.label)
+
+        @FUZZ_SETTINGS
+        @given(case=cases_for(operation, caller))
+        def one_operation(case: schemathesis.Case) -> None:
+            case.call_and_validate(
+                session=session, headers=caller.headers, checks=checks, timeout=30
+            )
+
+        try:
+            one_operation()
+        except (FailureGroup, Exception) as failure:  # a FailureGroup is a BaseExceptionGroup
+            failures.append(f"{operation.label}: {failure}")
+    return failures
+
+
+def test_a_stranger_gets_documented_answers(
+    api_schema: schemathesis.BaseSchema, session: requests.Session
+) -> None:
+    failures = fuzz(api_schema, session, Caller(headers={}), [*CHECKS, ignored_auth])
+    assert not failures, "\n\n".join(failures)
+
+
+def test_a_signed_in_user_gets_documented_answers(
+    api_schema: schemathesis.BaseSchema, session: requests.Session, user: Caller
+) -> None:
+    failures = fuzz(api_schema, session, user, CHECKS)
+    assert not failures, "\n\n".join(failures)
+
+
+def test_an_administrator_gets_documented_answers(
+    api_schema: schemathesis.BaseSchema, session: requests.Session, administrator: Caller
+) -> None:
+    failures = fuzz(api_schema, session, administrator, CHECKS)
+    assert not failures, "\n\n".join(failures)
+
+
+# Cancelling answers 409 `task-already-finished` for every task the fuzzer can name: the worker
+# finishes each within a second of its submission. tests/jobs cancels queued and running tasks.
+ONLY_REFUSED = {"DELETE /v1/tasks/{task_id}"}
+
+
+def test_the_tally(capsys: pytest.CaptureFixture[str]) -> None:
+    with capsys.disabled():
+        print(
+            f"\nfuzz: {TALLY.requests} requests over {len(TALLY.operations)} operations, "
+            f"{len(TALLY.server_errors)} server errors"
+        )
+    assert TALLY.server_errors == []
+    # Every operation also answered a well-formed request: the fuzz reached past the refusals.
+    refused_only = {
+        label
+        for label, statuses in TALLY.answered.items()
+        if not any(200 <= status < 300 for status in statuses)
+    }
+    assert refused_only == ONLY_REFUSED, "give the caller a well-formed request for these"
+
+
+def test_after_the_fuzz_every_balance_still_equals_its_ledger(
+    platform: RunningPlatform, data_dir: Path
+) -> None:
+    """What the fuzz did to money (orders, verifications, webhooks, submissions, cancels) left
+    the books balanced: `pixelfleet admin audit` on the fuzzed server's database."""
+    env = {name: value for name, value in os.environ.items() if "PIXELFLEET_" not in name}
+    audited = subprocess.run(
+        [sys.executable, "-m", "pixelfleet", "admin", "audit"],
+        env={**env, "PIXELFLEET_DATA_DIR": str(data_dir), "PIXELFLEET_JWT_SECRET": JWT_SECRET},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert "every balance equals the sum of its ledger" in audited.stdout
