@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from pixelfleet.errors import PROBLEM_BASE, FieldError, PixelFleetError
 
@@ -98,18 +100,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _methods_for(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in routes:
+        nested = getattr(route, "original_router", None)  # an included router
+        if nested is not None:
+            methods |= _methods_for(nested.routes, scope)
+            continue
+        matched, _ = route.matches(scope)
+        if matched is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) else phrase
     slug = _STATUS_SLUGS.get(exc.status_code, phrase.lower().replace(" ", "-"))
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _methods_for(request.app.routes, request.scope)
+        if allowed:
+            headers["Allow"] = ", ".join(sorted(allowed))
+            detail = f"{request.method} is not allowed here; this path takes {headers['Allow']}."
     return problem_response(
-        exc.status_code,
-        slug,
-        phrase,
-        detail,
-        instance=request.url.path,
-        headers=dict(exc.headers) if exc.headers else None,
+        exc.status_code, slug, phrase, detail, instance=request.url.path, headers=headers or None
     )
 
 

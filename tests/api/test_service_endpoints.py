@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from tests.api_helpers import PROBLEM
@@ -60,6 +62,18 @@ async def test_unknown_routes_and_methods_answer_problems(client: httpx.AsyncCli
     wrong_method = await client.put("/v1/operations")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["content-type"] == PROBLEM
+
+
+async def test_a_wrong_method_is_told_every_method_the_path_takes(
+    client: httpx.AsyncClient,
+) -> None:
+    # Two routes share /v1/presets (GET lists, POST saves): the answer names both.
+    presets = await client.request("PATCH", "/v1/presets")
+    assert presets.status_code == 405
+    assert presets.headers["Allow"] == "GET, POST"
+    assert "GET, POST" in presets.json()["detail"]
+    task = await client.request("PATCH", f"/v1/tasks/{uuid.uuid4()}")
+    assert task.headers["Allow"] == "DELETE, GET"
 
 
 async def test_every_error_answer_is_documented_as_a_problem(client: httpx.AsyncClient) -> None:
