@@ -29,6 +29,13 @@ from tests.hardening.tally import TALLY
 PIPELINE = json.dumps({"operations": [{"op": "resize", "width": 16}], "output": {"format": "png"}})
 
 
+@pytest.fixture
+def backend() -> str:
+    """One backend is enough: these are about credentials, not the database (tests/accounts
+    runs the account rules on both)."""
+    return "sqlite"
+
+
 def claims(sub: str, **overrides: object) -> dict[str, object]:
     now = int(time.time())
     values: dict[str, object] = {
