@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.models import Payment
@@ -53,17 +52,19 @@ async def test_everyones_tasks_are_listed_newest_first_by_status_and_account(
     }
 
 
-@pytest.mark.parametrize(
-    "params",
-    [{"status": "exploded"}, {"user_id": "alice"}, {"limit": "-1"}, {"cursor": "%%%"}],
-)
 async def test_bad_task_list_parameters_are_a_precise_problem(
-    client: httpx.AsyncClient, ctx: ProcessContext, params: dict[str, str]
+    client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
     admin = await sign_up_admin(client, ctx)
-    answer = await client.get("/v1/admin/tasks", headers=admin, params=params)
-    assert answer.status_code == 422, answer.text
-    assert answer.headers["content-type"] == PROBLEM
+    for params in (
+        {"status": "exploded"},
+        {"user_id": "alice"},
+        {"limit": "-1"},
+        {"cursor": "%%%"},
+    ):
+        answer = await client.get("/v1/admin/tasks", headers=admin, params=params)
+        assert answer.status_code == 422, (params, answer.text)
+        assert answer.headers["content-type"] == PROBLEM
 
 
 async def test_the_stats_add_up(client: httpx.AsyncClient, ctx: ProcessContext) -> None:
