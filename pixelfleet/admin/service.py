@@ -39,7 +39,7 @@ from pixelfleet.credits import service as credits
 from pixelfleet.credits.schemas import EntryKind
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.jobs.schemas import ErrorOut, SourceOut
+from pixelfleet.jobs.schemas import SourceOut, error_of
 from pixelfleet.jobs.states import ALL_STATES
 from pixelfleet.models import AdminAction, CreditEntry, Task, User
 from pixelfleet.pagination import (
@@ -262,17 +262,8 @@ def _task_out(task: Task) -> AdminTaskOut:
         cost=task.cost,
         attempts=task.attempts,
         worker=task.worker,
-        source=SourceOut(
-            format=task.source_format,
-            width=task.source_width,
-            height=task.source_height,
-            bytes=task.source_bytes,
-        ),
-        error=(
-            ErrorOut(code=task.error_code, message=task.error_message or "")
-            if task.error_code is not None
-            else None
-        ),
+        source=SourceOut.of(task),
+        error=error_of(task),
         created_at=task.created_at,
         updated_at=task.updated_at,
         started_at=task.started_at,

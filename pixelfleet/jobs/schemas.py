@@ -16,6 +16,15 @@ class SourceOut(BaseModel):
     height: int
     bytes: int
 
+    @classmethod
+    def of(cls, task: Task) -> SourceOut:
+        return cls(
+            format=task.source_format,
+            width=task.source_width,
+            height=task.source_height,
+            bytes=task.source_bytes,
+        )
+
 
 class ResultOut(BaseModel):
     """One stored output: the task's only one, or one of its variants."""
@@ -35,7 +44,7 @@ class ErrorOut(BaseModel):
     message: str
 
 
-def _error_of(task: Task) -> ErrorOut | None:
+def error_of(task: Task) -> ErrorOut | None:
     if task.error_code is None:
         return None
     return ErrorOut(code=task.error_code, message=task.error_message or "")
@@ -87,7 +96,7 @@ class TaskOut(BaseModel):
             )
             for output in task.outputs
         ]
-        error = _error_of(task)
+        error = error_of(task)
         return cls(
             id=task.id,
             status=task.status,
@@ -99,12 +108,7 @@ class TaskOut(BaseModel):
             updated_at=task.updated_at,
             started_at=task.started_at,
             finished_at=task.finished_at,
-            source=SourceOut(
-                format=task.source_format,
-                width=task.source_width,
-                height=task.source_height,
-                bytes=task.source_bytes,
-            ),
+            source=SourceOut.of(task),
             pipeline=task.pipeline,
             result=outputs[0] if outputs else None,
             outputs=outputs,
@@ -136,5 +140,5 @@ class ProgressEvent(BaseModel):
             status=task.status,
             progress=task.progress,
             stage=task.stage,
-            error=_error_of(task),
+            error=error_of(task),
         )
