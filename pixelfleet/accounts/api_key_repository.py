@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.db import newest_first
 from pixelfleet.models import ApiKey
 
 
@@ -44,10 +45,13 @@ class ApiKeyRepository:
         self, user_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> list[ApiKey]:
         """Newest first."""
-        statement = select(ApiKey).where(ApiKey.user_id == user_id)
-        if after is not None:
-            statement = statement.where(tuple_(ApiKey.created_at, ApiKey.id) < after)
-        statement = statement.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(limit)
+        statement = newest_first(
+            select(ApiKey).where(ApiKey.user_id == user_id),
+            ApiKey.created_at,
+            ApiKey.id,
+            after,
+            limit,
+        )
         return list((await self.session.scalars(statement)).all())
 
     async def revoke(self, key_id: uuid.UUID, now: datetime) -> None:

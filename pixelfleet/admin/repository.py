@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
-from pixelfleet.models import AdminAction, ApiKey, CreditEntry, Payment, Task, User
+from pixelfleet.models import AdminAction, CreditEntry, Payment, Task, User
 
 
 class AdminRepository:
@@ -52,22 +52,6 @@ class AdminRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
-
-    async def usable_api_keys(self, user_id: uuid.UUID, now: datetime) -> int:
-        statement = select(func.count()).where(
-            ApiKey.user_id == user_id,
-            ApiKey.revoked_at.is_(None),
-            or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
-        )
-        return int(await self.session.scalar(statement) or 0)
-
-    async def ledger_sum(self, user_id: uuid.UUID) -> int:
-        total = await self.session.scalar(
-            select(func.coalesce(func.sum(CreditEntry.amount), 0)).where(
-                CreditEntry.user_id == user_id
-            )
-        )
-        return int(total or 0)
 
     async def tasks_page(
         self,

@@ -36,6 +36,7 @@ from pixelfleet.admin.schemas import (
     UserPage,
 )
 from pixelfleet.credits import service as credits
+from pixelfleet.credits.repository import CreditRepository
 from pixelfleet.credits.schemas import EntryKind
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
@@ -139,8 +140,10 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> AdminUserOut:
     return AdminUserOut(
         **UserOut.model_validate(user).model_dump(),
         tasks_by_status={state: counted.get(state, 0) for state in ALL_STATES},
-        ledger_sum=await repo.ledger_sum(user.id),
-        usable_api_keys=await repo.usable_api_keys(user.id, utcnow()),
+        ledger_sum=await CreditRepository.from_session(session).ledger_sum(user.id),
+        usable_api_keys=await ApiKeyRepository.from_session(session).count_usable(
+            user.id, utcnow()
+        ),
     )
 
 
