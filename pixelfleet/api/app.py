@@ -19,6 +19,7 @@ from pixelfleet.api.routes import (
     api_keys,
     assets,
     auth,
+    console,
     health,
     me,
     metrics,
@@ -109,4 +110,5 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
     )
     for module in routers:
         app.include_router(module.router)
+    console.mount_console(app)
     return app

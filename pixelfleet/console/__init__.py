@@ -1,0 +1,36 @@
+"""The web console: a single page and its static files, served by the API (no build step)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ASSETS = Path(__file__).parent / "static"
+
+# Razorpay Checkout loads its script from checkout.razorpay.com and opens its form in a frame
+# from api.razorpay.com; nothing else outside this origin is ever loaded.
+RAZORPAY_ORIGINS = "https://checkout.razorpay.com https://api.razorpay.com"
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        f"script-src 'self' {RAZORPAY_ORIGINS}",
+        f"frame-src {RAZORPAY_ORIGINS}",
+        f"connect-src 'self' {RAZORPAY_ORIGINS} https://lumberjack.razorpay.com",
+        "img-src 'self' blob: data: https://*.razorpay.com",
+        # Checkout styles the overlay it adds to the page with inline styles.
+        "style-src 'self' 'unsafe-inline'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    # The page and its scripts are revalidated (ETag) on every load, so an upgrade shows at once.
+    "Cache-Control": "no-cache",
+}

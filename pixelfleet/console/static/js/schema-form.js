@@ -1,0 +1,105 @@
+// Form fields for the parameters of an operation, from the JSON Schema the catalogue gives.
+
+import { field, h, setFieldError } from "./dom.js";
+
+/** The schema of a value that may also be null, and whether null was allowed. */
+function unwrapOptional(schema) {
+  const choices = schema.anyOf;
+  if (!choices) return [schema, false];
+  const concrete = choices.filter((choice) => choice.type !== "null");
+  return [concrete.length === 1 ? { ...schema, ...concrete[0], anyOf: undefined } : schema, true];
+}
+
+function controlFor(schema, optional, required) {
+  if (schema.enum) {
+    const select = h(
+      "select",
+      {},
+      optional ? h("option", { value: "" }, "(none)") : null,
+      schema.enum.map((choice) => h("option", { value: choice }, choice)),
+    );
+    select.value = schema.default ?? (optional ? "" : schema.enum[0]);
+    return [select, (control) => control.value || null];
+  }
+  if (schema.type === "boolean") {
+    const box = h("input", { type: "checkbox", checked: Boolean(schema.default) });
+    return [box, (control) => control.checked];
+  }
+  if (schema.type === "integer" || schema.type === "number") {
+    const input = h("input", {
+      type: "number",
+      inputmode: schema.type === "integer" ? "numeric" : "decimal",
+      step: schema.type === "integer" ? "1" : "any",
+      min: schema.minimum ?? schema.exclusiveMinimum,
+      max: schema.maximum ?? schema.exclusiveMaximum,
+      required: required || null,
+    });
+    if (schema.default !== undefined && schema.default !== null) input.value = schema.default;
+    return [input, (control) => (control.value === "" ? null : Number(control.value))];
+  }
+  if (schema.type === "string") {
+    const input = h("input", {
+      type: "text",
+      maxlength: schema.maxLength,
+      required: required || null,
+      spellcheck: "false",
+    });
+    if (schema.default) input.value = schema.default;
+    return [input, (control) => (control.value.trim() === "" ? null : control.value.trim())];
+  }
+  // A shape this form does not know: typed as JSON.
+  const area = h("textarea", { rows: 2, spellcheck: "false" });
+  if (schema.default !== undefined) area.value = JSON.stringify(schema.default);
+  return [area, (control) => (control.value.trim() === "" ? null : JSON.parse(control.value))];
+}
+
+/**
+ * The fields of an object schema (properties with a `const` are fixed, not shown).
+ * `read()` gives the values that differ from the defaults (plus the fixed ones);
+ * `showErrors({name: message})` shows the server's field errors beside their fields.
+ */
+export function schemaFields(schema, { omit = [] } = {}) {
+  const required = new Set(schema.required || []);
+  const fixed = {};
+  const readers = [];
+  const controls = {};
+  const fields = [];
+  for (const [name, property] of Object.entries(schema.properties || {})) {
+    if (omit.includes(name)) continue;
+    if (property.const !== undefined) {
+      fixed[name] = property.const;
+      continue;
+    }
+    const [concrete, optional] = unwrapOptional(property);
+    const [control, read] = controlFor(concrete, optional, required.has(name));
+    control.name = name;
+    controls[name] = control;
+    const label = (property.title || name) + (required.has(name) ? " (required)" : "");
+    fields.push(field(label, control, property.description));
+    readers.push([name, control, read, property.default]);
+  }
+  return {
+    fields,
+    controls,
+    read() {
+      const values = { ...fixed };
+      for (const [name, control, read, fallback] of readers) {
+        let value;
+        try {
+          value = read(control);
+        } catch {
+          setFieldError(control, "This is not valid JSON.");
+          throw new Error(`${name} is not valid JSON`);
+        }
+        if (value === null || value === fallback) continue;
+        values[name] = value;
+      }
+      return values;
+    },
+    showErrors(messages) {
+      for (const [name, control] of Object.entries(controls)) {
+        setFieldError(control, messages[name]);
+      }
+    },
+  };
+}

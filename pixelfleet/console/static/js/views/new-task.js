@@ -1,0 +1,295 @@
+// Upload an image, build its pipeline from the catalogue, submit it.
+
+import { request } from "../api.js";
+import { field, formatBytes, h, replace, uid } from "../dom.js";
+import { alertBox, busy, showAlert, showProblem } from "../forms.js";
+import { schemaFields } from "../schema-form.js";
+
+const SOURCE_FORMATS = { "image/jpeg": "jpeg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/avif": "avif" };
+
+function credits(count) {
+  return `${count} credit${count === 1 ? "" : "s"}`;
+}
+
+/** The drop zone: a real file input (keyboard and screen readers use it as it is), which
+ *  also takes a file dropped anywhere on the zone. */
+function dropZone(onFile) {
+  const input = h("input", { type: "file", id: uid("image"), name: "file", accept: "image/*", class: "file-input" });
+  const preview = h("div", { class: "source-preview", "aria-live": "polite" });
+  const zone = h(
+    "div",
+    { class: "dropzone" },
+    h("label", { for: input.id }, h("strong", {}, "Choose an image"), " or drop it here"),
+    input,
+    h("p", { class: "hint" }, "JPEG, PNG, WebP, AVIF, GIF, TIFF, BMP and more."),
+    preview,
+  );
+  let shownUrl = null;
+  function show(file) {
+    if (shownUrl) URL.revokeObjectURL(shownUrl);
+    if (!file) {
+      replace(preview);
+      onFile(null, null);
+      return;
+    }
+    shownUrl = URL.createObjectURL(file);
+    const image = h("img", { src: shownUrl, alt: `The image you chose: ${file.name}` });
+    const facts = h("p", { class: "source-facts" }, `${file.name}, ${formatBytes(file.size)}`);
+    image.addEventListener("load", () => {
+      facts.textContent = `${file.name}, ${image.naturalWidth} × ${image.naturalHeight}, ${formatBytes(file.size)}`;
+      onFile(file, { width: image.naturalWidth, height: image.naturalHeight });
+    });
+    image.addEventListener("error", () => {
+      image.remove(); // a format this browser does not show; the server may still read it
+      onFile(file, null);
+    });
+    replace(preview, image, facts);
+    onFile(file, null);
+  }
+  input.addEventListener("change", () => show(input.files[0] || null));
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  for (const name of ["dragleave", "drop"]) {
+    zone.addEventListener(name, () => zone.classList.remove("dragging"));
+  }
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer.files[0];
+    if (!file) return;
+    const transfer = new DataTransfer();
+    transfer.items.add(file);
+    input.files = transfer.files;
+    show(file);
+  });
+  return { element: zone, input, dispose: () => shownUrl && URL.revokeObjectURL(shownUrl) };
+}
+
+function stepEditor(operation, onChange) {
+  const form = schemaFields(operation.parameters);
+  const legend = h("legend", {});
+  const up = h("button", { type: "button", class: "secondary small" }, "Move up");
+  const remove = h("button", { type: "button", class: "secondary small" }, "Remove");
+  const element = h(
+    "fieldset",
+    { class: "step", "data-op": operation.name },
+    legend,
+    h("p", { class: "hint" }, operation.description),
+    form.fields.length ? h("div", { class: "field-grid" }, form.fields) : null,
+    h("div", { class: "step-actions" }, up, remove),
+  );
+  element.addEventListener("input", onChange);
+  return {
+    operation,
+    element,
+    form,
+    up,
+    remove,
+    number(index) {
+      legend.textContent = `Step ${index + 1}: ${operation.name} (${credits(operation.price)})`;
+      up.setAttribute("aria-label", `Move step ${index + 1} (${operation.name}) up`);
+      remove.setAttribute("aria-label", `Remove step ${index + 1} (${operation.name})`);
+      up.disabled = index === 0;
+    },
+  };
+}
+
+function estimate(catalogue, steps, format, sizeTarget, source) {
+  if (!source.file) return null;
+  const pixels = source.size ? source.size.width * source.size.height : 0;
+  const megapixels = pixels / 1_000_000;
+  const extra = Math.max(0, Math.ceil(megapixels / catalogue.megapixels_per_extra_credit) - 1);
+  const chosen = format || SOURCE_FORMATS[source.file.type] || "png";
+  const formatPrice = catalogue.output_formats.find((entry) => entry.format === chosen)?.price ?? 0;
+  return (
+    catalogue.base_price +
+    steps.reduce((sum, step) => sum + step.operation.price, 0) +
+    formatPrice +
+    (sizeTarget ? catalogue.size_target_price : 0) +
+    extra
+  );
+}
+
+export function newTaskView(app) {
+  const box = alertBox();
+  const body = h("div", { class: "loading", role: "status" }, "Loading the operations…");
+  const element = h(
+    "section",
+    {},
+    h("h1", { tabindex: -1 }, "New task"),
+    box,
+    body,
+  );
+  let disposeZone = () => {};
+  app
+    .catalogue()
+    .then((catalogue) => {
+      const built = buildForm(app, catalogue, box);
+      disposeZone = built.dispose;
+      replace(body, built.element);
+      body.className = "";
+      body.removeAttribute("role");
+    })
+    .catch((error) => {
+      replace(body);
+      showAlert(box, error.message);
+    });
+  return { title: "New task", element, dispose: () => disposeZone() };
+}
+
+function buildForm(app, catalogue, box) {
+  const byName = Object.fromEntries(catalogue.operations.map((operation) => [operation.name, operation]));
+  const source = { file: null, size: null };
+  const steps = [];
+  let idempotencyKey = crypto.randomUUID(); // one per distinct submission, kept across retries
+
+  const costLine = h("p", { class: "cost", "aria-live": "polite" });
+  const stepList = h("div", { class: "steps" });
+  const emptySteps = h("p", { class: "hint" }, "No steps yet: the image is only converted.");
+
+  function changed() {
+    idempotencyKey = crypto.randomUUID();
+    let sizeTarget = false;
+    try {
+      sizeTarget = Boolean(output.read().max_bytes);
+    } catch {
+      // shown on submit
+    }
+    const cost = estimate(catalogue, steps, formatSelect.value, sizeTarget, source);
+    costLine.textContent = cost === null ? "Choose an image to see the price." : `Estimated cost: ${credits(cost)}`;
+  }
+
+  function renumber() {
+    steps.forEach((step, index) => step.number(index));
+    replace(stepList, steps.length ? steps.map((step) => step.element) : emptySteps);
+    changed();
+  }
+
+  function addStep(name) {
+    const step = stepEditor(byName[name], changed);
+    step.remove.addEventListener("click", () => {
+      const index = steps.indexOf(step);
+      steps.splice(index, 1);
+      renumber();
+      (steps[index]?.remove || steps[index - 1]?.remove || picker).focus();
+    });
+    step.up.addEventListener("click", () => {
+      const index = steps.indexOf(step);
+      steps.splice(index - 1, 0, ...steps.splice(index, 1));
+      renumber();
+      (step.up.disabled ? step.remove : step.up).focus();
+    });
+    steps.push(step);
+    renumber();
+    step.element.querySelector("input, select, textarea, button")?.focus();
+  }
+
+  const zone = dropZone((file, size) => {
+    source.file = file;
+    source.size = size;
+    changed();
+  });
+
+  const picker = h(
+    "select",
+    { id: uid("operation") },
+    catalogue.operations.map((operation) =>
+      h("option", { value: operation.name }, `${operation.name} (${credits(operation.price)})`),
+    ),
+  );
+  const addButton = h("button", { type: "button", class: "secondary" }, "Add step");
+  addButton.addEventListener("click", () => addStep(picker.value));
+
+  const formatSelect = h(
+    "select",
+    { name: "format", id: uid("format") },
+    h("option", { value: "" }, "Same as the source"),
+    catalogue.output_formats.map((entry) =>
+      h("option", { value: entry.format }, `${entry.format.toUpperCase()} (+${credits(entry.price)})`),
+    ),
+  );
+  formatSelect.addEventListener("change", changed);
+  const output = schemaFields(catalogue.output_parameters, { omit: ["format"] });
+
+  const submit = h("button", { type: "submit", class: "primary" }, "Process image");
+  const form = h(
+    "form",
+    { class: "task-form", novalidate: false },
+    h("fieldset", { class: "card" }, h("legend", {}, "1. Image"), zone.element),
+    h(
+      "fieldset",
+      { class: "card" },
+      h("legend", {}, "2. Steps"),
+      stepList,
+      h("div", { class: "add-step" }, field("Operation", picker), addButton),
+    ),
+    h(
+      "fieldset",
+      { class: "card" },
+      h("legend", {}, "3. Output"),
+      h("div", { class: "field-grid" }, field("Format", formatSelect), output.fields),
+    ),
+    h("div", { class: "submit-row" }, costLine, submit),
+  );
+  form.addEventListener("input", (event) => {
+    if (event.target !== zone.input) changed();
+  });
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!source.file) {
+      showAlert(box, "Choose an image first.");
+      zone.input.focus();
+      return;
+    }
+    busy(form, box, async () => {
+      let pipeline;
+      try {
+        const outputSpec = output.read();
+        if (formatSelect.value) outputSpec.format = formatSelect.value;
+        pipeline = { operations: steps.map((step) => step.form.read()), output: outputSpec };
+      } catch (error) {
+        showAlert(box, `Check the highlighted fields: ${error.message}.`);
+        return;
+      }
+      const data = new FormData();
+      data.append("file", source.file, source.file.name);
+      data.append("pipeline", JSON.stringify(pipeline));
+      try {
+        const response = await request("POST", "/v1/tasks", {
+          body: data,
+          headers: { "Idempotency-Key": idempotencyKey },
+        });
+        const task = await response.json();
+        app.navigate(`#/tasks/${task.id}`);
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        showFieldErrors(error);
+        showProblem(box, error);
+        if (error.slug === "insufficient-credits") {
+          box.append(" ", h("a", { href: "#/credits" }, "Buy credits"));
+        }
+        box.focus?.();
+      }
+    });
+  });
+
+  function showFieldErrors(error) {
+    const perStep = steps.map(() => ({}));
+    const forOutput = {};
+    for (const { field: path, message } of error.errors || []) {
+      const parts = String(path).split(".");
+      const name = parts[parts.length - 1];
+      if (parts[1] === "operations" && perStep[Number(parts[2])]) perStep[Number(parts[2])][name] = message;
+      else if (parts[1] === "output") forOutput[name] = message;
+    }
+    steps.forEach((step, index) => step.form.showErrors(perStep[index]));
+    output.showErrors(forOutput);
+  }
+
+  renumber();
+  return { element: form, dispose: zone.dispose };
+}

@@ -1,0 +1,160 @@
+// One task: live progress over server-sent events, then its results to preview and download.
+
+import { call, followEvents, request } from "../api.js";
+import { formatBytes, formatDate, h, replace } from "../dom.js";
+import { alertBox, showAlert, showProblem } from "../forms.js";
+import { FINAL, statusBadge } from "../status.js";
+
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
+
+function filenameOf(response, fallback) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const match = /filename="([^"]+)"/.exec(disposition);
+  return match ? match[1] : fallback;
+}
+
+/** One output: fetched with the caller's token, shown, and offered for download. */
+function outputCard(task, output, urls) {
+  const card = h("figure", { class: "output card" }, h("p", { role: "status" }, `Loading ${output.name}…`));
+  const facts = `${output.format.toUpperCase()}, ${output.width} × ${output.height}, ${formatBytes(output.bytes)}`;
+  if (!output.available) {
+    replace(card, h("figcaption", {}, `${output.name}: ${facts}. The stored file has expired.`));
+    return card;
+  }
+  request("GET", output.url)
+    .then(async (response) => {
+      const name = filenameOf(response, `${task.id}.${output.format}`);
+      const url = URL.createObjectURL(await response.blob());
+      urls.push(url);
+      replace(
+        card,
+        h("img", { src: url, alt: `Result ${output.name}: ${facts}`, class: "result-image" }),
+        h(
+          "figcaption",
+          {},
+          h("span", {}, `${output.name}: ${facts}`),
+          h("a", { href: url, download: name, class: "button" }, `Download ${name}`),
+        ),
+      );
+    })
+    .catch((error) => replace(card, h("p", { class: "alert", role: "alert" }, error.message)));
+  return card;
+}
+
+export function taskView(app, id) {
+  const controller = new AbortController();
+  const urls = [];
+  const box = alertBox();
+  const heading = h("h1", { tabindex: -1 }, "Task");
+  const badge = h("span", {});
+  const progress = h("progress", { max: 100, value: 0, id: "task-progress", "aria-describedby": "task-progress-text" });
+  const progressText = h("p", { id: "task-progress-text", class: "progress-text", "aria-live": "polite" });
+  const facts = h("dl", { class: "facts" });
+  const cancel = h("button", { type: "button", class: "danger", hidden: true }, "Cancel task");
+  const outputs = h("div", { class: "outputs" });
+  const element = h(
+    "section",
+    {},
+    heading,
+    box,
+    h(
+      "div",
+      { class: "card" },
+      h("div", { class: "status-row" }, h("span", {}, "Status: "), badge),
+      h("label", { for: "task-progress" }, "Progress"),
+      progress,
+      progressText,
+      facts,
+      cancel,
+    ),
+    outputs,
+    h("p", {}, h("a", { href: "#/new" }, "Process another image"), " · ", h("a", { href: "#/tasks" }, "All tasks")),
+  );
+
+  let shownFinal = false;
+  function showProgress(state) {
+    replace(badge, statusBadge(state.status));
+    progress.value = state.progress;
+    const stage = state.stage && !FINAL.has(state.status) ? ` (${state.stage})` : "";
+    progressText.textContent = `${state.progress} %${stage}`;
+    cancel.hidden = FINAL.has(state.status);
+    if (state.error) showAlert(box, `The task failed: ${state.error.message}`);
+  }
+
+  function showTask(task) {
+    heading.textContent = `Task ${task.id.slice(0, 8)}`;
+    showProgress(task);
+    const rows = [
+      ["Submitted", formatDate(task.created_at)],
+      ["Cost", `${task.cost} credits`],
+      ["Source", `${task.source.format.toUpperCase()}, ${task.source.width} × ${task.source.height}, ${formatBytes(task.source.bytes)}`],
+      ["Steps", (task.pipeline.operations || []).map((operation) => operation.op).join(", ") || "none"],
+    ];
+    if (task.finished_at) rows.push(["Finished", formatDate(task.finished_at)]);
+    if (task.expires_at) rows.push(["Files kept until", formatDate(task.expires_at)]);
+    replace(facts, rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+    if (FINAL.has(task.status) && !shownFinal) {
+      shownFinal = true;
+      replace(outputs, task.outputs.map((output) => outputCard(task, output, urls)));
+      app.refreshAccount().catch(() => {});
+    }
+  }
+
+  async function load() {
+    const task = await call("GET", `/v1/tasks/${id}`, { signal: controller.signal });
+    showTask(task);
+    return task;
+  }
+
+  async function watch() {
+    let task = await load();
+    for (let attempt = 0; !FINAL.has(task.status); attempt += 1) {
+      let finished = false;
+      try {
+        await followEvents(
+          `/v1/tasks/${id}/events`,
+          (name, state) => {
+            showProgress(state);
+            if (name === "done") finished = true;
+          },
+          controller.signal,
+        );
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        if (error.status && error.status < 500 && error.status !== 429) throw error;
+      }
+      if (controller.signal.aborted) return;
+      if (!finished) {
+        // The stream broke off: wait a little, then read the task and listen again.
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, 4)]));
+      }
+      task = await load();
+    }
+  }
+
+  cancel.addEventListener("click", async () => {
+    cancel.disabled = true;
+    try {
+      showTask(await call("DELETE", `/v1/tasks/${id}`));
+      showAlert(box, "The task was cancelled.", "info");
+      app.refreshAccount().catch(() => {});
+    } catch (error) {
+      showProblem(box, error);
+    } finally {
+      cancel.disabled = false;
+    }
+  });
+
+  watch().catch((error) => {
+    if (error.name !== "AbortError") showProblem(box, error);
+  });
+
+  return {
+    title: "Task",
+    element,
+    dispose() {
+      controller.abort();
+      for (const url of urls) URL.revokeObjectURL(url);
+    },
+  };
+}

@@ -1,0 +1,123 @@
+"""The console in a real headless Chromium, against real `pixelfleet up` processes.
+
+Each test gets a fresh browser context (no cookies, no storage) and may save screenshots
+with `shots.take(name)`; they land in `test-artifacts/console/<test>/` (or under
+`PIXELFLEET_TEST_ARTIFACTS`), and a last one is taken when the test ends, passed or failed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.harness.chromium import CHROMIUM_ARGS, chromium_executable
+from tests.harness.embedded import RunningPlatform, pixelfleet_up
+from tests.harness.razorpay import FakeRazorpay
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("PIXELFLEET_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "console"
+
+# Enough for one resize-to-WebP task (1 + 1 + 1), so a second one is refused with a 402.
+SIGNUP_CREDITS = 3
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    """The platform as the README's first command runs it (SQLite, local files, local
+    workers), with no payment provider configured."""
+    data = tmp_path_factory.mktemp("console") / "data"
+    env = {"PIXELFLEET_SIGNUP_CREDITS": str(SIGNUP_CREDITS)}
+    with pixelfleet_up(data, env=env, workers=1) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def razorpay() -> Iterator[FakeRazorpay]:
+    with FakeRazorpay() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def paying_console(
+    tmp_path_factory: pytest.TempPathFactory, razorpay: FakeRazorpay
+) -> Iterator[RunningPlatform]:
+    """The platform with Razorpay configured (the local server that signs like Razorpay)."""
+    data = tmp_path_factory.mktemp("paying-console") / "data"
+    env = {
+        "PIXELFLEET_SIGNUP_CREDITS": str(SIGNUP_CREDITS),
+        "PIXELFLEET_RAZORPAY_KEY_ID": razorpay.key_id,
+        "PIXELFLEET_RAZORPAY_KEY_SECRET": razorpay.key_secret,
+        "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET": razorpay.webhook_secret,
+        "PIXELFLEET_RAZORPAY_BASE_URL": razorpay.base_url,
+    }
+    with pixelfleet_up(data, env=env, workers=1) as running:
+        yield running
+
+
+@dataclass
+class Shots:
+    """Screenshots of one test, numbered in the order they were taken."""
+
+    page: Page
+    directory: Path
+    taken: list[Path] = field(default_factory=list)
+
+    def take(self, name: str) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{len(self.taken) + 1:02d}-{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        self.taken.append(path)
+        return path
+
+
+@dataclass
+class PageProblems:
+    """What went wrong inside the page: uncaught exceptions fail the test."""
+
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    opened = context.new_page()
+    problems = PageProblems()
+    opened.on("pageerror", lambda error: problems.errors.append(str(error)))
+    request.node.page_problems = problems
+    yield opened
+    context.close()
+    assert problems.errors == [], f"the page threw: {problems.errors}"
+
+
+@pytest.fixture
+def shots(page: Page, request: pytest.FixtureRequest) -> Iterator[Shots]:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
+    taken = Shots(page, ARTIFACTS / name)
+    yield taken
+    if not page.is_closed():
+        taken.take("last")
+
+
+def new_email() -> str:
+    return f"visitor-{secrets.token_hex(6)}@example.com"
