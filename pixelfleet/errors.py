@@ -18,6 +18,14 @@ class FieldError:
     field: str
     message: str
 
+    @classmethod
+    def from_pydantic(cls, field: str, message: str) -> FieldError:
+        """Pydantic's message without the prefix it adds to a validator's own words
+        ("Value error, unknown colour" reads "unknown colour")."""
+        for prefix in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix)
+        return cls(field, message)
+
 
 class PixelFleetError(Exception):
     """Base of every expected error. Subclasses set `status`, `slug` and `title`."""

@@ -87,7 +87,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        FieldError(_field_path(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors()
+        FieldError.from_pydantic(_field_path(e.get("loc", ())), str(e.get("msg", "")))
+        for e in exc.errors()
     ]
     fields = ", ".join(sorted({e.field for e in errors}))
     return problem_response(

@@ -306,7 +306,10 @@ def parse_pipeline(raw: str | bytes | Mapping[str, Any], limits: ImageLimits) ->
         else:
             pipeline = Pipeline.model_validate(raw)
     except ValidationError as error:
-        field_errors = [FieldError(_field_path(detail), detail["msg"]) for detail in error.errors()]
+        field_errors = [
+            FieldError.from_pydantic(_field_path(detail), detail["msg"])
+            for detail in error.errors()
+        ]
         raise PipelineInvalid("the pipeline is invalid", errors=field_errors) from None
     limit_errors = _limit_errors(pipeline, limits)
     if limit_errors:

@@ -61,7 +61,7 @@ export function field(labelText, control, hint) {
 export function setFieldError(control, message) {
   const errorElement = document.getElementById(`${control.id}-error`);
   if (!errorElement) return;
-  errorElement.textContent = message || "";
+  errorElement.textContent = message ? message.charAt(0).toUpperCase() + message.slice(1) : "";
   errorElement.hidden = !message;
   if (message) control.setAttribute("aria-invalid", "true");
   else control.removeAttribute("aria-invalid");

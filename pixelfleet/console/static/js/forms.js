@@ -26,7 +26,7 @@ export function showProblem(box, error, form) {
       setFieldError(control, byName[control.name]);
     }
   }
-  let message = error.message;
+  let message = error.message.charAt(0).toUpperCase() + error.message.slice(1);
   if (error.retryAfter) message += ` Try again in ${error.retryAfter} s.`;
   showAlert(box, message);
   return byName;

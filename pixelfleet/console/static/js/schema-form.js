@@ -96,10 +96,12 @@ export function schemaFields(schema, { omit = [] } = {}) {
       }
       return values;
     },
+    /** Shows each message beside its field; returns the names that had a field here. */
     showErrors(messages) {
       for (const [name, control] of Object.entries(controls)) {
         setFieldError(control, messages[name]);
       }
+      return new Set(Object.keys(messages).filter((name) => name in controls));
     },
   };
 }

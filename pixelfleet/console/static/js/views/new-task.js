@@ -71,6 +71,7 @@ function dropZone(onFile) {
 function stepEditor(operation, onChange) {
   const form = schemaFields(operation.parameters);
   const legend = h("legend", {});
+  const stepError = h("p", { class: "field-error", hidden: true });
   const up = h("button", { type: "button", class: "secondary small" }, "Move up");
   const remove = h("button", { type: "button", class: "secondary small" }, "Remove");
   const element = h(
@@ -78,6 +79,7 @@ function stepEditor(operation, onChange) {
     { class: "step", "data-op": operation.name },
     legend,
     h("p", { class: "hint" }, operation.description),
+    stepError,
     form.fields.length ? h("div", { class: "field-grid" }, form.fields) : null,
     h("div", { class: "step-actions" }, up, remove),
   );
@@ -88,6 +90,10 @@ function stepEditor(operation, onChange) {
     form,
     up,
     remove,
+    showError(message) {
+      stepError.textContent = message || "";
+      stepError.hidden = !message;
+    },
     number(index) {
       legend.textContent = `Step ${index + 1}: ${operation.name} (${credits(operation.price)})`;
       up.setAttribute("aria-label", `Move step ${index + 1} (${operation.name}) up`);
@@ -267,27 +273,48 @@ function buildForm(app, catalogue, box) {
         app.navigate(`#/tasks/${task.id}`);
       } catch (error) {
         if (error.name === "AbortError") return;
-        showFieldErrors(error);
+        const others = showFieldErrors(error);
         showProblem(box, error);
+        if (others.length) {
+          box.append(h("ul", {}, others.map((problem) => h("li", {}, `${problem.field}: ${problem.message}`))));
+        }
         if (error.slug === "insufficient-credits") {
           box.append(" ", h("a", { href: "#/credits" }, "Buy credits"));
         }
-        box.focus?.();
+        form.querySelector("[aria-invalid=true]")?.focus();
       }
     });
   });
 
+  /** Puts each field error beside its field (or on its step); returns the others. */
   function showFieldErrors(error) {
     const perStep = steps.map(() => ({}));
+    const onStep = steps.map(() => null);
     const forOutput = {};
-    for (const { field: path, message } of error.errors || []) {
-      const parts = String(path).split(".");
-      const name = parts[parts.length - 1];
-      if (parts[1] === "operations" && perStep[Number(parts[2])]) perStep[Number(parts[2])][name] = message;
-      else if (parts[1] === "output") forOutput[name] = message;
+    const others = [];
+    for (const problem of error.errors || []) {
+      const parts = String(problem.field).split(".");
+      const index = Number(parts[2]);
+      if (parts[1] === "operations" && steps[index]) {
+        if (parts.length === 3) onStep[index] = problem.message;
+        else perStep[index][parts[parts.length - 1]] = problem.message;
+      } else if (parts[1] === "output" && parts.length > 2) {
+        forOutput[parts[parts.length - 1]] = problem.message;
+      } else {
+        others.push(problem);
+      }
     }
-    steps.forEach((step, index) => step.form.showErrors(perStep[index]));
-    output.showErrors(forOutput);
+    steps.forEach((step, index) => {
+      const placed = step.form.showErrors(perStep[index]);
+      const unplaced = Object.entries(perStep[index]).filter(([name]) => !placed.has(name));
+      const messages = [onStep[index], ...unplaced.map(([name, message]) => `${name}: ${message}`)];
+      step.showError(messages.filter(Boolean).join(" "));
+    });
+    const placed = output.showErrors(forOutput);
+    for (const [name, message] of Object.entries(forOutput)) {
+      if (!placed.has(name)) others.push({ field: `output ${name}`, message });
+    }
+    return others;
   }
 
   renumber();
