@@ -71,9 +71,19 @@ function render() {
     else link.removeAttribute("aria-current");
   }
   replace(main, view.element);
-  // Screen readers hear the new page's heading; keyboard users continue from it.
-  (main.querySelector("h1") || main).focus({ preventScroll: false });
+  // After a move within the console, screen readers hear the new page's heading and
+  // keyboard users continue from it; the first page keeps the browser's own order.
+  if (rendered) (main.querySelector("h1") || main).focus();
+  rendered = true;
 }
+
+let rendered = false;
+
+// The skip link moves focus to the content (its #main would be taken for a route).
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  (main.querySelector("h1") || main).focus();
+});
 
 document.getElementById("logout").addEventListener("click", async () => {
   await session.logOut();
