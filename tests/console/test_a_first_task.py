@@ -37,9 +37,12 @@ def test_a_new_user_signs_up_drops_a_photo_and_downloads_it_as_webp(
     expect(page.get_by_text("Estimated cost: 3 credits")).to_be_visible()
     shots.take("pipeline")
 
+    streams: list[str] = []
+    page.on("request", lambda sent: streams.append(sent.url) if "/events" in sent.url else None)
     visitor.submit()
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
     expect(page.get_by_text("Done", exact=True)).to_be_visible()
+    assert streams, "the task page follows the task's server-sent events"
     result = page.get_by_role("img", name=re.compile("^Result"))
     expect(result).to_be_visible()
     expected_height = round(image.height * RESIZED_WIDTH / image.width)

@@ -66,9 +66,10 @@ def test_tasks_are_listed_filtered_and_cancelled_with_a_refund(
 
     status.select_option("queued")
     page.get_by_role("link", name=submitted[1]).click()
-    page.get_by_role("button", name="Cancel task").click()
+    expect(visitor.heading(f"Task {submitted[1]}")).to_be_visible()
+    page.get_by_role("button", name="Cancel task", exact=True).click()
     expect(page.get_by_text("Cancelled", exact=True)).to_be_visible()
-    expect(page.get_by_role("button", name="Cancel task")).to_be_hidden()
+    expect(page.get_by_role("button", name="Cancel task", exact=True)).to_be_hidden()
     expect(page.get_by_role("link", name=f"{balance + 4} credits")).to_be_visible()
 
 
