@@ -432,11 +432,39 @@ def crds(output_dir: Path | None) -> None:
 
 
 @main.command()
-def openapi() -> None:
-    """Print the OpenAPI document."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "yaml"]),
+    default=None,
+    help="Default: from the --output file's extension, else json.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the document to this file instead of standard output.",
+)
+def openapi(fmt: str | None, output: Path | None) -> None:
+    """Print (or write) the OpenAPI document, with an example for every request body and
+    every problem answer, for client generators and API tools."""
     from pixelfleet.api.app import create_app
 
-    click.echo(json.dumps(create_app(_settings()).openapi(), indent=2))
+    document = create_app(_settings()).openapi()
+    if fmt is None:
+        fmt = "yaml" if output is not None and output.suffix in {".yaml", ".yml"} else "json"
+    if fmt == "yaml":
+        import yaml
+
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    else:
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
 
 
 @main.command("smoke-test")

@@ -33,6 +33,8 @@ class PixelFleetError(Exception):
     status: ClassVar[int] = 400
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    # What `detail` says in a typical case, for the OpenAPI document's examples.
+    example_detail: ClassVar[str | None] = None
 
     def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import yaml
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -176,3 +177,18 @@ def test_openapi_prints_the_api_document(env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["openapi"], env=env)
     assert result.exit_code == 0
     assert "/v1/tasks" in json.loads(result.output)["paths"]
+
+
+def test_openapi_writes_yaml_or_json_by_the_file_s_extension(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    printed = json.loads(runner.invoke(main, ["openapi"], env=env).output)
+    as_yaml = runner.invoke(main, ["openapi", "--format", "yaml"], env=env)
+    assert as_yaml.exit_code == 0
+    assert yaml.safe_load(as_yaml.output) == printed
+
+    for name, load in (("spec.yml", yaml.safe_load), ("spec.json", json.loads)):
+        written = runner.invoke(main, ["openapi", "--output", str(tmp_path / name)], env=env)
+        assert written.exit_code == 0, written.output
+        assert load((tmp_path / name).read_text()) == printed

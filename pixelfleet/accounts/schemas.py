@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=8, max_length=256)
+    email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
+    password: str = Field(min_length=8, max_length=256, examples=["violet kettle harbour 42"])
 
 
 class SignUpAccepted(BaseModel):
@@ -22,7 +22,9 @@ class SignUpAccepted(BaseModel):
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: str = Field(
+        min_length=1, max_length=512, examples=["Jx3kQ9v_2bLm8TqW0zR4sY7nP1cD5fH6gK-aE9uVwXo"]
+    )
 
 
 class TokenPair(BaseModel):

@@ -21,6 +21,7 @@ from pixelfleet.errors import PROBLEM_BASE, FieldError, PixelFleetError
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+VALIDATION_TITLE = "Invalid input"  # a 422 for fields the request's schema refuses
 
 _STATUS_SLUGS = {
     400: "bad-request",
@@ -94,7 +95,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         422,
         "validation-error",
-        "Invalid input",
+        VALIDATION_TITLE,
         f"The request has invalid fields: {fields}.",
         instance=request.url.path,
         errors=errors,

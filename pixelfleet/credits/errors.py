@@ -7,6 +7,7 @@ class InsufficientCredits(PixelFleetError):
     status = 402
     slug = "insufficient-credits"
     title = "Insufficient credits"
+    example_detail = "This task costs 4 credits and the balance is 1. Buy credits to continue."
 
 
 class BalanceTooLow(Conflict):

@@ -23,7 +23,7 @@ class PackList(BaseModel):
 class OrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pack_id: str = Field(min_length=1, max_length=32)
+    pack_id: str = Field(min_length=1, max_length=32, examples=["starter"])
 
 
 class OrderOut(BaseModel):
@@ -42,9 +42,13 @@ class OrderOut(BaseModel):
 class VerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    razorpay_order_id: str = Field(min_length=1, max_length=64)
-    razorpay_payment_id: str = Field(min_length=1, max_length=64)
-    razorpay_signature: str = Field(min_length=1, max_length=256)
+    razorpay_order_id: str = Field(min_length=1, max_length=64, examples=["order_NkQ3dX8v2YbZ1p"])
+    razorpay_payment_id: str = Field(min_length=1, max_length=64, examples=["pay_NkQ4Lm0aB7cD2e"])
+    razorpay_signature: str = Field(
+        min_length=1,
+        max_length=256,
+        examples=["5d41402abc4b2a76b9719d911017c592e0c9f1a7c6d8b4e3f2a1908172635445"],
+    )
 
 
 class PaymentOut(BaseModel):

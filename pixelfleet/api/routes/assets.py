@@ -28,7 +28,10 @@ async def upload_asset(
     ctx: ContextDep,
     session: SessionDep,
     response: Response,
-    file: Annotated[UploadFile, File(description="An image to reuse, e.g. as a watermark.")],
+    file: Annotated[
+        UploadFile,
+        File(description="An image to reuse, e.g. as a watermark.", examples=["logo.png"]),
+    ],
 ) -> AssetOut:
     """Upload an image once; pipelines name it by id (`{"op": "watermark", "asset": ID}`)."""
     data = await read_upload(file, ctx.settings.max_upload_bytes)

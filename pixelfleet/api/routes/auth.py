@@ -46,6 +46,18 @@ async def register(body: RegisterRequest, ctx: ContextDep, session: SessionDep) 
     response_model=TokenPair,
     dependencies=[Depends(limit_login)],
     responses={**RATE_LIMITED, **problem_responses(InvalidCredentials, AccountDisabled)},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {
+                        "username": "ada@example.com",
+                        "password": "violet kettle harbour 42",
+                    }
+                }
+            }
+        }
+    },
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -103,7 +103,29 @@ async def verify_payment(body: VerifyRequest, user: SessionUser, ctx: ContextDep
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"type": "object", "title": "Razorpay's event"}}
+                "application/json": {
+                    "schema": {"type": "object", "title": "Razorpay's event"},
+                    "example": {
+                        "entity": "event",
+                        "account_id": "acc_BFQ7uQEaa7j2z7",
+                        "event": "payment.captured",
+                        "contains": ["payment"],
+                        "payload": {
+                            "payment": {
+                                "entity": {
+                                    "id": "pay_NkQ4Lm0aB7cD2e",
+                                    "entity": "payment",
+                                    "amount": 49900,
+                                    "currency": "INR",
+                                    "status": "captured",
+                                    "order_id": "order_NkQ3dX8v2YbZ1p",
+                                    "captured": True,
+                                }
+                            }
+                        },
+                        "created_at": 1767225600,
+                    },
+                }
             },
         }
     },

@@ -70,12 +70,16 @@ async def submit_task(
     user: TaskWriter,
     ctx: ContextDep,
     session: SessionDep,
-    file: Annotated[UploadFile, File(description="The image to process.")],
+    file: Annotated[UploadFile, File(description="The image to process.", examples=["photo.jpg"])],
     pipeline: Annotated[
         str,
         Form(
             description='JSON: {"operations": [{"op": "resize", "width": 800}], '
-            '"output": {"format": "webp", "quality": 80}}'
+            '"output": {"format": "webp", "quality": 80}}',
+            examples=[
+                '{"operations": [{"op": "resize", "width": 800}], '
+                '"output": {"format": "webp", "quality": 80}}'
+            ],
         ),
     ] = "{}",
     idempotency_key: Annotated[
@@ -85,7 +89,8 @@ async def submit_task(
         str | None,
         Form(
             description="An http(s) URL that receives a signed POST when the task finishes "
-            "(see GET /v1/me/webhook-secret)."
+            "(see GET /v1/me/webhook-secret).",
+            examples=["https://example.com/hooks/pixelfleet"],
         ),
     ] = None,
 ) -> TaskOut:
