@@ -29,13 +29,16 @@ ARTIFACTS = Path(os.environ.get("PIXELFLEET_TEST_ARTIFACTS", ROOT / "test-artifa
 SIGNUP_CREDITS = 3
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: while Playwright's synchronous API is started, its event
+# loop counts as running in this thread, and the asynchronous tests of other folders could not
+# run their own.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
     yield launched
