@@ -6,16 +6,19 @@ from pathlib import Path
 
 ASSETS = Path(__file__).parent / "static"
 
-# Razorpay Checkout loads its script from checkout.razorpay.com and opens its form in a frame
-# from api.razorpay.com; nothing else outside this origin is ever loaded.
+# Razorpay Checkout loads its script from checkout.razorpay.com (and its risk checks from
+# cdn.razorpay.com), opens its form in a frame from api.razorpay.com and reports to its
+# lumberjack hosts; nothing else outside this origin is ever loaded.
 RAZORPAY_ORIGINS = "https://checkout.razorpay.com https://api.razorpay.com"
+RAZORPAY_SCRIPTS = f"{RAZORPAY_ORIGINS} https://cdn.razorpay.com"
+RAZORPAY_REPORTS = "https://lumberjack.razorpay.com https://lumberjack-metrics.razorpay.com"
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
-        f"script-src 'self' {RAZORPAY_ORIGINS}",
+        f"script-src 'self' {RAZORPAY_SCRIPTS}",
         f"frame-src {RAZORPAY_ORIGINS}",
-        f"connect-src 'self' {RAZORPAY_ORIGINS} https://lumberjack.razorpay.com",
+        f"connect-src 'self' {RAZORPAY_ORIGINS} {RAZORPAY_REPORTS}",
         "img-src 'self' blob: data: https://*.razorpay.com",
         # Checkout styles the overlay it adds to the page with inline styles.
         "style-src 'self' 'unsafe-inline'",

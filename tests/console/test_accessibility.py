@@ -121,6 +121,37 @@ def test_a_keyboard_alone_signs_up_and_moves_around(
     shots.take("tasks-by-keyboard")
 
 
+def test_tabs_share_one_login_and_refresh_it_without_ending_it(
+    page: Page, console: RunningPlatform
+) -> None:
+    visitor = Console(page, console.base_url)
+    visitor.open()
+    visitor.sign_up(new_email())
+    expect(visitor.heading("New task")).to_be_visible()
+    other = Console(page.context.new_page(), console.base_url)
+    other.open()
+    expect(other.heading("New task")).to_be_visible()
+
+    # Both tabs find the access token expired at once: one refreshes, the other takes the
+    # new pair instead of reusing the old refresh token (which would end the login).
+    page.evaluate(
+        """() => {
+          const pair = JSON.parse(localStorage.getItem("pixelfleet.session"));
+          localStorage.setItem("pixelfleet.session", JSON.stringify({...pair, access_token: "x"}));
+        }"""
+    )
+    page.reload(wait_until="commit")
+    other.page.reload(wait_until="commit")
+    for tab in (visitor, other):
+        expect(tab.heading("New task")).to_be_visible()
+        tab.go_to("Credits")
+        expect(tab.page.locator(".balance")).to_have_text(re.compile(r"^\d+ credits$"))
+
+    page.get_by_role("button", name="Log out").click()
+    expect(visitor.heading("Process images for credits")).to_be_visible()
+    expect(other.heading("Process images for credits")).to_be_visible()
+
+
 def test_a_reload_keeps_the_login_and_logging_out_ends_it(
     page: Page, console: RunningPlatform
 ) -> None:

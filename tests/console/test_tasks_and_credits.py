@@ -133,7 +133,9 @@ def test_closing_checkout_charges_nothing(
     page.get_by_role("button", name=re.compile(r"^Buy 500 credits for")).click()
     page.get_by_role("dialog", name="Razorpay Checkout").get_by_role("button", name="Close").click()
 
-    expect(visitor.alert).to_have_text("The payment was not completed; nothing was charged.")
+    expect(visitor.alert).to_have_text(
+        "The payment was not completed. If you were charged, the credits arrive shortly."
+    )
     expect(page.locator(".balance")).to_have_text(f"{IDLE_SIGNUP_CREDITS} credits")
 
 

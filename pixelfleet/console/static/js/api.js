@@ -1,7 +1,5 @@
 // The console's only way to the API: tokens, problem documents, server-sent events.
 
-const REFRESH_KEY = "pixelfleet.refresh";
-
 /** An error answer of the API: its problem document (RFC 9457). */
 export class ApiError extends Error {
   constructor(status, problem) {
@@ -38,26 +36,63 @@ function offline() {
   });
 }
 
+// The login is shared by the browser's tabs: its token pair lives in localStorage, each
+// refresh happens under a lock that every tab takes, and a tab that finds the pair already
+// rotated by another takes the new one instead of reusing the old refresh token (which the
+// server would take for theft, ending the login everywhere).
+const PAIR_KEY = "pixelfleet.session";
+const withRefreshLock = navigator.locks
+  ? (task) => navigator.locks.request("pixelfleet.refresh", task)
+  : (task) => task();
+
+function storedPair() {
+  try {
+    const pair = JSON.parse(localStorage.getItem(PAIR_KEY));
+    return pair && pair.access_token && pair.refresh_token ? pair : null;
+  } catch {
+    return null;
+  }
+}
+
+function store(pair) {
+  if (pair) localStorage.setItem(PAIR_KEY, JSON.stringify({ access_token: pair.access_token, refresh_token: pair.refresh_token }));
+  else localStorage.removeItem(PAIR_KEY);
+}
+
 class Session {
   constructor() {
-    this.accessToken = null;
+    this.pair = null;
+    this.generation = 0; // bumped at each logout: a refresh that was under way is dropped
     this.listeners = new Set();
     this.refreshing = null;
+    window.addEventListener("storage", (event) => {
+      if (event.key === PAIR_KEY || event.key === null) this._adopt(storedPair());
+    });
+  }
+
+  get accessToken() {
+    return this.pair ? this.pair.access_token : null;
   }
 
   get signedIn() {
-    return this.accessToken !== null;
+    return this.pair !== null;
   }
 
   onChange(listener) {
     this.listeners.add(listener);
   }
 
+  _adopt(pair) {
+    const before = this.signedIn;
+    this.pair = pair;
+    if (before !== this.signedIn) {
+      for (const listener of this.listeners) listener(this.signedIn);
+    }
+  }
+
   _set(pair) {
-    this.accessToken = pair ? pair.access_token : null;
-    if (pair) sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
-    else sessionStorage.removeItem(REFRESH_KEY);
-    for (const listener of this.listeners) listener(this.signedIn);
+    store(pair);
+    this._adopt(pair);
   }
 
   async logIn(email, password) {
@@ -71,42 +106,74 @@ class Session {
   }
 
   async logOut() {
-    const refreshToken = sessionStorage.getItem(REFRESH_KEY);
+    this.generation += 1;
+    const pair = storedPair() || this.pair;
     this._set(null);
-    if (refreshToken) {
-      try {
-        await call("POST", "/v1/auth/logout", { json: { refresh_token: refreshToken }, anonymous: true });
-      } catch {
-        // Signed out here either way; the refresh token expires on its own.
-      }
-    }
+    if (pair) await revoke(pair.refresh_token);
   }
 
-  /** Resumes the tab's login after a reload (false when there is none to resume). */
+  /** Takes up the login this browser already has (false when there is none, or it has
+   *  ended); its access token is refreshed first if it has expired. */
   async resume() {
-    return (await this.refresh()) !== null;
+    const pair = storedPair();
+    if (!pair) return false;
+    this.pair = pair;
+    try {
+      await call("GET", "/v1/me");
+    } catch (error) {
+      if (!this.signedIn) return false; // the login had ended
+    }
+    for (const listener of this.listeners) listener(true);
+    return true;
   }
 
-  /** A new token pair from the stored refresh token; one refresh at a time. */
+  /** A new token pair (null when the login has ended). One refresh at a time; a failure
+   *  that may pass (no connection, 429, 5xx) is thrown and keeps the login. */
   refresh() {
-    this.refreshing ||= (async () => {
-      const refreshToken = sessionStorage.getItem(REFRESH_KEY);
-      if (!refreshToken) return null;
-      try {
-        const pair = await call("POST", "/v1/auth/refresh", {
-          json: { refresh_token: refreshToken },
-          anonymous: true,
-        });
-        this._set(pair);
-        return pair;
-      } catch (error) {
-        if (error.status === 401) this._set(null);
-        return null;
-      } finally {
-        this.refreshing = null;
-      }
-    })();
+    this.refreshing ||= this._refresh().finally(() => {
+      this.refreshing = null;
+    });
     return this.refreshing;
+  }
+
+  async _refresh() {
+    const generation = this.generation;
+    const held = this.pair;
+    return withRefreshLock(async () => {
+      const stored = storedPair();
+      if (!stored) {
+        this._adopt(null);
+        return null;
+      }
+      if (!held || stored.refresh_token !== held.refresh_token) {
+        this._adopt(stored); // another tab has refreshed (or logged in) meanwhile
+        return stored;
+      }
+      let pair;
+      try {
+        pair = await call("POST", "/v1/auth/refresh", { json: { refresh_token: stored.refresh_token }, anonymous: true });
+      } catch (error) {
+        if (error.status === 401 || error.status === 403) {
+          this._set(null);
+          return null;
+        }
+        throw error;
+      }
+      if (generation !== this.generation) {
+        await revoke(pair.refresh_token); // logged out while this was under way
+        return null;
+      }
+      this._set(pair);
+      return pair;
+    });
+  }
+}
+
+async function revoke(refreshToken) {
+  try {
+    await call("POST", "/v1/auth/logout", { json: { refresh_token: refreshToken }, anonymous: true });
+  } catch {
+    // Signed out here either way; the refresh token expires on its own.
   }
 }
 
@@ -135,10 +202,10 @@ async function send(method, path, { json, body, headers = {}, anonymous = false,
  *  token is refreshed once, and the request sent again. */
 export async function request(method, path, options = {}) {
   let response = await send(method, path, options);
-  if (response.status === 401 && !options.anonymous && (await session.refresh())) {
-    response = await send(method, path, options);
+  if (response.status === 401 && !options.anonymous && session.signedIn) {
+    if (await session.refresh()) response = await send(method, path, options);
+    if (response.status === 401) session._set(null);
   }
-  if (response.status === 401 && !options.anonymous) session._set(null);
   if (!response.ok) throw await problemOf(response);
   return response;
 }

@@ -4,7 +4,7 @@
 import { h, setFieldError } from "./dom.js";
 
 export function alertBox() {
-  return h("div", { class: "alert", role: "alert", hidden: true });
+  return h("div", { class: "alert", role: "alert", hidden: true, tabindex: -1 });
 }
 
 export function showAlert(box, message, kind = "error") {
@@ -35,6 +35,7 @@ export function showProblem(box, error, form) {
 /** Runs `action` with the form's submit button disabled, showing any error in `box`. */
 export async function busy(form, box, action) {
   const button = form.querySelector("button[type=submit]");
+  const focused = document.activeElement;
   if (button) button.disabled = true;
   form.setAttribute("aria-busy", "true");
   showAlert(box, "");
@@ -47,5 +48,7 @@ export async function busy(form, box, action) {
   } finally {
     if (button) button.disabled = false;
     form.removeAttribute("aria-busy");
+    // Disabling the focused button sent focus to the page: give it back.
+    if (document.activeElement === document.body && focused?.isConnected) focused.focus();
   }
 }

@@ -66,8 +66,16 @@ export function creditsView(app) {
   );
 
   let cursor = null;
+  let reading = Promise.resolve();
 
-  async function loadLedger(reset) {
+  /** Reads the balance and a page of the ledger (the first again when `reset`); one read
+   *  at a time, so a page is never added twice. */
+  function loadLedger(reset) {
+    reading = reading.catch(() => {}).then(() => readLedger(reset));
+    return reading;
+  }
+
+  async function readLedger(reset) {
     const query = new URLSearchParams({ limit: PAGE_SIZE });
     if (!reset && cursor) query.set("cursor", cursor);
     const credits = await call("GET", `/v1/credits?${query}`, { signal: controller.signal });
@@ -101,6 +109,7 @@ export function creditsView(app) {
       });
       const Razorpay = await loadCheckout();
       const me = await app.refreshAccount();
+      let failed = false;
       const checkout = new Razorpay({
         key: order.key_id,
         order_id: order.order_id,
@@ -124,11 +133,18 @@ export function creditsView(app) {
             showProblem(box, error);
           }
         },
-        modal: { ondismiss: () => showAlert(box, "The payment was not completed; nothing was charged.", "info") },
+        modal: {
+          ondismiss: () => {
+            if (!failed) {
+              showAlert(box, "The payment was not completed. If you were charged, the credits arrive shortly.", "info");
+            }
+          },
+        },
       });
-      checkout.on("payment.failed", (answer) =>
-        showAlert(box, `The payment failed: ${answer.error?.description || "no reason given"}.`),
-      );
+      checkout.on("payment.failed", (answer) => {
+        failed = true;
+        showAlert(box, `The payment failed: ${answer.error?.description || "no reason given"}.`);
+      });
       checkout.open();
     } catch (error) {
       if (error instanceof Error && !("status" in error)) showAlert(box, error.message);
@@ -162,7 +178,16 @@ export function creditsView(app) {
       replace(packs, h("p", { class: "notice", role: "status" }, message));
     });
 
-  more.addEventListener("click", () => loadLedger(false).catch((error) => showProblem(box, error)));
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      await loadLedger(false);
+    } catch (error) {
+      showProblem(box, error);
+    } finally {
+      more.disabled = false;
+    }
+  });
   loadLedger(true).catch((error) => {
     if (error.name !== "AbortError") showProblem(box, error);
   });

@@ -25,7 +25,9 @@ function dropZone(onFile) {
     preview,
   );
   let shownUrl = null;
+  let shown = null;
   function show(file) {
+    shown = file;
     if (shownUrl) URL.revokeObjectURL(shownUrl);
     if (!file) {
       replace(preview);
@@ -35,11 +37,14 @@ function dropZone(onFile) {
     shownUrl = URL.createObjectURL(file);
     const image = h("img", { src: shownUrl, alt: `The image you chose: ${file.name}` });
     const facts = h("p", { class: "source-facts" }, `${file.name}, ${formatBytes(file.size)}`);
+    const current = () => shown === file;
     image.addEventListener("load", () => {
+      if (!current()) return;
       facts.textContent = `${file.name}, ${image.naturalWidth} × ${image.naturalHeight}, ${formatBytes(file.size)}`;
       onFile(file, { width: image.naturalWidth, height: image.naturalHeight });
     });
     image.addEventListener("error", () => {
+      if (!current()) return;
       image.remove(); // a format this browser does not show; the server may still read it
       onFile(file, null);
     });
@@ -65,10 +70,24 @@ function dropZone(onFile) {
     input.files = transfer.files;
     show(file);
   });
-  return { element: zone, input, dispose: () => shownUrl && URL.revokeObjectURL(shownUrl) };
+  // A file dropped just outside the zone would make the browser leave the console to show it.
+  const keepPage = (event) => {
+    if (!zone.contains(event.target)) event.preventDefault();
+  };
+  window.addEventListener("dragover", keepPage);
+  window.addEventListener("drop", keepPage);
+  return {
+    element: zone,
+    input,
+    dispose() {
+      window.removeEventListener("dragover", keepPage);
+      window.removeEventListener("drop", keepPage);
+      if (shownUrl) URL.revokeObjectURL(shownUrl);
+    },
+  };
 }
 
-function stepEditor(operation, onChange) {
+function stepEditor(operation) {
   const form = schemaFields(operation.parameters);
   const legend = h("legend", {});
   const stepError = h("p", { class: "field-error", hidden: true });
@@ -83,7 +102,6 @@ function stepEditor(operation, onChange) {
     form.fields.length ? h("div", { class: "field-grid" }, form.fields) : null,
     h("div", { class: "step-actions" }, up, remove),
   );
-  element.addEventListener("input", onChange);
   return {
     operation,
     element,
@@ -165,7 +183,8 @@ function buildForm(app, catalogue, box) {
       // shown on submit
     }
     const cost = estimate(catalogue, steps, formatSelect.value, sizeTarget, source);
-    costLine.textContent = cost === null ? "Choose an image to see the price." : `Estimated cost: ${credits(cost)}`;
+    const text = cost === null ? "Choose an image to see the price." : `Estimated cost: ${credits(cost)}`;
+    if (costLine.textContent !== text) costLine.textContent = text;
   }
 
   function renumber() {
@@ -175,7 +194,7 @@ function buildForm(app, catalogue, box) {
   }
 
   function addStep(name) {
-    const step = stepEditor(byName[name], changed);
+    const step = stepEditor(byName[name]);
     step.remove.addEventListener("click", () => {
       const index = steps.indexOf(step);
       steps.splice(index, 1);

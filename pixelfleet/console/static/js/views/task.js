@@ -14,17 +14,19 @@ function filenameOf(response, fallback) {
 }
 
 /** One output: fetched with the caller's token, shown, and offered for download. */
-function outputCard(task, output, urls) {
+function outputCard(task, output, urls, signal) {
   const card = h("figure", { class: "output card" }, h("p", { role: "status" }, `Loading ${output.name}…`));
   const facts = `${output.format.toUpperCase()}, ${output.width} × ${output.height}, ${formatBytes(output.bytes)}`;
   if (!output.available) {
     replace(card, h("figcaption", {}, `${output.name}: ${facts}. The stored file has expired.`));
     return card;
   }
-  request("GET", output.url)
+  request("GET", output.url, { signal })
     .then(async (response) => {
       const name = filenameOf(response, `${task.id}.${output.format}`);
-      const url = URL.createObjectURL(await response.blob());
+      const blob = await response.blob();
+      if (signal.aborted) return;
+      const url = URL.createObjectURL(blob);
       urls.push(url);
       replace(
         card,
@@ -37,7 +39,9 @@ function outputCard(task, output, urls) {
         ),
       );
     })
-    .catch((error) => replace(card, h("p", { class: "alert", role: "alert" }, error.message)));
+    .catch((error) => {
+      if (error.name !== "AbortError") replace(card, h("p", { class: "alert", role: "alert" }, error.message));
+    });
   return card;
 }
 
@@ -78,7 +82,8 @@ export function taskView(app, id) {
     const stage = state.stage && !FINAL.has(state.status) ? ` (${state.stage})` : "";
     progressText.textContent = `${state.progress} %${stage}`;
     cancel.hidden = FINAL.has(state.status);
-    if (state.error) showAlert(box, `The task failed: ${state.error.message}`);
+    const failure = state.error ? `The task failed: ${state.error.message}` : "";
+    if (failure && box.textContent !== failure) showAlert(box, failure);
   }
 
   function showTask(task) {
@@ -95,40 +100,51 @@ export function taskView(app, id) {
     replace(facts, rows.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
     if (FINAL.has(task.status) && !shownFinal) {
       shownFinal = true;
-      replace(outputs, task.outputs.map((output) => outputCard(task, output, urls)));
+      replace(outputs, task.outputs.map((output) => outputCard(task, output, urls, controller.signal)));
       app.refreshAccount().catch(() => {});
     }
   }
 
   async function load() {
     const task = await call("GET", `/v1/tasks/${id}`, { signal: controller.signal });
+    if (box.dataset.kind === "info" && !box.hidden && box.textContent.endsWith("Trying again…")) showAlert(box, "");
     showTask(task);
     return task;
   }
 
+  /** No connection, too many requests, or a server error: worth trying again. */
+  function passing(error) {
+    return error.status === 0 || error.status === 429 || error.status >= 500;
+  }
+
   async function watch() {
-    let task = await load();
-    for (let attempt = 0; !FINAL.has(task.status); attempt += 1) {
+    let task = null;
+    let attempt = 0;
+    while (!controller.signal.aborted && !(task && FINAL.has(task.status))) {
       let finished = false;
+      let heard = false;
       try {
+        task = await load();
+        if (FINAL.has(task.status)) return;
         await followEvents(
           `/v1/tasks/${id}/events`,
           (name, state) => {
+            heard = true;
             showProgress(state);
             if (name === "done") finished = true;
           },
           controller.signal,
         );
+        if (finished) task = await load();
       } catch (error) {
         if (error.name === "AbortError") return;
-        if (error.status && error.status < 500 && error.status !== 429) throw error;
+        if (!passing(error)) throw error;
+        showAlert(box, `${error.message} Trying again…`, "info");
       }
-      if (controller.signal.aborted) return;
-      if (!finished) {
-        // The stream broke off: wait a little, then read the task and listen again.
-        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, 4)]));
-      }
-      task = await load();
+      if (finished || controller.signal.aborted) continue;
+      // The stream broke off: wait a little, then read the task and listen again.
+      attempt = heard ? 0 : attempt + 1;
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
     }
   }
 
@@ -137,6 +153,7 @@ export function taskView(app, id) {
     try {
       showTask(await call("DELETE", `/v1/tasks/${id}`));
       showAlert(box, "The task was cancelled.", "info");
+      box.focus(); // the button has gone
       app.refreshAccount().catch(() => {});
     } catch (error) {
       showProblem(box, error);

@@ -43,6 +43,7 @@ export function tasksView(app) {
   );
 
   let cursor = null;
+  let loading = null; // the page being read; a newer read aborts it
 
   function row(task) {
     const cancel = h(
@@ -56,6 +57,7 @@ export function tasksView(app) {
         const updated = await call("DELETE", `/v1/tasks/${task.id}`);
         line.replaceWith(row(updated));
         showAlert(box, `Task ${task.id.slice(0, 8)} was cancelled.`, "info");
+        box.focus(); // the button has gone with its row
         app.refreshAccount().catch(() => {});
       } catch (error) {
         cancel.disabled = false;
@@ -82,24 +84,36 @@ export function tasksView(app) {
   }
 
   async function load(reset) {
-    if (reset) cursor = null;
+    loading?.abort();
+    const mine = new AbortController();
+    loading = mine;
+    const stop = () => mine.abort();
+    controller.signal.addEventListener("abort", stop);
     const query = new URLSearchParams({ limit: PAGE_SIZE });
     if (filter.value) query.set("status", filter.value);
-    if (cursor) query.set("cursor", cursor);
+    if (cursor && !reset) query.set("cursor", cursor);
     more.disabled = true;
+    const hadFocus = document.activeElement === more;
     try {
-      const page = await call("GET", `/v1/tasks?${query}`, { signal: controller.signal });
+      const page = await call("GET", `/v1/tasks?${query}`, { signal: mine.signal });
       if (reset) replace(rows);
+      const first = page.items.length ? rows.children.length : -1;
       rows.append(...page.items.map(row));
       cursor = page.next_cursor;
       more.hidden = !cursor;
       empty.hidden = rows.children.length > 0;
       table.hidden = !empty.hidden;
       showAlert(box, "");
+      // "Load more" may have gone with the last page: continue from the first new task.
+      if (hadFocus && more.hidden && first >= 0) rows.children[first].querySelector("a").focus();
     } catch (error) {
       if (error.name !== "AbortError") showProblem(box, error);
     } finally {
-      more.disabled = false;
+      controller.signal.removeEventListener("abort", stop);
+      if (loading === mine) {
+        loading = null;
+        more.disabled = false;
+      }
     }
   }
 
