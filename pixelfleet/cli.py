@@ -592,6 +592,67 @@ def grant(email: str, amount: int, note: str) -> None:
     click.echo(f"granted {amount} credits to {email}; balance is now {balance}")
 
 
+async def _seed(settings: Settings, email: str, password: str | None) -> bool:
+    from pixelfleet.admin.seed import seed_first_admin
+    from pixelfleet.context import create_context
+
+    ctx = create_context(settings)
+    try:
+        async with ctx.sessions.begin() as session:
+            return await seed_first_admin(
+                session, email, password, signup_credits=settings.signup_credits
+            )
+    finally:
+        await ctx.close()
+
+
+@admin.command()
+@click.option(
+    "--admin-email",
+    envvar="PIXELFLEET_SEED_ADMIN_EMAIL",
+    required=True,
+    help="The first administrator's email.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the administrator's password from standard input (else from "
+    "PIXELFLEET_SEED_ADMIN_PASSWORD, else a prompt); needed only when the account is created.",
+)
+def seed(admin_email: str, password_stdin: bool) -> None:
+    """Prepare an installation, idempotently (safe at every deploy): migrate the database,
+    check the credit packs on sale (they come from PIXELFLEET_CREDIT_PACKS), and create the
+    first administrator unless that account exists."""
+    from pixelfleet.errors import PixelFleetError
+
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    for pack in settings.credit_packs:
+        click.echo(
+            f"pack {pack.id}: {pack.credits} credits for {pack.amount / 100:.2f} {pack.currency}"
+        )
+    if not settings.razorpay_key_id:
+        click.echo("payments are not configured: the packs are not on sale yet")
+    from pixelfleet.admin.errors import SeedPasswordMissing
+
+    password = os.environ.get("PIXELFLEET_SEED_ADMIN_PASSWORD")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        try:
+            created = asyncio.run(_seed(settings, admin_email, password))
+        except SeedPasswordMissing:
+            if not sys.stdin.isatty():
+                raise
+            password = click.prompt(
+                "Administrator's password", hide_input=True, confirmation_prompt=True
+            )
+            created = asyncio.run(_seed(settings, admin_email, password))
+    except PixelFleetError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{'created' if created else 'kept'} the administrator {admin_email}")
+
+
 async def _audit(settings: Settings) -> LedgerAudit:
     from pixelfleet.context import create_context
     from pixelfleet.credits.service import audit_ledger

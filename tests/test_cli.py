@@ -192,3 +192,53 @@ def test_openapi_writes_yaml_or_json_by_the_file_s_extension(
         written = runner.invoke(main, ["openapi", "--output", str(tmp_path / name)], env=env)
         assert written.exit_code == 0, written.output
         assert load((tmp_path / name).read_text()) == printed
+
+
+def test_seed_creates_the_first_admin_once_and_lists_the_packs(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    command = ["admin", "seed", "--admin-email", "Root@Example.com", "--password-stdin"]
+    first = runner.invoke(main, command, input="violet kettle harbour 42\n", env=env)
+    assert first.exit_code == 0, first.output
+    assert "pack starter: 500 credits for 499.00 INR" in first.output
+    assert "payments are not configured" in first.output
+    assert "created the administrator" in first.output
+    assert _user(env, "root@example.com") == ("admin", 100)
+
+    again = runner.invoke(main, ["admin", "seed", "--admin-email", "root@example.com"], env=env)
+    assert again.exit_code == 0, again.output  # no password needed: nothing to create
+    assert "kept the administrator" in again.output
+    assert _user(env, "root@example.com") == ("admin", 100)
+
+
+def test_seed_reads_its_admin_from_the_environment(env: dict[str, str]) -> None:
+    seeded = {
+        **env,
+        "PIXELFLEET_SEED_ADMIN_EMAIL": "ops@example.com",
+        "PIXELFLEET_SEED_ADMIN_PASSWORD": "violet kettle harbour 42",
+    }
+    result = CliRunner().invoke(main, ["admin", "seed"], env=seeded)
+    assert result.exit_code == 0, result.output
+    assert _user(env, "ops@example.com") == ("admin", 100)
+
+
+def test_seed_does_not_make_an_existing_user_an_admin(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    runner.invoke(
+        main,
+        ["admin", "create-user", "someone@example.com", "--password-stdin"],
+        input="a long enough password\n",
+        env=env,
+    )
+    result = runner.invoke(main, ["admin", "seed", "--admin-email", "someone@example.com"], env=env)
+    assert result.exit_code == 1
+    assert "already has an account, as a user" in result.output
+    assert _user(env, "someone@example.com") == ("user", 100)
+
+
+def test_seed_without_a_password_for_a_new_admin_says_so(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["admin", "seed", "--admin-email", "new@example.com"], env=env
+    )
+    assert result.exit_code == 1
+    assert "give its password" in result.output
+    assert _user(env, "new@example.com") is None

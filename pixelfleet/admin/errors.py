@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pixelfleet.errors import Conflict
+from pixelfleet.errors import Conflict, PixelFleetError
 
 
 class CannotDeactivateSelf(Conflict):
@@ -11,3 +11,14 @@ class CannotDeactivateSelf(Conflict):
 class AdjustmentKeyReused(Conflict):
     slug = "idempotency-key-reused"
     title = "Idempotency key already used for another request"
+
+
+class SeedAdminIsNotAdmin(Conflict):
+    slug = "seed-admin-is-not-admin"
+    title = "The first administrator's email belongs to a user account"
+
+
+class SeedPasswordMissing(PixelFleetError):
+    status = 422
+    slug = "password-required"
+    title = "A password is needed to create the first administrator"
