@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.formparsers import MultiPartParser
 from starlette.types import Scope
 
+from pixelfleet import row_security
 from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.http_metrics import HttpMetrics
 from pixelfleet.api.problems import install_problem_handlers
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
             if owns_context:
                 await context.close()
 
+    row_security.install()
     app = PixelFleetAPI(
         title="PixelFleet",
         version="0.1.0",

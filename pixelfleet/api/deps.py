@@ -14,6 +14,7 @@ from fastapi.security import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet import row_security
 from pixelfleet.accounts import api_keys, scopes
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
@@ -87,6 +88,9 @@ async def get_caller(
         caller = await accounts.caller_for_credential(session, token, ctx.signer)
     log_context.bind(user_id=caller.user.id)
     caller.require(security_scopes.scopes)
+    # A user's queries meet PostgreSQL's row-level security from here on; an administrator's
+    # run as the owner (their changes go to the audit trail).
+    row_security.act_as(None if caller.user.role == "admin" else caller.user.id)
     if caller.api_key_id is not None:
         async with ctx.sessions() as session, session.begin():
             key = await api_keys.get_api_key(session, caller.user, caller.api_key_id)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pixelfleet import row_security
 from pixelfleet.api.openapi_examples import document_examples
 from pixelfleet.api.problems import PROBLEM_MEDIA_TYPE, document_problems
 from pixelfleet.observability import log_context
@@ -47,7 +48,7 @@ class RequestContext:
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        with log_context.scope(request_id=request_id):
+        with log_context.scope(request_id=request_id), row_security.scope():
             await self.app(scope, receive, send_with_request_id)
 
 

@@ -1,0 +1,77 @@
+"""Row-level security on PostgreSQL: a second wall between users' rows.
+
+The migration `0006_row_level_security` turns on policies for the tables that hold a user's
+own rows (`OWNED_TABLES`): a row is visible to, and may be written by, the role `API_ROLE` only
+while the transaction's setting `USER_SETTING` names its `user_id`. The API takes that role, and
+names its caller, at the start of each transaction of a request made by a user (`act_as`), so a
+query that forgets its owner filter still finds none of another user's rows.
+
+Everything else connects as the tables' owner, to which the policies do not apply: the worker,
+the scheduler and the operator (they serve every user), the credential checks before a caller
+is known, and requests made by an administrator (whose changes the audit trail records).
+SQLite has no row-level security: there, nothing changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, SessionTransaction
+
+API_ROLE = "pixelfleet_api"
+USER_SETTING = "pixelfleet.user_id"
+OWNED_TABLES = (
+    "tasks",
+    "credit_entries",
+    "payments",
+    "presets",
+    "api_keys",
+    "assets",
+    "idempotency_keys",
+)
+
+_acting_user: ContextVar[uuid.UUID | None] = ContextVar("pixelfleet_acting_user", default=None)
+
+_TAKE_ROLE = text(
+    f"SELECT set_config('role', '{API_ROLE}', true), set_config('{USER_SETTING}', :user_id, true)"
+)
+
+
+def act_as(user_id: uuid.UUID | None) -> None:
+    """From now on in this context (a request), each transaction runs as the API's role on
+    behalf of `user_id` (None: as the owner)."""
+    _acting_user.set(user_id)
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """A request's own binding: whatever `act_as` says inside ends with the block."""
+    token = _acting_user.set(None)
+    try:
+        yield
+    finally:
+        _acting_user.reset(token)
+
+
+@contextmanager
+def acting_as(user_id: uuid.UUID | None) -> Iterator[None]:
+    with scope():
+        act_as(user_id)
+        yield
+
+
+def _take_role(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    user_id = _acting_user.get()
+    if user_id is not None and connection.dialect.name == "postgresql":
+        connection.execute(_TAKE_ROLE, {"user_id": str(user_id)})
+
+
+def install() -> None:
+    """Applies `act_as` to every session's transactions (idempotent)."""
+    if not event.contains(Session, "after_begin", _take_role):
+        event.listen(Session, "after_begin", _take_role)
