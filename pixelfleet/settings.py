@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     # Put into the URLs above in place of their password, escaped, so a password kept in a
     # secret of its own may hold any character.
     database_password: SecretStr | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _with_the_async_driver(cls, url: str | None) -> str | None:
+        """`postgres://` and `postgresql://` (what Render, Railway, Heroku and Supabase hand
+        out) mean PostgreSQL through asyncpg, the driver PixelFleet uses."""
+        if url is None:
+            return None
+        for scheme in ("postgres://", "postgresql://"):
+            if url.startswith(scheme):
+                return "postgresql+asyncpg://" + url.removeprefix(scheme)
+        return url
+
     redis_url: str | None = None
     redis_password: SecretStr | None = None
     launcher: Literal["embedded", "celery", "kubernetes"] = "embedded"

@@ -106,3 +106,19 @@ async def test_tls_options_in_the_database_url_survive_the_password(
             assert await connection.scalar(text("select 1")) == 1
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+async def test_a_platform_s_plain_postgres_url_reaches_the_server_through_asyncpg(
+    scheme: str, postgres_server: PostgresServer
+) -> None:
+    """Render, Railway, Heroku and Supabase hand out `postgres://` or `postgresql://` URLs."""
+    plain = postgres_server.url("postgres").replace("postgresql+asyncpg://", f"{scheme}://")
+    settings = Settings(database_url=plain)
+    assert settings.resolved_database_url.startswith("postgresql+asyncpg://")
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()

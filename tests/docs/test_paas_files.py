@@ -163,9 +163,9 @@ def test_render_wires_the_database_and_redis_to_resources_of_the_blueprint() -> 
     services = {(s["type"], s["name"]) for s in _render_services()}
     for service in _render_apps():
         env = _render_env(service)
-        assert env["PIXELFLEET_DATABASE_PASSWORD"]["fromDatabase"] == {
+        assert env["PIXELFLEET_DATABASE_URL"]["fromDatabase"] == {
             "name": "pixelfleet-db",
-            "property": "password",
+            "property": "connectionString",
         }
         redis = env["PIXELFLEET_REDIS_URL"]["fromService"]
         assert (redis["type"], redis["name"]) in services
