@@ -242,3 +242,25 @@ def test_seed_without_a_password_for_a_new_admin_says_so(env: dict[str, str]) ->
     assert result.exit_code == 1
     assert "give its password" in result.output
     assert _user(env, "new@example.com") is None
+
+
+def test_migrate_check_fails_when_the_models_and_the_migrations_differ(
+    env: dict[str, str],
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["migrate"], env=env).exit_code == 0
+    assert runner.invoke(main, ["migrate", "--check"], env=env).exit_code == 0
+
+    async def drift() -> None:  # a column no migration made, as a hand edit would add
+        ctx = create_context(Settings(data_dir=Path(env["PIXELFLEET_DATA_DIR"])))
+        try:
+            async with ctx.engine.begin() as connection:
+                await connection.execute(text("ALTER TABLE presets ADD COLUMN colour VARCHAR(8)"))
+        finally:
+            await ctx.close()
+
+    asyncio.run(drift())
+    checked = runner.invoke(main, ["migrate", "--check"], env=env)
+    assert checked.exit_code == 1
+    assert "the models differ from the migrations" in checked.output
+    assert "colour" in checked.output
