@@ -32,8 +32,18 @@ WORKER_STOP_SECONDS = 30.0
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         return Settings()
+    except ValidationError as exc:
+        # Each error's own words only: pydantic would also quote the input, which is every
+        # setting, secrets included.
+        said = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise click.ClickException(f"invalid settings: {said}") from None
     except ValueError as exc:
         raise click.ClickException(f"invalid settings: {exc}") from exc
 
@@ -44,13 +54,18 @@ def main() -> None:
     """PixelFleet: image processing for credits."""
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings) -> bool:
+    """Migrates to this code's head; False when a newer release's schema is left as it is."""
+    from alembic.util import CommandError
+
     from pixelfleet.db import create_engine
     from pixelfleet.schema_migrations import upgrade_to_head
 
     engine = create_engine(settings.resolved_database_url)
     try:
-        await upgrade_to_head(engine)
+        return await upgrade_to_head(engine)
+    except CommandError as exc:
+        raise click.ClickException(f"the migrations failed: {exc}") from exc
     finally:
         await engine.dispose()
 
@@ -142,10 +157,14 @@ def migrate(check: bool, allow_newer: bool, wait_seconds: float) -> None:
                 else "database schema is newer than this code's, which works on it"
             )
             return
-        asyncio.run(_migrate(settings))
+        migrated = asyncio.run(_migrate(settings))
     except (OSError, SQLAlchemyError) as exc:
         raise click.ClickException(f"the database is unreachable: {exc}") from exc
-    click.echo("database migrated to the latest revision")
+    click.echo(
+        "database migrated to the latest revision"
+        if migrated
+        else "database schema is newer than this code's, which works on it: nothing to migrate"
+    )
 
 
 class _Fleet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import pixelfleet.models  # noqa: F401  (registers every table)
 from pixelfleet.db import Base, sqlite_foreign_keys_off
+
+log = logging.getLogger(__name__)
 
 _PACKAGED = Path(__file__).resolve().parent / "_migrations"  # in an installed wheel
 _SOURCE_TREE = Path(__file__).resolve().parent.parent / "migrations"  # in a checkout
@@ -43,8 +46,18 @@ def run_migrations(connection: Connection, action: str, revision: str) -> None:
         getattr(command, action)(config, revision)
 
 
-async def upgrade_to_head(engine: AsyncEngine) -> None:
+async def upgrade_to_head(engine: AsyncEngine) -> bool:
+    """Applies every migration up to this code's head. A schema a newer release migrated is
+    left as it is (this code works on it: a rollback, or an older replica): False then."""
+    if await schema_state(engine) == "ahead":
+        log.warning(
+            "the database schema is newer than this code's migrations (revision %s): "
+            "nothing to migrate",
+            await current_revision(engine),
+        )
+        return False
     await migrate(engine, "upgrade", "head")
+    return True
 
 
 async def migrate(engine: AsyncEngine, action: str, revision: str) -> None:

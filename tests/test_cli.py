@@ -124,6 +124,17 @@ def test_migrate_check_can_allow_a_schema_newer_than_the_code(env: dict[str, str
     assert allowed.exit_code == 0, allowed.output
     misused = CliRunner().invoke(main, ["migrate", "--allow-newer"], env=env)
     assert misused.exit_code == 2
+    # An older release (a rollback, a redeploy of an older commit) migrates nothing and goes on.
+    rolled_back = CliRunner().invoke(main, ["migrate"], env=env)
+    assert rolled_back.exit_code == 0, rolled_back.output
+    assert "nothing to migrate" in rolled_back.output
+    seeded = CliRunner().invoke(
+        main,
+        ["admin", "seed", "--admin-email", "root@example.com", "--password-stdin"],
+        input="violet kettle harbour 42\n",
+        env=env,
+    )
+    assert seeded.exit_code == 0, seeded.output
 
 
 def test_create_user_bootstraps_an_admin(env: dict[str, str]) -> None:
@@ -264,3 +275,20 @@ def test_migrate_check_fails_when_the_models_and_the_migrations_differ(
     assert checked.exit_code == 1
     assert "the models differ from the migrations" in checked.output
     assert "colour" in checked.output
+
+
+def test_a_refused_setting_is_named_without_quoting_the_other_settings(
+    env: dict[str, str],
+) -> None:
+    production = {
+        **env,
+        "PIXELFLEET_ENV": "production",
+        "PIXELFLEET_JWT_SECRET": "jwt-REAL-" + "k" * 40,
+        "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET": "whk-REAL-razorpay-0042xyz",
+        "PIXELFLEET_RAZORPAY_KEY_SECRET": "tiny7",
+    }
+    result = CliRunner().invoke(main, ["migrate"], env=production)
+    assert result.exit_code == 1
+    assert "PIXELFLEET_RAZORPAY_KEY_SECRET" in result.output
+    assert "REAL" not in result.output
+    assert "tiny7" not in result.output
