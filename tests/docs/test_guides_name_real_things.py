@@ -131,3 +131,9 @@ def test_every_link_between_the_guides_reaches_a_heading(guide: str) -> None:
         assert anchor in anchors(linked), f"{target or guide}#{anchor}"
     for target in re.findall(r"\]\(([\w.-]+\.md)\)", text):
         assert target in GUIDES, target
+
+
+def test_the_security_guide_shows_the_console_s_policy_as_it_is_sent() -> None:
+    from pixelfleet.console import CONTENT_SECURITY_POLICY
+
+    assert f"Content-Security-Policy: {CONTENT_SECURITY_POLICY}\n" in guide_text("security.md")
