@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,7 +131,3 @@ def shots(page: Page, request: pytest.FixtureRequest) -> Iterator[Shots]:
     yield taken
     if not page.is_closed():
         taken.take("last")
-
-
-def new_email() -> str:
-    return f"visitor-{secrets.token_hex(6)}@example.com"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import random
 import re
+import secrets
 from dataclasses import dataclass
 from io import BytesIO
 
@@ -14,6 +15,10 @@ from playwright.sync_api import Locator, Page, expect
 from tests.imaging.sample_images import photo
 
 PASSWORD = "violet kettle harbour 42"
+
+
+def new_email() -> str:
+    return f"visitor-{secrets.token_hex(6)}@example.com"
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,15 @@ class Console:
         form.get_by_label("Email").fill(email)
         form.get_by_label("Password").fill(password)
         form.get_by_role("button", name="Sign up").click()
+
+    def new_account(self) -> str:
+        """Opens the console and signs up a new account; returns its email once the console
+        shows the new-task page."""
+        email = new_email()
+        self.open()
+        self.sign_up(email)
+        expect(self.heading("New task")).to_be_visible()
+        return email
 
     def log_in(self, email: str, password: str = PASSWORD) -> None:
         form = self.page.get_by_role("form", name="Log in")

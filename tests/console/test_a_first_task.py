@@ -9,8 +9,8 @@ import re
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import SIGNUP_CREDITS, Shots, new_email
-from tests.console.console_page import Console, unseen_photo
+from tests.console.conftest import SIGNUP_CREDITS, Shots
+from tests.console.console_page import Console, new_email, unseen_photo
 from tests.harness.embedded import RunningPlatform
 
 RESIZED_WIDTH = 800
@@ -66,9 +66,7 @@ def test_a_user_without_credits_is_told_what_the_task_costs(
 ) -> None:
     rng = random.Random()
     visitor = Console(page, console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
 
     for attempt in range(2):  # the first task spends every credit, the second is refused
         visitor.choose(unseen_photo(rng))

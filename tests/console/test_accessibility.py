@@ -11,8 +11,8 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import Shots, new_email
-from tests.console.console_page import PASSWORD, Console, unseen_photo
+from tests.console.conftest import Shots
+from tests.console.console_page import PASSWORD, Console, new_email, unseen_photo
 from tests.harness.embedded import RunningPlatform
 
 PHONE = {"width": 390, "height": 844}
@@ -125,9 +125,7 @@ def test_tabs_share_one_login_and_refresh_it_without_ending_it(
     page: Page, console: RunningPlatform
 ) -> None:
     visitor = Console(page, console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     other = Console(page.context.new_page(), console.base_url)
     other.open()
     expect(other.heading("New task")).to_be_visible()
@@ -156,10 +154,7 @@ def test_a_reload_keeps_the_login_and_logging_out_ends_it(
     page: Page, console: RunningPlatform
 ) -> None:
     visitor = Console(page, console.base_url)
-    visitor.open()
-    email = new_email()
-    visitor.sign_up(email)
-    expect(visitor.heading("New task")).to_be_visible()
+    email = visitor.new_account()
     visitor.go_to("Credits")
     expect(visitor.heading("Credits")).to_be_visible()
 

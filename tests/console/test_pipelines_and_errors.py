@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.console.conftest import Shots, new_email
-from tests.console.console_page import Console, unseen_photo
+from tests.console.conftest import Shots
+from tests.console.console_page import Console, new_email, unseen_photo
 from tests.harness.embedded import RunningPlatform
 
 
@@ -33,9 +33,7 @@ def test_every_operation_of_the_catalogue_can_be_added_with_all_its_parameters(
 ) -> None:
     catalogue = _catalogue(console.base_url)
     visitor = Console(page, console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
 
     offered = page.get_by_label("Operation", exact=True).locator("option")
     expect(offered).to_have_count(len(catalogue["operations"]))
@@ -63,9 +61,7 @@ def test_a_value_the_api_refuses_is_explained_beside_its_field(
     page: Page, console: RunningPlatform, shots: Shots
 ) -> None:
     visitor = Console(page, console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     visitor.choose(unseen_photo(random.Random()))
     resize = visitor.add_step("resize")
     resize.get_by_label("Width").fill("400")
@@ -96,9 +92,7 @@ def test_the_browser_asks_for_a_required_parameter_before_sending(
     page: Page, console: RunningPlatform
 ) -> None:
     visitor = Console(page, console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     visitor.choose(unseen_photo(random.Random()))
     thumbnail = visitor.add_step("thumbnail")
     thumbnail.get_by_label("Width (required)").fill("64")

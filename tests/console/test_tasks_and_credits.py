@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.console.conftest import IDLE_SIGNUP_CREDITS, Shots, new_email
+from tests.console.conftest import IDLE_SIGNUP_CREDITS, Shots
 from tests.console.console_page import Console, unseen_photo
 from tests.harness.embedded import RunningPlatform
 from tests.harness.razorpay import FakeRazorpay
@@ -36,9 +36,7 @@ def test_tasks_are_listed_filtered_and_cancelled_with_a_refund(
 ) -> None:
     rng = random.Random()
     visitor = Console(page, idle_console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     submitted = [_submit_grayscale(visitor, rng) for _ in range(3)]  # 2 credits each
     balance = IDLE_SIGNUP_CREDITS - 3 * 2
     expect(page.get_by_role("link", name=f"{balance} credits")).to_be_visible()
@@ -97,9 +95,7 @@ def test_a_pack_bought_through_checkout_adds_its_credits(
     page.route("https://checkout.razorpay.com/v1/checkout.js", checkout_script)
     page.route("https://checkout.razorpay.com/stand-in/pay?*", pay)
     visitor = Console(page, idle_console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     visitor.go_to("Credits")
     expect(page.locator(".balance")).to_have_text(f"{IDLE_SIGNUP_CREDITS} credits")
     shots.take("packs")
@@ -126,9 +122,7 @@ def test_closing_checkout_charges_nothing(
         lambda route: route.fulfill(status=200, content_type="text/javascript", body=STANDIN),
     )
     visitor = Console(page, idle_console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     visitor.go_to("Credits")
     page.get_by_role("button", name=re.compile(r"^Buy 500 credits for")).click()
     page.get_by_role("dialog", name="Razorpay Checkout").get_by_role("button", name="Close").click()
@@ -142,9 +136,7 @@ def test_closing_checkout_charges_nothing(
 def test_checkout_that_cannot_load_is_explained(page: Page, idle_console: RunningPlatform) -> None:
     page.route("https://checkout.razorpay.com/v1/checkout.js", lambda route: route.abort())
     visitor = Console(page, idle_console.base_url)
-    visitor.open()
-    visitor.sign_up(new_email())
-    expect(visitor.heading("New task")).to_be_visible()
+    visitor.new_account()
     visitor.go_to("Credits")
     page.get_by_role("button", name=re.compile(r"^Buy 500 credits for")).click()
     expect(visitor.alert).to_have_text(
