@@ -28,7 +28,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixelfleet import row_security
@@ -107,10 +106,7 @@ async def _main(transactions: int) -> None:
     row_security.install()
     server = PostgresServer.start()
     try:
-        admin = await asyncpg.connect(server.admin_dsn)
-        await admin.execute('CREATE DATABASE "bench"')
-        await admin.close()
-        engine = create_engine(server.url("bench"))
+        engine = create_engine(await server.create_database("bench"))
         await upgrade_to_head(engine)
         users = await _fill(engine)
         best = {"owner": 0.0, "api role": 0.0}

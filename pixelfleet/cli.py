@@ -12,10 +12,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import click
 import uvicorn
@@ -23,8 +23,13 @@ import uvicorn
 from pixelfleet.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from pixelfleet.context import ProcessContext
     from pixelfleet.credits.service import LedgerAudit
     from pixelfleet.schema_migrations import SchemaState
+
+T = TypeVar("T")
 
 log = logging.getLogger("pixelfleet.cli")
 
@@ -515,19 +520,30 @@ def admin() -> None:
     """Administration: accounts and credits."""
 
 
-async def _create_user(settings: Settings, email: str, password: str, role: str) -> str:
-    from pixelfleet.accounts import service as accounts
+async def _in_transaction(
+    settings: Settings, work: Callable[[ProcessContext, AsyncSession], Awaitable[T]]
+) -> T:
+    """Runs `work` in one transaction, in a process context of its own."""
     from pixelfleet.context import create_context
 
     ctx = create_context(settings)
     try:
         async with ctx.sessions.begin() as session:
-            user = await accounts.register(
-                session, email, password, signup_credits=settings.signup_credits, role=role
-            )
-            return str(user.id)
+            return await work(ctx, session)
     finally:
         await ctx.close()
+
+
+async def _create_user(settings: Settings, email: str, password: str, role: str) -> str:
+    from pixelfleet.accounts import service as accounts
+
+    async def create(_ctx: ProcessContext, session: AsyncSession) -> str:
+        user = await accounts.register(
+            session, email, password, signup_credits=settings.signup_credits, role=role
+        )
+        return str(user.id)
+
+    return await _in_transaction(settings, create)
 
 
 @admin.command("create-user")
@@ -571,18 +587,15 @@ def _os_user() -> str:
 async def _grant(settings: Settings, email: str, amount: int, note: str) -> int:
     from pixelfleet.accounts import service as accounts
     from pixelfleet.admin import service as admin_service
-    from pixelfleet.context import create_context
 
-    ctx = create_context(settings)
-    try:
-        async with ctx.sessions.begin() as session:
-            user = await accounts.find_user(session, email)
-            result = await admin_service.adjust_credits(
-                session, admin_service.Actor.command_line(_os_user()), user.id, amount, note
-            )
-            return result.adjustment.balance_after
-    finally:
-        await ctx.close()
+    async def grant(_ctx: ProcessContext, session: AsyncSession) -> int:
+        user = await accounts.find_user(session, email)
+        result = await admin_service.adjust_credits(
+            session, admin_service.Actor.command_line(_os_user()), user.id, amount, note
+        )
+        return result.adjustment.balance_after
+
+    return await _in_transaction(settings, grant)
 
 
 @admin.command()
@@ -611,18 +624,19 @@ def grant(email: str, amount: int, note: str) -> None:
     click.echo(f"granted {amount} credits to {email}; balance is now {balance}")
 
 
-async def _seed(settings: Settings, email: str, password: str | None) -> bool:
+async def _seed(
+    settings: Settings, email: str, password: Callable[[], str | None]
+) -> tuple[bool, bool]:
+    """Whether the administrator was created, and whether the packs are on sale."""
     from pixelfleet.admin.seed import seed_first_admin
-    from pixelfleet.context import create_context
 
-    ctx = create_context(settings)
-    try:
-        async with ctx.sessions.begin() as session:
-            return await seed_first_admin(
-                session, email, password, signup_credits=settings.signup_credits
-            )
-    finally:
-        await ctx.close()
+    async def seed(ctx: ProcessContext, session: AsyncSession) -> tuple[bool, bool]:
+        created = await seed_first_admin(
+            session, email, password, signup_credits=settings.signup_credits
+        )
+        return created, ctx.payments is not None
+
+    return await _in_transaction(settings, seed)
 
 
 @admin.command()
@@ -644,31 +658,28 @@ def seed(admin_email: str, password_stdin: bool) -> None:
     first administrator unless that account exists."""
     from pixelfleet.errors import PixelFleetError
 
+    def password() -> str | None:
+        if password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        given = os.environ.get("PIXELFLEET_SEED_ADMIN_PASSWORD")
+        if given is None and sys.stdin.isatty():
+            return str(
+                click.prompt("Administrator's password", hide_input=True, confirmation_prompt=True)
+            )
+        return given
+
     settings = _settings()
     asyncio.run(_migrate(settings))
+    try:
+        created, on_sale = asyncio.run(_seed(settings, admin_email, password))
+    except PixelFleetError as exc:
+        raise click.ClickException(exc.detail) from exc
     for pack in settings.credit_packs:
         click.echo(
             f"pack {pack.id}: {pack.credits} credits for {pack.amount / 100:.2f} {pack.currency}"
         )
-    if not settings.razorpay_key_id:
+    if not on_sale:
         click.echo("payments are not configured: the packs are not on sale yet")
-    from pixelfleet.admin.errors import SeedPasswordMissing
-
-    password = os.environ.get("PIXELFLEET_SEED_ADMIN_PASSWORD")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    try:
-        try:
-            created = asyncio.run(_seed(settings, admin_email, password))
-        except SeedPasswordMissing:
-            if not sys.stdin.isatty():
-                raise
-            password = click.prompt(
-                "Administrator's password", hide_input=True, confirmation_prompt=True
-            )
-            created = asyncio.run(_seed(settings, admin_email, password))
-    except PixelFleetError as exc:
-        raise click.ClickException(exc.detail) from exc
     click.echo(f"{'created' if created else 'kept'} the administrator {admin_email}")
 
 

@@ -49,11 +49,12 @@ def run_migrations(connection: Connection, action: str, revision: str) -> None:
 async def upgrade_to_head(engine: AsyncEngine) -> bool:
     """Applies every migration up to this code's head. A schema a newer release migrated is
     left as it is (this code works on it: a rollback, or an older replica): False then."""
-    if await schema_state(engine) == "ahead":
+    revision = await current_revision(engine)
+    if _state_of(revision) == "ahead":
         log.warning(
             "the database schema is newer than this code's migrations (revision %s): "
             "nothing to migrate",
-            await current_revision(engine),
+            revision,
         )
         return False
     await migrate(engine, "upgrade", "head")
@@ -81,7 +82,10 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
     (`current`), at an older one or none (`behind`), or at a revision this code does not know
     (`ahead`: a newer release has migrated it, as during a rolling upgrade or after a rollback;
     migrations within a release only add, so this code still works on it)."""
-    revision = await current_revision(engine)
+    return _state_of(await current_revision(engine))
+
+
+def _state_of(revision: str | None) -> SchemaState:
     script = ScriptDirectory.from_config(alembic_config())
     if revision == script.get_current_head():
         return "current"

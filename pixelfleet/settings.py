@@ -48,19 +48,6 @@ class Settings(BaseSettings):
     # Put into the URLs above in place of their password, escaped, so a password kept in a
     # secret of its own may hold any character.
     database_password: SecretStr | None = None
-
-    @field_validator("database_url")
-    @classmethod
-    def _with_the_async_driver(cls, url: str | None) -> str | None:
-        """`postgres://` and `postgresql://` (what Render, Railway, Heroku and Supabase hand
-        out) mean PostgreSQL through asyncpg, the driver PixelFleet uses."""
-        if url is None:
-            return None
-        for scheme in ("postgres://", "postgresql://"):
-            if url.startswith(scheme):
-                return "postgresql+asyncpg://" + url.removeprefix(scheme)
-        return url
-
     redis_url: str | None = None
     redis_password: SecretStr | None = None
     launcher: Literal["embedded", "celery", "kubernetes"] = "embedded"
@@ -150,6 +137,18 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=10.0, gt=0)
     # How often the upkeep sends the deliveries that came due (the retries).
     webhook_sweep_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _with_the_async_driver(cls, url: str | None) -> str | None:
+        """`postgres://` and `postgresql://` (what Render, Railway, Heroku and Supabase hand
+        out) mean PostgreSQL through asyncpg, the driver PixelFleet uses."""
+        if url is None:
+            return None
+        for scheme in ("postgres://", "postgresql://"):
+            if url.startswith(scheme):
+                return "postgresql+asyncpg://" + url.removeprefix(scheme)
+        return url
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:

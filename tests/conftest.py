@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -34,12 +33,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 async def postgres_template(postgres_server: PostgresServer) -> str:
-    admin = await asyncpg.connect(postgres_server.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{TEMPLATE_DATABASE}"')
-    finally:
-        await admin.close()
-    engine = create_engine(postgres_server.url(TEMPLATE_DATABASE))
+    engine = create_engine(await postgres_server.create_database(TEMPLATE_DATABASE))
     await upgrade_to_head(engine)
     await engine.dispose()
     return TEMPLATE_DATABASE
@@ -73,19 +67,9 @@ async def database_url(
         shutil.copyfile(sqlite_template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    server, template_name = postgres_server, postgres_template
     name = f"test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    finally:
-        await admin.close()
-    yield server.url(name)
-    admin = await asyncpg.connect(server.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    yield await postgres_server.create_database(name, template=postgres_template)
+    await postgres_server.drop_database(name)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -32,17 +31,8 @@ async def empty_database_url(
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
     name = f"alembic_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield postgres_server.url(name)
-    admin = await asyncpg.connect(postgres_server.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    yield await postgres_server.create_database(name)
+    await postgres_server.drop_database(name)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ idempotent: run it at every deploy, it creates only what is missing and changes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.accounts import service as accounts
@@ -11,11 +13,16 @@ from pixelfleet.admin.errors import SeedAdminIsNotAdmin, SeedPasswordMissing
 
 
 async def seed_first_admin(
-    session: AsyncSession, email: str, password: str | None, *, signup_credits: int
+    session: AsyncSession,
+    email: str,
+    password_of: Callable[[], str | None],
+    *,
+    signup_credits: int,
 ) -> bool:
-    """Creates the administrator `email` unless it exists (True when created). An existing
-    admin is left as it is, its password included; an existing non-admin account is refused
-    rather than promoted, so that a mistyped email cannot hand out the role."""
+    """Creates the administrator `email` unless it exists (True when created); its password is
+    asked of `password_of` only then. An existing admin is left as it is, its password included;
+    an existing non-admin account is refused rather than promoted, so that a mistyped email
+    cannot hand out the role."""
     existing = await AccountRepository.from_session(session).user_by_email(
         accounts.normalise_email(email)
     )
@@ -25,6 +32,7 @@ async def seed_first_admin(
                 f"{existing.email} already has an account, as a user; it was not made an admin."
             )
         return False
+    password = password_of()
     if password is None:
         raise SeedPasswordMissing(f"No account has the email {email}: give its password.")
     await accounts.register(session, email, password, signup_credits=signup_credits, role="admin")

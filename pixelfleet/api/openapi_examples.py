@@ -6,16 +6,17 @@ validates against its schema."""
 from __future__ import annotations
 
 import re
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from pixelfleet.api.problems import VALIDATION_TITLE
+from pixelfleet.api.problems import PROBLEM_MEDIA_TYPE, VALIDATION_TITLE, invalid_fields_detail
 from pixelfleet.errors import PROBLEM_BASE, PixelFleetError
 
 _REF = "#/components/schemas/"
 # Descriptions name problem types as "`slug`: what it means" ("`a`, `b`: ..." for several).
 _SLUG_GROUP = re.compile(r"(?:`[a-z0-9-]+`(?:,\s*)?)+:?")
-_VALIDATION_DETAIL = "The request has invalid fields: pipeline.operations.0.width"
+_VALIDATION_DETAIL = invalid_fields_detail(["pipeline.operations.0.width"])
 _VALIDATION_EXAMPLE = [
     {
         "field": "pipeline.operations.0.width",
@@ -57,6 +58,7 @@ def request_example(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:
     return body
 
 
+@cache
 def _problem_classes() -> dict[str, type[PixelFleetError]]:
     found: dict[str, type[PixelFleetError]] = {}
     pending: list[type[PixelFleetError]] = [PixelFleetError]
@@ -98,7 +100,7 @@ def problem_examples(status: int, description: str) -> dict[str, Any]:
     return examples
 
 
-def document_examples(openapi: dict[str, Any], problem_media_type: str) -> None:
+def document_examples(openapi: dict[str, Any]) -> None:
     schemas = openapi.get("components", {}).get("schemas", {})
     for path in openapi.get("paths", {}).values():
         for operation in path.values():
@@ -111,7 +113,7 @@ def document_examples(openapi: dict[str, Any], problem_media_type: str) -> None:
                 if example is not None:
                     media["example"] = example
             for status, response in operation.get("responses", {}).items():
-                media = response.get("content", {}).get(problem_media_type)
+                media = response.get("content", {}).get(PROBLEM_MEDIA_TYPE)
                 if media is None or "examples" in media:
                     continue
                 media["examples"] = problem_examples(int(status), response["description"])

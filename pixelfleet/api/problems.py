@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 VALIDATION_TITLE = "Invalid input"  # a 422 for fields the request's schema refuses
 
+
+def invalid_fields_detail(fields: Iterable[str]) -> str:
+    return f"The request has invalid fields: {', '.join(sorted(set(fields)))}."
+
+
 _STATUS_SLUGS = {
     400: "bad-request",
     401: "unauthorized",
@@ -91,12 +96,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         FieldError.from_pydantic(_field_path(e.get("loc", ())), str(e.get("msg", "")))
         for e in exc.errors()
     ]
-    fields = ", ".join(sorted({e.field for e in errors}))
     return problem_response(
         422,
         "validation-error",
         VALIDATION_TITLE,
-        f"The request has invalid fields: {fields}.",
+        invalid_fields_detail(e.field for e in errors),
         instance=request.url.path,
         errors=errors,
     )

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelfleet import row_security
 from pixelfleet.api.openapi_examples import document_examples
-from pixelfleet.api.problems import PROBLEM_MEDIA_TYPE, document_problems
+from pixelfleet.api.problems import document_problems
 from pixelfleet.observability import log_context
 from pixelfleet.observability.log_context import REQUEST_ID_HEADER
 
@@ -74,7 +74,7 @@ class PixelFleetAPI(FastAPI):
             return self.openapi_schema
         schema = super().openapi()
         document_problems(schema)
-        document_examples(schema, PROBLEM_MEDIA_TYPE)
+        document_examples(schema)
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 for response in operation.get("responses", {}).values():

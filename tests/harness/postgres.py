@@ -45,6 +45,24 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
 
+    async def _admin(self, statement: str) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(self.admin_dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    async def create_database(self, name: str, *, template: str | None = None) -> str:
+        """A new database (empty, or a copy of `template`); returns its URL."""
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await self._admin(f'CREATE DATABASE "{name}"{copy}')
+        return self.url(name)
+
+    async def drop_database(self, name: str) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     @classmethod
     def start(cls) -> PostgresServer:
         bin_dir = _bin_dir()

@@ -227,14 +227,8 @@ async def test_the_operator_serves_a_liveness_probe(
 async def test_the_operator_refuses_to_start_against_an_unmigrated_database(
     settings: Settings, tmp_path: Any, postgres_server: Any
 ) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(postgres_server.admin_dsn)
-    try:
-        await admin.execute('CREATE DATABASE "unmigrated"')
-    finally:
-        await admin.close()
-    bare = settings.model_copy(update={"database_url": postgres_server.url("unmigrated")})
+    unmigrated = await postgres_server.create_database("unmigrated")
+    bare = settings.model_copy(update={"database_url": unmigrated})
     process = CeleryProcess.start(bare, tmp_path / "refused.log", "operator", ready_mark=None)
     try:
         code = await asyncio.to_thread(process.process.wait, 60)

@@ -236,13 +236,12 @@ function buildForm(app, catalogue, box) {
       h("option", { value: entry.format }, `${entry.format.toUpperCase()} (+${credits(entry.price)})`),
     ),
   );
-  formatSelect.addEventListener("change", changed);
   const output = schemaFields(catalogue.output_parameters, { omit: ["format"] });
 
   const submit = h("button", { type: "submit", class: "primary" }, "Process image");
   const form = h(
     "form",
-    { class: "task-form", novalidate: false },
+    { class: "task-form" },
     h("fieldset", { class: "card" }, h("legend", {}, "1. Image"), zone.element),
     h(
       "fieldset",
