@@ -1,4 +1,5 @@
-"""Refunds recorded by their id whatever order their webhooks arrive in.
+"""Refunds recorded by their id whatever order their webhooks arrive in, and the salts of each
+account's rotated webhook signing secret.
 
 Revision ID: 0007
 Revises: 0006
@@ -36,8 +37,26 @@ def upgrade() -> None:
             batch_op.f("ix_payment_refunds_payment_id"), ["payment_id"], unique=False
         )
 
+    # NULL salts: every existing account keeps the secret it has, so its receivers go on working.
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("webhook_secret_salt", sa.String(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column("webhook_secret_previous_salt", sa.String(length=64), nullable=True)
+        )
+        batch_op.add_column(
+            sa.Column(
+                "webhook_secret_previous_until",
+                pixelfleet.db.UTCDateTime(timezone=True),
+                nullable=True,
+            )
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("webhook_secret_previous_until")
+        batch_op.drop_column("webhook_secret_previous_salt")
+        batch_op.drop_column("webhook_secret_salt")
     with op.batch_alter_table("payment_refunds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_refunds_payment_id"))
     op.drop_table("payment_refunds")
