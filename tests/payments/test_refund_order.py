@@ -215,8 +215,7 @@ async def test_a_refund_sent_again_in_another_event_is_taken_back_once(
     refund = razorpay.refund(payment["id"], amount=500)
 
     answers = [
-        await deliver(client, razorpay.webhook("refund.processed", refund=refund))
-        for _ in range(3)
+        await deliver(client, razorpay.webhook("refund.processed", refund=refund)) for _ in range(3)
     ]
 
     assert [a.json()["status"] for a in answers] == ["processed", "duplicate", "duplicate"]
