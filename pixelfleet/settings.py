@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=10.0, gt=0)
+    # After an account rotates its webhook secret, the previous one still signs (in a second
+    # `v1` of the signature header) for this long, so that receivers can switch without a gap.
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0, le=720)
     # How often the upkeep sends the deliveries that came due (the retries).
     webhook_sweep_seconds: float = Field(default=5.0, gt=0)
 

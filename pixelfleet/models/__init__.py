@@ -7,6 +7,7 @@ from pixelfleet.models.credit_entry import CreditEntry
 from pixelfleet.models.idempotency_key import IdempotencyKey
 from pixelfleet.models.payment import Payment
 from pixelfleet.models.payment_event import PaymentEvent
+from pixelfleet.models.payment_refund import PaymentRefund
 from pixelfleet.models.preset import Preset
 from pixelfleet.models.refresh_token import RefreshToken
 from pixelfleet.models.task import Task
@@ -22,6 +23,7 @@ __all__ = [
     "IdempotencyKey",
     "Payment",
     "PaymentEvent",
+    "PaymentRefund",
     "Preset",
     "RefreshToken",
     "Task",

@@ -10,6 +10,11 @@ from pixelfleet.db import Base, UTCDateTime, utcnow
 
 
 class User(Base):
+    """An account. Its webhook signing secret is derived from the server key and a salt kept
+    here (`pixelfleet.webhooks.signing`), so the database holds no usable secret: a NULL salt is
+    the secret every account started with. Rotating it keeps the previous salt, which still signs
+    until `webhook_secret_previous_until`."""
+
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("balance >= 0", name="balance_not_negative"),)
 
@@ -20,3 +25,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     balance: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    webhook_secret_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    webhook_secret_previous_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True
+    )

@@ -1,18 +1,20 @@
-"""All SQL about payments and webhook events. A payment changes state by conditional UPDATEs, so
-of two deliveries racing to mark it paid exactly one wins (and only the winner grants)."""
+"""All SQL about payments, their refunds and webhook events. A payment changes state by
+conditional UPDATEs, so of two deliveries racing to mark it paid exactly one wins (and only the
+winner grants)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
-from pixelfleet.models import Payment, PaymentEvent
+from pixelfleet.models import Payment, PaymentEvent, PaymentRefund
 
 CREATED = "created"
 PAID = "paid"
@@ -50,6 +52,17 @@ class PaymentRepository:
         if lock:
             statement = statement.with_for_update()
         return await self.session.scalar(statement.execution_options(populate_existing=True))
+
+    async def lock_provider_payment(self, provider_payment_id: str) -> None:
+        """Serialises, until the transaction ends, every transaction that grants or refunds the
+        Razorpay payment `provider_payment_id`, including those that cannot lock its row yet (a
+        refund arriving before the capture finds no paid payment to lock). Taken before the
+        payment's row. On SQLite every write transaction holds the database's write lock."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        digest = hashlib.sha256(b"razorpay-payment:" + provider_payment_id.encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     async def by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Payment | None:
         return await self.session.scalar(
@@ -121,6 +134,37 @@ class PaymentRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(outcome, "rowcount", 0))
+
+    async def add_refund(self, refund: PaymentRefund) -> bool:
+        """Records a refund; False when one with its id is already recorded."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(refund)
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    async def unapplied_refunds(self, provider_payment_id: str) -> list[PaymentRefund]:
+        """The recorded refunds of a Razorpay payment whose credits were not taken back yet, in
+        the order they arrived."""
+        statement = (
+            select(PaymentRefund)
+            .where(
+                PaymentRefund.payment_id == provider_payment_id,
+                PaymentRefund.applied_at.is_(None),
+            )
+            .order_by(PaymentRefund.received_at, PaymentRefund.id)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def mark_refund_applied(self, refund_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(PaymentRefund)
+            .where(PaymentRefund.id == refund_id)
+            .values(applied_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     async def add_event(self, event: PaymentEvent) -> bool:
         """Stores a webhook event; False when one with its id is already stored."""

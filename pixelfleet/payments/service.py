@@ -1,6 +1,8 @@
 """The rules of buying credits: a payment grants its pack's credits exactly once, whether the
 checkout's verification, the webhook, or both arrive, in any order, any number of times; a
-refund takes them back (never below zero, the shortfall recorded)."""
+refund takes them back (never below zero, the shortfall recorded), whether it arrives after the
+capture or before it: Razorpay does not order its webhooks, so each refund is recorded by its id
+when it arrives and applied when its payment is granted, in the granting transaction."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.models import Payment, PaymentEvent, User
+from pixelfleet.models import Payment, PaymentEvent, PaymentRefund, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.payments.errors import (
     InvalidPaymentSignature,
@@ -187,7 +189,9 @@ def _matches(payment: Payment, provider: ProviderPayment | dict[str, Any]) -> st
 
 
 async def _settle_paid(session: AsyncSession, payment: Payment, provider_payment_id: str) -> bool:
-    """Marks the payment paid and grants its credits, unless it already was (then nothing)."""
+    """Marks the payment paid and grants its credits, unless it already was (then nothing); the
+    refunds of that Razorpay payment recorded before are taken back in the same transaction.
+    The caller holds `lock_provider_payment` and the payment's row."""
     repo = PaymentRepository.from_session(session)
     if not await repo.mark_paid(payment, provider_payment_id, utcnow()):
         return False
@@ -202,6 +206,9 @@ async def _settle_paid(session: AsyncSession, payment: Payment, provider_payment
     )
     assert granted, "a payment became paid twice"
     log.info("payment %s paid: %d credits granted", payment.id, payment.credits)
+    paid = await repo.get(payment.id)
+    assert paid is not None
+    await _take_back_recorded_refunds(session, paid)
     return True
 
 
@@ -226,13 +233,17 @@ async def verify_checkout(ctx: ProcessContext, user: User, request: VerifyReques
     if (problem := _matches(payment, provider)) is not None:
         log.warning("payment %s: verification refused: %s", payment.id, problem)
         raise PaymentMismatch(f"This payment does not pay order {order_id}: {problem}.")
-    if provider.status != "captured":
+    # A refunded payment was captured first: the refunds, recorded or still to come, take back
+    # what this grants.
+    if provider.status not in ("captured", "refunded"):
         raise PaymentNotCaptured(
             f"Payment {provider_id} is {provider.status}, not captured yet; the credits are "
             "granted when Razorpay captures it."
         )
     async with ctx.sessions.begin() as session:
-        locked = await PaymentRepository.from_session(session).by_order_id(order_id, lock=True)
+        repo = PaymentRepository.from_session(session)
+        await repo.lock_provider_payment(provider_id)
+        locked = await repo.by_order_id(order_id, lock=True)
         assert locked is not None
         await _settle_paid(session, locked, provider_id)
     async with ctx.read_sessions() as session:
@@ -312,6 +323,7 @@ async def _apply_event(session: AsyncSession, event: str, document: dict[str, An
 
 async def _captured(session: AsyncSession, order_id: str, entity: dict[str, Any]) -> WebhookAck:
     repo = PaymentRepository.from_session(session)
+    await repo.lock_provider_payment(str(entity["id"]))
     payment = await repo.by_order_id(order_id, lock=True)
     if payment is None:
         return WebhookAck(status="ignored", detail=f"No order {order_id} here.")
@@ -346,58 +358,101 @@ async def _failed(session: AsyncSession, entity: dict[str, Any]) -> WebhookAck:
     return WebhookAck(status="ignored", detail=f"The payment is already {payment.status}.")
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
 async def _refunded(
     session: AsyncSession, refund: dict[str, Any], entity: dict[str, Any] | None
 ) -> WebhookAck:
+    """Records a processed refund once (by its id), whatever is known of its payment, then takes
+    its credits back if that payment is granted; if not yet, the grant will."""
     repo = PaymentRepository.from_session(session)
-    provider_id = refund.get("payment_id") or (entity or {}).get("id")
-    payment = (
-        await repo.by_provider_payment_id(str(provider_id), lock=True) if provider_id else None
-    )
-    if payment is None or payment.status not in SETTLED:
-        return WebhookAck(status="ignored", detail=f"No paid payment {provider_id} here.")
-    refunded = (entity or {}).get("amount_refunded")
-    if not isinstance(refunded, int):
-        refunded = payment.amount_refunded + int(refund.get("amount") or 0)
-    refunded = min(refunded, payment.amount)
-    # Credits follow the money refunded so far, so partial refunds add up to the whole pack.
-    owed = payment.credits * refunded // payment.amount
-    to_take = owed - payment.credits_reversed
-    status = REFUNDED if refunded >= payment.amount else PARTIALLY_REFUNDED
-    shortfall = 0
-    if to_take > 0:
-        taken = await credits.take_back_for_refund(
-            session,
-            payment.user_id,
-            payment.id,
-            to_take,
-            reference=f"razorpay:{refund.get('id')}",
-            note=f"refund {refund.get('id')} of {payment.order_id}",
+    refund_id = _text(refund.get("id"))
+    provider_id = _text(refund.get("payment_id")) or _text((entity or {}).get("id"))
+    amount = refund.get("amount")
+    if refund_id is None or provider_id is None:
+        return WebhookAck(status="ignored", detail="A refund without its id or its payment's.")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        return WebhookAck(status="ignored", detail=f"Refund {refund_id} has no valid amount.")
+    await repo.lock_provider_payment(provider_id)
+    recorded = await repo.add_refund(
+        PaymentRefund(
+            id=refund_id,
+            payment_id=provider_id,
+            order_id=_text((entity or {}).get("order_id")),
+            amount=amount,
+            received_at=utcnow(),
         )
-        if taken is None:
-            return WebhookAck(status="ignored", detail="This refund was already applied.")
-        shortfall = taken.shortfall
-        if shortfall:
-            log.warning(
-                "payment %s: refund took %d credits, %d were already spent",
-                payment.id,
-                taken.taken,
-                shortfall,
-            )
-    recorded = await repo.record_refund(
-        payment,
-        amount_refunded=max(refunded, payment.amount_refunded),
-        credits_reversed=max(owed, payment.credits_reversed),
-        shortfall=shortfall,
-        status=status,
-        now=utcnow(),
     )
-    if recorded and status != payment.status:  # a second partial refund enters no new state
-        count_state_entered(session, status)
+    if not recorded:
+        return WebhookAck(status="duplicate", detail=f"Refund {refund_id} was already received.")
+    payment = await repo.by_provider_payment_id(provider_id, lock=True)
+    if payment is None or payment.status not in SETTLED:
+        return WebhookAck(
+            status="processed",
+            detail=f"Recorded refund {refund_id}: its credits are taken back when payment "
+            f"{provider_id} is granted.",
+        )
+    taken, shortfall = await _take_back_recorded_refunds(session, payment)
     return WebhookAck(
-        status="processed",
-        detail=f"Took back {max(to_take, 0) - shortfall} credits (shortfall {shortfall}).",
+        status="processed", detail=f"Took back {taken} credits (shortfall {shortfall})."
     )
+
+
+async def _take_back_recorded_refunds(session: AsyncSession, payment: Payment) -> tuple[int, int]:
+    """Applies the recorded refunds of a granted payment not applied yet, in the order they
+    arrived: credits follow the money refunded so far, so partial refunds add up to the whole
+    pack, never below a zero balance (the shortfall recorded). `payment` is locked and freshly
+    read. Returns the credits taken and the shortfall."""
+    repo = PaymentRepository.from_session(session)
+    assert payment.payment_id is not None
+    taken_total = shortfall_total = 0
+    for refund in await repo.unapplied_refunds(payment.payment_id):
+        now = utcnow()
+        refunded = min(payment.amount_refunded + refund.amount, payment.amount)
+        owed = payment.credits * refunded // payment.amount
+        to_take = owed - payment.credits_reversed
+        shortfall = 0
+        if to_take > 0:
+            taken = await credits.take_back_for_refund(
+                session,
+                payment.user_id,
+                payment.id,
+                to_take,
+                reference=f"razorpay:{refund.id}",
+                note=f"refund {refund.id} of {payment.order_id}",
+            )
+            if taken is None:  # its ledger line exists: applied before refunds were recorded
+                await repo.mark_refund_applied(refund.id, now)
+                continue
+            shortfall = taken.shortfall
+            taken_total += taken.taken
+            shortfall_total += shortfall
+            if shortfall:
+                log.warning(
+                    "payment %s: refund took %d credits, %d were already spent",
+                    payment.id,
+                    taken.taken,
+                    shortfall,
+                )
+        status = REFUNDED if refunded >= payment.amount else PARTIALLY_REFUNDED
+        moved = await repo.record_refund(
+            payment,
+            amount_refunded=refunded,
+            credits_reversed=max(owed, payment.credits_reversed),
+            shortfall=shortfall,
+            status=status,
+            now=now,
+        )
+        assert moved, "the payment's row is locked"
+        await repo.mark_refund_applied(refund.id, now)
+        if status != payment.status:  # a second partial refund enters no new state
+            count_state_entered(session, status)
+        fresh = await repo.get(payment.id)
+        assert fresh is not None
+        payment = fresh
+    return taken_total, shortfall_total
 
 
 async def list_payments(

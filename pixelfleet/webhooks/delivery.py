@@ -39,7 +39,7 @@ from pixelfleet.webhooks.signing import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     signature_header,
-    user_signing_secret,
+    signing_secrets,
 )
 from pixelfleet.webhooks.targets import TargetRefused, delivery_target
 
@@ -95,7 +95,7 @@ def _body_of(delivery: DueDelivery) -> bytes:
 
 
 async def _send(
-    settings: Settings, http: httpx.AsyncClient, delivery: DueDelivery
+    settings: Settings, http: httpx.AsyncClient, delivery: DueDelivery, now: datetime | None
 ) -> AttemptResult:
     timeout = settings.webhook_timeout_seconds
     try:
@@ -110,14 +110,18 @@ async def _send(
     except OSError as exc:
         return AttemptResult(None, f"could not resolve the callback host ({_describe(exc)})")
     body = _body_of(delivery)
-    secret = user_signing_secret(settings, delivery.user_id)
+    sent_at = now or utcnow()
+    secrets = signing_secrets(settings, delivery.user_id, delivery.salts, sent_at)
+    signature = signature_header(
+        secrets.current, body, int(sent_at.timestamp()), previous=secrets.previous
+    )
     headers = {
         **target.headers,
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_HEADER: delivery.event,
         DELIVERY_HEADER: str(delivery.id),
-        SIGNATURE_HEADER: signature_header(secret, body),
+        SIGNATURE_HEADER: signature,
     }
     extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
     try:
@@ -149,8 +153,8 @@ async def _send(
     return AttemptResult(status, f"answered HTTP {status}")
 
 
-async def _claim(ctx: ProcessContext, delivery: DueDelivery) -> bool:
-    now = utcnow()
+async def _claim(ctx: ProcessContext, delivery: DueDelivery, at: datetime | None) -> bool:
+    now = at or utcnow()
     lease = timedelta(seconds=ctx.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
     async with ctx.sessions.begin() as session:
         return await WebhookDeliveryRepository.from_session(session).claim(
@@ -225,20 +229,22 @@ async def _give_up_exhausted(ctx: ProcessContext, delivery: DueDelivery, now: da
         WEBHOOK_DELIVERIES.labels(outcome=FAILED_OUTCOME).inc()
 
 
-async def _attempt(ctx: ProcessContext, http: httpx.AsyncClient, delivery: DueDelivery) -> bool:
+async def _attempt(
+    ctx: ProcessContext, http: httpx.AsyncClient, delivery: DueDelivery, now: datetime | None
+) -> bool:
     """Makes the next attempt of one delivery, if this sender wins its claim. Never raises."""
     try:
         if delivery.attempts >= ctx.settings.webhook_max_attempts:
             await _give_up_exhausted(ctx, delivery, utcnow())
             return False
-        if not await _claim(ctx, delivery):
+        if not await _claim(ctx, delivery, now):
             return False
     except Exception:
         log.exception("webhook %s: could not claim an attempt", delivery.id)
         return False
     attempt = delivery.attempts + 1
     try:
-        result = await _send(ctx.settings, http, delivery)
+        result = await _send(ctx.settings, http, delivery, now)
     except Exception as exc:
         log.exception("webhook %s: attempt %d broke", delivery.id, attempt)
         result = AttemptResult(None, f"internal error: {type(exc).__name__}")
@@ -256,12 +262,17 @@ async def deliver_due(
     task_id: uuid.UUID | None = None,
     limit: int = 50,
     http: httpx.AsyncClient | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Makes the next attempt of every delivery that is due (only those of `task_id`, when
     given; at most `limit`), a few at a time. Returns how many attempts this call made: a
-    delivery that another sender claimed first is not counted."""
+    delivery that another sender claimed first is not counted. `now` is the moment the sender
+    acts at (the clock's, each time it is read, by default): what is due, the claim, the
+    signature's time and which secrets sign."""
     async with ctx.read_sessions() as session:
-        due = await WebhookDeliveryRepository.from_session(session).due(utcnow(), limit, task_id)
+        due = await WebhookDeliveryRepository.from_session(session).due(
+            now or utcnow(), limit, task_id
+        )
     if not due:
         return 0
     gate = asyncio.Semaphore(CONCURRENT_SENDS)
@@ -274,7 +285,7 @@ async def deliver_due(
 
         async def attempt(delivery: DueDelivery) -> bool:
             async with gate:
-                return await _attempt(ctx, client, delivery)
+                return await _attempt(ctx, client, delivery, now)
 
         made = await asyncio.gather(*(attempt(d) for d in due))
     return sum(made)

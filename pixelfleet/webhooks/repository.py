@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
-from pixelfleet.models import Task, WebhookDelivery
+from pixelfleet.models import Task, User, WebhookDelivery
+from pixelfleet.webhooks.signing import SigningSalts
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -32,6 +33,7 @@ class DueDelivery:
     url: str
     payload: dict[str, Any]
     attempts: int
+    salts: SigningSalts  # the owner's, as they were when the delivery was read
 
 
 class WebhookDeliveryRepository:
@@ -68,8 +70,15 @@ class WebhookDeliveryRepository:
 
     async def due(self, now: datetime, limit: int, task_id: uuid.UUID | None) -> list[DueDelivery]:
         statement = (
-            select(WebhookDelivery, Task.user_id)
+            select(
+                WebhookDelivery,
+                Task.user_id,
+                User.webhook_secret_salt,
+                User.webhook_secret_previous_salt,
+                User.webhook_secret_previous_until,
+            )
             .join(Task, Task.id == WebhookDelivery.task_id)
+            .join(User, User.id == Task.user_id)
             .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
@@ -78,8 +87,17 @@ class WebhookDeliveryRepository:
             statement = statement.where(WebhookDelivery.task_id == task_id)
         rows = (await self.session.execute(statement)).all()
         return [
-            DueDelivery(d.id, d.task_id, user_id, d.event, d.url, d.payload, d.attempts)
-            for d, user_id in rows
+            DueDelivery(
+                d.id,
+                d.task_id,
+                user_id,
+                d.event,
+                d.url,
+                d.payload,
+                d.attempts,
+                SigningSalts(salt, previous_salt, previous_until),
+            )
+            for d, user_id, salt, previous_salt, previous_until in rows
         ]
 
     async def _settle(self, delivery_id: uuid.UUID, attempts: int, **values: Any) -> bool:
@@ -164,4 +182,38 @@ class WebhookDeliveryRepository:
             last_error=error,
             next_attempt_at=None,
             updated_at=now,
+        )
+
+
+class SigningSaltRepository:
+    """The salts an account's webhook signing secrets are derived from (columns of `users`)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> SigningSaltRepository:
+        return cls(session)
+
+    async def salts_of(self, user_id: uuid.UUID, *, lock: bool = False) -> SigningSalts:
+        statement = select(
+            User.webhook_secret_salt,
+            User.webhook_secret_previous_salt,
+            User.webhook_secret_previous_until,
+        ).where(User.id == user_id)
+        if lock:
+            statement = statement.with_for_update()
+        row = (await self.session.execute(statement)).one()
+        return SigningSalts(row[0], row[1], row[2])
+
+    async def replace(self, user_id: uuid.UUID, salts: SigningSalts) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                webhook_secret_salt=salts.current,
+                webhook_secret_previous_salt=salts.previous,
+                webhook_secret_previous_until=salts.previous_until,
+            )
+            .execution_options(synchronize_session=False)
         )

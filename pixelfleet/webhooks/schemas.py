@@ -40,3 +40,7 @@ class WebhookSecretOut(BaseModel):
     secret: str = Field(description="The HMAC-SHA256 key (as UTF-8) that signs your webhooks.")
     signature_header: str
     scheme: str
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a rotation: until when the previous secret still signs, in a second "
+        "`v1` of the signature header; null when only `secret` signs."
+    )

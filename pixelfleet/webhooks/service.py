@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -16,9 +17,19 @@ from pixelfleet.jobs.states import CANCELLED, FAILED, SUCCEEDED
 from pixelfleet.models import Task, User, WebhookDelivery
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.settings import Settings
-from pixelfleet.webhooks.repository import PENDING, WebhookDeliveryRepository
+from pixelfleet.webhooks.repository import (
+    PENDING,
+    SigningSaltRepository,
+    WebhookDeliveryRepository,
+)
 from pixelfleet.webhooks.schemas import DeliveryOut, DeliveryPage, WebhookSecretOut
-from pixelfleet.webhooks.signing import SIGNATURE_HEADER, SIGNATURE_SCHEME, user_signing_secret
+from pixelfleet.webhooks.signing import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SCHEME,
+    SigningSalts,
+    new_salt,
+    user_signing_secret,
+)
 
 TASK_EVENTS = {
     SUCCEEDED: "task.succeeded",
@@ -100,9 +111,38 @@ async def list_deliveries(
     )
 
 
-def webhook_secret_of(settings: Settings, user: User) -> WebhookSecretOut:
+def _secret_out(settings: Settings, user_id: uuid.UUID, salts: SigningSalts) -> WebhookSecretOut:
     return WebhookSecretOut(
-        secret=user_signing_secret(settings, user.id),
+        secret=user_signing_secret(settings, user_id, salts.current),
         signature_header=SIGNATURE_HEADER,
         scheme=SIGNATURE_SCHEME,
+        previous_secret_expires_at=(
+            salts.previous_until if salts.previous_signs_at(utcnow()) else None
+        ),
     )
+
+
+def webhook_secret_of(settings: Settings, user: User) -> WebhookSecretOut:
+    salts = SigningSalts(
+        user.webhook_secret_salt,
+        user.webhook_secret_previous_salt,
+        user.webhook_secret_previous_until,
+    )
+    return _secret_out(settings, user.id, salts)
+
+
+async def rotate_webhook_secret(
+    session: AsyncSession, settings: Settings, user: User
+) -> WebhookSecretOut:
+    """Gives the account a new webhook secret. The one it replaces still signs, in a second
+    `v1`, for `webhook_secret_grace_hours`; one rotated out before it stops signing now."""
+    repo = SigningSaltRepository.from_session(session)
+    # Locked: of two rotations at once, the second keeps the first one's secret as previous.
+    salts = await repo.salts_of(user.id, lock=True)
+    rotated = SigningSalts(
+        current=new_salt(),
+        previous=salts.current,
+        previous_until=utcnow() + timedelta(hours=settings.webhook_secret_grace_hours),
+    )
+    await repo.replace(user.id, rotated)
+    return _secret_out(settings, user.id, rotated)

@@ -2,15 +2,20 @@
 
 The HMAC-SHA256 covers `"<t>.<raw body>"`, so a receiver that checks the timestamp can refuse
 replays of an old, validly signed request. Each user has a secret of their own, derived from the
-server key, so nothing per user is stored and one user's secret tells nothing about another's.
+server key, the user's id and a random salt stored with the account (none until the first
+rotation), so the database holds no usable secret and one user's secret tells nothing about
+another's. After a rotation the previous secret signs too, in a second `v1`, until its grace ends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from pixelfleet.settings import Settings
 
@@ -34,12 +39,49 @@ def _server_key(settings: Settings) -> bytes:
     ).digest()
 
 
-def user_signing_secret(settings: Settings, user_id: uuid.UUID) -> str:
-    """The secret that signs the webhooks of `user_id` (the receiver's HMAC key, as UTF-8)."""
-    mac = hmac.new(
-        _server_key(settings), _USER_SECRET_LABEL + str(user_id).encode(), hashlib.sha256
+def user_signing_secret(settings: Settings, user_id: uuid.UUID, salt: str | None = None) -> str:
+    """The secret that signs the webhooks of `user_id` (the receiver's HMAC key, as UTF-8), for
+    the account's `salt` (None: the secret every account starts with)."""
+    message = _USER_SECRET_LABEL + str(user_id).encode()
+    if salt is not None:
+        message += b":" + salt.encode()
+    return SECRET_PREFIX + hmac.new(_server_key(settings), message, hashlib.sha256).hexdigest()
+
+
+def new_salt() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class SigningSalts:
+    """What an account's webhook secrets are derived from: its current salt, and the previous
+    one with the moment it stops signing (None: no previous secret)."""
+
+    current: str | None
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+    def previous_signs_at(self, now: datetime) -> bool:
+        return self.previous_until is not None and now < self.previous_until
+
+
+@dataclass(frozen=True)
+class SigningSecrets:
+    """The secrets that sign one account's webhooks at some moment."""
+
+    current: str
+    previous: str | None  # still signing, in a second `v1`, during the rotation's grace
+
+
+def signing_secrets(
+    settings: Settings, user_id: uuid.UUID, salts: SigningSalts, now: datetime
+) -> SigningSecrets:
+    previous = (
+        user_signing_secret(settings, user_id, salts.previous)
+        if salts.previous_signs_at(now)
+        else None
     )
-    return SECRET_PREFIX + mac.hexdigest()
+    return SigningSecrets(user_signing_secret(settings, user_id, salts.current), previous)
 
 
 def _mac(secret: str, timestamp: int, body: bytes) -> str:
@@ -47,10 +89,16 @@ def _mac(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The `PixelFleet-Signature` value for `body` sent at `timestamp` (now by default)."""
+def signature_header(
+    secret: str, body: bytes, timestamp: int | None = None, *, previous: str | None = None
+) -> str:
+    """The `PixelFleet-Signature` value for `body` sent at `timestamp` (now by default): one
+    `v1` by `secret`, and a second by `previous` while a rotated-out secret still signs."""
     stamp = int(time.time()) if timestamp is None else timestamp
-    return f"t={stamp},v1={_mac(secret, stamp, body)}"
+    header = f"t={stamp},v1={_mac(secret, stamp, body)}"
+    if previous is not None:
+        header += f",v1={_mac(previous, stamp, body)}"
+    return header
 
 
 def verify_signature(

@@ -254,6 +254,7 @@ async def test_an_api_key_does_only_what_its_scopes_allow(client: httpx.AsyncCli
         ("POST", "/v1/me/api-keys", {"name": "more", "scopes": ["tasks:read"]}),
         ("GET", "/v1/me/api-keys", None),
         ("GET", "/v1/me/webhook-secret", None),
+        ("POST", "/v1/me/webhook-secret/rotate", None),
         ("POST", "/v1/payments/orders", {"pack_id": "starter"}),
     ):
         answer = await attempt(client, "key overreach", method, url, headers=writer, json=body)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionUser, TaskReader
+from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, SessionUser, TaskReader
 from pixelfleet.api.problems import problem_responses
 from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -36,6 +36,20 @@ async def webhook_secret(
     user: SessionUser, ctx: ContextDep, response: Response
 ) -> WebhookSecretOut:
     """The key that signs your webhooks. Check `PixelFleet-Signature: t=<unix>,v1=<hex>` by
-    computing HMAC-SHA256 over `<t>.<raw body>` with this key, and refuse an old `t`."""
+    computing HMAC-SHA256 over `<t>.<raw body>` with this key, compare it with each `v1` (a
+    second one is signed by the previous key for a while after a rotation), and refuse an old
+    `t`."""
     response.headers["Cache-Control"] = "no-store"
     return webhooks.webhook_secret_of(ctx.settings, user)
+
+
+@router.post("/me/webhook-secret/rotate", response_model=WebhookSecretOut)
+async def rotate_webhook_secret(
+    user: SessionUser, ctx: ContextDep, session: SessionDep, response: Response
+) -> WebhookSecretOut:
+    """A new key signs your webhooks from now on. The previous one still signs, as a second
+    `v1` of `PixelFleet-Signature`, until `previous_secret_expires_at`
+    (`PIXELFLEET_WEBHOOK_SECRET_GRACE_HOURS` after the rotation), so that your receiver can
+    switch keys without missing an event."""
+    response.headers["Cache-Control"] = "no-store"
+    return await webhooks.rotate_webhook_secret(session, ctx.settings, user)
