@@ -65,6 +65,14 @@ class AccountRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
+    async def advance_credential_epoch(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(credential_epoch=User.credential_epoch + 1)
+            .execution_options(synchronize_session=False)
+        )
+
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(
             update(User)

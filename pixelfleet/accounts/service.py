@@ -126,10 +126,11 @@ async def _issue_tokens(
             token_hash=tokens.hash_refresh_token(refresh),
             created_at=now,
             expires_at=expires_at,
+            credential_epoch=user.credential_epoch,
         )
     )
     return TokenPair(
-        access_token=signer.issue_access_token(user.id, user.role, now),
+        access_token=signer.issue_access_token(user.id, user.role, user.credential_epoch, now),
         refresh_token=refresh,
         expires_in=int(signer.access_ttl.total_seconds()),
     )
@@ -168,8 +169,24 @@ async def rotate_refresh_token(
     user = await repo.user_by_id(stored.user_id)
     if user is None or not user.is_active:
         return RefreshOutcome(None, AccountDisabled("This account is disabled."))
+    if stored.credential_epoch != user.credential_epoch:
+        # Every login of the account was ended after this token was issued (a revocation racing
+        # this refresh may not have marked it yet): it opens nothing, even on a reactivated account.
+        return RefreshOutcome(None, InvalidToken("The refresh token is invalid or has expired."))
     pair = await _issue_tokens(session, user, signer, stored.family_id, stored.expires_at, now)
     return RefreshOutcome(pair, None)
+
+
+async def end_every_login(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
+    """Ends every login of the account at once, in the caller's transaction: the access tokens
+    and refresh tokens issued before stop working for good, whatever becomes of the account (a
+    reactivation revives none). Deactivation and every change of credentials call this. Returns
+    how many refresh tokens it revoked (API keys are not logins: they stay as they are)."""
+    repo = AccountRepository.from_session(session)
+    # The epoch first: a refresh racing this transaction then either reads the new epoch after
+    # its token was revoked, or issues in the old epoch, which is refused from now on.
+    await repo.advance_credential_epoch(user_id)
+    return await repo.revoke_refresh_tokens_of_user(user_id, now)
 
 
 async def logout(session: AsyncSession, refresh_token: str) -> None:
@@ -209,8 +226,15 @@ async def caller_for_credential(
         key = await api_keys.usable_key(session, credential, utcnow())
         user = await _usable_user(session, key.user_id, "The API key names no existing account.")
         return Caller(user, frozenset(key.scopes), key.id)
-    user_id = signer.read_access_token(credential)
-    user = await _usable_user(session, user_id, "The access token names no existing account.")
+    claims = signer.read_access_token(credential)
+    user = await _usable_user(
+        session, claims.user_id, "The access token names no existing account."
+    )
+    if claims.credential_epoch != user.credential_epoch:
+        raise InvalidToken(
+            "The access token was issued before every login of this account was ended. "
+            "Log in again."
+        )
     # The role is read from the account, not the token: a demoted admin loses admin at once.
     return Caller(user, scopes.login_scopes(user.role))
 
