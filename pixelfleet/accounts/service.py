@@ -24,7 +24,7 @@ from pixelfleet.accounts.errors import (
     WeakPassword,
 )
 from pixelfleet.accounts.repository import AccountRepository
-from pixelfleet.accounts.schemas import TokenPair
+from pixelfleet.accounts.schemas import TokenPair, UserOut
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError
@@ -216,6 +216,15 @@ class Caller:
         missing = sorted(set(needed) - self.scopes)
         if missing:
             raise InsufficientScope(f"This API key lacks the scope {', '.join(missing)}.")
+
+
+def account_of(caller: Caller) -> UserOut:
+    """The caller's account as they see it: its balance only to a credential that may read
+    credits (any key may see whose it is)."""
+    account = UserOut.model_validate(caller.user)
+    if scopes.CREDITS_READ not in caller.scopes:
+        account = account.model_copy(update={"balance": None})
+    return account
 
 
 async def caller_for_credential(
