@@ -130,7 +130,9 @@ async def _issue_tokens(
         )
     )
     return TokenPair(
-        access_token=signer.issue_access_token(user.id, user.role, user.credential_epoch, now),
+        access_token=signer.issue_access_token(
+            user.id, user.role, user.credential_epoch, family_id, now
+        ),
         refresh_token=refresh,
         expires_in=int(signer.access_ttl.total_seconds()),
     )
@@ -177,16 +179,29 @@ async def rotate_refresh_token(
     return RefreshOutcome(pair, None)
 
 
-async def end_every_login(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> int:
+async def end_every_login(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    *,
+    except_login: uuid.UUID | None = None,
+) -> int:
     """Ends every login of the account at once, in the caller's transaction: the access tokens
     and refresh tokens issued before stop working for good, whatever becomes of the account (a
     reactivation revives none). Deactivation and every change of credentials call this. Returns
-    how many refresh tokens it revoked (API keys are not logins: they stay as they are)."""
+    how many refresh tokens it revoked (API keys are not logins: they stay as they are).
+
+    `except_login` (a `Caller.login_id`) keeps that one login going, as a password change keeps
+    the caller's: its refresh token carries on into the new epoch, and its next refresh gives an
+    access token that works (the one it holds now is refused like every other)."""
     repo = AccountRepository.from_session(session)
     # The epoch first: a refresh racing this transaction then either reads the new epoch after
     # its token was revoked, or issues in the old epoch, which is refused from now on.
     await repo.advance_credential_epoch(user_id)
-    return await repo.revoke_refresh_tokens_of_user(user_id, now)
+    revoked = await repo.revoke_refresh_tokens_of_user(user_id, now, except_family=except_login)
+    if except_login is not None:
+        await repo.carry_login_into_current_epoch(user_id, except_login)
+    return revoked
 
 
 async def logout(session: AsyncSession, refresh_token: str) -> None:
@@ -204,6 +219,7 @@ class Caller:
     user: User
     scopes: frozenset[str]
     api_key_id: uuid.UUID | None = None
+    login_id: uuid.UUID | None = None  # the login an access token belongs to
 
     def require(self, needed: list[str]) -> None:
         """Refuses, naming what is missing, unless the credential holds every scope needed."""
@@ -245,7 +261,7 @@ async def caller_for_credential(
             "Log in again."
         )
     # The role is read from the account, not the token: a demoted admin loses admin at once.
-    return Caller(user, scopes.login_scopes(user.role))
+    return Caller(user, scopes.login_scopes(user.role), login_id=claims.login_id)
 
 
 async def _usable_user(session: AsyncSession, user_id: uuid.UUID, unknown: str) -> User:

@@ -14,14 +14,17 @@ from pixelfleet.accounts.errors import InvalidToken
 
 ALGORITHM = "HS256"
 EPOCH_CLAIM = "epoch"
+LOGIN_CLAIM = "sid"  # the login (refresh token family), as OpenID Connect names a session
 
 
 @dataclass(frozen=True)
 class AccessClaims:
-    """What a verified access token says: whose it is, and the credential epoch it was issued in."""
+    """What a verified access token says: whose it is, the credential epoch it was issued in,
+    and the login it belongs to (None in tokens from before logins were named)."""
 
     user_id: uuid.UUID
     credential_epoch: int
+    login_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,18 @@ class TokenSigner:
     access_ttl: timedelta
 
     def issue_access_token(
-        self, user_id: uuid.UUID, role: str, credential_epoch: int, now: datetime
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        credential_epoch: int,
+        login_id: uuid.UUID,
+        now: datetime,
     ) -> str:
         claims = {
             "sub": str(user_id),
             "role": role,
             EPOCH_CLAIM: credential_epoch,
+            LOGIN_CLAIM: str(login_id),
             "iss": self.issuer,
             "aud": self.audience,
             "iat": int(now.timestamp()),
@@ -62,7 +71,12 @@ class TokenSigner:
             epoch = claims.get(EPOCH_CLAIM, 0)
             if not isinstance(epoch, int) or isinstance(epoch, bool):
                 raise ValueError("the credential epoch is not an integer")
-            return AccessClaims(uuid.UUID(str(claims["sub"])), epoch)
+            login = claims.get(LOGIN_CLAIM)
+            return AccessClaims(
+                uuid.UUID(str(claims["sub"])),
+                epoch,
+                uuid.UUID(str(login)) if login is not None else None,
+            )
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken("The access token is invalid or has expired.") from exc
 

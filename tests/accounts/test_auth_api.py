@@ -325,6 +325,33 @@ async def test_ending_every_login_refuses_the_tokens_issued_before_and_not_those
     assert rotated.status_code == 200
 
 
+async def test_ending_every_other_login_lets_the_callers_own_go_on_after_a_refresh(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """The login that changes the credentials goes on (after a refresh); every other ends."""
+    await sign_up(client, "kim@example.com")
+    own = await _login(client, "kim@example.com")
+    other = await _login(client, "kim@example.com")
+    async with ctx.sessions.begin() as session:
+        caller = await accounts.caller_for_credential(session, own["access_token"], ctx.signer)
+        assert caller.login_id is not None
+        await accounts.end_every_login(
+            session, caller.user.id, utcnow(), except_login=caller.login_id
+        )
+
+    for tokens in (own, other):
+        me = await client.get(
+            "/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
+        assert me.status_code == 401
+    ended = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert ended.status_code == 401
+    goes_on = await client.post("/v1/auth/refresh", json={"refresh_token": own["refresh_token"]})
+    assert goes_on.status_code == 200, goes_on.text
+    renewed = {"Authorization": f"Bearer {goes_on.json()['access_token']}"}
+    assert (await client.get("/v1/me", headers=renewed)).status_code == 200
+
+
 async def test_a_refresh_token_from_before_every_login_ended_fails_even_if_never_revoked(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
