@@ -35,9 +35,11 @@ async def events_after(
     headers: dict[str, str],
     task_id: str,
     action: Callable[[], Awaitable[None]],
+    *,
+    within: float = ENDS_WITHIN_SECONDS,
 ) -> list[Event]:
     """Opens the task's stream, waits for its first event, runs `action`, and returns the events
-    that follow until the server ends the stream (which must happen within the bound)."""
+    that follow until the server ends the stream (which must happen `within` seconds)."""
     async with http.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
         assert stream.status_code == 200
         events = events_of(stream)
@@ -48,7 +50,7 @@ async def events_after(
         async def rest() -> list[Event]:
             return [event async for event in events]
 
-        return await asyncio.wait_for(rest(), ENDS_WITHIN_SECONDS)
+        return await asyncio.wait_for(rest(), within)
 
 
 def assert_ended_by(events: list[Event], slug: str, task_id: str) -> None:
