@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -90,13 +91,16 @@ async def follow_events(
     client: httpx.AsyncClient, headers: dict[str, str], task_id: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """The (event, data) pairs of a task's event stream, read until the server ends it."""
-    events: list[tuple[str, dict[str, Any]]] = []
     async with client.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
-        name = ""
-        async for line in stream.aiter_lines():
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
+        return [event async for event in events_of(stream)]
+
+
+async def events_of(stream: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The (event, data) pairs of a server-sent event stream, as they arrive."""
+    name = ""
+    async for line in stream.aiter_lines():
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            yield name, json.loads(line.removeprefix("data: "))

@@ -55,15 +55,44 @@ class AccountRepository:
             .values(revoked_at=now)
         )
 
-    async def revoke_refresh_tokens_of_user(self, user_id: uuid.UUID, now: datetime) -> int:
-        """Revokes every refresh token of the user's logins; how many were still unrevoked."""
+    async def revoke_refresh_tokens_of_user(
+        self, user_id: uuid.UUID, now: datetime, *, except_family: uuid.UUID | None = None
+    ) -> int:
+        """Revokes every refresh token of the user's logins (but one's, if named); how many were
+        still unrevoked."""
+        statement = update(RefreshToken).where(
+            RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
+        )
+        if except_family is not None:
+            statement = statement.where(RefreshToken.family_id != except_family)
         result = await self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .execution_options(synchronize_session=False)
+            statement.values(revoked_at=now).execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def carry_login_into_current_epoch(
+        self, user_id: uuid.UUID, family_id: uuid.UUID
+    ) -> None:
+        """Moves one login's unrevoked refresh tokens to the account's current credential epoch."""
+        current = select(User.credential_epoch).where(User.id == user_id).scalar_subquery()
+        await self.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.user_id == user_id,
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(credential_epoch=current)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def advance_credential_epoch(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(credential_epoch=User.credential_epoch + 1)
+            .execution_options(synchronize_session=False)
+        )
 
     async def set_password_hash(self, user_id: uuid.UUID, password_hash: str) -> None:
         await self.session.execute(

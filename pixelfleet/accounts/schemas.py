@@ -41,5 +41,7 @@ class UserOut(BaseModel):
     email: str
     role: Literal["user", "admin"]
     is_active: bool
-    balance: int
+    balance: int | None = Field(
+        description="The credit balance; null for an API key without the `credits:read` scope."
+    )
     created_at: datetime

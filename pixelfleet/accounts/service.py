@@ -24,7 +24,7 @@ from pixelfleet.accounts.errors import (
     WeakPassword,
 )
 from pixelfleet.accounts.repository import AccountRepository
-from pixelfleet.accounts.schemas import TokenPair
+from pixelfleet.accounts.schemas import TokenPair, UserOut
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError
@@ -126,10 +126,13 @@ async def _issue_tokens(
             token_hash=tokens.hash_refresh_token(refresh),
             created_at=now,
             expires_at=expires_at,
+            credential_epoch=user.credential_epoch,
         )
     )
     return TokenPair(
-        access_token=signer.issue_access_token(user.id, user.role, now),
+        access_token=signer.issue_access_token(
+            user.id, user.role, user.credential_epoch, family_id, now
+        ),
         refresh_token=refresh,
         expires_in=int(signer.access_ttl.total_seconds()),
     )
@@ -168,8 +171,37 @@ async def rotate_refresh_token(
     user = await repo.user_by_id(stored.user_id)
     if user is None or not user.is_active:
         return RefreshOutcome(None, AccountDisabled("This account is disabled."))
+    if stored.credential_epoch != user.credential_epoch:
+        # Every login of the account was ended after this token was issued (a revocation racing
+        # this refresh may not have marked it yet): it opens nothing, even on a reactivated account.
+        return RefreshOutcome(None, InvalidToken("The refresh token is invalid or has expired."))
     pair = await _issue_tokens(session, user, signer, stored.family_id, stored.expires_at, now)
     return RefreshOutcome(pair, None)
+
+
+async def end_every_login(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    *,
+    except_login: uuid.UUID | None = None,
+) -> int:
+    """Ends every login of the account at once, in the caller's transaction: the access tokens
+    and refresh tokens issued before stop working for good, whatever becomes of the account (a
+    reactivation revives none). Deactivation and every change of credentials call this. Returns
+    how many refresh tokens it revoked (API keys are not logins: they stay as they are).
+
+    `except_login` (a `Caller.login_id`) keeps that one login going, as a password change keeps
+    the caller's: its refresh token carries on into the new epoch, and its next refresh gives an
+    access token that works (the one it holds now is refused like every other)."""
+    repo = AccountRepository.from_session(session)
+    # The epoch first: a refresh racing this transaction then either reads the new epoch after
+    # its token was revoked, or issues in the old epoch, which is refused from now on.
+    await repo.advance_credential_epoch(user_id)
+    revoked = await repo.revoke_refresh_tokens_of_user(user_id, now, except_family=except_login)
+    if except_login is not None:
+        await repo.carry_login_into_current_epoch(user_id, except_login)
+    return revoked
 
 
 async def logout(session: AsyncSession, refresh_token: str) -> None:
@@ -187,6 +219,7 @@ class Caller:
     user: User
     scopes: frozenset[str]
     api_key_id: uuid.UUID | None = None
+    login_id: uuid.UUID | None = None  # the login an access token belongs to
 
     def require(self, needed: list[str]) -> None:
         """Refuses, naming what is missing, unless the credential holds every scope needed."""
@@ -201,6 +234,15 @@ class Caller:
             raise InsufficientScope(f"This API key lacks the scope {', '.join(missing)}.")
 
 
+def account_of(caller: Caller) -> UserOut:
+    """The caller's account as they see it: its balance only to a credential that may read
+    credits (any key may see whose it is)."""
+    account = UserOut.model_validate(caller.user)
+    if scopes.CREDITS_READ not in caller.scopes:
+        account = account.model_copy(update={"balance": None})
+    return account
+
+
 async def caller_for_credential(
     session: AsyncSession, credential: str, signer: tokens.TokenSigner
 ) -> Caller:
@@ -209,10 +251,17 @@ async def caller_for_credential(
         key = await api_keys.usable_key(session, credential, utcnow())
         user = await _usable_user(session, key.user_id, "The API key names no existing account.")
         return Caller(user, frozenset(key.scopes), key.id)
-    user_id = signer.read_access_token(credential)
-    user = await _usable_user(session, user_id, "The access token names no existing account.")
+    claims = signer.read_access_token(credential)
+    user = await _usable_user(
+        session, claims.user_id, "The access token names no existing account."
+    )
+    if claims.credential_epoch != user.credential_epoch:
+        raise InvalidToken(
+            "The access token was issued before every login of this account was ended. "
+            "Log in again."
+        )
     # The role is read from the account, not the token: a demoted admin loses admin at once.
-    return Caller(user, scopes.login_scopes(user.role))
+    return Caller(user, scopes.login_scopes(user.role), login_id=claims.login_id)
 
 
 async def _usable_user(session: AsyncSession, user_id: uuid.UUID, unknown: str) -> User:

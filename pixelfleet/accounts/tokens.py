@@ -13,6 +13,18 @@ import jwt
 from pixelfleet.accounts.errors import InvalidToken
 
 ALGORITHM = "HS256"
+EPOCH_CLAIM = "epoch"
+LOGIN_CLAIM = "sid"  # the login (refresh token family), as OpenID Connect names a session
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says: whose it is, the credential epoch it was issued in,
+    and the login it belongs to (None in tokens from before logins were named)."""
+
+    user_id: uuid.UUID
+    credential_epoch: int
+    login_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -22,10 +34,19 @@ class TokenSigner:
     audience: str
     access_ttl: timedelta
 
-    def issue_access_token(self, user_id: uuid.UUID, role: str, now: datetime) -> str:
+    def issue_access_token(
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        credential_epoch: int,
+        login_id: uuid.UUID,
+        now: datetime,
+    ) -> str:
         claims = {
             "sub": str(user_id),
             "role": role,
+            EPOCH_CLAIM: credential_epoch,
+            LOGIN_CLAIM: str(login_id),
             "iss": self.issuer,
             "aud": self.audience,
             "iat": int(now.timestamp()),
@@ -34,8 +55,8 @@ class TokenSigner:
         }
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
-    def read_access_token(self, token: str) -> uuid.UUID:
-        """The user id a token names; InvalidToken for anything forged, expired or foreign."""
+    def read_access_token(self, token: str) -> AccessClaims:
+        """What a token says; InvalidToken for anything forged, expired or foreign."""
         try:
             claims = jwt.decode(
                 token,
@@ -45,7 +66,17 @@ class TokenSigner:
                 audience=self.audience,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
-            return uuid.UUID(str(claims["sub"]))
+            # A token without the claim was issued before epochs existed, in epoch 0 (it must
+            # keep working through a rolling upgrade, while older replicas still issue such).
+            epoch = claims.get(EPOCH_CLAIM, 0)
+            if not isinstance(epoch, int) or isinstance(epoch, bool):
+                raise ValueError("the credential epoch is not an integer")
+            login = claims.get(LOGIN_CLAIM)
+            return AccessClaims(
+                uuid.UUID(str(claims["sub"])),
+                epoch,
+                uuid.UUID(str(login)) if login is not None else None,
+            )
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken("The access token is invalid or has expired.") from exc
 

@@ -11,9 +11,9 @@ from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.accounts import service as accounts
 from pixelfleet.accounts.api_key_repository import ApiKeyRepository
 from pixelfleet.accounts.errors import UserNotFound
-from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.accounts.schemas import UserOut
 from pixelfleet.admin.errors import AdjustmentKeyReused, CannotDeactivateSelf
 from pixelfleet.admin.repository import AdminRepository
@@ -150,9 +150,9 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> AdminUserOut:
 async def deactivate_user(
     session: AsyncSession, actor: Actor, user_id: uuid.UUID, reason: str
 ) -> UserOut:
-    """Switches the account off and ends every way in: its logins' refresh tokens and its API
-    keys are revoked, and its access tokens are refused from the next request on (every
-    request reads the account). Deactivating an inactive account changes nothing."""
+    """Switches the account off and ends every way in: every login ends for good (its access and
+    refresh tokens are refused from the next request on, even after a reactivation) and its API
+    keys are revoked. Deactivating an inactive account changes nothing."""
     target = await _target(session, user_id)
     if actor.admin_id == target.id:
         raise CannotDeactivateSelf(
@@ -161,9 +161,7 @@ async def deactivate_user(
     repo = AdminRepository.from_session(session)
     if await repo.set_active(target.id, False):
         now = utcnow()
-        refresh_tokens = await AccountRepository.from_session(
-            session
-        ).revoke_refresh_tokens_of_user(target.id, now)
+        refresh_tokens = await accounts.end_every_login(session, target.id, now)
         api_keys = await ApiKeyRepository.from_session(session).revoke_all_of_user(target.id, now)
         await _record(
             session,
@@ -179,8 +177,9 @@ async def deactivate_user(
 async def reactivate_user(
     session: AsyncSession, actor: Actor, user_id: uuid.UUID, reason: str
 ) -> UserOut:
-    """Switches the account back on: its owner can log in again (the tokens and keys revoked
-    at deactivation stay revoked). Reactivating an active account changes nothing."""
+    """Switches the account back on: its owner can log in again (the logins ended and the keys
+    revoked at deactivation stay ended: no token issued before works again). Reactivating an
+    active account changes nothing."""
     target = await _target(session, user_id)
     if await AdminRepository.from_session(session).set_active(target.id, True):
         await _record(session, actor, "reactivate_user", target, reason, {})

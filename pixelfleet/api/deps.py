@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -19,7 +20,7 @@ from pixelfleet.accounts import api_keys, scopes
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
-from pixelfleet.errors import Unauthorized
+from pixelfleet.errors import PixelFleetError, Unauthorized
 from pixelfleet.models import User
 from pixelfleet.observability import log_context
 
@@ -98,6 +99,41 @@ async def get_caller(
     return caller
 
 
+@dataclass(frozen=True)
+class LastingCredential:
+    """The caller of a response that outlives its request (an event stream), with the means to
+    ask again whether the credential still works: revoked, expired, its account disabled or
+    its logins ended, it must stop being served."""
+
+    caller: accounts.Caller
+    ctx: ProcessContext
+    credential: str = field(repr=False)
+    scopes: tuple[str, ...]
+
+    async def refusal(self) -> PixelFleetError | None:
+        """Why the credential no longer works, or None while it does (it reads the account's
+        row, and an API key's)."""
+        try:
+            async with self.ctx.read_sessions() as session:
+                caller = await accounts.caller_for_credential(
+                    session, self.credential, self.ctx.signer
+                )
+            caller.require(list(self.scopes))
+        except PixelFleetError as refused:
+            return refused
+        return None
+
+
+async def get_lasting_credential(
+    security_scopes: SecurityScopes,
+    ctx: ContextDep,
+    caller: Annotated[accounts.Caller, Depends(get_caller)],
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> LastingCredential:
+    assert token is not None  # get_caller refused a request without one
+    return LastingCredential(caller, ctx, token, tuple(security_scopes.scopes))
+
+
 def _user_with(*needed: str) -> Any:
     return Security(get_caller_user, scopes=list(needed))
 
@@ -113,10 +149,15 @@ async def get_caller_user(
 
 # Any valid credential.
 CurrentUser = Annotated[User, Security(get_caller_user)]
+CurrentCaller = Annotated[accounts.Caller, Security(get_caller)]
 # What an API key needs the named scope for; an interactive login holds them all.
 TaskReader = Annotated[User, _user_with(scopes.TASKS_READ)]
 TaskWriter = Annotated[User, _user_with(scopes.TASKS_WRITE)]
 CreditReader = Annotated[User, _user_with(scopes.CREDITS_READ)]
+# A reader of tasks whose credential is checked again while its response lasts.
+TaskWatcher = Annotated[
+    LastingCredential, Security(get_lasting_credential, scopes=[scopes.TASKS_READ])
+]
 # An interactive login only: never an API key.
 SessionUser = Annotated[User, _user_with(scopes.SESSION)]
 AdminUser = Annotated[User, _user_with(scopes.SESSION, scopes.ADMIN)]

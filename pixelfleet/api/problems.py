@@ -42,7 +42,7 @@ _STATUS_SLUGS = {
 }
 
 
-def problem_response(
+def problem_document(
     status: int,
     slug: str,
     title: str,
@@ -50,8 +50,7 @@ def problem_response(
     *,
     instance: str | None = None,
     errors: Sequence[FieldError] = (),
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
         "title": title,
@@ -62,6 +61,27 @@ def problem_response(
         body["instance"] = instance
     if errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return body
+
+
+def problem_of(error: PixelFleetError, instance: str | None = None) -> dict[str, Any]:
+    """The problem document of a domain error."""
+    return problem_document(
+        error.status, error.slug, error.title, error.detail, instance=instance, errors=error.errors
+    )
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: Sequence[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = problem_document(status, slug, title, detail, instance=instance, errors=errors)
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)

@@ -116,10 +116,7 @@ async def debit_for_task(
     """Takes a task's cost; 402 when the balance is too low (it never goes below zero)."""
     entry = await _apply(session, user_id, -cost, kind="task_debit", task_id=task_id)
     if entry is None:
-        balance = await CreditRepository.from_session(session).balance(user_id)
-        raise InsufficientCredits(
-            f"This task costs {cost} credits and the balance is {balance}. Buy credits to continue."
-        )
+        raise InsufficientCredits.for_cost(cost)
     return entry
 
 

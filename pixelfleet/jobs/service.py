@@ -176,10 +176,7 @@ async def submit_task(
         pipeline = _with_output_formats(pipeline, source)
         cost = price_of(pipeline, source)
         if user.balance < cost and idempotency_key is None:
-            raise InsufficientCredits(
-                f"This task costs {cost} credits and the balance is {user.balance}. "
-                "Buy credits to continue."
-            )
+            raise InsufficientCredits.for_cost(cost)
         task = Task(
             id=task_id,
             user_id=user.id,

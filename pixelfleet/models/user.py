@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, Uuid
+from sqlalchemy import Boolean, CheckConstraint, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pixelfleet.db import Base, UTCDateTime, utcnow
@@ -30,3 +30,8 @@ class User(Base):
     webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(
         UTCDateTime, nullable=True
     )
+    # Counts the times every login of the account was ended at once (deactivation, and any
+    # change of credentials): a token carries the epoch it was issued in and works only while it
+    # is still the account's. A counter, not a time: a token issued in the same second as the
+    # change is refused too.
+    credential_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -12,7 +12,9 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
+from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
+from pixelfleet.db import utcnow
 from pixelfleet.models import RefreshToken, User
 from tests.api_helpers import PASSWORD, PROBLEM, sign_up
 from tests.conftest import TEST_JWT_SECRET
@@ -161,6 +163,9 @@ async def test_forged_expired_foreign_and_unsigned_tokens_are_refused(
         jwt.encode(_claims(user_id), TEST_JWT_SECRET, algorithm="HS512"),
         jwt.encode(_claims(user_id), None, algorithm="none"),
         jwt.encode(_claims(str(uuid.uuid4())), TEST_JWT_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(user_id, epoch="0"), TEST_JWT_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(user_id, epoch=True), TEST_JWT_SECRET, algorithm="HS256"),
+        jwt.encode(_claims(user_id, epoch=1), TEST_JWT_SECRET, algorithm="HS256"),
         "not.a.token",
     ]
     for token in forged:
@@ -288,6 +293,78 @@ async def test_a_disabled_account_can_neither_log_in_nor_refresh_nor_use_its_tok
     refresh = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refresh.status_code == 403
     assert (await client.get("/v1/me", headers=headers)).status_code == 403
+
+
+async def _end_every_login(ctx: ProcessContext, email: str) -> None:
+    async with ctx.sessions.begin() as session:
+        user = await session.scalar(select(User).where(User.email == email))
+        assert user is not None
+        await accounts.end_every_login(session, user.id, utcnow())
+
+
+async def test_ending_every_login_refuses_the_tokens_issued_before_and_not_those_after(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    signed_up = await sign_up(client, "ivy@example.com")
+    user_id = (await client.get("/v1/me", headers=signed_up)).json()["id"]
+    tokens = await _login(client, "ivy@example.com")
+    # Issued by a release from before credential epochs, as during a rolling upgrade.
+    older_release = jwt.encode(_claims(user_id), TEST_JWT_SECRET, algorithm="HS256")
+    await _end_every_login(ctx, "ivy@example.com")
+
+    for token in (signed_up["Authorization"][7:], tokens["access_token"], older_release):
+        refused = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 401
+        assert refused.json()["type"].endswith("/invalid-token")
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+    fresh = await _login(client, "ivy@example.com")
+    me = await client.get("/v1/me", headers={"Authorization": f"Bearer {fresh['access_token']}"})
+    assert me.status_code == 200
+    rotated = await client.post("/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+    assert rotated.status_code == 200
+
+
+async def test_ending_every_other_login_lets_the_callers_own_go_on_after_a_refresh(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """The login that changes the credentials goes on (after a refresh); every other ends."""
+    await sign_up(client, "kim@example.com")
+    own = await _login(client, "kim@example.com")
+    other = await _login(client, "kim@example.com")
+    async with ctx.sessions.begin() as session:
+        caller = await accounts.caller_for_credential(session, own["access_token"], ctx.signer)
+        assert caller.login_id is not None
+        await accounts.end_every_login(
+            session, caller.user.id, utcnow(), except_login=caller.login_id
+        )
+
+    for tokens in (own, other):
+        me = await client.get(
+            "/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
+        assert me.status_code == 401
+    ended = await client.post("/v1/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert ended.status_code == 401
+    goes_on = await client.post("/v1/auth/refresh", json={"refresh_token": own["refresh_token"]})
+    assert goes_on.status_code == 200, goes_on.text
+    renewed = {"Authorization": f"Bearer {goes_on.json()['access_token']}"}
+    assert (await client.get("/v1/me", headers=renewed)).status_code == 200
+
+
+async def test_a_refresh_token_from_before_every_login_ended_fails_even_if_never_revoked(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """As a refresh racing the end of every login would leave one: written after the
+    revocation swept the account's tokens, in the epoch that ended."""
+    await sign_up(client, "jo@example.com")
+    tokens = await _login(client, "jo@example.com")
+    await _end_every_login(ctx, "jo@example.com")
+    async with ctx.sessions.begin() as session:
+        await session.execute(update(RefreshToken).values(revoked_at=None))
+    refresh = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 401
+    assert refresh.json()["type"].endswith("/invalid-token")
 
 
 async def test_passwords_are_stored_as_argon2id_hashes(

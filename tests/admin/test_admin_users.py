@@ -213,6 +213,11 @@ async def test_reactivation_lets_the_owner_log_in_again_but_revives_no_old_crede
     alice = await sign_up(client, "alice@example.com")
     alices_id = await id_of(client, alice)
     old = await log_in(client, "alice@example.com")
+    key = await client.post(
+        "/v1/me/api-keys", headers=alice, json={"name": "ci", "scopes": ["tasks:read"]}
+    )
+    # All within the same second as the deactivation: the tokens' issue time cannot tell them
+    # apart from tokens issued after it.
     await _deactivate(client, admin, alices_id)
 
     answer = await _reactivate(client, admin, alices_id)
@@ -221,10 +226,21 @@ async def test_reactivation_lets_the_owner_log_in_again_but_revives_no_old_crede
     again = await _reactivate(client, admin, alices_id, reason="clicked twice")
     assert again.status_code == 200
 
-    fresh = await log_in(client, "alice@example.com")
-    assert (await client.get("/v1/me", headers=bearer(fresh["access_token"]))).status_code == 200
+    for old_access in (alice, bearer(old["access_token"]), bearer(key.json()["key"])):
+        refused = await client.get("/v1/tasks", headers=old_access)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["type"].endswith("/invalid-token")
     revoked = await client.post("/v1/auth/refresh", json={"refresh_token": old["refresh_token"]})
     assert revoked.status_code == 401
+    fresh = await log_in(client, "alice@example.com")
+    assert (await client.get("/v1/me", headers=bearer(fresh["access_token"]))).status_code == 200
+    refreshed = await client.post(
+        "/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    renewed = bearer(refreshed.json()["access_token"])
+    assert (await client.get("/v1/me", headers=renewed)).status_code == 200
     rows = await audit_rows(client, admin, target_user_id=alices_id)
     assert [(row["action"], row["reason"]) for row in rows] == [
         ("reactivate_user", "appeal upheld"),

@@ -78,7 +78,7 @@ def test_a_user_without_credits_is_told_what_the_task_costs(
             page.get_by_role("link", name="Process another image").click()
 
     expect(visitor.alert).to_contain_text(
-        re.compile(r"This task costs \d+ credits and the balance is 0\. Buy credits to continue\.")
+        re.compile(r"This task costs \d+ credits, more than the balance\. Buy credits to continue")
     )
     expect(visitor.alert.get_by_role("link", name="Buy credits")).to_be_visible()
     expect(visitor.heading("New task")).to_be_visible()  # the form stays, nothing was queued

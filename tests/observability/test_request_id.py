@@ -7,19 +7,15 @@ a real uvicorn, real `pixelfleet worker` processes where a test starts them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from pixelfleet.api.app import create_app
 from pixelfleet.context import ProcessContext
@@ -31,6 +27,7 @@ from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import image_bytes, sign_up, submit, truncated_jpeg
 from tests.celery_mode import conftest as celery_mode
 from tests.celery_mode.conftest import Processes, wait_for_status
+from tests.harness.served import served
 from tests.webhooks.receiver import Receiver
 
 # Celery mode's fixtures, taken by name: every test here runs against its Redis and PostgreSQL.
@@ -93,27 +90,6 @@ def json_lines_logged() -> Iterator[JsonLines]:
 def json_log() -> Iterator[JsonLines]:
     with json_lines_logged() as lines:
         yield lines
-
-
-@asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """`app` behind a real uvicorn on a loopback port, access log on (as `pixelfleet api`)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(1000):
-            if server.started or serving.done():
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
 
 
 def json_lines_of(output: str) -> list[dict[str, Any]]:

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from pixelfleet.accounts import service as accounts
 from pixelfleet.accounts.schemas import UserOut
-from pixelfleet.api.deps import CreditReader, CurrentUser, ReadSessionDep
+from pixelfleet.api.deps import CreditReader, CurrentCaller, ReadSessionDep
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.schemas import CreditsOut
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -14,8 +15,10 @@ router = APIRouter(prefix="/v1", tags=["account"])
 
 
 @router.get("/me", response_model=UserOut)
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.model_validate(user)
+async def me(caller: CurrentCaller) -> UserOut:
+    """The caller's account, for any credential. The `balance` is null for an API key without
+    `credits:read`."""
+    return accounts.account_of(caller)
 
 
 @router.get("/credits", response_model=CreditsOut)

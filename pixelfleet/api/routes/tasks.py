@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -19,8 +21,16 @@ from fastapi import (
 )
 from fastapi.responses import StreamingResponse
 
-from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
-from pixelfleet.api.problems import problem_responses
+from pixelfleet.api.deps import (
+    ContextDep,
+    LastingCredential,
+    ReadSessionDep,
+    SessionDep,
+    TaskReader,
+    TaskWatcher,
+    TaskWriter,
+)
+from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
@@ -40,7 +50,7 @@ from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.launchers import DispatchFailed
-from pixelfleet.models import Task, User
+from pixelfleet.models import Task
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -51,6 +61,10 @@ router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 EVENT_POLL_SECONDS = 0.25  # without an event channel, how often the database is read
 EVENT_WAIT_SECONDS = 1.0  # with one, how long a quiet wait lasts before the database is read
 EVENT_KEEPALIVE_SECONDS = 15.0
+# How often, at most, a stream asks again whether its credential works. With the waits above, a
+# stream ends within about 2 s of its credential (revoked key, disabled account, ended logins,
+# expiry), whether or not its task moves.
+CREDENTIAL_CHECK_SECONDS = 1.0
 
 
 @router.post(
@@ -189,10 +203,13 @@ async def download_result(
 
 
 async def _task_events(
-    request: Request, ctx: ProcessContext, user: User, task_id: uuid.UUID
+    request: Request, ctx: ProcessContext, watcher: LastingCredential, task_id: uuid.UUID
 ) -> AsyncIterator[str]:
     """The database says where the task stands (first, after each quiet wait, at the end);
-    the event channel, where there is one, brings each change as it happens."""
+    the event channel, where there is one, brings each change as it happens. The credential is
+    checked again at most every CREDENTIAL_CHECK_SECONDS: once it stops working, one `error`
+    event says why (the problem document a request would get) and the stream ends."""
+    user = watcher.caller.user
 
     async def stored() -> ProgressEvent | None:
         try:
@@ -205,6 +222,19 @@ async def _task_events(
         name = "done" if event.status in FINAL_STATES else "progress"
         return f"event: {name}\ndata: {event.model_dump_json()}\n\n"
 
+    checked_at = time.monotonic()
+
+    async def refusal() -> str | None:
+        nonlocal checked_at
+        if time.monotonic() - checked_at < CREDENTIAL_CHECK_SECONDS:
+            return None
+        checked_at = time.monotonic()
+        refused = await watcher.refusal()
+        if refused is None:
+            return None
+        problem = json.dumps(problem_of(refused, instance=request.url.path))
+        return f"event: error\ndata: {problem}\n\n"
+
     after = await ctx.events.latest_id()
     current = await stored()
     if current is None:
@@ -214,6 +244,10 @@ async def _task_events(
     wait = EVENT_WAIT_SECONDS if ctx.redis is not None else EVENT_POLL_SECONDS
     async for change in ctx.events.follow(task_id, after, wait):
         if current.status in FINAL_STATES:
+            return
+        ended = await refusal()
+        if ended is not None:
+            yield ended
             return
         if change is None or change.status in FINAL_STATES:
             latest = await stored()  # the final word (and its error) comes from the record
@@ -243,22 +277,29 @@ async def _task_events(
     "/{task_id}/events",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}},
+        200: {
+            "description": "`progress` events, then `done`; or, once the credential stops "
+            "working, one `error` event whose data is a problem document.",
+            "content": {"text/event-stream": {}},
+        },
         **problem_responses(TaskNotFound),
     },
 )
 async def task_events(
     task_id: uuid.UUID,
     request: Request,
-    user: TaskReader,
+    watcher: TaskWatcher,
     ctx: ContextDep,
     session: ReadSessionDep,
 ) -> StreamingResponse:
-    """Server-sent events: `progress` on each change, then one `done` with the final state."""
+    """Server-sent events: `progress` on each change, then one `done` with the final state.
+    A stream whose credential stops working (a revoked API key, a disabled account, ended
+    logins, an expired token) ends within about 2 s with one `error` event carrying the
+    problem document (`invalid-token`, `account-disabled`)."""
     log_context.bind(task_id=task_id)
-    await jobs.get_task(session, user, task_id)  # 404 before the stream starts
+    await jobs.get_task(session, watcher.caller.user, task_id)  # 404 before the stream starts
     return StreamingResponse(
-        _task_events(request, ctx, user, task_id),
+        _task_events(request, ctx, watcher, task_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -129,6 +129,9 @@ export function taskView(app, id) {
         await followEvents(
           `/v1/tasks/${id}/events`,
           (name, state) => {
+            // The credential stopped working: the stream ends, and the next load refreshes the
+            // login (or signs out, when it was ended).
+            if (name === "error") return;
             heard = true;
             showProgress(state);
             if (name === "done") finished = true;
