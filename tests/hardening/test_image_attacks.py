@@ -66,6 +66,14 @@ def webp_claiming(width: int, height: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
 
 
+def avif_claiming(width: int, height: int) -> bytes:
+    """A real AVIF whose ispe box (the image's spatial extents) claims `width`x`height`."""
+    data = bytearray(_saved(Image.new("RGB", (16, 16), (200, 40, 40)), "AVIF"))
+    ispe = data.index(b"ispe")
+    data[ispe + 8 : ispe + 16] = struct.pack(">II", width, height)
+    return bytes(data)
+
+
 def png_with_text_bomb() -> bytes:
     """A small PNG carrying a zTXt chunk that inflates to 64 MiB."""
     plain = _saved(Image.new("RGB", (8, 8)), "PNG")
@@ -107,6 +115,8 @@ ATTACKS: dict[str, Callable[[], bytes]] = {
     "png header claiming 65535x65535": lambda: png_claiming(65_535, 65_535),
     "jpeg header claiming 65500x65500": lambda: jpeg_claiming(65_500, 65_500),
     "webp header claiming 16383x16383": lambda: webp_claiming(16_383, 16_383),
+    "webp header claiming 8000x8000": lambda: webp_claiming(8000, 8000),
+    "avif header claiming 17000x17000": lambda: avif_claiming(17_000, 17_000),
     "png with a 64 MiB zTXt bomb": png_with_text_bomb,
     "truncated png": truncated_png,
     "corrupt jpeg scan data": corrupt_jpeg,
@@ -193,6 +203,35 @@ async def test_a_hostile_image_is_refused_or_fails_cleanly_with_its_credits_back
         assert b"PK\x03\x04" not in result.content  # a fresh encoding: nothing smuggled through
         with Image.open(io.BytesIO(result.content)) as image:
             assert image.format == "PNG"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        lambda: avif_claiming(17_000, 17_000),
+        lambda: avif_claiming(40_000, 2_000),
+        lambda: webp_claiming(8000, 8000),
+        lambda: jpeg_claiming(17_000, 17_000),
+        lambda: png_claiming(8000, 8000),
+    ],
+    ids=["avif-17000-square", "avif-40000-wide", "webp-8000-square", "jpeg", "png"],
+)
+async def test_a_header_claiming_too_many_pixels_is_refused_for_its_pixels(
+    client: httpx.AsyncClient, claim: Callable[[], bytes]
+) -> None:
+    headers = await sign_up(client, f"claims-{uuid.uuid4().hex[:8]}@example.com")
+
+    response = await client.post(
+        "/v1/tasks",
+        headers=headers,
+        files={"file": ("photo", claim(), "application/octet-stream")},
+        data={"pipeline": PIPELINE},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/image-too-many-pixels")
+    assert "(max_source_pixels)" in response.json()["detail"]
+    assert await balance_of(client, headers) == 100
 
 
 def test_every_image_attack_was_answered_without_a_server_error_or_lost_credit(
