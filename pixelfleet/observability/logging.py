@@ -1,19 +1,33 @@
 """Log lines as JSON: timestamp, level, logger, event, the request's or task's `request_id`,
 `task_id` and `user_id` (see `log_context`), and any extra fields.
 
+Every line a process writes is JSON, libraries' too: Python warnings (Pillow's "Truncated File
+Read" on a corrupt EXIF block, say) become records of the `py.warnings` logger, and what C
+libraries write straight to file descriptor 2 (libtiff's complaints about a corrupt TIFF) is
+read back from a pipe and written as records of the `stderr` logger, at WARNING. Library noise
+never pages anyone: Pillow's own ERROR records (a hostile TIFF's sample count) are written at
+WARNING.
+
 No secret leaves in a line: bearer tokens, JWTs, the passwords in URLs and `password=...`-like
 pairs (uvicorn's access log writes query strings as clients send them) are masked in the
 message and the exception, and extra fields named like secrets are masked whole."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
+import select
 import sys
+import termios
+import threading
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from pixelfleet.observability import log_context
 
@@ -86,11 +100,179 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class _LibraryNoise(logging.Filter):
+    """Pillow logs a hostile file's oddities at ERROR; they are the upload's fault, not ours,
+    and ERROR pages operators. Written at WARNING."""
+
+    _LIBRARIES = ("PIL",)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        library = record.name.split(".", 1)[0] in self._LIBRARIES
+        if library and record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(
+                logging.WARNING
+            )
+        return True
+
+
+class _LineWriter:
+    """Whole lines written to a file descriptor, one writer at a time, waiting (without
+    holding the GIL) while a pipe is full instead of failing."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        data = memoryview(text.encode("utf-8", "replace"))
+        with self._lock:
+            while data:
+                try:
+                    written = os.write(self.fd, data)
+                except BlockingIOError:
+                    select.select([], [self.fd], [], 1.0)
+                    continue
+                data = data[written:]
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+
+STDERR_LOGGER = "stderr"
+"""The logger whose records carry what was written to file descriptor 2 by other means."""
+
+_PIPE_MARKER = "_PIXELFLEET_STDERR_PIPE"
+"""Names the pipe a process made its file descriptor 2 (device:inode); the processes it starts
+inherit both, and write their JSON lines into that pipe, which passes them through."""
+
+_PIPE_BYTES = 1 << 20
+_DRAIN_SECONDS = 2.0
+
+
+def _identity(fd: int) -> str:
+    stat = os.fstat(fd)
+    return f"{stat.st_dev}:{stat.st_ino}"
+
+
+def _is_json_object(line: str) -> bool:
+    if not line.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+class _CapturedStderr:
+    """File descriptor 2 of this process made a pipe, read by a thread that writes each line
+    to the original stderr: JSON lines (the processes this one started log into the pipe they
+    inherit) as they are, any other line as a JSON record of the `stderr` logger at WARNING.
+
+    The pipe's writing end does not block: a C library that writes a flood while holding the
+    GIL (so the reading thread cannot run) loses what does not fit in the pipe's megabyte
+    instead of hanging the process."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; the default is 64 KiB
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        os.set_blocking(write_fd, False)
+        sys.stderr.flush()
+        self.output = _LineWriter(os.dup(2))
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self._read_fd = read_fd
+        self._partial = b""
+        self._lock = threading.Lock()
+        self._log = logging.getLogger(STDERR_LOGGER)
+        self._formatter = JsonFormatter()
+        threading.Thread(target=self._read, name="stderr-as-json", daemon=True).start()
+        atexit.register(self.drain)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._read_fd, 65536)
+            except OSError:
+                return
+            with self._lock:
+                if not chunk:
+                    self._forward_partial()
+                    return
+                *lines, self._partial = (self._partial + chunk).split(b"\n")
+                for line in lines:
+                    self._forward(line)
+
+    def _forward(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if not line.strip():
+            return
+        if _is_json_object(line):
+            self.output.write(line + "\n")
+        elif self._log.isEnabledFor(logging.WARNING):
+            # Formatted here rather than logged: a handler that wrote to stderr would feed
+            # the pipe this thread reads.
+            record = self._log.makeRecord(
+                STDERR_LOGGER, logging.WARNING, "(stderr)", 0, "%s", (line,), None
+            )
+            self.output.write(self._formatter.format(record) + "\n")
+
+    def _forward_partial(self) -> None:
+        partial, self._partial = self._partial, b""
+        self._forward(partial)
+
+    def _unread_bytes(self) -> int:
+        pending = bytearray(4)
+        fcntl.ioctl(self._read_fd, termios.FIONREAD, pending)
+        return int.from_bytes(pending, sys.byteorder)
+
+    def drain(self) -> None:
+        """At exit: let the thread write what is still in the pipe (a last traceback)."""
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        empty_checks = 0
+        while time.monotonic() < deadline and empty_checks < 2:
+            # Twice empty, a moment apart: the thread has also written what it last read.
+            with self._lock:
+                empty_checks = empty_checks + 1 if self._unread_bytes() == 0 else 0
+            time.sleep(0.01)
+        with self._lock:
+            self._forward_partial()
+
+
+_captured: _CapturedStderr | None = None
+
+
+def _log_stream() -> _LineWriter | TextIO:
+    """Where this process writes its JSON lines, with file descriptor 2 captured once per
+    process tree (see _CapturedStderr)."""
+    global _captured
+    if _captured is not None and _captured.pid == os.getpid():
+        return _captured.output
+    try:
+        inherited = os.environ.get(_PIPE_MARKER) == _identity(2)
+    except OSError:
+        return sys.stderr  # no file descriptor 2 at all: nothing to capture
+    if inherited:
+        # Started by a process that captures its stderr: write into its pipe.
+        return _LineWriter(2)
+    _captured = _CapturedStderr()
+    os.environ[_PIPE_MARKER] = _identity(2)
+    return _captured.output
+
+
 def configure_logging(level: str | None = None) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """JSON lines for everything this process writes (see the module's description); safe to
+    call more than once."""
+    handler = logging.StreamHandler(_log_stream())
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(_LibraryNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("PIXELFLEET_LOG_LEVEL", "INFO")).upper())
     for name, quiet_level in _QUIET.items():
         logging.getLogger(name).setLevel(quiet_level)
+    logging.captureWarnings(True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +24,8 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import process_task
 from tests.api_helpers import PROBLEM, balance_of, sign_up, whole_ledger
 from tests.hardening.tally import TALLY
+from tests.harness.embedded import RunningPlatform, pixelfleet_up
+from tests.live_api import sign_in, submit, wait_final
 
 PIPELINE = json.dumps({"operations": [{"op": "resize", "width": 64}], "output": {"format": "png"}})
 REFUSALS = {400, 413, 415, 422}
@@ -106,6 +111,28 @@ def corrupt_jpeg() -> bytes:
     return bytes(whole)
 
 
+def corrupt_lzw_tiff() -> bytes:
+    """An LZW-compressed TIFF whose strips are scrambled: libtiff (not Python) decodes it, and
+    complains on file descriptor 2 ("Using code not yet in table")."""
+    whole = bytearray(
+        _saved(Image.effect_noise((64, 64), 60).convert("RGB"), "TIFF", compression="tiff_lzw")
+    )
+    for at in range(100, len(whole) // 2):
+        whole[at] ^= 0x5A
+    return bytes(whole)
+
+
+def jpeg_with_corrupt_exif() -> bytes:
+    """A JPEG whose EXIF block points a tag's value past its end: Pillow warns (through
+    Python's `warnings`) while reading the orientation."""
+    ifd = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 2)
+    ifd += struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<HH", 1, 0)  # orientation 1
+    ifd += struct.pack("<HHII", 0x010F, 2, 20, 38)  # Make: 20 bytes at 38, of 8 left
+    ifd += struct.pack("<I", 0) + b"truncat"
+    image = Image.new("RGB", (40, 20), (10, 200, 10))
+    return _saved(image, "JPEG", exif=b"Exif\x00\x00" + ifd)
+
+
 def polyglot_png_zip() -> bytes:
     return _saved(Image.new("RGB", (32, 32), (1, 2, 3)), "PNG") + b"PK\x03\x04" + b"\x00" * 200
 
@@ -125,6 +152,8 @@ ATTACKS: dict[str, Callable[[], bytes]] = {
         b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     ),
     "png with a zip appended (polyglot)": polyglot_png_zip,
+    "lzw tiff with scrambled strips": corrupt_lzw_tiff,
+    "jpeg with a corrupt exif block": jpeg_with_corrupt_exif,
     "exif orientation 9999": lambda: jpeg_with_orientation(9999),
     "exif orientation 0": lambda: jpeg_with_orientation(0),
     "gif with 3000 frames": lambda: gif_with_frames(3000),
@@ -247,3 +276,70 @@ def test_every_image_attack_was_answered_without_a_server_error_or_lost_credit(
         )
     assert IMAGES.server_errors == []
     assert IMAGES.credits_lost == 0
+
+
+# ------------------------------------------------------------ what a real process logs of them
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    """`pixelfleet up` (API, a worker process, the scheduler), its stdout and stderr in a file."""
+    data_dir: Path = tmp_path_factory.mktemp("noise") / "data"
+    with pixelfleet_up(data_dir, workers=1) as running:
+        yield running
+
+
+def _records(log: str) -> list[dict[str, Any]]:
+    records = []
+    for line in log.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"a line that is not JSON: {line!r}") from None
+        assert isinstance(record, dict), line
+        records.append(record)
+    return records
+
+
+def _logged(platform: RunningPlatform, found: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The first record `found` accepts, once the process has written it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        matching = [record for record in _records(platform.log()) if found(record)]
+        if matching:
+            return matching[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no such record in the log:\n{platform.log()}")
+
+
+def test_hostile_images_leave_only_json_lines_and_no_errors_in_the_log(
+    platform: RunningPlatform,
+) -> None:
+    pipeline = json.loads(PIPELINE)
+    with httpx.Client(base_url=platform.base_url, timeout=30) as http:
+        headers = sign_in(http, f"noisy-{uuid.uuid4().hex[:8]}@example.com")
+        tiff = submit(http, headers, pipeline, corrupt_lzw_tiff())
+        exif = submit(http, headers, pipeline, jpeg_with_corrupt_exif())
+        # Over Pillow's DecompressionBombWarning threshold (89 MP), under its error.
+        bomb = http.post(
+            "/v1/tasks",
+            headers=headers,
+            files={"file": ("bomb.png", png_claiming(10_000, 9_500))},
+            data={"pipeline": PIPELINE},
+        )
+        finals = [wait_final(http, headers, task["id"]) for task in (tiff, exif)]
+
+    assert [task["status"] for task in finals] == ["failed", "succeeded"]
+    assert bomb.status_code == 422
+    # libtiff's own complaint, written by the C library to the worker's stderr.
+    libtiff = _logged(platform, lambda r: r["logger"] == "stderr" and "table" in r["event"])
+    assert libtiff["level"] == "warning"
+    # Pillow's Python warning about the EXIF block.
+    warned = _logged(platform, lambda r: r["logger"] == "py.warnings" and "Truncated" in r["event"])
+    assert warned["level"] == "warning"
+    # The refusal: at INFO, with the request's id.
+    refused = _logged(platform, lambda r: "image-too-many-pixels" in r["event"])
+    assert refused["level"] == "info"
+    assert refused["request_id"] == bomb.headers["x-request-id"]
+    records = _records(platform.log())
+    assert [r for r in records if r["level"] in {"error", "critical"}] == []
