@@ -4,9 +4,10 @@
 Every line a process writes is JSON, libraries' too: Python warnings (Pillow's "Truncated File
 Read" on a corrupt EXIF block, say) become records of the `py.warnings` logger, and what C
 libraries write straight to file descriptor 2 (libtiff's complaints about a corrupt TIFF) is
-read back from a pipe and written as records of the `stderr` logger, at WARNING. Library noise
-never pages anyone: Pillow's own ERROR records (a hostile TIFF's sample count) are written at
-WARNING.
+read back from a pipe and written as records of the `stderr` logger at WARNING; what is
+printed to file descriptor 1 (Celery's banner) likewise, as records of the `stdout` logger at
+INFO. Pillow offers no hook for libtiff's messages, hence the pipes. Library noise never pages
+anyone: Pillow's own ERROR records (a hostile TIFF's sample count) are written at WARNING.
 
 No secret leaves in a line: bearer tokens, JWTs, the passwords in URLs and `password=...`-like
 pairs (uvicorn's access log writes query strings as clients send them) are masked in the
@@ -26,6 +27,7 @@ import sys
 import termios
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -109,8 +111,9 @@ class _LibraryNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         library = record.name.split(".", 1)[0] in self._LIBRARIES
         if library and record.levelno > logging.WARNING:
-            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(
-                logging.WARNING
+            record.levelno, record.levelname = (
+                logging.WARNING,
+                logging.getLevelName(logging.WARNING),
             )
         return True
 
@@ -139,11 +142,21 @@ class _LineWriter:
         """Nothing is buffered."""
 
 
-STDERR_LOGGER = "stderr"
-"""The logger whose records carry what was written to file descriptor 2 by other means."""
+@dataclass(frozen=True)
+class _Stream:
+    fd: int
+    logger: str
+    level: int
 
-_PIPE_MARKER = "_PIXELFLEET_STDERR_PIPE"
-"""Names the pipe a process made its file descriptor 2 (device:inode); the processes it starts
+
+STDOUT = _Stream(1, "stdout", logging.INFO)
+"""What is printed (Celery's banner, say) is a record of the `stdout` logger at INFO."""
+STDERR = _Stream(2, "stderr", logging.WARNING)
+"""What is written to stderr by other means than logging (a C library's complaint, a last
+traceback) is a record of the `stderr` logger at WARNING."""
+
+_PIPE_MARKER = "_PIXELFLEET_FD{fd}_PIPE"
+"""Names the pipe a process made a standard stream (device:inode); the processes it starts
 inherit both, and write their JSON lines into that pipe, which passes them through."""
 
 _PIPE_BYTES = 1 << 20
@@ -164,31 +177,34 @@ def _is_json_object(line: str) -> bool:
         return False
 
 
-class _CapturedStderr:
-    """File descriptor 2 of this process made a pipe, read by a thread that writes each line
-    to the original stderr: JSON lines (the processes this one started log into the pipe they
-    inherit) as they are, any other line as a JSON record of the `stderr` logger at WARNING.
+class _CapturedStream:
+    """A standard stream's file descriptor made a pipe, read by a thread that writes each line
+    to the original stream: JSON lines (the processes this one started log into the pipe they
+    inherit) as they are, any other line as a JSON record of the stream's logger.
 
     The pipe's writing end does not block: a C library that writes a flood while holding the
     GIL (so the reading thread cannot run) loses what does not fit in the pipe's megabyte
     instead of hanging the process."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: _Stream) -> None:
         self.pid = os.getpid()
+        self.stream = stream
         read_fd, write_fd = os.pipe()
         with contextlib.suppress(OSError, AttributeError):  # Linux only; the default is 64 KiB
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         os.set_blocking(write_fd, False)
-        sys.stderr.flush()
-        self.output = _LineWriter(os.dup(2))
-        os.dup2(write_fd, 2)
+        for python_stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                python_stream.flush()
+        self.output = _LineWriter(os.dup(stream.fd))
+        os.dup2(write_fd, stream.fd)
         os.close(write_fd)
         self._read_fd = read_fd
         self._partial = b""
         self._lock = threading.Lock()
-        self._log = logging.getLogger(STDERR_LOGGER)
+        self._log = logging.getLogger(stream.logger)
         self._formatter = JsonFormatter()
-        threading.Thread(target=self._read, name="stderr-as-json", daemon=True).start()
+        threading.Thread(target=self._read, name=f"{stream.logger}-as-json", daemon=True).start()
         atexit.register(self.drain)
 
     def _read(self) -> None:
@@ -211,11 +227,17 @@ class _CapturedStderr:
             return
         if _is_json_object(line):
             self.output.write(line + "\n")
-        elif self._log.isEnabledFor(logging.WARNING):
-            # Formatted here rather than logged: a handler that wrote to stderr would feed
-            # the pipe this thread reads.
+        elif self._log.isEnabledFor(self.stream.level):
+            # Formatted here rather than logged: a handler that wrote to this stream would
+            # feed the pipe this thread reads.
             record = self._log.makeRecord(
-                STDERR_LOGGER, logging.WARNING, "(stderr)", 0, "%s", (line,), None
+                self.stream.logger,
+                self.stream.level,
+                f"(fd {self.stream.fd})",
+                0,
+                "%s",
+                (line,),
+                None,
             )
             self.output.write(self._formatter.format(record) + "\n")
 
@@ -230,8 +252,9 @@ class _CapturedStderr:
 
     def drain(self) -> None:
         """At exit: let the thread write what is still in the pipe (a last traceback)."""
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
+        for python_stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                python_stream.flush()
         deadline = time.monotonic() + _DRAIN_SECONDS
         empty_checks = 0
         while time.monotonic() < deadline and empty_checks < 2:
@@ -243,31 +266,34 @@ class _CapturedStderr:
             self._forward_partial()
 
 
-_captured: _CapturedStderr | None = None
+_captured: dict[int, _CapturedStream] = {}
 
 
-def _log_stream() -> _LineWriter | TextIO:
-    """Where this process writes its JSON lines, with file descriptor 2 captured once per
-    process tree (see _CapturedStderr)."""
-    global _captured
-    if _captured is not None and _captured.pid == os.getpid():
-        return _captured.output
+def _json_only(stream: _Stream) -> _LineWriter | TextIO | None:
+    """Where this process writes JSON lines meant for `stream`, with the stream captured
+    once per process tree (see _CapturedStream); None if the process has no such stream."""
+    captured = _captured.get(stream.fd)
+    if captured is not None and captured.pid == os.getpid():
+        return captured.output
+    marker = _PIPE_MARKER.format(fd=stream.fd)
     try:
-        inherited = os.environ.get(_PIPE_MARKER) == _identity(2)
+        inherited = os.environ.get(marker) == _identity(stream.fd)
     except OSError:
-        return sys.stderr  # no file descriptor 2 at all: nothing to capture
+        return None  # no such file descriptor (a daemon): nothing to capture
     if inherited:
-        # Started by a process that captures its stderr: write into its pipe.
-        return _LineWriter(2)
-    _captured = _CapturedStderr()
-    os.environ[_PIPE_MARKER] = _identity(2)
-    return _captured.output
+        # Started by a process that captures this stream: write into its pipe.
+        return _LineWriter(stream.fd)
+    captured = _CapturedStream(stream)
+    _captured[stream.fd] = captured
+    os.environ[marker] = _identity(stream.fd)
+    return captured.output
 
 
 def configure_logging(level: str | None = None) -> None:
     """JSON lines for everything this process writes (see the module's description); safe to
     call more than once."""
-    handler = logging.StreamHandler(_log_stream())
+    _json_only(STDOUT)
+    handler = logging.StreamHandler(_json_only(STDERR) or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(_LibraryNoise())
     root = logging.getLogger()
