@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from pixelfleet.errors import PROBLEM_BASE, FieldError, PixelFleetError
+from pixelfleet.imaging.errors import ImageRejected
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,17 @@ def _field_path(loc: Sequence[int | str]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PixelFleetError)
+    if isinstance(exc, ImageRejected):
+        # A hostile or broken upload is the client's problem: worth a line (with the
+        # request's id), never an ERROR that pages someone.
+        log.info(
+            "image refused on %s %s: %d %s: %s",
+            request.method,
+            request.url.path,
+            exc.status,
+            exc.slug,
+            exc.detail,
+        )
     return problem_response(
         exc.status,
         exc.slug,

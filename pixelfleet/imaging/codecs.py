@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Literal
 
+import imagesize
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from pixelfleet.errors import FieldError
@@ -183,11 +184,13 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
             f"{limits.describe('max_source_pixels', 'pixels')}"
         ) from None
     except UnidentifiedImageError:
+        _refuse_declared_pixels(data, limits)
         raise UnsupportedImage(
             "the upload is not an image in an accepted format "
             f"({', '.join(sorted(SOURCE_CONTENT_TYPES))})"
         ) from None
     except DECODER_ERRORS as error:
+        _refuse_declared_pixels(data, limits)
         raise UnsupportedImage(f"the image header could not be read: {error}") from None
     if width < 1 or height < 1:
         raise UnsupportedImage(f"the image claims an empty size of {width}x{height}")
@@ -205,6 +208,61 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
         orientation=orientation,
     )
     return image, info
+
+
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+
+
+def _is_avif(data: bytes) -> bool:
+    """Whether the ISOBMFF `ftyp` box names an AVIF brand, major or compatible (a HEIC
+    file shares the container and Pillow's `mif1` guess, but is not a format we accept)."""
+    if data[4:8] != b"ftyp":
+        return False
+    (length,) = struct.unpack(">I", data[:4])
+    box = data[8 : min(max(length, 8), 4096)]
+    brands = [box[0:4]] + [box[at : at + 4] for at in range(8, len(box) - 3, 4)]
+    return not _AVIF_BRANDS.isdisjoint(brands)
+
+
+def _accepted_format_by_signature(data: bytes) -> str | None:
+    """Pillow's name of the accepted format whose signature the upload starts with."""
+    Image.init()
+    for name in _OPENERS:
+        accept = Image.OPEN[name][1] if name in Image.OPEN else None
+        if accept is not None and accept(data[:16]) is True:
+            return name if name != "AVIF" or _is_avif(data) else None
+    return None
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """The dimensions the header of an upload in an accepted format states, read from the
+    container without Pillow; None if it is not such an upload or states none.
+
+    Pillow cannot report some sizes it is shown: libavif refuses to parse an AVIF whose
+    `ispe` box states more than 16384x16384 pixels or a side over 32768, and libwebp makes
+    no decoder for a WebP whose VP8X canvas it will not decode. Their headers still state
+    the truth, which `imagesize` reads (ispe; VP8X, VP8 and VP8L; and the others'
+    headers alike) from the bytes alone."""
+    if _accepted_format_by_signature(data) is None:
+        return None
+    try:
+        width, height = imagesize.get(BytesIO(data))
+    except Exception:  # a best effort on hostile bytes; the caller refuses them anyway
+        return None
+    if width < 1 or height < 1:
+        return None
+    return width, height
+
+
+def _refuse_declared_pixels(data: bytes, limits: ImageLimits) -> None:
+    """For an upload Pillow could not open: the pixel-limit refusal when its header states
+    a size over the limit (the truth about it), rather than "not an image"."""
+    size = declared_size(data)
+    if size is not None and size[0] * size[1] > limits.max_source_pixels:
+        raise TooManyPixels(
+            f"the image header states {size[0]}x{size[1]} ({size[0] * size[1]} pixels); "
+            f"{limits.describe('max_source_pixels', 'pixels')}"
+        )
 
 
 def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:

@@ -350,13 +350,26 @@ def _check_pipeline(pipeline: Pipeline, source: SourceInfo, limits: ImageLimits)
         )
 
 
-def _check_output_pixels(size: tuple[int, int], stage: str, limits: ImageLimits) -> None:
+def _size_problem(size: tuple[int, int], limits: ImageLimits) -> str | None:
+    """What is wrong with an image of `size` against the output limits, or None."""
     width, height = size
+    problems = []
+    if max(width, height) > limits.max_output_side:
+        problems.append(limits.describe("max_output_side", "pixels per side"))
     if width * height > limits.max_output_pixels:
-        raise ProcessingFailed(
-            f"{stage} would make a {width}x{height} image ({width * height} pixels); "
-            f"{limits.describe('max_output_pixels', 'pixels')}"
-        )
+        problems.append(limits.describe("max_output_pixels", "pixels"))
+    if not problems:
+        return None
+    return f"would make a {width}x{height} image ({width * height} pixels); " + "; ".join(
+        problems
+    )
+
+
+def _check_output_size(size: tuple[int, int], stage: str, limits: ImageLimits) -> None:
+    """The last guard while running (the prediction refused such pipelines already)."""
+    problem = _size_problem(size, limits)
+    if problem is not None:
+        raise ProcessingFailed(f"{stage} {problem}")
 
 
 def _stage(variant: str | None, index: int, op: Operation) -> str:
@@ -364,22 +377,31 @@ def _stage(variant: str | None, index: int, op: Operation) -> str:
     return f"{where}operation {index} ({op.op})"
 
 
+@dataclass(frozen=True)
+class _Predicted:
+    size: tuple[int, int]
+    oriented: bool
+    made: bool
+    """Whether an operation made an image of `size` (else it is the source's, as decoded)."""
+
+
 def _predicted(
-    size: tuple[int, int],
-    oriented: bool,
-    ops: list[Operation],
-    variant: str | None,
-    source: SourceInfo,
-    limits: ImageLimits,
-) -> tuple[tuple[int, int], bool]:
+    start: _Predicted, ops: list[Operation], path: str, source: SourceInfo, limits: ImageLimits
+) -> tuple[_Predicted, FieldError | None]:
+    """The size after `ops`, or the first operation whose result would exceed a limit."""
+    state = start
     for index, op in enumerate(ops):
         if isinstance(op, AutoOrientParams):
-            if not oriented:
-                size, oriented = oriented_size(size, source.orientation), True
+            if not state.oriented:
+                size = oriented_size(state.size, source.orientation)
+                state = replace(state, size=size, oriented=True)
             continue
-        size = OPERATIONS[op.op].output_size(size, op)
-        _check_output_pixels(size, _stage(variant, index, op), limits)
-    return size, oriented
+        size = OPERATIONS[op.op].output_size(state.size, op)
+        problem = _size_problem(size, limits)
+        if problem is not None:
+            return state, FieldError(f"{path}.{index}", f"{op.op} {problem}")
+        state = _Predicted(size=size, oriented=state.oriented, made=True)
+    return state, None
 
 
 def predict_output_sizes(
@@ -387,19 +409,36 @@ def predict_output_sizes(
 ) -> dict[str, tuple[int, int]]:
     """Each output's dimensions by name, computed without decoding.
 
+    Every image a step would make, in the shared operations and in every variant, is
+    checked against the output limits (`max_output_side`, `max_output_pixels`), and so
+    is each output itself (a source passed through unchanged, say).
+
     Raises PipelineInvalid for a pipeline over the limits (operations per output,
-    variants, sides) or output options the format lacks; ProcessingFailed when any
-    step of any output would exceed `max_output_pixels` or a crop falls outside.
+    variants, sides, any predicted image; each error names the operation or output) or
+    output options the format lacks; TooManyPixels and TooManyFrames for a source over
+    its limits; ProcessingFailed when a crop falls outside.
     """
     _check_pipeline(pipeline, source, limits)
-    size, oriented = (source.width, source.height), False
+    start = _Predicted(size=(source.width, source.height), oriented=False, made=False)
     if pipeline.orients_first:
-        size, oriented = oriented_size(size, source.orientation), True
-    size, oriented = _predicted(size, oriented, pipeline.operations, None, source, limits)
+        start = replace(start, size=oriented_size(start.size, source.orientation), oriented=True)
+    shared, error = _predicted(start, pipeline.operations, "pipeline.operations", source, limits)
+    if error is not None:
+        raise PipelineInvalid("the pipeline would make an image over the limits", errors=[error])
     sizes: dict[str, tuple[int, int]] = {}
-    for output in pipeline.outputs():
-        label = output.name if pipeline.variants else None
-        sizes[output.name] = _predicted(size, oriented, output.operations, label, source, limits)[0]
+    errors: list[FieldError] = []
+    for index, output in enumerate(pipeline.outputs()):
+        path = f"pipeline.variants.{index}.operations"
+        final, error = _predicted(shared, output.operations, path, source, limits)
+        if error is None and not final.made:
+            problem = _size_problem(final.size, limits)
+            if problem is not None:
+                error = FieldError(_output_path(pipeline, index), f"the output {problem}")
+        if error is not None:
+            errors.append(error)
+        sizes[output.name] = final.size
+    if errors:
+        raise PipelineInvalid("the pipeline would make an image over the limits", errors=errors)
     return sizes
 
 
@@ -735,7 +774,7 @@ class _Runner:
                 work = self.due_orientation(work)
                 continue
             stage = _stage(variant, index, op)
-            _check_output_pixels(OPERATIONS[op.op].output_size(work.size, op), stage, self.limits)
+            _check_output_size(OPERATIONS[op.op].output_size(work.size, op), stage, self.limits)
             try:
                 if isinstance(op, ResizeParams | ThumbnailParams) and _shrinks(work.size, op):
                     work = self.shrunk(work, op, srgb=srgb, grey=greys[index], cascade=cascade)
@@ -853,7 +892,7 @@ def run_pipeline(
         branch = runner.run(branch, output.operations, label, srgb=srgb, cascade=from_cascade)
         branch = runner.settled(branch, srgb=srgb)
         stage = f"variant {output.name!r}" if label else "the pipeline"
-        _check_output_pixels(branch.image.size, stage, limits)
+        _check_output_size(branch.image.size, stage, limits)
         runner.progress(f"{label}:encoding" if label else "encoding")
         metadata = Metadata(
             icc_profile=icc_profile if branch.in_source_space else None, exif=branch.exif

@@ -8,10 +8,13 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +24,8 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import process_task
 from tests.api_helpers import PROBLEM, balance_of, sign_up, whole_ledger
 from tests.hardening.tally import TALLY
+from tests.harness.embedded import RunningPlatform, pixelfleet_up
+from tests.live_api import sign_in, submit, wait_final
 
 PIPELINE = json.dumps({"operations": [{"op": "resize", "width": 64}], "output": {"format": "png"}})
 REFUSALS = {400, 413, 415, 422}
@@ -66,6 +71,14 @@ def webp_claiming(width: int, height: int) -> bytes:
     return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
 
 
+def avif_claiming(width: int, height: int) -> bytes:
+    """A real AVIF whose ispe box (the image's spatial extents) claims `width`x`height`."""
+    data = bytearray(_saved(Image.new("RGB", (16, 16), (200, 40, 40)), "AVIF"))
+    ispe = data.index(b"ispe")
+    data[ispe + 8 : ispe + 16] = struct.pack(">II", width, height)
+    return bytes(data)
+
+
 def png_with_text_bomb() -> bytes:
     """A small PNG carrying a zTXt chunk that inflates to 64 MiB."""
     plain = _saved(Image.new("RGB", (8, 8)), "PNG")
@@ -98,6 +111,28 @@ def corrupt_jpeg() -> bytes:
     return bytes(whole)
 
 
+def corrupt_lzw_tiff() -> bytes:
+    """An LZW-compressed TIFF whose strips are scrambled: libtiff (not Python) decodes it, and
+    complains on file descriptor 2 ("Using code not yet in table")."""
+    whole = bytearray(
+        _saved(Image.effect_noise((64, 64), 60).convert("RGB"), "TIFF", compression="tiff_lzw")
+    )
+    for at in range(100, len(whole) // 2):
+        whole[at] ^= 0x5A
+    return bytes(whole)
+
+
+def jpeg_with_corrupt_exif() -> bytes:
+    """A JPEG whose EXIF block points a tag's value past its end: Pillow warns (through
+    Python's `warnings`) while reading the orientation."""
+    ifd = struct.pack("<2sHI", b"II", 42, 8) + struct.pack("<H", 2)
+    ifd += struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<HH", 1, 0)  # orientation 1
+    ifd += struct.pack("<HHII", 0x010F, 2, 20, 38)  # Make: 20 bytes at 38, of 8 left
+    ifd += struct.pack("<I", 0) + b"truncat"
+    image = Image.new("RGB", (40, 20), (10, 200, 10))
+    return _saved(image, "JPEG", exif=b"Exif\x00\x00" + ifd)
+
+
 def polyglot_png_zip() -> bytes:
     return _saved(Image.new("RGB", (32, 32), (1, 2, 3)), "PNG") + b"PK\x03\x04" + b"\x00" * 200
 
@@ -107,6 +142,8 @@ ATTACKS: dict[str, Callable[[], bytes]] = {
     "png header claiming 65535x65535": lambda: png_claiming(65_535, 65_535),
     "jpeg header claiming 65500x65500": lambda: jpeg_claiming(65_500, 65_500),
     "webp header claiming 16383x16383": lambda: webp_claiming(16_383, 16_383),
+    "webp header claiming 8000x8000": lambda: webp_claiming(8000, 8000),
+    "avif header claiming 17000x17000": lambda: avif_claiming(17_000, 17_000),
     "png with a 64 MiB zTXt bomb": png_with_text_bomb,
     "truncated png": truncated_png,
     "corrupt jpeg scan data": corrupt_jpeg,
@@ -115,6 +152,8 @@ ATTACKS: dict[str, Callable[[], bytes]] = {
         b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     ),
     "png with a zip appended (polyglot)": polyglot_png_zip,
+    "lzw tiff with scrambled strips": corrupt_lzw_tiff,
+    "jpeg with a corrupt exif block": jpeg_with_corrupt_exif,
     "exif orientation 9999": lambda: jpeg_with_orientation(9999),
     "exif orientation 0": lambda: jpeg_with_orientation(0),
     "gif with 3000 frames": lambda: gif_with_frames(3000),
@@ -195,6 +234,35 @@ async def test_a_hostile_image_is_refused_or_fails_cleanly_with_its_credits_back
             assert image.format == "PNG"
 
 
+@pytest.mark.parametrize(
+    "claim",
+    [
+        lambda: avif_claiming(17_000, 17_000),
+        lambda: avif_claiming(40_000, 2_000),
+        lambda: webp_claiming(8000, 8000),
+        lambda: jpeg_claiming(17_000, 17_000),
+        lambda: png_claiming(8000, 8000),
+    ],
+    ids=["avif-17000-square", "avif-40000-wide", "webp-8000-square", "jpeg", "png"],
+)
+async def test_a_header_claiming_too_many_pixels_is_refused_for_its_pixels(
+    client: httpx.AsyncClient, claim: Callable[[], bytes]
+) -> None:
+    headers = await sign_up(client, f"claims-{uuid.uuid4().hex[:8]}@example.com")
+
+    response = await client.post(
+        "/v1/tasks",
+        headers=headers,
+        files={"file": ("photo", claim(), "application/octet-stream")},
+        data={"pipeline": PIPELINE},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith("/image-too-many-pixels")
+    assert "(max_source_pixels)" in response.json()["detail"]
+    assert await balance_of(client, headers) == 100
+
+
 def test_every_image_attack_was_answered_without_a_server_error_or_lost_credit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -208,3 +276,70 @@ def test_every_image_attack_was_answered_without_a_server_error_or_lost_credit(
         )
     assert IMAGES.server_errors == []
     assert IMAGES.credits_lost == 0
+
+
+# ------------------------------------------------------------ what a real process logs of them
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    """`pixelfleet up` (API, a worker process, the scheduler), its stdout and stderr in a file."""
+    data_dir: Path = tmp_path_factory.mktemp("noise") / "data"
+    with pixelfleet_up(data_dir, workers=1) as running:
+        yield running
+
+
+def _records(log: str) -> list[dict[str, Any]]:
+    records = []
+    for line in log.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"a line that is not JSON: {line!r}") from None
+        assert isinstance(record, dict), line
+        records.append(record)
+    return records
+
+
+def _logged(platform: RunningPlatform, found: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The first record `found` accepts, once the process has written it."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        matching = [record for record in _records(platform.log()) if found(record)]
+        if matching:
+            return matching[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no such record in the log:\n{platform.log()}")
+
+
+def test_hostile_images_leave_only_json_lines_and_no_errors_in_the_log(
+    platform: RunningPlatform,
+) -> None:
+    pipeline = json.loads(PIPELINE)
+    with httpx.Client(base_url=platform.base_url, timeout=30) as http:
+        headers = sign_in(http, f"noisy-{uuid.uuid4().hex[:8]}@example.com")
+        tiff = submit(http, headers, pipeline, corrupt_lzw_tiff())
+        exif = submit(http, headers, pipeline, jpeg_with_corrupt_exif())
+        # Over Pillow's DecompressionBombWarning threshold (89 MP), under its error.
+        bomb = http.post(
+            "/v1/tasks",
+            headers=headers,
+            files={"file": ("bomb.png", png_claiming(10_000, 9_500))},
+            data={"pipeline": PIPELINE},
+        )
+        finals = [wait_final(http, headers, task["id"]) for task in (tiff, exif)]
+
+    assert [task["status"] for task in finals] == ["failed", "succeeded"]
+    assert bomb.status_code == 422
+    # libtiff's own complaint, written by the C library to the worker's stderr.
+    libtiff = _logged(platform, lambda r: r["logger"] == "stderr" and "table" in r["event"])
+    assert libtiff["level"] == "warning"
+    # Pillow's Python warning about the EXIF block.
+    warned = _logged(platform, lambda r: r["logger"] == "py.warnings" and "Truncated" in r["event"])
+    assert warned["level"] == "warning"
+    # The refusal: at INFO, with the request's id.
+    refused = _logged(platform, lambda r: "image-too-many-pixels" in r["event"])
+    assert refused["level"] == "info"
+    assert refused["request_id"] == bomb.headers["x-request-id"]
+    records = _records(platform.log())
+    assert [r for r in records if r["level"] in {"error", "critical"}] == []

@@ -112,3 +112,71 @@ def swapped_primaries_profile() -> bytes:
     struct.pack_into(">4sII", profile, red_at, b"rXYZ", blue_offset, blue_size)
     struct.pack_into(">4sII", profile, blue_at, b"bXYZ", red_offset, red_size)
     return bytes(profile)
+
+
+def _patched_avif(width: int, height: int, brand: bytes = b"avif") -> bytes:
+    data = bytearray(encoded(Image.new("RGB", (16, 16), (200, 40, 40)), "AVIF"))
+    at = data.find(b"ispe")
+    while at != -1:  # every image item's spatial extents (the colour one and any alpha)
+        struct.pack_into(">II", data, at + 8, width, height)
+        at = data.find(b"ispe", at + 4)
+    if brand != b"avif":
+        end = struct.unpack(">I", data[:4])[0]
+        data[:end] = bytes(data[:end]).replace(b"avif", brand).replace(b"avis", brand)
+    return bytes(data)
+
+
+def _tiff_claiming(width: int, height: int) -> bytes:
+    data = bytearray(encoded(Image.new("RGB", (16, 16)), "TIFF"))
+    (ifd,) = struct.unpack("<I", data[4:8])
+    (count,) = struct.unpack("<H", data[ifd : ifd + 2])
+    for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag = struct.unpack("<H", data[entry : entry + 2])[0]
+        if tag in (256, 257):  # ImageWidth, ImageLength, as LONGs
+            struct.pack_into("<HHII", data, entry, tag, 4, 1, width if tag == 256 else height)
+    return bytes(data)
+
+
+def _webp_canvas_claiming(width: int, height: int) -> bytes:
+    canvas = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + canvas
+    return b"RIFF" + struct.pack("<I", 4 + len(vp8x)) + b"WEBP" + vp8x
+
+
+def _gif_first_descriptor(data: bytes) -> int:
+    flags = data[10]
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while data[at] == 0x21:  # extension blocks: label, then sub-blocks until a zero length
+        at += 2
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+    assert data[at] == 0x2C
+    return at
+
+
+def header_claiming(pil_format: str, width: int, height: int) -> bytes:
+    """A small real file of the format (or, for WebP, its VP8X header alone) whose header
+    states `width` x `height`: what a decompression-bomb upload looks like from outside."""
+    if pil_format == "PNG":
+        return png_header_only(width, height)
+    if pil_format == "AVIF":
+        return _patched_avif(width, height)
+    if pil_format == "HEIF":  # the same container with HEIC brands: not a format we accept
+        return _patched_avif(width, height, brand=b"heic")
+    if pil_format == "TIFF":
+        return _tiff_claiming(width, height)
+    if pil_format == "WEBP":
+        return _webp_canvas_claiming(width, height)
+    data = bytearray(encoded(Image.new("RGB", (16, 16), (90, 30, 200)), pil_format))
+    if pil_format == "JPEG":
+        sof = data.index(b"\xff\xc0")
+        struct.pack_into(">HH", data, sof + 5, height, width)
+    elif pil_format == "GIF":
+        struct.pack_into("<HH", data, 6, width, height)  # the logical screen
+        struct.pack_into("<HH", data, _gif_first_descriptor(bytes(data)) + 5, width, height)
+    elif pil_format == "BMP":
+        struct.pack_into("<ii", data, 18, width, height)
+    else:
+        raise ValueError(f"no header builder for {pil_format}")
+    return bytes(data)

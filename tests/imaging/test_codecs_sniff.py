@@ -2,9 +2,9 @@ import warnings
 
 import pytest
 from PIL import Image
-from sample_images import encoded, png_header_only, scene
+from sample_images import encoded, header_claiming, png_header_only, scene
 
-from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.codecs import declared_size, sniff
 from pixelfleet.imaging.errors import ImageTooLarge, TooManyFrames, TooManyPixels, UnsupportedImage
 from pixelfleet.imaging.limits import ImageLimits
 
@@ -109,6 +109,62 @@ def test_a_header_just_over_our_pixel_limit_is_refused_by_our_limit_not_pillows(
 
     with pytest.raises(TooManyPixels, match=r"the limit is 50000000 pixels \(max_source_pixels\)"):
         sniff(data, LIMITS)
+
+
+ACCEPTED = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
+OVERSIZED = {
+    "over our limit only": (8000, 8000),
+    "over Pillow's bomb threshold and libavif's pixel limit": (17000, 17000),
+    "a side over libavif's dimension limit": (40000, 2000),
+}
+
+
+@pytest.mark.parametrize("size", list(OVERSIZED))
+@pytest.mark.parametrize("pil_format", ACCEPTED)
+def test_a_header_stating_too_many_pixels_is_refused_for_that_in_every_format(
+    pil_format: str, size: str
+) -> None:
+    width, height = OVERSIZED[size]
+    data = header_claiming(pil_format, width, height)
+
+    with pytest.raises(TooManyPixels) as refused:
+        sniff(data, LIMITS)
+
+    assert refused.value.status == 422
+    assert refused.value.slug == "image-too-many-pixels"
+    assert "(max_source_pixels)" in refused.value.detail
+
+
+def test_a_17000_square_avif_that_pillow_cannot_open_is_refused_for_its_pixels() -> None:
+    data = header_claiming("AVIF", 17_000, 17_000)
+
+    with pytest.raises(TooManyPixels, match=r"17000x17000 \(289000000 pixels\)"):
+        sniff(data, LIMITS)
+    assert declared_size(data) == (17_000, 17_000)
+
+
+@pytest.mark.parametrize("pil_format", ACCEPTED)
+def test_the_header_reader_agrees_with_pillow_on_real_files(pil_format: str) -> None:
+    data = encoded(scene(37, 23), pil_format)
+
+    info = sniff(data, LIMITS)
+
+    assert declared_size(data) == (info.width, info.height) == (37, 23)
+
+
+def test_an_oversized_header_of_a_format_we_do_not_accept_is_still_unsupported() -> None:
+    # HEIC shares AVIF's container (and its ispe box) but is not an accepted format.
+    with pytest.raises(UnsupportedImage) as refused:
+        sniff(header_claiming("HEIF", 17_000, 17_000), LIMITS)
+
+    assert refused.value.status == 415
+    assert declared_size(header_claiming("HEIF", 17_000, 17_000)) is None
+
+
+def test_an_unreadable_header_within_the_limits_is_still_unsupported() -> None:
+    # A WebP canvas with no image in it: nothing to decode, and no pixel limit broken.
+    with pytest.raises(UnsupportedImage):
+        sniff(header_claiming("WEBP", 100, 50), LIMITS)
 
 
 def test_our_pixel_limit_applies_to_small_images_too() -> None:

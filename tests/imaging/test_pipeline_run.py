@@ -16,6 +16,7 @@ from similarity import ssim
 from pixelfleet.imaging.codecs import EncodedImage, sniff
 from pixelfleet.imaging.errors import (
     ImageTooLarge,
+    PipelineInvalid,
     ProcessingFailed,
     TooManyPixels,
     UnsupportedImage,
@@ -195,16 +196,23 @@ def test_an_intermediate_image_over_the_output_pixel_limit_fails_before_it_is_ma
         ]
     }
 
-    with pytest.raises(ProcessingFailed, match="operation 0"):
+    with pytest.raises(PipelineInvalid) as refused:
         run_single(encoded(scene(64, 48), "PNG"), parse_pipeline(raw, limits), limits)
+
+    [error] = refused.value.errors
+    assert error.field == "pipeline.operations.0"
+    assert "200x150" in error.message
+    assert "(max_output_pixels)" in error.message
 
 
 def test_a_rotation_that_grows_past_the_output_pixel_limit_fails() -> None:
     limits = ImageLimits(max_output_pixels=100 * 100)
     raw = {"operations": [{"op": "rotate", "angle": 45}]}
 
-    with pytest.raises(ProcessingFailed):
+    with pytest.raises(PipelineInvalid) as refused:
         run_single(encoded(scene(100, 100), "PNG"), parse_pipeline(raw, limits), limits)
+
+    assert [e.field for e in refused.value.errors] == ["pipeline.operations.0"]
 
 
 def test_a_crop_outside_the_image_fails_processing() -> None:
@@ -328,8 +336,10 @@ def test_predicting_refuses_a_pipeline_that_would_exceed_the_output_pixel_limit(
     data = encoded(scene(64, 48), "PNG")
     piped = pipeline(operations=[{"op": "resize", "width": 2000, "upscale": True}])
 
-    with pytest.raises(ProcessingFailed):
+    with pytest.raises(PipelineInvalid) as refused:
         predict_output_sizes(sniff(data, LIMITS), piped, ImageLimits(max_output_pixels=1_000_000))
+
+    assert [e.field for e in refused.value.errors] == ["pipeline.operations.0"]
 
 
 def test_pixels_in_another_profile_come_out_in_srgb_after_a_shrink() -> None:

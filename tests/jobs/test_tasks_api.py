@@ -244,11 +244,19 @@ async def test_work_that_cannot_be_done_is_refused_before_it_is_charged(
     crop_outside = {"operations": [{"op": "crop", "x": 5000, "y": 0, "width": 10, "height": 10}]}
     outside = await submit(client, headers, crop_outside)
     assert outside.status_code == 422
+    # Two pads, each under max_output_side, would make an image wider than it.
+    stacked = {"operations": [{"op": "pad", "left": 7000}, {"op": "pad", "right": 7000}]}
+    padded = await submit(client, headers, stacked)
+    assert padded.status_code == 422
+    [error] = padded.json()["errors"]
+    assert error["field"] == "pipeline.operations.1"
+    assert "(max_output_side)" in error["message"]
     ctx.settings.max_output_pixels = 1_000_000
     huge = await submit(
         client, headers, {"operations": [{"op": "resize", "width": 4000, "upscale": True}]}
     )
     assert huge.status_code == 422
+    assert [error["field"] for error in huge.json()["errors"]] == ["pipeline.operations.0"]
     assert await balance_of(client, headers) == 100
     assert (await client.get("/v1/tasks", headers=headers)).json()["items"] == []
 

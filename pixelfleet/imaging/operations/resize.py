@@ -36,26 +36,37 @@ class ResizeParams(BaseModel):
         return self
 
 
+def _proportional(other: int, named: int, side: int) -> int:
+    """`other * named / side` rounded once (halves up) in exact integer arithmetic, never 0:
+    the side that follows when the side of length `side` becomes `named`."""
+    return max(1, (2 * other * named + side) // (2 * side))
+
+
 def _box(size: tuple[int, int], params: ResizeParams) -> tuple[int, int]:
     """The requested box; a missing side follows the image's aspect ratio."""
     w, h = size
     if params.width is not None and params.height is not None:
         return params.width, params.height
     if params.width is not None:
-        return params.width, max(1, round(h * params.width / w))
+        return params.width, _proportional(h, params.width, w)
     assert params.height is not None
-    return max(1, round(w * params.height / h)), params.height
+    return _proportional(w, params.height, h), params.height
 
 
-def _scale_to(size: tuple[int, int], box: tuple[int, int], *, cover: bool) -> tuple[int, int]:
-    """The image scaled to touch the box from inside (or, with `cover`, from outside)."""
+def _scale_to(size: tuple[int, int], params: ResizeParams, *, cover: bool) -> tuple[int, int]:
+    """The image scaled to touch the box from inside (or, with `cover`, from outside). The
+    side that decides the scale is exactly the box's; only the other one is rounded."""
     w, h = size
-    bw, bh = box
+    if params.width is None or params.height is None:
+        # One side named: it decides the scale whatever the fit. The derived side is not
+        # a second limit (rounded, it could make the named side come out short).
+        return _box(size, params)
+    bw, bh = params.width, params.height
     # Compare bw/w with bh/h by cross-multiplying so the matching side is exact.
     width_is_tighter = bw * h <= bh * w
     if width_is_tighter != cover:
-        return bw, max(1, round(h * bw / w))
-    return max(1, round(w * bh / h)), bh
+        return bw, _proportional(h, bw, w)
+    return _proportional(w, bh, h), bh
 
 
 def _enlarges(size: tuple[int, int], scaled: tuple[int, int]) -> bool:
@@ -69,7 +80,7 @@ def resampled_size(size: tuple[int, int], params: ResizeParams) -> tuple[int, in
         if params.upscale:
             return box
         return min(box[0], size[0]), min(box[1], size[1])
-    scaled = _scale_to(size, box, cover=params.fit in {"cover", "outside"})
+    scaled = _scale_to(size, params, cover=params.fit in {"cover", "outside"})
     if not params.upscale and _enlarges(size, scaled):
         return size
     return scaled
