@@ -42,6 +42,8 @@ URLENCODED = b"application/x-www-form-urlencoded"
 
 # Control characters in a header value; a tab is allowed there (RFC 9110).
 _UNSAFE_HEADER_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f]")
+# Query strings and paths without these bytes are plain printable ASCII: nothing to decode.
+_ESCAPED_OR_UNSAFE = re.compile(rb"[^\x21-\x7e]|[%+]")
 # Only a JSON body with one of these bytes can hold an unsafe text (see the module's doc).
 _JSON_ESCAPE = b"\\"
 _SURROGATE_LEAD_BYTE = b"\xed"
@@ -91,6 +93,8 @@ def _percent_decoded_pairs(raw: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _problem_in_pairs(raw: bytes, *, multiline_values: bool) -> FieldError | None:
+    if _ESCAPED_OR_UNSAFE.search(raw) is None:
+        return None
     for name, value in _percent_decoded_pairs(raw):
         field = printable(name.decode("utf-8", "replace"))
         problem = problem_with_bytes(name)
@@ -108,7 +112,10 @@ def _header_name(raw: bytes) -> str:
 
 
 def _problem_in_headers(scope: Scope) -> FieldError | None:
-    for name, value in scope.get("headers", ()):
+    headers = scope.get("headers", ())
+    if _UNSAFE_HEADER_VALUE.search(b"\t".join([value for _, value in headers])) is None:
+        return None  # one search over every value (joined by a tab, which is allowed)
+    for name, value in headers:
         found = _UNSAFE_HEADER_VALUE.search(value)
         if found is not None:
             code_point = found.group()[0]
@@ -125,6 +132,8 @@ def _problem_in_path(scope: Scope, route: APIRoute) -> FieldError | None:
         return None
     template = route.path_format.split("/")
     raw_path = scope.get("raw_path")
+    if raw_path and _ESCAPED_OR_UNSAFE.search(raw_path) is None:
+        return None
     segments = raw_path.split(b"/") if raw_path else []
     if len(segments) >= len(template):
         segments = segments[len(segments) - len(template) :]
