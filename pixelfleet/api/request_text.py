@@ -1,7 +1,8 @@
 """Every text of a request is held to the rule of `pixelfleet.client_text` once, here, before
 any route, dependency or service sees it: header values, path parameters, query parameters,
 form fields and every string (and key) of a JSON body. A text that breaks the rule is a 422
-`validation-error` naming its field, never a 500 from the database or its driver.
+`validation-error` naming its field, never a 500 from the database or its driver. (The one
+header left out is `X-Request-ID`: one the API cannot use is replaced by a new id, never used.)
 
 It runs as a dependency of the whole application, first of every route's dependencies, so a
 new route cannot leave it out (tests/api/test_request_text.py checks every route). The body
@@ -35,11 +36,13 @@ from pixelfleet.client_text import (
     problem_with_bytes,
 )
 from pixelfleet.errors import FieldError
+from pixelfleet.observability.log_context import REQUEST_ID_HEADER
 
 # Where `KeepFormBody` leaves the bytes of a url-encoded form.
 FORM_BODY_KEY = "pixelfleet.form_body"
 URLENCODED = b"application/x-www-form-urlencoded"
 
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
 # Control characters in a header value; a tab is allowed there (RFC 9110).
 _UNSAFE_HEADER_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f]")
 # Query strings and paths without these bytes are plain printable ASCII: nothing to decode.
@@ -116,6 +119,8 @@ def _problem_in_headers(scope: Scope) -> FieldError | None:
     if _UNSAFE_HEADER_VALUE.search(b"\t".join([value for _, value in headers])) is None:
         return None  # one search over every value (joined by a tab, which is allowed)
     for name, value in headers:
+        if name == _REQUEST_ID_KEY:
+            continue  # an unsafe request id is replaced by a new one, never used (request_context)
         found = _UNSAFE_HEADER_VALUE.search(value)
         if found is not None:
             code_point = found.group()[0]

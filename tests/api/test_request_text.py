@@ -418,10 +418,11 @@ async def test_unusual_but_valid_text_is_still_taken(served: Served) -> None:
     assert found.status_code == 200, found.text
 
 
-@pytest.mark.parametrize("header", ["Authorization", "X-Request-ID", "User-Agent"])
+@pytest.mark.parametrize("header", ["Authorization", "User-Agent"])
 async def test_a_header_with_a_control_character_is_refused(served: Served, header: str) -> None:
     """Header values are checked too, whether a route declares them or not: a credential is
-    looked up in the database and a request id is logged."""
+    looked up in the database, and access logs may carry any header. (An `X-Request-ID` the API
+    cannot use is replaced by one of its own, as tests/observability/test_request_id.py shows.)"""
     value = "Bearer pfk_a\x00b" if header == "Authorization" else "a\x00b"
     headers = {**served.admin, header: value}
     response = await served.client.get("/v1/me", headers=headers)
