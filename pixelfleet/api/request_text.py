@@ -13,7 +13,9 @@ as an escape) or the UTF-8 lead byte of the surrogate block (`json.loads` lets t
 
 Query strings and url-encoded forms are checked as the client sent them, percent-decoded to
 bytes and then decoded as UTF-8 strictly: the server decodes them leniently (an invalid
-sequence becomes U+FFFD), which would hide malformed input.
+sequence becomes U+FFFD), which would hide malformed input. A multipart part that is not UTF-8
+is read by Starlette as Latin-1, before this sees it: valid text either way, so it can hold no
+surrogate, and its control characters are refused like any other.
 """
 
 from __future__ import annotations
