@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from pixelfleet.client_text import problem_in_json
 from pixelfleet.errors import FieldError, InvalidInput
 
 DEFAULT_PAGE_SIZE = 20
@@ -39,7 +40,9 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         position = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError, RecursionError) as exc:
         raise InvalidCursor from exc
-    if not isinstance(position, dict):
+    # Only the API makes cursors, and it puts no control character or lone surrogate in one: a
+    # cursor that holds one was made elsewhere, and its text must not reach the database.
+    if not isinstance(position, dict) or problem_in_json(position, "cursor") is not None:
         raise InvalidCursor
     return position
 

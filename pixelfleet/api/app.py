@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.formparsers import MultiPartParser
 from starlette.types import Scope
@@ -15,6 +15,7 @@ from pixelfleet.api.body_limit import BodySizeLimit
 from pixelfleet.api.http_metrics import HttpMetrics
 from pixelfleet.api.problems import install_problem_handlers
 from pixelfleet.api.request_context import PixelFleetAPI
+from pixelfleet.api.request_text import KeepFormBody, refuse_unsafe_request_text
 from pixelfleet.api.routes import (
     admin,
     api_keys,
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Before every route's own dependencies: no text reaches them unchecked.
+        dependencies=[Depends(refuse_unsafe_request_text)],
     )
     if ctx is not None:
         app.state.ctx = ctx
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
             return context.settings.max_upload_bytes + MULTIPART_OVERHEAD
         return JSON_BODY_LIMIT
 
+    app.add_middleware(KeepFormBody)  # inside the body limit: it keeps no more than that
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(HttpMetrics)  # outside the body limit: a 413 is timed too
     if configured.cors_allow_origins:

@@ -248,6 +248,8 @@ def problem_responses(*errors: type[PixelFleetError]) -> ProblemResponses:
 
 # The answers the handlers and middleware above can give on any route of a kind.
 _EVERY_OPERATION = {
+    422: "`validation-error`: a header, parameter or field holds text the API does not take "
+    "(a control character, a lone surrogate, invalid UTF-8); `errors` names it.",
     503: "`service-unavailable`: a backing service (the database, Redis, storage) is unreachable; "
     "nothing was changed. Send the request again after `Retry-After` seconds."
 }
@@ -268,8 +270,8 @@ _SCHEMAS_REF = "#/components/schemas/"
 def document_problems(openapi: dict[str, Any]) -> None:
     """Makes the OpenAPI document say what the handlers above do: every error answer, whether
     a route lists it or it is added here, is an `application/problem+json` `Problem` (never
-    FastAPI's `HTTPValidationError`); any operation may answer 503, a signed-in one 401 and
-    403, one with a body 400 and 413."""
+    FastAPI's `HTTPValidationError`); any operation may answer 422 (`pixelfleet.api.request_text`)
+    and 503, a signed-in one 401 and 403, one with a body 400 and 413."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     problem = Problem.model_json_schema(ref_template=_SCHEMAS_REF + "{model}")
     schemas.update(problem.pop("$defs", {}))

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.assets import service as assets
+from pixelfleet.client_text import refuse_unsafe_json
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.pricing import OutputCharge, price_task
@@ -83,11 +84,14 @@ async def _replay(
 
 
 def _preset_requested(raw_pipeline: str) -> str | None:
-    """The preset name when the pipeline field is `{"preset": NAME}`, else None."""
+    """The preset name when the pipeline field is `{"preset": NAME}`, else None. The field is
+    JSON inside a form field, so its strings are held to the rule for client text here, where
+    they are decoded (the API's edge sees only the JSON text)."""
     try:
         document = json.loads(raw_pipeline)
     except (ValueError, RecursionError):
         return None  # parse_pipeline explains what is wrong with it
+    refuse_unsafe_json(document, "pipeline")
     if not isinstance(document, dict) or "preset" not in document:
         return None
     name = document["preset"]

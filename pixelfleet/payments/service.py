@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.client_text import problem_in_json
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
@@ -277,6 +278,9 @@ async def handle_webhook(
         raise InvalidWebhook("The webhook body is not JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get("event"), str):
         raise InvalidWebhook("The webhook body names no event.")
+    unsafe = problem_in_json(document, "")
+    if unsafe is not None:  # the event is stored as it came: its text must be storable
+        raise InvalidWebhook(f"The webhook body's field {unsafe.field} {unsafe.message}.")
     event = str(document["event"])[:64]
 
     repo = PaymentRepository.from_session(session)

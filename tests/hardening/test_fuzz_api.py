@@ -3,7 +3,13 @@ a stranger, as a signed-in user and (for the administration) as an administrator
 fits the document, data that does not, and well-formed data that reaches past the first refusal
 (the user's real ids, real images, real pipelines). No answer is a 5xx; every answer has a status,
 a content type and a body that the document lists for that operation; every error is a complete
-RFC 9457 problem. The last test prints the tally.
+RFC 9457 problem. The last test prints the tally. It all runs twice: on SQLite and on
+PostgreSQL (which refuses a NUL character in text, where SQLite stores it), each with fewer
+generated examples than one backend alone would get.
+
+Besides what Schemathesis generates, every operation is sent, as explicit examples, a NUL in
+each of its text parameters and fields and a lone surrogate in each JSON string (Schemathesis
+draws strings from valid UTF-8, so it makes no lone surrogate, and a NUL only by chance).
 
 Schemathesis' stateful state machine is not used: which of its rules it may draw depends on the
 live server's earlier answers, which Hypothesis reports as flaky data generation. The user's
@@ -17,7 +23,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext, CheckFunction, not_a_server_error
@@ -41,12 +47,16 @@ from schemathesis.specs.openapi.checks import (
 from tests.api_helpers import PASSWORD, image_bytes
 from tests.hardening.tally import TALLY as HARDENING
 from tests.harness.embedded import RunningPlatform, pixelfleet_up
+from tests.harness.postgres import PostgresServer
 from tests.harness.razorpay import FakeRazorpay
 from tests.live_api import sign_in, submit, wait_final
 
 PROBLEM = "application/problem+json"
 JWT_SECRET = "fuzz-" + "f" * 59
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 12  # on each backend
+# Text no database can store (PostgreSQL refuses NUL) or no driver can encode (a lone surrogate).
+NUL = "a\x00b"
+LONE_SURROGATE = "a\ud800b"
 
 # Random bytes are never an image and random text never a pipeline: these get past the 415/422.
 IMAGE = image_bytes("PNG", (48, 32))
@@ -68,6 +78,17 @@ class Tally:
     operations: set[str] = field(default_factory=set)
     server_errors: list[str] = field(default_factory=list)
     answered: dict[str, set[int]] = field(default_factory=dict)  # statuses, by operation
+    hostile_made: int = 0  # explicit cases with a NUL or a lone surrogate
+    hostile_answered: dict[int, int] = field(default_factory=dict)  # requests holding one
+
+    def start_over(self) -> None:
+        """Before the fuzz of the next backend."""
+        self.requests = 0
+        self.operations.clear()
+        self.server_errors.clear()
+        self.answered.clear()
+        self.hostile_made = 0
+        self.hostile_answered.clear()
 
 
 TALLY = Tally()
@@ -84,9 +105,48 @@ class Caller:
     paths: str = "/"  # the prefix of the paths it fuzzes
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def backend_env(
+    request: pytest.FixtureRequest,
+    postgres_server: PostgresServer,
+    postgres_template: str,
+) -> AsyncIterator[dict[str, str]]:
+    """The environment that points `pixelfleet` (the server and the commands) at the backend:
+    nothing for SQLite (its file in the data directory), a fresh migrated database for
+    PostgreSQL."""
+    TALLY.start_over()
+    if request.param == "sqlite":
+        yield {}
+        return
+    name = f"fuzz_{uuid.uuid4().hex[:12]}"
+    url = await postgres_server.create_database(name, template=postgres_template)
+    yield {"PIXELFLEET_DATABASE_URL": url}
+    await postgres_server.drop_database(name)
+
+
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(tmp_path_factory: pytest.TempPathFactory, backend_env: dict[str, str]) -> Path:
     return tmp_path_factory.mktemp("fuzz") / "data"
+
+
+def pixelfleet_command(
+    *arguments: str, data_dir: Path, backend_env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A `pixelfleet` command on the fuzzed server's data and database."""
+    return subprocess.run(
+        [sys.executable, "-m", "pixelfleet", *arguments],
+        input=stdin,
+        env={
+            **{name: value for name, value in os.environ.items() if "PIXELFLEET_" not in name},
+            "PIXELFLEET_DATA_DIR": str(data_dir),
+            "PIXELFLEET_JWT_SECRET": JWT_SECRET,
+            **backend_env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +156,13 @@ def razorpay() -> Iterator[FakeRazorpay]:
 
 
 @pytest.fixture(scope="module")
-def platform(data_dir: Path, razorpay: FakeRazorpay) -> Iterator[RunningPlatform]:
+def platform(
+    data_dir: Path, razorpay: FakeRazorpay, backend_env: dict[str, str]
+) -> Iterator[RunningPlatform]:
     """With payments at the fake Razorpay, so that the payment routes run rather than answer
     503 `payments-not-configured`."""
     env = {
+        **backend_env,
         "PIXELFLEET_JWT_SECRET": JWT_SECRET,
         # Rate limits would answer 429 to most of a fuzzer's requests and hide the code behind.
         "PIXELFLEET_RATE_LIMITS_ENABLED": "false",
@@ -118,6 +181,13 @@ def api_schema(platform: RunningPlatform) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{platform.base_url}/openapi.json")
 
 
+def holds_hostile_text(request: requests.PreparedRequest) -> bool:
+    """A NUL or a lone surrogate, as a URL, a form or a JSON body carries one."""
+    body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+    markers = (b"%00", b"\\u0000", b"\\ud800", NUL.encode())
+    return "%00" in str(request.url) or any(marker in body for marker in markers)
+
+
 @pytest.fixture(scope="module")
 def session() -> Iterator[requests.Session]:
     """Every request of the fuzzer goes through here, and is counted."""
@@ -130,6 +200,9 @@ def session() -> Iterator[requests.Session]:
             )
             if response.status_code >= 500:
                 TALLY.server_errors.append(f"{response.request.method} {response.url}")
+            if holds_hostile_text(response.request):
+                status = response.status_code
+                TALLY.hostile_answered[status] = TALLY.hostile_answered.get(status, 0) + 1
 
         http.hooks["response"].append(count)
         yield http
@@ -218,31 +291,21 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
 
 
 @pytest.fixture(scope="module")
-def administrator(platform: RunningPlatform, data_dir: Path) -> Caller:
+def administrator(
+    platform: RunningPlatform, data_dir: Path, backend_env: dict[str, str]
+) -> Caller:
     """An administrator (made as an operator makes one, with the command line), whose
     administration acts on an account of its own."""
     email = f"root-{uuid.uuid4().hex[:8]}@example.com"
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pixelfleet",
-            "admin",
-            "create-user",
-            email,
-            "--admin",
-            "--password-stdin",
-        ],
-        input=PASSWORD + "\n",
-        env={
-            **{name: value for name, value in os.environ.items() if "PIXELFLEET_" not in name},
-            "PIXELFLEET_DATA_DIR": str(data_dir),
-            "PIXELFLEET_JWT_SECRET": JWT_SECRET,
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    created = pixelfleet_command(
+        "admin",
+        "create-user",
+        email,
+        "--admin",
+        "--password-stdin",
+        data_dir=data_dir,
+        backend_env=backend_env,
+        stdin=PASSWORD + "\n",
     )
     assert created.returncode == 0, created.stdout + created.stderr
     with httpx.Client(base_url=platform.base_url, timeout=30) as http:
@@ -251,7 +314,13 @@ def administrator(platform: RunningPlatform, data_dir: Path) -> Caller:
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         subject = sign_in(http, f"subject-{uuid.uuid4().hex[:8]}@example.com")
         subject_id = http.get("/v1/me", headers=subject).json()["id"]
-    return Caller(headers, path_parameters={"user_id": subject_id}, paths="/v1/admin/")
+    grant = {"body": {"amount": 5, "reason": "fuzz grant"}}
+    return Caller(
+        headers,
+        path_parameters={"user_id": subject_id},
+        requests={"POST /v1/admin/users/{user_id}/credits": [grant]},
+        paths="/v1/admin/",
+    )
 
 
 @schemathesis.check
@@ -325,6 +394,76 @@ def cases_for(
     return st.one_of(strategies)
 
 
+# Its body is read raw, its signature covering the bytes: tests/api/test_request_text.py sends
+# it a signed body holding a NUL.
+RAW_BODIES = {"POST /v1/payments/webhook"}
+
+
+def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema a `$ref` or an optional (`anyOf` with null) stands for."""
+    while True:
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        elif "anyOf" in schema:
+            schema = next(each for each in schema["anyOf"] if each.get("type") != "null")
+        else:
+            return schema
+
+
+def _with_text(value: Any, kind: dict[str, Any], text: str) -> Any:
+    """The field's value with the text put in: as the value, in a list, or as a member of an
+    object (a JSON object sent as a form field's text included)."""
+    if kind.get("type") == "object":
+        return {**(value if isinstance(value, dict) else {}), "note": text}
+    if kind.get("type") == "array":
+        return [text]
+    if isinstance(value, str) and value.startswith("{"):
+        return json.dumps({**json.loads(value), "note": text})
+    return text
+
+
+def hostile_cases(
+    operation: schemathesis.APIOperation, caller: Caller, document: dict[str, Any]
+) -> list[schemathesis.Case]:
+    """A NUL in each text path and query parameter; a NUL in each text field of a well-formed
+    body, and a lone surrogate too where the field is JSON (a lone surrogate cannot be encoded
+    in a query string or a form, only escaped in JSON). Header values are left alone here: the
+    HTTP server refuses a control character in one before the API is asked
+    (tests/api/test_request_text.py sends those to the application itself)."""
+    details = operation.definition.raw
+    known = {
+        name: caller.path_parameters.get(name, str(uuid.UUID(int=1)))
+        for name in re.findall(r"{(\w+)}", operation.path)
+    }
+    cases = []
+    for parameter in details.get("parameters", []):
+        if _resolved(document, parameter["schema"]).get("type") != "string":
+            continue
+        if parameter["in"] == "path":
+            cases.append(operation.Case(path_parameters={**known, parameter["name"]: NUL}))
+        elif parameter["in"] == "query":
+            cases.append(operation.Case(path_parameters=known, query={parameter["name"]: NUL}))
+    content = details.get("requestBody", {}).get("content", {})
+    if not content or operation.label in RAW_BODIES:
+        return cases
+    media_type, media = next(iter(content.items()))
+    well_formed = [parts["body"] for parts in caller.requests.get(operation.label, [])]
+    base = (well_formed or [media.get("example")])[0]
+    if not isinstance(base, dict):
+        return cases
+    for name, field_schema in _resolved(document, media["schema"]).get("properties", {}).items():
+        kind = _resolved(document, field_schema)
+        if "contentMediaType" in kind or kind.get("format") == "binary":
+            continue  # a file: bytes, not text
+        is_json = media_type == "application/json" or str(base.get(name, "")).startswith("{")
+        for text in (NUL, LONE_SURROGATE) if is_json else (NUL,):
+            body = {**base, name: _with_text(base.get(name), kind, text)}
+            cases.append(
+                operation.Case(path_parameters=known, body=body, media_type=media_type)
+            )
+    return cases
+
+
 def fuzz(
     api_schema: schemathesis.BaseSchema,
     session: requests.Session,
@@ -339,15 +478,17 @@ def fuzz(
             continue
         TALLY.operations.add(operation.label)
 
-        @FUZZ_SETTINGS
-        @given(case=cases_for(operation, caller))
         def one_operation(case: schemathesis.Case) -> None:
             case.call_and_validate(
                 session=session, headers=caller.headers, checks=checks, timeout=30
             )
 
+        for hostile in hostile_cases(operation, caller, api_schema.raw_schema):
+            one_operation = example(case=hostile)(one_operation)
+            TALLY.hostile_made += 1
+        fuzzed = FUZZ_SETTINGS(given(case=cases_for(operation, caller))(one_operation))
         try:
-            one_operation()
+            fuzzed()
         except (FailureGroup, Exception) as failure:  # a FailureGroup is a BaseExceptionGroup
             failures.append(f"{operation.label}: {failure}")
     return failures
@@ -379,13 +520,21 @@ def test_an_administrator_gets_documented_answers(
 ONLY_REFUSED = {"DELETE /v1/tasks/{task_id}"}
 
 
-def test_the_tally(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_tally(
+    platform: RunningPlatform, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = request.node.callspec.params["backend_env"]
     with capsys.disabled():
         print(
-            f"\nfuzz: {TALLY.requests} requests over {len(TALLY.operations)} operations, "
-            f"{len(TALLY.server_errors)} server errors"
+            f"\nfuzz on {backend}: {TALLY.requests} requests over {len(TALLY.operations)} "
+            f"operations, {len(TALLY.server_errors)} server errors; "
+            f"{sum(TALLY.hostile_answered.values())} held a NUL or a lone surrogate "
+            f"({TALLY.hostile_made} explicit), answered {sorted(TALLY.hostile_answered)}"
         )
     assert TALLY.server_errors == []
+    # The hostile text was sent (the explicit cases at least), and refused as invalid input.
+    assert sum(TALLY.hostile_answered.values()) >= TALLY.hostile_made > 100
+    assert 422 in TALLY.hostile_answered, TALLY.hostile_answered
     # Every operation also answered a well-formed request: the fuzz reached past the refusals.
     refused_only = {
         label
@@ -396,18 +545,10 @@ def test_the_tally(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_after_the_fuzz_every_balance_still_equals_its_ledger(
-    platform: RunningPlatform, data_dir: Path
+    platform: RunningPlatform, data_dir: Path, backend_env: dict[str, str]
 ) -> None:
     """What the fuzz did to money (orders, verifications, webhooks, submissions, cancels) left
     the books balanced: `pixelfleet admin audit` on the fuzzed server's database."""
-    env = {name: value for name, value in os.environ.items() if "PIXELFLEET_" not in name}
-    audited = subprocess.run(
-        [sys.executable, "-m", "pixelfleet", "admin", "audit"],
-        env={**env, "PIXELFLEET_DATA_DIR": str(data_dir), "PIXELFLEET_JWT_SECRET": JWT_SECRET},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    audited = pixelfleet_command("admin", "audit", data_dir=data_dir, backend_env=backend_env)
     assert audited.returncode == 0, audited.stdout + audited.stderr
     assert "every balance equals the sum of its ledger" in audited.stdout
