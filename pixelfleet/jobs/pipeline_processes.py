@@ -5,7 +5,8 @@ cancelled, would go on burning a core to its end while the worker moved on. So e
 to a child process (`python -m pixelfleet.jobs.pipeline_processes`), and a run that must stop
 ends with its process (SIGKILL), as Celery's prefork pool ends a child past its hard limit.
 Children are kept and reused from run to run (starting one costs the interpreter and the
-imaging code's imports, over half a second of CPU); only an ended one is replaced.
+imaging code's imports, over half a second of CPU); only an ended one is replaced, and the
+time limit counts from the moment a child has the job, not while one starts.
 
 A parent and its child talk over a socket pair, in length-prefixed pickles: the job, then the
 child's progress reports and its outcome. Both ends are this module, and nothing else holds
@@ -162,8 +163,8 @@ class _Child:
 
 class PipelineProcesses:
     """A process's pipeline children: at most `size` runs at once, each in its own child;
-    an idle child is reused, and one that had to be ended is replaced right away, so the next
-    run finds it started. Used from one event loop."""
+    an idle child is reused, and one that had to be ended is replaced by the next run (a
+    stopped run leaves nothing busy behind it). Used from one event loop."""
 
     def __init__(self, size: int | None = None) -> None:
         self.size = size or os.cpu_count() or 1
@@ -226,8 +227,7 @@ class PipelineProcesses:
                 if healthy and not self._closed:
                     self._idle.append(child)
                 else:
-                    self._end(child)
-                    self.warm()  # its replacement starts while the worker settles this task
+                    self._end(child)  # the next run starts its replacement
 
     async def close(self) -> None:
         """Ends every child (idle or running)."""
