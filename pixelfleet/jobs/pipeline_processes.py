@@ -119,12 +119,15 @@ class _Child:
             (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
             message: tuple[Any, ...] = pickle.loads(await reader.readexactly(size))  # noqa: S301
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            raise _ChildGone(f"the pipeline process ended ({self._exit_status()})") from exc
+            status = await asyncio.to_thread(self._exit_status)
+            raise _ChildGone(f"the pipeline process ended ({status})") from exc
         return message
 
     def _exit_status(self) -> str:
-        code = self.process.poll()
-        if code is None:
+        """How the process ended; its socket closed as it exited, so it is a moment away."""
+        try:
+            code = self.process.wait(REAP_SECONDS)
+        except subprocess.TimeoutExpired:
             return "its socket closed"
         return f"signal {-code}" if code < 0 else f"exit code {code}"
 
@@ -172,6 +175,11 @@ class PipelineProcesses:
         self._idle: list[_Child] = []
         self._all: set[_Child] = set()
         self._closed = False
+
+    @property
+    def pids(self) -> set[int]:
+        """The process ids of its children, idle or running."""
+        return {child.process.pid for child in self._all}
 
     def _start(self) -> _Child:
         child = _Child()
