@@ -134,7 +134,7 @@ class _Child:
     async def run(self, job: PipelineJob, report: ProgressReport) -> PipelineRun:
         reader, writer = await self._connected()
         payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
-        writer.write(_HEADER.pack(len(payload)) + payload)
+        writer.writelines([_HEADER.pack(len(payload)), payload])  # no copy of the image's bytes
         await writer.drain()
         while True:
             message = await self._receive(reader)
@@ -258,7 +258,8 @@ class _Channel:
 
     def send(self, message: tuple[Any, ...]) -> None:
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        self._socket.sendall(_HEADER.pack(len(payload)) + payload)
+        self._socket.sendall(_HEADER.pack(len(payload)))
+        self._socket.sendall(payload)
 
     def receive(self) -> PipelineJob | None:
         """The next job, or None once the parent closed its end."""
