@@ -12,6 +12,7 @@ from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
 from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
+from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.launchers import Launcher
 from pixelfleet.launchers.factory import create_launcher
 from pixelfleet.payments.gateway import PaymentGateway
@@ -36,6 +37,10 @@ class ProcessContext:
     # The payment provider, when its keys are configured.
     payments: PaymentGateway | None = None
     limiter: Limiter = field(default_factory=lambda: Limiter({}, None))
+    # The child processes that run pipelines (started on first use; a worker's only).
+    pipelines: PipelineProcesses = field(default_factory=PipelineProcesses)
+    # False when `pipelines` is borrowed from another context, which closes them.
+    owns_pipelines: bool = True
 
     @property
     def retention(self) -> timedelta:
@@ -46,13 +51,19 @@ class ProcessContext:
         return timedelta(days=self.settings.refresh_token_days)
 
     async def close(self) -> None:
+        if self.owns_pipelines:
+            await self.pipelines.close()
         await self.launcher.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
 
 
-def create_context(settings: Settings) -> ProcessContext:
+def create_context(
+    settings: Settings, *, pipelines: PipelineProcesses | None = None
+) -> ProcessContext:
+    """The context of a process. `pipelines` shares another context's pipeline processes
+    (whose owner closes them) instead of starting this context's own."""
     engine = create_engine(settings.resolved_database_url)
     redis_url = settings.resolved_redis_url
     redis = (
@@ -80,6 +91,8 @@ def create_context(settings: Settings) -> ProcessContext:
         redis=redis,
         payments=_payment_gateway(settings),
         limiter=_limiter(settings, redis),
+        pipelines=pipelines or PipelineProcesses(),
+        owns_pipelines=pipelines is None,
     )
 
 

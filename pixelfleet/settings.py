@@ -94,7 +94,8 @@ class Settings(BaseSettings):
 
     # Celery mode.
     celery_queue: str = Field(default="pixelfleet", min_length=1, max_length=64)
-    # A task past its soft limit fails cleanly (and is refunded); the hard limit kills the child.
+    # A task past its soft limit is stopped (its pipeline process ended), fails and is refunded,
+    # in every mode; Celery's hard limit ends a pool process stuck outside its pipeline.
     task_soft_time_limit_seconds: float = Field(default=120.0, gt=0)
     task_time_limit_seconds: float = Field(default=150.0, gt=0)
     # A queued task whose dispatch nobody picked up within this time is sent again.

@@ -14,6 +14,7 @@ import pytest
 from pixelfleet.api.app import create_app
 from pixelfleet.context import ProcessContext, create_context
 from pixelfleet.db import create_engine
+from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.schema_migrations import upgrade_to_head
 from pixelfleet.settings import Settings
 from tests.harness.postgres import PostgresServer
@@ -83,9 +84,22 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+async def pipeline_processes() -> AsyncIterator[PipelineProcesses]:
+    """Pipeline processes shared by every test's context: each takes over half a second of
+    CPU to start, so they are started once, not per test."""
+    processes = PipelineProcesses()
+    try:
+        yield processes
+    finally:
+        await processes.close()
+
+
 @pytest.fixture
-async def ctx(settings: Settings) -> AsyncIterator[ProcessContext]:
-    context = create_context(settings)
+async def ctx(
+    settings: Settings, pipeline_processes: PipelineProcesses
+) -> AsyncIterator[ProcessContext]:
+    context = create_context(settings, pipelines=pipeline_processes)
     try:
         yield context
     finally:

@@ -3,6 +3,10 @@
 This is the task code every launcher runs (embedded workers and Celery workers alike), and so
 the task's transaction boundary: each step commits on its own. It is idempotent: a task that is
 not `queued` any more is left alone, unless the caller proves its holder is gone (`take_over`).
+
+The pipeline runs in a child process of the worker (`pipeline_processes`), so that a run past
+the time limit, or whose task was cancelled (or taken from this worker), is stopped at once,
+with its process, instead of running to its end.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Literal
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -23,11 +27,11 @@ from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
-from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, run_pipeline
+from pixelfleet.imaging.pipeline import Pipeline
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.pipeline_processes import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
-from pixelfleet.jobs.stage_clock import StageClock, step_times
+from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.storage import StoredObjectMissing
@@ -43,6 +47,11 @@ PROGRESS_FLUSH_SECONDS = 0.25
 EVENT_INTERVAL_SECONDS = 0.1
 # Longest silence before the worker says it is alive anyway (a long AVIF encode, say).
 MAX_HEARTBEAT_SECONDS = 10.0
+# How often a running task's worker looks whether the task is still its own (a cancel, say):
+# a run that is not is stopped, so its core is free within about this long.
+HOLD_CHECK_SECONDS = 0.5
+
+T = TypeVar("T")
 
 TakeOver = Callable[[str], bool]
 """Given the worker that holds a running task, says whether it provably stopped working on it."""
@@ -71,21 +80,19 @@ def _event(
 
 
 class _ProgressFeed:
-    """Carries progress from the pipeline thread to the event loop: changes go out as events
-    (at most every EVENT_INTERVAL_SECONDS) and to the database (at most every
-    PROGRESS_FLUSH_SECONDS, and as a heartbeat when nothing changes, so the recovery job never
-    takes a busy worker for a lost one). Never fails the task."""
+    """Carries the pipeline's progress on: changes go out as events (at most every
+    EVENT_INTERVAL_SECONDS) and to the database (at most every PROGRESS_FLUSH_SECONDS, and as
+    a heartbeat when nothing changes, so the recovery job never takes a busy worker for a lost
+    one). Never fails the task."""
 
     def __init__(self, ctx: ProcessContext, claimed: ClaimedTask, worker: str) -> None:
         self.ctx = ctx
         self.claimed = claimed
         self.worker = worker
-        self.loop = asyncio.get_running_loop()
         self.changes: asyncio.Queue[tuple[str, int] | None] = asyncio.Queue()
 
     def report(self, stage: str, percent: int) -> None:
-        """Called from the pipeline's thread."""
-        self.loop.call_soon_threadsafe(self.changes.put_nowait, (stage, min(percent, 99)))
+        self.changes.put_nowait((stage, min(percent, 99)))
 
     def close(self) -> None:
         self.changes.put_nowait(None)
@@ -244,18 +251,17 @@ async def process_task(
 
     feed = _ProgressFeed(ctx, claim, worker)
     reporter = asyncio.create_task(feed.run())
-    clock = StageClock(feed.report)
     limit = ctx.settings.task_soft_time_limit_seconds
+    job = PipelineJob(data, pipeline, ctx.settings.image_limits, asset_bytes)
     try:
-        encoded = await asyncio.wait_for(
-            asyncio.to_thread(
-                _run_timed, data, pipeline, ctx.settings.image_limits, clock, asset_bytes
-            ),
-            timeout=limit,
+        run = await _while_held(
+            ctx, task_id, worker, ctx.pipelines.run(job, feed.report, time_limit=limit)
         )
-    except TimeoutError:
-        # The thread cannot be stopped; it ends on its own, and a hard limit (Celery's) backs
-        # this up by ending the process.
+    except ClaimLost:
+        # Cancelled, or handed to another worker: its run was stopped, its result is nobody's.
+        log.info("task %s is no longer this worker's; its run was stopped", task_id)
+        return "discarded"
+    except PipelineTimedOut:
         return await _fail(
             ctx, task_id, worker, "time-limit", f"Processing took longer than {limit:g} seconds."
         )
@@ -277,22 +283,48 @@ async def process_task(
         feed.close()
         await reporter
 
-    formats = {name: image.format for name, image in encoded.items()}
-    metrics.record_pipeline_run(step_times(clock.stages(), formats), claim.source_pixels)
-    return await _store_result(ctx, claim, worker, encoded)
+    formats = {name: image.format for name, image in run.outputs.items()}
+    metrics.record_pipeline_run(step_times(run.stages, formats), claim.source_pixels)
+    return await _store_result(ctx, claim, worker, run.outputs)
 
 
-def _run_timed(
-    data: bytes,
-    pipeline: Pipeline,
-    limits: ImageLimits,
-    clock: StageClock,
-    assets: Mapping[uuid.UUID, bytes],
-) -> dict[str, EncodedImage]:
-    """Runs the pipeline in this thread, its steps timed by `clock`."""
-    encoded = run_pipeline(data, pipeline, limits, clock.report, assets)
-    clock.stop()
-    return encoded
+class ClaimLost(Exception):
+    """The task stopped being this worker's while it ran (cancelled, taken over, requeued)."""
+
+
+async def _while_held(
+    ctx: ProcessContext, task_id: uuid.UUID, worker: str, work: Coroutine[Any, Any, T]
+) -> T:
+    """Awaits `work` while `worker` holds the task. As soon as the task is no longer this
+    worker's, cancels it (its pipeline process ends, so the core is free at once) and raises
+    ClaimLost: whoever took the task (a cancel, a takeover, the recovery job) settles it."""
+    running = asyncio.ensure_future(work)
+    watching = asyncio.create_task(_until_released(ctx, task_id, worker))
+    try:
+        await asyncio.wait({running, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        lost = not running.done()
+        for pending in (running, watching):
+            pending.cancel()
+        await asyncio.gather(running, watching, return_exceptions=True)
+    if lost:
+        raise ClaimLost(task_id)
+    return running.result()
+
+
+async def _until_released(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> None:
+    """Returns once the task is not running under `worker` any more. A look that fails (the
+    database is away for a moment) is tried again at the next one."""
+    while True:
+        await asyncio.sleep(HOLD_CHECK_SECONDS)
+        try:
+            async with ctx.read_sessions() as session:
+                held = await TaskRepository.from_session(session).is_held_by(task_id, worker)
+        except Exception:
+            log.warning("task %s: could not check who holds it", task_id, exc_info=True)
+            continue
+        if not held:
+            return
 
 
 async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:

@@ -167,6 +167,13 @@ class TaskRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def is_held_by(self, task_id: uuid.UUID, worker: str) -> bool:
+        """Whether the task is running under `worker` (not cancelled, requeued or taken over)."""
+        held = await self.session.scalar(
+            select(Task.id).where(Task.id == task_id, Task.status == RUNNING, Task.worker == worker)
+        )
+        return held is not None
+
     async def mark_succeeded(
         self,
         task_id: uuid.UUID,

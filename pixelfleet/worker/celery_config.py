@@ -60,8 +60,8 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        # The soft limit is the task code's own (it fails the task cleanly and refunds it);
-        # this hard limit ends a child that is stuck beyond it.
+        # The soft limit is the task code's own (it ends the pipeline's process, fails the task
+        # and refunds it); this hard limit ends a pool process stuck beyond it anyway.
         task_time_limit=settings.task_time_limit_seconds,
         broker_transport_options={
             "visibility_timeout": settings.broker_visibility_timeout,

@@ -53,6 +53,7 @@ async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> li
 
 
 async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
+    ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
     log.info("worker %s started", worker)
     while not stop.is_set():
         try:

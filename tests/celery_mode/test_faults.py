@@ -4,6 +4,7 @@ accepted task reaches one final state and is debited once (and refunded only if 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import uuid
@@ -18,6 +19,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, image_bytes, noise_png, sign_up, submit, whole_ledger
 from tests.celery_mode.conftest import Processes, eventually, wait_for_status
+from tests.harness.cpu import wait_until_idle
 from tests.harness.redis import RedisServer
 
 pytestmark = pytest.mark.celery
@@ -164,10 +166,10 @@ async def test_a_task_whose_message_was_lost_is_dispatched_again(
     "celery_overrides",
     [{"task_soft_time_limit_seconds": 0.3, "task_time_limit_seconds": 30.0}],
 )
-async def test_a_task_past_its_soft_time_limit_fails_cleanly_and_is_refunded(
+async def test_a_task_past_its_soft_time_limit_fails_cleanly_stops_and_is_refunded(
     client: httpx.AsyncClient, processes: Processes
 ) -> None:
-    processes.worker()
+    worker = processes.worker()
     headers = await sign_up(client, "slow@example.com")
     before = await balance_of(client, headers)
     task_id = (await submit(client, headers, SLOW, SLOW_SOURCE)).json()["id"]
@@ -176,6 +178,8 @@ async def test_a_task_past_its_soft_time_limit_fails_cleanly_and_is_refunded(
 
     assert task["status"] == "failed"
     assert task["error"]["code"] == "time-limit"
+    # Its run was ended with it, not left going in the pool process.
+    await asyncio.to_thread(wait_until_idle, worker.process.pid, within=2.0)
     assert await balance_of(client, headers) == before
 
 

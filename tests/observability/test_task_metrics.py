@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow, when_committed
-from pixelfleet.imaging.codecs import EncodedImage
-from pixelfleet.jobs import maintenance, processing
+from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.pipeline_processes import PipelineCrashed, PipelineRun
 from pixelfleet.jobs.processing import process_task
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
@@ -208,15 +208,15 @@ async def test_the_queue_time_runs_from_submission_to_the_first_start_only(
         stored = await session.get(Task, uuid.UUID(task["id"]))
         assert stored is not None
         stored.created_at = utcnow() - timedelta(hours=2)
-    run_pipeline = processing.run_pipeline
-    crashes = [RuntimeError("a bug that strikes once")]
+    run_pipeline = ctx.pipelines.run
+    crashes = [PipelineCrashed("a bug that strikes once")]
 
-    def crashing_once(*args: Any) -> dict[str, EncodedImage]:
+    async def crashing_once(*args: Any, **kwargs: Any) -> PipelineRun:
         if crashes:
             raise crashes.pop()
-        return run_pipeline(*args)
+        return await run_pipeline(*args, **kwargs)
 
-    monkeypatch.setattr(processing, "run_pipeline", crashing_once)
+    monkeypatch.setattr(ctx.pipelines, "run", crashing_once)
     before = _read()
     # Requeued after the crash (not a final state), then started again: that second start
     # is no wait in the queue.

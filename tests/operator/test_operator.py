@@ -20,6 +20,7 @@ from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, image_bytes, noise_png, sign_up, submit, truncated_jpeg
 from tests.celery_mode.conftest import Processes, wait_for_status
 from tests.harness.celery import CeleryProcess
+from tests.harness.cpu import wait_until_idle
 from tests.harness.kubernetes import EmulatedCluster
 from tests.operator.conftest import NAMESPACE
 
@@ -143,6 +144,25 @@ async def test_deleting_an_imagejob_cancels_and_refunds_its_queued_task(
     task = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
     assert task["status"] == "cancelled"
     assert await balance_of(client, headers) == before
+
+
+async def test_deleting_the_imagejob_of_a_running_task_stops_its_work_and_lets_the_job_go(
+    client: httpx.AsyncClient, cluster: EmulatedCluster, processes: Processes
+) -> None:
+    processes.operator()
+    worker = processes.worker()
+    headers = await sign_up(client, "stop@example.com")
+    before = await balance_of(client, headers)
+    task_id = (await submit(client, headers, SLOW, noise_png((2000, 1500)))).json()["id"]
+    await _phase(cluster, task_id, {"Running"})
+
+    cluster.delete("imagejobs", NAMESPACE, f"task-{task_id}")
+    await _until(lambda: _job(cluster, task_id) is None)  # its finalizer was released
+    await asyncio.to_thread(wait_until_idle, worker.process.pid, within=2.0)
+
+    task = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
+    assert (task["status"], task["outputs"]) == ("cancelled", [])
+    assert await balance_of(client, headers) == before - task["cost"]  # it had started
 
 
 @pytest.mark.parametrize("operator_overrides", [{"imagejob_ttl_seconds": 1}])

@@ -14,8 +14,9 @@ import httpx
 from PIL import Image
 
 from tests.api_helpers import image_bytes, noise_png, truncated_jpeg
+from tests.harness.cpu import IDLE_CORES, busy_cores_over, wait_until_idle
 from tests.harness.embedded import pixelfleet_up
-from tests.live_api import balance, sign_in, submit, wait_final
+from tests.live_api import balance, ledger, sign_in, submit, wait_final
 
 
 def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str) -> None:
@@ -134,3 +135,65 @@ def test_a_task_interrupted_by_a_crash_completes_after_the_restart(tmp_path: Pat
         assert done["status"] == "succeeded", done
         assert done["attempts"] == 2
         assert balance(http, headers) == 100 - task["cost"]
+
+
+# About eight seconds of one core's work (an AVIF encode of noise), so that a stop shows.
+SLOW = {"output": {"format": "avif", "quality": 90}}
+SLOW_SOURCE = noise_png((2000, 1500))
+QUICK = {"operations": [{"op": "grayscale"}]}
+
+
+def _encoding(http: httpx.Client, headers: dict[str, str], task_id: str) -> None:
+    """Waits until the task's pipeline is in its long encode."""
+    deadline = time.monotonic() + 60
+    while (task := http.get(f"/v1/tasks/{task_id}", headers=headers).json())["stage"] != "encoding":
+        assert task["status"] in {"queued", "running"}, task
+        assert time.monotonic() < deadline, task
+        time.sleep(0.05)
+
+
+def test_a_task_past_its_time_limit_stops_is_refunded_and_the_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    limit = {"PIXELFLEET_TASK_SOFT_TIME_LIMIT_SECONDS": "1"}
+    with (
+        pixelfleet_up(tmp_path / "data", env=limit, workers=1) as platform,
+        httpx.Client(base_url=platform.base_url, timeout=30) as http,
+    ):
+        headers = sign_in(http, "patience@example.com")
+        slow = submit(http, headers, SLOW, SLOW_SOURCE)
+
+        failed = wait_final(http, headers, slow["id"])
+        assert failed["status"] == "failed"
+        assert failed["error"]["code"] == "time-limit"
+        # The run was ended with its process, not left going in the background.
+        wait_until_idle(platform.process.pid, within=2.0)
+        assert balance(http, headers) == 100
+        assert [entry["kind"] for entry in ledger(http, headers)].count("task_refund") == 1
+
+        quick = submit(http, headers, QUICK, image_bytes())
+        assert wait_final(http, headers, quick["id"])["status"] == "succeeded"
+
+
+def test_cancelling_a_running_task_stops_its_work_at_once(tmp_path: Path) -> None:
+    with (
+        pixelfleet_up(tmp_path / "data", workers=1) as platform,
+        httpx.Client(base_url=platform.base_url, timeout=30) as http,
+    ):
+        headers = sign_in(http, "second-thoughts@example.com")
+        slow = submit(http, headers, SLOW, SLOW_SOURCE)
+        _encoding(http, headers, slow["id"])
+        # The work shows while it runs.
+        assert busy_cores_over(platform.process.pid, 0.5) > IDLE_CORES
+
+        cancelled = http.delete(f"/v1/tasks/{slow['id']}", headers=headers)
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        wait_until_idle(platform.process.pid, within=2.0)
+
+        task = http.get(f"/v1/tasks/{slow['id']}", headers=headers).json()
+        assert (task["status"], task["outputs"]) == ("cancelled", [])
+        # A task cancelled while running is not refunded.
+        assert balance(http, headers) == 100 - slow["cost"]
+        quick = submit(http, headers, QUICK, image_bytes())
+        assert wait_final(http, headers, quick["id"])["status"] == "succeeded"

@@ -1,0 +1,336 @@
+"""Pipelines run in child processes, so that a run can be stopped at once.
+
+Pillow's work cannot be interrupted in a thread: a run past its time limit, or whose task was
+cancelled, would go on burning a core to its end while the worker moved on. So each run goes
+to a child process (`python -m pixelfleet.jobs.pipeline_processes`), and a run that must stop
+ends with its process (SIGKILL), as Celery's prefork pool ends a child past its hard limit.
+Children are kept and reused from run to run (starting one costs the interpreter and the
+imaging code's imports, over half a second of CPU); only an ended one is replaced, and the
+time limit counts from the moment a child has the job, not while one starts.
+
+A parent and its child talk over a socket pair, in length-prefixed pickles: the job, then the
+child's progress reports and its outcome. Both ends are this module, and nothing else holds
+the sockets. A child ignores Ctrl-C (its worker decides when to stop) and dies with its parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pixelfleet.errors import PixelFleetError
+from pixelfleet.imaging.codecs import EncodedImage
+from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.pipeline import Pipeline, ProgressReport, run_pipeline
+from pixelfleet.jobs.stage_clock import StageClock
+
+log = logging.getLogger(__name__)
+
+CHILD_MODULE = "pixelfleet.jobs.pipeline_processes"
+_HEADER = struct.Struct("!Q")
+# How long an ended child may take to be reaped (SIGKILL cannot be caught: it is immediate).
+REAP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class PipelineJob:
+    """One run: the source's bytes, the pipeline, the limits, the watermark assets' bytes."""
+
+    data: bytes
+    pipeline: Pipeline
+    limits: ImageLimits
+    assets: Mapping[uuid.UUID, bytes]
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """A finished run: the encoded outputs by name, and how long each stage took."""
+
+    outputs: dict[str, EncodedImage]
+    stages: list[tuple[str, float]]
+
+
+class PipelineCrashed(Exception):
+    """The run failed unexpectedly (a bug, or its process died), not on a refused image."""
+
+
+class PipelineTimedOut(Exception):
+    """The run passed its time limit, and its process was ended."""
+
+
+class _ChildGone(Exception):
+    """The child's end of the socket closed: the process has ended."""
+
+
+class _Child:
+    """One child process and the parent's end of its socket."""
+
+    def __init__(self) -> None:
+        parent_end, child_end = socket.socketpair()
+        try:
+            # Started from the event loop's thread, which lives as long as the worker: on
+            # Linux the child asks to be killed when the thread that started it ends.
+            self.process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
+                [sys.executable, "-m", CHILD_MODULE, str(child_end.fileno()), str(os.getpid())],
+                pass_fds=(child_end.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        self._socket = parent_end
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The streams, once the child said it is ready (the first use waits for its start)."""
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(sock=self._socket)
+            if await self._receive(self._streams[0]) != ("ready",):
+                raise _ChildGone("the pipeline process did not start as expected")
+        return self._streams
+
+    async def ready(self) -> None:
+        await self._connected()
+
+    async def _receive(self, reader: asyncio.StreamReader) -> tuple[Any, ...]:
+        try:
+            (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+            message: tuple[Any, ...] = pickle.loads(await reader.readexactly(size))  # noqa: S301
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            status = await asyncio.to_thread(self._exit_status)
+            raise _ChildGone(f"the pipeline process ended ({status})") from exc
+        return message
+
+    def _exit_status(self) -> str:
+        """How the process ended; its socket closed as it exited, so it is a moment away."""
+        try:
+            code = self.process.wait(REAP_SECONDS)
+        except subprocess.TimeoutExpired:
+            return "its socket closed"
+        return f"signal {-code}" if code < 0 else f"exit code {code}"
+
+    async def run(self, job: PipelineJob, report: ProgressReport) -> PipelineRun:
+        reader, writer = await self._connected()
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        writer.writelines([_HEADER.pack(len(payload)), payload])  # no copy of the image's bytes
+        await writer.drain()
+        while True:
+            message = await self._receive(reader)
+            kind = message[0]
+            if kind == "progress":
+                report(message[1], message[2])
+            elif kind == "done":
+                return PipelineRun(outputs=message[1], stages=message[2])
+            elif kind == "refused":
+                raise message[1]
+            elif kind == "crashed":
+                raise PipelineCrashed(message[1])
+            else:
+                raise _ChildGone(f"the pipeline process sent {kind!r}")
+
+    def end(self) -> None:
+        """Ends the process now (whatever it is doing) and closes its socket."""
+        if self.alive:
+            self.process.kill()
+        try:
+            self.process.wait(REAP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("pipeline process %d did not end after SIGKILL", self.process.pid)
+        if self._streams is not None:
+            self._streams[1].close()
+        else:
+            self._socket.close()
+
+
+class PipelineProcesses:
+    """A process's pipeline children: at most `size` runs at once, each in its own child;
+    an idle child is reused, and one that had to be ended is replaced by the next run (a
+    stopped run leaves nothing busy behind it). Used from one event loop."""
+
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size or os.cpu_count() or 1
+        self._slots = asyncio.Semaphore(self.size)
+        self._idle: list[_Child] = []
+        self._all: set[_Child] = set()
+        self._closed = False
+
+    @property
+    def pids(self) -> set[int]:
+        """The process ids of its children, idle or running."""
+        return {child.process.pid for child in self._all}
+
+    def _start(self) -> _Child:
+        child = _Child()
+        self._all.add(child)
+        return child
+
+    def _end(self, child: _Child) -> None:
+        self._all.discard(child)
+        child.end()
+
+    def warm(self) -> None:
+        """Starts a child now (if none is idle), so the first run does not wait for one."""
+        if not self._idle and not self._closed:
+            self._idle.append(self._start())
+
+    def _take(self) -> _Child:
+        while self._idle:
+            child = self._idle.pop()
+            if child.alive:
+                return child
+            self._end(child)  # died while idle (the OOM killer, say): not this run's fault
+        return self._start()
+
+    async def run(
+        self, job: PipelineJob, report: ProgressReport, *, time_limit: float
+    ) -> PipelineRun:
+        """Runs `job` in a child, `report`ing its progress. The time limit counts from the
+        moment the child has the job (not while a fresh child starts). A run cancelled, past
+        its limit, or whose child died, ends its child: PipelineTimedOut past the limit,
+        PipelineCrashed for a death or an unexpected error, the imaging error for a refusal."""
+        if self._closed:
+            raise RuntimeError("the pipeline processes are closed")
+        async with self._slots:
+            child = self._take()
+            healthy = False
+            try:
+                await child.ready()
+                try:
+                    async with asyncio.timeout(time_limit):
+                        run = await child.run(job, report)
+                except TimeoutError:
+                    raise PipelineTimedOut(
+                        f"the pipeline ran past its limit of {time_limit:g} seconds"
+                    ) from None
+                healthy = True
+                return run
+            except (PixelFleetError, PipelineCrashed):
+                healthy = True  # the child reported it and waits for its next job
+                raise
+            except _ChildGone as exc:
+                raise PipelineCrashed(str(exc)) from exc
+            finally:
+                if healthy and not self._closed:
+                    self._idle.append(child)
+                else:
+                    self._end(child)  # the next run starts its replacement
+
+    async def close(self) -> None:
+        """Ends every child (idle or running)."""
+        self._closed = True
+        self._idle.clear()
+        for child in list(self._all):
+            self._end(child)
+
+
+# ------------------------------------------------------------------------------------------------
+# The child's side.
+
+
+class _Channel:
+    """The child's end of the socket: blocking, one message at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._socket = sock
+        self._file = sock.makefile("rb")
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        self._socket.sendall(_HEADER.pack(len(payload)))
+        self._socket.sendall(payload)
+
+    def receive(self) -> PipelineJob | None:
+        """The next job, or None once the parent closed its end."""
+        header = self._file.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack(header)
+        body = self._file.read(size)
+        if len(body) < size:
+            return None
+        job: PipelineJob = pickle.loads(body)  # noqa: S301 (from the parent, over a socket pair)
+        return job
+
+
+def _end_with_parent(parent: int) -> None:
+    """The child must not outlive its worker (a killed worker would leave its run going)."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    else:  # elsewhere, look now and then
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # it died before the request above took effect
+        os._exit(1)
+
+
+def _refused(exc: PixelFleetError) -> tuple[Any, ...]:
+    """The refusal as a message, if it crosses the socket intact; else as a crash."""
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 (our own bytes)
+    except Exception:
+        return ("crashed", "".join(traceback.format_exception(exc)))
+    return ("refused", exc)
+
+
+def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) -> None:
+    """Answers jobs until the parent closes the socket."""
+    channel.send(("ready",))
+    while (job := channel.receive()) is not None:
+        clock = StageClock(lambda stage, percent: channel.send(("progress", stage, percent)))
+        try:
+            outputs = run(job, clock.report)
+            clock.stop()
+        except PixelFleetError as exc:
+            channel.send(_refused(exc))
+            continue
+        except Exception as exc:
+            channel.send(("crashed", "".join(traceback.format_exception(exc))))
+            continue
+        channel.send(("done", outputs, clock.stages()))
+
+
+def _run_job(job: PipelineJob, report: ProgressReport) -> dict[str, EncodedImage]:
+    return run_pipeline(job.data, job.pipeline, job.limits, report, job.assets)
+
+
+def main(argv: list[str]) -> None:
+    fd, parent = int(argv[0]), int(argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the worker decides
+    _end_with_parent(parent)
+    from pixelfleet.observability.logging import configure_logging
+
+    configure_logging()
+    with contextlib.suppress(BrokenPipeError, ConnectionError):
+        serve(_Channel(socket.socket(fileno=fd)), _run_job)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
