@@ -15,12 +15,20 @@ from pixelfleet.imaging.codecs import sniff
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.models import Asset, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
+from pixelfleet.quotas import AccountQuotas, hold_account
 from pixelfleet.storage import Storage, StoredObjectMissing
 
 
 async def upload_asset(
-    session: AsyncSession, storage: Storage, user: User, data: bytes, limits: ImageLimits
+    session: AsyncSession,
+    storage: Storage,
+    user: User,
+    data: bytes,
+    limits: ImageLimits,
+    quotas: AccountQuotas,
 ) -> Asset:
+    """Stores the upload as an asset within the account's quotas (its count, and the bytes of
+    its assets); a refused upload leaves nothing stored."""
     source = sniff(data, limits)
     asset_id = uuid.uuid4()
     asset = Asset(
@@ -32,9 +40,16 @@ async def upload_asset(
         height=source.height,
         bytes=len(data),
     )
+    # Stored before the first query, so the transaction (on SQLite, the write lock) lasts only
+    # for the rows it reads and writes.
     await storage.put(asset.key, data)
     try:
-        return await AssetRepository.from_session(session).add(asset)
+        repo = AssetRepository.from_session(session)
+        await hold_account(session, user.id)
+        count, stored = await repo.usage(user.id)
+        quotas.require_room("max_assets_per_user", usage=count)
+        quotas.require_room("max_asset_bytes_per_user", usage=stored, requested=asset.bytes)
+        return await repo.add(asset)
     except BaseException:
         await storage.delete(asset.key)
         raise
