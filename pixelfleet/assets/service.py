@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 
@@ -11,7 +12,7 @@ from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.assets.repository import AssetRepository
 from pixelfleet.assets.schemas import AssetOut, AssetPage
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.extent import image_alone
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.models import Asset, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
@@ -27,9 +28,11 @@ async def upload_asset(
     limits: ImageLimits,
     quotas: AccountQuotas,
 ) -> Asset:
-    """Stores the upload as an asset within the account's quotas (its count, and the bytes of
-    its assets); a refused upload leaves nothing stored."""
-    source = sniff(data, limits)
+    """Stores the upload's image alone (nothing appended after its end: see
+    `imaging.extent`) as an asset, within the account's quotas (its count, and the bytes of
+    its assets, as stored); a refused upload leaves nothing stored."""
+    # Off the event loop: a format whose end cannot be read off its container is decoded.
+    data, source = await asyncio.to_thread(image_alone, data, limits)
     asset_id = uuid.uuid4()
     asset = Asset(
         id=asset_id,

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from pixelfleet.context import ProcessContext
@@ -191,3 +192,36 @@ async def test_concurrent_uploads_never_pass_the_byte_quota(
     listed = (await client.get("/v1/assets", headers=headers)).json()["items"]
     assert sum(asset["bytes"] for asset in listed) == 3 * len(logo)
     assert len(_stored_assets(ctx)) == 3
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_bytes_appended_to_an_image_are_neither_stored_nor_counted(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    logo = _logo()
+    bitmap = io.BytesIO()
+    Image.new("RGB", (8, 8), "blue").save(bitmap, "BMP")
+    assert len(bitmap.getvalue()) > 200
+    limit = 2 * len(logo) + 200
+    ctx.settings.max_asset_bytes_per_user = limit
+    headers = await sign_up(client, "smuggler@example.com")
+    stuffed = logo + b"\0" * 1_000_000
+    answers = [await _upload(client, headers, stuffed) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [201, 201]
+    assert [answer.json()["bytes"] for answer in answers] == [len(logo), len(logo)]
+    assert [path.read_bytes() for path in _stored_assets(ctx)] == [logo, logo]
+
+    # A bitmap does not say where it ends: it is stored as the PNG of its pixels, and counted so.
+    converted = await _upload(client, headers, bitmap.getvalue() + b"\0" * 1000)
+    assert converted.status_code == 201, converted.text
+    stored = converted.json()
+    assert (stored["format"], stored["width"], stored["height"]) == ("png", 8, 8)
+    assert stored["bytes"] < 200
+    refused = await _upload(client, headers, logo)
+    assert_quota_exceeded(
+        refused,
+        "max_asset_bytes_per_user",
+        status=403,
+        limit=limit,
+        usage=2 * len(logo) + stored["bytes"],
+    )
