@@ -35,9 +35,10 @@ _COUNTED: dict[QuotaName, tuple[str, str]] = {
     "max_assets_per_user": ("assets", "delete an asset to upload another"),
     "max_asset_bytes_per_user": ("bytes of assets", "delete assets to make room"),
     "max_presets_per_user": ("presets", "delete a preset to save another"),
+    # The wait is in Retry-After (which the console adds to the detail it shows).
     "max_active_tasks_per_user": (
         "tasks queued or running",
-        f"try again in {ACTIVE_TASKS_RETRY_AFTER_SECONDS} s, as they finish",
+        "send it again once some have finished (or cancel queued ones)",
     ),
 }
 

@@ -38,10 +38,7 @@ async def test_an_account_at_its_active_task_quota_submits_again_once_tasks_fini
     cost = first[0].json()["cost"]
 
     refused = await submit(client, headers, QUICK, IMAGE)
-    problem = assert_quota_exceeded(
-        refused, "max_active_tasks_per_user", status=429, limit=2, usage=2
-    )
-    assert f"{refused.headers['Retry-After']} s" in problem["detail"]
+    assert_quota_exceeded(refused, "max_active_tasks_per_user", status=429, limit=2, usage=2)
     assert await balance_of(client, headers) == 100 - 2 * cost  # nothing charged
     assert len((await client.get("/v1/tasks", headers=headers)).json()["items"]) == 2
     assert _stored_sources(ctx) == 2  # nor stored
