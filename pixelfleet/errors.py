@@ -50,6 +50,11 @@ class PixelFleetError(Exception):
         """Response headers the problem carries (`Retry-After`, ...)."""
         return {}
 
+    @property
+    def members(self) -> dict[str, object]:
+        """Extension members of the problem document (RFC 9457, section 3.2)."""
+        return {}
+
 
 class NotFound(PixelFleetError):
     status = 404
@@ -88,6 +93,54 @@ class TooManyRequests(PixelFleetError):
 
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class QuotaExceeded(PixelFleetError):
+    """An account has used up one of its quotas (`quota` names the setting, in lower case and
+    without its prefix). A 403: what the account stores stays until it deletes something."""
+
+    status = 403
+    slug = "quota-exceeded"
+    title = "Quota exceeded"
+
+    def __init__(self, detail: str, *, quota: str, limit: int, usage: int, requested: int) -> None:
+        super().__init__(detail)
+        self.quota = quota
+        self.limit = limit
+        self.usage = usage
+        self.requested = requested
+
+    @property
+    def members(self) -> dict[str, object]:
+        return {
+            "quota": self.quota,
+            "limit": self.limit,
+            "usage": self.usage,
+            "requested": self.requested,
+        }
+
+
+class QuotaExceededForNow(QuotaExceeded):
+    """A quota that frees itself as work finishes: a 429 with `Retry-After`."""
+
+    status = 429
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        quota: str,
+        limit: int,
+        usage: int,
+        requested: int,
+        retry_after_seconds: int,
+    ) -> None:
+        super().__init__(detail, quota=quota, limit=limit, usage=usage, requested=requested)
         self.retry_after_seconds = retry_after_seconds
 
     @property

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.quotas import AccountQuotas
 from pixelfleet.rate_limits.policy import RateSpec, parse_rate
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -84,6 +85,12 @@ class Settings(BaseSettings):
     max_frames: int = Field(default=1000, ge=1)
     max_variants: int = Field(default=8, ge=1)
 
+    # Per-account quotas (refused with a `quota-exceeded` problem naming the setting).
+    max_assets_per_user: int = Field(default=AccountQuotas.max_assets_per_user, ge=0)
+    max_asset_bytes_per_user: int = Field(default=AccountQuotas.max_asset_bytes_per_user, ge=0)
+    max_presets_per_user: int = Field(default=AccountQuotas.max_presets_per_user, ge=0)
+    max_active_tasks_per_user: int = Field(default=AccountQuotas.max_active_tasks_per_user, ge=0)
+
     embedded_workers: int = Field(default=2, ge=1, le=64)
     # An idle worker's look at the queue is one indexed read that takes no lock: cheap to do often.
     worker_poll_seconds: float = Field(default=0.05, gt=0)
@@ -120,6 +127,10 @@ class Settings(BaseSettings):
     rate_limit_register_per_address: RateSpec = parse_rate("20/hour")
     rate_limit_tasks_per_user: RateSpec = parse_rate("120/minute")
     rate_limit_tasks_per_address: RateSpec = parse_rate("600/minute")
+    rate_limit_assets_per_user: RateSpec = parse_rate("30/minute")
+    rate_limit_assets_per_address: RateSpec = parse_rate("120/minute")
+    rate_limit_presets_per_user: RateSpec = parse_rate("60/minute")
+    rate_limit_presets_per_address: RateSpec = parse_rate("300/minute")
     rate_limit_payments_per_user: RateSpec = parse_rate("20/minute")
     rate_limit_payments_per_address: RateSpec = parse_rate("60/minute")
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated; `*`
@@ -271,4 +282,13 @@ class Settings(BaseSettings):
             max_operations=self.max_operations,
             max_frames=self.max_frames,
             max_variants=self.max_variants,
+        )
+
+    @property
+    def account_quotas(self) -> AccountQuotas:
+        return AccountQuotas(
+            max_assets_per_user=self.max_assets_per_user,
+            max_asset_bytes_per_user=self.max_asset_bytes_per_user,
+            max_presets_per_user=self.max_presets_per_user,
+            max_active_tasks_per_user=self.max_active_tasks_per_user,
         )

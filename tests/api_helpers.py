@@ -104,3 +104,21 @@ async def events_of(stream: httpx.Response) -> AsyncIterator[tuple[str, dict[str
             name = line.removeprefix("event: ")
         elif line.startswith("data: "):
             yield name, json.loads(line.removeprefix("data: "))
+
+
+def assert_quota_exceeded(
+    response: httpx.Response, quota: str, *, status: int, limit: int, usage: int
+) -> dict[str, Any]:
+    """The refusal's problem document, after checking it names the quota and its numbers."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem: dict[str, Any] = response.json()
+    assert problem["type"].endswith("/quota-exceeded")
+    assert problem["status"] == status
+    assert (problem["quota"], problem["limit"], problem["usage"]) == (quota, limit, usage)
+    assert quota in problem["detail"]
+    if status == 429:
+        assert int(response.headers["Retry-After"]) >= 1
+    else:
+        assert "Retry-After" not in response.headers
+    return problem

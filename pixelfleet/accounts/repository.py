@@ -25,6 +25,11 @@ class AccountRepository:
     async def user_by_id(self, user_id: uuid.UUID) -> User | None:
         return await self.session.get(User, user_id)
 
+    async def lock(self, user_id: uuid.UUID) -> None:
+        """Holds the user's row (FOR UPDATE; SQLite's writing transactions hold the whole
+        database already) until the transaction ends."""
+        await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
     async def add_user(self, user: User) -> User:
         self.session.add(user)
         await self.session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -51,8 +51,10 @@ def problem_document(
     *,
     instance: str | None = None,
     errors: Sequence[FieldError] = (),
+    members: Mapping[str, object] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
+        **(members or {}),
         "type": PROBLEM_BASE + slug,
         "title": title,
         "status": status,
@@ -68,7 +70,13 @@ def problem_document(
 def problem_of(error: PixelFleetError, instance: str | None = None) -> dict[str, Any]:
     """The problem document of a domain error."""
     return problem_document(
-        error.status, error.slug, error.title, error.detail, instance=instance, errors=error.errors
+        error.status,
+        error.slug,
+        error.title,
+        error.detail,
+        instance=instance,
+        errors=error.errors,
+        members=error.members,
     )
 
 
@@ -81,8 +89,11 @@ def problem_response(
     instance: str | None = None,
     errors: Sequence[FieldError] = (),
     headers: dict[str, str] | None = None,
+    members: Mapping[str, object] | None = None,
 ) -> JSONResponse:
-    body = problem_document(status, slug, title, detail, instance=instance, errors=errors)
+    body = problem_document(
+        status, slug, title, detail, instance=instance, errors=errors, members=members
+    )
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -119,6 +130,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         errors=exc.errors,
         headers=exc.headers or None,
+        members=exc.members,
     )
 
 
@@ -229,6 +241,18 @@ class Problem(BaseModel):
     instance: str | None = Field(default=None, description="The request's path.")
     errors: list[ProblemFieldError] | None = Field(
         default=None, description="Each invalid field, for a 422 `validation-error`."
+    )
+    quota: str | None = Field(
+        default=None,
+        description="For `quota-exceeded`: the quota, named as its setting in lower case "
+        "without the `PIXELFLEET_` prefix (`max_assets_per_user`).",
+    )
+    limit: int | None = Field(default=None, description="For `quota-exceeded`: the quota's limit.")
+    usage: int | None = Field(
+        default=None, description="For `quota-exceeded`: what the account uses now."
+    )
+    requested: int | None = Field(
+        default=None, description="For `quota-exceeded`: what the refused request would add."
     )
 
 

@@ -43,6 +43,16 @@ async def limit_task_submission(request: Request, ctx: ContextDep, user: TaskWri
     await ctx.limiter.check("tasks_per_address", client_address(request))
 
 
+async def limit_asset_uploads(request: Request, ctx: ContextDep, user: TaskWriter) -> None:
+    await ctx.limiter.check("assets_per_user", str(user.id))
+    await ctx.limiter.check("assets_per_address", client_address(request))
+
+
+async def limit_preset_writes(request: Request, ctx: ContextDep, user: TaskWriter) -> None:
+    await ctx.limiter.check("presets_per_user", str(user.id))
+    await ctx.limiter.check("presets_per_address", client_address(request))
+
+
 async def limit_payments(request: Request, ctx: ContextDep, user: SessionUser) -> None:
     await ctx.limiter.check("payments_per_user", str(user.id))
     await ctx.limiter.check("payments_per_address", client_address(request))

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
@@ -25,6 +25,17 @@ class AssetRepository:
         self.session.add(asset)
         await self.session.flush()
         return asset
+
+    async def usage(self, user_id: uuid.UUID) -> tuple[int, int]:
+        """How many assets the user holds, and their bytes."""
+        count, stored = (
+            await self.session.execute(
+                select(func.count(), func.coalesce(func.sum(Asset.bytes), 0)).where(
+                    Asset.user_id == user_id
+                )
+            )
+        ).one()
+        return int(count), int(stored)
 
     async def get_for_user(self, asset_id: uuid.UUID, user_id: uuid.UUID) -> Asset | None:
         return await self.session.scalar(

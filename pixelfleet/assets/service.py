@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 
@@ -11,17 +12,27 @@ from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.assets.repository import AssetRepository
 from pixelfleet.assets.schemas import AssetOut, AssetPage
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.extent import image_alone
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.models import Asset, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
+from pixelfleet.quotas import AccountQuotas, hold_account
 from pixelfleet.storage import Storage, StoredObjectMissing
 
 
 async def upload_asset(
-    session: AsyncSession, storage: Storage, user: User, data: bytes, limits: ImageLimits
+    session: AsyncSession,
+    storage: Storage,
+    user: User,
+    data: bytes,
+    limits: ImageLimits,
+    quotas: AccountQuotas,
 ) -> Asset:
-    source = sniff(data, limits)
+    """Stores the upload's image alone (nothing appended after its end: see
+    `imaging.extent`) as an asset, within the account's quotas (its count, and the bytes of
+    its assets, as stored); a refused upload leaves nothing stored."""
+    # Off the event loop: a format whose end cannot be read off its container is decoded.
+    data, source = await asyncio.to_thread(image_alone, data, limits)
     asset_id = uuid.uuid4()
     asset = Asset(
         id=asset_id,
@@ -32,9 +43,16 @@ async def upload_asset(
         height=source.height,
         bytes=len(data),
     )
+    # Stored before the first query, so the transaction (on SQLite, the write lock) lasts only
+    # for the rows it reads and writes.
     await storage.put(asset.key, data)
     try:
-        return await AssetRepository.from_session(session).add(asset)
+        repo = AssetRepository.from_session(session)
+        await hold_account(session, user.id)
+        count, stored = await repo.usage(user.id)
+        quotas.require_room("max_assets_per_user", usage=count)
+        quotas.require_room("max_asset_bytes_per_user", usage=stored, requested=asset.bytes)
+        return await repo.add(asset)
     except BaseException:
         await storage.delete(asset.key)
         raise

@@ -268,6 +268,15 @@ class TaskRepository:
             or 0
         )
 
+    async def count_active_for_user(self, user_id: uuid.UUID) -> int:
+        """The user's tasks that are queued or running."""
+        statement = (
+            select(func.count())
+            .select_from(Task)
+            .where(Task.user_id == user_id, Task.status.in_((QUEUED, RUNNING)))
+        )
+        return int((await self.session.execute(statement)).scalar_one())
+
     async def oldest_queued_ids(self, limit: int) -> list[uuid.UUID]:
         statement = (
             select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at).limit(limit)

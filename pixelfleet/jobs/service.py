@@ -38,6 +38,7 @@ from pixelfleet.models import IdempotencyKey, Task, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetNotFound
+from pixelfleet.quotas import AccountQuotas, hold_account
 from pixelfleet.storage import Storage, StoredObjectMissing
 from pixelfleet.webhooks.targets import check_callback_url
 
@@ -155,6 +156,7 @@ async def submit_task(
     upload: bytes,
     raw_pipeline: str,
     limits: ImageLimits,
+    quotas: AccountQuotas,
     *,
     idempotency_key: str | None = None,
     callback_url: str | None = None,
@@ -162,7 +164,8 @@ async def submit_task(
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload, debits the cost and queues the task,
     all in the caller's transaction. The same key with the same request returns the first task.
-    A `callback_url` (an empty one counts as none) receives the task's final event.
+    A `callback_url` (an empty one counts as none) receives the task's final event. A new task
+    must fit in the account's `max_active_tasks_per_user` (a replay is never refused by it).
 
     The header sniff and the upload's write come before the first query, so the transaction
     (on SQLite, the write lock) lasts only for the rows it reads and writes."""
@@ -203,7 +206,9 @@ async def submit_task(
         fingerprint = (
             _request_fingerprint(upload, pipeline, callback_url) if idempotency_key else ""
         )
-        submission = await _record_submission(session, user, task, idempotency_key, fingerprint)
+        submission = await _record_submission(
+            session, user, task, idempotency_key, fingerprint, quotas
+        )
     except BaseException:
         await storage.delete(source_key)
         raise
@@ -213,13 +218,24 @@ async def submit_task(
 
 
 async def _record_submission(
-    session: AsyncSession, user: User, task: Task, key: str | None, fingerprint: str
+    session: AsyncSession,
+    user: User,
+    task: Task,
+    key: str | None,
+    fingerprint: str,
+    quotas: AccountQuotas,
 ) -> Submission:
+    # Held before the replay is looked for: a request racing its own retry sees the first
+    # one's task once it holds the account, and is answered with it rather than counted.
+    await hold_account(session, user.id)
     if key is not None:
         replay = await _replay(session, user, key, fingerprint)
         if replay is not None:
             return replay
     repo = TaskRepository.from_session(session)
+    quotas.require_room(
+        "max_active_tasks_per_user", usage=await repo.count_active_for_user(user.id)
+    )
     try:
         async with session.begin_nested():
             await repo.add(task)

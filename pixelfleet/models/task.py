@@ -19,6 +19,8 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_status_created", "status", "created_at"),
+        # A user's active tasks are counted at every submission (max_active_tasks_per_user).
+        Index("ix_tasks_user_status", "user_id", "status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

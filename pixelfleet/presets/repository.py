@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.models import Preset
@@ -22,6 +22,10 @@ class PresetRepository:
         return await self.session.scalar(
             select(Preset).where(Preset.user_id == user_id, Preset.name == name)
         )
+
+    async def count_for_user(self, user_id: uuid.UUID) -> int:
+        statement = select(func.count()).select_from(Preset).where(Preset.user_id == user_id)
+        return int((await self.session.execute(statement)).scalar_one())
 
     async def add(self, preset: Preset) -> Preset:
         self.session.add(preset)

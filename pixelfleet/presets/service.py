@@ -15,6 +15,7 @@ from pixelfleet.pagination import InvalidCursor, decode_cursor, encode_cursor, p
 from pixelfleet.presets.errors import PresetExists, PresetNotFound
 from pixelfleet.presets.repository import PresetRepository
 from pixelfleet.presets.schemas import PresetOut, PresetPage
+from pixelfleet.quotas import AccountQuotas, hold_account
 
 
 async def _validated(
@@ -25,11 +26,19 @@ async def _validated(
     return pipeline.model_dump(mode="json")
 
 
-async def _insert(session: AsyncSession, user: User, name: str, pipeline: dict[str, Any]) -> Preset:
+async def _insert(
+    session: AsyncSession,
+    user: User,
+    name: str,
+    pipeline: dict[str, Any],
+    quotas: AccountQuotas,
+) -> Preset:
+    """Adds the preset; the caller holds the account (`hold_account`) for the count."""
     repo = PresetRepository.from_session(session)
     exists = PresetExists(f"A preset named {name!r} already exists; PUT replaces it.")
     if await repo.get(user.id, name) is not None:
         raise exists
+    quotas.require_room("max_presets_per_user", usage=await repo.count_for_user(user.id))
     try:
         async with session.begin_nested():
             return await repo.add(Preset(user_id=user.id, name=name, pipeline=pipeline))
@@ -38,19 +47,35 @@ async def _insert(session: AsyncSession, user: User, name: str, pipeline: dict[s
 
 
 async def create_preset(
-    session: AsyncSession, user: User, name: str, raw: dict[str, Any], limits: ImageLimits
+    session: AsyncSession,
+    user: User,
+    name: str,
+    raw: dict[str, Any],
+    limits: ImageLimits,
+    quotas: AccountQuotas,
 ) -> Preset:
-    return await _insert(session, user, name, await _validated(session, user, raw, limits))
+    """Saves a new preset, within the account's `max_presets_per_user`."""
+    pipeline = await _validated(session, user, raw, limits)
+    await hold_account(session, user.id)  # the presets are counted, then added to, alone
+    return await _insert(session, user, name, pipeline, quotas)
 
 
 async def replace_preset(
-    session: AsyncSession, user: User, name: str, raw: dict[str, Any], limits: ImageLimits
+    session: AsyncSession,
+    user: User,
+    name: str,
+    raw: dict[str, Any],
+    limits: ImageLimits,
+    quotas: AccountQuotas,
 ) -> tuple[Preset, bool]:
-    """Saves the pipeline under `name`; True when the preset is new."""
+    """Saves the pipeline under `name`; True when the preset is new (and counted against
+    `max_presets_per_user`; replacing one takes no more room)."""
     pipeline = await _validated(session, user, raw, limits)
+    # Held first: a PUT racing another PUT of the same new name replaces what that one made.
+    await hold_account(session, user.id)
     preset = await PresetRepository.from_session(session).get(user.id, name)
     if preset is None:
-        return await _insert(session, user, name, pipeline), True
+        return await _insert(session, user, name, pipeline, quotas), True
     preset.pipeline = pipeline
     await session.flush()
     return preset, False

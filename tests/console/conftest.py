@@ -62,6 +62,8 @@ def razorpay() -> Iterator[FakeRazorpay]:
 
 # Enough for several tasks and a refund to show.
 IDLE_SIGNUP_CREDITS = 20
+# Tasks an account may have queued there (PIXELFLEET_MAX_ACTIVE_TASKS_PER_USER).
+IDLE_MAX_ACTIVE_TASKS = 4
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +76,7 @@ def idle_console(
     data = tmp_path_factory.mktemp("idle-console") / "data"
     env = {
         "PIXELFLEET_SIGNUP_CREDITS": str(IDLE_SIGNUP_CREDITS),
+        "PIXELFLEET_MAX_ACTIVE_TASKS_PER_USER": str(IDLE_MAX_ACTIVE_TASKS),
         "PIXELFLEET_WORKER_POLL_SECONDS": "3600",
         "PIXELFLEET_RAZORPAY_KEY_ID": razorpay.key_id,
         "PIXELFLEET_RAZORPAY_KEY_SECRET": razorpay.key_secret,

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.console.conftest import IDLE_SIGNUP_CREDITS, Shots
+from tests.console.conftest import IDLE_MAX_ACTIVE_TASKS, IDLE_SIGNUP_CREDITS, Shots
 from tests.console.console_page import Console, unseen_photo
 from tests.harness.embedded import RunningPlatform
 from tests.harness.razorpay import FakeRazorpay
@@ -69,6 +69,30 @@ def test_tasks_are_listed_filtered_and_cancelled_with_a_refund(
     expect(page.get_by_text("Cancelled", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Cancel task", exact=True)).to_be_hidden()
     expect(page.get_by_role("link", name=f"{balance + 4} credits")).to_be_visible()
+
+
+def test_a_task_past_the_active_task_quota_is_refused_with_when_to_try_again(
+    page: Page, idle_console: RunningPlatform, shots: Shots
+) -> None:
+    rng = random.Random()
+    visitor = Console(page, idle_console.base_url)
+    visitor.new_account()
+    for _ in range(IDLE_MAX_ACTIVE_TASKS):
+        _submit_grayscale(visitor, rng)
+    balance = IDLE_SIGNUP_CREDITS - IDLE_MAX_ACTIVE_TASKS * 2
+
+    visitor.page.get_by_role("navigation", name="Main").get_by_role("link", name="New task").click()
+    visitor.choose(unseen_photo(rng))
+    visitor.add_step("grayscale")
+    visitor.submit()
+    expect(visitor.alert).to_contain_text(
+        f"This account has {IDLE_MAX_ACTIVE_TASKS} tasks queued or running; "
+        f"max_active_tasks_per_user is {IDLE_MAX_ACTIVE_TASKS}"
+    )
+    expect(visitor.alert).to_contain_text(re.compile(r"Try again in \d+ s\."))
+    expect(visitor.heading("New task")).to_be_visible()  # the form stays, nothing was queued
+    expect(page.get_by_role("link", name=f"{balance} credits")).to_be_visible()
+    shots.take("refused")
 
 
 def test_a_pack_bought_through_checkout_adds_its_credits(

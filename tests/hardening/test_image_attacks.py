@@ -263,6 +263,31 @@ async def test_a_header_claiming_too_many_pixels_is_refused_for_its_pixels(
     assert await balance_of(client, headers) == 100
 
 
+@pytest.mark.parametrize("attack", list(ATTACKS))
+async def test_a_hostile_image_is_refused_as_an_asset_or_stored_as_its_image_alone(
+    client: httpx.AsyncClient, ctx: ProcessContext, attack: str
+) -> None:
+    headers = await sign_up(client, f"asset-attacker-{uuid.uuid4().hex[:8]}@example.com")
+    response = TALLY.attack(
+        "asset images",
+        attack,
+        await client.post(
+            "/v1/assets", headers=headers, files={"file": ("logo.png", ATTACKS[attack]())}
+        ),
+    )
+    if response.status_code != 201:
+        assert response.status_code in REFUSALS, (attack, response.status_code, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert (await client.get("/v1/assets", headers=headers)).json()["items"] == []
+        return
+    asset = response.json()
+    stored = await ctx.storage.get(f"assets/{asset['id']}")
+    assert len(stored) == asset["bytes"]
+    assert b"PK\x03\x04" not in stored  # what was appended is not kept
+    with Image.open(io.BytesIO(stored)) as image:
+        assert image.size == (asset["width"], asset["height"])
+
+
 def test_every_image_attack_was_answered_without_a_server_error_or_lost_credit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -137,6 +137,38 @@ def test_a_flood_of_submissions_is_refused_without_a_debit(platform: RunningPlat
 
 
 @pytest.mark.parametrize(
+    "platform", [limits_env(assets_per_user="2/minute", presets_per_user="2/minute")], indirect=True
+)
+def test_a_flood_of_asset_uploads_and_preset_writes_is_refused_and_stores_nothing(
+    platform: RunningPlatform,
+) -> None:
+    with httpx.Client(base_url=platform.base_url, timeout=30) as http:
+        register(http, "stash@example.com")
+        register(http, "calm@example.com")
+        stash = bearer(login(http, "stash@example.com"))
+        image = image_bytes("PNG", (48, 48))
+
+        def upload(headers: dict[str, str]) -> httpx.Response:
+            return http.post("/v1/assets", headers=headers, files={"file": ("a.png", image)})
+
+        assert [upload(stash).status_code for _ in range(2)] == [201, 201]
+        assert_rate_limited(tried(upload(stash), "asset flood"))
+        assert len(http.get("/v1/assets", headers=stash).json()["items"]) == 2
+
+        pipeline = json.loads(PIPELINE)
+        created = http.post("/v1/presets", headers=stash, json={"name": "a", "pipeline": pipeline})
+        replaced = http.put("/v1/presets/a", headers=stash, json={"pipeline": pipeline})
+        assert (created.status_code, replaced.status_code) == (201, 200)
+        flood = http.put("/v1/presets/b", headers=stash, json={"pipeline": pipeline})
+        assert_rate_limited(tried(flood, "preset flood"))
+        names = [p["name"] for p in http.get("/v1/presets", headers=stash).json()["items"]]
+        assert names == ["a"]
+        # Reading is not limited, and another account has its own allowance.
+        assert http.get("/v1/presets/a", headers=stash).status_code == 200
+        assert upload(bearer(login(http, "calm@example.com"))).status_code == 201
+
+
+@pytest.mark.parametrize(
     "platform",
     [limits_env(register_per_address="2/hour") | {"PIXELFLEET_TRUSTED_PROXIES": "127.0.0.1"}],
     indirect=True,

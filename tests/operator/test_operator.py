@@ -282,7 +282,14 @@ async def test_an_operator_restart_loses_nothing_and_dispatches_nothing_twice(
 
 
 @pytest.mark.parametrize(
-    "operator_overrides", [{"operator_resync_seconds": 300.0, "signup_credits": 1000}]
+    "operator_overrides",
+    [
+        {
+            "operator_resync_seconds": 300.0,
+            "signup_credits": 1000,
+            "max_active_tasks_per_user": 200,
+        }
+    ],
 )
 async def test_a_burst_of_200_imagejobs_is_reconciled_without_duplicate_dispatch(
     client: httpx.AsyncClient,

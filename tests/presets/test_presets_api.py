@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
-from tests.api_helpers import PROBLEM, image_bytes, sign_up, submit
+from tests.api_helpers import PROBLEM, assert_quota_exceeded, image_bytes, sign_up, submit
 
 AVATAR = {
     "operations": [{"op": "thumbnail", "width": 96, "height": 96}],
@@ -108,3 +110,58 @@ async def test_another_users_presets_are_invisible(client: httpx.AsyncClient) ->
     # The same name is free for the other user.
     own = await client.post("/v1/presets", json={"name": "mine", "pipeline": AVATAR}, headers=other)
     assert own.status_code == 201
+
+
+async def _names(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
+    page = (await client.get("/v1/presets", headers=headers)).json()
+    return [item["name"] for item in page["items"]]
+
+
+async def test_an_account_at_its_preset_quota_replaces_but_adds_no_more(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    ctx.settings.max_presets_per_user = 2
+    headers = await sign_up(client, "collector@example.com")
+    for name in ("one", "two"):
+        made = await client.post(
+            "/v1/presets", json={"name": name, "pipeline": AVATAR}, headers=headers
+        )
+        assert made.status_code == 201
+
+    posted = await client.post(
+        "/v1/presets", json={"name": "three", "pipeline": AVATAR}, headers=headers
+    )
+    assert_quota_exceeded(posted, "max_presets_per_user", status=403, limit=2, usage=2)
+    put = await client.put("/v1/presets/three", json={"pipeline": AVATAR}, headers=headers)
+    assert_quota_exceeded(put, "max_presets_per_user", status=403, limit=2, usage=2)
+    assert await _names(client, headers) == ["one", "two"]
+
+    grey = {"operations": [{"op": "grayscale"}]}
+    replaced = await client.put("/v1/presets/two", json={"pipeline": grey}, headers=headers)
+    assert replaced.status_code == 200  # replacing takes no more room
+    assert (await client.delete("/v1/presets/one", headers=headers)).status_code == 204
+    assert (
+        await client.put("/v1/presets/three", json={"pipeline": AVATAR}, headers=headers)
+    ).status_code == 201
+    assert await _names(client, headers) == ["three", "two"]
+
+
+async def test_concurrent_preset_writes_never_pass_the_quota(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    ctx.settings.max_presets_per_user = 3
+    headers = await sign_up(client, "racing-presets@example.com")
+
+    async def save(index: int) -> httpx.Response:
+        if index % 2:
+            return await client.put(
+                f"/v1/presets/p{index}", json={"pipeline": AVATAR}, headers=headers
+            )
+        return await client.post(
+            "/v1/presets", json={"name": f"p{index}", "pipeline": AVATAR}, headers=headers
+        )
+
+    answers = await asyncio.gather(*(save(index) for index in range(8)))
+    assert sorted(answer.status_code for answer in answers) == [201] * 3 + [403] * 5
+    made = sorted(f"p{i}" for i, answer in enumerate(answers) if answer.status_code == 201)
+    assert await _names(client, headers) == made

@@ -3,14 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
 from pixelfleet.api.problems import problem_responses
+from pixelfleet.api.rate_limits import RATE_LIMITED, limit_asset_uploads
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.assets import service as assets
 from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.assets.schemas import AssetOut, AssetPage
+from pixelfleet.errors import QuotaExceeded
 from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -21,7 +23,11 @@ router = APIRouter(prefix="/v1/assets", tags=["assets"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AssetOut,
-    responses=problem_responses(ImageTooLarge, UnsupportedImage),
+    dependencies=[Depends(limit_asset_uploads)],
+    responses={
+        **RATE_LIMITED,
+        **problem_responses(ImageTooLarge, UnsupportedImage, QuotaExceeded),
+    },
 )
 async def upload_asset(
     user: TaskWriter,
@@ -35,7 +41,9 @@ async def upload_asset(
 ) -> AssetOut:
     """Upload an image once; pipelines name it by id (`{"op": "watermark", "asset": ID}`)."""
     data = await read_upload(file, ctx.settings.max_upload_bytes)
-    asset = await assets.upload_asset(session, ctx.storage, user, data, ctx.settings.image_limits)
+    asset = await assets.upload_asset(
+        session, ctx.storage, user, data, ctx.settings.image_limits, ctx.settings.account_quotas
+    )
     response.headers["Location"] = f"/v1/assets/{asset.id}"
     return AssetOut.model_validate(asset)
 

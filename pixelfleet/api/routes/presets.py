@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, TaskReader, TaskWriter
 from pixelfleet.api.problems import problem_responses
+from pixelfleet.api.rate_limits import RATE_LIMITED, limit_preset_writes
+from pixelfleet.errors import QuotaExceeded
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetExists, PresetNotFound
@@ -20,14 +22,20 @@ NamePath = Annotated[PresetName, Path(description="The preset's name.")]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PresetOut,
-    responses=problem_responses(PresetExists),
+    dependencies=[Depends(limit_preset_writes)],
+    responses={**RATE_LIMITED, **problem_responses(PresetExists, QuotaExceeded)},
 )
 async def create_preset(
     body: PresetIn, user: TaskWriter, ctx: ContextDep, session: SessionDep, response: Response
 ) -> PresetOut:
     """Save a pipeline under a name; submit it later as `{"preset": NAME}`."""
     preset = await presets.create_preset(
-        session, user, body.name, body.pipeline, ctx.settings.image_limits
+        session,
+        user,
+        body.name,
+        body.pipeline,
+        ctx.settings.image_limits,
+        ctx.settings.account_quotas,
     )
     response.headers["Location"] = f"/v1/presets/{preset.name}"
     return PresetOut.model_validate(preset)
@@ -50,7 +58,14 @@ async def get_preset(name: NamePath, user: TaskReader, session: ReadSessionDep) 
 
 
 @router.put(
-    "/{name}", response_model=PresetOut, responses={201: {"description": "Preset created."}}
+    "/{name}",
+    response_model=PresetOut,
+    dependencies=[Depends(limit_preset_writes)],
+    responses={
+        201: {"description": "Preset created."},
+        **RATE_LIMITED,
+        **problem_responses(QuotaExceeded),
+    },
 )
 async def replace_preset(
     name: NamePath,
@@ -62,7 +77,7 @@ async def replace_preset(
 ) -> PresetOut:
     """Create the preset, or replace its pipeline."""
     preset, created = await presets.replace_preset(
-        session, user, name, body.pipeline, ctx.settings.image_limits
+        session, user, name, body.pipeline, ctx.settings.image_limits, ctx.settings.account_quotas
     )
     if created:
         response.status_code = status.HTTP_201_CREATED

@@ -35,7 +35,7 @@ from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.errors import InsufficientCredits
-from pixelfleet.errors import NotFound
+from pixelfleet.errors import NotFound, QuotaExceededForNow
 from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.errors import (
@@ -75,7 +75,11 @@ CREDENTIAL_CHECK_SECONDS = 1.0
     responses={
         **RATE_LIMITED,
         **problem_responses(
-            InsufficientCredits, IdempotencyKeyReused, ImageTooLarge, UnsupportedImage
+            InsufficientCredits,
+            IdempotencyKeyReused,
+            ImageTooLarge,
+            UnsupportedImage,
+            QuotaExceededForNow,
         ),
     },
 )
@@ -117,6 +121,7 @@ async def submit_task(
         upload,
         pipeline,
         ctx.settings.image_limits,
+        ctx.settings.account_quotas,
         idempotency_key=idempotency_key,
         callback_url=callback_url,
         allow_private_callback=ctx.settings.webhook_allow_private_targets,
