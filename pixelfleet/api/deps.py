@@ -148,7 +148,6 @@ async def get_caller_user(
 
 
 # Any valid credential.
-CurrentUser = Annotated[User, Security(get_caller_user)]
 CurrentCaller = Annotated[accounts.Caller, Security(get_caller)]
 # What an API key needs the named scope for; an interactive login holds them all.
 TaskReader = Annotated[User, _user_with(scopes.TASKS_READ)]
