@@ -25,6 +25,13 @@ class Rate:
         """The time one request uses up."""
         return max(1, self.period_ms // self.count)
 
+    @property
+    def burst_ms(self) -> int:
+        """How far ahead of now the state may run: a whole burst of intervals. It is the period
+        when the count divides it, and a little less when it does not, so that rounding the
+        interval down never lets one request more through than the count allows."""
+        return self.interval_ms * self.count
+
     def __str__(self) -> str:
         for name, seconds in PERIODS.items():
             if self.period_ms == seconds * 1000:
@@ -59,7 +66,7 @@ class Decision:
 def decide(rate: Rate, stored_tat_ms: int | None, now_ms: int) -> Decision:
     tat = max(stored_tat_ms or now_ms, now_ms)
     new_tat = tat + rate.interval_ms
-    allowed_from = new_tat - rate.period_ms
+    allowed_from = new_tat - rate.burst_ms
     if now_ms < allowed_from:
         return Decision(False, tat, allowed_from - now_ms)
     return Decision(True, new_tat, 0)

@@ -43,14 +43,14 @@ class MemoryRateStore:
 
 # The same decision as `policy.decide`, on Redis' clock, in one atomic step.
 _GCRA = """
-local period = tonumber(ARGV[1])
+local burst = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local new_tat = tat + interval
-local allowed_from = new_tat - period
+local allowed_from = new_tat - burst
 if now < allowed_from then return allowed_from - now end
 redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
 return 0
@@ -62,5 +62,5 @@ class RedisRateStore:
         self._script = redis.register_script(_GCRA)
 
     async def take(self, key: str, rate: Rate) -> int:
-        wait = await self._script(keys=[KEY_PREFIX + key], args=[rate.period_ms, rate.interval_ms])
+        wait = await self._script(keys=[KEY_PREFIX + key], args=[rate.burst_ms, rate.interval_ms])
         return int(wait)

@@ -50,6 +50,12 @@ def test_an_idle_key_gets_its_whole_burst_back() -> None:
     ]  # fmt: skip
 
 
+def test_an_interval_rounded_down_lets_no_extra_request_through() -> None:
+    rate = Rate(11, 60_000)  # 5454.5 ms per request, kept as 5454
+    # After a full burst, the twelfth waits one whole interval, not the 6 ms the rounding leaves.
+    assert run(rate, [0] * 11 + [5_448, 5_454]) == [True] * 11 + [False, True]
+
+
 @given(
     count=st.integers(1, 20),
     period_s=st.sampled_from([1, 60]),
