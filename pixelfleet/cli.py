@@ -233,7 +233,7 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
 
 
 async def _prepare_embedded(settings: Settings) -> int:
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
     from pixelfleet.db import utcnow
     from pixelfleet.jobs.maintenance import recover_stale_tasks
     from pixelfleet.worker.embedded import worker_prefix
@@ -524,7 +524,7 @@ async def _in_transaction(
     settings: Settings, work: Callable[[ProcessContext, AsyncSession], Awaitable[T]]
 ) -> T:
     """Runs `work` in one transaction, in a process context of its own."""
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
 
     ctx = create_context(settings)
     try:
@@ -684,7 +684,7 @@ def seed(admin_email: str, password_stdin: bool) -> None:
 
 
 async def _audit(settings: Settings) -> LedgerAudit:
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
     from pixelfleet.credits.service import audit_ledger
 
     ctx = create_context(settings)

@@ -394,4 +394,4 @@ async def announce_final_state(ctx: ProcessContext, task: Task) -> None:
 async def _announce_webhooks(ctx: ProcessContext, task_id: uuid.UUID, callback: str | None) -> None:
     """After the final state's commit: its webhook goes out now (retries come from upkeep)."""
     if callback is not None:
-        await ctx.launcher.deliver_webhooks(ctx, task_id)
+        await ctx.webhooks.send_due(task_id)

@@ -8,7 +8,8 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.settings import Settings
 
 T = TypeVar("T")
