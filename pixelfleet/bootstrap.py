@@ -26,8 +26,8 @@ from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.launchers import EmbeddedLauncher, Launcher
 from pixelfleet.payments.gateway import PaymentGateway
-from pixelfleet.rate_limits.limiter import Limiter, rules_from
-from pixelfleet.rate_limits.stores import MemoryRateStore, RateStore, RedisRateStore
+from pixelfleet.rate_limits.limiter import Limiter, RateStore, rules_from
+from pixelfleet.rate_limits.stores import MemoryRateStore, RedisRateStore
 from pixelfleet.settings import Settings
 from pixelfleet.storage.factory import create_storage
 from pixelfleet.webhooks.delivery import deliver_due
@@ -148,7 +148,7 @@ def _limiter(settings: Settings, redis: Redis | None) -> Limiter:
 def _payment_gateway(settings: Settings) -> PaymentGateway | None:
     if not settings.razorpay_key_id or settings.razorpay_key_secret is None:
         return None
-    from pixelfleet.payments.gateway import RazorpayGateway
+    from pixelfleet.payments.razorpay import RazorpayGateway
 
     return RazorpayGateway(
         settings.razorpay_key_id,

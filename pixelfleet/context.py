@@ -1,5 +1,5 @@
 """The process context: the resources (engine, sessions, Redis) and the ports (storage, dispatch,
-webhook sending, events, payments) that the domain and the drivers use, as one bag.
+webhook sending, events, pipeline runs, payments) that the domain and the drivers use, as one bag.
 
 It names ports, never adapters: which adapter fills each port is decided in one place,
 `pixelfleet/bootstrap.py`, which only the drivers (API, workers, operator, CLI) import."""
@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.events import EventChannel
-from pixelfleet.jobs.pipeline_processes import PipelineProcesses
+from pixelfleet.jobs.pipeline_runs import PipelineRunner
 from pixelfleet.launchers import Launcher
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.rate_limits.limiter import Limiter
 from pixelfleet.settings import Settings
-from pixelfleet.storage import Storage
+from pixelfleet.storage.base import Storage
 from pixelfleet.webhooks.sender import WebhookSender
 
 
@@ -34,12 +34,12 @@ class ProcessContext:
     launcher: Launcher
     webhooks: WebhookSender
     events: EventChannel
+    # What runs pipelines (its child processes start on first use; a worker's only).
+    pipelines: PipelineRunner
     redis: Redis | None = None
     # The payment provider, when its keys are configured.
     payments: PaymentGateway | None = None
     limiter: Limiter = field(default_factory=lambda: Limiter({}, None))
-    # The child processes that run pipelines (started on first use; a worker's only).
-    pipelines: PipelineProcesses = field(default_factory=PipelineProcesses)
     # False when `pipelines` is borrowed from another context, which closes them.
     owns_pipelines: bool = True
 

@@ -141,3 +141,57 @@ def test_the_import_graph_sees_imports_inside_functions_and_for_type_checking() 
     # checking only; the launcher port names the Task model for type checking only.
     assert "pixelfleet.operator.state" in graph["pixelfleet.bootstrap"]
     assert "pixelfleet.models" in graph["pixelfleet.launchers"]
+
+
+# Modules that choose or are adapters, and the drivers that use them.
+ADAPTERS_AND_DRIVERS = (
+    "pixelfleet.bootstrap",
+    "pixelfleet.cli",
+    "pixelfleet.api",
+    "pixelfleet.worker",
+    "pixelfleet.operator",
+    "pixelfleet.launchers.",
+    "pixelfleet.events.redis_stream",
+    "pixelfleet.storage.local",
+    "pixelfleet.storage.s3",
+    "pixelfleet.storage.factory",
+    "pixelfleet.webhooks.delivery",
+    "pixelfleet.jobs.pipeline_processes",
+    "pixelfleet.payments.razorpay",
+    "pixelfleet.rate_limits.stores",
+)
+CONTEXT_AND_PORTS = (
+    "pixelfleet.context",
+    "pixelfleet.launchers",
+    "pixelfleet.webhooks.sender",
+    "pixelfleet.events",
+    "pixelfleet.storage.base",
+    "pixelfleet.payments.gateway",
+    "pixelfleet.jobs.pipeline_runs",
+)
+
+
+def _reached_from(graph: dict[str, set[str]], module: str) -> set[str]:
+    reached: set[str] = set()
+    todo = [module]
+    while todo:
+        for other in graph[todo.pop()] - reached:
+            reached.add(other)
+            todo.append(other)
+    return reached
+
+
+def test_the_context_and_its_ports_import_no_adapter() -> None:
+    graph = import_graph()
+    for low in CONTEXT_AND_PORTS:
+        adapters = sorted(
+            m for m in _reached_from(graph, low) if m.startswith(ADAPTERS_AND_DRIVERS)
+        )
+        assert not adapters, f"{low} imports {adapters}"
+
+
+def test_only_drivers_import_the_composition_root() -> None:
+    graph = import_graph()
+    importers = sorted(m for m, imported in graph.items() if "pixelfleet.bootstrap" in imported)
+    drivers = ("pixelfleet.api.app", "pixelfleet.cli", "pixelfleet.worker.", "pixelfleet.operator.")
+    assert [m for m in importers if not m.startswith(drivers)] == []

@@ -29,7 +29,7 @@ from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
 from pixelfleet.imaging.pipeline import Pipeline
 from pixelfleet.jobs import metrics
-from pixelfleet.jobs.pipeline_processes import PipelineJob, PipelineTimedOut
+from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
 from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
