@@ -34,6 +34,8 @@ from pixelfleet.webhooks.delivery import deliver_due
 from pixelfleet.webhooks.sender import BackgroundWebhookSender, WebhookSender
 
 if TYPE_CHECKING:
+    from celery import Celery
+
     from pixelfleet.launchers.celery import CeleryLauncher
     from pixelfleet.operator.cluster import ImageJobs
     from pixelfleet.operator.state import OperatorState
@@ -51,16 +53,23 @@ class Dispatch:
     imagejobs: ImageJobs | None = None
 
 
-def create_dispatch(settings: Settings, *, in_cluster: bool = False) -> Dispatch:
+def create_dispatch(
+    settings: Settings, *, in_cluster: bool = False, celery_app: Celery | None = None
+) -> Dispatch:
     """The launcher the settings name (`in_cluster`: the kubernetes one whatever they name, as
-    the operator needs). Celery and the Kubernetes client are imported only by the modes that
-    use them."""
+    the operator needs). A Celery worker passes its own `celery_app` (which it closes itself),
+    so that it sends with the app it runs. Celery and the Kubernetes client are imported only
+    by the modes that use them."""
     if settings.launcher == "embedded" and not in_cluster:
         return Dispatch(EmbeddedLauncher())
     from pixelfleet.launchers.celery import CeleryLauncher, CeleryWebhookSender
-    from pixelfleet.worker.celery_config import create_celery
 
-    celery = CeleryLauncher(create_celery(settings), settings.celery_queue)
+    if celery_app is None:
+        from pixelfleet.worker.celery_config import create_celery
+
+        celery = CeleryLauncher(create_celery(settings), settings.celery_queue)
+    else:
+        celery = CeleryLauncher(celery_app, settings.celery_queue, owns_app=False)
     webhooks = CeleryWebhookSender(celery.app, celery.queue)
     if settings.launcher == "celery" and not in_cluster:
         return Dispatch(celery, webhooks, celery)
@@ -77,11 +86,12 @@ def create_context(
     *,
     pipelines: PipelineProcesses | None = None,
     dispatch: Dispatch | None = None,
+    celery_app: Celery | None = None,
 ) -> ProcessContext:
     """The context of a process. `pipelines` shares another context's pipeline processes
     (whose owner closes them) instead of starting this context's own; `dispatch` is made from
-    the settings unless given."""
-    dispatch = dispatch or create_dispatch(settings)
+    the settings unless given (with the worker's own `celery_app`, where it has one)."""
+    dispatch = dispatch or create_dispatch(settings, celery_app=celery_app)
     engine = create_engine(settings.resolved_database_url)
     redis_url = settings.resolved_redis_url
     redis = (

@@ -1,6 +1,6 @@
 """The Celery adapter: sends the workers' messages through Redis: tasks to process (the dispatch
 port; the Celery task id is the task's uuid) and webhooks to deliver (the webhook sender port,
-on the control queue). Both share one Celery app, which the launcher closes.
+on the control queue). Both share the process's one Celery app.
 
 Each message carries the sender's request id and the task's user in its headers
 (`log_context.MESSAGE_HEADERS`), so the worker's log lines name the request behind the work."""
@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 
 
 class CeleryLauncher:
-    def __init__(self, app: Celery, queue: str) -> None:
+    """`owns_app`: closing the launcher closes the app (not when the app is a worker's own)."""
+
+    def __init__(self, app: Celery, queue: str, *, owns_app: bool = True) -> None:
         self.app = app
         self.queue = queue
+        self.owns_app = owns_app
 
     def _send(self, task_id: uuid.UUID, headers: dict[str, str]) -> None:
         self.app.send_task(
@@ -61,7 +64,8 @@ class CeleryLauncher:
             log.warning("task %s: could not broadcast its revocation", task_id, exc_info=True)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.app.close)
+        if self.owns_app:
+            await asyncio.to_thread(self.app.close)
 
 
 class CeleryWebhookSender:

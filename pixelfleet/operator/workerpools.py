@@ -137,6 +137,13 @@ async def evaluate_pool(
     )
 
 
+async def _say_poll_failed(pools: WorkerPools, name: str, exc: Exception) -> None:
+    try:
+        await pools.patch_status(name, {"reason": f"the last poll failed: {type(exc).__name__}"})
+    except (ApiException, OSError):
+        log.warning("pool %s: could not say so in its status", name, exc_info=True)
+
+
 @kopf.daemon(GROUP, VERSION, WORKERPOOL_PLURAL, cancellation_timeout=10)
 async def autoscale_pool(
     name: str,
@@ -169,8 +176,12 @@ async def autoscale_pool(
                 await pools.patch_status(name, {"reason": str(refusal)})
                 await stopped.wait(60)
                 continue
-            except (ApiException, RedisError, OSError, SQLAlchemyError):
+            except SQLAlchemyError:
+                log.warning("pool %s: the database did not answer; trying again", name)
+            except (ApiException, RedisError, OSError) as exc:
+                # Tried again at the next poll, and said in the pool's status meanwhile.
                 log.warning("pool %s: this poll failed; trying again", name, exc_info=True)
+                await _say_poll_failed(pools, name, exc)
             await stopped.wait(spec.poll_seconds)
     finally:
         # The WorkerPool was deleted (or the operator is leaving): nobody updates the pool's
