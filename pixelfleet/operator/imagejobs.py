@@ -176,16 +176,12 @@ def about_imagejob(meta: kopf.Meta, spec: kopf.Spec) -> Iterator[None]:
 
 def parse_spec(spec: kopf.Spec) -> ImageJobSpec:
     try:
-        parsed = ImageJobSpec.model_validate(dict(spec))
-        uuid.UUID(parsed.task_id)
+        return ImageJobSpec.model_validate(dict(spec))  # its taskId is a uuid
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
         raise InvalidImageJob(f"Invalid ImageJob spec: {problems}") from None
-    except ValueError:
-        raise InvalidImageJob("Invalid ImageJob spec: taskId: not a task id") from None
-    return parsed
 
 
 async def load_task(state: OperatorState, task_id: uuid.UUID) -> Task | None:
@@ -206,8 +202,9 @@ def imagejob_handler(
 ) -> Callable[[ImageJobStep], KopfHandler]:
     """Runs a handler's step over the skeleton. A spec that cannot be read is `refuse`d (said in
     the status and an Event, then failed for good) or `ignore`d (nothing to do); so is a job
-    whose task PixelFleet does not know. The status the step returns is written to the job.
-    `functools.wraps` keeps the step's name, which Kopf uses as the handler's id."""
+    whose task PixelFleet does not know (refused when it is created, then left alone). The
+    status the step returns is written to the job. `functools.wraps` keeps the step's name,
+    which Kopf uses as the handler's id."""
 
     def decorate(step: ImageJobStep) -> KopfHandler:
         @functools.wraps(step)
@@ -233,7 +230,9 @@ def imagejob_handler(
                 if task is None:
                     if missing_task == "ignore":
                         return
-                    raise kopf.PermanentError(f"PixelFleet has no task {parsed.task_id}.")
+                    unknown = f"PixelFleet has no task {parsed.task_id}."
+                    await _refuse(state, name, body, "TaskNotFound", unknown)
+                    raise kopf.PermanentError(unknown)
                 job = ImageJobRun(state, name, dict(body), parsed, task, meta.get("generation"))
                 try:
                     wanted = await step(job)
@@ -298,7 +297,7 @@ async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
 
 
 @kopf.timer(GROUP, VERSION, IMAGEJOB_PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-@imagejob_handler("resync", invalid="ignore")
+@imagejob_handler("resync", invalid="ignore", missing_task="ignore")
 async def resync_imagejob(job: ImageJobRun) -> dict[str, Any] | None:
     wanted = job.wanted_status()
     ttl = job.spec.ttl_seconds_after_finished
