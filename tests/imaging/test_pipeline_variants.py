@@ -70,6 +70,43 @@ def test_predicted_sizes_match_every_variant() -> None:
     }
 
 
+def test_a_plan_writes_out_each_output_format_and_what_its_price_depends_on() -> None:
+    data = encoded(scene(160, 120), "PNG")
+    piped = pipeline(
+        operations=[{"op": "grayscale"}],
+        variants=[
+            {
+                "name": "thumb",
+                "operations": [{"op": "thumbnail", "width": 40, "height": 40}],
+                "output": {"format": "webp", "max_bytes": 5000},
+            },
+            {"name": "full"},
+        ],
+    )
+
+    plan = prepare(sniff(data, LIMITS), piped, LIMITS)
+
+    assert plan.shared_operations == ("grayscale",)
+    assert [
+        (output.name, output.format, output.width, output.height, output.operations)
+        for output in plan.outputs
+    ] == [("thumb", "webp", 40, 30, ("thumbnail",)), ("full", "png", 160, 120, ())]
+    assert [output.size_target for output in plan.outputs] == [True, False]
+    assert [variant.output.format for variant in plan.pipeline.variants] == ["webp", "png"]
+    assert plan.pipeline.variants[0].output.max_bytes == 5000  # the rest is kept as given
+    assert piped.variants[1].output.format is None  # the pipeline given is left alone
+
+
+def test_a_plan_of_a_single_output_writes_out_its_format_from_the_source() -> None:
+    data = encoded(scene(64, 48), "JPEG")
+
+    plan = prepare(sniff(data, LIMITS), pipeline(), LIMITS)
+
+    assert plan.pipeline.output.format == "jpeg"
+    assert [(output.name, output.format) for output in plan.outputs] == [("default", "jpeg")]
+    assert plan.sizes == {"default": (64, 48)}
+
+
 def test_the_source_is_decoded_once_and_the_shared_operations_run_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
