@@ -58,7 +58,6 @@ DECODING_PERCENT = 10
 ENCODING_PERCENT = 90
 """Where the last output's encoding is reported; every step in between is spread evenly."""
 
-
 DRAFT_HEADROOM = 1.25
 """A JPEG is decoded at a reduced (DCT-domain) size only down to this much above the first
 resample's target: closer than that, the DCT's softer scaling shows against LANCZOS."""
