@@ -37,7 +37,8 @@ from typing import Any
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, ProgressReport, run_pipeline
+from pixelfleet.imaging.runner import ProgressReport, run_pipeline
+from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs.stage_clock import StageClock
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import pytest
 
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import parse_pipeline
+from pixelfleet.imaging.spec import parse_pipeline
 from pixelfleet.jobs.pipeline_processes import (
     PipelineCrashed,
     PipelineJob,
