@@ -30,7 +30,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import parse_pipeline, run_pipeline
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import parse_pipeline
 from tests.harness.embedded import pixelfleet_up
 
 PIPELINE = {"operations": [{"op": "resize", "width": 480}], "output": {"format": "webp"}}

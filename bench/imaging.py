@@ -62,7 +62,8 @@ def make_inputs(directory: Path) -> None:
 
 def pixelfleet_case(case: str) -> Callable[[bytes], object]:
     from pixelfleet.imaging.limits import ImageLimits
-    from pixelfleet.imaging.pipeline import parse_pipeline, run_pipeline
+    from pixelfleet.imaging.runner import run_pipeline
+    from pixelfleet.imaging.spec import parse_pipeline
 
     documents: dict[str, object] = {
         "thumbnail": {

@@ -39,7 +39,8 @@ from imaging import photo_like  # noqa: E402  (bench/imaging.py, beside this fil
 
 from pixelfleet.db import create_engine  # noqa: E402
 from pixelfleet.imaging.limits import ImageLimits  # noqa: E402
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, run_pipeline  # noqa: E402
+from pixelfleet.imaging.runner import run_pipeline  # noqa: E402
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline  # noqa: E402
 from pixelfleet.schema_migrations import upgrade_to_head  # noqa: E402
 from pixelfleet.settings import Settings  # noqa: E402
 from tests.harness.celery import CeleryProcess, settings_env  # noqa: E402

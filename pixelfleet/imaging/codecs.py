@@ -23,16 +23,21 @@ from pixelfleet.imaging.errors import (
     TooManyPixels,
     UnsupportedImage,
 )
+from pixelfleet.imaging.formats import (
+    OutputFormat,
+    OutputFormatName,
+    output_format_for,
+    unsupported_options,
+)
 from pixelfleet.imaging.interlaced_png import interlaced_png
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.png_effort import png_options
 from pixelfleet.imaging.profiles import to_srgb
 
 if TYPE_CHECKING:
-    from pixelfleet.imaging.pipeline import OutputSpec
+    from pixelfleet.imaging.spec import OutputSpec
 
 SourceFormat = Literal["jpeg", "png", "webp", "gif", "avif", "tiff", "bmp"]
-OutputFormatName = Literal["jpeg", "png", "webp", "avif", "gif"]
 
 # Pillow's format names for what we accept. MPO is how Pillow reports a camera JPEG
 # carrying extra pictures; it is still a JPEG to everyone else.
@@ -89,29 +94,6 @@ class SourceInfo:
     def pixels(self) -> int:
         return self.width * self.height
 
-
-@dataclass(frozen=True)
-class OutputFormat:
-    name: OutputFormatName
-    pil_format: str
-    content_type: str
-    extension: str
-    lossy: bool
-    supports_progressive: bool = False
-    """JPEG progressive scans, PNG and GIF interlacing."""
-    supports_lossless: bool = False
-    """A lossless mode besides the lossy one."""
-
-
-OUTPUT_FORMATS: dict[OutputFormatName, OutputFormat] = {
-    "jpeg": OutputFormat(
-        "jpeg", "JPEG", "image/jpeg", "jpg", lossy=True, supports_progressive=True
-    ),
-    "png": OutputFormat("png", "PNG", "image/png", "png", lossy=False, supports_progressive=True),
-    "webp": OutputFormat("webp", "WEBP", "image/webp", "webp", lossy=True, supports_lossless=True),
-    "avif": OutputFormat("avif", "AVIF", "image/avif", "avif", lossy=True, supports_lossless=True),
-    "gif": OutputFormat("gif", "GIF", "image/gif", "gif", lossy=False, supports_progressive=True),
-}
 
 # Encoder settings chosen for speed at equal quality (PNG's zlib options: see png_effort).
 AVIF_SPEED = 8
@@ -283,37 +265,6 @@ def sniff(data: bytes, limits: ImageLimits) -> SourceInfo:
     image, info = open_source(data, limits)
     image.close()
     return info
-
-
-def output_format_for(
-    requested: OutputFormatName | None, source_format: str | None
-) -> OutputFormat:
-    """The requested format, else the source's if we can write it, else PNG."""
-    if requested is not None:
-        return OUTPUT_FORMATS[requested]
-    for name, output in OUTPUT_FORMATS.items():
-        if source_format is not None and source_format.lower() in (name, output.pil_format.lower()):
-            return output
-    if source_format is not None and source_format.upper() == "MPO":
-        return OUTPUT_FORMATS["jpeg"]
-    return OUTPUT_FORMATS["png"]
-
-
-def unsupported_options(
-    output: OutputFormat, *, progressive: bool, lossless: bool, max_bytes: int | None
-) -> list[tuple[str, str]]:
-    """The output options (field, problem) that the format cannot honour."""
-    problems: list[tuple[str, str]] = []
-    if progressive and not output.supports_progressive:
-        problems.append(("progressive", f"{output.name} has no progressive or interlaced form"))
-    if lossless and not output.supports_lossless:
-        problems.append(("lossless", f"{output.name} has no lossless mode (webp and avif do)"))
-    if max_bytes is not None:
-        if not output.lossy:
-            problems.append(("max_bytes", f"{output.name} is lossless: it has no quality to lower"))
-        elif lossless:
-            problems.append(("max_bytes", "a lossless encoding has no quality to lower"))
-    return problems
 
 
 def _flatten_onto_white(image: Image.Image) -> Image.Image:

@@ -14,7 +14,7 @@ from pixelfleet.credits.pricing import (
     operation_price,
 )
 from pixelfleet.imaging.operations import OPERATIONS
-from pixelfleet.imaging.pipeline import OutputSpec
+from pixelfleet.imaging.spec import OutputSpec
 
 
 class OperationOut(BaseModel):

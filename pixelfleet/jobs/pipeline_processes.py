@@ -34,7 +34,7 @@ from typing import Any
 
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.codecs import EncodedImage
-from pixelfleet.imaging.pipeline import ProgressReport, run_pipeline
+from pixelfleet.imaging.runner import ProgressReport, run_pipeline
 from pixelfleet.jobs.pipeline_runs import (
     PipelineCrashed,
     PipelineJob,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from pixelfleet.imaging.codecs import EncodedImage
     from pixelfleet.imaging.limits import ImageLimits
-    from pixelfleet.imaging.pipeline import Pipeline, ProgressReport
+    from pixelfleet.imaging.runner import ProgressReport
+    from pixelfleet.imaging.spec import Pipeline
 
 
 @dataclass(frozen=True)

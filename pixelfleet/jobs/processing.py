@@ -26,8 +26,9 @@ from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.events import TaskEvent
-from pixelfleet.imaging.codecs import OUTPUT_FORMATS, EncodedImage
-from pixelfleet.imaging.pipeline import Pipeline
+from pixelfleet.imaging.codecs import EncodedImage
+from pixelfleet.imaging.formats import OUTPUT_FORMATS
+from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs import metrics
 from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository

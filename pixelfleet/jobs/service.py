@@ -19,9 +19,11 @@ from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.pricing import OutputCharge, price_task
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.imaging.codecs import OUTPUT_FORMATS, SourceInfo, output_format_for, sniff
+from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import OutputSpec, Pipeline, parse_pipeline, predict_output_sizes
+from pixelfleet.imaging.plan import Plan, prepare
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 from pixelfleet.jobs import metrics
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
@@ -121,32 +123,15 @@ async def _resolve_pipeline(
     return pipeline
 
 
-def _with_output_formats(pipeline: Pipeline, source: SourceInfo) -> Pipeline:
-    """The pipeline with every output's format written out (a missing one follows the source)."""
-
-    def resolved(output: OutputSpec) -> OutputSpec:
-        return output.model_copy(
-            update={"format": output_format_for(output.format, source.format).name}
-        )
-
-    if pipeline.variants:
-        variants = [v.model_copy(update={"output": resolved(v.output)}) for v in pipeline.variants]
-        return pipeline.model_copy(update={"variants": variants})
-    return pipeline.model_copy(update={"output": resolved(pipeline.output)})
-
-
-def price_of(pipeline: Pipeline, source: SourceInfo) -> int:
-    """What `pipeline` costs on `source` (its shared operations, then each output)."""
+def price_of(plan: Plan) -> int:
+    """What the planned task costs (its shared operations, then each output)."""
     charges = [
         OutputCharge(
-            format=output_format_for(output.output.format, source.format).name,
-            operations=[operation.op for operation in output.operations],
-            size_target=output.output.max_bytes is not None,
+            format=output.format, operations=output.operations, size_target=output.size_target
         )
-        for output in pipeline.outputs()
+        for output in plan.outputs
     ]
-    shared = [operation.op for operation in pipeline.operations]
-    return price_task(shared, charges, source.pixels)
+    return price_task(plan.shared_operations, charges, plan.source.pixels)
 
 
 async def submit_task(
@@ -179,9 +164,9 @@ async def submit_task(
     await storage.put(source_key, upload)
     try:
         pipeline = await _resolve_pipeline(session, user, raw_pipeline, limits)
-        predict_output_sizes(source, pipeline, limits)  # refuses impossible work up front
-        pipeline = _with_output_formats(pipeline, source)
-        cost = price_of(pipeline, source)
+        plan = prepare(source, pipeline, limits)  # refuses impossible work up front
+        pipeline = plan.pipeline
+        cost = price_of(plan)
         if user.balance < cost and idempotency_key is None:
             raise InsufficientCredits.for_cost(cost)
         task = Task(

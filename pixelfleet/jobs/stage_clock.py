@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pixelfleet.imaging.pipeline import DEFAULT_OUTPUT, ProgressReport
+from pixelfleet.imaging.runner import ProgressReport
+from pixelfleet.imaging.spec import DEFAULT_OUTPUT
 
 Clock = Callable[[], float]
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.assets import service as assets
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 from pixelfleet.models import Preset, User
 from pixelfleet.pagination import InvalidCursor, decode_cursor, encode_cursor, page_of
 from pixelfleet.presets.errors import PresetExists, PresetNotFound

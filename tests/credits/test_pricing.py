@@ -10,7 +10,7 @@ from pixelfleet.credits.pricing import (
     OutputCharge,
     price_task,
 )
-from pixelfleet.imaging.codecs import OUTPUT_FORMATS
+from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.operations import OPERATIONS
 
 

@@ -8,9 +8,10 @@ from pydantic import ValidationError
 from sample_images import as_array, encoded, photo, reopened, scene, swapped_primaries_profile
 from similarity import ssim
 
-from pixelfleet.imaging.codecs import OUTPUT_FORMATS, OutputFormatName, encode, output_format_for
+from pixelfleet.imaging.codecs import encode
 from pixelfleet.imaging.errors import PipelineInvalid, ProcessingFailed
-from pixelfleet.imaging.pipeline import OutputSpec
+from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName, output_format_for
+from pixelfleet.imaging.spec import OutputSpec
 
 PIL_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "gif": "GIF"}
 

@@ -10,7 +10,9 @@ from pixelfleet.errors import FieldError
 from pixelfleet.imaging.codecs import SourceInfo
 from pixelfleet.imaging.errors import PipelineInvalid
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import parse_pipeline, predict_output_sizes, run_pipeline
+from pixelfleet.imaging.plan import prepare
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import parse_pipeline
 
 SIDE_LIMIT = ImageLimits(max_output_side=1000)
 PIXEL_LIMIT = ImageLimits(max_output_pixels=100_000)
@@ -31,7 +33,7 @@ def source(width: int, height: int, orientation: int = 1) -> SourceInfo:
 def refusal(raw: dict[str, Any], limits: ImageLimits, size: tuple[int, int]) -> list[FieldError]:
     piped = parse_pipeline(raw, limits)  # each side on its own is within the limits
     with pytest.raises(PipelineInvalid) as refused:
-        predict_output_sizes(source(*size), piped, limits)
+        prepare(source(*size), piped, limits)
     assert refused.value.status == 422
     return refused.value.errors
 
@@ -134,7 +136,7 @@ def test_a_source_passed_through_must_itself_fit_the_output_limits() -> None:
     assert "(max_output_side)" in error.message
     assert variant_error.field == "pipeline.variants.0.output"
     shrunk = {"operations": [{"op": "resize", "width": 1000}]}
-    assert predict_output_sizes(source(1200, 10), parse_pipeline(shrunk, limits), limits) == {
+    assert prepare(source(1200, 10), parse_pipeline(shrunk, limits), limits).sizes == {
         "default": (1000, 8)
     }
 
@@ -142,7 +144,7 @@ def test_a_source_passed_through_must_itself_fit_the_output_limits() -> None:
 def test_a_pipeline_just_at_the_limits_is_accepted() -> None:
     raw = {"operations": [{"op": "pad", "left": 450}, {"op": "pad", "right": 450}]}
 
-    sizes = predict_output_sizes(source(100, 100), parse_pipeline(raw, SIDE_LIMIT), SIDE_LIMIT)
+    sizes = prepare(source(100, 100), parse_pipeline(raw, SIDE_LIMIT), SIDE_LIMIT).sizes
 
     assert sizes == {"default": (1000, 100)}
 

@@ -7,7 +7,7 @@ from pixelfleet.errors import FieldError
 from pixelfleet.imaging.errors import PipelineInvalid
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import CropParams, ResizeParams, ThumbnailParams
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 
 LIMITS = ImageLimits()
 

@@ -10,7 +10,8 @@ from sample_images import as_array, encoded, photo, reopened, scene, swapped_pri
 from similarity import ssim
 
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, run_pipeline
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 
 LIMITS = ImageLimits()
 

@@ -22,13 +22,9 @@ from pixelfleet.imaging.errors import (
     UnsupportedImage,
 )
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import (
-    Pipeline,
-    ProgressReport,
-    parse_pipeline,
-    predict_output_sizes,
-    run_pipeline,
-)
+from pixelfleet.imaging.plan import prepare
+from pixelfleet.imaging.runner import ProgressReport, run_pipeline
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 
 LIMITS = ImageLimits()
 
@@ -327,7 +323,7 @@ def test_predicted_output_size_matches_the_result(operations: list[dict[str, Any
 
     result = run_single(data, piped, LIMITS)
 
-    assert predict_output_sizes(sniff(data, LIMITS), piped, LIMITS) == {
+    assert prepare(sniff(data, LIMITS), piped, LIMITS).sizes == {
         "default": (result.width, result.height)
     }
 
@@ -337,7 +333,7 @@ def test_predicting_refuses_a_pipeline_that_would_exceed_the_output_pixel_limit(
     piped = pipeline(operations=[{"op": "resize", "width": 2000, "upscale": True}])
 
     with pytest.raises(PipelineInvalid) as refused:
-        predict_output_sizes(sniff(data, LIMITS), piped, ImageLimits(max_output_pixels=1_000_000))
+        prepare(sniff(data, LIMITS), piped, ImageLimits(max_output_pixels=1_000_000))
 
     assert [e.field for e in refused.value.errors] == ["pipeline.operations.0"]
 

@@ -13,7 +13,9 @@ from pixelfleet.imaging.codecs import sniff
 from pixelfleet.imaging.errors import PipelineInvalid, ProcessingFailed, TooManyFrames
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import OPERATIONS
-from pixelfleet.imaging.pipeline import Pipeline, parse_pipeline, predict_output_sizes, run_pipeline
+from pixelfleet.imaging.plan import prepare
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 
 LIMITS = ImageLimits()
 LOGO = uuid.UUID("5a0e9c62-1111-4c3b-9d44-0123456789ab")
@@ -63,9 +65,46 @@ def test_predicted_sizes_match_every_variant() -> None:
 
     results = run_pipeline(data, piped, LIMITS)
 
-    assert predict_output_sizes(sniff(data, LIMITS), piped, LIMITS) == {
+    assert prepare(sniff(data, LIMITS), piped, LIMITS).sizes == {
         name: (result.width, result.height) for name, result in results.items()
     }
+
+
+def test_a_plan_writes_out_each_output_format_and_what_its_price_depends_on() -> None:
+    data = encoded(scene(160, 120), "PNG")
+    piped = pipeline(
+        operations=[{"op": "grayscale"}],
+        variants=[
+            {
+                "name": "thumb",
+                "operations": [{"op": "thumbnail", "width": 40, "height": 40}],
+                "output": {"format": "webp", "max_bytes": 5000},
+            },
+            {"name": "full"},
+        ],
+    )
+
+    plan = prepare(sniff(data, LIMITS), piped, LIMITS)
+
+    assert plan.shared_operations == ("grayscale",)
+    assert [
+        (output.name, output.format, output.width, output.height, output.operations)
+        for output in plan.outputs
+    ] == [("thumb", "webp", 40, 30, ("thumbnail",)), ("full", "png", 160, 120, ())]
+    assert [output.size_target for output in plan.outputs] == [True, False]
+    assert [variant.output.format for variant in plan.pipeline.variants] == ["webp", "png"]
+    assert plan.pipeline.variants[0].output.max_bytes == 5000  # the rest is kept as given
+    assert piped.variants[1].output.format is None  # the pipeline given is left alone
+
+
+def test_a_plan_of_a_single_output_writes_out_its_format_from_the_source() -> None:
+    data = encoded(scene(64, 48), "JPEG")
+
+    plan = prepare(sniff(data, LIMITS), pipeline(), LIMITS)
+
+    assert plan.pipeline.output.format == "jpeg"
+    assert [(output.name, output.format) for output in plan.outputs] == [("default", "jpeg")]
+    assert plan.sizes == {"default": (64, 48)}
 
 
 def test_the_source_is_decoded_once_and_the_shared_operations_run_once(
@@ -183,7 +222,7 @@ def test_output_options_are_checked_against_the_source_format_per_variant() -> N
     webp = encoded(scene(64, 48), "WEBP")
 
     with pytest.raises(PipelineInvalid) as refused:
-        predict_output_sizes(sniff(webp, LIMITS), piped, LIMITS)
+        prepare(sniff(webp, LIMITS), piped, LIMITS)
 
     assert [e.field for e in refused.value.errors] == ["pipeline.variants.1.output.progressive"]
     with pytest.raises(PipelineInvalid):
@@ -205,7 +244,7 @@ def test_a_variant_over_the_output_pixel_limit_is_refused_before_decoding() -> N
     data = encoded(scene(64, 48), "PNG")
 
     with pytest.raises(PipelineInvalid) as predicted:
-        predict_output_sizes(sniff(data, LIMITS), piped, limits)
+        prepare(sniff(data, LIMITS), piped, limits)
     with pytest.raises(PipelineInvalid) as ran:
         run_pipeline(data, piped, limits)
 
@@ -222,7 +261,7 @@ def test_the_operation_limit_is_checked_again_when_predicting() -> None:
     )
 
     with pytest.raises(PipelineInvalid, match="limits") as refused:
-        predict_output_sizes(
+        prepare(
             sniff(encoded(scene(8, 8), "PNG"), LIMITS), piped, ImageLimits(max_operations=5)
         )
 
@@ -299,7 +338,7 @@ def test_encode_is_told_what_profile_the_pixels_are_in(monkeypatch: pytest.Monke
         seen.append(kwargs.get("metadata"))
         return original(image, spec, **kwargs)
 
-    monkeypatch.setattr("pixelfleet.imaging.pipeline.encode", spy)
+    monkeypatch.setattr("pixelfleet.imaging.runner.encode", spy)
     data = encoded(scene(32, 24), "PNG", icc_profile=swapped_primaries_profile())
 
     run_pipeline(data, pipeline(output={"colour_profile": "keep"}), LIMITS)

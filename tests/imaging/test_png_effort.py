@@ -5,8 +5,8 @@ from PIL import Image, ImageDraw, ImageFont
 from sample_images import encoded, photo, reopened, scene
 
 from pixelfleet.imaging.codecs import encode
-from pixelfleet.imaging.pipeline import OutputSpec
 from pixelfleet.imaging.png_effort import THOROUGH_LEVEL, png_options
+from pixelfleet.imaging.spec import OutputSpec
 
 PNG = OutputSpec(format="png")
 THOROUGH = {"compress_level": THOROUGH_LEVEL}

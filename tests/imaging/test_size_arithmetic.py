@@ -17,7 +17,9 @@ from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import OPERATIONS, resize, thumbnail
 from pixelfleet.imaging.operations.resize import ResizeParams
 from pixelfleet.imaging.operations.thumbnail import ThumbnailParams
-from pixelfleet.imaging.pipeline import parse_pipeline, predict_output_sizes, run_pipeline
+from pixelfleet.imaging.plan import prepare
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import parse_pipeline
 
 LIMITS = ImageLimits(max_source_pixels=10**9, max_output_pixels=10**12, max_output_side=10**9)
 FITS = ("inside", "contain", "cover", "outside", "fill")
@@ -153,7 +155,7 @@ def test_a_pipeline_predicts_the_named_side_through_variants(
         ],
     }
 
-    sizes = predict_output_sizes(source(size), parse_pipeline(raw, LIMITS), LIMITS)
+    sizes = prepare(source(size), parse_pipeline(raw, LIMITS), LIMITS).sizes
 
     assert sizes["exact"][index] == named
     assert sizes["framed"][1 - index] == named
@@ -231,7 +233,7 @@ def test_a_drafted_jpeg_comes_out_at_the_predicted_sizes(
     upload = encoded(scene(*size), "JPEG", quality=70)
     piped = parse_pipeline(data.draw(pipelines(size)), LIMITS)
 
-    predicted = predict_output_sizes(sniff(upload, LIMITS), piped, LIMITS)
+    predicted = prepare(sniff(upload, LIMITS), piped, LIMITS).sizes
     made = run_pipeline(upload, piped, LIMITS)
 
     assert {name: (out.width, out.height) for name, out in made.items()} == predicted
@@ -246,7 +248,7 @@ def test_odd_sized_images_come_out_at_the_predicted_sizes(
     steps = [data.draw(operation(size))]
     piped = parse_pipeline({"operations": steps, "output": {"format": "png"}}, LIMITS)
 
-    predicted = predict_output_sizes(sniff(upload, LIMITS), piped, LIMITS)
+    predicted = prepare(sniff(upload, LIMITS), piped, LIMITS).sizes
     made = run_pipeline(upload, piped, LIMITS)["default"]
 
     assert (made.width, made.height) == predicted["default"]

@@ -9,7 +9,8 @@ import pytest
 
 from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.pipeline import parse_pipeline, run_pipeline
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import parse_pipeline
 from pixelfleet.jobs.stage_clock import StageClock, StepTime, step_times
 from tests.api_helpers import image_bytes
 

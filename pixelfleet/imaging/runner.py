@@ -1,8 +1,9 @@
-"""A pipeline: operations, variants and output specs, validated up front, then run on bytes.
+"""Running a pipeline on an upload with Pillow: decode once, run the shared operations
+once, then each output's own operations, and encode each output.
 
-One upload may make several outputs (variants). The top-level operations are a shared
-prefix, run once; each variant's operations then apply to that shared result. Without
-variants there is one output, named "default".
+The work is planned around its cost: a JPEG is decoded at a reduced size when every output
+starts by shrinking, orientation and colour conversion wait until the image is small, and
+outputs that start by shrinking share their resamples (see `cascade`).
 """
 
 from __future__ import annotations
@@ -11,41 +12,20 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
 
 from PIL import ExifTags, Image
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
-from pydantic_core import ErrorDetails
 
-from pixelfleet.errors import FieldError
 from pixelfleet.imaging.cascade import ResampleCascade
 from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
-    OUTPUT_FORMATS,
     EncodedImage,
     Metadata,
-    OutputFormatName,
     SourceInfo,
     encode,
     open_source,
-    output_format_for,
-    unsupported_options,
 )
 from pixelfleet.imaging.colours import to_working_mode
-from pixelfleet.imaging.errors import (
-    ImageRejected,
-    PipelineInvalid,
-    ProcessingFailed,
-    TooManyFrames,
-    TooManyPixels,
-)
+from pixelfleet.imaging.errors import ImageRejected, ProcessingFailed, TooManyPixels
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import (
     OPERATIONS,
@@ -56,7 +36,6 @@ from pixelfleet.imaging.operations import (
     FlopParams,
     GrayscaleParams,
     Operation,
-    PadParams,
     ResizeParams,
     RotateParams,
     ThumbnailParams,
@@ -66,11 +45,10 @@ from pixelfleet.imaging.operations import (
     thumbnail,
     watermark,
 )
-from pixelfleet.imaging.operations.auto_orient import (
-    orient,
-    oriented_size,
-)
+from pixelfleet.imaging.operations.auto_orient import orient, oriented_size
+from pixelfleet.imaging.plan import prepare, size_problem
 from pixelfleet.imaging.profiles import to_srgb
+from pixelfleet.imaging.spec import Pipeline
 
 ProgressReport = Callable[[str, int], None]
 """Called as `report(stage, percent)`. Stages: decoding, op:<name>, encoding; with variants,
@@ -80,9 +58,6 @@ DECODING_PERCENT = 10
 ENCODING_PERCENT = 90
 """Where the last output's encoding is reported; every step in between is spread evenly."""
 
-DEFAULT_OUTPUT = "default"
-VARIANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
-
 DRAFT_HEADROOM = 1.25
 """A JPEG is decoded at a reduced (DCT-domain) size only down to this much above the first
 resample's target: closer than that, the DCT's softer scaling shows against LANCZOS."""
@@ -90,284 +65,9 @@ resample's target: closer than that, the DCT's softer scaling shows against LANC
 _WORKING_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
 
 
-class OutputSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format: OutputFormatName | None = Field(
-        default=None,
-        description="Output format; by default the source's if it is one of these, else png.",
-    )
-    quality: int = Field(default=80, ge=1, le=100, description="Quality of lossy formats.")
-    progressive: bool = Field(
-        default=False,
-        description="Progressive JPEG, interlaced PNG or GIF; refused for other formats.",
-    )
-    lossless: bool = Field(
-        default=False, description="Lossless WebP or AVIF; refused for other formats."
-    )
-    max_bytes: int | None = Field(
-        default=None,
-        ge=1,
-        description=(
-            "For lossy formats: the highest quality up to `quality` whose file fits in this "
-            "many bytes; the task fails if even quality 1 does not fit."
-        ),
-    )
-    strip_metadata: bool = Field(
-        default=True,
-        description="Drop EXIF, XMP and comments; when false, keep EXIF (orientation reset).",
-    )
-    colour_profile: Literal["srgb", "keep"] = Field(
-        default="srgb",
-        description=(
-            "srgb: convert the pixels from an embedded ICC profile to sRGB and embed no "
-            "profile; keep: keep the pixels and embed the source's profile as it was."
-        ),
-    )
-
-    @field_validator("progressive", "lossless", "max_bytes")
-    @classmethod
-    def _format_has_it(cls, value: Any, info: ValidationInfo) -> Any:
-        name = info.data.get("format")
-        if name is None or info.field_name is None:
-            return value  # checked against the source's format when it is known
-        options: dict[str, Any] = {"progressive": False, "lossless": False, "max_bytes": None}
-        options["lossless"] = info.data.get("lossless", False)
-        options[info.field_name] = value
-        for field, problem in unsupported_options(OUTPUT_FORMATS[name], **options):
-            if field == info.field_name:
-                raise ValueError(problem)
-        return value
-
-
-class Variant(BaseModel):
-    """One output of a pipeline: its own operations (after the shared ones) and format."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(
-        pattern=VARIANT_NAME_PATTERN,
-        description="Lower-case letters, digits, - and _ (at most 32); names the download.",
-    )
-    operations: list[Operation] = Field(
-        default_factory=list, description="Applied to the result of the shared operations."
-    )
-    output: OutputSpec = Field(default_factory=OutputSpec)
-
-
-class Pipeline(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    operations: list[Operation] = Field(
-        default_factory=list,
-        description="Applied once, in order; with variants, the prefix every variant shares.",
-    )
-    variants: list[Variant] = Field(
-        default_factory=list,
-        description="Several outputs from one upload; leave `output` unset when giving these.",
-    )
-    output: OutputSpec = Field(
-        default_factory=OutputSpec, description="The single output's format (no variants)."
-    )
-    auto_orient: bool = Field(
-        default=True,
-        description=(
-            "Turn the image upright from its EXIF orientation before the first operation, "
-            "unless the shared operations contain an explicit auto_orient."
-        ),
-    )
-
-    @field_validator("variants")
-    @classmethod
-    def _names_are_unique(cls, variants: list[Variant]) -> list[Variant]:
-        seen: set[str] = set()
-        for variant in variants:
-            if variant.name in seen:
-                raise ValueError(f"the variant name {variant.name!r} is used twice")
-            seen.add(variant.name)
-        return variants
-
-    @field_validator("output")
-    @classmethod
-    def _unset_with_variants(cls, output: OutputSpec, info: ValidationInfo) -> OutputSpec:
-        # The defaults are accepted, so a dumped pipeline validates again.
-        if info.data.get("variants") and output != OutputSpec():
-            raise ValueError("leave output unset when variants are given; each has its own")
-        return output
-
-    @property
-    def orients_first(self) -> bool:
-        """Whether the orientation is applied before any operation."""
-        if self.operations and isinstance(self.operations[0], AutoOrientParams):
-            return True
-        return self.auto_orient and not any(
-            isinstance(op, AutoOrientParams) for op in self.operations
-        )
-
-    def outputs(self) -> list[Variant]:
-        """The outputs in order: the variants, or one named "default" without operations
-        of its own (the shared operations make it)."""
-        if self.variants:
-            return list(self.variants)
-        return [Variant(name=DEFAULT_OUTPUT, output=self.output)]
-
-    def operations_for(self, output: Variant) -> list[Operation]:
-        """Every operation that makes this output: the shared ones, then its own."""
-        return [*self.operations, *output.operations]
-
-    def asset_ids(self) -> set[uuid.UUID]:
-        """The uploaded images that watermark operations anywhere in the pipeline use."""
-        steps = [*self.operations, *(op for v in self.variants for op in v.operations)]
-        return {op.asset for op in steps if isinstance(op, WatermarkParams) and op.asset}
-
-
-# ---------------------------------------------------------------------------- parsing
-
-
-def _field_path(error: ErrorDetails) -> str:
-    loc = list(error["loc"])
-    # Pydantic names the union member it tried (`operations.0.resize.width`); users
-    # never wrote that segment, so drop it, at the top level and in variants alike.
-    for index in range(len(loc) - 2, 0, -1):
-        names_member = loc[index - 1] == "operations" and isinstance(loc[index], int)
-        if names_member and loc[index + 1] in OPERATIONS:
-            del loc[index + 1]
-    if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
-        loc.append("op")
-    return ".".join(["pipeline", *(str(part) for part in loc)])
-
-
-def _side_errors(ops: list[Operation], path: str, limits: ImageLimits) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for index, op in enumerate(ops):
-        if isinstance(op, ResizeParams | ThumbnailParams | CropParams):
-            sides: tuple[str, ...] = ("width", "height")
-        elif isinstance(op, PadParams):
-            sides = ("top", "right", "bottom", "left")
-        else:
-            continue
-        for side in sides:
-            value = getattr(op, side)
-            if value is not None and value > limits.max_output_side:
-                errors.append(
-                    FieldError(
-                        f"{path}.{index}.{side}",
-                        f"must be at most {limits.max_output_side} pixels (max_output_side)",
-                    )
-                )
-    return errors
-
-
-def _limit_errors(pipeline: Pipeline, limits: ImageLimits) -> list[FieldError]:
-    errors: list[FieldError] = []
-    most = limits.max_operations
-    shared = len(pipeline.operations)
-    if len(pipeline.variants) > limits.max_variants:
-        errors.append(
-            FieldError(
-                "pipeline.variants",
-                f"at most {limits.max_variants} variants are allowed (max_variants), "
-                f"got {len(pipeline.variants)}",
-            )
-        )
-    if shared > most:
-        errors.append(
-            FieldError(
-                "pipeline.operations",
-                f"at most {most} operations are allowed (max_operations), got {shared}",
-            )
-        )
-    errors += _side_errors(pipeline.operations, "pipeline.operations", limits)
-    for index, variant in enumerate(pipeline.variants):
-        path = f"pipeline.variants.{index}.operations"
-        total = shared + len(variant.operations)
-        if shared <= most < total:
-            errors.append(
-                FieldError(
-                    path,
-                    f"at most {most} operations are allowed per output (max_operations); "
-                    f"with the {shared} shared ones this variant has {total}",
-                )
-            )
-        errors += _side_errors(variant.operations, path, limits)
-    return errors
-
-
-def parse_pipeline(raw: str | bytes | Mapping[str, Any], limits: ImageLimits) -> Pipeline:
-    """Validate a pipeline (JSON text or a decoded mapping) against the schema and limits.
-
-    Every problem becomes a FieldError whose path starts with `pipeline`, such as
-    `pipeline.operations.0.width` or `pipeline.variants.1.operations.0.width`; any
-    problem raises PipelineInvalid.
-    """
-    try:
-        if isinstance(raw, str | bytes):
-            pipeline = Pipeline.model_validate_json(raw)
-        else:
-            pipeline = Pipeline.model_validate(raw)
-    except ValidationError as error:
-        field_errors = [
-            FieldError.from_pydantic(_field_path(detail), detail["msg"])
-            for detail in error.errors()
-        ]
-        raise PipelineInvalid("the pipeline is invalid", errors=field_errors) from None
-    limit_errors = _limit_errors(pipeline, limits)
-    if limit_errors:
-        raise PipelineInvalid("the pipeline exceeds the limits", errors=limit_errors)
-    return pipeline
-
-
-# ---------------------------------------------------------------------------- checks
-
-
-def _output_path(pipeline: Pipeline, index: int) -> str:
-    return f"pipeline.variants.{index}.output" if pipeline.variants else "pipeline.output"
-
-
-def _check_pipeline(pipeline: Pipeline, source: SourceInfo, limits: ImageLimits) -> None:
-    """The checks that need the source: limits, and output options against its format."""
-    errors = _limit_errors(pipeline, limits)
-    for index, output in enumerate(pipeline.outputs()):
-        spec = output.output
-        problems = unsupported_options(
-            output_format_for(spec.format, source.format),
-            progressive=spec.progressive,
-            lossless=spec.lossless,
-            max_bytes=spec.max_bytes,
-        )
-        path = _output_path(pipeline, index)
-        errors += [FieldError(f"{path}.{field}", problem) for field, problem in problems]
-    if errors:
-        raise PipelineInvalid("the pipeline does not fit this image or the limits", errors=errors)
-    if source.pixels > limits.max_source_pixels:
-        raise TooManyPixels(
-            f"the image is {source.width}x{source.height} ({source.pixels} pixels); "
-            f"{limits.describe('max_source_pixels', 'pixels')}"
-        )
-    if source.frames > limits.max_frames:
-        raise TooManyFrames(
-            f"the image has {source.frames} frames; {limits.describe('max_frames', 'frames')}"
-        )
-
-
-def _size_problem(size: tuple[int, int], limits: ImageLimits) -> str | None:
-    """What is wrong with an image of `size` against the output limits, or None."""
-    width, height = size
-    problems = []
-    if max(width, height) > limits.max_output_side:
-        problems.append(limits.describe("max_output_side", "pixels per side"))
-    if width * height > limits.max_output_pixels:
-        problems.append(limits.describe("max_output_pixels", "pixels"))
-    if not problems:
-        return None
-    return f"would make a {width}x{height} image ({width * height} pixels); " + "; ".join(
-        problems
-    )
-
-
 def _check_output_size(size: tuple[int, int], stage: str, limits: ImageLimits) -> None:
     """The last guard while running (the prediction refused such pipelines already)."""
-    problem = _size_problem(size, limits)
+    problem = size_problem(size, limits)
     if problem is not None:
         raise ProcessingFailed(f"{stage} {problem}")
 
@@ -377,72 +77,7 @@ def _stage(variant: str | None, index: int, op: Operation) -> str:
     return f"{where}operation {index} ({op.op})"
 
 
-@dataclass(frozen=True)
-class _Predicted:
-    size: tuple[int, int]
-    oriented: bool
-    made: bool
-    """Whether an operation made an image of `size` (else it is the source's, as decoded)."""
-
-
-def _predicted(
-    start: _Predicted, ops: list[Operation], path: str, source: SourceInfo, limits: ImageLimits
-) -> tuple[_Predicted, FieldError | None]:
-    """The size after `ops`, or the first operation whose result would exceed a limit."""
-    state = start
-    for index, op in enumerate(ops):
-        if isinstance(op, AutoOrientParams):
-            if not state.oriented:
-                size = oriented_size(state.size, source.orientation)
-                state = replace(state, size=size, oriented=True)
-            continue
-        size = OPERATIONS[op.op].output_size(state.size, op)
-        problem = _size_problem(size, limits)
-        if problem is not None:
-            return state, FieldError(f"{path}.{index}", f"{op.op} {problem}")
-        state = _Predicted(size=size, oriented=state.oriented, made=True)
-    return state, None
-
-
-def predict_output_sizes(
-    source: SourceInfo, pipeline: Pipeline, limits: ImageLimits
-) -> dict[str, tuple[int, int]]:
-    """Each output's dimensions by name, computed without decoding.
-
-    Every image a step would make, in the shared operations and in every variant, is
-    checked against the output limits (`max_output_side`, `max_output_pixels`), and so
-    is each output itself (a source passed through unchanged, say).
-
-    Raises PipelineInvalid for a pipeline over the limits (operations per output,
-    variants, sides, any predicted image; each error names the operation or output) or
-    output options the format lacks; TooManyPixels and TooManyFrames for a source over
-    its limits; ProcessingFailed when a crop falls outside.
-    """
-    _check_pipeline(pipeline, source, limits)
-    start = _Predicted(size=(source.width, source.height), oriented=False, made=False)
-    if pipeline.orients_first:
-        start = replace(start, size=oriented_size(start.size, source.orientation), oriented=True)
-    shared, error = _predicted(start, pipeline.operations, "pipeline.operations", source, limits)
-    if error is not None:
-        raise PipelineInvalid("the pipeline would make an image over the limits", errors=[error])
-    sizes: dict[str, tuple[int, int]] = {}
-    errors: list[FieldError] = []
-    for index, output in enumerate(pipeline.outputs()):
-        path = f"pipeline.variants.{index}.operations"
-        final, error = _predicted(shared, output.operations, path, source, limits)
-        if error is None and not final.made:
-            problem = _size_problem(final.size, limits)
-            if problem is not None:
-                error = FieldError(_output_path(pipeline, index), f"the output {problem}")
-        if error is not None:
-            errors.append(error)
-        sizes[output.name] = final.size
-    if errors:
-        raise PipelineInvalid("the pipeline would make an image over the limits", errors=errors)
-    return sizes
-
-
-# ---------------------------------------------------------------------------- planning
+# ------------------------------------------------------------------ cheap work first
 
 
 Shrink = ResizeParams | ThumbnailParams
@@ -819,7 +454,7 @@ def run_pipeline(
     if report is not None:
         report("decoding", DECODING_PERCENT)
     image, source = open_source(data, limits)
-    predict_output_sizes(source, pipeline, limits)  # refuses impossible work before decoding
+    prepare(source, pipeline, limits)  # refuses impossible work before decoding
     missing = pipeline.asset_ids() - set(assets or {})
     if missing:
         names = ", ".join(sorted(str(asset) for asset in missing))
@@ -904,12 +539,6 @@ def run_pipeline(
 
 
 __all__ = [
-    "DEFAULT_OUTPUT",
-    "OutputSpec",
-    "Pipeline",
     "ProgressReport",
-    "Variant",
-    "parse_pipeline",
-    "predict_output_sizes",
     "run_pipeline",
 ]

@@ -1,0 +1,213 @@
+"""What a pipeline will make of one source, known from the source's header alone.
+
+`prepare` is imaging's one entry point for a task before it runs: it checks the pipeline
+against the source (its format, size and frames) and the limits, predicts the size of
+every image each step would make, resolves each output's format, and hands back the
+plan a task carries: the pipeline as stored, and what its price depends on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from pixelfleet.errors import FieldError
+from pixelfleet.imaging.codecs import SourceInfo
+from pixelfleet.imaging.errors import PipelineInvalid, TooManyFrames, TooManyPixels
+from pixelfleet.imaging.formats import (
+    OutputFormat,
+    OutputFormatName,
+    output_format_for,
+    unsupported_options,
+)
+from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.operations import OPERATIONS, AutoOrientParams, Operation
+from pixelfleet.imaging.operations.auto_orient import oriented_size
+from pixelfleet.imaging.spec import Pipeline, limit_errors
+
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    """One output as the plan foresees it."""
+
+    name: str
+    format: OutputFormatName
+    width: int
+    height: int
+    operations: tuple[str, ...]
+    """The names of its own operations, run after the shared ones."""
+    size_target: bool
+    """Whether it asks for `max_bytes` (a search over qualities)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A pipeline checked against one source, before any pixel is decoded."""
+
+    source: SourceInfo
+    pipeline: Pipeline
+    """The pipeline with every output's format written out (a missing one follows the
+    source's), as the task stores it and the worker runs it."""
+    shared_operations: tuple[str, ...]
+    """The names of the operations every output shares, run once."""
+    outputs: tuple[PlannedOutput, ...]
+
+    @property
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        """Each output's predicted dimensions, by name."""
+        return {output.name: (output.width, output.height) for output in self.outputs}
+
+
+def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan:
+    """The plan of `pipeline` on a source described by `source`, computed without decoding.
+
+    Every image a step would make, in the shared operations and in every variant, is
+    checked against the output limits (`max_output_side`, `max_output_pixels`), and so
+    is each output itself (a source passed through unchanged, say).
+
+    Raises PipelineInvalid for a pipeline over the limits (operations per output,
+    variants, sides, any predicted image; each error names the operation or output) or
+    output options the format lacks; TooManyPixels and TooManyFrames for a source over
+    its limits; ProcessingFailed when a crop falls outside.
+    """
+    formats = [
+        output_format_for(output.output.format, source.format) for output in pipeline.outputs()
+    ]
+    _check_pipeline(pipeline, source, formats, limits)
+    sizes = _predicted_sizes(source, pipeline, limits)
+    outputs = tuple(
+        PlannedOutput(
+            name=output.name,
+            format=output_format.name,
+            width=size[0],
+            height=size[1],
+            operations=tuple(operation.op for operation in output.operations),
+            size_target=output.output.max_bytes is not None,
+        )
+        for output, output_format, size in zip(pipeline.outputs(), formats, sizes, strict=True)
+    )
+    return Plan(
+        source=source,
+        pipeline=_with_output_formats(pipeline, [output.format for output in outputs]),
+        shared_operations=tuple(operation.op for operation in pipeline.operations),
+        outputs=outputs,
+    )
+
+
+def _with_output_formats(pipeline: Pipeline, formats: list[OutputFormatName]) -> Pipeline:
+    """The pipeline with every output's format written out, in the order of its outputs."""
+    if pipeline.variants:
+        variants = [
+            variant.model_copy(
+                update={"output": variant.output.model_copy(update={"format": name})}
+            )
+            for variant, name in zip(pipeline.variants, formats, strict=True)
+        ]
+        return pipeline.model_copy(update={"variants": variants})
+    (name,) = formats
+    output = pipeline.output.model_copy(update={"format": name})
+    return pipeline.model_copy(update={"output": output})
+
+
+def _output_path(pipeline: Pipeline, index: int) -> str:
+    return f"pipeline.variants.{index}.output" if pipeline.variants else "pipeline.output"
+
+
+def _check_pipeline(
+    pipeline: Pipeline, source: SourceInfo, formats: list[OutputFormat], limits: ImageLimits
+) -> None:
+    """The checks that need the source: limits, and output options against the format
+    each output is written in."""
+    errors = limit_errors(pipeline, limits)
+    for index, (output, output_format) in enumerate(zip(pipeline.outputs(), formats, strict=True)):
+        spec = output.output
+        problems = unsupported_options(
+            output_format,
+            progressive=spec.progressive,
+            lossless=spec.lossless,
+            max_bytes=spec.max_bytes,
+        )
+        path = _output_path(pipeline, index)
+        errors += [FieldError(f"{path}.{field}", problem) for field, problem in problems]
+    if errors:
+        raise PipelineInvalid("the pipeline does not fit this image or the limits", errors=errors)
+    if source.pixels > limits.max_source_pixels:
+        raise TooManyPixels(
+            f"the image is {source.width}x{source.height} ({source.pixels} pixels); "
+            f"{limits.describe('max_source_pixels', 'pixels')}"
+        )
+    if source.frames > limits.max_frames:
+        raise TooManyFrames(
+            f"the image has {source.frames} frames; {limits.describe('max_frames', 'frames')}"
+        )
+
+
+def size_problem(size: tuple[int, int], limits: ImageLimits) -> str | None:
+    """What is wrong with an image of `size` against the output limits, or None."""
+    width, height = size
+    problems = []
+    if max(width, height) > limits.max_output_side:
+        problems.append(limits.describe("max_output_side", "pixels per side"))
+    if width * height > limits.max_output_pixels:
+        problems.append(limits.describe("max_output_pixels", "pixels"))
+    if not problems:
+        return None
+    return f"would make a {width}x{height} image ({width * height} pixels); " + "; ".join(
+        problems
+    )
+
+
+@dataclass(frozen=True)
+class _Predicted:
+    size: tuple[int, int]
+    oriented: bool
+    made: bool
+    """Whether an operation made an image of `size` (else it is the source's, as decoded)."""
+
+
+def _predicted(
+    start: _Predicted, ops: list[Operation], path: str, source: SourceInfo, limits: ImageLimits
+) -> tuple[_Predicted, FieldError | None]:
+    """The size after `ops`, or the first operation whose result would exceed a limit."""
+    state = start
+    for index, op in enumerate(ops):
+        if isinstance(op, AutoOrientParams):
+            if not state.oriented:
+                size = oriented_size(state.size, source.orientation)
+                state = replace(state, size=size, oriented=True)
+            continue
+        size = OPERATIONS[op.op].output_size(state.size, op)
+        problem = size_problem(size, limits)
+        if problem is not None:
+            return state, FieldError(f"{path}.{index}", f"{op.op} {problem}")
+        state = _Predicted(size=size, oriented=state.oriented, made=True)
+    return state, None
+
+
+def _predicted_sizes(
+    source: SourceInfo, pipeline: Pipeline, limits: ImageLimits
+) -> list[tuple[int, int]]:
+    """Each output's dimensions, in order; PipelineInvalid for any step over the limits."""
+    start = _Predicted(size=(source.width, source.height), oriented=False, made=False)
+    if pipeline.orients_first:
+        start = replace(start, size=oriented_size(start.size, source.orientation), oriented=True)
+    shared, error = _predicted(start, pipeline.operations, "pipeline.operations", source, limits)
+    if error is not None:
+        raise PipelineInvalid("the pipeline would make an image over the limits", errors=[error])
+    sizes: list[tuple[int, int]] = []
+    errors: list[FieldError] = []
+    for index, output in enumerate(pipeline.outputs()):
+        path = f"pipeline.variants.{index}.operations"
+        final, error = _predicted(shared, output.operations, path, source, limits)
+        if error is None and not final.made:
+            problem = size_problem(final.size, limits)
+            if problem is not None:
+                error = FieldError(_output_path(pipeline, index), f"the output {problem}")
+        if error is not None:
+            errors.append(error)
+        sizes.append(final.size)
+    if errors:
+        raise PipelineInvalid("the pipeline would make an image over the limits", errors=errors)
+    return sizes
+
+
+__all__ = ["Plan", "PlannedOutput", "prepare", "size_problem"]
