@@ -1,4 +1,8 @@
-"""Process-level resources (engine, sessions, storage), built once per process from settings."""
+"""The process context: the resources (engine, sessions, Redis) and the ports (storage, dispatch,
+webhook sending, events, pipeline runs, payments) that the domain and the drivers use, as one bag.
+
+It names ports, never adapters: which adapter fills each port is decided in one place,
+`pixelfleet/bootstrap.py`, which only the drivers (API, workers, operator, CLI) import."""
 
 from __future__ import annotations
 
@@ -9,18 +13,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
-from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
-from pixelfleet.events import EventChannel, NoEvents
-from pixelfleet.events.redis_stream import RedisEventStream
-from pixelfleet.jobs.pipeline_processes import PipelineProcesses
+from pixelfleet.events import EventChannel
+from pixelfleet.jobs.pipeline_runs import PipelineRunner
 from pixelfleet.launchers import Launcher
-from pixelfleet.launchers.factory import create_launcher
 from pixelfleet.payments.gateway import PaymentGateway
-from pixelfleet.rate_limits.limiter import Limiter, rules_from
-from pixelfleet.rate_limits.stores import MemoryRateStore, RateStore, RedisRateStore
+from pixelfleet.rate_limits.limiter import Limiter
 from pixelfleet.settings import Settings
-from pixelfleet.storage import Storage
-from pixelfleet.storage.factory import create_storage
+from pixelfleet.storage.base import Storage
+from pixelfleet.webhooks.sender import WebhookSender
 
 
 @dataclass
@@ -32,13 +32,14 @@ class ProcessContext:
     storage: Storage
     signer: TokenSigner = field(repr=False)
     launcher: Launcher
+    webhooks: WebhookSender
     events: EventChannel
+    # What runs pipelines (its child processes start on first use; a worker's only).
+    pipelines: PipelineRunner
     redis: Redis | None = None
     # The payment provider, when its keys are configured.
     payments: PaymentGateway | None = None
     limiter: Limiter = field(default_factory=lambda: Limiter({}, None))
-    # The child processes that run pipelines (started on first use; a worker's only).
-    pipelines: PipelineProcesses = field(default_factory=PipelineProcesses)
     # False when `pipelines` is borrowed from another context, which closes them.
     owns_pipelines: bool = True
 
@@ -53,64 +54,8 @@ class ProcessContext:
     async def close(self) -> None:
         if self.owns_pipelines:
             await self.pipelines.close()
+        await self.webhooks.close()
         await self.launcher.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
-
-
-def create_context(
-    settings: Settings, *, pipelines: PipelineProcesses | None = None
-) -> ProcessContext:
-    """The context of a process. `pipelines` shares another context's pipeline processes
-    (whose owner closes them) instead of starting this context's own."""
-    engine = create_engine(settings.resolved_database_url)
-    redis_url = settings.resolved_redis_url
-    redis = (
-        Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=15)
-        if redis_url
-        else None
-    )
-    events: EventChannel = (
-        RedisEventStream(redis, settings.events_stream_max_length) if redis else NoEvents()
-    )
-    return ProcessContext(
-        settings=settings,
-        engine=engine,
-        sessions=create_session_factory(engine),
-        read_sessions=create_read_session_factory(engine),
-        storage=create_storage(settings),
-        signer=TokenSigner(
-            key=settings.jwt_signing_key,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            access_ttl=timedelta(minutes=settings.access_token_minutes),
-        ),
-        launcher=create_launcher(settings),
-        events=events,
-        redis=redis,
-        payments=_payment_gateway(settings),
-        limiter=_limiter(settings, redis),
-        pipelines=pipelines or PipelineProcesses(),
-        owns_pipelines=pipelines is None,
-    )
-
-
-def _limiter(settings: Settings, redis: Redis | None) -> Limiter:
-    if not settings.rate_limits_enabled:
-        return Limiter(rules_from(settings), None)
-    store: RateStore = RedisRateStore(redis) if redis else MemoryRateStore()
-    return Limiter(rules_from(settings), store)
-
-
-def _payment_gateway(settings: Settings) -> PaymentGateway | None:
-    if not settings.razorpay_key_id or settings.razorpay_key_secret is None:
-        return None
-    from pixelfleet.payments.gateway import RazorpayGateway
-
-    return RazorpayGateway(
-        settings.razorpay_key_id,
-        settings.razorpay_key_secret.get_secret_value(),
-        settings.razorpay_base_url,
-        settings.razorpay_timeout_seconds,
-    )

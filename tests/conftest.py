@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.db import create_engine
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.schema_migrations import upgrade_to_head

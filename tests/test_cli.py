@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from pixelfleet.accounts.repository import AccountRepository
+from pixelfleet.bootstrap import create_context
 from pixelfleet.cli import main
-from pixelfleet.context import create_context
 from pixelfleet.settings import Settings
 from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer

@@ -31,7 +31,8 @@ from pixelfleet.api.routes import (
     tasks,
     webhooks,
 )
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.settings import Settings
 
 DESCRIPTION = """PixelFleet turns uploaded images into processed ones, asynchronously, for credits.

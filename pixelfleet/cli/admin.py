@@ -32,7 +32,7 @@ async def _in_transaction(
     settings: Settings, work: Callable[[ProcessContext, AsyncSession], Awaitable[T]]
 ) -> T:
     """Runs `work` in one transaction, in a process context of its own."""
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
 
     ctx = create_context(settings)
     try:
@@ -192,7 +192,7 @@ def seed(admin_email: str, password_stdin: bool) -> None:
 
 
 async def _audit(settings: Settings) -> LedgerAudit:
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
     from pixelfleet.credits.service import audit_ledger
 
     ctx = create_context(settings)

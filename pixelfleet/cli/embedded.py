@@ -87,7 +87,7 @@ def _lock_data_dir(data_dir: Path) -> IO[str]:
 
 
 async def _prepare_embedded(settings: Settings) -> int:
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
     from pixelfleet.db import utcnow
     from pixelfleet.jobs.maintenance import recover_stale_tasks
     from pixelfleet.worker.embedded import worker_prefix

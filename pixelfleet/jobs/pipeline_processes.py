@@ -29,16 +29,18 @@ import sys
 import threading
 import time
 import traceback
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.codecs import EncodedImage
-from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.runner import ProgressReport, run_pipeline
-from pixelfleet.imaging.spec import Pipeline
+from pixelfleet.jobs.pipeline_runs import (
+    PipelineCrashed,
+    PipelineJob,
+    PipelineRun,
+    PipelineTimedOut,
+)
 from pixelfleet.jobs.stage_clock import StageClock
 
 log = logging.getLogger(__name__)
@@ -47,32 +49,6 @@ CHILD_MODULE = "pixelfleet.jobs.pipeline_processes"
 _HEADER = struct.Struct("!Q")
 # How long an ended child may take to be reaped (SIGKILL cannot be caught: it is immediate).
 REAP_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class PipelineJob:
-    """One run: the source's bytes, the pipeline, the limits, the watermark assets' bytes."""
-
-    data: bytes
-    pipeline: Pipeline
-    limits: ImageLimits
-    assets: Mapping[uuid.UUID, bytes]
-
-
-@dataclass(frozen=True)
-class PipelineRun:
-    """A finished run: the encoded outputs by name, and how long each stage took."""
-
-    outputs: dict[str, EncodedImage]
-    stages: list[tuple[str, float]]
-
-
-class PipelineCrashed(Exception):
-    """The run failed unexpectedly (a bug, or its process died), not on a refused image."""
-
-
-class PipelineTimedOut(Exception):
-    """The run passed its time limit, and its process was ended."""
 
 
 class _ChildGone(Exception):

@@ -30,7 +30,7 @@ from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs import metrics
-from pixelfleet.jobs.pipeline_processes import PipelineJob, PipelineTimedOut
+from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
 from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
@@ -395,4 +395,4 @@ async def announce_final_state(ctx: ProcessContext, task: Task) -> None:
 async def _announce_webhooks(ctx: ProcessContext, task_id: uuid.UUID, callback: str | None) -> None:
     """After the final state's commit: its webhook goes out now (retries come from upkeep)."""
     if callback is not None:
-        await ctx.launcher.deliver_webhooks(ctx, task_id)
+        await ctx.webhooks.send_due(task_id)

@@ -268,6 +268,15 @@ class TaskRepository:
             or 0
         )
 
+    async def running_per_worker(self, worker_prefix: str) -> dict[str, int]:
+        """How many tasks each worker whose name starts with `worker_prefix` is running."""
+        rows = await self.session.execute(
+            select(Task.worker, func.count())
+            .where(Task.status == RUNNING, Task.worker.startswith(worker_prefix))
+            .group_by(Task.worker)
+        )
+        return {str(worker): int(count) for worker, count in rows.all()}
+
     async def count_active_for_user(self, user_id: uuid.UUID) -> int:
         """The user's tasks that are queued or running."""
         statement = (

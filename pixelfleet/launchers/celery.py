@@ -1,4 +1,6 @@
-"""Sends tasks to Celery workers through Redis. The Celery task id is the task's uuid.
+"""The Celery adapter: sends the workers' messages through Redis: tasks to process (the dispatch
+port; the Celery task id is the task's uuid) and webhooks to deliver (the webhook sender port,
+on the control queue). Both share the process's one Celery app.
 
 Each message carries the sender's request id and the task's user in its headers
 (`log_context.MESSAGE_HEADERS`), so the worker's log lines name the request behind the work."""
@@ -18,16 +20,18 @@ from pixelfleet.observability import log_context
 from pixelfleet.worker.names import DELIVER_WEBHOOKS, PROCESS_TASK, control_queue
 
 if TYPE_CHECKING:
-    from pixelfleet.context import ProcessContext
     from pixelfleet.models import Task
 
 log = logging.getLogger(__name__)
 
 
 class CeleryLauncher:
-    def __init__(self, app: Celery, queue: str) -> None:
+    """`owns_app`: closing the launcher closes the app (not when the app is a worker's own)."""
+
+    def __init__(self, app: Celery, queue: str, *, owns_app: bool = True) -> None:
         self.app = app
         self.queue = queue
+        self.owns_app = owns_app
 
     def _send(self, task_id: uuid.UUID, headers: dict[str, str]) -> None:
         self.app.send_task(
@@ -51,7 +55,27 @@ class CeleryLauncher:
         except (OperationalError, OSError) as exc:
             raise DispatchFailed(f"the broker did not take task {task_id}: {exc}") from exc
 
-    async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
+    async def revoke(self, task_id: uuid.UUID) -> None:
+        """Tells the workers to drop the task's message (best effort: a worker that claims it
+        anyway finds it cancelled)."""
+        try:
+            await asyncio.to_thread(self.app.control.revoke, str(task_id))
+        except Exception:
+            log.warning("task %s: could not broadcast its revocation", task_id, exc_info=True)
+
+    async def close(self) -> None:
+        if self.owns_app:
+            await asyncio.to_thread(self.app.close)
+
+
+class CeleryWebhookSender:
+    """Asks a worker to send the task's due webhooks (`pixelfleet.deliver_webhooks`)."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+
+    async def send_due(self, task_id: uuid.UUID) -> None:
         headers = log_context.message_headers()
 
         def send() -> None:
@@ -68,4 +92,4 @@ class CeleryLauncher:
             log.warning("task %s: webhooks left to the next sweep", task_id, exc_info=True)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.app.close)
+        return None  # the app is the launcher's, which closes it

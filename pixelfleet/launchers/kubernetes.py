@@ -1,10 +1,9 @@
 """Hands tasks to the cluster as ImageJobs (`task-<uuid>`, create-or-get); the operator sends
-them on to the Celery workers. Webhooks go through Celery, as in celery mode."""
+them on to the Celery workers."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes.client.exceptions import ApiException
@@ -18,7 +17,6 @@ from pixelfleet.operator.cluster import ImageJobs
 from pixelfleet.operator.resources import ImageJobSpec, ImageSource, imagejob_manifest
 
 if TYPE_CHECKING:
-    from pixelfleet.context import ProcessContext
     from pixelfleet.models import Task
 
 log = logging.getLogger(__name__)
@@ -76,9 +74,6 @@ class KubernetesLauncher:
             # task is harmless: only one worker can claim it).
             log.info("task %s: its ImageJob exists; sending the task to the workers", task.id)
             await self.celery.send(task.id)
-
-    async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
-        await self.celery.deliver_webhooks(ctx, task_id)
 
     async def close(self) -> None:
         await self.celery.close()

@@ -1,37 +1,42 @@
-"""The Kopf operator's handlers for ImageJobs: thin drivers that validate the resource, call the
-services and map the task's record into the resource's status.
+"""The Kopf operator's handlers for ImageJobs: thin drivers over one skeleton (`imagejob_handler`):
+parse the spec, bind the job's log context, load its task, run the handler's step, and write
+the status the step returns.
 
 - created: send the Celery task (once: a Redis guard survives restarts), phase Queued;
 - every `operator_resync_seconds`: repair the status from the database, and delete finished
   ImageJobs past `ttlSecondsAfterFinished`;
 - deleted: cancel the task (refunded if it had not started) before the finalizer lets go.
 Progress between those comes from the event feed (`event_feed.py`). Each handler run is counted
-(`telemetry.py`), and its log lines carry the job's request, task and user."""
+(`telemetry.py`), and its log lines carry the job's request, task and user.
+
+Only a database that does not answer is retried as temporary (`kopf.TemporaryError`); a spec
+that cannot be read fails for good, and any other failure is shown as a Warning Event on the
+job and left to Kopf (which logs it and retries with its own backoff)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 from wsgiref.simple_server import WSGIServer
 
 import kopf
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
-from pixelfleet.context import create_context
+from pixelfleet.bootstrap import create_operator_state
 from pixelfleet.jobs import service as jobs_service
 from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
-from pixelfleet.launchers.celery import CeleryLauncher
 from pixelfleet.models import Task
 from pixelfleet.observability import exposition, log_context
-from pixelfleet.operator.cluster import ImageJobs, load_api_client
 from pixelfleet.operator.event_feed import EventFeed
 from pixelfleet.operator.resources import (
     FINISHED_PHASES,
@@ -43,16 +48,20 @@ from pixelfleet.operator.resources import (
 )
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, differs, status_of_task
-from pixelfleet.operator.telemetry import IMAGEJOBS, counted
+from pixelfleet.operator.telemetry import IMAGEJOBS, handler_run
 from pixelfleet.schema_migrations import schema_state
 from pixelfleet.settings import Settings
-from pixelfleet.worker.celery_config import create_celery
 
 log = logging.getLogger(__name__)
 
 FINALIZER = "pixelfleet.dev/cancel-task"
 DISPATCH_GUARD_SECONDS = 7 * 24 * 3600
 RESYNC_SECONDS = Settings().operator_resync_seconds
+DATABASE_RETRY_SECONDS = 10
+
+# What a database that does not answer raises (a connection refused before SQLAlchemy wraps it
+# is an OSError): the only failure a handler retries as temporary.
+DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 
 def dispatch_guard(task_id: uuid.UUID) -> str:
@@ -62,12 +71,13 @@ def dispatch_guard(task_id: uuid.UUID) -> str:
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     app_settings = Settings()
-    ctx = create_context(app_settings)
-    if ctx.redis is None:
-        await ctx.close()
+    if not app_settings.resolved_redis_url:
         raise kopf.PermanentError(
             "the operator needs PIXELFLEET_REDIS_URL (the event stream, the broker)"
         )
+    state = create_operator_state(app_settings)
+    ctx = state.ctx
+    assert ctx.redis is not None
     if await schema_state(ctx.engine) == "behind":
         await ctx.close()
         raise kopf.PermanentError(
@@ -81,11 +91,6 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # itself deleted it (the TTL), it is still running as the deletion is handled, and Kopf
     # looks again only this often (default 60 s).
     settings.background.cancellation_polling = 2
-    state = OperatorState(
-        ctx=ctx,
-        jobs=ImageJobs(load_api_client(), app_settings.resolved_kubernetes_namespace),
-        celery=CeleryLauncher(create_celery(app_settings), app_settings.celery_queue),
-    )
     try:  # on 0.0.0.0 (Prometheus scrapes the pod's address); port 0: not served
         state.metrics_server = exposition.serve(app_settings.operator_metrics_port, "operator")
     except OSError as exc:
@@ -110,9 +115,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 async def _release(state: OperatorState) -> None:
     if state.metrics_server is not None:
         await asyncio.to_thread(_stop_serving, state.metrics_server)
-    await state.celery.close()
-    state.jobs.api_client.close()  # type: ignore[no-untyped-call]
-    await state.ctx.close()
+    await state.ctx.close()  # with its launcher: the Celery app and the Kubernetes client
 
 
 def _stop_serving(server: WSGIServer) -> None:
@@ -122,6 +125,36 @@ def _stop_serving(server: WSGIServer) -> None:
 
 def operator_state(memo: kopf.Memo) -> OperatorState:
     return cast(OperatorState, memo["state"])
+
+
+# ---- The skeleton every ImageJob handler runs on -----------------------------------------------
+
+
+class InvalidImageJob(Exception):
+    """The ImageJob's spec cannot be read: it will not get better."""
+
+
+@dataclass(frozen=True)
+class ImageJobRun:
+    """What a handler's step works on: the job as Kubernetes has it, its spec read, its task."""
+
+    state: OperatorState
+    name: str
+    body: dict[str, Any]
+    spec: ImageJobSpec
+    task: Task
+    generation: int | None
+
+    @property
+    def task_id(self) -> uuid.UUID:
+        return self.task.id
+
+    def wanted_status(self) -> dict[str, Any]:
+        return as_patch(status_of_task(self.task, self.generation))
+
+
+ImageJobStep = Callable[[ImageJobRun], Awaitable[dict[str, Any] | None]]
+KopfHandler = Callable[..., Coroutine[Any, Any, None]]
 
 
 def _text(value: object) -> str | None:
@@ -141,54 +174,111 @@ def about_imagejob(meta: kopf.Meta, spec: kopf.Spec) -> Iterator[None]:
         yield
 
 
-def _spec(spec: kopf.Spec) -> ImageJobSpec:
+def parse_spec(spec: kopf.Spec) -> ImageJobSpec:
     try:
-        return ImageJobSpec.model_validate(dict(spec))
+        return ImageJobSpec.model_validate(dict(spec))  # its taskId is a uuid
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
-        raise kopf.PermanentError(f"Invalid ImageJob spec: {problems}") from None
+        raise InvalidImageJob(f"Invalid ImageJob spec: {problems}") from None
 
 
-async def _task(state: OperatorState, task_id: uuid.UUID) -> Task:
+async def load_task(state: OperatorState, task_id: uuid.UUID) -> Task | None:
     try:
         async with state.ctx.read_sessions() as session:
-            task = await TaskRepository.from_session(session).get(task_id)
-    except Exception as exc:  # the database is away: try again later
-        raise kopf.TemporaryError(f"The database is unavailable: {exc}", delay=10) from exc
-    if task is None:
-        raise kopf.PermanentError(f"PixelFleet has no task {task_id}.")
-    return task
+            return await TaskRepository.from_session(session).get(task_id)
+    except DATABASE_ERRORS as exc:
+        raise kopf.TemporaryError(
+            f"The database is unavailable: {exc}", delay=DATABASE_RETRY_SECONDS
+        ) from exc
+
+
+def imagejob_handler(
+    handler: str,
+    *,
+    invalid: Literal["refuse", "ignore"],
+    missing_task: Literal["refuse", "ignore"] = "refuse",
+) -> Callable[[ImageJobStep], KopfHandler]:
+    """Runs a handler's step over the skeleton. A spec that cannot be read is `refuse`d (said in
+    the status and an Event, then failed for good) or `ignore`d (nothing to do); so is a job
+    whose task PixelFleet does not know (refused when it is created, then left alone). The
+    status the step returns is written to the job. `functools.wraps` keeps the step's name,
+    which Kopf uses as the handler's id."""
+
+    def decorate(step: ImageJobStep) -> KopfHandler:
+        @functools.wraps(step)
+        async def run(
+            body: kopf.Body,
+            spec: kopf.Spec,
+            meta: kopf.Meta,
+            patch: kopf.Patch,
+            memo: kopf.Memo,
+            **_: Any,
+        ) -> None:
+            state = operator_state(memo)
+            name = str(meta.get("name"))
+            with handler_run(IMAGEJOBS, handler), about_imagejob(meta, spec):
+                try:
+                    parsed = parse_spec(spec)
+                except InvalidImageJob as refusal:
+                    if invalid == "ignore":
+                        return
+                    await _refuse(state, name, body, "InvalidSpec", str(refusal))
+                    raise kopf.PermanentError(str(refusal)) from None
+                task = await load_task(state, uuid.UUID(parsed.task_id))
+                if task is None:
+                    if missing_task == "ignore":
+                        return
+                    unknown = f"PixelFleet has no task {parsed.task_id}."
+                    await _refuse(state, name, body, "TaskNotFound", unknown)
+                    raise kopf.PermanentError(unknown)
+                job = ImageJobRun(state, name, dict(body), parsed, task, meta.get("generation"))
+                try:
+                    wanted = await step(job)
+                except (kopf.TemporaryError, kopf.PermanentError):
+                    raise
+                except Exception as exc:
+                    await _report_failure(state, body, handler, exc)
+                    raise
+                if wanted is not None:
+                    patch.status.update(wanted)
+
+        return run
+
+    return decorate
+
+
+async def _refuse(
+    state: OperatorState, name: str, body: kopf.Body, reason: str, message: str
+) -> None:
+    """Says where `kubectl get` and `kubectl describe` show it why the job is given up."""
+    log.warning("%s refused: %s", name, message)
+    await state.jobs.patch_status(name, {"phase": "Failed", "message": message})
+    await state.jobs.post_event(dict(body), "Warning", reason, message)
+
+
+async def _report_failure(
+    state: OperatorState, body: kopf.Body, handler: str, exc: Exception
+) -> None:
+    """An unexpected failure shows on the job (`kubectl describe`) before Kopf retries it."""
+    try:
+        await state.jobs.post_event(
+            dict(body), "Warning", "HandlerFailed", f"{handler}: {type(exc).__name__}: {exc}"
+        )
+    except Exception:
+        log.warning("could not post the failure of %s as an Event", handler, exc_info=True)
+
+
+# ---- The handlers ------------------------------------------------------------------------------
 
 
 @kopf.on.create(GROUP, VERSION, IMAGEJOB_PLURAL)
-@counted(IMAGEJOBS, "create")
-async def dispatch_imagejob(
-    body: kopf.Body,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    state = operator_state(memo)
-    with about_imagejob(meta, spec):
-        try:
-            parsed = _spec(spec)
-        except kopf.PermanentError as refusal:
-            # Said where `kubectl get` and `kubectl describe` show it, then given up for good.
-            name = str(meta.get("name"))
-            log.warning("%s refused: %s", name, refusal)
-            await state.jobs.patch_status(name, {"phase": "Failed", "message": str(refusal)})
-            await state.jobs.post_event(dict(body), "Warning", "InvalidSpec", str(refusal))
-            raise
-        task_id = uuid.UUID(parsed.task_id)
-        task = await _task(state, task_id)
-        if task.status == "queued":
-            await _send_once(state, task_id)
-        wanted = as_patch(status_of_task(task, meta.get("generation")))
-        patch.status.update(wanted)
+@imagejob_handler("create", invalid="refuse")
+async def dispatch_imagejob(job: ImageJobRun) -> dict[str, Any]:
+    if job.task.status == "queued":
+        await _send_once(job.state, job.task_id)
+    return job.wanted_status()
 
 
 async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
@@ -196,43 +286,26 @@ async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
     second send would be harmless, but a restart should not cost one for every job."""
     assert state.ctx.redis is not None
     guard = dispatch_guard(task_id)
-    try:
-        first = await state.ctx.redis.set(guard, "1", nx=True, ex=DISPATCH_GUARD_SECONDS)
-    except (RedisError, OSError) as exc:
-        raise kopf.TemporaryError(f"Redis is unavailable: {exc}", delay=5) from exc
-    if not first:
+    if not await state.ctx.redis.set(guard, "1", nx=True, ex=DISPATCH_GUARD_SECONDS):
         return
     try:
         await state.celery.send(task_id)
-    except DispatchFailed as exc:
-        await state.ctx.redis.delete(guard)
-        raise kopf.TemporaryError(str(exc), delay=5) from exc
+    except DispatchFailed:
+        await state.ctx.redis.delete(guard)  # the next try sends it
+        raise
     log.info("task %s sent to the workers (queue %s)", task_id, state.celery.queue)
 
 
 @kopf.timer(GROUP, VERSION, IMAGEJOB_PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-@counted(IMAGEJOBS, "resync")
-async def resync_imagejob(
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    state = operator_state(memo)
-    with about_imagejob(meta, spec):
-        try:
-            parsed = _spec(spec)
-        except kopf.PermanentError:
-            return  # refused when it was created; nothing to keep in sync
-        task = await _task(state, uuid.UUID(parsed.task_id))
-        wanted = as_patch(status_of_task(task, meta.get("generation")))
-        if differs(dict(status), wanted):
-            patch.status.update(wanted)
-        if wanted["phase"] in FINISHED_PHASES and _expired(task, parsed.ttl_seconds_after_finished):
-            log.info("deleting %s: finished longer ago than its TTL", meta.get("name"))
-            await state.jobs.delete(str(meta.get("name")))
+@imagejob_handler("resync", invalid="ignore", missing_task="ignore")
+async def resync_imagejob(job: ImageJobRun) -> dict[str, Any] | None:
+    wanted = job.wanted_status()
+    ttl = job.spec.ttl_seconds_after_finished
+    if wanted["phase"] in FINISHED_PHASES and _expired(job.task, ttl):
+        log.info("deleting %s: finished longer ago than its TTL", job.name)
+        await job.state.jobs.delete(job.name)
+    current = job.body.get("status")
+    return wanted if differs(dict(current or {}), wanted) else None
 
 
 def _expired(task: Task, ttl_seconds: int | None) -> bool:
@@ -242,26 +315,19 @@ def _expired(task: Task, ttl_seconds: int | None) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, IMAGEJOB_PLURAL)
-@counted(IMAGEJOBS, "delete")
-async def cancel_imagejob(spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    state = operator_state(memo)
-    with about_imagejob(meta, spec):
-        try:
-            task_id = uuid.UUID(ImageJobSpec.model_validate(dict(spec)).task_id)
-        except ValidationError:
-            return  # a job that never named a valid task has nothing to cancel
-        try:
-            async with state.ctx.sessions.begin() as session:
-                cancelled = await jobs_service.cancel_task_by_id(
-                    session, task_id, state.ctx.retention
-                )
-        except Exception as exc:
-            raise kopf.TemporaryError(f"Could not cancel task {task_id}: {exc}", delay=5) from exc
-        if cancelled is None:
-            return  # already finished (or a TTL deletion): nothing to do
-        log.info("task %s cancelled: its ImageJob was deleted", task_id)
-        await announce_final_state(state.ctx, cancelled)
-        try:  # a worker that has the message already drops it; the claim would refuse it anyway
-            await asyncio.to_thread(state.celery.app.control.revoke, str(task_id))
-        except Exception:
-            log.warning("task %s: could not broadcast its revocation", task_id, exc_info=True)
+@imagejob_handler("delete", invalid="ignore", missing_task="ignore")
+async def cancel_imagejob(job: ImageJobRun) -> None:
+    state, task_id = job.state, job.task_id
+    try:
+        async with state.ctx.sessions.begin() as session:
+            cancelled = await jobs_service.cancel_task_by_id(session, task_id, state.ctx.retention)
+    except DATABASE_ERRORS as exc:
+        raise kopf.TemporaryError(
+            f"Could not cancel task {task_id}: {exc}", delay=DATABASE_RETRY_SECONDS
+        ) from exc
+    if cancelled is None:
+        return  # already finished (or a TTL deletion): nothing to do
+    log.info("task %s cancelled: its ImageJob was deleted", task_id)
+    await announce_final_state(state.ctx, cancelled)
+    # A worker that has the message already drops it; the claim would refuse it anyway.
+    await state.celery.revoke(task_id)

@@ -3,10 +3,8 @@ autoscaler measured and decided for each WorkerPool (served on the operator's me
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
 
 from pixelfleet.observability.metrics import (
     AUTOSCALER_CURRENT_REPLICAS,
@@ -20,8 +18,6 @@ from pixelfleet.operator.resources import IMAGEJOB_PLURAL, WORKERPOOL_PLURAL
 IMAGEJOBS = IMAGEJOB_PLURAL
 WORKERPOOLS = WORKERPOOL_PLURAL
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @contextmanager
@@ -36,35 +32,17 @@ def handler_run(resource: str, handler: str) -> Iterator[None]:
         raise
 
 
-def counted(
-    resource: str, handler: str
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]:
-    """`handler_run` around every call of an async Kopf handler. `functools.wraps` keeps the
-    handler's name, which Kopf uses as its id in the resource's annotations."""
-
-    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        @functools.wraps(fn)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            with handler_run(resource, handler):
-                return await fn(*args, **kwargs)
-
-        return run
-
-    return decorate
-
-
 # The queue each pool measured last, so a queue's backlog series goes when no pool reads it.
 _queue_of_pool: dict[str, str] = {}
 
 
-def record_evaluation(pool: str, queue: str, *, waiting: int, desired: int, current: int) -> None:
-    """What one scaling evaluation of `pool` measured (the tasks waiting in its queue, as the
-    API's /metrics measures them too) and decided."""
+def record_evaluation(pool: str, queue: str, *, desired: int, current: int) -> None:
+    """What one scaling evaluation of `pool` decided; the backlog of its queue was recorded as
+    it was measured (`pixelfleet/worker/queue_backlog.py`, as the API's /metrics does)."""
     previous = _queue_of_pool.get(pool)
     _queue_of_pool[pool] = queue
     if previous is not None and previous != queue:
         _forget_queue_unless_read(previous)
-    QUEUE_BACKLOG.labels(queue).set(waiting)
     AUTOSCALER_DESIRED_REPLICAS.labels(pool).set(desired)
     AUTOSCALER_CURRENT_REPLICAS.labels(pool).set(current)
 

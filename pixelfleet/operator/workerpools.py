@@ -19,12 +19,14 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pixelfleet.autoscaling.policy import PoolPolicy, Recommendation, desired_replicas
+from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.operator.cluster import WorkerPools
 from pixelfleet.operator.imagejobs import operator_state
-from pixelfleet.operator.queue_load import busy_hosts, queue_load
 from pixelfleet.operator.resources import GROUP, VERSION, WORKERPOOL_PLURAL, WorkerPoolSpec
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.telemetry import WORKERPOOLS, forget_pool, handler_run, record_evaluation
+from pixelfleet.worker.names import CELERY_WORKER_PREFIX, host_of
+from pixelfleet.worker.queue_backlog import queue_load
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,20 @@ async def prefer_idle_pods(
             await pools.set_deletion_cost(pod, cost)
 
 
+async def busy_hosts(state: OperatorState) -> Counter[str]:
+    """How many tasks each worker host (pod) is running, as the database says."""
+    async with state.ctx.read_sessions() as session:
+        workers = await TaskRepository.from_session(session).running_per_worker(
+            CELERY_WORKER_PREFIX
+        )
+    hosts: Counter[str] = Counter()
+    for worker, count in workers.items():
+        host = host_of(worker)
+        if host is not None:
+            hosts[host] += count
+    return hosts
+
+
 @dataclass
 class PoolMemory:
     """What a pool's daemon carries from one evaluation to the next."""
@@ -83,16 +99,14 @@ async def evaluate_pool(
 ) -> None:
     """One scaling evaluation: measure the load, decide, scale, and record it all."""
     assert state.ctx.redis is not None
-    busy = await busy_hosts(state.ctx.read_sessions)
+    busy = await busy_hosts(state)
     current, labels = await pools.replicas(spec.deployment)
     pods = await pools.pods(labels)
     running = sum(busy.get(pod, 0) for pod, _ in pods)
     load = await queue_load(state.ctx.redis, spec.queue, running)
     decision = desired_replicas(policy_of(spec), load, current, memory.history, time.time())
     memory.history = decision.history
-    record_evaluation(
-        name, spec.queue, waiting=load.waiting, desired=decision.desired, current=current
-    )
+    record_evaluation(name, spec.queue, desired=decision.desired, current=current)
     if decision.desired < current:
         await prefer_idle_pods(pools, pods, busy)
     if decision.desired != current:
@@ -121,6 +135,13 @@ async def evaluate_pool(
             "observedGeneration": body.get("metadata", {}).get("generation"),
         },
     )
+
+
+async def _say_poll_failed(pools: WorkerPools, name: str, exc: Exception) -> None:
+    try:
+        await pools.patch_status(name, {"reason": f"the last poll failed: {type(exc).__name__}"})
+    except (ApiException, OSError):
+        log.warning("pool %s: could not say so in its status", name, exc_info=True)
 
 
 @kopf.daemon(GROUP, VERSION, WORKERPOOL_PLURAL, cancellation_timeout=10)
@@ -155,8 +176,12 @@ async def autoscale_pool(
                 await pools.patch_status(name, {"reason": str(refusal)})
                 await stopped.wait(60)
                 continue
-            except (ApiException, RedisError, OSError, SQLAlchemyError):
+            except SQLAlchemyError:
+                log.warning("pool %s: the database did not answer; trying again", name)
+            except (ApiException, RedisError, OSError) as exc:
+                # Tried again at the next poll, and said in the pool's status meanwhile.
                 log.warning("pool %s: this poll failed; trying again", name, exc_info=True)
+                await _say_poll_failed(pools, name, exc)
             await stopped.wait(spec.poll_seconds)
     finally:
         # The WorkerPool was deleted (or the operator is leaving): nobody updates the pool's

@@ -6,13 +6,12 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from redis.exceptions import RedisError
 
 from pixelfleet.errors import TooManyRequests
 from pixelfleet.rate_limits.policy import Rate
-from pixelfleet.rate_limits.stores import RateStore
 from pixelfleet.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +29,14 @@ RuleName = Literal[
     "payments_per_user",
     "payments_per_address",
 ]
+
+
+class RateStore(Protocol):
+    """Where the limiter keeps its state (the adapters are in `stores.py`)."""
+
+    async def take(self, key: str, rate: Rate) -> int:
+        """Takes one request from the key's allowance: 0 if allowed, else the ms to wait."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,16 @@
-"""Where the limiter keeps its state: this process's memory, or Redis (shared by every replica,
-decided atomically in one script on Redis' own clock, so replicas' clocks need not agree)."""
+"""Where the limiter keeps its state (the `RateStore` port, in `limiter.py`): this process's
+memory, or Redis (shared by every replica, decided atomically in one script on Redis' own clock,
+so replicas' clocks need not agree)."""
 
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
 from redis.asyncio import Redis
 
 from pixelfleet.rate_limits.policy import Rate, decide
 
 KEY_PREFIX = "pixelfleet:ratelimit:"
-
-
-class RateStore(Protocol):
-    async def take(self, key: str, rate: Rate) -> int:
-        """Takes one request from the key's allowance: 0 if allowed, else the ms to wait."""
-        ...
 
 
 class MemoryRateStore:

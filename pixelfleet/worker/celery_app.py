@@ -27,8 +27,8 @@ def _json_logs(**_: Any) -> None:
 log = logging.getLogger(__name__)
 
 settings = Settings()
-runtime = WorkerRuntime(lambda: settings)
 app = create_celery(settings)
+runtime = WorkerRuntime(lambda: settings, app)
 register_tasks(app, runtime)
 celery_app = app
 

@@ -10,7 +10,8 @@ import os
 import signal
 import socket
 
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.processing import Outcome, process_task

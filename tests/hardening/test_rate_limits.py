@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import create_context
+from pixelfleet.bootstrap import create_context
 from pixelfleet.settings import Settings
 from tests.api_helpers import PASSWORD, PROBLEM, image_bytes
 from tests.conftest import TEST_JWT_SECRET

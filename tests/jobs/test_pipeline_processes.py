@@ -16,12 +16,8 @@ import pytest
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.spec import parse_pipeline
-from pixelfleet.jobs.pipeline_processes import (
-    PipelineCrashed,
-    PipelineJob,
-    PipelineProcesses,
-    PipelineTimedOut,
-)
+from pixelfleet.jobs.pipeline_processes import PipelineProcesses
+from pixelfleet.jobs.pipeline_runs import PipelineCrashed, PipelineJob, PipelineTimedOut
 from tests.api_helpers import image_bytes, noise_png, truncated_jpeg
 
 LIMITS = ImageLimits()

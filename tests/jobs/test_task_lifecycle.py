@@ -181,7 +181,7 @@ async def test_crafted_cursors_are_refused_precisely(
 
 async def test_readiness_fails_on_an_unmigrated_database(tmp_path: Any) -> None:
     from pixelfleet.api.app import create_app
-    from pixelfleet.context import create_context
+    from pixelfleet.bootstrap import create_context
     from pixelfleet.settings import Settings
 
     ctx = create_context(Settings(data_dir=tmp_path, jwt_secret="x" * 40))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -112,9 +111,6 @@ class RefusingLauncher:
 
     async def dispatch(self, task: Task) -> None:
         raise DispatchFailed("the broker is away")
-
-    async def deliver_webhooks(self, ctx: ProcessContext, task_id: uuid.UUID) -> None:
-        return None
 
     async def close(self) -> None:
         return None

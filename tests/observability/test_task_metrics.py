@@ -19,7 +19,7 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow, when_committed
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.pipeline_processes import PipelineCrashed, PipelineRun
+from pixelfleet.jobs.pipeline_runs import PipelineCrashed, PipelineRun
 from pixelfleet.jobs.processing import process_task
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task

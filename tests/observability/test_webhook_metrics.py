@@ -12,7 +12,8 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
 from pixelfleet.webhooks import delivery as webhook_delivery
 from pixelfleet.webhooks.delivery import deliver_due

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.models import Task
 from pixelfleet.observability import log_context

@@ -212,6 +212,38 @@ async def test_a_malformed_imagejob_is_refused_with_a_clear_message(
     assert job["status"]["message"] == message
 
 
+async def test_an_imagejob_naming_a_task_pixelfleet_does_not_know_is_refused(
+    cluster: EmulatedCluster, processes: Processes
+) -> None:
+    processes.operator()
+    unknown = "0b7a9d2e-5c1f-4e8a-9b3d-2f6c8e1a4d70"
+    cluster.create(
+        "imagejobs",
+        {
+            "apiVersion": "pixelfleet.dev/v1alpha1",
+            "kind": "ImageJob",
+            "metadata": {"name": f"task-{unknown}"},
+            "spec": {
+                "taskId": unknown,
+                "userId": "u",
+                "source": {
+                    "key": "uploads/x",
+                    "contentType": "image/png",
+                    "bytes": 1,
+                    "width": 1,
+                    "height": 1,
+                },
+                "pipeline": {},
+            },
+        },
+        NAMESPACE,
+    )
+
+    job = await _phase(cluster, unknown, {"Failed"}, within=30)
+    assert job["status"]["message"] == f"PixelFleet has no task {unknown}."
+    assert "TaskNotFound" in _reasons(cluster, unknown)
+
+
 async def test_the_operators_log_lines_carry_the_imagejobs_request_task_and_user(
     client: httpx.AsyncClient, cluster: EmulatedCluster, processes: Processes
 ) -> None:

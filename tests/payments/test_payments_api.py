@@ -9,7 +9,8 @@ import httpx
 from sqlalchemy import update
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.models import User
 from pixelfleet.settings import Settings
 from tests.api_helpers import PROBLEM, balance_of, sign_up

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import create_context
+from pixelfleet.bootstrap import create_context
 from pixelfleet.settings import Settings
 from pixelfleet.storage import LocalStorage, StoredObjectMissing
 from pixelfleet.storage.factory import create_storage

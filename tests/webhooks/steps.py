@@ -11,9 +11,9 @@ import httpx
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import Outcome
-from pixelfleet.launchers import EmbeddedLauncher
 from pixelfleet.models import Task
 from pixelfleet.webhooks.delivery import deliver_due
+from pixelfleet.webhooks.sender import BackgroundWebhookSender
 from pixelfleet.webhooks.service import record_task_event
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import image_bytes
@@ -42,8 +42,8 @@ async def submit_with_callback(
 async def sends_settled(ctx: ProcessContext) -> None:
     """Waits for the webhook sends that finishing (or cancelling) a task started by itself in
     the background: after it, their first attempts are made and recorded."""
-    assert isinstance(ctx.launcher, EmbeddedLauncher)
-    await ctx.launcher.settle()
+    assert isinstance(ctx.webhooks, BackgroundWebhookSender)
+    await ctx.webhooks.settle()
 
 
 async def finish_queued_tasks(ctx: ProcessContext) -> list[Outcome]:

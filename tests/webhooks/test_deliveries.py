@@ -13,16 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
-from pixelfleet.context import ProcessContext, create_context
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import process_task
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.launchers import EmbeddedLauncher
 from pixelfleet.models import Task
 from pixelfleet.webhooks import service as webhooks_service
 from pixelfleet.webhooks.delivery import deliver_due
 from pixelfleet.webhooks.repository import DueDelivery, WebhookDeliveryRepository
+from pixelfleet.webhooks.sender import BackgroundWebhookSender
 from pixelfleet.webhooks.service import record_task_event
 from pixelfleet.webhooks.signing import verify_signature
 from pixelfleet.worker.embedded import drain_queue, run_scheduler
@@ -76,8 +77,8 @@ async def test_a_finished_task_sends_its_event_without_being_asked(
     task_id = submitted.json()["id"]
 
     assert await drain_queue(ctx) == ["succeeded"]
-    assert isinstance(ctx.launcher, EmbeddedLauncher)
-    await ctx.launcher.settle()
+    assert isinstance(ctx.webhooks, BackgroundWebhookSender)
+    await ctx.webhooks.settle()
 
     [request] = receiver.requests
     assert (request.path, request.headers["pixelfleet-event"]) == ("/hook", "task.succeeded")

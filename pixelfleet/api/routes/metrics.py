@@ -15,6 +15,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.observability import exposition
 from pixelfleet.observability.metrics import QUEUE_BACKLOG
 from pixelfleet.worker.names import control_queue
+from pixelfleet.worker.queue_backlog import measure_backlog
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +25,15 @@ EMBEDDED_QUEUE = "embedded"
 """The `queue` label of the embedded mode's backlog: its queue is the `tasks` table."""
 
 
-async def measure_backlog(ctx: ProcessContext) -> None:
-    """Sets the backlog gauge from where tasks wait: Celery's Redis lists, or (embedded) the
-    tasks table. A source that does not answer leaves the last value."""
+async def measure_backlogs(ctx: ProcessContext) -> None:
+    """Sets the backlog gauge from where tasks wait: Celery's Redis lists (measured as the
+    autoscaler measures them), or (embedded) the tasks table. A source that does not answer
+    leaves the last value."""
     try:
         if ctx.redis is not None:
             queue = ctx.settings.celery_queue
             for name in (queue, control_queue(queue)):
-                QUEUE_BACKLOG.labels(queue=name).set(int(await ctx.redis.llen(name)))
+                await measure_backlog(ctx.redis, name)
         else:
             async with ctx.read_sessions() as session:
                 queued = await TaskRepository.from_session(session).count_queued()
@@ -47,5 +49,5 @@ async def measure_backlog(ctx: ProcessContext) -> None:
 )
 async def metrics(ctx: ContextDep) -> Response:
     """Prometheus metrics in the text exposition format."""
-    await measure_backlog(ctx)
+    await measure_backlogs(ctx)
     return Response(exposition.render(), media_type=exposition.CONTENT_TYPE)
