@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from pixelfleet.context import create_context
+from pixelfleet.db import after_commit, unit_of_work
 from pixelfleet.jobs import service as jobs_service
-from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.launchers.celery import CeleryLauncher
@@ -250,18 +250,19 @@ async def cancel_imagejob(spec: kopf.Spec, meta: kopf.Meta, memo: kopf.Memo, **_
             task_id = uuid.UUID(ImageJobSpec.model_validate(dict(spec)).task_id)
         except ValidationError:
             return  # a job that never named a valid task has nothing to cancel
+
+        async def revoke(_ctx: object) -> None:
+            # A worker that has the message already drops it; the claim would refuse it anyway.
+            await asyncio.to_thread(state.celery.app.control.revoke, str(task_id))
+
         try:
-            async with state.ctx.sessions.begin() as session:
+            # Its event, its webhook send and the revocation go out once the cancel commits.
+            async with unit_of_work(state.ctx) as session:
                 cancelled = await jobs_service.cancel_task_by_id(
                     session, task_id, state.ctx.retention
                 )
+                if cancelled is not None:
+                    log.info("task %s cancelled: its ImageJob was deleted", task_id)
+                    after_commit(session, revoke)
         except Exception as exc:
             raise kopf.TemporaryError(f"Could not cancel task {task_id}: {exc}", delay=5) from exc
-        if cancelled is None:
-            return  # already finished (or a TTL deletion): nothing to do
-        log.info("task %s cancelled: its ImageJob was deleted", task_id)
-        await announce_final_state(state.ctx, cancelled)
-        try:  # a worker that has the message already drops it; the claim would refuse it anyway
-            await asyncio.to_thread(state.celery.app.control.revoke, str(task_id))
-        except Exception:
-            log.warning("task %s: could not broadcast its revocation", task_id, exc_info=True)
