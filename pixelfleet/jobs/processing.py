@@ -134,7 +134,7 @@ class _ProgressFeed:
 
     async def _write(self, progress: tuple[str, int]) -> None:
         try:
-            async with self.ctx.sessions.begin() as session:
+            async with unit_of_work(self.ctx) as session:
                 await TaskRepository.from_session(session).record_progress(
                     self.claimed.task_id, self.worker, progress[1], progress[0], utcnow()
                 )
