@@ -31,7 +31,7 @@ from pixelfleet.jobs import metrics
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task, TaskOutput
-from pixelfleet.webhooks.service import record_task_event
+from pixelfleet.webhooks import service as webhooks
 
 if TYPE_CHECKING:
     from pixelfleet.context import ProcessContext
@@ -119,7 +119,7 @@ async def _settled(
     task = await TaskRepository.from_session(session).get(task_id)
     assert task is not None
     metrics.count_finished(session, outcome, task.started_at if was_running else None, now)
-    await record_task_event(session, task)
+    await webhooks.record_task_event(session, task)
     announce(session, TaskEvent.from_task(task))
     if task.callback_url is not None:
         start_webhooks(session, task.id)
