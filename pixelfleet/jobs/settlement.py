@@ -16,7 +16,6 @@ and, queued to run after the commit (`db.after_commit`), dropped if the transact
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -35,8 +34,6 @@ from pixelfleet.webhooks import service as webhooks
 
 if TYPE_CHECKING:
     from pixelfleet.context import ProcessContext
-
-log = logging.getLogger(__name__)
 
 
 async def settle_succeeded(
