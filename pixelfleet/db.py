@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import DateTime, MetaData, Select, and_, event, make_url, or_, text
 from sqlalchemy.engine import Connection, Dialect
@@ -158,22 +158,102 @@ async def ping(engine: AsyncEngine) -> None:
 
 
 # ---- Work that waits for the commit --------------------------------------------------------------
-# Services never commit (their callers do), so what must follow a commit (counting a metric, say)
-# is held on the session until its outermost transaction commits, and dropped if the transaction
-# or savepoint it was noted in rolls back, or the session closes without committing.
+# Services never commit (their callers do), so what must follow a commit is held on the session
+# until its outermost transaction commits, and dropped if the transaction or savepoint it was
+# queued in rolls back, or the session closes without committing. Two kinds wait:
+# - `when_committed`: a synchronous action (counting a metric), run by the commit itself;
+# - `after_commit`: async work (dispatching a task to a worker, announcing a task's event,
+#   starting a webhook's delivery), run by the boundary that committed, once its commit is
+#   done: `unit_of_work` (a worker's, a sweep's, a Kopf handler's, a command's transaction) and
+#   the API's request session call `run_committed_work` with the process context, which each
+#   piece of work is given.
+# Work that fails after the commit is logged and does not undo the commit, nor stop the work
+# queued after it: the database is the record, and every such piece of work has a repair path
+# (the re-dispatch job, the event stream's resync from the database, the webhook sweep).
 
 _PENDING = "pixelfleet.db.after_commit"
 """The session.info key of the (transaction, action) pairs waiting for the commit."""
+_COMMITTED = "pixelfleet.db.committed_work"
+"""The session.info key of the async work whose transaction committed, waiting for its run."""
+_FLUSHED = "pixelfleet.db.runs_committed_work"
+"""The session.info key that marks a session whose owner runs its committed work."""
+
+AfterCommitWork = Callable[[Any], Awaitable[None]]
+"""Async work given the process context of the boundary that committed."""
+
+
+class _Work:
+    """Async work in the pending list (a sync action is a plain callable)."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: AfterCommitWork) -> None:
+        self.run = run
+
+
+def _current_transaction(session: AsyncSession | Session) -> tuple[Session, SessionTransaction]:
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
+    if transaction is None:
+        raise RuntimeError("no transaction to wait for: call this after the write it follows")
+    return sync, transaction
 
 
 def when_committed(session: AsyncSession | Session, action: Callable[[], None]) -> None:
     """Runs `action` after the session's outermost transaction commits; never if the current
     transaction (or savepoint) rolls back or the session closes without committing."""
-    sync = session.sync_session if isinstance(session, AsyncSession) else session
-    transaction = sync.get_nested_transaction() or sync.get_transaction()
-    if transaction is None:
-        raise RuntimeError("no transaction to wait for: call this after the write it counts")
+    sync, transaction = _current_transaction(session)
     sync.info.setdefault(_PENDING, []).append((transaction, action))
+
+
+def after_commit(session: AsyncSession, work: AfterCommitWork) -> None:
+    """Queues `work` to run once the session's outermost transaction commits, given the process
+    context, by the boundary that committed; dropped if the current transaction (or savepoint)
+    rolls back or the session closes without committing. Only a session whose owner runs its
+    committed work (`unit_of_work`, the API's request session) takes work: anywhere else it
+    would be silently lost, so queuing there is refused."""
+    sync, transaction = _current_transaction(session)
+    if not sync.info.get(_FLUSHED):
+        raise RuntimeError(
+            "this session's owner does not run work after its commit: open it with "
+            "db.unit_of_work (or take the request's session)"
+        )
+    sync.info.setdefault(_PENDING, []).append((transaction, _Work(work)))
+
+
+def runs_committed_work(session: AsyncSession) -> None:
+    """Marks `session` as owned by a boundary that calls `run_committed_work` after it commits."""
+    session.sync_session.info[_FLUSHED] = True
+
+
+async def run_committed_work(session: AsyncSession, ctx: object) -> None:
+    """Runs, in the order it was queued, the async work whose transaction has committed (work
+    queued in a transaction that has not, or never will, is left alone). A failure is logged
+    and the rest still runs: the commit stands."""
+    info = session.sync_session.info
+    while info.get(_COMMITTED):
+        work: AfterCommitWork = info[_COMMITTED].pop(0)
+        try:
+            await work(ctx)
+        except Exception:
+            log.exception("work after a commit failed (the commit stands)")
+
+
+class _SessionOwner(Protocol):
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+
+@asynccontextmanager
+async def unit_of_work(ctx: _SessionOwner) -> AsyncIterator[AsyncSession]:
+    """A transaction owned by the caller (a worker's step, a sweep, a Kopf handler, a command):
+    committed when the block ends, rolled back if it raises. The work queued with
+    `after_commit` runs once the commit is done, before this returns."""
+    async with ctx.sessions() as session:
+        runs_committed_work(session)
+        async with session.begin():
+            yield session
+        await run_committed_work(session, ctx)
 
 
 def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
@@ -189,6 +269,9 @@ def _run_committed(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: what it holds waits for the outer commit
     for _, action in session.info.pop(_PENDING, ()):
+        if isinstance(action, _Work):  # the boundary runs it, once its commit has returned
+            session.info.setdefault(_COMMITTED, []).append(action.run)
+            continue
         try:
             action()
         except Exception:  # the data is committed: what follows must not turn that into an error

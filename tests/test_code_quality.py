@@ -103,23 +103,6 @@ def test_the_import_circle_finder_finds_a_circle() -> None:
     assert _import_circles(graph) == [{"a", "b", "c"}]
 
 
-def test_imaging_and_the_command_line_are_in_no_import_circle() -> None:
-    owned = ("pixelfleet.imaging", "pixelfleet.cli")
-    circles = [
-        circle
-        for circle in _import_circles(_import_graph())
-        if any(module.startswith(owned) for module in circle)
-    ]
-    assert circles == []
-
-
-# Import circles that other work in progress breaks: emptied once it is merged. The test fails
-# on any circle not listed here, and on one listed here that is gone, so this stays true.
-IMPORT_CIRCLES_TO_BREAK_ELSEWHERE: list[set[str]] = [
-    {"pixelfleet.jobs.service", "pixelfleet.webhooks.service"},
-]
-
-
 def _a_path_around(circle: set[str], graph: dict[str, set[str]]) -> str:
     """One way around the circle, for the message: `a -> b -> a`."""
     start = min(circle)
@@ -139,12 +122,9 @@ def _a_path_around(circle: set[str], graph: dict[str, set[str]]) -> str:
 def test_the_package_has_no_import_circles() -> None:
     graph = _import_graph()
     circles = _import_circles(graph)
-    unexpected = [c for c in circles if c not in IMPORT_CIRCLES_TO_BREAK_ELSEWHERE]
-    assert not unexpected, "import circles:\n" + "\n".join(
-        _a_path_around(c, graph) for c in unexpected
+    assert not circles, "import circles:\n" + "\n".join(
+        _a_path_around(c, graph) for c in circles
     )
-    gone = [c for c in IMPORT_CIRCLES_TO_BREAK_ELSEWHERE if c not in circles]
-    assert not gone, f"no longer circles, drop them from the list: {gone}"
 
 
 def test_the_import_graph_sees_imports_inside_functions_and_for_type_checking() -> None:

@@ -19,7 +19,7 @@ from pixelfleet import row_security
 from pixelfleet.accounts import api_keys, scopes
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
-from pixelfleet.db import utcnow
+from pixelfleet.db import run_committed_work, runs_committed_work, utcnow
 from pixelfleet.errors import PixelFleetError, Unauthorized
 from pixelfleet.models import User
 from pixelfleet.observability import log_context
@@ -47,15 +47,24 @@ ContextDep = Annotated[ProcessContext, Depends(get_context)]
 async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back if it raises.
 
-    It commits before the response is sent, so a client never sees a success that was not stored."""
+    It commits before the response is sent, so a client never sees a success that was not stored.
+    The work its services queued for after the commit (`db.after_commit`: a dispatch, a task's
+    event, a webhook send) runs once the commit is done, also before the response; work queued
+    in a transaction that rolled back never runs."""
     async with ctx.sessions() as session:
+        runs_committed_work(session)
         try:
             yield session
+        except Exception:
+            await session.rollback()
+            # A handler may have committed part of its work before it failed.
+            await run_committed_work(session, ctx)
+            raise
         except BaseException:
             await session.rollback()
             raise
-        else:
-            await session.commit()
+        await session.commit()
+        await run_committed_work(session, ctx)
 
 
 async def get_read_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:

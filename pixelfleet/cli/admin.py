@@ -33,10 +33,11 @@ async def _in_transaction(
 ) -> T:
     """Runs `work` in one transaction, in a process context of its own."""
     from pixelfleet.bootstrap import create_context
+    from pixelfleet.db import unit_of_work
 
     ctx = create_context(settings)
     try:
-        async with ctx.sessions.begin() as session:
+        async with unit_of_work(ctx) as session:
             return await work(ctx, session)
     finally:
         await ctx.close()

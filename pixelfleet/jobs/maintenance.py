@@ -1,5 +1,9 @@
 """Scheduled upkeep: hand out tasks again whose dispatch was lost, recover tasks whose worker
-vanished or overran its hard limit, delete expired files."""
+vanished or overran its hard limit, delete expired files.
+
+Each sweep is its own unit of work (`db.unit_of_work`): it commits, then runs what its commit
+queued (a re-dispatch, the events and webhook sends of the tasks it failed, which are settled by
+`jobs.settlement` as any other end)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,10 @@ from datetime import datetime, timedelta
 
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
-from pixelfleet.credits import service as credits
-from pixelfleet.db import utcnow
-from pixelfleet.jobs import metrics
+from pixelfleet.db import unit_of_work, utcnow
+from pixelfleet.jobs.dispatching import dispatch_after_commit
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.jobs.states import RUNNING
-from pixelfleet.launchers import DispatchFailed
-from pixelfleet.webhooks import service as webhooks
+from pixelfleet.jobs.settlement import settle_failed
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +32,19 @@ async def recover_stale_tasks(
     now = utcnow()
     cutoff = stale_before or now - timedelta(seconds=ctx.settings.task_stale_seconds)
     touched = 0
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
         for task in await repo.running_with_heartbeat_before(cutoff, worker_prefix):
             if task.attempts >= ctx.settings.task_max_attempts:
-                if await repo.mark_failed(
+                if await settle_failed(
+                    session,
                     task.id,
-                    {RUNNING},
                     "worker-lost",
                     f"The worker stopped during each of {task.attempts} attempts.",
-                    now,
-                    now + ctx.retention,
+                    ctx.retention,
                     worker=task.worker,
                     silent_since=cutoff,
-                ):
-                    metrics.count_finished(session, "failed", task.started_at, now)
-                    await credits.refund_task(
-                        session, task.user_id, task.id, task.cost, "failed: worker-lost"
-                    )
-                    await webhooks.record_task_event(session, task)
+                ) is not None:
                     touched += 1
             elif await repo.requeue(task.id, task.worker, now, silent_since=cutoff):
                 touched += 1
@@ -65,21 +60,14 @@ async def redispatch_stale_tasks(ctx: ProcessContext, *, batch: int = 500) -> in
     a task that was merely slow to start is harmless: only one worker can claim it."""
     now = utcnow()
     cutoff = now - timedelta(seconds=ctx.settings.redispatch_after_seconds)
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
         stale = await repo.queued_dispatched_before(cutoff, batch)
         stamped = [task for task in stale if await repo.mark_dispatched(task.id, cutoff, now)]
-    sent = 0
-    for task in stamped:
-        try:
-            await ctx.launcher.dispatch(task)
-        except DispatchFailed:
-            log.warning("re-dispatch stopped: the launcher refuses tasks", exc_info=True)
-            break
-        sent += 1
-    if sent:
-        log.warning("re-dispatched %d queued task(s) nobody had started", sent)
-    return sent
+        dispatches = dispatch_after_commit(session, stamped)
+    if dispatches.sent:
+        log.warning("re-dispatched %d queued task(s) nobody had started", dispatches.sent)
+    return dispatches.sent
 
 
 async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
@@ -88,24 +76,18 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
     now = utcnow()
     grace = timedelta(seconds=ctx.settings.task_time_limit_seconds + 30)
     failed = 0
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
         for task in await repo.running_started_before(now - grace, batch):
-            if await repo.mark_failed(
+            if await settle_failed(
+                session,
                 task.id,
-                {RUNNING},
                 "time-limit",
                 f"The task ran past its hard time limit of "
                 f"{ctx.settings.task_time_limit_seconds:g} seconds.",
-                now,
-                now + ctx.retention,
+                ctx.retention,
                 worker=task.worker,
-            ):
-                metrics.count_finished(session, "failed", task.started_at, now)
-                await credits.refund_task(
-                    session, task.user_id, task.id, task.cost, "failed: time-limit"
-                )
-                await webhooks.record_task_event(session, task)
+            ) is not None:
                 failed += 1
     if failed:
         log.warning("failed %d task(s) that overran the hard time limit", failed)
@@ -115,7 +97,7 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
 async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
     """Deletes the uploads and results of tasks past their retention time."""
     now = utcnow()
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
         expired = await repo.expired_unpurged(now, batch)
         for task in expired:
@@ -128,5 +110,5 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
 
 
 async def forget_expired_logins(ctx: ProcessContext) -> int:
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         return await accounts.forget_expired_refresh_tokens(session)

@@ -1,7 +1,9 @@
 """Running one task: claim it, run its pipeline, store the result, settle its credits.
 
 This is the task code every launcher runs (embedded workers and Celery workers alike), and so
-the task's transaction boundary: each step commits on its own. It is idempotent: a task that is
+the task's transaction boundary: each step is a unit of work of its own (`db.unit_of_work`),
+which commits, then runs the work queued for after its commit (events, webhook sends). A task's
+end is settled by `jobs.settlement`. It is idempotent: a task that is
 not `queued` any more is left alone, unless the caller proves its holder is gone (`take_over`).
 
 The pipeline runs in a child process of the worker (`pipeline_processes`), so that a run past
@@ -22,8 +24,7 @@ from pydantic import ValidationError
 
 from pixelfleet.assets import service as assets
 from pixelfleet.context import ProcessContext
-from pixelfleet.credits import service as credits
-from pixelfleet.db import utcnow
+from pixelfleet.db import unit_of_work, utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import EncodedImage
@@ -32,11 +33,11 @@ from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs import metrics
 from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
+from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
 from pixelfleet.jobs.stage_clock import step_times
-from pixelfleet.jobs.states import FAILED, QUEUED, RUNNING, SUCCEEDED
+from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.storage import StoredObjectMissing
-from pixelfleet.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class _ProgressFeed:
 
     async def _write(self, progress: tuple[str, int]) -> None:
         try:
-            async with self.ctx.sessions.begin() as session:
+            async with unit_of_work(self.ctx) as session:
                 await TaskRepository.from_session(session).record_progress(
                     self.claimed.task_id, self.worker, progress[1], progress[0], utcnow()
                 )
@@ -142,36 +143,15 @@ class _ProgressFeed:
             log.warning("task %s: could not record progress", self.claimed.task_id, exc_info=True)
 
 
-async def _settle_failure(
-    ctx: ProcessContext, task_id: uuid.UUID, holder: str, code: str, message: str
-) -> Task | None:
-    """Fails a running task held by `holder` and refunds it; None if someone else won."""
-    now = utcnow()
-    async with ctx.sessions.begin() as session:
-        repo = TaskRepository.from_session(session)
-        if not await repo.mark_failed(
-            task_id, {RUNNING}, code, message, now, now + ctx.retention, worker=holder
-        ):
-            return None
-        task = await repo.get(task_id)
-        assert task is not None
-        metrics.count_finished(session, "failed", task.started_at, now)
-        await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
-        await webhooks.record_task_event(session, task)
-    await _announce_webhooks(ctx, task.id, task.callback_url)
-    return task
-
-
 async def _fail(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, code: str, message: str
 ) -> Outcome:
-    task = await _settle_failure(ctx, task_id, worker, code, message)
+    """Fails (and refunds) the task this worker holds; "discarded" if it holds it no more."""
+    async with unit_of_work(ctx) as session:
+        task = await settle_failed(session, task_id, code, message, ctx.retention, worker=worker)
     if task is None:
         return "discarded"
     log.info("task %s failed: %s", task_id, code)
-    await ctx.events.publish(
-        _event(task, FAILED, task.progress, "failed", worker, task.attempts, code)
-    )
     return "failed"
 
 
@@ -179,8 +159,7 @@ async def _claim(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, take_over: TakeOver | None
 ) -> ClaimedTask | Outcome:
     now = utcnow()
-    lost: Task | None = None
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
         claimed = await repo.claim(task_id, worker, now)
         if claimed is None and take_over is not None:
@@ -190,33 +169,23 @@ async def _claim(
             if not take_over(held.worker):
                 return "skipped"
             if held.attempts >= ctx.settings.task_max_attempts:
-                lost = held  # settled below, outside this transaction
-            else:
-                claimed = await repo.take_over(task_id, held.worker, worker, now)
-        if claimed is not None:
-            # The queue wait is observed at a task's first start only, not at a re-run's or a
-            # take-over's (those wait on recovery, not on the queue).
-            metrics.count_started(session, claimed)
-    if lost is not None:
-        assert lost.worker is not None
-        failed = await _settle_failure(
-            ctx,
-            task_id,
-            lost.worker,
-            "worker-lost",
-            f"The worker stopped during each of {lost.attempts} attempts.",
-        )
-        if failed is None:
+                # Its worker stopped during each attempt: a poison task ends here.
+                failed = await settle_failed(
+                    session,
+                    task_id,
+                    "worker-lost",
+                    f"The worker stopped during each of {held.attempts} attempts.",
+                    ctx.retention,
+                    worker=held.worker,
+                )
+                return "skipped" if failed is None else "failed"
+            claimed = await repo.take_over(task_id, held.worker, worker, now)
+        if claimed is None:
             return "skipped"
-        await ctx.events.publish(
-            _event(
-                failed, FAILED, failed.progress, "failed", worker, failed.attempts, "worker-lost"
-            )
-        )
-        return "failed"
-    if claimed is None:
-        return "skipped"
-    await ctx.events.publish(_event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
+        # The queue wait is observed at a task's first start only, not at a re-run's or a
+        # take-over's (those wait on recovery, not on the queue).
+        metrics.count_started(session, claimed)
+        announce(session, _event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
     return claimed
 
 
@@ -330,12 +299,12 @@ async def _until_released(ctx: ProcessContext, task_id: uuid.UUID, worker: str) 
 
 async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:
     """Puts a task this worker holds back in the queue (to be run again, attempts counted)."""
-    async with ctx.sessions.begin() as session:
+    async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
         released = await repo.requeue(task_id, worker, utcnow())
         task = await repo.get(task_id) if released else None
-    if task is not None:
-        await ctx.events.publish(_event(task, QUEUED, 0, "requeued", worker, task.attempts))
+        if task is not None:
+            announce(session, _event(task, QUEUED, 0, "requeued", worker, task.attempts))
     return released
 
 
@@ -364,35 +333,12 @@ async def _store_result(
                 bytes=len(image.data),
             )
         )
-    now = utcnow()
-    async with ctx.sessions.begin() as session:
-        repo = TaskRepository.from_session(session)
-        stored = await repo.mark_succeeded(task_id, worker, now, now + ctx.retention, outputs)
-        if stored:
-            metrics.count_finished(session, "succeeded", claim.started_at, now)
-            metrics.count_stored_outputs(session, ((o.format, o.bytes) for o in outputs))
-        if stored and claim.callback_url is not None:
-            task = await repo.get(task_id)
-            assert task is not None
-            await webhooks.record_task_event(session, task)
-    if not stored:
+    async with unit_of_work(ctx) as session:
+        stored = await settle_succeeded(session, task_id, worker, outputs, ctx.retention)
+    if stored is None:
         # Cancelled (or taken over) while running: the results belong to nobody.
         for output in outputs:
             assert output.key is not None
             await ctx.storage.delete(output.key)
         return "discarded"
-    await ctx.events.publish(_event(claim, SUCCEEDED, 100, "done", worker, claim.attempt))
-    await _announce_webhooks(ctx, task_id, claim.callback_url)
     return "succeeded"
-
-
-async def announce_final_state(ctx: ProcessContext, task: Task) -> None:
-    """After a final state's commit (a cancel, say): its event for watchers, its webhook."""
-    await ctx.events.publish(TaskEvent.from_task(task))
-    await _announce_webhooks(ctx, task.id, task.callback_url)
-
-
-async def _announce_webhooks(ctx: ProcessContext, task_id: uuid.UUID, callback: str | None) -> None:
-    """After the final state's commit: its webhook goes out now (retries come from upkeep)."""
-    if callback is not None:
-        await ctx.webhooks.send_due(task_id)

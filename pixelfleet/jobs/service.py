@@ -25,6 +25,7 @@ from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.plan import Plan, prepare
 from pixelfleet.imaging.spec import Pipeline, parse_pipeline
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.dispatching import dispatch_after_commit
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
     ResultExpired,
@@ -35,7 +36,8 @@ from pixelfleet.jobs.errors import (
 )
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
-from pixelfleet.jobs.states import ALL_STATES, FINAL_STATES, QUEUED, RUNNING, SUCCEEDED
+from pixelfleet.jobs.settlement import settle_cancelled
+from pixelfleet.jobs.states import ALL_STATES, FINAL_STATES, QUEUED, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.presets import service as presets
@@ -148,7 +150,8 @@ async def submit_task(
     allow_private_callback: bool = False,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload, debits the cost and queues the task,
-    all in the caller's transaction. The same key with the same request returns the first task.
+    all in the caller's transaction; the task is dispatched to the workers once that transaction
+    commits (`db.after_commit`). The same key with the same request returns the first task.
     A `callback_url` (an empty one counts as none) receives the task's final event. A new task
     must fit in the account's `max_active_tasks_per_user` (a replay is never refused by it).
 
@@ -185,7 +188,7 @@ async def submit_task(
             attempts=0,
             outputs=[],
             callback_url=callback_url,
-            dispatched_at=utcnow(),  # the caller dispatches right after commit
+            dispatched_at=utcnow(),  # dispatched right after the commit
         )
         # Only a keyed request is ever compared with another: hash the upload only then.
         fingerprint = (
@@ -238,6 +241,7 @@ async def _record_submission(
             raise
         return replay
     metrics.count_submitted(session, task.source_bytes)
+    dispatch_after_commit(session, [task])
     return Submission(task, created=True)
 
 
@@ -277,7 +281,7 @@ async def cancel_task(
 ) -> Task:
     """Cancels a queued task (refunded) or a running one (its result is discarded, not refunded)."""
     task = await get_task(session, user, task_id)
-    cancelled = await _cancel(session, task, retention)
+    cancelled = await settle_cancelled(session, task.id, retention)
     if cancelled is None:
         raise TaskAlreadyFinished(f"Task {task_id} has already finished as {task.status}.")
     return cancelled
@@ -288,32 +292,7 @@ async def cancel_task_by_id(
 ) -> Task | None:
     """Cancels a task on the platform's behalf (its ImageJob was deleted): the same rules as
     `cancel_task`; None when it had already finished (or does not exist)."""
-    task = await TaskRepository.from_session(session).get(task_id)
-    return None if task is None else await _cancel(session, task, retention)
-
-
-async def _cancel(session: AsyncSession, task: Task, retention: timedelta) -> Task | None:
-    repo = TaskRepository.from_session(session)
-    now = utcnow()
-    was_running = False
-    if await repo.mark_cancelled(task.id, {QUEUED}, now, now + retention):
-        await credits.refund_task(
-            session, task.user_id, task.id, task.cost, "cancelled before start"
-        )
-    elif await repo.mark_cancelled(task.id, {RUNNING}, now, now + retention):
-        was_running = True
-    else:
-        return None
-    refreshed = await repo.get(task.id)
-    assert refreshed is not None
-    # A queued task may have started before (and been requeued): it was not running now.
-    started_at = refreshed.started_at if was_running else None
-    metrics.count_finished(session, "cancelled", started_at, now)
-    # Imported here: the webhooks service reads tasks through this module.
-    from pixelfleet.webhooks.service import record_task_event
-
-    await record_task_event(session, refreshed)
-    return refreshed
+    return await settle_cancelled(session, task_id, retention)
 
 
 @dataclass(frozen=True)

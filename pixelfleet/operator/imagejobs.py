@@ -31,8 +31,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pixelfleet.bootstrap import create_operator_state
+from pixelfleet.db import after_commit, unit_of_work
 from pixelfleet.jobs import service as jobs_service
-from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import Task
@@ -318,16 +318,19 @@ def _expired(task: Task, ttl_seconds: int | None) -> bool:
 @imagejob_handler("delete", invalid="ignore", missing_task="ignore")
 async def cancel_imagejob(job: ImageJobRun) -> None:
     state, task_id = job.state, job.task_id
+
+    async def revoke(_ctx: object) -> None:
+        # A worker that has the message already drops it; the claim would refuse it anyway.
+        await state.celery.revoke(task_id)
+
     try:
-        async with state.ctx.sessions.begin() as session:
+        # Its event, its webhook send and the revocation go out once the cancel commits.
+        async with unit_of_work(state.ctx) as session:
             cancelled = await jobs_service.cancel_task_by_id(session, task_id, state.ctx.retention)
+            if cancelled is not None:
+                log.info("task %s cancelled: its ImageJob was deleted", task_id)
+                after_commit(session, revoke)
     except DATABASE_ERRORS as exc:
         raise kopf.TemporaryError(
             f"Could not cancel task {task_id}: {exc}", delay=DATABASE_RETRY_SECONDS
         ) from exc
-    if cancelled is None:
-        return  # already finished (or a TTL deletion): nothing to do
-    log.info("task %s cancelled: its ImageJob was deleted", task_id)
-    await announce_final_state(state.ctx, cancelled)
-    # A worker that has the message already drops it; the claim would refuse it anyway.
-    await state.celery.revoke(task_id)

@@ -2,7 +2,10 @@
 checkout's verification, the webhook, or both arrive, in any order, any number of times; a
 refund takes them back (never below zero, the shortfall recorded), whether it arrives after the
 capture or before it: Razorpay does not order its webhooks, so each refund is recorded by its id
-when it arrives and applied when its payment is granted, in the granting transaction."""
+when it arrives and applied when its payment is granted, in the granting transaction.
+
+A service: each function takes the caller's session and never commits. `payments.checkout`
+owns the transactions around the calls to Razorpay; the API's request session, the webhook's."""
 
 from __future__ import annotations
 
@@ -11,11 +14,9 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.client_text import problem_in_json
-from pixelfleet.context import ProcessContext
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
@@ -62,24 +63,25 @@ NOT_CONFIGURED = (
 )
 
 
-def _gateway(ctx: ProcessContext) -> PaymentGateway:
-    if ctx.payments is None:
+def configured(gateway: PaymentGateway | None) -> PaymentGateway:
+    """The payment provider, or PaymentsNotConfigured while its keys are not set."""
+    if gateway is None:
         raise PaymentsNotConfigured(NOT_CONFIGURED)
-    return ctx.payments
+    return gateway
 
 
-def _key_secret(settings: Settings) -> str:
+def key_secret(settings: Settings) -> str:
     if settings.razorpay_key_secret is None or not settings.razorpay_key_id:
         raise PaymentsNotConfigured(NOT_CONFIGURED)
     return settings.razorpay_key_secret.get_secret_value()
 
 
-def list_packs(ctx: ProcessContext) -> PackList:
-    _gateway(ctx)
-    return PackList(items=[PackOut(**pack.model_dump()) for pack in ctx.settings.credit_packs])
+def list_packs(settings: Settings, gateway: PaymentGateway | None) -> PackList:
+    configured(gateway)
+    return PackList(items=[PackOut(**pack.model_dump()) for pack in settings.credit_packs])
 
 
-def _pack(settings: Settings, pack_id: str) -> CreditPack:
+def pack_of(settings: Settings, pack_id: str) -> CreditPack:
     for pack in settings.credit_packs:
         if pack.id == pack_id:
             return pack
@@ -90,7 +92,7 @@ def _pack(settings: Settings, pack_id: str) -> CreditPack:
     )
 
 
-def _order_out(payment: Payment, key_id: str) -> OrderOut:
+def order_out(payment: Payment, key_id: str) -> OrderOut:
     return OrderOut(
         id=payment.id,
         order_id=payment.order_id,
@@ -103,41 +105,33 @@ def _order_out(payment: Payment, key_id: str) -> OrderOut:
     )
 
 
-def _replayed(existing: Payment, pack_id: str) -> Payment:
+def replayed(existing: Payment, pack_id: str) -> Payment:
+    """The order an Idempotency-Key opened before, if it was for the same pack."""
     if existing.pack_id != pack_id:
         raise OrderKeyReused("This Idempotency-Key was already used to buy another pack.")
     return existing
 
 
-async def create_order(
-    ctx: ProcessContext, user: User, pack_id: str, idempotency_key: str | None
-) -> tuple[OrderOut, bool]:
-    """Opens a Razorpay order for a pack. No database transaction is open while the provider is
-    called (on SQLite one would hold the write lock for as long). The same key with the same
-    pack returns the first order; the bool says whether this call created it."""
-    gateway = _gateway(ctx)
-    pack = _pack(ctx.settings, pack_id)
+def check_order_key(idempotency_key: str | None) -> None:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidInput(
             "The Idempotency-Key header must be 1 to 255 characters.",
             errors=[FieldError("Idempotency-Key", "must be 1 to 255 characters")],
         )
-    if idempotency_key is not None:
-        async with ctx.read_sessions() as session:
-            existing = await PaymentRepository.from_session(session).by_idempotency_key(
-                user.id, idempotency_key
-            )
-        if existing is not None:
-            return _order_out(_replayed(existing, pack_id), gateway.key_id), False
 
-    payment_id = uuid.uuid4()
-    order = await gateway.create_order(
-        pack.amount,
-        pack.currency,
-        receipt=str(payment_id),
-        notes={"user_id": str(user.id), "pack_id": pack.id, "credits": str(pack.credits)},
+
+async def order_for_key(session: AsyncSession, user: User, idempotency_key: str) -> Payment | None:
+    """The order this user opened with `idempotency_key`, if any."""
+    return await PaymentRepository.from_session(session).by_idempotency_key(
+        user.id, idempotency_key
     )
-    payment = Payment(
+
+
+def new_order(
+    payment_id: uuid.UUID, user: User, pack: CreditPack, order_id: str, key: str | None
+) -> Payment:
+    """The payment row of an order Razorpay opened for `pack`."""
+    return Payment(
         id=payment_id,
         user_id=user.id,
         pack_id=pack.id,
@@ -145,31 +139,21 @@ async def create_order(
         amount=pack.amount,
         currency=pack.currency,
         status=CREATED,
-        order_id=order.id,
-        idempotency_key=idempotency_key,
+        order_id=order_id,
+        idempotency_key=key,
         amount_refunded=0,
         credits_reversed=0,
         credits_shortfall=0,
     )
-    try:
-        async with ctx.sessions.begin() as session:
-            await PaymentRepository.from_session(session).add(payment)
-            count_state_entered(session, CREATED)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # The same key won a race with this request: answer with its order (ours goes unused
-        # and expires unpaid at Razorpay).
-        async with ctx.read_sessions() as session:
-            existing = await PaymentRepository.from_session(session).by_idempotency_key(
-                user.id, idempotency_key
-            )
-        assert existing is not None
-        return _order_out(_replayed(existing, pack_id), gateway.key_id), False
-    return _order_out(payment, gateway.key_id), True
 
 
-def _matches(payment: Payment, provider: ProviderPayment | dict[str, Any]) -> str | None:
+async def record_order(session: AsyncSession, payment: Payment) -> None:
+    """Stores an opened order; IntegrityError if its Idempotency-Key was stored first."""
+    await PaymentRepository.from_session(session).add(payment)
+    count_state_entered(session, CREATED)
+
+
+def mismatch(payment: Payment, provider: ProviderPayment | dict[str, Any]) -> str | None:
     """Why the provider's payment does not pay this order, or None when it does."""
     order_id: object
     amount: object
@@ -213,44 +197,48 @@ async def _settle_paid(session: AsyncSession, payment: Payment, provider_payment
     return True
 
 
-async def verify_checkout(ctx: ProcessContext, user: User, request: VerifyRequest) -> PaymentOut:
-    """The browser's word that Checkout succeeded: checked (signature, owner, and the payment
-    itself at Razorpay: captured, for this order, for its amount) before credits are granted."""
-    key_secret = _key_secret(ctx.settings)
-    gateway = _gateway(ctx)
-    order_id, provider_id = request.razorpay_order_id, request.razorpay_payment_id
-    if not checkout_signature_valid(key_secret, order_id, provider_id, request.razorpay_signature):
+def check_checkout_signature(settings: Settings, request: VerifyRequest) -> None:
+    """Refuses a Checkout answer whose signature does not sign its order and payment."""
+    if not checkout_signature_valid(
+        key_secret(settings),
+        request.razorpay_order_id,
+        request.razorpay_payment_id,
+        request.razorpay_signature,
+    ):
         raise InvalidPaymentSignature(
             "The payment signature does not match this order and payment."
         )
-    async with ctx.read_sessions() as session:
-        payment = await PaymentRepository.from_session(session).by_order_id(order_id)
+
+
+async def order_of_user(session: AsyncSession, user: User, order_id: str) -> Payment:
+    payment = await PaymentRepository.from_session(session).by_order_id(order_id)
     if payment is None or payment.user_id != user.id:
         raise PaymentNotFound(f"No order {order_id} exists for this account.")
-    if payment.status in SETTLED:
-        return PaymentOut.model_validate(payment)  # already granted (by the webhook, say)
+    return payment
 
-    provider = await gateway.fetch_payment(provider_id)
-    if (problem := _matches(payment, provider)) is not None:
+
+def check_captured(payment: Payment, provider: ProviderPayment) -> None:
+    """Refuses a provider's payment that does not pay `payment`'s order, or is not captured."""
+    if (problem := mismatch(payment, provider)) is not None:
         log.warning("payment %s: verification refused: %s", payment.id, problem)
-        raise PaymentMismatch(f"This payment does not pay order {order_id}: {problem}.")
+        raise PaymentMismatch(f"This payment does not pay order {payment.order_id}: {problem}.")
     # A refunded payment was captured first: the refunds, recorded or still to come, take back
     # what this grants.
     if provider.status not in ("captured", "refunded"):
         raise PaymentNotCaptured(
-            f"Payment {provider_id} is {provider.status}, not captured yet; the credits are "
+            f"Payment {provider.id} is {provider.status}, not captured yet; the credits are "
             "granted when Razorpay captures it."
         )
-    async with ctx.sessions.begin() as session:
-        repo = PaymentRepository.from_session(session)
-        await repo.lock_provider_payment(provider_id)
-        locked = await repo.by_order_id(order_id, lock=True)
-        assert locked is not None
-        await _settle_paid(session, locked, provider_id)
-    async with ctx.read_sessions() as session:
-        settled = await PaymentRepository.from_session(session).by_order_id(order_id)
-    assert settled is not None
-    return PaymentOut.model_validate(settled)
+
+
+async def grant_verified(session: AsyncSession, order_id: str, provider_payment_id: str) -> None:
+    """Grants a verified payment's credits, unless the webhook (or another verification)
+    already did."""
+    repo = PaymentRepository.from_session(session)
+    await repo.lock_provider_payment(provider_payment_id)
+    locked = await repo.by_order_id(order_id, lock=True)
+    assert locked is not None
+    await _settle_paid(session, locked, provider_payment_id)
 
 
 async def handle_webhook(
@@ -331,7 +319,7 @@ async def _captured(session: AsyncSession, order_id: str, entity: dict[str, Any]
     payment = await repo.by_order_id(order_id, lock=True)
     if payment is None:
         return WebhookAck(status="ignored", detail=f"No order {order_id} here.")
-    if (problem := _matches(payment, entity)) is not None:
+    if (problem := mismatch(payment, entity)) is not None:
         log.error("payment %s: captured payment refused: %s", payment.id, problem)
         await repo.note_problem(payment, f"refused {entity.get('id')}: {problem}", utcnow())
         return WebhookAck(status="ignored", detail=f"Not granted: {problem}.")

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import utcnow
-from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.schemas import TaskOut
 from pixelfleet.jobs.states import CANCELLED, FAILED, SUCCEEDED
@@ -100,7 +100,10 @@ async def list_deliveries(
     session: AsyncSession, user: User, task_id: uuid.UUID, cursor: str | None, limit: int
 ) -> DeliveryPage:
     """The deliveries of one of the user's tasks, newest first."""
-    await jobs.get_task(session, user, task_id)
+    # Read through the repository, not the jobs service: that service settles tasks through
+    # `jobs.settlement`, which records their events here.
+    if await TaskRepository.from_session(session).get_for_user(task_id, user.id) is None:
+        raise TaskNotFound(f"No task {task_id} exists for this account.")
     after = decode_time_cursor(cursor) if cursor else None
     rows = await WebhookDeliveryRepository.from_session(session).page_for_task(
         task_id, after=after, limit=limit + 1

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from pixelfleet.context import ProcessContext
-from pixelfleet.db import utcnow, when_committed
+from pixelfleet.db import unit_of_work, utcnow, when_committed
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.pipeline_runs import PipelineCrashed, PipelineRun
@@ -317,7 +317,7 @@ async def test_a_cancellation_that_is_rolled_back_counts_nothing(
     before = _read()
 
     async def cancel_then_fail() -> None:
-        async with ctx.sessions.begin() as session:
+        async with unit_of_work(ctx) as session:
             cancelled = await jobs.cancel_task_by_id(session, uuid.UUID(task["id"]), ctx.retention)
             assert cancelled is not None  # written, and refunded in a savepoint released since
             assert _finished(_since(before))["cancelled"] == 0  # not before the commit

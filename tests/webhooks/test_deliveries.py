@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,10 +14,8 @@ import pytest
 
 from pixelfleet.bootstrap import create_context
 from pixelfleet.context import ProcessContext
-from pixelfleet.db import utcnow
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import process_task
-from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task
 from pixelfleet.webhooks import service as webhooks_service
 from pixelfleet.webhooks.delivery import deliver_due
@@ -29,6 +26,7 @@ from pixelfleet.webhooks.signing import verify_signature
 from pixelfleet.worker.embedded import drain_queue, run_scheduler
 from tests.api_helpers import PROBLEM, balance_of, noise_png, sign_up, truncated_jpeg
 from tests.harness.ports import free_port
+from tests.records import claim_an_hour_ago
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.steps import (
     SETTLE_SECONDS,
@@ -231,33 +229,48 @@ async def test_a_task_cancelled_while_running_sends_only_its_cancellation(
     assert [d["event"] for d in await deliveries_of(client, headers, task_id)] == ["task.cancelled"]
 
 
-async def test_a_task_failed_by_upkeep_sends_its_event_with_the_next_sweep(
+async def test_a_task_failed_by_the_recovery_of_lost_workers_sends_its_event_without_being_asked(
     client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
 ) -> None:
-    """Upkeep records the event in the transaction that fails the task and leaves the sending
-    to the sweep of due deliveries."""
+    """Upkeep settles a task as any other end does: its event is recorded in the transaction
+    that fails the task, and its first attempt starts once that commits, not at the next sweep."""
     headers = await sign_up(client, "lost@example.com")
     submitted = await submit_with_callback(client, headers, receiver.url)
     task_id = submitted.json()["id"]
     for attempt in range(ctx.settings.task_max_attempts):
-        async with ctx.sessions.begin() as session:
-            assert await TaskRepository.from_session(session).claim(
-                uuid.UUID(task_id), f"worker-{attempt}", utcnow() - timedelta(hours=1)
-            )
+        await claim_an_hour_ago(ctx, task_id, f"worker-{attempt}")
         assert await maintenance.recover_stale_tasks(ctx) == 1
     await sends_settled(ctx)
-    [delivery] = await deliveries_of(client, headers, task_id)
-    assert (delivery["event"], delivery["state"], delivery["attempts"]) == (
-        "task.failed",
-        "pending",
-        0,
-    )
-    assert receiver.requests == []
 
-    assert await deliver_due(ctx) == 1
     [event] = _events_received(receiver)
     assert event["type"] == "task.failed"
     assert event["data"]["task"]["error"]["code"] == "worker-lost"
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["event"], delivery["state"], delivery["attempts"]) == (
+        "task.failed",
+        "delivered",
+        1,
+    )
+    assert await deliver_due(ctx) == 0
+
+
+async def test_a_task_failed_past_its_hard_time_limit_sends_its_event_without_being_asked(
+    client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
+) -> None:
+    headers = await sign_up(client, "overdue@example.com")
+    submitted = await submit_with_callback(client, headers, receiver.url)
+    task_id = submitted.json()["id"]
+    await claim_an_hour_ago(ctx, task_id, "worker-that-hangs")
+
+    assert await maintenance.fail_overdue_tasks(ctx) == 1
+    await sends_settled(ctx)
+
+    [event] = _events_received(receiver)
+    assert event["type"] == "task.failed"
+    assert event["data"]["task"]["error"]["code"] == "time-limit"
+    [delivery] = await deliveries_of(client, headers, task_id)
+    assert (delivery["state"], delivery["attempts"]) == ("delivered", 1)
+    assert await deliver_due(ctx) == 0
 
 
 async def test_two_transactions_recording_one_event_at_once_both_commit(

@@ -8,6 +8,7 @@ from pixelfleet.api.deps import ContextDep, CreditReader, ReadSessionDep, Sessio
 from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_payments
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pixelfleet.payments import checkout
 from pixelfleet.payments import service as payments
 from pixelfleet.payments.errors import (
     InvalidPaymentSignature,
@@ -39,7 +40,7 @@ _UNAVAILABLE = (PaymentsNotConfigured, PaymentProviderUnavailable)
 @router.get("/packs", response_model=PackList, responses=problem_responses(PaymentsNotConfigured))
 async def list_packs(ctx: ContextDep) -> PackList:
     """The credit packs on sale (503 while payments are not configured)."""
-    return payments.list_packs(ctx)
+    return payments.list_packs(ctx.settings, ctx.payments)
 
 
 @router.post(
@@ -67,7 +68,7 @@ async def create_order(
     ] = None,
 ) -> OrderOut:
     """Open a Razorpay order for a pack; pass the answer to Razorpay Checkout."""
-    order, created = await payments.create_order(ctx, user, body.pack_id, idempotency_key)
+    order, created = await checkout.create_order(ctx, user, body.pack_id, idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -91,7 +92,7 @@ async def create_order(
 )
 async def verify_payment(body: VerifyRequest, user: SessionUser, ctx: ContextDep) -> PaymentOut:
     """Hand over what Checkout's success handler received; the pack's credits are granted once."""
-    return await payments.verify_checkout(ctx, user, body)
+    return await checkout.verify_checkout(ctx, user, body)
 
 
 @router.post(

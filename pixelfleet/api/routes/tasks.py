@@ -46,11 +46,8 @@ from pixelfleet.jobs.errors import (
     TaskNotFound,
     VariantNotFound,
 )
-from pixelfleet.jobs.processing import announce_final_state
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
-from pixelfleet.launchers import DispatchFailed
-from pixelfleet.models import Task
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -126,23 +123,12 @@ async def submit_task(
         callback_url=callback_url,
         allow_private_callback=ctx.settings.webhook_allow_private_targets,
     )
+    # A new task is dispatched once the request's transaction commits (before this answer).
     log_context.bind(task_id=submission.task.id)
-    await session.commit()  # a worker may only hear of the task once it is stored
-    if submission.created:
-        await _dispatch(ctx, submission.task)
     response.headers["Location"] = f"/v1/tasks/{submission.task.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return TaskOut.from_task(submission.task)
-
-
-async def _dispatch(ctx: ProcessContext, task: Task) -> None:
-    try:
-        await ctx.launcher.dispatch(task)
-    except DispatchFailed:
-        # Accepted all the same: the task is queued in the database, and the re-dispatch job
-        # hands it out once the broker (or the cluster) is back.
-        log.warning("task %s accepted but not dispatched yet", task.id, exc_info=True)
 
 
 @router.get("", response_model=TaskPage)
@@ -173,9 +159,8 @@ async def cancel_task(
 ) -> TaskOut:
     """Cancel a task. A task that had not started is refunded."""
     log_context.bind(task_id=task_id)
+    # Its event and webhook go out once the request's transaction commits.
     task = await jobs.cancel_task(session, user, task_id, ctx.retention)
-    await session.commit()
-    await announce_final_state(ctx, task)
     return TaskOut.from_task(task)
 
 

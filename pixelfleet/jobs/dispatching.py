@@ -1,0 +1,53 @@
+"""Handing queued tasks to the workers once the transaction that queued them commits.
+
+A worker may only hear of a task once its row is stored, so the dispatch is queued on the
+caller's session (`db.after_commit`) and sent by the boundary that commits; dropped if the
+transaction rolls back. The database row is the outbox: a dispatch that fails (the broker or the
+cluster is away) leaves the task queued, and the re-dispatch job hands it out later."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.db import after_commit
+from pixelfleet.launchers import DispatchFailed
+from pixelfleet.models import Task
+
+if TYPE_CHECKING:
+    from pixelfleet.context import ProcessContext
+
+log = logging.getLogger(__name__)
+
+
+class Dispatches:
+    """What a queued dispatch did, read once the commit's work has run."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
+def dispatch_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> Dispatches:
+    """Dispatches `tasks`, in order, once the session's transaction commits. The first refusal
+    stops the rest (the launcher is away: they stay queued for the re-dispatch job)."""
+    done = Dispatches()
+
+    async def dispatch(ctx: ProcessContext) -> None:
+        for task in tasks:
+            try:
+                await ctx.launcher.dispatch(task)
+            except DispatchFailed:
+                log.warning(
+                    "task %s accepted but not dispatched yet; the re-dispatch job will send it",
+                    task.id,
+                    exc_info=True,
+                )
+                return
+            done.sent += 1
+
+    if tasks:
+        after_commit(session, dispatch)
+    return done

@@ -1,0 +1,142 @@
+"""How a task ends: the one place that settles a task as succeeded, failed or cancelled.
+
+Every path that ends a task comes here (a worker's result or failure, the recovery of a task
+whose worker vanished or overran its hard limit, a cancel from the API or from a deleted
+ImageJob), so each end does the same things, in the caller's transaction (these functions take
+its session and never commit):
+- the task's final state, written only if the task is still in the state the caller expects
+  (a conditional UPDATE: of two settlers at once, one wins, the other gets None);
+- the refund of its credits (a failure; a cancel before it started);
+- the count of its outcome (once the transaction commits);
+- its webhook event in the outbox (`webhook_deliveries`), when it has a callback URL;
+and, queued to run after the commit (`db.after_commit`), dropped if the transaction rolls back:
+- its final event on the event channel, for watchers (the API's event stream, the operator);
+- the start of its webhook's delivery (the sweep retries whatever this misses).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.credits import service as credits
+from pixelfleet.db import after_commit, utcnow
+from pixelfleet.events import TaskEvent
+from pixelfleet.jobs import metrics
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.states import QUEUED, RUNNING
+from pixelfleet.models import Task, TaskOutput
+from pixelfleet.webhooks import service as webhooks
+
+if TYPE_CHECKING:
+    from pixelfleet.context import ProcessContext
+
+
+async def settle_succeeded(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    worker: str,
+    outputs: Sequence[TaskOutput],
+    retention: timedelta,
+) -> Task | None:
+    """Stores a running task's outputs and marks it succeeded, if `worker` still holds it;
+    None if it does not (cancelled or taken over while it ran: its outputs are nobody's)."""
+    now = utcnow()
+    repo = TaskRepository.from_session(session)
+    if not await repo.mark_succeeded(task_id, worker, now, now + retention, outputs):
+        return None
+    metrics.count_stored_outputs(session, ((o.format, o.bytes) for o in outputs))
+    return await _settled(session, task_id, "succeeded", now)
+
+
+async def settle_failed(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    code: str,
+    message: str,
+    retention: timedelta,
+    *,
+    worker: str | None,
+    silent_since: datetime | None = None,
+) -> Task | None:
+    """Fails a running task and refunds it: the task `worker` holds (and, for the recovery job,
+    only while it has been silent since `silent_since`). None if it is not so any more."""
+    now = utcnow()
+    repo = TaskRepository.from_session(session)
+    if not await repo.mark_failed(
+        task_id,
+        {RUNNING},
+        code,
+        message,
+        now,
+        now + retention,
+        worker=worker,
+        silent_since=silent_since,
+    ):
+        return None
+    task = await repo.get(task_id)
+    assert task is not None
+    await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
+    return await _settled(session, task_id, "failed", now)
+
+
+async def settle_cancelled(
+    session: AsyncSession, task_id: uuid.UUID, retention: timedelta
+) -> Task | None:
+    """Cancels a queued task (refunded) or a running one (charged: its work was under way; its
+    worker sees it is no longer its own and stops). None if it had already finished."""
+    now = utcnow()
+    repo = TaskRepository.from_session(session)
+    if await repo.mark_cancelled(task_id, {QUEUED}, now, now + retention):
+        task = await repo.get(task_id)
+        assert task is not None
+        await credits.refund_task(
+            session, task.user_id, task.id, task.cost, "cancelled before start"
+        )
+        # A queued task may have started before (and been requeued): it was not running now.
+        return await _settled(session, task_id, "cancelled", now, was_running=False)
+    if await repo.mark_cancelled(task_id, {RUNNING}, now, now + retention):
+        return await _settled(session, task_id, "cancelled", now)
+    return None
+
+
+async def _settled(
+    session: AsyncSession,
+    task_id: uuid.UUID,
+    outcome: metrics.FinalOutcome,
+    now: datetime,
+    *,
+    was_running: bool = True,
+) -> Task:
+    """What every end does once the task's final state is written."""
+    task = await TaskRepository.from_session(session).get(task_id)
+    assert task is not None
+    metrics.count_finished(session, outcome, task.started_at if was_running else None, now)
+    await webhooks.record_task_event(session, task)
+    announce(session, TaskEvent.from_task(task))
+    if task.callback_url is not None:
+        start_webhooks(session, task.id)
+    return task
+
+
+def announce(session: AsyncSession, event: TaskEvent) -> None:
+    """Publishes `event` on the event channel once the caller's transaction commits."""
+
+    async def publish(ctx: ProcessContext) -> None:
+        await ctx.events.publish(event)
+
+    after_commit(session, publish)
+
+
+def start_webhooks(session: AsyncSession, task_id: uuid.UUID) -> None:
+    """Starts sending the task's due webhook deliveries once the caller's transaction (which
+    recorded them) commits; best effort: the sweep sends whatever this misses."""
+
+    async def start(ctx: ProcessContext) -> None:
+        await ctx.webhooks.send_due(task_id)
+
+    after_commit(session, start)
