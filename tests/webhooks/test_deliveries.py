@@ -259,6 +259,7 @@ async def test_a_task_failed_by_upkeep_sends_its_event_with_the_next_sweep(
     assert event["data"]["task"]["error"]["code"] == "worker-lost"
 
 
+@pytest.mark.both_backends
 async def test_two_transactions_recording_one_event_at_once_both_commit(
     client: httpx.AsyncClient,
     ctx: ProcessContext,
@@ -460,6 +461,7 @@ async def test_the_embedded_scheduler_sends_the_retries(
     assert len(receiver.requests) == 2
 
 
+@pytest.mark.both_backends
 async def test_two_senders_at_once_make_each_attempt_once(
     client: httpx.AsyncClient,
     ctx: ProcessContext,
