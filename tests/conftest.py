@@ -30,6 +30,7 @@ from pixelfleet.db import create_engine
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.schema_migrations import upgrade_to_head
 from pixelfleet.settings import Settings
+from tests.hardening.tally import TALLY
 from tests.harness.postgres import PostgresServer
 
 # Passwords are hashed at argon2's cheapest cost in the tests and in the processes they start
@@ -89,6 +90,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if "backend" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
             return
     metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands what the hardening tests tried to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hardening_tally"] = TALLY.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up what each pytest-xdist worker's hardening tests tried."""
+    workeroutput = getattr(node, "workeroutput", None)
+    if workeroutput and "hardening_tally" in workeroutput:
+        TALLY.add(workeroutput["hardening_tally"])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The line `hardening: N attacks tried, E server errors, C credits lost`, over every
+    process that ran hardening tests."""
+    if not TALLY.tried:
+        return
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(TALLY.tried.items()))
+    terminalreporter.write_line(f"{TALLY.line()} ({by_kind})")
+    for error in TALLY.server_errors:
+        terminalreporter.write_line(f"  server error: {error}")
 
 
 @pytest.fixture

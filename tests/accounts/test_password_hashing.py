@@ -41,7 +41,7 @@ def test_a_process_with_the_default_settings_hashes_at_the_recommended_cost() ->
     answer = json.loads(done.stdout)
     assert answer["hash"].startswith("$argon2id$")
     assert extract_parameters(answer["hash"]) == profiles.RFC_9106_LOW_MEMORY
-    assert profiles.RFC_9106_LOW_MEMORY == profiles.get_default_parameters()
+    assert profiles.get_default_parameters() == profiles.RFC_9106_LOW_MEMORY
     assert (answer["right"], answer["wrong"], answer["unknown"]) == (True, False, False)
     # Any argon2 implementation with the standard parameters verifies it.
     assert PasswordHasher().verify(answer["hash"], "correct horse battery staple")
