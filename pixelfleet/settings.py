@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     jwt_audience: str = "pixelfleet-api"
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_days: int = Field(default=30, ge=1, le=365)
+    # Argon2id's parameters for new password hashes: `standard` is RFC 9106's low-memory profile
+    # (argon2-cffi's defaults); `cheapest` makes hashing nearly free, for test suites only
+    # (production refuses it). Read once per process.
+    password_hashing: Literal["standard", "cheapest"] = "standard"  # noqa: S105 (not a secret)
 
     signup_credits: int = Field(default=100, ge=0, le=1_000_000)
     # JSON: [{"id": "starter", "credits": 500, "amount": 49900, "currency": "INR"}, ...]
@@ -169,6 +173,8 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets_in_production(self) -> Settings:
         if self.env == "production":
             self._refuse_weak_secrets()
+            if self.password_hashing != "standard":  # noqa: S105 (a cost, not a secret)
+                raise ValueError("PIXELFLEET_PASSWORD_HASHING must be standard in production")
         if self.launcher != "embedded" and not self.redis_url:
             raise ValueError(f"PIXELFLEET_LAUNCHER={self.launcher} needs PIXELFLEET_REDIS_URL")
         if len({pack.id for pack in self.credit_packs}) != len(self.credit_packs):

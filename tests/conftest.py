@@ -1,8 +1,21 @@
-"""Shared fixtures: a real PostgreSQL server for the session, a fresh migrated database per test
-(on PostgreSQL and on SQLite), the process context and an HTTP client on the real app."""
+"""Shared fixtures: a real PostgreSQL server for the session, a fresh migrated database per test,
+the process context and an HTTP client on the real app.
+
+Which database a test runs on (the `backend` fixture):
+- A test whose subject is the database (concurrency, locking, row security, migrations, money
+  races) runs on both backends, SQLite and PostgreSQL: mark it `@pytest.mark.both_backends`, or
+  its whole module with `pytestmark = pytest.mark.both_backends`.
+- Every other test runs on one backend, `ONE_BACKEND` (SQLite: a fresh database is a file copy).
+- A test or module that needs a particular backend pins it: a module-level `backend` fixture
+  returning it, or `@pytest.mark.parametrize("backend", [...], indirect=True)` on a test.
+
+A fresh database per test is a copy of one migrated for the session: a file copy on SQLite,
+`CREATE DATABASE ... TEMPLATE` on PostgreSQL.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +31,12 @@ from pixelfleet.db import create_engine
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.schema_migrations import upgrade_to_head
 from pixelfleet.settings import Settings
+from tests.hardening.tally import TALLY
 from tests.harness.postgres import PostgresServer
+
+# Passwords are hashed at argon2's cheapest cost in the tests and in the processes they start
+# (the harness passes it on); tests/accounts/test_password_hashing.py checks the standard cost.
+os.environ["PIXELFLEET_PASSWORD_HASHING"] = "cheapest"
 
 TEMPLATE_DATABASE = "pixelfleet_template"
 TEST_JWT_SECRET = "test-secret-" + "x" * 52
@@ -50,9 +68,61 @@ async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ("sqlite", "postgresql")
+# The backend of every test whose subject is not the database.
+ONE_BACKEND = "sqlite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_backends: the test is about database semantics: it runs on SQLite and PostgreSQL",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Runs a `both_backends` test once per backend (unless it pins its backend itself)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("both_backends") is None:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "backend" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return
+    metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands what the hardening tests tried to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["hardening_tally"] = TALLY.as_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """The controller adds up what each pytest-xdist worker's hardening tests tried."""
+    workeroutput = getattr(node, "workeroutput", None)
+    if workeroutput and "hardening_tally" in workeroutput:
+        TALLY.add(workeroutput["hardening_tally"])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The line `hardening: N attacks tried, E server errors, C credits lost`, over every
+    process that ran hardening tests."""
+    if not TALLY.tried:
+        return
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in sorted(TALLY.tried.items()))
+    terminalreporter.write_line(f"{TALLY.line()} ({by_kind})")
+    for error in TALLY.server_errors:
+        terminalreporter.write_line(f"  server error: {error}")
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+    """The database backend of the test: see the module docstring."""
+    return str(getattr(request, "param", ONE_BACKEND))
 
 
 @pytest.fixture

@@ -17,6 +17,9 @@ from pixelfleet.worker.celery_config import create_celery
 from tests.harness.postgres import PostgresServer
 from tests.harness.redis import RedisServer
 
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
+
 AWKWARD = "p@ss:w/rd?#%20+ é"
 
 

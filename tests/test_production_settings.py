@@ -16,6 +16,12 @@ from pixelfleet.settings import Settings
 STRONG = "s" * 48
 
 
+@pytest.fixture(autouse=True)
+def _standard_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production settings as a deployment has them, without the suite's cheap hashing."""
+    monkeypatch.delenv("PIXELFLEET_PASSWORD_HASHING", raising=False)
+
+
 def test_production_needs_a_real_jwt_secret() -> None:
     for weak in (None, "changeme", "secret", "short-but-random"):
         with pytest.raises(ValidationError, match="PIXELFLEET_JWT_SECRET"):

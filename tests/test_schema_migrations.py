@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from pixelfleet.context import ProcessContext
@@ -16,6 +17,9 @@ from pixelfleet.schema_migrations import (
     model_drift,
     schema_state,
 )
+
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
 
 
 async def test_a_migrated_database_matches_the_models(ctx: ProcessContext) -> None:

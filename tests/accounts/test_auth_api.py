@@ -377,6 +377,7 @@ async def test_passwords_are_stored_as_argon2id_hashes(
     assert PASSWORD not in user.password_hash
 
 
+@pytest.mark.both_backends
 async def test_concurrent_registrations_of_one_email_make_one_account(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
@@ -111,6 +112,7 @@ async def test_a_take_back_below_zero_is_refused_and_changes_nothing(
     assert row["details"]["balance_after"] == 0
 
 
+@pytest.mark.both_backends
 async def test_a_grant_is_applied_once_per_idempotency_key(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:

@@ -167,6 +167,7 @@ async def test_the_byte_quota_counts_what_the_account_stores(
     assert (await _upload(client, headers, dot.getvalue())).status_code == 201
 
 
+@pytest.mark.both_backends
 async def test_concurrent_uploads_never_pass_the_asset_quota(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
@@ -181,6 +182,7 @@ async def test_concurrent_uploads_never_pass_the_asset_quota(
     assert len(_stored_assets(ctx)) == 3
 
 
+@pytest.mark.both_backends
 async def test_concurrent_uploads_never_pass_the_byte_quota(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:

@@ -16,6 +16,7 @@ import pytest
 from pixelfleet.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
 from tests.harness.celery import CeleryProcess
+from tests.harness.ports import free_port
 from tests.harness.redis import RedisServer
 
 
@@ -55,6 +56,7 @@ def settings(
         "task_stale_seconds": 4.0,
         "redispatch_after_seconds": 2.0,
         "scheduler_interval_seconds": 1.0,
+        "worker_metrics_port": free_port(),  # not the default: test processes run side by side
         "rate_limits_enabled": False,  # tests/hardening/test_rate_limits.py turns them on
     }
     values.update(celery_overrides)

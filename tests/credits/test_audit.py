@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -14,6 +15,9 @@ from pixelfleet.cli import main
 from pixelfleet.context import ProcessContext
 from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, image_bytes, sign_up, submit, whole_ledger
+
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
 
 ONE_CREDIT = {"output": {"format": "png"}}
 

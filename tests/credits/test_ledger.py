@@ -15,6 +15,9 @@ from pixelfleet.credits.repository import CreditRepository
 from pixelfleet.models import User
 from tests.records import new_task, new_user
 
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = "correct horse battery"
 
 

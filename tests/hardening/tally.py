@@ -1,11 +1,12 @@
 """What the hardening tests actually tried, across their modules: each attack sent, each answer
-that was a server error, each credit that went missing. `conftest.py` prints the line
+that was a server error, each credit that went missing. `tests/conftest.py` prints the line
 `hardening: N attacks tried, E server errors, C credits lost` at the end of the run."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -25,6 +26,20 @@ class Tally:
         self.tried[kind] += 1
         if status >= 500:
             self.server_errors.append(f"{kind}: {name} -> {status}")
+
+    def as_dict(self) -> dict[str, object]:
+        """What a test process tried, to hand to the process that reports (pytest-xdist)."""
+        return {
+            "tried": dict(self.tried),
+            "server_errors": list(self.server_errors),
+            "credits_lost": self.credits_lost,
+        }
+
+    def add(self, other: dict[str, Any]) -> None:
+        """Adds what another test process tried (`as_dict`'s answer)."""
+        self.tried.update(other["tried"])
+        self.server_errors.extend(other["server_errors"])
+        self.credits_lost += other["credits_lost"]
 
     def line(self) -> str:
         return (

@@ -44,6 +44,9 @@ def pixelfleet_up(
     # Suites sign up many users from one address; tests/hardening/test_rate_limits.py turns
     # the limits on.
     environment["PIXELFLEET_RATE_LIMITS_ENABLED"] = "false"
+    # Sign-ups at argon2's cheapest cost (tests/accounts/test_password_hashing.py checks the
+    # standard one).
+    environment["PIXELFLEET_PASSWORD_HASHING"] = "cheapest"
     environment.update(env or {})
     with log_path.open("wb") as log:
         process = subprocess.Popen(

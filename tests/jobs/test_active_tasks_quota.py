@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
@@ -18,6 +19,9 @@ from tests.api_helpers import (
     submit,
     whole_ledger,
 )
+
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
 
 QUICK = {"operations": [{"op": "resize", "width": 16}], "output": {"format": "png"}}
 IMAGE = image_bytes("PNG", (48, 32))

@@ -9,11 +9,15 @@ import uuid
 from collections import Counter
 
 import httpx
+import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.service import audit_ledger
 from pixelfleet.jobs.processing import process_task
 from tests.api_helpers import balance_of, image_bytes, sign_up, submit, whole_ledger
+
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
 
 RACES = 24
 QUICK = {"operations": [{"op": "resize", "width": 16}], "output": {"format": "png"}}

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
@@ -17,6 +18,9 @@ from pixelfleet.models import Task
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import balance_of, noise_png, sign_up, submit
 from tests.records import claim_an_hour_ago, stored_task
+
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
 
 
 async def test_a_task_whose_worker_vanished_is_requeued_and_then_completes(

@@ -9,6 +9,7 @@ import struct
 import zlib
 
 import httpx
+import pytest
 from PIL import Image
 
 from pixelfleet.context import ProcessContext
@@ -281,6 +282,7 @@ async def test_a_task_beyond_the_balance_is_refused_with_402(
     assert await balance_of(client, headers) == 2
 
 
+@pytest.mark.both_backends
 async def test_concurrent_submissions_never_overdraw(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
@@ -314,6 +316,7 @@ async def test_the_same_idempotency_key_and_request_return_the_same_task(
     assert different.json()["type"].endswith("/idempotency-key-reused")
 
 
+@pytest.mark.both_backends
 async def test_concurrent_requests_with_one_idempotency_key_make_one_task(
     client: httpx.AsyncClient,
 ) -> None:

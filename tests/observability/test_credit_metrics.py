@@ -14,6 +14,9 @@ from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import sign_up, submit, truncated_jpeg
 from tests.records import new_task, new_user
 
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
+
 KINDS = ("grant", "admin_adjust", "task_debit", "task_refund", "purchase", "purchase_reversal")
 
 

@@ -67,6 +67,7 @@ async def test_an_order_razorpay_could_not_open_is_not_counted(
     assert counted_since(before) == {}
 
 
+@pytest.mark.both_backends
 async def test_a_verified_payment_then_its_webhook_ten_times_is_paid_once(
     client: httpx.AsyncClient, razorpay: FakeRazorpay
 ) -> None:
@@ -92,6 +93,7 @@ async def test_a_verified_payment_then_its_webhook_ten_times_is_paid_once(
     assert counted_since(before) == {"paid": 1}
 
 
+@pytest.mark.both_backends
 async def test_verifications_racing_webhooks_count_the_payment_paid_once(
     client: httpx.AsyncClient, razorpay: FakeRazorpay
 ) -> None:

@@ -127,6 +127,7 @@ async def test_a_private_target_counts_one_refusal_and_no_retry(
     assert counted_since(before) == {"refused": 1}
 
 
+@pytest.mark.both_backends
 async def test_a_last_attempt_that_never_reported_back_is_counted_as_failed_once(
     client: httpx.AsyncClient, ctx: ProcessContext, receiver: Receiver
 ) -> None:
@@ -154,6 +155,7 @@ async def test_a_last_attempt_that_never_reported_back_is_counted_as_failed_once
     assert counted_since(before) == {"failed": 1}
 
 
+@pytest.mark.both_backends
 async def test_an_attempt_recorded_after_its_lease_ran_out_is_not_counted(
     client: httpx.AsyncClient,
     ctx: ProcessContext,

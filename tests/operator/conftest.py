@@ -58,6 +58,7 @@ def settings(
         "operator_resync_seconds": 1.0,
         "operator_liveness_port": free_port(),
         "operator_metrics_port": free_port(),  # not the default: suites may run side by side
+        "worker_metrics_port": free_port(),  # not the default: test processes run side by side
         "task_stale_seconds": 4.0,
         "redispatch_after_seconds": 30.0,
         "rate_limits_enabled": False,  # tests/hardening/test_rate_limits.py turns them on

@@ -313,17 +313,23 @@ async def test_an_operator_restart_loses_nothing_and_dispatches_nothing_twice(
     assert sorted(received) == sorted(ids + more)  # each task sent to the workers once
 
 
+# A burst the size of a busy minute: enough ImageJobs at once for the operator's handlers to
+# overlap and its watch to deliver them in batches. The 200-job load and its timing are in
+# bench/operator_burst.py.
+BURST = 20
+
+
 @pytest.mark.parametrize(
     "operator_overrides",
     [
         {
             "operator_resync_seconds": 300.0,
             "signup_credits": 1000,
-            "max_active_tasks_per_user": 200,
+            "max_active_tasks_per_user": BURST,
         }
     ],
 )
-async def test_a_burst_of_200_imagejobs_is_reconciled_without_duplicate_dispatch(
+async def test_a_burst_of_imagejobs_is_reconciled_without_duplicate_dispatch(
     client: httpx.AsyncClient,
     cluster: EmulatedCluster,
     processes: Processes,
@@ -332,7 +338,7 @@ async def test_a_burst_of_200_imagejobs_is_reconciled_without_duplicate_dispatch
     headers = await sign_up(client, "burst@example.com")
     ids = [
         (await submit(client, headers, QUICK, image_bytes(size=(32, 32)))).json()["id"]
-        for _ in range(200)
+        for _ in range(BURST)
     ]
     processes.operator()
 
@@ -341,12 +347,11 @@ async def test_a_burst_of_200_imagejobs_is_reconciled_without_duplicate_dispatch
             jobs = cluster.objects("imagejobs", NAMESPACE)
         except TimeoutError:  # the emulated API server is busy with the burst: ask again
             return False
-        return len(jobs) == 200 and all(
+        return len(jobs) == BURST and all(
             (j.get("status") or {}).get("phase") == "Queued" for j in jobs
         )
 
-    # Generous: on a loaded 2-core machine the emulated API server alone takes minutes.
-    await asyncio.to_thread(EmulatedCluster.wait, all_queued, 200, 0.5)
+    await asyncio.to_thread(EmulatedCluster.wait, all_queued, 60, 0.1)
     assert settings.redis_url is not None
     broker = Redis.from_url(settings.redis_url)
     messages = broker.lrange(settings.celery_queue, 0, -1)

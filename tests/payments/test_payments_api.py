@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from pixelfleet.api.app import create_app
@@ -128,6 +129,7 @@ async def test_the_webhook_then_verification_grants_the_pack_once(
     await assert_books_balance(client, headers, SIGNUP)
 
 
+@pytest.mark.both_backends
 async def test_the_same_webhook_ten_times_at_once_grants_the_pack_once(
     client: httpx.AsyncClient, razorpay: FakeRazorpay
 ) -> None:
@@ -144,6 +146,7 @@ async def test_the_same_webhook_ten_times_at_once_grants_the_pack_once(
     await assert_books_balance(client, headers, SIGNUP)
 
 
+@pytest.mark.both_backends
 async def test_different_events_for_one_payment_racing_grant_the_pack_once(
     client: httpx.AsyncClient, razorpay: FakeRazorpay
 ) -> None:

@@ -19,6 +19,9 @@ from tests.api_helpers import balance_of, sign_up
 from tests.harness.razorpay import FakeRazorpay
 from tests.payments.conftest import assert_books_balance, checkout, deliver, order
 
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
+
 SIGNUP = 0
 # The "small" pack: 10 credits for 1000 paise. Two partial refunds, of 3 and 2 credits' worth.
 FIRST_REFUND, SECOND_REFUND = 300, 200

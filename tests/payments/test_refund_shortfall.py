@@ -11,6 +11,9 @@ from tests.api_helpers import balance_of, sign_up, submit, whole_ledger
 from tests.harness.razorpay import FakeRazorpay
 from tests.payments.conftest import assert_books_balance, checkout, deliver, order, payments_of
 
+# Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.both_backends
+
 SIGNUP = 0
 
 

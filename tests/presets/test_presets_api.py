@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
@@ -146,6 +147,7 @@ async def test_an_account_at_its_preset_quota_replaces_but_adds_no_more(
     assert await _names(client, headers) == ["three", "two"]
 
 
+@pytest.mark.both_backends
 async def test_concurrent_preset_writes_never_pass_the_quota(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:

@@ -273,6 +273,7 @@ async def test_a_task_failed_past_its_hard_time_limit_sends_its_event_without_be
     assert await deliver_due(ctx) == 0
 
 
+@pytest.mark.both_backends
 async def test_two_transactions_recording_one_event_at_once_both_commit(
     client: httpx.AsyncClient,
     ctx: ProcessContext,
@@ -474,6 +475,7 @@ async def test_the_embedded_scheduler_sends_the_retries(
     assert len(receiver.requests) == 2
 
 
+@pytest.mark.both_backends
 async def test_two_senders_at_once_make_each_attempt_once(
     client: httpx.AsyncClient,
     ctx: ProcessContext,

@@ -36,26 +36,87 @@ function offline() {
   });
 }
 
-// The login is shared by the browser's tabs: its token pair lives in localStorage, each
-// refresh happens under a lock that every tab takes, and a tab that finds the pair already
-// rotated by another takes the new one instead of reusing the old refresh token (which the
-// server would take for theft, ending the login everywhere).
+// The login is shared by the browser's tabs: its token pair is kept in IndexedDB, each refresh
+// happens under a lock that every tab takes, and a tab that finds the pair already rotated by
+// another takes the new one instead of reusing the old refresh token (which the server would
+// take for theft, ending the login everywhere). Under the lock the pair is read from IndexedDB:
+// a write another tab finished before it released the lock is always seen there, whereas a
+// tab's copy of localStorage may lag behind another tab's write (Chromium copies it between
+// processes). localStorage keeps a copy for its `storage` events, which tell the other tabs
+// at once that the login changed or ended.
 const PAIR_KEY = "pixelfleet.session";
 const withRefreshLock = navigator.locks
   ? (task) => navigator.locks.request("pixelfleet.refresh", task)
   : (task) => task();
 
+function validPair(pair) {
+  return pair && pair.access_token && pair.refresh_token
+    ? { access_token: pair.access_token, refresh_token: pair.refresh_token }
+    : null;
+}
+
+/** The pair as this tab's copy of localStorage has it (it may lag behind another tab's). */
 function storedPair() {
   try {
-    const pair = JSON.parse(localStorage.getItem(PAIR_KEY));
-    return pair && pair.access_token && pair.refresh_token ? pair : null;
+    return validPair(JSON.parse(localStorage.getItem(PAIR_KEY)));
   } catch {
     return null;
   }
 }
 
-function store(pair) {
-  if (pair) localStorage.setItem(PAIR_KEY, JSON.stringify({ access_token: pair.access_token, refresh_token: pair.refresh_token }));
+let database = null;
+
+/** The console's IndexedDB database (null where IndexedDB cannot be used). */
+function openDatabase() {
+  database ||= new Promise((resolve) => {
+    let opening;
+    try {
+      opening = indexedDB.open("pixelfleet", 1);
+    } catch {
+      resolve(null);
+      return;
+    }
+    opening.onupgradeneeded = () => opening.result.createObjectStore("session");
+    opening.onsuccess = () => resolve(opening.result);
+    opening.onerror = () => resolve(null);
+    opening.onblocked = () => resolve(null);
+  });
+  return database;
+}
+
+/** Runs `action(store)` in a transaction; resolves with its request's result once committed
+ *  (undefined without IndexedDB). */
+async function inDatabase(mode, action) {
+  const db = await openDatabase();
+  if (!db) return undefined;
+  return new Promise((resolve, reject) => {
+    const transaction = db.transaction("session", mode);
+    const request = action(transaction.objectStore("session"));
+    transaction.oncomplete = () => resolve(request.result);
+    transaction.onerror = transaction.onabort = () => reject(transaction.error);
+  });
+}
+
+/** The current pair, as the last tab to change it left it (null when signed out). */
+async function loadPair() {
+  try {
+    const pair = await inDatabase("readonly", (sessionStore) => sessionStore.get("pair"));
+    if (pair !== undefined) return validPair(pair);
+  } catch {
+    // IndexedDB failed: localStorage is all there is.
+  }
+  return storedPair();
+}
+
+/** Keeps `pair` (null: signed out) for every tab; resolves once IndexedDB has committed it. */
+async function savePair(pair) {
+  const kept = validPair(pair);
+  try {
+    await inDatabase("readwrite", (sessionStore) => sessionStore.put(kept, "pair"));
+  } catch {
+    // IndexedDB failed: localStorage is all there is.
+  }
+  if (kept) localStorage.setItem(PAIR_KEY, JSON.stringify(kept));
   else localStorage.removeItem(PAIR_KEY);
 }
 
@@ -90,14 +151,15 @@ class Session {
     }
   }
 
-  _set(pair) {
-    store(pair);
-    this._adopt(pair);
+  async _set(pair) {
+    this._adopt(validPair(pair));
+    await savePair(pair);
   }
 
   async logIn(email, password) {
     const form = new URLSearchParams({ username: email, password });
-    this._set(await call("POST", "/v1/auth/token", { body: form, anonymous: true }));
+    const pair = await call("POST", "/v1/auth/token", { body: form, anonymous: true });
+    await withRefreshLock(() => this._set(pair));
   }
 
   async signUp(email, password) {
@@ -107,15 +169,22 @@ class Session {
 
   async logOut() {
     this.generation += 1;
-    const pair = storedPair() || this.pair;
-    this._set(null);
+    const held = this.pair;
+    this._adopt(null);
+    // Under the lock: a refresh under way in another tab ends first, and its pair is the one
+    // ended here.
+    const pair = await withRefreshLock(async () => {
+      const current = (await loadPair()) || held;
+      await savePair(null);
+      return current;
+    });
     if (pair) await revoke(pair.refresh_token);
   }
 
   /** Takes up the login this browser already has (false when there is none, or it has
    *  ended); its access token is refreshed first if it has expired. */
   async resume() {
-    const pair = storedPair();
+    const pair = storedPair() || (await loadPair());
     if (!pair) return false;
     this.pair = pair;
     try {
@@ -140,7 +209,7 @@ class Session {
     const generation = this.generation;
     const held = this.pair;
     return withRefreshLock(async () => {
-      const stored = storedPair();
+      const stored = await loadPair();
       if (!stored) {
         this._adopt(null);
         return null;
@@ -154,7 +223,7 @@ class Session {
         pair = await call("POST", "/v1/auth/refresh", { json: { refresh_token: stored.refresh_token }, anonymous: true });
       } catch (error) {
         if (error.status === 401 || error.status === 403) {
-          this._set(null);
+          await this._set(null);
           return null;
         }
         throw error;
@@ -163,8 +232,8 @@ class Session {
         await revoke(pair.refresh_token); // logged out while this was under way
         return null;
       }
-      this._set(pair);
-      return pair;
+      await this._set(pair);
+      return this.pair;
     });
   }
 }
@@ -204,7 +273,7 @@ export async function request(method, path, options = {}) {
   let response = await send(method, path, options);
   if (response.status === 401 && !options.anonymous && session.signedIn) {
     if (await session.refresh()) response = await send(method, path, options);
-    if (response.status === 401) session._set(null);
+    if (response.status === 401) await session._set(null);
   }
   if (!response.ok) throw await problemOf(response);
   return response;
