@@ -35,7 +35,7 @@ from redis import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pixelfleet.api.app import create_app
-from pixelfleet.context import create_context
+from pixelfleet.bootstrap import create_context
 from pixelfleet.db import create_engine
 from pixelfleet.schema_migrations import upgrade_to_head
 from pixelfleet.settings import Settings

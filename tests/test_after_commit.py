@@ -14,6 +14,8 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.db import AfterCommitWork, after_commit, unit_of_work
 from pixelfleet.models import PaymentEvent
 
+pytestmark = pytest.mark.both_backends
+
 
 class Aborted(Exception):
     pass
