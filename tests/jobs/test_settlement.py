@@ -32,12 +32,6 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def backend() -> str:
-    """Which events go out is not a matter of database semantics: one backend."""
-    return "sqlite"
-
-
-@pytest.fixture
 def settings(settings: Settings, redis_server: RedisServer) -> Settings:
     """The embedded launcher, with its events on Redis."""
     return settings.model_copy(update={"redis_url": redis_server.url})
