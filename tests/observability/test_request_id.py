@@ -199,19 +199,42 @@ async def test_an_unexpected_error_answers_and_logs_with_the_request_id(
 ) -> None:
     """The 500 comes from Starlette's outermost error middleware: the id must reach it."""
 
-    async def broken(task: Task) -> None:
+    async def broken(key: str, data: bytes) -> None:
         raise RuntimeError("a bug")
 
     transport = httpx.ASGITransport(app=create_app(ctx=ctx), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
         headers = await sign_up(http, "broken@example.com")
-        monkeypatch.setattr(ctx.launcher, "dispatch", broken)
+        monkeypatch.setattr(ctx.storage, "put", broken)
         failed = await submit(http, headers, THUMBNAIL, extra_headers={"X-Request-ID": "oops-1"})
 
     assert failed.status_code == 500
     assert failed.headers["X-Request-ID"] == "oops-1"
     [logged] = json_log.about("unhandled error")
     assert logged["request_id"] == "oops-1"
+    assert "a bug" in logged["exception"]
+
+
+async def test_a_dispatch_that_breaks_after_the_commit_leaves_the_task_accepted_and_logged(
+    ctx: ProcessContext, json_log: JsonLines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task is stored before its dispatch is tried: an unexpected failure there is the
+    re-dispatch job's to repair, not the caller's, and its log line names the request."""
+
+    async def broken(task: Task) -> None:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=create_app(ctx=ctx), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
+        headers = await sign_up(http, "broken-later@example.com")
+        monkeypatch.setattr(ctx.launcher, "dispatch", broken)
+        accepted = await submit(http, headers, THUMBNAIL, extra_headers={"X-Request-ID": "oops-2"})
+        read = await http.get(f"/v1/tasks/{accepted.json()['id']}", headers=headers)
+
+    assert accepted.status_code == 202
+    assert read.json()["status"] == "queued"
+    [logged] = json_log.about("work after a commit failed")
+    assert logged["request_id"] == "oops-2"
     assert "a bug" in logged["exception"]
 
 
