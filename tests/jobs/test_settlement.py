@@ -16,19 +16,14 @@ from pixelfleet.events import EVENTS_STREAM
 from pixelfleet.jobs import maintenance
 from pixelfleet.settings import Settings
 from tests.api_helpers import sign_up, submit
+from tests.celery_mode import conftest as celery_mode
 from tests.harness.redis import RedisServer
 from tests.records import claim_an_hour_ago
 
 GRAYSCALE = {"operations": [{"op": "grayscale"}]}
 
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+# One Redis server for the module, as celery mode starts it.
+redis_server = celery_mode.redis_server
 
 
 @pytest.fixture
