@@ -194,6 +194,12 @@ async def test_errors_carry_a_request_id_too(client: httpx.AsyncClient) -> None:
     assert (too_large.status_code, too_large.headers["X-Request-ID"]) == (413, "big")
 
 
+def answering_errors(ctx: ProcessContext) -> httpx.AsyncClient:
+    """A client of the app in this process that gets its 500s as answers, as a caller would."""
+    transport = httpx.ASGITransport(app=create_app(ctx=ctx), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test")
+
+
 async def test_an_unexpected_error_answers_and_logs_with_the_request_id(
     ctx: ProcessContext, json_log: JsonLines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,8 +208,7 @@ async def test_an_unexpected_error_answers_and_logs_with_the_request_id(
     async def broken(key: str, data: bytes) -> None:
         raise RuntimeError("a bug")
 
-    transport = httpx.ASGITransport(app=create_app(ctx=ctx), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
+    async with answering_errors(ctx) as http:
         headers = await sign_up(http, "broken@example.com")
         monkeypatch.setattr(ctx.storage, "put", broken)
         failed = await submit(http, headers, THUMBNAIL, extra_headers={"X-Request-ID": "oops-1"})
@@ -224,8 +229,7 @@ async def test_a_dispatch_that_breaks_after_the_commit_leaves_the_task_accepted_
     async def broken(task: Task) -> None:
         raise RuntimeError("a bug")
 
-    transport = httpx.ASGITransport(app=create_app(ctx=ctx), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
+    async with answering_errors(ctx) as http:
         headers = await sign_up(http, "broken-later@example.com")
         monkeypatch.setattr(ctx.launcher, "dispatch", broken)
         accepted = await submit(http, headers, THUMBNAIL, extra_headers={"X-Request-ID": "oops-2"})
