@@ -252,10 +252,11 @@ def imagejob_handler(
 async def _refuse(
     state: OperatorState, name: str, body: kopf.Body, reason: str, message: str
 ) -> None:
-    """Says where `kubectl get` and `kubectl describe` show it why the job is given up."""
+    """Says where `kubectl get` and `kubectl describe` show it why the job is given up: the
+    Event first, so that whoever sees the job Failed also finds its reason."""
     log.warning("%s refused: %s", name, message)
-    await state.jobs.patch_status(name, {"phase": "Failed", "message": message})
     await state.jobs.post_event(dict(body), "Warning", reason, message)
+    await state.jobs.patch_status(name, {"phase": "Failed", "message": message})
 
 
 async def _report_failure(
