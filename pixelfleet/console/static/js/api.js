@@ -170,21 +170,22 @@ class Session {
   async logOut() {
     this.generation += 1;
     const held = this.pair;
-    this._adopt(null);
     // Under the lock: a refresh under way in another tab ends first, and its pair is the one
-    // ended here.
+    // ended here. The page shows the login ended only once that is stored, so a reload right
+    // after cannot take it up again.
     const pair = await withRefreshLock(async () => {
       const current = (await loadPair()) || held;
       await savePair(null);
       return current;
     });
+    this._adopt(null);
     if (pair) await revoke(pair.refresh_token);
   }
 
   /** Takes up the login this browser already has (false when there is none, or it has
    *  ended); its access token is refreshed first if it has expired. */
   async resume() {
-    const pair = storedPair() || (await loadPair());
+    const pair = await loadPair();
     if (!pair) return false;
     this.pair = pair;
     try {
