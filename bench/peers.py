@@ -9,6 +9,7 @@ Contenders, one after another, each warmed first:
   results thrown away;
 - `pixelfleet up` (two workers, SQLite, local files): four client threads upload the images at
   once; timed from the first upload until the last task has succeeded (by the server's clock);
+  the client reads the task list every 0.2 s to see the end, and those reads count in its CPU;
 - thumbor 7.8 (PyPI), `--processes 2`, its file loader reading the same images from disk, no
   storage: four client threads fetch the resized images, a new connection per request (with
   keep-alive every connection can land on one of its processes). thumbor pins `Pillow<13`, so
@@ -301,7 +302,7 @@ def through_thumbor(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=40, help="per workload")
+    parser.add_argument("--images", type=int, default=80, help="per workload")
     parser.add_argument("--quick", action="store_true", help="3 small images per workload")
     args = parser.parse_args()
     count = 3 if args.quick else args.images
