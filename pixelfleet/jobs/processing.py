@@ -31,6 +31,7 @@ from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.dispatching import requeued_after_commit
 from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
 from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
@@ -305,6 +306,7 @@ async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:
         task = await repo.get(task_id) if released else None
         if task is not None:
             announce(session, _event(task, QUEUED, 0, "requeued", worker, task.attempts))
+            requeued_after_commit(session, [task])
     return released
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from pixelfleet.launchers.doorbells import Doorbell
     from pixelfleet.models import Task
 
 
@@ -19,14 +20,26 @@ class DispatchFailed(Exception):
 class Launcher(Protocol):
     async def dispatch(self, task: Task) -> None: ...
 
+    async def requeued(self, task: Task) -> None:
+        """`task` went back to the queue after it started (its worker gave it back, or the
+        recovery job took it from a worker that stopped): hands it out again where the mode's
+        own redelivery does not. Called after the commit; never raises."""
+
     async def close(self) -> None: ...
 
 
 class EmbeddedLauncher:
-    """The embedded workers poll the `tasks` table themselves: nothing to send."""
+    """The `tasks` table is the embedded workers' queue: a dispatch only rings their doorbell,
+    so that an idle worker looks at the queue at once."""
+
+    def __init__(self, doorbell: Doorbell) -> None:
+        self.doorbell = doorbell
 
     async def dispatch(self, task: Task) -> None:
-        return None
+        await self.doorbell.ring()
+
+    async def requeued(self, task: Task) -> None:
+        await self.doorbell.ring()
 
     async def close(self) -> None:
-        return None
+        await self.doorbell.close()

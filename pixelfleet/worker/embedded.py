@@ -1,5 +1,9 @@
 """The embedded mode's worker and scheduler: separate processes that run the shared task code
-against the database (the queue is the `tasks` table itself, so queued work survives restarts)."""
+against the database (the queue is the `tasks` table itself, so queued work survives restarts).
+
+An idle worker sleeps until its doorbell rings (`launchers.doorbells`: a task was queued or
+requeued), and looks at the queue only every `worker_poll_seconds` otherwise, in case a ring was
+lost; it looks once as it starts, for what was queued while it was away."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import os
 import signal
 import socket
 
-from pixelfleet.bootstrap import create_context
+from pixelfleet.bootstrap import create_context, create_doorbell_listener
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
@@ -53,10 +57,16 @@ async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> li
     return outcomes
 
 
-async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
+async def run_worker(
+    ctx: ProcessContext, worker: str, stop: asyncio.Event, rung: asyncio.Event
+) -> None:
+    """Runs queued tasks until `stop` is set; when the queue is empty, waits for `rung` (the
+    doorbell) or the fallback look, whichever comes first."""
     ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
     log.info("worker %s started", worker)
     while not stop.is_set():
+        # Cleared before the look: a ring that comes while it looks makes it look again.
+        rung.clear()
         try:
             outcome = await process_next(ctx, worker)
         except Exception:
@@ -64,11 +74,21 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
             outcome = None
             await asyncio.sleep(1.0)
         if outcome is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), ctx.settings.worker_poll_seconds)
+            await _first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
         else:
             log.info("worker %s: task finished as %s", worker, outcome)
     log.info("worker %s stopped", worker)
+
+
+async def _first_of(*events: asyncio.Event, within: float) -> None:
+    """Returns once one of `events` is set, or after `within` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
@@ -102,9 +122,12 @@ async def _worker_main(index: int) -> None:
     stop = asyncio.Event()
     _stop_on_sigterm(stop)
     ctx = create_context(Settings())
+    doorbell = create_doorbell_listener(ctx.settings, index)
     try:
-        await run_worker(ctx, worker_name(index), stop)
+        await doorbell.start()
+        await run_worker(ctx, worker_name(index), stop, doorbell.rung)
     finally:
+        await doorbell.close()
         await ctx.close()
 
 
