@@ -6,6 +6,7 @@ It names ports, never adapters: which adapter fills each port is decided in one 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,6 +43,9 @@ class ProcessContext:
     limiter: Limiter = field(default_factory=lambda: Limiter({}, None))
     # False when `pipelines` is borrowed from another context, which closes them.
     owns_pipelines: bool = True
+    # An embedded worker's doorbell (`launchers.doorbells`): set when it rang, because a task
+    # was queued, requeued or cancelled. None where nobody rings (a Celery worker, the API).
+    wakeups: asyncio.Event | None = None
 
     @property
     def retention(self) -> timedelta:

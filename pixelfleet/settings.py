@@ -97,7 +97,8 @@ class Settings(BaseSettings):
 
     # 0: `pixelfleet up` runs the API and the scheduler only, and tasks wait in the queue.
     embedded_workers: int = Field(default=2, ge=0, le=64)
-    # A queued task rings the idle workers' doorbell; this look is the fallback for a lost ring.
+    # A queued task (or a cancel) rings the workers' doorbell; this look is the fallback for a
+    # lost ring, at the queue and at the task a worker runs.
     worker_poll_seconds: float = Field(default=5.0, gt=0)
     task_max_attempts: int = Field(default=3, ge=1)
     task_stale_seconds: float = Field(default=300.0, gt=0)

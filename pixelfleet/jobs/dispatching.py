@@ -1,5 +1,5 @@
 """Handing queued (and requeued) tasks to the workers once the transaction that queued them
-commits.
+commits, and telling a worker that the task it runs was cancelled.
 
 A worker may only hear of a task once its row is stored, so the dispatch is queued on the
 caller's session (`db.after_commit`) and sent by the boundary that commits; dropped if the
@@ -64,3 +64,13 @@ def requeued_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> None:
 
     if tasks:
         after_commit(session, requeued)
+
+
+def withdrawn_after_commit(session: AsyncSession, task: Task) -> None:
+    """Tells the launcher, once the session's transaction commits, that `task` was cancelled
+    while it ran (an embedded worker's doorbell rings, so it stops the run at once)."""
+
+    async def withdrawn(ctx: ProcessContext) -> None:
+        await ctx.launcher.withdrawn(task)
+
+    after_commit(session, withdrawn)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pixelfleet.launchers.doorbells import Doorbell
     from pixelfleet.models import Task
 
 
@@ -25,6 +24,19 @@ class Launcher(Protocol):
         recovery job took it from a worker that stopped): hands it out again where the mode's
         own redelivery does not. Called after the commit; never raises."""
 
+    async def withdrawn(self, task: Task) -> None:
+        """`task` was cancelled while a worker ran it: tells that worker now, where it would
+        otherwise see it at its next look. Called after the commit; never raises."""
+
+    async def close(self) -> None: ...
+
+
+class Doorbell(Protocol):
+    """What wakes the embedded workers (adapters in `launchers.doorbells`)."""
+
+    async def ring(self) -> None:
+        """Tells the queue's idle workers that work is waiting. Never raises."""
+
     async def close(self) -> None: ...
 
 
@@ -39,6 +51,9 @@ class EmbeddedLauncher:
         await self.doorbell.ring()
 
     async def requeued(self, task: Task) -> None:
+        await self.doorbell.ring()
+
+    async def withdrawn(self, task: Task) -> None:
         await self.doorbell.ring()
 
     async def close(self) -> None:

@@ -50,6 +50,11 @@ class CeleryLauncher:
         worker was lost) carries it again, and the re-dispatch job covers a lost message."""
         return None
 
+    async def withdrawn(self, task: Task) -> None:
+        """Nothing to send: its worker looks whether the task is still its own twice a
+        second (`processing.HOLD_CHECK_SECONDS`)."""
+        return None
+
     async def send(self, task_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> None:
         """Sends the Celery task for `task_id` (also what the operator does for an ImageJob),
         with the request id and user bound now (`user_id` names the user where it is known)."""

@@ -1,11 +1,12 @@
 """Waking the embedded workers: a committed task rings a doorbell, and an idle worker that hears
 it looks at the queue at once, instead of polling the `tasks` table all the time.
 
-Two halves: the `Doorbell` is rung by whoever queues work (the embedded launcher's dispatch,
-after the commit, so a rolled-back task rings nothing); a worker listens with a
-`DoorbellListener`, whose `rung` event it waits on. A ring carries no task: every idle worker
-that hears it tries a claim, and the ones that lose go back to sleep. A ring that is lost (a
-worker restarting, a listener reconnecting) only delays the task until the worker's slow
+Two halves: the `Doorbell` (the port, in `launchers`) is rung by whoever queues or requeues
+work, or cancels a running task (the embedded launcher, after the commit, so a rolled-back
+change rings nothing); a worker listens with a `DoorbellListener`, whose `rung` event it waits
+on. A ring carries no task: every idle worker that hears it tries a claim (the ones that lose go
+back to sleep), and a busy one looks whether its task is still its own. A ring that is lost (a
+worker restarting, a listener reconnecting) only delays the work until the worker's slow
 fallback look (`PIXELFLEET_WORKER_POLL_SECONDS`), so nothing here may fail the one who rings.
 
 Adapters:
@@ -48,13 +49,6 @@ LISTEN_CHECK_SECONDS = 30.0
 without closing it leaves no other trace)."""
 
 
-class Doorbell(Protocol):
-    async def ring(self) -> None:
-        """Tells the queue's idle workers that work is waiting. Never raises."""
-
-    async def close(self) -> None: ...
-
-
 class DoorbellListener(Protocol):
     rung: asyncio.Event
     """Set when the doorbell rang (the worker clears it before it looks at the queue)."""
@@ -86,6 +80,17 @@ class NoDoorbellListener:
 
     async def close(self) -> None:
         return None
+
+
+async def first_of(*events: asyncio.Event, within: float) -> None:
+    """Returns once one of `events` is set, or after `within` seconds."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 def datagrams_supported() -> bool:

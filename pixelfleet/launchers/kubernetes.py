@@ -78,6 +78,9 @@ class KubernetesLauncher:
     async def requeued(self, task: Task) -> None:
         await self.celery.requeued(task)
 
+    async def withdrawn(self, task: Task) -> None:
+        await self.celery.withdrawn(task)
+
     async def close(self) -> None:
         await self.celery.close()
         self.jobs.api_client.close()  # type: ignore[no-untyped-call]

@@ -19,6 +19,7 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.processing import Outcome, process_task
+from pixelfleet.launchers.doorbells import first_of
 from pixelfleet.observability import log_context
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
@@ -57,12 +58,11 @@ async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> li
     return outcomes
 
 
-async def run_worker(
-    ctx: ProcessContext, worker: str, stop: asyncio.Event, rung: asyncio.Event
-) -> None:
-    """Runs queued tasks until `stop` is set; when the queue is empty, waits for `rung` (the
-    doorbell) or the fallback look, whichever comes first."""
+async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
+    """Runs queued tasks until `stop` is set; when the queue is empty, waits for its doorbell
+    (`ctx.wakeups`) or the fallback look, whichever comes first."""
     ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
+    rung = ctx.wakeups or asyncio.Event()
     log.info("worker %s started", worker)
     while not stop.is_set():
         # Cleared before the look: a ring that comes while it looks makes it look again.
@@ -74,21 +74,12 @@ async def run_worker(
             outcome = None
             await asyncio.sleep(1.0)
         if outcome is None:
-            await _first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
+            await first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
         else:
             log.info("worker %s: task finished as %s", worker, outcome)
     log.info("worker %s stopped", worker)
 
 
-async def _first_of(*events: asyncio.Event, within: float) -> None:
-    """Returns once one of `events` is set, or after `within` seconds."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
@@ -125,7 +116,8 @@ async def _worker_main(index: int) -> None:
     doorbell = create_doorbell_listener(ctx.settings, index)
     try:
         await doorbell.start()
-        await run_worker(ctx, worker_name(index), stop, doorbell.rung)
+        ctx.wakeups = doorbell.rung
+        await run_worker(ctx, worker_name(index), stop)
     finally:
         await doorbell.close()
         await ctx.close()

@@ -170,8 +170,10 @@ def test_a_task_past_its_time_limit_stops_is_refunded_and_the_worker_goes_on(
 
 
 def test_cancelling_a_running_task_stops_its_work_at_once(tmp_path: Path) -> None:
+    # A worker that looks by itself only every hour: the cancel has to tell it.
+    hourly = {"PIXELFLEET_WORKER_POLL_SECONDS": "3600"}
     with (
-        pixelfleet_up(tmp_path / "data", workers=1) as platform,
+        pixelfleet_up(tmp_path / "data", env=hourly, workers=1) as platform,
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
         headers = sign_in(http, "second-thoughts@example.com")
