@@ -27,11 +27,10 @@ from pixelfleet.db import create_engine, create_read_session_factory, create_ses
 from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
-from pixelfleet.launchers import Doorbell, EmbeddedLauncher, Launcher
+from pixelfleet.launchers import Doorbell, DoorbellListener, EmbeddedLauncher, Launcher
 from pixelfleet.launchers.doorbells import (
     DatagramDoorbell,
     DatagramListener,
-    DoorbellListener,
     NoDoorbell,
     NoDoorbellListener,
     PostgresDoorbell,

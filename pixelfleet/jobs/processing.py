@@ -53,7 +53,7 @@ EVENT_INTERVAL_SECONDS = 0.1
 MAX_HEARTBEAT_SECONDS = 10.0
 # How often a running task's worker looks whether the task is still its own (a cancel, say):
 # a run that is not is stopped, so its core is free within about this long. A worker with a
-# doorbell (`ctx.wakeups`, rung by a cancel) looks when it rings, and otherwise only every
+# doorbell (`ctx.doorbell`, rung by a cancel) looks when it rings, and otherwise only every
 # `worker_poll_seconds`, in case a ring was lost.
 HOLD_CHECK_SECONDS = 0.5
 
@@ -290,13 +290,13 @@ async def _until_released(ctx: ProcessContext, task_id: uuid.UUID, worker: str) 
     """Returns once the task is not running under `worker` any more. A look that fails (the
     database is away for a moment) is tried again at the next one."""
     while True:
-        if ctx.wakeups is None:
+        if ctx.doorbell is None:
             await asyncio.sleep(HOLD_CHECK_SECONDS)
         else:
+            cancelled = ctx.doorbell.cancelled
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.wakeups.wait(), ctx.settings.worker_poll_seconds)
-            # The look below answers this ring; the worker looks at the queue after its task.
-            ctx.wakeups.clear()
+                await asyncio.wait_for(cancelled.wait(), ctx.settings.worker_poll_seconds)
+            cancelled.clear()  # the look below answers this ring
         try:
             async with ctx.read_sessions() as session:
                 held = await TaskRepository.from_session(session).is_held_by(task_id, worker)

@@ -6,6 +6,7 @@ their own port (`pixelfleet/webhooks/sender.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -37,6 +38,25 @@ class Doorbell(Protocol):
     async def ring(self) -> None:
         """Tells the queue's idle workers that work is waiting. Never raises."""
 
+    async def ring_cancelled(self) -> None:
+        """Tells the queue's busy workers that a running task was cancelled. Never raises."""
+
+    async def close(self) -> None: ...
+
+
+class DoorbellListener(Protocol):
+    """What an embedded worker hears of its doorbell."""
+
+    rung: asyncio.Event
+    """Set when work was queued (the worker clears it before it looks at the queue)."""
+    cancelled: asyncio.Event
+    """Set when a running task was cancelled (the worker clears it before it looks whether
+    the task it runs is still its own)."""
+    listening: asyncio.Event
+    """Set while a ring can reach this listener."""
+
+    async def start(self) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -54,7 +74,7 @@ class EmbeddedLauncher:
         await self.doorbell.ring()
 
     async def withdrawn(self, task: Task) -> None:
-        await self.doorbell.ring()
+        await self.doorbell.ring_cancelled()
 
     async def close(self) -> None:
         await self.doorbell.close()

@@ -27,7 +27,7 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import text
@@ -49,21 +49,19 @@ LISTEN_CHECK_SECONDS = 30.0
 without closing it leaves no other trace)."""
 
 
-class DoorbellListener(Protocol):
-    rung: asyncio.Event
-    """Set when the doorbell rang (the worker clears it before it looks at the queue)."""
-    listening: asyncio.Event
-    """Set while a ring can reach this listener."""
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
+WORK = b"w"
+"""What a ring says: work is waiting (a task was queued or requeued)..."""
+CANCEL = b"c"
+"""...or a running task was cancelled."""
 
 
 class NoDoorbell:
     """Where no doorbell can be had: workers find work with their fallback look only."""
 
     async def ring(self) -> None:
+        return None
+
+    async def ring_cancelled(self) -> None:
         return None
 
     async def close(self) -> None:
@@ -73,6 +71,7 @@ class NoDoorbell:
 class NoDoorbellListener:
     def __init__(self) -> None:
         self.rung = asyncio.Event()
+        self.cancelled = asyncio.Event()
         self.listening = asyncio.Event()
 
     async def start(self) -> None:
@@ -119,9 +118,15 @@ class DatagramDoorbell:
         self.sock.setblocking(False)
 
     async def ring(self) -> None:
+        self._send(WORK)
+
+    async def ring_cancelled(self) -> None:
+        self._send(CANCEL)
+
+    def _send(self, message: bytes) -> None:
         for index in range(MAX_WORKERS):
             try:
-                self.sock.sendto(b"\1", worker_address(self.queue, index))
+                self.sock.sendto(message, worker_address(self.queue, index))
             except ConnectionRefusedError:  # no worker of that index listens now
                 if index >= self.workers:
                     return
@@ -135,12 +140,14 @@ class DatagramDoorbell:
 
 
 class DatagramListener:
-    """A worker's socket: each datagram that arrives sets `rung`. If its name is taken (another
-    process of the same index is still listening), the worker goes on with its fallback look."""
+    """A worker's socket: each datagram that arrives sets `rung` or `cancelled`, as it says. If
+    its name is taken (another process of the same index is still listening), the worker goes on
+    with its fallback look."""
 
     def __init__(self, queue: str, index: int) -> None:
         self.address = worker_address(queue, index)
         self.rung = asyncio.Event()
+        self.cancelled = asyncio.Event()
         self.listening = asyncio.Event()
         self.sock: socket.socket | None = None
 
@@ -163,11 +170,13 @@ class DatagramListener:
 
     def _drain(self) -> None:
         assert self.sock is not None
-        # However many rings came, one look at the queue answers them all.
+        # However many rings came, one look answers them all.
         with contextlib.suppress(BlockingIOError):
             while True:
-                self.sock.recv(16)
-        self.rung.set()
+                if self.sock.recv(16) == CANCEL:
+                    self.cancelled.set()
+                else:
+                    self.rung.set()
 
     async def close(self) -> None:
         if self.sock is None:
@@ -186,13 +195,20 @@ class PostgresDoorbell:
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ring(self) -> None:
+        await self._notify(WORK)
+
+    async def ring_cancelled(self) -> None:
+        await self._notify(CANCEL)
+
+    async def _notify(self, message: bytes) -> None:
         try:
             async with self.engine.connect() as connection:
                 await connection.execute(
-                    text("SELECT pg_notify(:channel, '')"), {"channel": QUEUE_CHANNEL}
+                    text("SELECT pg_notify(:channel, :message)"),
+                    {"channel": QUEUE_CHANNEL, "message": message.decode()},
                 )
         except Exception:
-            log.warning("could not ring the workers; they find the task later", exc_info=True)
+            log.warning("could not ring the workers; they look later by themselves", exc_info=True)
 
     async def close(self) -> None:
         return None
@@ -208,13 +224,15 @@ def _setter(event: asyncio.Event) -> Callable[..., None]:
 
 
 class PostgresListener:
-    """One LISTEN connection (asyncpg's own, outside the pool) that sets `rung` on each
-    notification of the queue's channel. When the connection is lost it connects again, with
-    growing delays, and sets `rung` once it listens again, for what was queued meanwhile."""
+    """One LISTEN connection (asyncpg's own, outside the pool) that sets `rung` or `cancelled` on
+    each notification of the queue's channel, as it says. When the connection is lost it
+    connects again, with growing delays, and sets both once it listens again, for what happened
+    meanwhile."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.rung = asyncio.Event()
+        self.cancelled = asyncio.Event()
         self.listening = asyncio.Event()
         self.keeper: asyncio.Task[None] | None = None
         self.connection: asyncpg.Connection | None = None
@@ -222,8 +240,11 @@ class PostgresListener:
     async def start(self) -> None:
         self.keeper = asyncio.create_task(self._keep_listening(), name="doorbell-listener")
 
-    def _notified(self, *_: Any) -> None:
-        self.rung.set()
+    def _notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload.encode() == CANCEL:
+            self.cancelled.set()
+        else:
+            self.rung.set()
 
     async def _keep_listening(self) -> None:
         failures = 0
@@ -246,7 +267,8 @@ class PostgresListener:
             self.listening.set()
             if failures:
                 log.info("listening for queued tasks again")
-                self.rung.set()  # for what was queued while it did not listen
+                self.rung.set()  # for what happened while it did not listen
+                self.cancelled.set()
             failures = 0
             await self._until_lost(connection, lost)
             self.listening.clear()

@@ -3,7 +3,8 @@ against the database (the queue is the `tasks` table itself, so queued work surv
 
 An idle worker sleeps until its doorbell rings (`launchers.doorbells`: a task was queued or
 requeued), and looks at the queue only every `worker_poll_seconds` otherwise, in case a ring was
-lost; it looks once as it starts, for what was queued while it was away."""
+lost; it looks once as it starts, for what was queued while it was away. A busy worker hears
+the same way that a running task was cancelled (`processing._until_released`)."""
 
 from __future__ import annotations
 
@@ -60,9 +61,9 @@ async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> li
 
 async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
     """Runs queued tasks until `stop` is set; when the queue is empty, waits for its doorbell
-    (`ctx.wakeups`) or the fallback look, whichever comes first."""
+    (`ctx.doorbell`) or the fallback look, whichever comes first."""
     ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
-    rung = ctx.wakeups or asyncio.Event()
+    rung = ctx.doorbell.rung if ctx.doorbell is not None else asyncio.Event()
     log.info("worker %s started", worker)
     while not stop.is_set():
         # Cleared before the look: a ring that comes while it looks makes it look again.
@@ -78,8 +79,6 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
         else:
             log.info("worker %s: task finished as %s", worker, outcome)
     log.info("worker %s stopped", worker)
-
-
 
 
 async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
@@ -116,7 +115,7 @@ async def _worker_main(index: int) -> None:
     doorbell = create_doorbell_listener(ctx.settings, index)
     try:
         await doorbell.start()
-        ctx.wakeups = doorbell.rung
+        ctx.doorbell = doorbell
         await run_worker(ctx, worker_name(index), stop)
     finally:
         await doorbell.close()

@@ -47,6 +47,19 @@ async def test_a_ring_wakes_every_worker_of_its_queue() -> None:
             await worker.close()
 
 
+async def test_a_cancel_is_told_apart_from_queued_work() -> None:
+    queue = f"/data/{uuid.uuid4()}/pixelfleet.db"
+    (worker,) = await listening(DatagramListener(queue, 0))
+    doorbell = DatagramDoorbell(queue, workers=1)
+    try:
+        await doorbell.ring_cancelled()
+        await asyncio.wait_for(worker.cancelled.wait(), RING_WITHIN)
+        assert not worker.rung.is_set()  # an idle worker does not look at the queue for it
+    finally:
+        await doorbell.close()
+        await worker.close()
+
+
 async def test_a_ring_reaches_workers_beyond_the_count_the_ringer_knows() -> None:
     # `pixelfleet up --workers 3` while a command run beside it has the default count.
     queue = f"/data/{uuid.uuid4()}/pixelfleet.db"
@@ -128,6 +141,10 @@ async def test_a_notification_wakes_every_listening_worker(database: str) -> Non
         await doorbell.ring()
         for worker in workers:
             await rung(worker)
+            assert not worker.cancelled.is_set()
+        await doorbell.ring_cancelled()
+        for worker in workers:
+            await asyncio.wait_for(worker.cancelled.wait(), RING_WITHIN)
     finally:
         for worker in workers:
             await worker.close()

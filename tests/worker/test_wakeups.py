@@ -19,7 +19,7 @@ from pixelfleet.db import utcnow
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import release
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.launchers.doorbells import DoorbellListener
+from pixelfleet.launchers import DoorbellListener
 from tests.api_helpers import image_bytes, sign_up, submit
 from tests.harness.cpu import wait_until_idle
 from tests.harness.embedded import RunningPlatform, pixelfleet_up
@@ -107,3 +107,19 @@ async def test_a_task_its_worker_gives_back_rings_the_workers(
     assert await release(ctx, uuid.UUID(task_id), "giving-worker")
     await asyncio.wait_for(doorbell.rung.wait(), RING_WITHIN)
     assert (await stored_task(ctx, task_id)).status == "queued"
+
+
+async def test_cancelling_a_running_task_tells_the_workers(
+    client: httpx.AsyncClient, ctx: ProcessContext, doorbell: DoorbellListener
+) -> None:
+    headers = await sign_up(client, "changed-mind@example.com")
+    task_id = (await submit(client, headers, GRAYSCALE)).json()["id"]
+    async with ctx.sessions.begin() as session:
+        assert await TaskRepository.from_session(session).claim(
+            uuid.UUID(task_id), "busy-worker", utcnow()
+        )
+    doorbell.cancelled.clear()
+
+    cancelled = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
+    assert cancelled.json()["status"] == "cancelled"
+    await asyncio.wait_for(doorbell.cancelled.wait(), RING_WITHIN)
