@@ -3,11 +3,12 @@ it looks at the queue at once, instead of polling the `tasks` table all the time
 
 Two halves: the `Doorbell` (the port, in `launchers`) is rung by whoever queues or requeues
 work, or cancels a running task (the embedded launcher, after the commit, so a rolled-back
-change rings nothing); a worker listens with a `DoorbellListener`, whose `rung` event it waits
-on. A ring carries no task: every idle worker that hears it tries a claim (the ones that lose go
-back to sleep), and a busy one looks whether its task is still its own. A ring that is lost (a
-worker restarting, a listener reconnecting) only delays the work until the worker's slow
-fallback look (`PIXELFLEET_WORKER_POLL_SECONDS`), so nothing here may fail the one who rings.
+change rings nothing); a worker listens with a `DoorbellListener`, whose `rung` (work) and
+`cancelled` events it waits on. A ring carries no task: every idle worker that hears work
+tries a claim (the ones that lose go back to sleep), and every busy one that hears a cancel
+looks whether its task is still its own. A ring that is lost (a worker restarting, a listener
+reconnecting) only delays the work until the worker's slow fallback look
+(`PIXELFLEET_WORKER_POLL_SECONDS`), so nothing here may fail the one who rings.
 
 Adapters:
 - one machine (SQLite, one `pixelfleet up`): Linux abstract-namespace datagram sockets, one per
@@ -36,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = logging.getLogger(__name__)
 
 QUEUE_CHANNEL = "pixelfleet_queue"
-"""The PostgreSQL notification channel rung when a task is queued."""
+"""The PostgreSQL notification channel of the rings (its payload says which kind)."""
 
 MAX_WORKERS = 64
 """The most embedded workers one queue has (PIXELFLEET_EMBEDDED_WORKERS' bound)."""
