@@ -11,12 +11,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from tests.api_helpers import image_bytes, noise_png, truncated_jpeg
 from tests.harness.cpu import IDLE_CORES, busy_cores_over, wait_until_idle
 from tests.harness.embedded import pixelfleet_up
 from tests.live_api import balance, ledger, sign_in, submit, wait_final
+
+pytestmark = pytest.mark.heavy
 
 
 def test_a_user_session_against_pixelfleet_up(tmp_path: Path, database_url: str) -> None:
@@ -114,7 +117,7 @@ def test_a_task_interrupted_by_a_crash_completes_after_the_restart(tmp_path: Pat
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
         headers = sign_in(http, "unlucky@example.com")
-        task = submit(http, headers, slow, noise_png((2400, 2400)))
+        task = submit(http, headers, slow, noise_png((1200, 1200)))
         deadline = time.monotonic() + 30
         while http.get(f"/v1/tasks/{task['id']}", headers=headers).json()["status"] != "running":
             assert time.monotonic() < deadline
