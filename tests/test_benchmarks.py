@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy  # a pixelfleet up, a cluster or a Celery fleet per script
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 BENCH = REPOSITORY / "bench"
 RATIO = re.compile(r"^ratio ([a-z0-9_]+) (\S+)$")
