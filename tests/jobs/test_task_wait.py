@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from pixelfleet.api.app import create_app
 from pixelfleet.context import ProcessContext
@@ -99,14 +100,22 @@ async def test_long_polls_follow_a_worker_process_to_the_task_s_result(
     assert all(later != earlier for earlier, later in itertools.pairwise(states))
 
 
+def long_polls_timed() -> float:
+    labels = {"route": "/v1/tasks/{task_id}?wait", "method": "GET", "status": "200"}
+    return REGISTRY.get_sample_value("pixelfleet_http_request_duration_seconds_count", labels) or 0
+
+
 async def test_a_long_poll_on_a_task_that_stays_queued_answers_it_queued(
     client: httpx.AsyncClient,
 ) -> None:
     headers = await sign_up(client, "queued@example.com")
     task_id = (await submit(client, headers)).json()["id"]
+    timed_before = long_polls_timed()
     response = await client.get(f"/v1/tasks/{task_id}", params={"wait": 1}, headers=headers)
     assert response.status_code == 200
     assert response.json()["status"] == "queued"
+    # Timed apart from plain reads, so that waiting by design raises no latency alert.
+    assert long_polls_timed() == timed_before + 1
 
 
 @pytest.mark.parametrize("wait", ["31", "-1", "soon"])

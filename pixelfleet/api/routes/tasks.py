@@ -31,6 +31,7 @@ from pixelfleet.api.deps import (
     TaskWatcher,
     TaskWriter,
 )
+from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
 from pixelfleet.api.uploads import read_upload
@@ -67,6 +68,7 @@ EVENT_KEEPALIVE_SECONDS = 15.0
 # expiry), whether or not its task moves.
 CREDENTIAL_CHECK_SECONDS = 1.0
 MAX_TASK_WAIT_SECONDS = 30.0
+LONG_POLL_ROUTE = "/v1/tasks/{task_id}?wait"
 
 
 def get_event_hub(request: Request) -> EventHub:
@@ -159,6 +161,7 @@ async def list_tasks(
 @router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(TaskNotFound))
 async def get_task(
     task_id: uuid.UUID,
+    request: Request,
     user: TaskReader,
     session: ReadSessionDep,
     ctx: ContextDep,
@@ -178,6 +181,7 @@ async def get_task(
     log_context.bind(task_id=task_id)
     if wait == 0:
         return TaskOut.from_task(await jobs.get_task(session, user, task_id))
+    request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
     return await _task_after_change(ctx, hub, user, task_id, wait)
 
 
