@@ -29,6 +29,7 @@ CHANNEL = "pixelfleet_events"
 RECONNECT_SECONDS = 1.0
 # How long an API process's start waits for its listening connection before it serves anyway.
 CONNECT_WAIT_SECONDS = 10.0
+PUBLISH_TIMEOUT_SECONDS = 5.0
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -44,7 +45,11 @@ class PostgresNotifyEvents:
 
     async def publish(self, event: TaskEvent) -> None:
         try:
-            async with self.engine.connect() as connection:
+            # Bounded: the work it follows is committed already, and must not wait on an event.
+            async with (
+                asyncio.timeout(PUBLISH_TIMEOUT_SECONDS),
+                self.engine.connect() as connection,
+            ):
                 autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await autocommit.execute(_NOTIFY, {"channel": CHANNEL, "payload": event.to_json()})
         except (SQLAlchemyError, OSError):
