@@ -195,6 +195,9 @@ async def _task_after_change(
         async with ctx.read_sessions() as session:
             return TaskOut.from_task(await jobs.get_task(session, user, task_id))
 
+    def where(task: TaskOut) -> tuple[str, int, str | None]:
+        return task.status, task.progress, task.stage  # not a heartbeat's `updated_at`
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     with hub.watch(task_id) as watch:  # before the first read: no change after it is missed
@@ -205,7 +208,7 @@ async def _task_after_change(
                 break
             await watch.next(min(left, EVENT_WAIT_SECONDS))
             current = await stored()
-            if current != first:
+            if where(current) != where(first):
                 break
     return current
 
