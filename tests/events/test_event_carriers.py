@@ -1,20 +1,23 @@
-"""How task events reach an API process in the embedded mode: datagrams on a local socket
-(SQLite, one machine) and PostgreSQL's notifications (several machines on one database). Each
-is checked with real parts: other processes publish, the harness's PostgreSQL carries."""
+"""How task events reach an API process: in the embedded mode, datagrams on a local socket
+(SQLite, one machine) and PostgreSQL's notifications (several machines on one database); with
+Redis, one reader of its stream per process. Each is checked with real parts: other processes
+publish, the harness's PostgreSQL and Redis carry."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from pixelfleet.db import create_engine
@@ -22,6 +25,8 @@ from pixelfleet.events import TaskEvent
 from pixelfleet.events.hub import EventHub, TaskWatch
 from pixelfleet.events.local_socket import LocalSocketEvents, channel_addresses
 from pixelfleet.events.postgres_notify import PostgresNotifyEvents, listener_dsn
+from pixelfleet.events.redis_stream import RedisEventStream
+from tests.harness.redis import RedisServer
 
 KEY = "a-signing-key-" + "k" * 40
 ARRIVES_WITHIN_SECONDS = 30.0
@@ -179,6 +184,61 @@ async def test_a_listener_whose_connection_is_cut_listens_again(
             async def publish_until_heard() -> TaskEvent:
                 while True:
                     await notify_channel.publish(event(task_id, "succeeded", 100))
+                    heard = await watch.next(0.5)
+                    if heard is not None:
+                        return heard
+
+            heard = await asyncio.wait_for(publish_until_heard(), ARRIVES_WITHIN_SECONDS)
+            assert heard.status == "succeeded"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis_stream(redis_server: RedisServer) -> AsyncIterator[RedisEventStream]:
+    redis = Redis.from_url(redis_server.url, socket_connect_timeout=5, socket_timeout=15)
+    try:
+        yield RedisEventStream(redis, max_length=1000, stream=f"events-{uuid.uuid4().hex}")
+    finally:
+        await redis.aclose()
+
+
+async def test_many_watchers_of_the_redis_stream_cost_one_reader(
+    redis_stream: RedisEventStream,
+) -> None:
+    hub = EventHub()
+    task_id = uuid.uuid4()
+    await redis_stream.publish(event(task_id, "running", 5))  # before listening: not replayed
+    async with redis_stream.listening(hub.deliver):
+        with contextlib.ExitStack() as watches:
+            watchers = [watches.enter_context(hub.watch(task_id)) for _ in range(20)]
+            await redis_stream.publish(event(task_id, "succeeded", 100))
+            for watch in watchers:
+                assert (await arrived(watch)).status == "succeeded"
+            clients = await redis_stream.redis.client_list()
+            assert [c["cmd"] for c in clients].count("xread") <= 1
+
+
+async def test_a_redis_stream_reader_reads_on_after_redis_restarts(
+    redis_server: RedisServer, redis_stream: RedisEventStream
+) -> None:
+    hub = EventHub()
+    task_id = uuid.uuid4()
+    async with redis_stream.listening(hub.deliver):
+        redis_server.halt()
+        redis_server.resume()
+        with hub.watch(task_id) as watch:
+
+            async def publish_until_heard() -> TaskEvent:
+                while True:
+                    await redis_stream.publish(event(task_id, "succeeded", 100))
                     heard = await watch.next(0.5)
                     if heard is not None:
                         return heard
