@@ -116,9 +116,7 @@ def create_context(
         if redis_url
         else None
     )
-    events: EventChannel = (
-        RedisEventStream(redis, settings.events_stream_max_length) if redis else NoEvents()
-    )
+    events = _event_channel(settings, engine, redis)
 
     # Sending in this process needs the context it is part of: `context` is bound below,
     # before anything can send.
@@ -194,6 +192,28 @@ def create_operator_state(settings: Settings) -> OperatorState:
         jobs=dispatch.imagejobs,
         celery=dispatch.celery,
     )
+
+
+def _event_channel(settings: Settings, engine: AsyncEngine, redis: Redis | None) -> EventChannel:
+    """Redis's stream where there is Redis; otherwise (the embedded mode) PostgreSQL's
+    notifications, which reach every machine sharing the database, or a local socket for the
+    processes of one machine on SQLite."""
+    if redis is not None:
+        return RedisEventStream(redis, settings.events_stream_max_length)
+    database_url = settings.resolved_database_url
+    if engine.dialect.name == "postgresql":
+        from pixelfleet.events.postgres_notify import PostgresNotifyEvents, listener_dsn
+
+        return PostgresNotifyEvents(engine, listener_dsn(database_url))
+    from pixelfleet.events.local_socket import (
+        LocalSocketEvents,
+        channel_addresses,
+        local_events_supported,
+    )
+
+    if not local_events_supported():
+        return NoEvents()
+    return LocalSocketEvents(channel_addresses(database_url, settings.jwt_signing_key))
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter:

@@ -59,6 +59,7 @@ class ProcessContext:
             await self.pipelines.close()
         await self.webhooks.close()
         await self.launcher.close()
+        await self.events.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -149,6 +149,8 @@ ADAPTERS_AND_DRIVERS = (
     "pixelfleet.operator",
     "pixelfleet.launchers.",
     "pixelfleet.events.redis_stream",
+    "pixelfleet.events.local_socket",
+    "pixelfleet.events.postgres_notify",
     "pixelfleet.storage.local",
     "pixelfleet.storage.s3",
     "pixelfleet.storage.factory",
