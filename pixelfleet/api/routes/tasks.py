@@ -146,7 +146,7 @@ async def list_tasks(
 @router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(TaskNotFound))
 async def get_task(task_id: uuid.UUID, user: TaskReader, session: ReadSessionDep) -> TaskOut:
     log_context.bind(task_id=task_id)
-    return TaskOut.from_task(await jobs.get_task(session, user, task_id))
+    return await jobs.read_task(session, user, task_id)
 
 
 @router.delete(
