@@ -26,6 +26,7 @@ from pixelfleet.api.deps import (
     ContextDep,
     LastingCredential,
     ReadSessionDep,
+    RequestSessionsDep,
     SessionDep,
     TaskReader,
     TaskWatcher,
@@ -164,6 +165,7 @@ async def get_task(
     request: Request,
     user: TaskReader,
     session: ReadSessionDep,
+    sessions: RequestSessionsDep,
     ctx: ContextDep,
     hub: EventHubDep,
     wait: Annotated[
@@ -180,8 +182,9 @@ async def get_task(
     """The task as it stands; with `wait`, as it stands after its next change (or the wait)."""
     log_context.bind(task_id=task_id)
     if wait == 0:
-        return TaskOut.from_task(await jobs.get_task(session, user, task_id))
+        return await jobs.read_task(session, user, task_id)
     request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
+    await sessions.end_reads()  # the caller's read: no connection is held while it waits
     return await _task_after_change(ctx, hub, user, task_id, wait)
 
 
@@ -193,7 +196,7 @@ async def _task_after_change(
 
     async def stored() -> TaskOut:
         async with ctx.read_sessions() as session:
-            return TaskOut.from_task(await jobs.get_task(session, user, task_id))
+            return await jobs.read_task(session, user, task_id)
 
     def where(task: TaskOut) -> tuple[str, int, str | None]:
         return task.status, task.progress, task.stage  # not a heartbeat's `updated_at`
