@@ -9,7 +9,8 @@ generated examples than one backend alone would get.
 
 Besides what Schemathesis generates, every operation is sent, as explicit examples, a NUL in
 each of its text parameters and fields and a lone surrogate in each JSON string (Schemathesis
-draws strings from valid UTF-8, so it makes no lone surrogate, and a NUL only by chance).
+draws strings from valid UTF-8, so it makes no lone surrogate, and a NUL only by chance), and
+each of the caller's well-formed requests (which generation would draw only by chance).
 
 Schemathesis' stateful state machine is not used: which of its rules it may draw depends on the
 live server's earlier answers, which Hypothesis reports as flaky data generation. The user's
@@ -466,6 +467,24 @@ def hostile_cases(
     return cases
 
 
+def well_formed_cases(
+    operation: schemathesis.APIOperation, caller: Caller
+) -> list[schemathesis.Case]:
+    """The caller's well-formed requests of the operation, each sent once for certain (the
+    generated cases may draw them too, by chance)."""
+    known = {
+        name: value
+        for name, value in caller.path_parameters.items()
+        if name in re.findall(r"{(\w+)}", operation.path)
+    }
+    content = operation.definition.raw.get("requestBody", {}).get("content", {})
+    media_type = next(iter(content), "application/json")
+    return [
+        operation.Case(path_parameters=known or None, media_type=media_type, **parts)
+        for parts in caller.requests.get(operation.label, [])
+    ]
+
+
 def fuzz(
     api_schema: schemathesis.BaseSchema,
     session: requests.Session,
@@ -488,6 +507,8 @@ def fuzz(
         for hostile in hostile_cases(operation, caller, api_schema.raw_schema):
             one_operation = example(case=hostile)(one_operation)
             TALLY.hostile_made += 1
+        for well_formed in well_formed_cases(operation, caller):
+            one_operation = example(case=well_formed)(one_operation)
         fuzzed = FUZZ_SETTINGS(given(case=cases_for(operation, caller))(one_operation))
         try:
             fuzzed()
@@ -543,7 +564,9 @@ def test_the_tally(
         for label, statuses in TALLY.answered.items()
         if not any(200 <= status < 300 for status in statuses)
     }
-    assert refused_only == ONLY_REFUSED, "give the caller a well-formed request for these"
+    assert refused_only == ONLY_REFUSED, "give the caller a well-formed request for these: " + (
+        str({label: sorted(set(TALLY.answered[label])) for label in refused_only - ONLY_REFUSED})
+    )
 
 
 def test_after_the_fuzz_every_balance_still_equals_its_ledger(
