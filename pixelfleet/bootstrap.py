@@ -196,7 +196,7 @@ def _event_channel(settings: Settings, engine: AsyncEngine, redis: Redis | None)
     if redis is not None:
         return RedisEventStream(redis, settings.events_stream_max_length)
     database_url = settings.resolved_database_url
-    if engine.dialect.name == "postgresql":
+    if _on_postgresql(settings):
         from pixelfleet.events.postgres_notify import PostgresNotifyEvents
 
         return PostgresNotifyEvents(engine, asyncpg_dsn(database_url))
