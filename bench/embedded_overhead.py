@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -29,13 +28,14 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import UNBOUNDED_ACCOUNT, finish_times, sign_up, submit
+
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.runner import run_pipeline
 from pixelfleet.imaging.spec import parse_pipeline
 from tests.harness.embedded import pixelfleet_up
 
 PIPELINE = {"operations": [{"op": "resize", "width": 480}], "output": {"format": "webp"}}
-PASSWORD = "benchmark password"
 CLIENTS = 4
 
 
@@ -60,53 +60,21 @@ def baseline(images: list[bytes]) -> float:
 def through_the_platform(images: list[bytes], workers: int) -> tuple[float, list[float]]:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pixelfleet_up(
-            Path(tmp) / "data",
-            workers=workers,
-            # The whole run is submitted, and queued, at once.
-            env={
-                "PIXELFLEET_SIGNUP_CREDITS": "100000",
-                "PIXELFLEET_MAX_ACTIVE_TASKS_PER_USER": "1000000",
-            },
-        ) as platform,
+        pixelfleet_up(Path(tmp) / "data", workers=workers, env=UNBOUNDED_ACCOUNT) as platform,
         httpx.Client(base_url=platform.base_url, timeout=60) as http,
     ):
-        http.post("/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-        token = http.post(
-            "/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = sign_up(http)
         started = time.time()
 
-        def submit(data: bytes) -> tuple[str, float]:
+        def timed_submit(image: bytes) -> tuple[str, float]:
             before = time.perf_counter()
-            response = http.post(
-                "/v1/tasks",
-                headers=headers,
-                files={"file": ("p.jpg", data)},
-                data={"pipeline": json.dumps(PIPELINE)},
-            )
-            assert response.status_code == 202, response.text
-            return response.json()["id"], time.perf_counter() - before
+            return submit(http, headers, image, PIPELINE), time.perf_counter() - before
 
         # A few clients at once, as an application's users would submit.
         with ThreadPoolExecutor(CLIENTS) as pool:
-            submitted = list(pool.map(submit, images))
-        ids = [task_id for task_id, _ in submitted]
-        submit_latencies = [seconds for _, seconds in submitted]
-        finished: dict[str, datetime] = {}
-        deadline = time.monotonic() + 600
-        while len(finished) < len(ids) and time.monotonic() < deadline:
-            time.sleep(0.25)
-            page = http.get(
-                "/v1/tasks", headers=headers, params={"status": "succeeded", "limit": 100}
-            )
-            for item in page.json()["items"]:
-                finished[item["id"]] = datetime.fromisoformat(item["finished_at"])
-        if len(finished) < len(ids):
-            raise SystemExit(f"{len(ids) - len(finished)} tasks did not finish")
-        # The server's clock ends the run, so the polling interval does not count.
-        return max(finished.values()).timestamp() - started, submit_latencies
+            submitted = list(pool.map(timed_submit, images))
+        finished = finish_times(http, headers, {task_id for task_id, _ in submitted}, within=600)
+        return max(finished.values()).timestamp() - started, [s for _, s in submitted]
 
 
 def main() -> None:

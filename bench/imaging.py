@@ -24,7 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFilter
+from common import (  # bench/common.py, beside this file
+    VARIANT_WIDTHS,
+    VARIANTS_PIPELINE,
+    photo_like,
+)
+from PIL import Image, ImageFilter
 
 CASES = {
     "thumbnail": ("12 MP JPEG -> 512 px JPEG thumbnail", "photo12mp.jpg"),
@@ -33,25 +38,6 @@ CASES = {
     "variants4": ("12 MP JPEG -> 4 variants (150/640/1280/2048 px)", "photo12mp.jpg"),
 }
 IMPLEMENTATIONS = ("pixelfleet", "naive_pillow", "pyvips")
-VARIANT_WIDTHS = ((150, "webp"), (640, "jpeg"), (1280, "webp"), (2048, "jpeg"))
-
-
-def photo_like(width: int, height: int, seed: int, grain: float = 0.08) -> Image.Image:
-    """Smooth light, hard edges and sensor-like noise: what a camera photo looks like to a codec.
-    More `grain` makes a busier picture and a bigger file."""
-    base = Image.linear_gradient("L").resize((width, height))
-    sky = Image.merge(
-        "RGB", (base, base.transpose(Image.Transpose.FLIP_LEFT_RIGHT), base.rotate(180))
-    )
-    draw = ImageDraw.Draw(sky)
-    for i in range(40):
-        x = (seed * 7919 + i * 104729) % width
-        y = (seed * 15485863 + i * 32452843) % height
-        r = 40 + (i * 37) % (width // 8)
-        colour = ((i * 53) % 256, (i * 97) % 256, (i * 151) % 256)
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-    noise = Image.effect_noise((width, height), 18).convert("RGB")
-    return Image.blend(sky.filter(ImageFilter.GaussianBlur(2)), noise, grain)
 
 
 def make_inputs(directory: Path, scale: float = 1.0) -> None:
@@ -90,16 +76,7 @@ def pixelfleet_case(case: str) -> Callable[[bytes], object]:
             ],
             "output": {"format": "png"},
         },
-        "variants4": {
-            "variants": [
-                {
-                    "name": f"w{width}",
-                    "operations": [{"op": "resize", "width": width}],
-                    "output": {"format": fmt, "quality": 80},
-                }
-                for width, fmt in VARIANT_WIDTHS
-            ]
-        },
+        "variants4": VARIANTS_PIPELINE,
     }
     limits = ImageLimits()
     pipeline = parse_pipeline(json.dumps(documents[case]), limits)

@@ -23,7 +23,6 @@ per wall second).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -37,8 +36,14 @@ import httpx
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from imaging import photo_like  # noqa: E402  (bench/imaging.py, beside this file)
-from throughput import _cpu_seconds_by_root  # noqa: E402
+from common import (  # noqa: E402  (bench/common.py, beside this file)
+    UNBOUNDED_ACCOUNT,
+    cpu_seconds_by_root,
+    final_status,
+    photo_jpeg,
+    sign_up,
+    submit,
+)
 
 from pixelfleet.imaging.limits import ImageLimits  # noqa: E402
 from pixelfleet.imaging.runner import run_pipeline  # noqa: E402
@@ -49,13 +54,6 @@ PIPELINE = {
     "operations": [{"op": "thumbnail", "width": 256, "height": 256}],
     "output": {"format": "jpeg", "quality": 85},
 }
-PASSWORD = "benchmark password"
-
-
-def small_photo() -> bytes:
-    out = io.BytesIO()
-    photo_like(640, 480, 3).save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -78,22 +76,8 @@ def bare_pipeline(image: bytes, runs: int) -> list[float]:
 def until_done(http: httpx.Client, headers: dict[str, str], image: bytes) -> tuple[str, float]:
     """Submits the image and follows the task's event stream to its end: (status, seconds)."""
     started = time.perf_counter()
-    response = http.post(
-        "/v1/tasks",
-        headers=headers,
-        files={"file": ("small.jpg", image, "image/jpeg")},
-        data={"pipeline": json.dumps(PIPELINE)},
-    )
-    assert response.status_code == 202, response.text
-    task_id = response.json()["id"]
-    done = False
-    with http.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
-        for line in stream.iter_lines():
-            if line == "event: done":
-                done = True
-            elif done and line.startswith("data: "):
-                return json.loads(line[len("data: ") :])["status"], time.perf_counter() - started
-    raise SystemExit(f"the event stream of task {task_id} ended without `done`")
+    status = final_status(http, headers, submit(http, headers, image, PIPELINE))
+    return status, time.perf_counter() - started
 
 
 def median_seconds(http: httpx.Client, path: str, headers: dict[str, str], reads: int) -> float:
@@ -114,21 +98,15 @@ def main() -> None:
     tasks = 3 if args.quick else args.tasks
     reads = 20 if args.quick else 300
     idle_seconds = 1.0 if args.quick else 5.0
-    image = small_photo()
+    image = photo_jpeg(640, 480, 3)
 
     pipeline = bare_pipeline(image, max(tasks, 20))
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pixelfleet_up(
-            Path(tmp) / "data", env={"PIXELFLEET_MAX_ACTIVE_TASKS_PER_USER": "1000000"}
-        ) as platform,
+        pixelfleet_up(Path(tmp) / "data", env=UNBOUNDED_ACCOUNT) as platform,
         httpx.Client(base_url=platform.base_url, timeout=60) as http,
     ):
-        http.post("/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-        token = http.post(
-            "/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = sign_up(http)
         for _ in range(2):
             until_done(http, headers, image)  # warm the workers and their pipeline children
         waits = []
@@ -144,9 +122,9 @@ def main() -> None:
         healthz = median_seconds(http, "/healthz", {}, reads)
 
         tree = {"pixelfleet up": platform.process.pid}
-        before = _cpu_seconds_by_root(tree)["pixelfleet up"]
+        before = cpu_seconds_by_root(tree)["pixelfleet up"]
         time.sleep(idle_seconds)  # the measurement: what the tree spends while nothing happens
-        idle = (_cpu_seconds_by_root(tree)["pixelfleet up"] - before) / idle_seconds
+        idle = (cpu_seconds_by_root(tree)["pixelfleet up"] - before) / idle_seconds
 
     p50, p95 = percentile(waits, 0.5), percentile(waits, 0.95)
     base50, base95 = percentile(pipeline, 0.5), percentile(pipeline, 0.95)

@@ -23,8 +23,6 @@ process / the budget: above 1.0 the chart's limit can kill a worker), `retained_
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
 import tempfile
@@ -38,7 +36,13 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPOSITORY = BENCH_DIR.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from imaging import VARIANT_WIDTHS, photo_like  # noqa: E402  (bench/imaging.py)
+from common import (  # noqa: E402  (bench/common.py, beside this file)
+    VARIANTS_PIPELINE,
+    final_status,
+    photo_jpeg,
+    sign_up,
+    submit,
+)
 
 from pixelfleet.jobs.pipeline_processes import CHILD_MODULE  # noqa: E402
 from tests.harness.embedded import pixelfleet_up  # noqa: E402
@@ -49,19 +53,9 @@ CASES: dict[str, dict[str, object]] = {
         "operations": [{"op": "thumbnail", "width": 512, "height": 512}],
         "output": {"format": "jpeg", "quality": 85},
     },
-    "variants_4": {
-        "variants": [
-            {
-                "name": f"w{width}",
-                "operations": [{"op": "resize", "width": width}],
-                "output": {"format": fmt, "quality": 80},
-            }
-            for width, fmt in VARIANT_WIDTHS
-        ]
-    },
+    "variants_4": VARIANTS_PIPELINE,
 }
 SMALL = {"operations": [{"op": "thumbnail", "width": 64, "height": 64}]}
-PASSWORD = "benchmark password"
 MB = 1024 * 1024
 UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "K": 1000, "M": 1000**2, "G": 1000**3}
 
@@ -129,25 +123,10 @@ def reset_peaks(pids: list[int]) -> bool:
 
 
 def run_task(http: httpx.Client, headers: dict[str, str], image: bytes, pipeline: object) -> None:
-    response = http.post(
-        "/v1/tasks",
-        headers=headers,
-        files={"file": ("big.jpg", image, "image/jpeg")},
-        data={"pipeline": json.dumps(pipeline)},
-    )
-    assert response.status_code == 202, response.text
-    task_id = response.json()["id"]
-    done = False
-    with http.stream("GET", f"/v1/tasks/{task_id}/events", headers=headers) as stream:
-        for line in stream.iter_lines():
-            if line == "event: done":
-                done = True
-            elif done and line.startswith("data: "):
-                status = json.loads(line[len("data: ") :])["status"]
-                if status != "succeeded":
-                    raise SystemExit(f"a task ended {status}: {line}")
-                return
-    raise SystemExit(f"the event stream of task {task_id} ended without `done`")
+    task_id = submit(http, headers, image, pipeline)
+    status = final_status(http, headers, task_id)
+    if status != "succeeded":
+        raise SystemExit(f"task {task_id} ended {status}")
 
 
 def main() -> None:
@@ -156,11 +135,8 @@ def main() -> None:
     args = parser.parse_args()
     size = (2000, 1500) if args.quick else (7300, 5480)
     budget, source = budget_bytes()
-    out = io.BytesIO()
-    photo_like(*size, 5).save(out, "JPEG", quality=85)
-    image = out.getvalue()
-    small = io.BytesIO()
-    photo_like(320, 240, 6).save(small, "JPEG")
+    image = photo_jpeg(*size, 5, quality=85)
+    small = photo_jpeg(320, 240, 6, quality=75)  # Pillow's default quality
 
     rows: list[tuple[str, int, int, int]] = []  # case, worker's peak, a child's peak, tree after
     with (
@@ -168,12 +144,8 @@ def main() -> None:
         pixelfleet_up(Path(tmp) / "data", workers=1) as platform,
         httpx.Client(base_url=platform.base_url, timeout=300) as http,
     ):
-        http.post("/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-        token = http.post(
-            "/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        run_task(http, headers, small.getvalue(), SMALL)
+        headers = sign_up(http)
+        run_task(http, headers, small, SMALL)
         worker, _ = worker_tree(platform.process.pid)
         time.sleep(0.5)  # let the first task's memory settle before the baseline
         tree = [worker, *children_of(worker)]

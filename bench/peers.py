@@ -42,7 +42,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -50,8 +49,14 @@ import httpx
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from imaging import photo_like  # noqa: E402  (bench/imaging.py, beside this file)
-from throughput import _cpu_seconds_by_root  # noqa: E402
+from common import (  # noqa: E402  (bench/common.py, beside this file)
+    UNBOUNDED_ACCOUNT,
+    cpu_seconds_by_root,
+    finish_times,
+    photo_like,
+    sign_up,
+    submit,
+)
 
 from pixelfleet.imaging.limits import ImageLimits  # noqa: E402
 from pixelfleet.imaging.runner import run_pipeline  # noqa: E402
@@ -62,7 +67,6 @@ from tests.harness.ports import free_port  # noqa: E402
 THUMBOR_VERSION = "7.8.0"
 CLIENTS = 4
 DISTINCT_IMAGES = 4
-PASSWORD = "benchmark password"
 
 
 @dataclass(frozen=True)
@@ -152,52 +156,21 @@ def through_pixelfleet(
 ) -> dict[str, Result]:
     results = {}
     with (
-        pixelfleet_up(
-            data_dir,
-            env={
-                "PIXELFLEET_SIGNUP_CREDITS": "1000000",
-                "PIXELFLEET_MAX_ACTIVE_TASKS_PER_USER": "1000000",
-            },
-        ) as platform,
+        pixelfleet_up(data_dir, env=UNBOUNDED_ACCOUNT) as platform,
         httpx.Client(base_url=platform.base_url, timeout=300) as http,
     ):
-        http.post("/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-        token = http.post(
-            "/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = sign_up(http)
         tree = {"up": platform.process.pid}
 
         def run(workload: Workload, images: list[bytes]) -> Result:
-            def submit(data: bytes) -> str:
-                response = http.post(
-                    "/v1/tasks",
-                    headers=headers,
-                    files={"file": ("photo.jpg", data, "image/jpeg")},
-                    data={"pipeline": json.dumps(workload.pipeline)},
-                )
-                assert response.status_code == 202, response.text
-                return str(response.json()["id"])
-
-            before = _cpu_seconds_by_root(tree)["up"]
+            before = cpu_seconds_by_root(tree)["up"]
             started = time.time()
             with ThreadPoolExecutor(CLIENTS) as pool:
-                ids = set(pool.map(submit, images))
-            finished: dict[str, datetime] = {}
-            deadline = time.monotonic() + 900
-            while not ids <= finished.keys():
-                if time.monotonic() > deadline:
-                    raise SystemExit("the tasks did not finish in time")
-                time.sleep(0.2)
-                for item in http.get("/v1/tasks", headers=headers, params={"limit": 100}).json()[
-                    "items"
-                ]:
-                    if item["id"] in ids and item["status"] in ("failed", "cancelled"):
-                        raise SystemExit(f"a task ended {item['status']}")
-                    if item["id"] in ids and item["status"] == "succeeded":
-                        finished[item["id"]] = datetime.fromisoformat(item["finished_at"])
-            cpu = _cpu_seconds_by_root(tree)["up"] - before
-            # The server's clock ends the run, so the polling interval does not count.
+                ids = set(
+                    pool.map(lambda image: submit(http, headers, image, workload.pipeline), images)
+                )
+            finished = finish_times(http, headers, ids)
+            cpu = cpu_seconds_by_root(tree)["up"] - before
             return Result(max(finished.values()).timestamp() - started, cpu)
 
         for workload in WORKLOADS:
@@ -284,11 +257,11 @@ def through_thumbor(
             urls = [f"{base}{workload.thumbor_path}{path.name}" for path in work[workload.name]]
             with ThreadPoolExecutor(CLIENTS) as pool:
                 list(pool.map(fetch, urls[: max(warmup, CLIENTS)]))
-                before = _cpu_seconds_by_root(tree)["thumbor"]
+                before = cpu_seconds_by_root(tree)["thumbor"]
                 started = time.perf_counter()
                 list(pool.map(fetch, urls))
                 seconds = time.perf_counter() - started
-            results[workload.name] = Result(seconds, _cpu_seconds_by_root(tree)["thumbor"] - before)
+            results[workload.name] = Result(seconds, cpu_seconds_by_root(tree)["thumbor"] - before)
         return results
     finally:
         process.terminate()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import multiprocessing
 import os
@@ -37,7 +36,12 @@ import httpx
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from imaging import photo_like  # noqa: E402  (bench/imaging.py, beside this file)
+from common import (  # noqa: E402  (bench/common.py, beside this file)
+    cpu_seconds_by_root,
+    photo_jpeg,
+    sign_up,
+    submit,
+)
 
 from pixelfleet.db import create_engine  # noqa: E402
 from pixelfleet.imaging.limits import ImageLimits  # noqa: E402
@@ -54,19 +58,14 @@ PIPELINE = {
     "operations": [{"op": "thumbnail", "width": 512, "height": 512}],
     "output": {"format": "jpeg", "quality": 85},
 }
-PASSWORD = "benchmark password"
 CLIENTS = 4
 DISTINCT_IMAGES = 6
 WARMUP_TASKS = 4
 
 
 def make_images(count: int, size: tuple[int, int] = (4000, 3000)) -> list[bytes]:
-    distinct = []
-    for seed in range(DISTINCT_IMAGES):
-        out = io.BytesIO()
-        # Grainier than the imaging benchmark's photos: the size of a phone camera's 12 MP JPEG.
-        photo_like(*size, seed, grain=0.25).save(out, "JPEG", quality=90)
-        distinct.append(out.getvalue())
+    # Grainier than the imaging benchmark's photos: the size of a phone camera's 12 MP JPEG.
+    distinct = [photo_jpeg(*size, seed, grain=0.25) for seed in range(DISTINCT_IMAGES)]
     return [distinct[i % DISTINCT_IMAGES] for i in range(count)]
 
 
@@ -118,28 +117,10 @@ def _start_api(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], 
     raise SystemExit(f"the API did not start:\n{log.read_text()}")
 
 
-def _login(http: httpx.Client) -> dict[str, str]:
-    http.post("/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-    token = http.post(
-        "/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _submit_all(http: httpx.Client, headers: dict[str, str], images: list[bytes]) -> list[str]:
-    def submit(data: bytes) -> str:
-        response = http.post(
-            "/v1/tasks",
-            headers=headers,
-            files={"file": ("photo.jpg", data, "image/jpeg")},
-            data={"pipeline": json.dumps(PIPELINE)},
-        )
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
-
     # A few clients at once, as an application's users would upload.
     with ThreadPoolExecutor(CLIENTS) as pool:
-        return list(pool.map(submit, images))
+        return list(pool.map(lambda image: submit(http, headers, image, PIPELINE), images))
 
 
 async def _wait_until_done(dsn: str, ids: list[str]) -> list[tuple[float, float]]:
@@ -163,32 +144,6 @@ async def _wait_until_done(dsn: str, ids: list[str]) -> list[tuple[float, float]
     finally:
         await connection.close()
     raise SystemExit("the tasks did not finish in time")
-
-
-def _cpu_seconds_by_root(roots: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) of each named process and all its descendants (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    parent: dict[int, int] = {}
-    used: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        parent[int(entry)] = int(fields[1])
-        used[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
-    by_root = dict.fromkeys(roots, 0.0)
-    names = {pid: name for name, pid in roots.items()}
-    for pid, seconds in used.items():
-        ancestor = pid
-        while ancestor not in names and ancestor in parent and ancestor > 1:
-            ancestor = parent[ancestor]
-        if ancestor in names:
-            by_root[names[ancestor]] += seconds
-    return by_root
 
 
 def through_celery(
@@ -217,7 +172,7 @@ def through_celery(
         worker = CeleryProcess.worker(settings, work_dir / "worker.log", concurrency=cores)
         stack.callback(worker.stop)
         http = stack.enter_context(httpx.Client(base_url=base_url, timeout=120))
-        headers = _login(http)
+        headers = sign_up(http)
         dsn = postgres.admin_dsn
 
         warm = _submit_all(http, headers, images[:warmup])
@@ -230,12 +185,12 @@ def through_celery(
             "Redis": redis.pid,
             "client (this process)": os.getpid(),
         }
-        before = _cpu_seconds_by_root(parts)
+        before = cpu_seconds_by_root(parts)
         started = time.time()
         ids = _submit_all(http, headers, images)
         times = asyncio.run(_wait_until_done(dsn, ids))
         elapsed = max(finished for _, finished in times) - started
-        after = _cpu_seconds_by_root(parts)
+        after = cpu_seconds_by_root(parts)
         cpu = {name: after[name] - before[name] for name in parts}
         return elapsed, [finished - created for created, finished in times], cpu
 

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
@@ -35,9 +34,10 @@ from pixelfleet.launchers.doorbells import (
     NoDoorbellListener,
     PostgresDoorbell,
     PostgresListener,
-    datagrams_supported,
 )
+from pixelfleet.local_datagrams import local_datagrams_supported
 from pixelfleet.payments.gateway import PaymentGateway
+from pixelfleet.postgres_notifications import asyncpg_dsn
 from pixelfleet.rate_limits.limiter import Limiter, RateStore, rules_from
 from pixelfleet.rate_limits.stores import MemoryRateStore, RedisRateStore
 from pixelfleet.settings import Settings
@@ -147,34 +147,29 @@ def create_context(
     return context
 
 
-def _queue_name(settings: Settings) -> str | None:
-    """What names the embedded queue on this machine: its SQLite database file (None on
-    PostgreSQL, whose queue is rung through the database itself)."""
-    url = make_url(settings.resolved_database_url)
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database or ""
-    return str(Path(database).resolve()) if database and database != ":memory:" else database
+def _on_postgresql(settings: Settings) -> bool:
+    """Whether the queue is on PostgreSQL (rung through the database itself) rather than in a
+    SQLite file of this machine (rung through local datagrams)."""
+    return make_url(settings.resolved_database_url).get_backend_name() != "sqlite"
 
 
 def create_doorbell(settings: Settings, engine: AsyncEngine | None) -> Doorbell:
     """What rings the embedded workers when a task is queued (see `launchers.doorbells`)."""
-    queue = _queue_name(settings)
-    if queue is None:
+    if _on_postgresql(settings):
         return PostgresDoorbell(engine) if engine is not None else NoDoorbell()
-    if datagrams_supported():
-        return DatagramDoorbell(queue, settings.embedded_workers)
+    if local_datagrams_supported():
+        return DatagramDoorbell(
+            settings.resolved_database_url, settings.jwt_signing_key, settings.embedded_workers
+        )
     return NoDoorbell()
 
 
 def create_doorbell_listener(settings: Settings, index: int) -> DoorbellListener:
     """What embedded worker `index` listens to for queued tasks."""
-    queue = _queue_name(settings)
-    if queue is None:
-        dsn = make_url(settings.resolved_database_url).set(drivername="postgresql")
-        return PostgresListener(dsn.render_as_string(hide_password=False))
-    if datagrams_supported():
-        return DatagramListener(queue, index)
+    if _on_postgresql(settings):
+        return PostgresListener(asyncpg_dsn(settings.resolved_database_url))
+    if local_datagrams_supported():
+        return DatagramListener(settings.resolved_database_url, settings.jwt_signing_key, index)
     return NoDoorbellListener()
 
 
@@ -201,17 +196,13 @@ def _event_channel(settings: Settings, engine: AsyncEngine, redis: Redis | None)
     if redis is not None:
         return RedisEventStream(redis, settings.events_stream_max_length)
     database_url = settings.resolved_database_url
-    if engine.dialect.name == "postgresql":
-        from pixelfleet.events.postgres_notify import PostgresNotifyEvents, listener_dsn
+    if _on_postgresql(settings):
+        from pixelfleet.events.postgres_notify import PostgresNotifyEvents
 
-        return PostgresNotifyEvents(engine, listener_dsn(database_url))
-    from pixelfleet.events.local_socket import (
-        LocalSocketEvents,
-        channel_addresses,
-        local_events_supported,
-    )
+        return PostgresNotifyEvents(engine, asyncpg_dsn(database_url))
+    from pixelfleet.events.local_socket import LocalSocketEvents, channel_addresses
 
-    if not local_events_supported():
+    if not local_datagrams_supported():
         return NoEvents()
     return LocalSocketEvents(channel_addresses(database_url, settings.jwt_signing_key))
 

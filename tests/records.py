@@ -51,9 +51,16 @@ async def stored_task(ctx: ProcessContext, task_id: str) -> Task:
         return task
 
 
-async def claim_an_hour_ago(ctx: ProcessContext, task_id: str, worker: str) -> None:
-    """`worker` claims the task as if it had started an hour ago (and then gone quiet)."""
+async def claim(
+    ctx: ProcessContext, task_id: str, worker: str, started_ago: timedelta = timedelta(0)
+) -> None:
+    """`worker` claims the queued task, as if it had started `started_ago`."""
     async with ctx.sessions.begin() as session:
         assert await TaskRepository.from_session(session).claim(
-            uuid.UUID(task_id), worker, utcnow() - timedelta(hours=1)
+            uuid.UUID(task_id), worker, utcnow() - started_ago
         )
+
+
+async def claim_an_hour_ago(ctx: ProcessContext, task_id: str, worker: str) -> None:
+    """`worker` claims the task as if it had started an hour ago (and then gone quiet)."""
+    await claim(ctx, task_id, worker, timedelta(hours=1))

@@ -57,6 +57,13 @@ RATIOS: dict[str, tuple[set[str], set[str]]] = {
     "throughput.py": ({"pipeline_vs_inprocess"}, set()),
 }
 MARKS = {"throughput.py": [pytest.mark.celery], "operator_burst.py": [pytest.mark.operator]}
+MAIN_GUARD = 'if __name__ == "__main__":'
+
+
+def scripts() -> list[Path]:
+    """The benchmarks: every module of bench/ that runs as a program. The others are what the
+    benchmarks share, which they import."""
+    return [path for path in sorted(BENCH.glob("*.py")) if MAIN_GUARD in path.read_text()]
 
 
 def trailing_ratios(output: str) -> dict[str, float]:
@@ -80,7 +87,7 @@ def trailing_ratios(output: str) -> dict[str, float]:
     "script",
     [
         pytest.param(path.name, marks=MARKS.get(path.name, []))
-        for path in sorted(BENCH.glob("*.py"))
+        for path in scripts()
     ],
 )
 def test_a_benchmark_runs_in_quick_mode_and_ends_with_its_ratio_lines(script: str) -> None:
@@ -101,3 +108,13 @@ def test_a_benchmark_runs_in_quick_mode_and_ends_with_its_ratio_lines(script: st
         required, optional = required | optional, set()
     assert required <= names, f"missing: {required - names}\n{result.stdout}"
     assert names <= required | optional, f"unexpected: {names - required - optional}"
+
+
+def test_every_module_of_bench_that_is_no_benchmark_is_shared_by_the_benchmarks() -> None:
+    # A script that forgot its `__main__` guard would otherwise go unchecked.
+    sources = [path.read_text() for path in scripts()]
+    for path in set(BENCH.glob("*.py")) - set(scripts()):
+        imported = re.compile(rf"^(from {path.stem} import|import {path.stem}\b)", re.MULTILINE)
+        assert any(imported.search(source) for source in sources), (
+            f"bench/{path.name} is neither a benchmark (no `{MAIN_GUARD}`) nor imported by one"
+        )

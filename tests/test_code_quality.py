@@ -151,6 +151,8 @@ ADAPTERS_AND_DRIVERS = (
     "pixelfleet.events.redis_stream",
     "pixelfleet.events.local_socket",
     "pixelfleet.events.postgres_notify",
+    "pixelfleet.local_datagrams",
+    "pixelfleet.postgres_notifications",
     "pixelfleet.storage.local",
     "pixelfleet.storage.s3",
     "pixelfleet.storage.factory",

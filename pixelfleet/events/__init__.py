@@ -9,6 +9,7 @@ handing what arrives to its in-process hub (`pixelfleet.events.hub`)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,6 +19,8 @@ from typing import Protocol
 
 from pixelfleet.db import utcnow
 from pixelfleet.models import Task
+
+log = logging.getLogger(__name__)
 
 EVENTS_STREAM = "pixelfleet:events"
 
@@ -91,6 +94,21 @@ class TaskEvent:
 
 
 EventReceiver = Callable[[TaskEvent], None]
+
+
+def json_receiver(deliver: EventReceiver) -> Callable[[str | bytes], None]:
+    """What hands each event that arrives as JSON (a datagram, a notification) to `deliver`,
+    and drops (logged) what is not one."""
+
+    def received(text: str | bytes) -> None:
+        try:
+            event = TaskEvent.from_json(text)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("ignored a malformed task event")
+            return
+        deliver(event)
+
+    return received
 
 
 class EventChannel(Protocol):

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import pwd
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,15 +19,21 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from pixelfleet.db import create_engine
-from pixelfleet.events import TaskEvent
+from pixelfleet.events import EventChannel, TaskEvent
 from pixelfleet.events.hub import EventHub, TaskWatch
 from pixelfleet.events.local_socket import LocalSocketEvents, channel_addresses
-from pixelfleet.events.postgres_notify import PostgresNotifyEvents, listener_dsn
+from pixelfleet.events.postgres_notify import PostgresNotifyEvents
 from pixelfleet.events.redis_stream import RedisEventStream
+from pixelfleet.postgres_notifications import asyncpg_dsn
+from tests.celery_mode import conftest as celery_mode
 from tests.harness.redis import RedisServer
+from tests.local_users import send_as_another_user
 
 KEY = "a-signing-key-" + "k" * 40
 ARRIVES_WITHIN_SECONDS = 30.0
+
+# One Redis server for the module, as celery mode starts it.
+redis_server = celery_mode.redis_server
 
 
 def event(task_id: uuid.UUID, status: str = "running", progress: int = 40) -> TaskEvent:
@@ -44,22 +48,18 @@ async def arrived(watch: TaskWatch) -> TaskEvent:
     return received
 
 
-def send_as_another_user(datagram: bytes, address: str) -> None:
-    """Sends `datagram` to `address` from a child process that runs as the user `nobody`."""
-    nobody = pwd.getpwnam("nobody")
-    child = os.fork()
-    if child == 0:
-        code = 1
-        try:
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-                sender.sendto(datagram, address)
-            code = 0
-        finally:
-            os._exit(code)
-    _pid, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+async def published_until_heard(channel: EventChannel, watch: TaskWatch) -> TaskEvent:
+    """Publishes a `succeeded` event for the watched task until one arrives: until a carrier is
+    back, events are lost (the watchers' re-read repairs that)."""
+
+    async def publish_until_heard() -> TaskEvent:
+        while True:
+            await channel.publish(event(watch.task_id, "succeeded", 100))
+            heard = await watch.next(0.5)
+            if heard is not None:
+                return heard
+
+    return await asyncio.wait_for(publish_until_heard(), ARRIVES_WITHIN_SECONDS)
 
 
 def publish_from_another_process(database_url: str, task_id: uuid.UUID) -> None:
@@ -140,7 +140,7 @@ async def test_publishing_with_no_api_process_listening_loses_only_the_event(
 async def notify_channel(database_url: str) -> AsyncIterator[PostgresNotifyEvents]:
     engine = create_engine(database_url)
     try:
-        yield PostgresNotifyEvents(engine, listener_dsn(database_url))
+        yield PostgresNotifyEvents(engine, asyncpg_dsn(database_url))
     finally:
         await engine.dispose()
 
@@ -179,26 +179,8 @@ async def test_a_listener_whose_connection_is_cut_listens_again(
             assert cut.scalars().all() == [True]
             await connection.commit()
         with hub.watch(task_id) as watch:
-            # Until the listener is back, events are lost (the watchers' re-read repairs that):
-            # publish until one arrives.
-            async def publish_until_heard() -> TaskEvent:
-                while True:
-                    await notify_channel.publish(event(task_id, "succeeded", 100))
-                    heard = await watch.next(0.5)
-                    if heard is not None:
-                        return heard
-
-            heard = await asyncio.wait_for(publish_until_heard(), ARRIVES_WITHIN_SECONDS)
+            heard = await published_until_heard(notify_channel, watch)
             assert heard.status == "succeeded"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -235,13 +217,5 @@ async def test_a_redis_stream_reader_reads_on_after_redis_restarts(
         redis_server.halt()
         redis_server.resume()
         with hub.watch(task_id) as watch:
-
-            async def publish_until_heard() -> TaskEvent:
-                while True:
-                    await redis_stream.publish(event(task_id, "succeeded", 100))
-                    heard = await watch.next(0.5)
-                    if heard is not None:
-                        return heard
-
-            heard = await asyncio.wait_for(publish_until_heard(), ARRIVES_WITHIN_SECONDS)
+            heard = await published_until_heard(redis_stream, watch)
             assert heard.status == "succeeded"

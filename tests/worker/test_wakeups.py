@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -15,17 +16,15 @@ import pytest
 
 from pixelfleet.bootstrap import create_doorbell_listener
 from pixelfleet.context import ProcessContext
-from pixelfleet.db import utcnow
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import release
-from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DoorbellListener
 from tests.api_helpers import image_bytes, sign_up, submit
 from tests.harness.cpu import wait_until_idle
 from tests.harness.embedded import RunningPlatform, pixelfleet_up
 from tests.live_api import sign_in, wait_final
 from tests.live_api import submit as submit_live
-from tests.records import claim_an_hour_ago, stored_task
+from tests.records import claim, stored_task
 
 # On SQLite (datagram sockets) and on PostgreSQL (LISTEN/NOTIFY).
 pytestmark = pytest.mark.both_backends
@@ -80,31 +79,38 @@ async def test_a_submission_rings_the_workers(
     await asyncio.wait_for(doorbell.rung.wait(), RING_WITHIN)
 
 
-async def test_a_task_taken_from_a_stopped_worker_rings_the_workers(
-    client: httpx.AsyncClient, ctx: ProcessContext, doorbell: DoorbellListener
-) -> None:
-    headers = await sign_up(client, "orphan@example.com")
-    task_id = (await submit(client, headers, GRAYSCALE)).json()["id"]
-    await claim_an_hour_ago(ctx, task_id, "worker-that-stopped")
-    doorbell.rung.clear()
+WORKER = "worker-that-had-it"
 
+
+async def recovered_from_its_stopped_worker(ctx: ProcessContext, task_id: str) -> None:
     assert await maintenance.recover_stale_tasks(ctx) == 1
-    await asyncio.wait_for(doorbell.rung.wait(), RING_WITHIN)
-    assert (await stored_task(ctx, task_id)).status == "queued"
 
 
-async def test_a_task_its_worker_gives_back_rings_the_workers(
-    client: httpx.AsyncClient, ctx: ProcessContext, doorbell: DoorbellListener
+async def given_back_by_its_worker(ctx: ProcessContext, task_id: str) -> None:
+    assert await release(ctx, uuid.UUID(task_id), WORKER)
+
+
+@pytest.mark.parametrize(
+    ("started_ago", "put_back"),
+    [
+        # Its worker went quiet an hour ago: the recovery job takes the task from it.
+        pytest.param(timedelta(hours=1), recovered_from_its_stopped_worker, id="recovered"),
+        pytest.param(timedelta(0), given_back_by_its_worker, id="given-back"),
+    ],
+)
+async def test_a_task_put_back_in_the_queue_rings_the_workers(
+    client: httpx.AsyncClient,
+    ctx: ProcessContext,
+    doorbell: DoorbellListener,
+    started_ago: timedelta,
+    put_back: Callable[[ProcessContext, str], Awaitable[None]],
 ) -> None:
-    headers = await sign_up(client, "returned@example.com")
+    headers = await sign_up(client, "requeued@example.com")
     task_id = (await submit(client, headers, GRAYSCALE)).json()["id"]
-    async with ctx.sessions.begin() as session:
-        assert await TaskRepository.from_session(session).claim(
-            uuid.UUID(task_id), "giving-worker", utcnow()
-        )
+    await claim(ctx, task_id, WORKER, started_ago)
     doorbell.rung.clear()
 
-    assert await release(ctx, uuid.UUID(task_id), "giving-worker")
+    await put_back(ctx, task_id)
     await asyncio.wait_for(doorbell.rung.wait(), RING_WITHIN)
     assert (await stored_task(ctx, task_id)).status == "queued"
 
@@ -114,10 +120,7 @@ async def test_cancelling_a_running_task_tells_the_workers(
 ) -> None:
     headers = await sign_up(client, "changed-mind@example.com")
     task_id = (await submit(client, headers, GRAYSCALE)).json()["id"]
-    async with ctx.sessions.begin() as session:
-        assert await TaskRepository.from_session(session).claim(
-            uuid.UUID(task_id), "busy-worker", utcnow()
-        )
+    await claim(ctx, task_id, "busy-worker")
     doorbell.cancelled.clear()
 
     cancelled = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
