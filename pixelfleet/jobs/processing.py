@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.assets import service as assets
 from pixelfleet.context import ProcessContext
@@ -37,6 +38,7 @@ from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
 from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task, TaskOutput
+from pixelfleet.observability import log_context
 from pixelfleet.storage import StoredObjectMissing
 
 log = logging.getLogger(__name__)
@@ -182,11 +184,16 @@ async def _claim(
             claimed = await repo.take_over(task_id, held.worker, worker, now)
         if claimed is None:
             return "skipped"
-        # The queue wait is observed at a task's first start only, not at a re-run's or a
-        # take-over's (those wait on recovery, not on the queue).
-        metrics.count_started(session, claimed)
-        announce(session, _event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
+        _started(session, claimed, worker)
     return claimed
+
+
+def _started(session: AsyncSession, claimed: ClaimedTask, worker: str) -> None:
+    """What every claim does in its unit of work: count the start, announce it."""
+    # The queue wait is observed at a task's first start only, not at a re-run's or a
+    # take-over's (those wait on recovery, not on the queue).
+    metrics.count_started(session, claimed)
+    announce(session, _event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
 
 
 async def process_task(
@@ -196,10 +203,29 @@ async def process_task(
     *,
     take_over: TakeOver | None = None,
 ) -> Outcome:
+    """Claims the named task (or takes it over, if `take_over` says its holder is gone) and
+    runs it; "skipped" if it is not this worker's to run."""
     claim = await _claim(ctx, task_id, worker, take_over)
     if not isinstance(claim, ClaimedTask):
         return claim
+    return await _run_claimed(ctx, claim, worker)
 
+
+async def process_oldest_queued(ctx: ProcessContext, worker: str) -> Outcome | None:
+    """Claims the oldest queued task (one statement, whatever other workers claim at the same
+    time) and runs it; None when nothing is queued."""
+    async with unit_of_work(ctx) as session:
+        claimed = await TaskRepository.from_session(session).claim_next(worker, utcnow())
+        if claimed is not None:
+            _started(session, claimed, worker)
+    if claimed is None:
+        return None
+    with log_context.scope(task_id=claimed.task_id):
+        return await _run_claimed(ctx, claimed, worker)
+
+
+async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> Outcome:
+    task_id = claim.task_id
     try:
         pipeline = Pipeline.model_validate(claim.pipeline)
     except ValidationError:
