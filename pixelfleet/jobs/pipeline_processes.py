@@ -47,6 +47,21 @@ log = logging.getLogger(__name__)
 
 CHILD_MODULE = "pixelfleet.jobs.pipeline_processes"
 _HEADER = struct.Struct("!Q")
+# How a child allocates, so that the memory of a large image goes back to the system once its
+# run is over (glibc otherwise keeps freed blocks, and a worker stays at its largest task's
+# size): at most two malloc arenas (not one per thread that ever allocated), and every block
+# of 1 MiB or more mapped on its own, returned when freed (a fixed threshold: glibc's moving
+# one rises to 32 MiB after the first large free, and Pillow's 16 MiB blocks would then stay
+# in the heap). Pillow keeps no freed blocks for reuse. The worker's own environment wins
+# where it sets one of these.
+CHILD_ALLOCATOR_ENV = {
+    "MALLOC_ARENA_MAX": "2",
+    "MALLOC_MMAP_THRESHOLD_": str(1024 * 1024),
+    "PILLOW_BLOCKS_MAX": "0",
+}
+# A run that leaves the child this much larger than it found it is followed by a trim of the
+# heap's free pages (what the fixed threshold above does not already give back).
+TRIM_AFTER_GROWTH_BYTES = 16 * 1024 * 1024
 # How long an ended child may take to be reaped (SIGKILL cannot be caught: it is immediate).
 REAP_SECONDS = 5.0
 
@@ -67,6 +82,7 @@ class _Child:
                 [sys.executable, "-m", CHILD_MODULE, str(child_end.fileno()), str(os.getpid())],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
+                env={**CHILD_ALLOCATOR_ENV, **os.environ},
             )
         except BaseException:
             parent_end.close()
@@ -277,21 +293,44 @@ def _refused(exc: PixelFleetError) -> tuple[Any, ...]:
     return ("refused", exc)
 
 
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux; 0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _trimmer() -> Callable[[], object] | None:
+    """glibc's `malloc_trim(0)`: gives the heap's free pages back to the system."""
+    try:
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
 def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) -> None:
-    """Answers jobs until the parent closes the socket."""
+    """Answers jobs until the parent closes the socket. After a run that grew the process,
+    its freed memory goes back to the system, so an idle child is as small as it started."""
     channel.send(("ready",))
+    trim = _trimmer()
     while (job := channel.receive()) is not None:
+        resident = _resident_bytes()
         clock = StageClock(lambda stage, percent: channel.send(("progress", stage, percent)))
         try:
             outputs = run(job, clock.report)
             clock.stop()
         except PixelFleetError as exc:
             channel.send(_refused(exc))
-            continue
         except Exception as exc:
             channel.send(("crashed", "".join(traceback.format_exception(exc))))
-            continue
-        channel.send(("done", outputs, clock.stages()))
+        else:
+            channel.send(("done", outputs, clock.stages()))
+            del outputs
+        del job
+        if trim is not None and _resident_bytes() - resident > TRIM_AFTER_GROWTH_BYTES:
+            trim(0)
 
 
 def _run_job(job: PipelineJob, report: ProgressReport) -> dict[str, EncodedImage]:

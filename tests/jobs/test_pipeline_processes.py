@@ -1,10 +1,12 @@
 """Pipelines run in child processes that can be stopped: a run past its time limit, cancelled,
 or whose process died ends that process (its CPU is free at once), and the next run gets a new
-one; a refused image is the imaging error, and the process that refused it is kept."""
+one; a refused image is the imaging error, and the process that refused it is kept. A process
+gives the memory of a large image back once its run is over."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -12,11 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.spec import parse_pipeline
-from pixelfleet.jobs.pipeline_processes import PipelineProcesses
+from pixelfleet.jobs.pipeline_processes import CHILD_ALLOCATOR_ENV, PipelineProcesses
 from pixelfleet.jobs.pipeline_runs import PipelineCrashed, PipelineJob, PipelineTimedOut
 from tests.api_helpers import image_bytes, noise_png, truncated_jpeg
 
@@ -132,3 +135,58 @@ async def test_a_run_whose_process_dies_is_a_crash_and_the_next_run_gets_a_new_p
     assert _gone(pid)
     await processes.run(QUICK, _ignore, time_limit=60)
     assert processes.pids != {pid}
+
+
+def _large_jpeg(size: tuple[int, int]) -> bytes:
+    """A detailed photo-sized JPEG (a gradient under noise): its decode takes 4 bytes a pixel."""
+    shade = Image.linear_gradient("L").resize(size)
+    grain = Image.effect_noise(size, 30)
+    image = Image.merge("RGB", (shade, grain, shade.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+async def test_a_process_gives_back_a_large_images_memory_after_its_run(
+    processes: PipelineProcesses,
+) -> None:
+    # 24 MP: its decode alone is 96 MB, its full-size re-encode holds more than twice that.
+    large = PipelineJob(
+        _large_jpeg((6000, 4000)),
+        parse_pipeline(json.dumps({"output": {"format": "jpeg", "quality": 80}}), LIMITS),
+        LIMITS,
+        {},
+    )
+    await processes.run(QUICK, _ignore, time_limit=60)
+    (pid,) = processes.pids
+    before = _resident_mb(pid)
+
+    for _ in range(2):  # a second run would reuse whatever the first one kept
+        run = await processes.run(large, _ignore, time_limit=120)
+        assert (run.outputs["default"].width, run.outputs["default"].height) == (6000, 4000)
+        del run
+
+    assert processes.pids == {pid}
+    assert _resident_mb(pid) - before < 50
+
+
+async def test_a_process_allocates_with_few_arenas_and_returns_large_blocks(
+    processes: PipelineProcesses,
+) -> None:
+    await processes.run(QUICK, _ignore, time_limit=60)
+    (pid,) = processes.pids
+
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    settings = dict(entry.decode().split("=", 1) for entry in environ if b"=" in entry)
+
+    assert settings["MALLOC_ARENA_MAX"] == "2"
+    assert settings["MALLOC_MMAP_THRESHOLD_"] == str(1024 * 1024)
+    assert settings["PILLOW_BLOCKS_MAX"] == "0"
+    assert {name: settings[name] for name in CHILD_ALLOCATOR_ENV} == CHILD_ALLOCATOR_ENV
