@@ -302,10 +302,10 @@ def _resident_bytes() -> int:
         return 0
 
 
-def _trimmer() -> Callable[[], object] | None:
+def _trimmer() -> Callable[[int], object] | None:
     """glibc's `malloc_trim(0)`: gives the heap's free pages back to the system."""
     try:
-        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
+        return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):  # not glibc
         return None
 

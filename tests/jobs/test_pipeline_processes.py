@@ -177,14 +177,18 @@ async def test_a_process_gives_back_a_large_images_memory_after_its_run(
     assert _resident_mb(pid) - before < 50
 
 
+def _environment(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry)
+
+
 async def test_a_process_allocates_with_few_arenas_and_returns_large_blocks(
     processes: PipelineProcesses,
 ) -> None:
     await processes.run(QUICK, _ignore, time_limit=60)
     (pid,) = processes.pids
 
-    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    settings = dict(entry.decode().split("=", 1) for entry in environ if b"=" in entry)
+    settings = _environment(pid)
 
     assert settings["MALLOC_ARENA_MAX"] == "2"
     assert settings["MALLOC_MMAP_THRESHOLD_"] == str(1024 * 1024)
