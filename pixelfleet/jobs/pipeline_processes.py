@@ -9,7 +9,9 @@ imaging code's imports, over half a second of CPU); only an ended one is replace
 time limit counts from the moment a child has the job, not while one starts.
 
 A parent and its child talk over a socket pair, in length-prefixed pickles: the job, then the
-child's progress reports and its outcome. Both ends are this module, and nothing else holds
+child's progress reports (the first stage at once, then at most one every
+PROGRESS_INTERVAL_SECONDS: a short run sends one; the outcome carries every stage's time) and
+its outcome. Both ends are this module, and nothing else holds
 the sockets. A child ignores Ctrl-C (its worker decides when to stop) and dies with its parent.
 """
 
@@ -30,6 +32,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pixelfleet.errors import PixelFleetError
@@ -42,6 +45,7 @@ from pixelfleet.jobs.pipeline_runs import (
     PipelineTimedOut,
 )
 from pixelfleet.jobs.stage_clock import StageClock
+from pixelfleet.storage.base import StoredObjectMissing
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ CHILD_ALLOCATOR_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(1024 * 1024),
     "PILLOW_BLOCKS_MAX": "0",
 }
+# A child reports its run's progress at most this often (the latest stage, once it is due).
+PROGRESS_INTERVAL_SECONDS = 0.1
 # A run that leaves the child this much larger than it found it is followed by a trim of the
 # heap's free pages (what the fixed threshold above does not already give back).
 TRIM_AFTER_GROWTH_BYTES = 16 * 1024 * 1024
@@ -138,6 +144,8 @@ class _Child:
                 return PipelineRun(outputs=message[1], stages=message[2])
             elif kind == "refused":
                 raise message[1]
+            elif kind == "missing":
+                raise StoredObjectMissing(message[1])
             elif kind == "crashed":
                 raise PipelineCrashed(message[1])
             else:
@@ -293,6 +301,55 @@ def _refused(exc: PixelFleetError) -> tuple[Any, ...]:
     return ("refused", exc)
 
 
+class _Progress:
+    """A run's progress reports, thinned out: a report due (PROGRESS_INTERVAL_SECONDS after
+    the last one sent) goes out at once; one that comes sooner waits, replaced by any newer
+    one, and goes out when it is due, unless the run has ended by then (its outcome says more).
+    A thread of its own sends those late ones, so a long stage is reported while it runs."""
+
+    def __init__(self, channel: _Channel, interval: float = PROGRESS_INTERVAL_SECONDS) -> None:
+        self._channel = channel
+        self._interval = interval
+        self._changed = threading.Condition()
+        self._pending: tuple[str, int] | None = None
+        self._sent_at = -interval
+        threading.Thread(target=self._send_late, name="progress", daemon=True).start()
+
+    def start(self) -> None:
+        with self._changed:
+            self._pending, self._sent_at = None, -self._interval
+
+    def report(self, stage: str, percent: int) -> None:
+        with self._changed:
+            self._pending = (stage, percent)
+            if time.monotonic() - self._sent_at >= self._interval:
+                self._send()
+            else:
+                self._changed.notify()
+
+    def finish(self) -> None:
+        """The run is over: nothing more is sent for it (its outcome follows)."""
+        with self._changed:
+            self._pending = None
+
+    def _send(self) -> None:
+        assert self._pending is not None
+        self._channel.send(("progress", *self._pending))
+        self._pending, self._sent_at = None, time.monotonic()
+
+    def _send_late(self) -> None:
+        with contextlib.suppress(OSError), self._changed:
+            while True:
+                if self._pending is None:
+                    self._changed.wait()
+                    continue
+                due = self._sent_at + self._interval - time.monotonic()
+                if due > 0:
+                    self._changed.wait(due)
+                    continue
+                self._send()
+
+
 def _resident_bytes() -> int:
     """This process's resident memory (Linux; 0 where /proc is not there)."""
     try:
@@ -315,14 +372,21 @@ def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) 
     its freed memory goes back to the system, so an idle child is as small as it started."""
     channel.send(("ready",))
     trim = _trimmer()
+    progress = _Progress(channel)
     while (job := channel.receive()) is not None:
         resident = _resident_bytes()
-        clock = StageClock(lambda stage, percent: channel.send(("progress", stage, percent)))
+        progress.start()
+        clock = StageClock(progress.report)
         try:
-            outputs = run(job, clock.report)
-            clock.stop()
+            try:
+                outputs = run(job, clock.report)
+                clock.stop()
+            finally:
+                progress.finish()
         except PixelFleetError as exc:
             channel.send(_refused(exc))
+        except StoredObjectMissing as exc:
+            channel.send(("missing", str(exc)))
         except Exception as exc:
             channel.send(("crashed", "".join(traceback.format_exception(exc))))
         else:
@@ -334,7 +398,13 @@ def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) 
 
 
 def _run_job(job: PipelineJob, report: ProgressReport) -> dict[str, EncodedImage]:
-    return run_pipeline(job.data, job.pipeline, job.limits, report, job.assets)
+    data = job.source
+    if isinstance(data, Path):
+        try:
+            data = data.read_bytes()
+        except FileNotFoundError:
+            raise StoredObjectMissing(str(data)) from None
+    return run_pipeline(data, job.pipeline, job.limits, report, job.assets)
 
 
 def main(argv: list[str]) -> None:

@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
@@ -157,6 +158,10 @@ async def _fail(
     return "failed"
 
 
+async def _source_missing(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> Outcome:
+    return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
+
+
 async def _claim(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, take_over: TakeOver | None
 ) -> ClaimedTask | Outcome:
@@ -236,10 +241,14 @@ async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> 
             "pipeline-unsupported",
             "This task's pipeline is not one this version can run.",
         )
-    try:
-        data = await ctx.storage.get(claim.source_key)
-    except StoredObjectMissing:
-        return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
+    # A local file goes to the pipeline process by its path (it reads it itself); from
+    # elsewhere, its bytes.
+    source: bytes | Path | None = ctx.storage.local_path(claim.source_key)
+    if source is None:
+        try:
+            source = await ctx.storage.get(claim.source_key)
+        except StoredObjectMissing:
+            return await _source_missing(ctx, task_id, worker)
     asset_bytes: Mapping[uuid.UUID, bytes] = {}
     if asset_ids := pipeline.asset_ids():
         async with ctx.read_sessions() as session:
@@ -248,7 +257,7 @@ async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> 
     feed = _ProgressFeed(ctx, claim, worker)
     reporter = asyncio.create_task(feed.run())
     limit = ctx.settings.task_soft_time_limit_seconds
-    job = PipelineJob(data, pipeline, ctx.settings.image_limits, asset_bytes)
+    job = PipelineJob(source, pipeline, ctx.settings.image_limits, asset_bytes)
     try:
         run = await _while_held(
             ctx, task_id, worker, ctx.pipelines.run(job, feed.report, time_limit=limit)
@@ -257,6 +266,8 @@ async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> 
         # Cancelled, or handed to another worker: its run was stopped, its result is nobody's.
         log.info("task %s is no longer this worker's; its run was stopped", task_id)
         return "discarded"
+    except StoredObjectMissing:
+        return await _source_missing(ctx, task_id, worker)
     except PipelineTimedOut:
         return await _fail(
             ctx, task_id, worker, "time-limit", f"Processing took longer than {limit:g} seconds."

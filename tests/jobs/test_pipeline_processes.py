@@ -79,9 +79,29 @@ async def test_a_run_returns_its_outputs_and_the_stages_it_went_through(
 
     assert run.outputs["default"].format == "png"
     assert (run.outputs["default"].width, run.outputs["default"].height) == (64, 48)
-    assert (
-        [stage for stage, _ in run.stages] == reported == ["decoding", "op:grayscale", "encoding"]
-    )
+    stages = [stage for stage, _ in run.stages]
+    assert stages == ["decoding", "op:grayscale", "encoding"]
+    # The first stage is reported at once; the next ones of a run this short come in its outcome.
+    assert reported[0] == "decoding"
+    assert [stage for stage in stages if stage in reported] == reported
+
+
+async def test_a_long_stage_is_reported_while_it_runs(processes: PipelineProcesses) -> None:
+    reported: list[str] = []
+    encoding = asyncio.Event()
+
+    def report(stage: str, percent: int) -> None:
+        reported.append(stage)
+        if stage == "encoding":
+            encoding.set()
+
+    run = asyncio.create_task(processes.run(SLOW, report, time_limit=60))
+    await encoding.wait()  # it came before the run ended, though the decode before it was short
+
+    assert not run.done()
+    await run
+    assert reported[0] == "decoding"
+    assert reported[-1] == "encoding"
 
 
 async def test_a_refused_image_is_the_imaging_error_and_its_process_is_kept(
