@@ -68,6 +68,9 @@ PROGRESS_INTERVAL_SECONDS = 0.1
 # A run that leaves the child this much larger than it found it is followed by a trim of the
 # heap's free pages (what the fixed threshold above does not already give back).
 TRIM_AFTER_GROWTH_BYTES = 16 * 1024 * 1024
+# A child still this large once its run is over (what it kept despite the trim: fragments, a
+# leak in a codec) is ended rather than kept; the next run starts a fresh one.
+KEEP_CHILD_BELOW_BYTES = 256 * 1024 * 1024
 # How long an ended child may take to be reaped (SIGKILL cannot be caught: it is immediate).
 REAP_SECONDS = 5.0
 
@@ -101,6 +104,14 @@ class _Child:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def resident_bytes(self) -> int:
+        """The process's resident memory (0 where /proc cannot tell)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            return 0
 
     async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The streams, once the child said it is ready (the first use waits for its start)."""
@@ -170,8 +181,11 @@ class PipelineProcesses:
     an idle child is reused, and one that had to be ended is replaced by the next run (a
     stopped run leaves nothing busy behind it). Used from one event loop."""
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(
+        self, size: int | None = None, *, keep_below_bytes: int = KEEP_CHILD_BELOW_BYTES
+    ) -> None:
         self.size = size or os.cpu_count() or 1
+        self.keep_below_bytes = keep_below_bytes
         self._slots = asyncio.Semaphore(self.size)
         self._idle: list[_Child] = []
         self._all: set[_Child] = set()
@@ -233,10 +247,16 @@ class PipelineProcesses:
             except _ChildGone as exc:
                 raise PipelineCrashed(str(exc)) from exc
             finally:
-                if healthy and not self._closed:
+                if healthy and not self._closed and self._small(child):
                     self._idle.append(child)
                 else:
                     self._end(child)  # the next run starts its replacement
+
+    def _small(self, child: _Child) -> bool:
+        if child.resident_bytes() < self.keep_below_bytes:
+            return True
+        log.info("pipeline process %d kept memory after its run; ending it", child.process.pid)
+        return False
 
     async def close(self) -> None:
         """Ends every child (idle or running)."""
@@ -369,7 +389,8 @@ def _trimmer() -> Callable[[int], object] | None:
 
 def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) -> None:
     """Answers jobs until the parent closes the socket. After a run that grew the process,
-    its freed memory goes back to the system, so an idle child is as small as it started."""
+    its freed memory goes back to the system before the outcome is sent, so a child that its
+    parent finds idle is about as small as it started."""
     channel.send(("ready",))
     trim = _trimmer()
     progress = _Progress(channel)
@@ -377,6 +398,7 @@ def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) 
         resident = _resident_bytes()
         progress.start()
         clock = StageClock(progress.report)
+        outcome: tuple[Any, ...]
         try:
             try:
                 outputs = run(job, clock.report)
@@ -384,17 +406,19 @@ def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) 
             finally:
                 progress.finish()
         except PixelFleetError as exc:
-            channel.send(_refused(exc))
+            outcome = _refused(exc)
         except StoredObjectMissing as exc:
-            channel.send(("missing", str(exc)))
+            outcome = ("missing", str(exc))
         except Exception as exc:
-            channel.send(("crashed", "".join(traceback.format_exception(exc))))
+            outcome = ("crashed", "".join(traceback.format_exception(exc)))
         else:
-            channel.send(("done", outputs, clock.stages()))
+            outcome = ("done", outputs, clock.stages())
             del outputs
         del job
         if trim is not None and _resident_bytes() - resident > TRIM_AFTER_GROWTH_BYTES:
             trim(0)
+        channel.send(outcome)
+        del outcome
 
 
 def _run_job(job: PipelineJob, report: ProgressReport) -> dict[str, EncodedImage]:

@@ -214,3 +214,15 @@ async def test_a_process_allocates_with_few_arenas_and_returns_large_blocks(
     assert settings["MALLOC_MMAP_THRESHOLD_"] == str(1024 * 1024)
     assert settings["PILLOW_BLOCKS_MAX"] == "0"
     assert {name: settings[name] for name in CHILD_ALLOCATOR_ENV} == CHILD_ALLOCATOR_ENV
+
+
+async def test_a_process_that_stays_large_after_its_run_is_replaced() -> None:
+    # No process is that small: each is replaced after its run.
+    pool = PipelineProcesses(1, keep_below_bytes=1024 * 1024)
+    try:
+        first = await pool.run(QUICK, _ignore, time_limit=60)
+        assert first.outputs["default"].format == "png"
+        assert pool.pids == set()  # ended, not kept
+        await pool.run(QUICK, _ignore, time_limit=60)
+    finally:
+        await pool.close()
