@@ -5,7 +5,7 @@ password for an email that has an account (the baseline) against one for an emai
 and a sign-up of a new email (the baseline) against one of an email already taken. The requests
 alternate, so both sides see the same machine.
 
-    uv run --group test python bench/auth_timing.py [--rounds 60]
+    uv run --group test python bench/auth_timing.py [--rounds 60] [--quick]
 
 Prints a table of medians and spreads, then `ratio NAME VALUE` lines: the baseline's median over
 the other's. 1.0 means the two cannot be told apart by their medians.
@@ -42,7 +42,10 @@ def timed(call: Callable[[], httpx.Response], expected: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--quick", action="store_true", help="4 rounds: a check that it runs")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 4
     env = {"PIXELFLEET_RATE_LIMITS_ENABLED": "false"}
     with (
         tempfile.TemporaryDirectory() as tmp,

@@ -5,7 +5,7 @@ Ours: the same images submitted over HTTP by four concurrent clients to `pixelfl
 SQLite queue, worker processes, storage), timed from the first submission until the last task
 has succeeded (by the server's clock).
 
-    uv run --group test python bench/embedded_overhead.py [--tasks N]
+    uv run --group test python bench/embedded_overhead.py [--tasks N] [--quick]
 
 Prints a table, then `ratio NAME VALUE` lines (ours / baseline throughput: 1.0 means the
 platform adds nothing; above 1.0, worker processes run in parallel).
@@ -112,7 +112,10 @@ def through_the_platform(images: list[bytes], workers: int) -> tuple[float, list
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=40)
+    parser.add_argument("--quick", action="store_true", help="4 tasks: a check that it runs")
     args = parser.parse_args()
+    if args.quick:
+        args.tasks = 4
     images = [photo(seed) for seed in range(args.tasks)]
 
     base = baseline(images)

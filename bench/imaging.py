@@ -2,6 +2,8 @@
 
     uv run --locked --group bench python bench/imaging.py [--quick]
 
+`--quick` runs every case on quarter-size photos, twice: it checks that the benchmark runs.
+
 Generates its own photo-like images, runs every case in a fresh process pinned to one core
 (peak memory is the resident-set growth during one run of the case), prints a table and ends
 with `ratio NAME VALUE` lines: the baseline's median time divided by ours (higher is better
@@ -52,9 +54,14 @@ def photo_like(width: int, height: int, seed: int, grain: float = 0.08) -> Image
     return Image.blend(sky.filter(ImageFilter.GaussianBlur(2)), noise, grain)
 
 
-def make_inputs(directory: Path) -> None:
-    photo_like(4000, 3000, 1).save(directory / "photo12mp.jpg", "JPEG", quality=90)
-    photo_like(1920, 1080, 2).save(directory / "photo1080p.jpg", "JPEG", quality=90)
+def make_inputs(directory: Path, scale: float = 1.0) -> None:
+    """The two photos; a `scale` below 1 makes them smaller (the quick check)."""
+    photo_like(int(4000 * scale), int(3000 * scale), 1).save(
+        directory / "photo12mp.jpg", "JPEG", quality=90
+    )
+    photo_like(int(1920 * scale), int(1080 * scale), 2).save(
+        directory / "photo1080p.jpg", "JPEG", quality=90
+    )
 
 
 # ----------------------------------------------------------------- the three implementations
@@ -202,13 +209,17 @@ def pyvips_available() -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="quarter-size photos, two repeats: a check that it runs, not a measurement",
+    )
     parser.add_argument(
         "--measure", nargs=3, metavar=("CASE", "IMPL", "PATH"), help=argparse.SUPPRESS
     )
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
-    repeats = args.repeats or (5 if args.quick else 15)
+    repeats = args.repeats or (2 if args.quick else 15)
     if args.measure:
         case, implementation, path = args.measure
         print(json.dumps(measure(case, implementation, Path(path), repeats)))
@@ -218,7 +229,7 @@ def main() -> None:
     results: dict[tuple[str, str], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        make_inputs(directory)
+        make_inputs(directory, 0.25 if args.quick else 1.0)
         for case, (_, filename) in CASES.items():
             for implementation in implementations:
                 output = subprocess.run(

@@ -7,7 +7,8 @@ Baseline: the route and its access line alone, in the same process and run. Ours
 the two layers, as `create_app` stacks them. Each variant answers the same requests, called directly
 through ASGI (no sockets), on one core; the best of several rounds is kept.
 
-    python3 -m uv run --locked --group bench python bench/observability_overhead.py [--requests N]
+    python3 -m uv run --locked --group bench python bench/observability_overhead.py \
+        [--requests N] [--quick]
 
 Prints a table, then `ratio NAME VALUE` lines (ours / baseline requests per second: 1.0 means
 the layer costs nothing; a real request, which reads the database, spends far more than this
@@ -116,7 +117,10 @@ def _best(run: Callable[[], Awaitable[float]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--quick", action="store_true", help="200 requests: a check that it runs")
     args = parser.parse_args()
+    if args.quick:
+        args.requests = 200
     bare, instrumented = _bare(), _instrumented()
     asyncio.run(_run(bare, 200))  # warm up both
     asyncio.run(_run(instrumented, 200))

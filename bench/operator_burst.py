@@ -7,7 +7,7 @@ starts a real `pixelfleet operator` (real PostgreSQL and Redis, no worker: the m
 the queue to be counted) and times it from its startup hook until every ImageJob's phase is
 `Queued`. A small burst runs first, as the yardstick, then the large one, each on fresh servers.
 
-    uv run --locked --group test python bench/operator_burst.py [--jobs 200] [--small 20]
+    uv run --locked --group test python bench/operator_burst.py [--jobs 200] [--small 20] [--quick]
 
 Prints a row per burst, then `ratio NAME VALUE` lines: `seconds_per_job_large_vs_small` (how
 the cost of one ImageJob grows with the burst; 1.0 is linear) and, for each burst,
@@ -149,7 +149,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=200, help="the large burst")
     parser.add_argument("--small", type=int, default=20, help="the yardstick burst")
+    parser.add_argument(
+        "--quick", action="store_true", help="bursts of 2 and 4: a check that it runs"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.small, args.jobs = 2, 4
     os.environ.setdefault("PIXELFLEET_PASSWORD_HASHING", "cheapest")
     small, large = asyncio.run(run([args.small, args.jobs]))
     print(f"operator burst: ImageJobs reconciled to Queued, {os.cpu_count()} cores")

@@ -9,7 +9,8 @@ statement: what the worker does, and what the API did before row-level security)
 API does for a user, inside `row_security.acting_as`. Same engine, same queries, alternating
 rounds; the best round of each is kept.
 
-    python3 -m uv run --locked --group test python bench/row_security_overhead.py [--transactions N]
+    python3 -m uv run --locked --group test python bench/row_security_overhead.py \
+        [--transactions N] [--quick]
 
 Prints a table, then `ratio NAME VALUE` lines (ours / baseline transactions per second: 1.0
 means the wall costs nothing).
@@ -48,7 +49,7 @@ PAGE = 20
 ROUNDS = 5
 
 
-async def _fill(engine: AsyncEngine) -> list[uuid.UUID]:
+async def _fill(engine: AsyncEngine, tasks_per_user: int) -> list[uuid.UUID]:
     sessions = create_session_factory(engine)
     users = [uuid.uuid4() for _ in range(USERS)]
     start = utcnow()
@@ -64,7 +65,7 @@ async def _fill(engine: AsyncEngine) -> list[uuid.UUID]:
                 )
             )
         await session.flush()
-        for index in range(TASKS_PER_USER):
+        for index in range(tasks_per_user):
             for user_id in users:
                 session.add(
                     Task(
@@ -102,13 +103,13 @@ async def _round(
     return transactions / (time.perf_counter() - began)
 
 
-async def _main(transactions: int) -> None:
+async def _main(transactions: int, tasks_per_user: int) -> None:
     row_security.install()
     server = PostgresServer.start()
     try:
         engine = create_engine(await server.create_database("bench"))
         await upgrade_to_head(engine)
-        users = await _fill(engine)
+        users = await _fill(engine, tasks_per_user)
         best = {"owner": 0.0, "api role": 0.0}
         for _ in range(ROUNDS):
             best["owner"] = max(best["owner"], await _round(engine, users, transactions, False))
@@ -128,8 +129,15 @@ async def _main(transactions: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=2000)
+    parser.add_argument(
+        "--quick", action="store_true", help="50 tasks per user, 50 transactions: it runs"
+    )
     arguments = parser.parse_args()
-    asyncio.run(_main(arguments.transactions))
+    if arguments.quick:
+        arguments.transactions = 50
+    asyncio.run(
+        _main(arguments.transactions, 50 if arguments.quick else TASKS_PER_USER)
+    )
 
 
 if __name__ == "__main__":

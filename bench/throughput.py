@@ -7,7 +7,9 @@ launcher), run by `pixelfleet worker` (one pool process per core), results store
 the first upload until the last task has succeeded (by the database's clock). The API, the
 servers and the client share the cores with the workers, so everything they cost counts.
 
-    uv run --group test --group bench python bench/throughput.py [--tasks N]
+    uv run --group test --group bench python bench/throughput.py [--tasks N] [--quick]
+
+`--quick` runs 4 tasks of a 640x480 JPEG with one warm-up task: it checks that the benchmark runs.
 
 Prints a table, then `ratio pipeline_vs_inprocess VALUE` (ours / baseline throughput).
 """
@@ -58,12 +60,12 @@ DISTINCT_IMAGES = 6
 WARMUP_TASKS = 4
 
 
-def make_images(count: int) -> list[bytes]:
+def make_images(count: int, size: tuple[int, int] = (4000, 3000)) -> list[bytes]:
     distinct = []
     for seed in range(DISTINCT_IMAGES):
         out = io.BytesIO()
         # Grainier than the imaging benchmark's photos: the size of a phone camera's 12 MP JPEG.
-        photo_like(4000, 3000, seed, grain=0.25).save(out, "JPEG", quality=90)
+        photo_like(*size, seed, grain=0.25).save(out, "JPEG", quality=90)
         distinct.append(out.getvalue())
     return [distinct[i % DISTINCT_IMAGES] for i in range(count)]
 
@@ -190,7 +192,7 @@ def _cpu_seconds_by_root(roots: dict[str, int]) -> dict[str, float]:
 
 
 def through_celery(
-    images: list[bytes], cores: int, work_dir: Path
+    images: list[bytes], cores: int, work_dir: Path, warmup: int = WARMUP_TASKS
 ) -> tuple[float, list[float], dict[str, float]]:
     with ExitStack() as stack:
         postgres = PostgresServer.start()
@@ -218,7 +220,7 @@ def through_celery(
         headers = _login(http)
         dsn = postgres.admin_dsn
 
-        warm = _submit_all(http, headers, images[:WARMUP_TASKS])
+        warm = _submit_all(http, headers, images[:warmup])
         asyncio.run(_wait_until_done(dsn, warm))
 
         parts = {
@@ -246,9 +248,13 @@ async def _migrate(engine: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=80)
+    parser.add_argument("--quick", action="store_true", help="4 small tasks: a check that it runs")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    images = make_images(args.tasks)
+    size = (640, 480) if args.quick else (4000, 3000)
+    if args.quick:
+        args.tasks = 4
+    images = make_images(args.tasks, size)
     megabytes = sum(map(len, images)) / len(images) / 1e6
 
     baseline = in_process(images, cores)
@@ -256,9 +262,14 @@ def main() -> None:
     # of the machine it runs on.
     ram_disk = "/dev/shm" if os.path.isdir("/dev/shm") else None
     with tempfile.TemporaryDirectory(dir=ram_disk) as tmp:
-        ours, latencies, cpu = through_celery(images, cores, Path(tmp))
+        ours, latencies, cpu = through_celery(
+            images, cores, Path(tmp), warmup=1 if args.quick else WARMUP_TASKS
+        )
 
-    print(f"{args.tasks} tasks: 4000x3000 JPEG ({megabytes:.1f} MB) -> 512 px JPEG, {cores} cores")
+    print(
+        f"{args.tasks} tasks: {size[0]}x{size[1]} JPEG ({megabytes:.1f} MB) -> 512 px JPEG,"
+        f" {cores} cores"
+    )
     print(f"{'path':44} {'seconds':>8} {'tasks/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
     print(f"{'in-process pool (baseline)':44} {baseline:8.2f} {args.tasks / baseline:8.1f}")
     p50 = statistics.median(latencies) * 1000

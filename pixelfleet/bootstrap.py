@@ -1,7 +1,7 @@
 """The composition root: builds a process's context from its settings, choosing the adapter of
 every port (database engine and sessions, storage, the event channel, the launcher and the
 webhook sender, the Kubernetes client, the Celery app, payments, rate limits, the pipeline
-processes).
+processes, the embedded workers' doorbell).
 
 Only the drivers import this module (the API's app factory, the workers, the operator, the
 command line, the tests' harness); everything else takes the context it is given. The
@@ -14,9 +14,12 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.context import ProcessContext
@@ -24,7 +27,16 @@ from pixelfleet.db import create_engine, create_read_session_factory, create_ses
 from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
-from pixelfleet.launchers import EmbeddedLauncher, Launcher
+from pixelfleet.launchers import Doorbell, DoorbellListener, EmbeddedLauncher, Launcher
+from pixelfleet.launchers.doorbells import (
+    DatagramDoorbell,
+    DatagramListener,
+    NoDoorbell,
+    NoDoorbellListener,
+    PostgresDoorbell,
+    PostgresListener,
+    datagrams_supported,
+)
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.rate_limits.limiter import Limiter, RateStore, rules_from
 from pixelfleet.rate_limits.stores import MemoryRateStore, RedisRateStore
@@ -54,14 +66,19 @@ class Dispatch:
 
 
 def create_dispatch(
-    settings: Settings, *, in_cluster: bool = False, celery_app: Celery | None = None
+    settings: Settings,
+    *,
+    in_cluster: bool = False,
+    celery_app: Celery | None = None,
+    engine: AsyncEngine | None = None,
 ) -> Dispatch:
     """The launcher the settings name (`in_cluster`: the kubernetes one whatever they name, as
     the operator needs). A Celery worker passes its own `celery_app` (which it closes itself),
-    so that it sends with the app it runs. Celery and the Kubernetes client are imported only
-    by the modes that use them."""
+    so that it sends with the app it runs. The embedded launcher rings its workers' doorbell
+    (on PostgreSQL through `engine`, the process's). Celery and the Kubernetes client are
+    imported only by the modes that use them."""
     if settings.launcher == "embedded" and not in_cluster:
-        return Dispatch(EmbeddedLauncher())
+        return Dispatch(EmbeddedLauncher(create_doorbell(settings, engine)))
     from pixelfleet.launchers.celery import CeleryLauncher, CeleryWebhookSender
 
     if celery_app is None:
@@ -91,17 +108,15 @@ def create_context(
     """The context of a process. `pipelines` shares another context's pipeline processes
     (whose owner closes them) instead of starting this context's own; `dispatch` is made from
     the settings unless given (with the worker's own `celery_app`, where it has one)."""
-    dispatch = dispatch or create_dispatch(settings, celery_app=celery_app)
     engine = create_engine(settings.resolved_database_url)
+    dispatch = dispatch or create_dispatch(settings, celery_app=celery_app, engine=engine)
     redis_url = settings.resolved_redis_url
     redis = (
         Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=15)
         if redis_url
         else None
     )
-    events: EventChannel = (
-        RedisEventStream(redis, settings.events_stream_max_length) if redis else NoEvents()
-    )
+    events = _event_channel(settings, engine, redis)
 
     # Sending in this process needs the context it is part of: `context` is bound below,
     # before anything can send.
@@ -132,6 +147,37 @@ def create_context(
     return context
 
 
+def _queue_name(settings: Settings) -> str | None:
+    """What names the embedded queue on this machine: its SQLite database file (None on
+    PostgreSQL, whose queue is rung through the database itself)."""
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    return str(Path(database).resolve()) if database and database != ":memory:" else database
+
+
+def create_doorbell(settings: Settings, engine: AsyncEngine | None) -> Doorbell:
+    """What rings the embedded workers when a task is queued (see `launchers.doorbells`)."""
+    queue = _queue_name(settings)
+    if queue is None:
+        return PostgresDoorbell(engine) if engine is not None else NoDoorbell()
+    if datagrams_supported():
+        return DatagramDoorbell(queue, settings.embedded_workers)
+    return NoDoorbell()
+
+
+def create_doorbell_listener(settings: Settings, index: int) -> DoorbellListener:
+    """What embedded worker `index` listens to for queued tasks."""
+    queue = _queue_name(settings)
+    if queue is None:
+        dsn = make_url(settings.resolved_database_url).set(drivername="postgresql")
+        return PostgresListener(dsn.render_as_string(hide_password=False))
+    if datagrams_supported():
+        return DatagramListener(queue, index)
+    return NoDoorbellListener()
+
+
 def create_operator_state(settings: Settings) -> OperatorState:
     """The operator's context and what its handlers share: the ImageJobs client and the Celery
     sender are the very ones the context's launcher is made of (one Kubernetes client and one
@@ -146,6 +192,28 @@ def create_operator_state(settings: Settings) -> OperatorState:
         jobs=dispatch.imagejobs,
         celery=dispatch.celery,
     )
+
+
+def _event_channel(settings: Settings, engine: AsyncEngine, redis: Redis | None) -> EventChannel:
+    """Redis's stream where there is Redis; otherwise (the embedded mode) PostgreSQL's
+    notifications, which reach every machine sharing the database, or a local socket for the
+    processes of one machine on SQLite."""
+    if redis is not None:
+        return RedisEventStream(redis, settings.events_stream_max_length)
+    database_url = settings.resolved_database_url
+    if engine.dialect.name == "postgresql":
+        from pixelfleet.events.postgres_notify import PostgresNotifyEvents, listener_dsn
+
+        return PostgresNotifyEvents(engine, listener_dsn(database_url))
+    from pixelfleet.events.local_socket import (
+        LocalSocketEvents,
+        channel_addresses,
+        local_events_supported,
+    )
+
+    if not local_events_supported():
+        return NoEvents()
+    return LocalSocketEvents(channel_addresses(database_url, settings.jwt_signing_key))
 
 
 def _limiter(settings: Settings, redis: Redis | None) -> Limiter:

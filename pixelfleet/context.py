@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.events import EventChannel
 from pixelfleet.jobs.pipeline_runs import PipelineRunner
-from pixelfleet.launchers import Launcher
+from pixelfleet.launchers import DoorbellListener, Launcher
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.rate_limits.limiter import Limiter
 from pixelfleet.settings import Settings
@@ -42,6 +42,9 @@ class ProcessContext:
     limiter: Limiter = field(default_factory=lambda: Limiter({}, None))
     # False when `pipelines` is borrowed from another context, which closes them.
     owns_pipelines: bool = True
+    # An embedded worker's doorbell: what it hears when a task is queued, requeued or
+    # cancelled. None where nobody rings (a Celery worker, the API).
+    doorbell: DoorbellListener | None = None
 
     @property
     def retention(self) -> timedelta:
@@ -56,6 +59,7 @@ class ProcessContext:
             await self.pipelines.close()
         await self.webhooks.close()
         await self.launcher.close()
+        await self.events.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

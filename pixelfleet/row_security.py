@@ -21,6 +21,7 @@ from contextvars import ContextVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 API_ROLE = "pixelfleet_api"
@@ -36,6 +37,9 @@ OWNED_TABLES = (
 )
 
 _acting_user: ContextVar[uuid.UUID | None] = ContextVar("pixelfleet_acting_user", default=None)
+
+_ACTING_IN_TRANSACTION = "pixelfleet.row_security.acting"
+"""The session.info key of whom the session's current transaction acts for."""
 
 _TAKE_ROLE = text(
     f"SELECT set_config('role', '{API_ROLE}', true), set_config('{USER_SETTING}', :user_id, true)"
@@ -69,6 +73,21 @@ def _take_role(session: Session, transaction: SessionTransaction, connection: Co
     user_id = _acting_user.get()
     if user_id is not None and connection.dialect.name == "postgresql":
         connection.execute(_TAKE_ROLE, {"user_id": str(user_id)})
+    session.info[_ACTING_IN_TRANSACTION] = user_id
+
+
+async def take_role_now(session: AsyncSession) -> None:
+    """The transaction `session` is in (begun before `act_as` named the caller: the one their
+    credential was read in) runs as `act_as` says from now on. Without a transaction there is
+    nothing to do: the next one takes the role as it begins."""
+    user_id = _acting_user.get()
+    if not session.in_transaction() or session.info.get(_ACTING_IN_TRANSACTION) == user_id:
+        return
+    if user_id is None:
+        raise RuntimeError("a transaction acting for a user cannot go back to the owner")
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_TAKE_ROLE, {"user_id": str(user_id)})
+    session.info[_ACTING_IN_TRANSACTION] = user_id
 
 
 def install() -> None:

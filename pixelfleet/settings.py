@@ -95,9 +95,11 @@ class Settings(BaseSettings):
     max_presets_per_user: int = Field(default=AccountQuotas.max_presets_per_user, ge=0)
     max_active_tasks_per_user: int = Field(default=AccountQuotas.max_active_tasks_per_user, ge=0)
 
-    embedded_workers: int = Field(default=2, ge=1, le=64)
-    # An idle worker's look at the queue is one indexed read that takes no lock: cheap to do often.
-    worker_poll_seconds: float = Field(default=0.05, gt=0)
+    # 0: `pixelfleet up` runs the API and the scheduler only, and tasks wait in the queue.
+    embedded_workers: int = Field(default=2, ge=0, le=64)
+    # A queued task (or a cancel) rings the workers' doorbell; this look is the fallback for a
+    # lost ring, at the queue and at the task a worker runs.
+    worker_poll_seconds: float = Field(default=5.0, gt=0)
     task_max_attempts: int = Field(default=3, ge=1)
     task_stale_seconds: float = Field(default=300.0, gt=0)
     result_ttl_hours: float = Field(default=24 * 7, gt=0)

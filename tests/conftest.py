@@ -78,6 +78,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "both_backends: the test is about database semantics: it runs on SQLite and PostgreSQL",
     )
+    config.addinivalue_line(
+        "markers",
+        "heavy: a module of a minute or more (whole processes per test): it is started first",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules marked `heavy` first, each in its own order. pytest-xdist (`--dist loadfile
+    --no-loadscope-reorder`) hands the files out in this order, so the long ones start early
+    and the two test processes end together, not one of them running the last long file alone
+    (reordered by their number of tests, the long files, which have few tests, came last)."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from tests.harness.postgres import PostgresServer
 
 # Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
-pytestmark = pytest.mark.both_backends
+pytestmark = [pytest.mark.both_backends, pytest.mark.heavy]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))

@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# `mypy --strict` over the package takes a minute or more on a clean clone (no cache yet).
+pytestmark = pytest.mark.heavy
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pixelfleet"
 MAX_MODULE_LINES = 600
@@ -144,6 +149,8 @@ ADAPTERS_AND_DRIVERS = (
     "pixelfleet.operator",
     "pixelfleet.launchers.",
     "pixelfleet.events.redis_stream",
+    "pixelfleet.events.local_socket",
+    "pixelfleet.events.postgres_notify",
     "pixelfleet.storage.local",
     "pixelfleet.storage.s3",
     "pixelfleet.storage.factory",

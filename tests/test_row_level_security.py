@@ -9,13 +9,13 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet import row_security
 from pixelfleet.context import ProcessContext
-from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.repository import TASK_VIEW, TaskRepository, TaskView
 from pixelfleet.models import Payment, Task
 from tests.admin.steps import id_of
 from tests.api_helpers import sign_up, submit
@@ -148,7 +148,17 @@ async def test_a_route_whose_query_forgot_the_owner_is_still_walled(
     ) -> Task | None:
         return await self.get(task_id)
 
+    async def forgetful_view(
+        self: TaskRepository, task_id: uuid.UUID, user_id: uuid.UUID
+    ) -> TaskView | None:
+        statement = select(*TASK_VIEW).where(Task.id == task_id)  # no owner
+        row = (await self.session.execute(statement)).one_or_none()
+        return None if row is None else TaskView(*row, outputs=[])
+
     monkeypatch.setattr(TaskRepository, "get_for_user", forgetful)
+    # The status read runs in the transaction its caller's credential was read in, begun
+    # before the caller was known: it still meets the wall.
+    monkeypatch.setattr(TaskRepository, "task_view", forgetful_view)
     assert (await client.get(f"/v1/tasks/{bobs}", headers=bob)).status_code == 200
     leaked = await client.get(f"/v1/tasks/{bobs}", headers=alice)
     assert leaked.status_code == 404, leaked.text

@@ -71,10 +71,15 @@ class ApiKeyRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def mark_used(self, key_id: uuid.UUID, now: datetime) -> None:
-        await self.session.execute(
+    async def mark_used(self, key_id: uuid.UUID, now: datetime, *, unless_since: datetime) -> bool:
+        """Stamps the key's last use, unless it was stamped at `unless_since` or later."""
+        result = await self.session.execute(
             update(ApiKey)
-            .where(ApiKey.id == key_id)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < unless_since),
+            )
             .values(last_used_at=now)
             .execution_options(synchronize_session=False)
         )
+        return bool(getattr(result, "rowcount", 0))

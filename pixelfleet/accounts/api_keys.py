@@ -94,9 +94,15 @@ async def usable_key(session: AsyncSession, credential: str, now: datetime) -> A
     return key
 
 
-async def note_use(session: AsyncSession, key: ApiKey, now: datetime) -> bool:
-    """Records that the key was used, unless that was recorded a moment ago. True if written."""
-    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
-        return False
-    await ApiKeyRepository.from_session(session).mark_used(key.id, now)
-    return True
+def use_unrecorded(key: ApiKey, now: datetime) -> bool:
+    """Whether a use of the key now should be written down: its last one was not recorded
+    within LAST_USED_RESOLUTION (so a busy key writes about once a minute, not per request)."""
+    return key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
+
+
+async def note_use(session: AsyncSession, key_id: uuid.UUID, now: datetime) -> bool:
+    """Records that the key was used, unless that was recorded a moment ago (by a request
+    racing this one, say). True if written."""
+    return await ApiKeyRepository.from_session(session).mark_used(
+        key_id, now, unless_since=now - LAST_USED_RESOLUTION
+    )

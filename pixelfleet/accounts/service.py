@@ -220,6 +220,8 @@ class Caller:
     scopes: frozenset[str]
     api_key_id: uuid.UUID | None = None
     login_id: uuid.UUID | None = None  # the login an access token belongs to
+    # An API key whose use now is due to be written down (`api_keys.use_unrecorded`).
+    api_key_use_unrecorded: bool = False
 
     def require(self, needed: list[str]) -> None:
         """Refuses, naming what is missing, unless the credential holds every scope needed."""
@@ -250,7 +252,8 @@ async def caller_for_credential(
     if api_keys.looks_like_api_key(credential):
         key = await api_keys.usable_key(session, credential, utcnow())
         user = await _usable_user(session, key.user_id, "The API key names no existing account.")
-        return Caller(user, frozenset(key.scopes), key.id)
+        unrecorded = api_keys.use_unrecorded(key, utcnow())
+        return Caller(user, frozenset(key.scopes), key.id, api_key_use_unrecorded=unrecorded)
     claims = signer.read_access_token(credential)
     user = await _usable_user(
         session, claims.user_id, "The access token names no existing account."

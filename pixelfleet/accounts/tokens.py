@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
@@ -13,6 +14,7 @@ import jwt
 from pixelfleet.accounts.errors import InvalidToken
 
 ALGORITHM = "HS256"
+VERIFIED_TOKENS_KEPT = 4096  # tokens whose signature and claims were checked, remembered
 EPOCH_CLAIM = "epoch"
 LOGIN_CLAIM = "sid"  # the login (refresh token family), as OpenID Connect names a session
 
@@ -33,6 +35,11 @@ class TokenSigner:
     issuer: str
     audience: str
     access_ttl: timedelta
+    # token -> (its claims, its `exp`): a client sends the same token with every request, and
+    # a token's signature and claims never change, only whether it has expired.
+    _verified: dict[str, tuple[AccessClaims, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def issue_access_token(
         self,
@@ -57,6 +64,20 @@ class TokenSigner:
 
     def read_access_token(self, token: str) -> AccessClaims:
         """What a token says; InvalidToken for anything forged, expired or foreign."""
+        verified = self._verified.get(token)
+        if verified is not None:
+            claims, expires = verified
+            if time.time() < expires:  # as PyJWT decides it (no leeway)
+                return claims
+            del self._verified[token]
+            raise InvalidToken("The access token is invalid or has expired.")
+        claims, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[token] = (claims, expires)
+        return claims
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -72,11 +93,12 @@ class TokenSigner:
             if not isinstance(epoch, int) or isinstance(epoch, bool):
                 raise ValueError("the credential epoch is not an integer")
             login = claims.get(LOGIN_CLAIM)
-            return AccessClaims(
+            read = AccessClaims(
                 uuid.UUID(str(claims["sub"])),
                 epoch,
                 uuid.UUID(str(login)) if login is not None else None,
             )
+            return read, float(claims["exp"])
         except (jwt.PyJWTError, ValueError) as exc:
             raise InvalidToken("The access token is invalid or has expired.") from exc
 

@@ -33,6 +33,7 @@ from pixelfleet.api.routes import (
 )
 from pixelfleet.bootstrap import create_context
 from pixelfleet.context import ProcessContext
+from pixelfleet.events.hub import EventHub
 from pixelfleet.settings import Settings
 
 DESCRIPTION = """PixelFleet turns uploaded images into processed ones, asynchronously, for credits.
@@ -64,7 +65,11 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         context = ctx or create_context(configured)
         app.state.ctx = context
         try:
-            yield
+            # Task events reach this process's hub at once; its streams and long-polls wait
+            # on the hub (without a lifespan, as under a bare ASGI transport, they read the
+            # database on each quiet wait instead).
+            async with context.events.listening(app.state.event_hub.deliver):
+                yield
         finally:
             if owns_context:
                 await context.close()
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
     )
     if ctx is not None:
         app.state.ctx = ctx
+    app.state.event_hub = EventHub()
     install_problem_handlers(app)
 
     def body_limit(scope: Scope) -> int:

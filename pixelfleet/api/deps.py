@@ -36,7 +36,8 @@ api_key_scheme = HTTPBearer(
 )
 
 
-def get_context(request: Request) -> ProcessContext:
+async def get_context(request: Request) -> ProcessContext:
+    # Async, so FastAPI calls it in place rather than in its thread pool (a hop per request).
     ctx: ProcessContext = request.app.state.ctx
     return ctx
 
@@ -44,13 +45,58 @@ def get_context(request: Request) -> ProcessContext:
 ContextDep = Annotated[ProcessContext, Depends(get_context)]
 
 
-async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
+class RequestSessions:
+    """The database sessions of one request, each opened when first needed and never two at
+    once, so a busy pool cannot deadlock on itself.
+
+    The caller is read in the request's read session, and a route that only reads goes on in
+    that same session and transaction: one connection, one `BEGIN`, for the credential and the
+    answer. A route that writes gets its unit of work once the read session has ended."""
+
+    def __init__(self, ctx: ProcessContext) -> None:
+        self._ctx = ctx
+        self._reads: AsyncSession | None = None
+        self.routed_reads = False  # the route itself reads in the read session
+        self.writes = False  # the route takes the unit of work
+
+    def reads(self) -> AsyncSession:
+        if self._reads is None:
+            self._reads = self._ctx.read_sessions()
+        return self._reads
+
+    async def end_reads(self) -> None:
+        """Ends the read session's transaction and gives its connection back (what it loaded
+        stays readable, detached; a later read begins anew)."""
+        if self._reads is not None:
+            await self._reads.close()
+
+    async def follow_caller(self) -> None:
+        """Once the caller is known: the route's reads run as them from here on, even in the
+        transaction that began when their credential was read (`row_security`)."""
+        if self._reads is not None and self.routed_reads:
+            await row_security.take_role_now(self._reads)
+
+
+async def get_request_sessions(ctx: ContextDep) -> AsyncIterator[RequestSessions]:
+    sessions = RequestSessions(ctx)
+    try:
+        yield sessions
+    finally:
+        await sessions.end_reads()
+
+
+RequestSessionsDep = Annotated[RequestSessions, Depends(get_request_sessions, scope="function")]
+
+
+async def get_session(ctx: ContextDep, sessions: RequestSessionsDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the handler returns, rolled back if it raises.
 
     It commits before the response is sent, so a client never sees a success that was not stored.
     The work its services queued for after the commit (`db.after_commit`: a dispatch, a task's
     event, a webhook send) runs once the commit is done, also before the response; work queued
     in a transaction that rolled back never runs."""
+    sessions.writes = True
+    await sessions.end_reads()  # the caller, if read already: never two connections at once
     async with ctx.sessions() as session:
         runs_committed_work(session)
         try:
@@ -67,25 +113,27 @@ async def get_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
         await run_committed_work(session, ctx)
 
 
-async def get_read_session(ctx: ContextDep) -> AsyncIterator[AsyncSession]:
-    """A session for handlers that only read (it takes no write lock on SQLite)."""
-    async with ctx.read_sessions() as session:
-        yield session
+async def get_read_session(sessions: RequestSessionsDep) -> AsyncSession:
+    """A session for handlers that only read (it takes no write lock on SQLite): the one the
+    caller was read in."""
+    sessions.routed_reads = True
+    await sessions.follow_caller()
+    return sessions.reads()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 
 
 async def get_caller(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
+    sessions: RequestSessionsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     _key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
 ) -> accounts.Caller:
-    """The caller, read in a session of its own that ends at once: a request never holds two
-    connections, so a busy pool cannot deadlock on itself. Refused unless the credential holds
-    the scopes the route declares.
+    """The caller, read in the request's read session (`RequestSessions`). Refused unless the
+    credential holds the scopes the route declares.
 
     Binds the caller's `user_id` for the rest of the request: an async dependency runs in the
     request's own context (a sync one would run in a copy, in a thread, and the binding would
@@ -94,17 +142,19 @@ async def get_caller(
         raise Unauthorized(
             "Send an access token or an API key: `Authorization: Bearer <token or key>`."
         )
-    async with ctx.read_sessions() as session:
-        caller = await accounts.caller_for_credential(session, token, ctx.signer)
+    caller = await accounts.caller_for_credential(sessions.reads(), token, ctx.signer)
     log_context.bind(user_id=caller.user.id)
     caller.require(security_scopes.scopes)
     # A user's queries meet PostgreSQL's row-level security from here on; an administrator's
     # run as the owner (their changes go to the audit trail).
     row_security.act_as(None if caller.user.role == "admin" else caller.user.id)
-    if caller.api_key_id is not None:
+    if caller.api_key_id is not None and caller.api_key_use_unrecorded:
+        await sessions.end_reads()
         async with ctx.sessions() as session, session.begin():
-            key = await api_keys.get_api_key(session, caller.user, caller.api_key_id)
-            await api_keys.note_use(session, key, utcnow())
+            await api_keys.note_use(session, caller.api_key_id, utcnow())
+    elif sessions.writes:
+        await sessions.end_reads()
+    await sessions.follow_caller()
     return caller
 
 
@@ -150,10 +200,11 @@ def _user_with(*needed: str) -> Any:
 async def get_caller_user(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
+    sessions: RequestSessionsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
     key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
 ) -> User:
-    return (await get_caller(security_scopes, ctx, token, key)).user
+    return (await get_caller(security_scopes, ctx, sessions, token, key)).user
 
 
 # Any valid credential.

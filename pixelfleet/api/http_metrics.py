@@ -15,8 +15,15 @@ from pixelfleet.observability.metrics import HTTP_REQUEST_SECONDS, UNMATCHED_ROU
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+# A handler may name its request's kind more precisely than its route's template (a long-poll:
+# `/v1/tasks/{task_id}?wait`), so that a dashboard can tell waits from answers.
+ROUTE_LABEL_KEY = "pixelfleet.route_label"
+
+
 def route_of(scope: Scope) -> str:
     """The template of the route that handled the request (set in the scope by routing)."""
+    if label := scope.get(ROUTE_LABEL_KEY):
+        return str(label)
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else UNMATCHED_ROUTE

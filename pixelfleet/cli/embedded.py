@@ -111,7 +111,12 @@ async def _prepare_embedded(settings: Settings) -> int:
     default=None,
     help="Where the database and files live (default: PIXELFLEET_DATA_DIR or ./.pixelfleet).",
 )
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Worker processes (0: the API and the scheduler only; tasks wait in the queue).",
+)
 def up(host: str, port: int, data_dir: Path | None, workers: int | None) -> None:
     """Run everything on one machine: migrations, API, workers and scheduler."""
     from pixelfleet.observability import metrics_dir

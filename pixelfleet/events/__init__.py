@@ -1,14 +1,17 @@
 """Task events: what workers announce as a task moves (stage, percent, final state).
 
-The database stays the record; events are the fast path for watchers (the API's event stream,
-the operator). The embedded mode has no broker and publishes nowhere: its watchers read the
-database."""
+The database stays the record; events are the fast path for watchers (the API's event streams
+and long-polls, the operator). Each mode has its carrier: the Redis stream where there is Redis,
+PostgreSQL's NOTIFY for an embedded mode on PostgreSQL, datagrams on a local socket for the
+embedded mode on SQLite. Every process publishes; an API process also listens (`listening`),
+handing what arrives to its in-process hub (`pixelfleet.events.hub`)."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -46,6 +49,18 @@ class TaskEvent:
         }
         return fields
 
+    def to_json(self) -> str:
+        """The event as compact JSON (a datagram, a NOTIFY payload): a few hundred bytes."""
+        return json.dumps(self.to_fields(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TaskEvent:
+        """The event `to_json` wrote; ValueError (or KeyError) for anything else."""
+        fields = json.loads(text)
+        if not isinstance(fields, dict):
+            raise ValueError("a task event is a JSON object")
+        return cls.from_fields(fields)
+
     @classmethod
     def from_task(cls, task: Task) -> TaskEvent:
         """The event that announces `task` as it is now."""
@@ -75,34 +90,35 @@ class TaskEvent:
         )
 
 
+EventReceiver = Callable[[TaskEvent], None]
+
+
 class EventChannel(Protocol):
     async def publish(self, event: TaskEvent) -> None:
         """Announces an event; never raises (an event lost is repaired from the database)."""
         ...
 
-    async def latest_id(self) -> str:
-        """A position in the channel: read it before the database so `follow` misses nothing."""
+    def listening(self, deliver: EventReceiver) -> AbstractAsyncContextManager[None]:
+        """While inside, every event published on the channel, by any process, is handed to
+        `deliver` (on the event loop's thread). Once entered, nothing published after is missed
+        but by the carrier's own loss (a full socket buffer, a dropped connection), which the
+        watchers' slow re-read of the record repairs."""
         ...
 
-    def follow(
-        self, task_id: uuid.UUID, after: str, wait_seconds: float
-    ) -> AsyncIterator[TaskEvent | None]:
-        """The task's events after `after`, and None after each `wait_seconds` without one."""
+    async def close(self) -> None:
+        """Releases what `publish` holds."""
         ...
 
 
 class NoEvents:
-    """The embedded mode's channel carries nothing: its watchers read the database each wait."""
+    """Where no carrier works (the embedded mode off Linux): watchers read the database."""
 
     async def publish(self, event: TaskEvent) -> None:
         return None
 
-    async def latest_id(self) -> str:
-        return "0-0"
+    @asynccontextmanager
+    async def listening(self, deliver: EventReceiver) -> AsyncIterator[None]:
+        yield
 
-    async def follow(
-        self, task_id: uuid.UUID, after: str, wait_seconds: float
-    ) -> AsyncIterator[TaskEvent | None]:
-        while True:
-            await asyncio.sleep(wait_seconds)
-            yield None
+    async def close(self) -> None:
+        return None

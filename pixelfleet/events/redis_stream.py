@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from pixelfleet.events import EVENTS_STREAM, TaskEvent
+from pixelfleet.events import EVENTS_STREAM, EventReceiver, TaskEvent
 
 log = logging.getLogger(__name__)
+
+# Below the client's socket timeout; an idle reader asks again this often.
+READ_BLOCK_MILLISECONDS = 5000
+RETRY_SECONDS = 1.0
 
 
 class RedisEventStream:
@@ -34,35 +39,51 @@ class RedisEventStream:
             log.warning("could not publish an event for task %s", event.task_id, exc_info=True)
 
     async def latest_id(self) -> str:
-        """The id of the newest entry: read it before the database so `follow` misses nothing."""
+        """The id of the newest entry: where a reader starts so that it misses nothing after."""
         newest = cast(list[Any], await self.redis.xrevrange(self.stream, count=1))
         return _text(newest[0][0]) if newest else "0-0"
 
-    async def follow(
-        self, task_id: uuid.UUID, after: str, wait_seconds: float
-    ) -> AsyncIterator[TaskEvent | None]:
-        """Yields the task's events after the entry `after`, and None after each quiet wait."""
-        last = after
-        target = str(task_id)
-        quiet_since = time.monotonic()
+    @asynccontextmanager
+    async def listening(self, deliver: EventReceiver) -> AsyncIterator[None]:
+        """One reader of the stream for the whole process (not one per watcher)."""
+        try:
+            position = await self.latest_id()
+        except (RedisError, OSError):
+            log.warning("could not read the event stream's position", exc_info=True)
+            position = "$"
+        reader = asyncio.create_task(self._relay(position, deliver), name="event-stream-reader")
+        try:
+            yield
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _relay(self, position: str, deliver: EventReceiver) -> None:
         while True:
-            answer = cast(
-                list[Any],
-                await self.redis.xread(
-                    {self.stream: last}, block=max(1, int(wait_seconds * 1000)), count=100
-                ),
-            )
+            try:
+                answer = cast(
+                    list[Any],
+                    await self.redis.xread(
+                        {self.stream: position}, block=READ_BLOCK_MILLISECONDS, count=500
+                    ),
+                )
+            except (RedisError, OSError):
+                log.warning("could not read the event stream; trying again", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             for _stream, entries in answer or []:
                 for entry_id, raw in entries:
-                    last = entry_id
-                    fields = {_text(k): _text(v) for k, v in raw.items()}
-                    if fields.get("task_id") == target:
-                        quiet_since = time.monotonic()
-                        yield TaskEvent.from_fields(fields)
-            # Other tasks' events end a wait early; say "quiet" once per wait, not per batch.
-            if time.monotonic() - quiet_since >= wait_seconds:
-                quiet_since = time.monotonic()
-                yield None
+                    position = _text(entry_id)
+                    try:
+                        event = TaskEvent.from_fields({_text(k): _text(v) for k, v in raw.items()})
+                    except (KeyError, ValueError):
+                        log.warning("ignored a malformed event entry %s", position)
+                        continue
+                    deliver(event)
+
+    async def close(self) -> None:
+        return None  # the Redis client is the context's
 
 
 def _text(value: bytes | str) -> str:

@@ -1,4 +1,5 @@
-"""Handing queued tasks to the workers once the transaction that queued them commits.
+"""Handing queued (and requeued) tasks to the workers once the transaction that queued them
+commits, and telling a worker that the task it runs was cancelled.
 
 A worker may only hear of a task once its row is stored, so the dispatch is queued on the
 caller's session (`db.after_commit`) and sent by the boundary that commits; dropped if the
@@ -51,3 +52,25 @@ def dispatch_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> Dispa
     if tasks:
         after_commit(session, dispatch)
     return done
+
+
+def requeued_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> None:
+    """Tells the launcher, once the session's transaction commits, that `tasks` are queued
+    again (the embedded workers' doorbell rings, so an idle one runs them at once)."""
+
+    async def requeued(ctx: ProcessContext) -> None:
+        for task in tasks:
+            await ctx.launcher.requeued(task)
+
+    if tasks:
+        after_commit(session, requeued)
+
+
+def withdrawn_after_commit(session: AsyncSession, task: Task) -> None:
+    """Tells the launcher, once the session's transaction commits, that `task` was cancelled
+    while it ran (an embedded worker's doorbell rings, so it stops the run at once)."""
+
+    async def withdrawn(ctx: ProcessContext) -> None:
+        await ctx.launcher.withdrawn(task)
+
+    after_commit(session, withdrawn)

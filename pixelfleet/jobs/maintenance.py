@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
-from pixelfleet.jobs.dispatching import dispatch_after_commit
+from pixelfleet.jobs.dispatching import dispatch_after_commit, requeued_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.settlement import settle_failed
 
@@ -34,6 +34,7 @@ async def recover_stale_tasks(
     touched = 0
     async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
+        requeued = []
         for task in await repo.running_with_heartbeat_before(cutoff, worker_prefix):
             if task.attempts >= ctx.settings.task_max_attempts:
                 if await settle_failed(
@@ -47,7 +48,9 @@ async def recover_stale_tasks(
                 ) is not None:
                     touched += 1
             elif await repo.requeue(task.id, task.worker, now, silent_since=cutoff):
+                requeued.append(task)
                 touched += 1
+        requeued_after_commit(session, requeued)
     if touched:
         log.warning("recovered %d task(s) from stopped workers", touched)
     return touched

@@ -14,6 +14,7 @@ with its process, instead of running to its end.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -33,6 +34,7 @@ from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.dispatching import requeued_after_commit
 from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
 from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
@@ -53,7 +55,9 @@ EVENT_INTERVAL_SECONDS = 0.1
 # Longest silence before the worker says it is alive anyway (a long AVIF encode, say).
 MAX_HEARTBEAT_SECONDS = 10.0
 # How often a running task's worker looks whether the task is still its own (a cancel, say):
-# a run that is not is stopped, so its core is free within about this long.
+# a run that is not is stopped, so its core is free within about this long. A worker with a
+# doorbell (`ctx.doorbell`, rung by a cancel) looks when it rings, and otherwise only every
+# `worker_poll_seconds`, in case a ring was lost.
 HOLD_CHECK_SECONDS = 0.5
 
 T = TypeVar("T")
@@ -323,7 +327,13 @@ async def _until_released(ctx: ProcessContext, task_id: uuid.UUID, worker: str) 
     """Returns once the task is not running under `worker` any more. A look that fails (the
     database is away for a moment) is tried again at the next one."""
     while True:
-        await asyncio.sleep(HOLD_CHECK_SECONDS)
+        if ctx.doorbell is None:
+            await asyncio.sleep(HOLD_CHECK_SECONDS)
+        else:
+            cancelled = ctx.doorbell.cancelled
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancelled.wait(), ctx.settings.worker_poll_seconds)
+            cancelled.clear()  # the look below answers this ring
         try:
             async with ctx.read_sessions() as session:
                 held = await TaskRepository.from_session(session).is_held_by(task_id, worker)
@@ -342,6 +352,7 @@ async def release(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> bool:
         task = await repo.get(task_id) if released else None
         if task is not None:
             announce(session, _event(task, QUEUED, 0, "requeued", worker, task.attempts))
+            requeued_after_commit(session, [task])
     return released
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Select, Update, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
@@ -31,6 +31,119 @@ class ClaimedTask:
     created_at: datetime
     started_at: datetime
     source_pixels: int
+
+
+@dataclass(frozen=True)
+class OutputView:
+    """One stored output, as a reader sees it."""
+
+    name: str
+    format: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    key: str | None
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as its owner reads it: plain values, read in one statement with its outputs (no
+    entity, so nothing to keep in step with the session)."""
+
+    id: uuid.UUID
+    status: str
+    progress: int
+    stage: str | None
+    cost: int
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    source_format: str
+    source_width: int
+    source_height: int
+    source_bytes: int
+    pipeline: dict[str, Any]
+    expires_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    callback_url: str | None
+    outputs: list[OutputView]
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """Where a task stands: what its event stream sends."""
+
+    id: uuid.UUID
+    status: str
+    progress: int
+    stage: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+TASK_VIEW = (
+    Task.id,
+    Task.status,
+    Task.progress,
+    Task.stage,
+    Task.cost,
+    Task.attempts,
+    Task.created_at,
+    Task.updated_at,
+    Task.started_at,
+    Task.finished_at,
+    Task.source_format,
+    Task.source_width,
+    Task.source_height,
+    Task.source_bytes,
+    Task.pipeline,
+    Task.expires_at,
+    Task.error_code,
+    Task.error_message,
+    Task.callback_url,
+)
+TASK_VIEW_NAMES = tuple(column.key for column in TASK_VIEW)
+_OUTPUT_VIEW = (
+    TaskOutput.name.label("output_name"),
+    TaskOutput.format.label("output_format"),
+    TaskOutput.content_type.label("output_content_type"),
+    TaskOutput.width.label("output_width"),
+    TaskOutput.height.label("output_height"),
+    TaskOutput.bytes.label("output_bytes"),
+    TaskOutput.key.label("output_key"),
+)
+
+
+def _with_outputs(tasks: Select[Any]) -> Select[Any]:
+    """`tasks` (a select of `TASK_VIEW`) with each task's outputs joined in: one row per
+    output (or one row of NULLs for a task without any)."""
+    return tasks.add_columns(*_OUTPUT_VIEW).outerjoin(TaskOutput, TaskOutput.task_id == Task.id)
+
+
+def _views(rows: Sequence[Row[Any]]) -> list[TaskView]:
+    """The tasks of `_with_outputs` rows (a task's rows together, its outputs in order)."""
+    views: list[TaskView] = []
+    for row in rows:
+        if not views or views[-1].id != row.id:
+            values = dict(zip(TASK_VIEW_NAMES, row, strict=False))
+            views.append(TaskView(**values, outputs=[]))
+        if row.output_name is not None:
+            views[-1].outputs.append(
+                OutputView(
+                    name=row.output_name,
+                    format=row.output_format,
+                    content_type=row.output_content_type,
+                    width=row.output_width,
+                    height=row.output_height,
+                    bytes=row.output_bytes,
+                    key=row.output_key,
+                )
+            )
+    return views
 
 
 def _silent_since(cutoff: datetime) -> ColumnElement[bool]:
@@ -60,19 +173,48 @@ class TaskRepository:
             .execution_options(populate_existing=True)
         )
 
-    async def page_for_user(
+    async def task_view(self, task_id: uuid.UUID, user_id: uuid.UUID) -> TaskView | None:
+        """The user's task with its outputs, in one statement."""
+        statement = _with_outputs(
+            select(*TASK_VIEW).where(Task.id == task_id, Task.user_id == user_id)
+        ).order_by(TaskOutput.position)
+        views = _views((await self.session.execute(statement)).all())
+        return views[0] if views else None
+
+    async def page_views_for_user(
         self,
         user_id: uuid.UUID,
         *,
         status: str | None,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
-    ) -> list[Task]:
-        statement = select(Task).where(Task.user_id == user_id)
+    ) -> list[TaskView]:
+        """A page of the user's tasks, newest first, with their outputs, in one statement."""
+        page = select(Task.id).where(Task.user_id == user_id)
         if status is not None:
-            statement = statement.where(Task.status == status)
-        statement = newest_first(statement, Task.created_at, Task.id, after, limit)
-        return list((await self.session.scalars(statement)).all())
+            page = page.where(Task.status == status)
+        on_page = newest_first(page, Task.created_at, Task.id, after, limit).subquery()
+        statement = _with_outputs(
+            select(*TASK_VIEW).join(on_page, on_page.c.id == Task.id)
+        ).order_by(Task.created_at.desc(), Task.id.desc(), TaskOutput.position)
+        return _views((await self.session.execute(statement)).all())
+
+    async def progress_for_user(
+        self, task_id: uuid.UUID, user_id: uuid.UUID
+    ) -> TaskProgress | None:
+        row = (
+            await self.session.execute(
+                select(
+                    Task.id,
+                    Task.status,
+                    Task.progress,
+                    Task.stage,
+                    Task.error_code,
+                    Task.error_message,
+                ).where(Task.id == task_id, Task.user_id == user_id)
+            )
+        ).one_or_none()
+        return None if row is None else TaskProgress(*row)
 
     async def idempotency_key(self, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (user_id, key))

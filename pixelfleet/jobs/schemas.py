@@ -1,13 +1,80 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
 from pixelfleet.jobs.states import TaskStatus
-from pixelfleet.models import Task
+
+
+class ProgressRecord(Protocol):
+    """Where a task stands: a `Task` entity, or the values read for its event stream."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def progress(self) -> int: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def error_code(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+
+
+class OutputRecord(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def key(self) -> str | None: ...
+
+
+class TaskRecord(ProgressRecord, Protocol):
+    """A whole task: a `Task` entity (a writer's), or a `TaskView` (a reader's)."""
+
+    @property
+    def cost(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def source_format(self) -> str: ...
+    @property
+    def source_width(self) -> int: ...
+    @property
+    def source_height(self) -> int: ...
+    @property
+    def source_bytes(self) -> int: ...
+    @property
+    def pipeline(self) -> dict[str, Any]: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def callback_url(self) -> str | None: ...
+    @property
+    def outputs(self) -> Sequence[OutputRecord]: ...
 
 
 class SourceOut(BaseModel):
@@ -17,7 +84,7 @@ class SourceOut(BaseModel):
     bytes: int
 
     @classmethod
-    def of(cls, task: Task) -> SourceOut:
+    def of(cls, task: TaskRecord) -> SourceOut:
         return cls(
             format=task.source_format,
             width=task.source_width,
@@ -44,7 +111,7 @@ class ErrorOut(BaseModel):
     message: str
 
 
-def error_of(task: Task) -> ErrorOut | None:
+def error_of(task: ProgressRecord) -> ErrorOut | None:
     if task.error_code is None:
         return None
     return ErrorOut(code=task.error_code, message=task.error_message or "")
@@ -81,7 +148,7 @@ class TaskOut(BaseModel):
     links: TaskLinks
 
     @classmethod
-    def from_task(cls, task: Task) -> TaskOut:
+    def from_task(cls, task: TaskRecord) -> TaskOut:
         base = f"/v1/tasks/{task.id}"
         outputs = [
             ResultOut(
@@ -134,7 +201,7 @@ class ProgressEvent(BaseModel):
     error: ErrorOut | None
 
     @classmethod
-    def from_task(cls, task: Task) -> ProgressEvent:
+    def from_task(cls, task: ProgressRecord) -> ProgressEvent:
         return cls(
             id=task.id,
             status=task.status,

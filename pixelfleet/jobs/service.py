@@ -213,13 +213,15 @@ async def _record_submission(
     fingerprint: str,
     quotas: AccountQuotas,
 ) -> Submission:
+    if key is None:
+        await _record_new_task(session, user, task, quotas)
+        return Submission(task, created=True)
     # Held before the replay is looked for: a request racing its own retry sees the first
     # one's task once it holds the account, and is answered with it rather than counted.
     await hold_account(session, user.id)
-    if key is not None:
-        replay = await _replay(session, user, key, fingerprint)
-        if replay is not None:
-            return replay
+    replay = await _replay(session, user, key, fingerprint)
+    if replay is not None:
+        return replay
     repo = TaskRepository.from_session(session)
     quotas.require_room(
         "max_active_tasks_per_user", usage=await repo.count_active_for_user(user.id)
@@ -228,21 +230,38 @@ async def _record_submission(
         async with session.begin_nested():
             await repo.add(task)
             await credits.debit_for_task(session, user.id, task.id, task.cost)
-            if key is not None:
-                await repo.add_idempotency_key(
-                    IdempotencyKey(
-                        user_id=user.id, key=key, request_hash=fingerprint, task_id=task.id
-                    )
-                )
+            await repo.add_idempotency_key(
+                IdempotencyKey(user_id=user.id, key=key, request_hash=fingerprint, task_id=task.id)
+            )
     except IntegrityError:
         # Another request with the same key committed first: answer as it did.
-        replay = await _replay(session, user, key, fingerprint) if key is not None else None
+        replay = await _replay(session, user, key, fingerprint)
         if replay is None:
             raise
         return replay
+    _queue_after_commit(session, task)
+    return Submission(task, created=True)
+
+
+async def _record_new_task(
+    session: AsyncSession, user: User, task: Task, quotas: AccountQuotas
+) -> None:
+    """A submission without a key has no earlier request to be answered as, so no conflict to
+    recover from: its writes go straight into the caller's transaction, which a refusal rolls
+    back whole. The debit's UPDATE holds the account's row (`hold_account`'s lock, taken by
+    the write itself) before the active tasks are counted: two submissions at once are counted
+    one after the other."""
+    repo = TaskRepository.from_session(session)
+    await repo.add(task)
+    await credits.debit_for_task(session, user.id, task.id, task.cost)
+    active = await repo.count_active_for_user(user.id)
+    quotas.require_room("max_active_tasks_per_user", usage=active - 1)  # the new task is one
+    _queue_after_commit(session, task)
+
+
+def _queue_after_commit(session: AsyncSession, task: Task) -> None:
     metrics.count_submitted(session, task.source_bytes)
     dispatch_after_commit(session, [task])
-    return Submission(task, created=True)
 
 
 async def get_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Task:
@@ -250,6 +269,14 @@ async def get_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Tas
     if task is None:
         raise TaskNotFound(f"No task {task_id} exists for this account.")
     return task
+
+
+async def read_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> TaskOut:
+    """The user's task as they read it, in one statement (no entity: for readers only)."""
+    view = await TaskRepository.from_session(session).task_view(task_id, user.id)
+    if view is None:
+        raise TaskNotFound(f"No task {task_id} exists for this account.")
+    return TaskOut.from_task(view)
 
 
 async def list_tasks(
@@ -261,7 +288,7 @@ async def list_tasks(
             errors=[FieldError("status", f"must be one of {', '.join(ALL_STATES)}")],
         )
     after = decode_time_cursor(cursor) if cursor else None
-    tasks = await TaskRepository.from_session(session).page_for_user(
+    tasks = await TaskRepository.from_session(session).page_views_for_user(
         user.id, status=status, after=after, limit=limit + 1
     )
     page = page_of(tasks, limit, lambda task: encode_time_cursor(task.created_at, task.id))
@@ -269,7 +296,10 @@ async def list_tasks(
 
 
 async def progress_of(session: AsyncSession, user: User, task_id: uuid.UUID) -> ProgressEvent:
-    return ProgressEvent.from_task(await get_task(session, user, task_id))
+    progress = await TaskRepository.from_session(session).progress_for_user(task_id, user.id)
+    if progress is None:
+        raise TaskNotFound(f"No task {task_id} exists for this account.")
+    return ProgressEvent.from_task(progress)
 
 
 async def cancel_task(

@@ -27,6 +27,7 @@ from pixelfleet.credits import service as credits
 from pixelfleet.db import after_commit, utcnow
 from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.dispatching import withdrawn_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task, TaskOutput
@@ -98,7 +99,9 @@ async def settle_cancelled(
         # A queued task may have started before (and been requeued): it was not running now.
         return await _settled(session, task, "cancelled", now, was_running=False)
     if await repo.mark_cancelled(task_id, {RUNNING}, now, now + retention):
-        return await _settled(session, await _read(repo, task_id), "cancelled", now)
+        cancelled = await _settled(session, await _read(repo, task_id), "cancelled", now)
+        withdrawn_after_commit(session, cancelled)
+        return cancelled
     return None
 
 

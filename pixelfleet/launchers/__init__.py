@@ -6,6 +6,7 @@ their own port (`pixelfleet/webhooks/sender.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -19,14 +20,61 @@ class DispatchFailed(Exception):
 class Launcher(Protocol):
     async def dispatch(self, task: Task) -> None: ...
 
+    async def requeued(self, task: Task) -> None:
+        """`task` went back to the queue after it started (its worker gave it back, or the
+        recovery job took it from a worker that stopped): hands it out again where the mode's
+        own redelivery does not. Called after the commit; never raises."""
+
+    async def withdrawn(self, task: Task) -> None:
+        """`task` was cancelled while a worker ran it: tells that worker now, where it would
+        otherwise see it at its next look. Called after the commit; never raises."""
+
+    async def close(self) -> None: ...
+
+
+class Doorbell(Protocol):
+    """What wakes the embedded workers (adapters in `launchers.doorbells`)."""
+
+    async def ring(self) -> None:
+        """Tells the queue's idle workers that work is waiting. Never raises."""
+
+    async def ring_cancelled(self) -> None:
+        """Tells the queue's busy workers that a running task was cancelled. Never raises."""
+
+    async def close(self) -> None: ...
+
+
+class DoorbellListener(Protocol):
+    """What an embedded worker hears of its doorbell."""
+
+    rung: asyncio.Event
+    """Set when work was queued (the worker clears it before it looks at the queue)."""
+    cancelled: asyncio.Event
+    """Set when a running task was cancelled (the worker clears it before it looks whether
+    the task it runs is still its own)."""
+    listening: asyncio.Event
+    """Set while a ring can reach this listener."""
+
+    async def start(self) -> None: ...
+
     async def close(self) -> None: ...
 
 
 class EmbeddedLauncher:
-    """The embedded workers poll the `tasks` table themselves: nothing to send."""
+    """The `tasks` table is the embedded workers' queue: a dispatch only rings their doorbell,
+    so that an idle worker looks at the queue at once."""
+
+    def __init__(self, doorbell: Doorbell) -> None:
+        self.doorbell = doorbell
 
     async def dispatch(self, task: Task) -> None:
-        return None
+        await self.doorbell.ring()
+
+    async def requeued(self, task: Task) -> None:
+        await self.doorbell.ring()
+
+    async def withdrawn(self, task: Task) -> None:
+        await self.doorbell.ring_cancelled()
 
     async def close(self) -> None:
-        return None
+        await self.doorbell.close()

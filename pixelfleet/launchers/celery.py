@@ -45,6 +45,16 @@ class CeleryLauncher:
     async def dispatch(self, task: Task) -> None:
         await self.send(task.id, user_id=task.user_id)
 
+    async def requeued(self, task: Task) -> None:
+        """Nothing to send: the message's retry (after its backoff) or its redelivery (its
+        worker was lost) carries it again, and the re-dispatch job covers a lost message."""
+        return None
+
+    async def withdrawn(self, task: Task) -> None:
+        """Nothing to send: its worker looks whether the task is still its own twice a
+        second (`processing.HOLD_CHECK_SECONDS`)."""
+        return None
+
     async def send(self, task_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> None:
         """Sends the Celery task for `task_id` (also what the operator does for an ImageJob),
         with the request id and user bound now (`user_id` names the user where it is known)."""

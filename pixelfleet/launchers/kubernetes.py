@@ -75,6 +75,12 @@ class KubernetesLauncher:
             log.info("task %s: its ImageJob exists; sending the task to the workers", task.id)
             await self.celery.send(task.id)
 
+    async def requeued(self, task: Task) -> None:
+        await self.celery.requeued(task)
+
+    async def withdrawn(self, task: Task) -> None:
+        await self.celery.withdrawn(task)
+
     async def close(self) -> None:
         await self.celery.close()
         self.jobs.api_client.close()  # type: ignore[no-untyped-call]

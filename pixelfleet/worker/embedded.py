@@ -1,5 +1,10 @@
 """The embedded mode's worker and scheduler: separate processes that run the shared task code
-against the database (the queue is the `tasks` table itself, so queued work survives restarts)."""
+against the database (the queue is the `tasks` table itself, so queued work survives restarts).
+
+An idle worker sleeps until its doorbell rings (`launchers.doorbells`: a task was queued or
+requeued), and looks at the queue only every `worker_poll_seconds` otherwise, in case a ring was
+lost; it looks once as it starts, for what was queued while it was away. A busy worker hears
+the same way that a running task was cancelled (`processing._until_released`)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ import os
 import signal
 import socket
 
-from pixelfleet.bootstrap import create_context
+from pixelfleet.bootstrap import create_context, create_doorbell_listener
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import Outcome, process_oldest_queued
+from pixelfleet.launchers.doorbells import first_of
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
 
@@ -42,9 +48,14 @@ async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> li
 
 
 async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
+    """Runs queued tasks until `stop` is set; when the queue is empty, waits for its doorbell
+    (`ctx.doorbell`) or the fallback look, whichever comes first."""
     ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
+    rung = ctx.doorbell.rung if ctx.doorbell is not None else asyncio.Event()
     log.info("worker %s started", worker)
     while not stop.is_set():
+        # Cleared before the look: a ring that comes while it looks makes it look again.
+        rung.clear()
         try:
             outcome = await process_next(ctx, worker)
         except Exception:
@@ -52,8 +63,7 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
             outcome = None
             await asyncio.sleep(1.0)
         if outcome is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), ctx.settings.worker_poll_seconds)
+            await first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
         else:
             log.info("worker %s: task finished as %s", worker, outcome)
     log.info("worker %s stopped", worker)
@@ -90,9 +100,13 @@ async def _worker_main(index: int) -> None:
     stop = asyncio.Event()
     _stop_on_sigterm(stop)
     ctx = create_context(Settings())
+    doorbell = create_doorbell_listener(ctx.settings, index)
     try:
+        await doorbell.start()
+        ctx.doorbell = doorbell
         await run_worker(ctx, worker_name(index), stop)
     finally:
+        await doorbell.close()
         await ctx.close()
 
 

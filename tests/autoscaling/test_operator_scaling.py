@@ -27,7 +27,7 @@ from tests.celery_mode.conftest import Processes, wait_for_status
 from tests.harness.kubernetes import EmulatedCluster
 from tests.operator.conftest import NAMESPACE
 
-pytestmark = pytest.mark.autoscaling
+pytestmark = [pytest.mark.autoscaling, pytest.mark.heavy]
 
 T = TypeVar("T")
 QUICK = {"operations": [{"op": "grayscale"}], "output": {"format": "png"}}
@@ -36,6 +36,12 @@ SLOW = {"output": {"format": "avif", "quality": 90}}
 
 async def _until(condition: Callable[[], T | None], within: float = 30.0) -> T:
     return await asyncio.to_thread(EmulatedCluster.wait, condition, within, 0.05)
+
+
+def _last_poll(cluster: EmulatedCluster) -> float:
+    """When the operator last evaluated the pool (its clock): its latest recommendation."""
+    recommendations = pool_status(cluster).get("recommendations") or [{"at": 0.0}]
+    return float(recommendations[-1]["at"])
 
 
 async def test_a_burst_scales_the_pool_up_within_one_poll(
@@ -98,8 +104,8 @@ async def test_an_idle_pool_sleeps_at_zero_and_wakes_at_its_activation_backlog(
 
     for _ in range(2):
         await submit(client, headers, QUICK, image_bytes())
-    await _until(lambda: pool_status(cluster).get("backlog") == 2)
-    await asyncio.sleep(1.0)  # several polls
+    seen = await _until(lambda: pool_status(cluster).get("backlog") == 2 and _last_poll(cluster))
+    await _until(lambda: _last_poll(cluster) >= seen + 1.0)  # several polls later (0.3 s apart)
     assert replicas(cluster) == 0  # below the activation backlog, the pool stays asleep
 
     await submit(client, headers, QUICK, image_bytes())

@@ -15,7 +15,7 @@ import pytest
 
 from pixelfleet.settings import Settings
 from tests.conftest import TEST_JWT_SECRET
-from tests.harness.celery import CeleryProcess
+from tests.harness.celery import CeleryProcess, stop_together
 from tests.harness.ports import free_port
 from tests.harness.redis import RedisServer
 
@@ -94,8 +94,7 @@ class Processes:
         return process
 
     def stop_all(self) -> None:
-        for process in self.started:
-            process.stop()
+        stop_together(self.started)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""In celery mode a task's event stream follows the Redis stream, waking at each event or after
-a quiet second; it ends with its credential all the same (tests/jobs covers the embedded mode)."""
+"""In celery mode a task's event stream is fed by the API process's one reader of the Redis
+stream, waking at each event or after a quiet second; it ends with its credential all the same
+(tests/jobs covers the embedded mode)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pixelfleet.context import ProcessContext
 from tests.admin.steps import id_of, sign_up_admin
 from tests.api_helpers import sign_up, submit
 from tests.celery_mode.conftest import Processes
+from tests.harness.embedded_worker import slow_stream_reads
 from tests.harness.served import served
 from tests.jobs.test_event_stream_credentials import assert_ended_by, events_after, new_key
 
@@ -55,6 +57,28 @@ async def test_a_stream_whose_key_still_works_follows_its_task_to_the_end(
         assert "error" not in [name for name, _ in events]
         assert events[-1][0] == "done"
         assert events[-1][1]["status"] == "succeeded"
+
+
+async def test_a_stream_is_pushed_its_task_s_events_by_the_one_redis_reader(
+    ctx: ProcessContext, processes: Processes
+) -> None:
+    """With the stream's own re-read of the record an hour apart, only the API process's
+    reader of the Redis stream can bring the worker's progress and end."""
+    with slow_stream_reads():
+        async with (
+            served(create_app(ctx=ctx)) as url,
+            httpx.AsyncClient(base_url=url, timeout=60) as http,
+        ):
+            owner = await sign_up(http, "pushed@example.com")
+            task_id = (await submit(http, owner)).json()["id"]
+
+            async def start_a_worker() -> None:
+                await asyncio.to_thread(processes.worker)
+
+            events = await events_after(http, owner, task_id, start_a_worker, within=90)
+    assert events[-1][0] == "done"
+    assert events[-1][1]["status"] == "succeeded"
+    assert all(name == "progress" for name, _ in events[:-1])
 
 
 async def test_a_deactivation_ends_a_stream_fed_by_redis_even_after_a_reactivation(

@@ -22,11 +22,12 @@ from tests.celery_mode.conftest import Processes, eventually, wait_for_status
 from tests.harness.cpu import wait_until_idle
 from tests.harness.redis import RedisServer
 
-pytestmark = pytest.mark.celery
+pytestmark = [pytest.mark.celery, pytest.mark.heavy]
 
-# Seconds of real work: long enough to be caught mid-task.
+# About two seconds of one core's work (an AVIF encode of noise): long enough to be caught
+# mid-task, short enough that the tests which let it run to the end do not wait long.
 SLOW = {"output": {"format": "avif", "quality": 90}}
-SLOW_SOURCE = noise_png((2000, 1500))
+SLOW_SOURCE = noise_png((1200, 900))
 QUICK = {"operations": [{"op": "thumbnail", "width": 64, "height": 64}]}
 
 

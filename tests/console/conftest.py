@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,23 +70,18 @@ def idle_console(
     tmp_path_factory: pytest.TempPathFactory, razorpay: FakeRazorpay
 ) -> Iterator[RunningPlatform]:
     """The platform with Razorpay configured (the local server that signs like Razorpay)
-    and a worker that looks at the queue once at start and then sleeps: every task submitted
-    here stays queued, to be listed, filtered and cancelled."""
+    and no workers: every task submitted here stays queued, to be listed, filtered and
+    cancelled."""
     data = tmp_path_factory.mktemp("idle-console") / "data"
     env = {
         "PIXELFLEET_SIGNUP_CREDITS": str(IDLE_SIGNUP_CREDITS),
         "PIXELFLEET_MAX_ACTIVE_TASKS_PER_USER": str(IDLE_MAX_ACTIVE_TASKS),
-        "PIXELFLEET_WORKER_POLL_SECONDS": "3600",
         "PIXELFLEET_RAZORPAY_KEY_ID": razorpay.key_id,
         "PIXELFLEET_RAZORPAY_KEY_SECRET": razorpay.key_secret,
         "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET": razorpay.webhook_secret,
         "PIXELFLEET_RAZORPAY_BASE_URL": razorpay.base_url,
     }
-    with pixelfleet_up(data, env=env, workers=1) as running:
-        deadline = time.monotonic() + 30
-        while "worker embedded@" not in running.log() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)  # past the worker's one look at the empty queue
+    with pixelfleet_up(data, env=env, workers=0) as running:
         yield running
 
 

@@ -51,6 +51,8 @@ from tests.harness.postgres import PostgresServer
 from tests.harness.razorpay import FakeRazorpay
 from tests.live_api import sign_in, submit, wait_final
 
+pytestmark = pytest.mark.heavy
+
 PROBLEM = "application/problem+json"
 JWT_SECRET = "fuzz-" + "f" * 59
 EXAMPLES_PER_OPERATION = 12  # on each backend

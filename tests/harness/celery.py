@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,11 +102,22 @@ class CeleryProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
+        stop_together([self])
+
+
+def stop_together(processes: Iterable[CeleryProcess], timeout: float = 20) -> None:
+    """A warm shutdown of each (SIGTERM), or SIGKILL for one that takes longer than `timeout`.
+    Every process gets its SIGTERM before any is waited for, so they shut down side by side."""
+    processes = list(processes)
+    for each in processes:
+        if each.process.poll() is None:
+            each.process.send_signal(signal.SIGTERM)
+    for each in processes:
         try:
-            self.terminate(timeout=20)
+            each.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.kill()
+            each.kill()
         else:
             # A warm shutdown ends the main process; make sure no child outlives it.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+                os.killpg(each.process.pid, signal.SIGKILL)

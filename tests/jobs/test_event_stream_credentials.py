@@ -1,7 +1,8 @@
 """A task's event stream lasts only as long as the credential that opened it: a revoked API key,
 a disabled account or logins ended by a deactivation end an open stream within about 2 s, with
 one `error` event carrying the problem, and never a server error. Against a real uvicorn in the
-embedded mode (the stream reads the database); tests/celery_mode checks the Redis stream."""
+embedded mode (events come over the local socket, and the record is read after each quiet
+second); tests/celery_mode checks the Redis stream."""
 
 from __future__ import annotations
 

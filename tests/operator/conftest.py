@@ -38,23 +38,22 @@ def operator_overrides() -> dict[str, Any]:
     return {}
 
 
-@pytest.fixture
-def settings(
+def operator_settings(
     database_url: str,
-    tmp_path: Path,
+    directory: Path,
     redis_server: RedisServer,
-    cluster: EmulatedCluster,
-    operator_overrides: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
 ) -> Settings:
+    """The settings of the API, the workers and the operator of one test (or one module)."""
     values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
+        "data_dir": directory / "data",
         "database_url": database_url,
         "jwt_secret": TEST_JWT_SECRET,
         "launcher": "kubernetes",
         "kubernetes_namespace": NAMESPACE,
         "redis_url": redis_server.url,
         "celery_queue": f"test-{uuid.uuid4().hex[:12]}",
-        "storage_url": f"file://{tmp_path / 'files'}",
+        "storage_url": f"file://{directory / 'files'}",
         "operator_resync_seconds": 1.0,
         "operator_liveness_port": free_port(),
         "operator_metrics_port": free_port(),  # not the default: suites may run side by side
@@ -63,5 +62,16 @@ def settings(
         "redispatch_after_seconds": 30.0,
         "rate_limits_enabled": False,  # tests/hardening/test_rate_limits.py turns them on
     }
-    values.update(operator_overrides)
+    values.update(overrides or {})
     return Settings(**values)
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    cluster: EmulatedCluster,
+    operator_overrides: dict[str, Any],
+) -> Settings:
+    return operator_settings(database_url, tmp_path, redis_server, operator_overrides)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -25,17 +26,20 @@ from pixelfleet.api.deps import (
     ContextDep,
     LastingCredential,
     ReadSessionDep,
+    RequestSessionsDep,
     SessionDep,
     TaskReader,
     TaskWatcher,
     TaskWriter,
 )
+from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
 from pixelfleet.api.uploads import read_upload
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.errors import NotFound, QuotaExceededForNow
+from pixelfleet.events.hub import EventHub
 from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.errors import (
@@ -48,6 +52,7 @@ from pixelfleet.jobs.errors import (
 )
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
+from pixelfleet.models import User
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -55,13 +60,24 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-EVENT_POLL_SECONDS = 0.25  # without an event channel, how often the database is read
-EVENT_WAIT_SECONDS = 1.0  # with one, how long a quiet wait lasts before the database is read
+# Changes arrive as events through the process's hub at once; after this long without one, a
+# stream or a long-poll reads the record anyway (an event lost on the way only delays).
+EVENT_WAIT_SECONDS = 1.0
 EVENT_KEEPALIVE_SECONDS = 15.0
-# How often, at most, a stream asks again whether its credential works. With the waits above, a
+# How often, at most, a stream asks again whether its credential works. With the wait above, a
 # stream ends within about 2 s of its credential (revoked key, disabled account, ended logins,
 # expiry), whether or not its task moves.
 CREDENTIAL_CHECK_SECONDS = 1.0
+MAX_TASK_WAIT_SECONDS = 30.0
+LONG_POLL_ROUTE = "/v1/tasks/{task_id}?wait"
+
+
+def get_event_hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.event_hub
+    return hub
+
+
+EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
 
 
 @router.post(
@@ -144,9 +160,60 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(TaskNotFound))
-async def get_task(task_id: uuid.UUID, user: TaskReader, session: ReadSessionDep) -> TaskOut:
+async def get_task(
+    task_id: uuid.UUID,
+    request: Request,
+    user: TaskReader,
+    session: ReadSessionDep,
+    sessions: RequestSessionsDep,
+    ctx: ContextDep,
+    hub: EventHubDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_TASK_WAIT_SECONDS,
+            description="Seconds (at most 30) to wait for the task to change before answering "
+            "(a long-poll): the answer comes as soon as the task changes or is final, else "
+            "after the wait, with the task as it then stands. 0: at once.",
+        ),
+    ] = 0,
+) -> TaskOut:
+    """The task as it stands; with `wait`, as it stands after its next change (or the wait)."""
     log_context.bind(task_id=task_id)
-    return TaskOut.from_task(await jobs.get_task(session, user, task_id))
+    if wait == 0:
+        return await jobs.read_task(session, user, task_id)
+    request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
+    await sessions.end_reads()  # the caller's read: no connection is held while it waits
+    return await _task_after_change(ctx, hub, user, task_id, wait)
+
+
+async def _task_after_change(
+    ctx: ProcessContext, hub: EventHub, user: User, task_id: uuid.UUID, wait: float
+) -> TaskOut:
+    """The task once it changes, is final, or `wait` seconds pass. Each read has a session of
+    its own: nothing is held while it waits."""
+
+    async def stored() -> TaskOut:
+        async with ctx.read_sessions() as session:
+            return await jobs.read_task(session, user, task_id)
+
+    def where(task: TaskOut) -> tuple[str, int, str | None]:
+        return task.status, task.progress, task.stage  # not a heartbeat's `updated_at`
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with hub.watch(task_id) as watch:  # before the first read: no change after it is missed
+        first = current = await stored()
+        while current.status not in FINAL_STATES:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await watch.next(min(left, EVENT_WAIT_SECONDS))
+            current = await stored()
+            if where(current) != where(first):
+                break
+    return current
 
 
 @router.delete(
@@ -193,12 +260,16 @@ async def download_result(
 
 
 async def _task_events(
-    request: Request, ctx: ProcessContext, watcher: LastingCredential, task_id: uuid.UUID
+    request: Request,
+    ctx: ProcessContext,
+    hub: EventHub,
+    watcher: LastingCredential,
+    task_id: uuid.UUID,
 ) -> AsyncIterator[str]:
     """The database says where the task stands (first, after each quiet wait, at the end);
-    the event channel, where there is one, brings each change as it happens. The credential is
-    checked again at most every CREDENTIAL_CHECK_SECONDS: once it stops working, one `error`
-    event says why (the problem document a request would get) and the stream ends."""
+    the process's event hub brings each change as it happens. The credential is checked again
+    at most every CREDENTIAL_CHECK_SECONDS: once it stops working, one `error` event says why
+    (the problem document a request would get) and the stream ends."""
     user = watcher.caller.user
 
     async def stored() -> ProgressEvent | None:
@@ -225,42 +296,39 @@ async def _task_events(
         problem = json.dumps(problem_of(refused, instance=request.url.path))
         return f"event: error\ndata: {problem}\n\n"
 
-    after = await ctx.events.latest_id()
-    current = await stored()
-    if current is None:
-        return
-    yield sse(current)
-    quiet = 0.0
-    wait = EVENT_WAIT_SECONDS if ctx.redis is not None else EVENT_POLL_SECONDS
-    async for change in ctx.events.follow(task_id, after, wait):
-        if current.status in FINAL_STATES:
+    with hub.watch(task_id) as watch:  # before the first read: no change after it is missed
+        current = await stored()
+        if current is None:
             return
-        ended = await refusal()
-        if ended is not None:
-            yield ended
-            return
-        if change is None or change.status in FINAL_STATES:
-            latest = await stored()  # the final word (and its error) comes from the record
-        else:
-            latest = ProgressEvent(
-                id=task_id,
-                status=change.status,
-                progress=change.progress,
-                stage=change.stage,
-                error=None,
-            )
-        if latest is None:
-            return
-        if latest != current:
-            current, quiet = latest, 0.0
-            yield sse(latest)
-            continue
-        quiet += wait
-        if quiet >= EVENT_KEEPALIVE_SECONDS:
-            quiet = 0.0
-            yield ": keep-alive\n\n"
-        if await request.is_disconnected():
-            return
+        yield sse(current)
+        sent_at = time.monotonic()
+        while current.status not in FINAL_STATES:
+            change = await watch.next(EVENT_WAIT_SECONDS)
+            ended = await refusal()
+            if ended is not None:
+                yield ended
+                return
+            if change is None or change.status in FINAL_STATES:
+                latest = await stored()  # the final word (and its error) comes from the record
+            else:
+                latest = ProgressEvent(
+                    id=task_id,
+                    status=change.status,
+                    progress=change.progress,
+                    stage=change.stage,
+                    error=None,
+                )
+            if latest is None:
+                return
+            if latest != current:
+                current, sent_at = latest, time.monotonic()
+                yield sse(latest)
+                continue
+            if time.monotonic() - sent_at >= EVENT_KEEPALIVE_SECONDS:
+                sent_at = time.monotonic()
+                yield ": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
 
 
 @router.get(
@@ -280,6 +348,7 @@ async def task_events(
     request: Request,
     watcher: TaskWatcher,
     ctx: ContextDep,
+    hub: EventHubDep,
     session: ReadSessionDep,
 ) -> StreamingResponse:
     """Server-sent events: `progress` on each change, then one `done` with the final state.
@@ -289,7 +358,7 @@ async def task_events(
     log_context.bind(task_id=task_id)
     await jobs.get_task(session, watcher.caller.user, task_id)  # 404 before the stream starts
     return StreamingResponse(
-        _task_events(request, ctx, watcher, task_id),
+        _task_events(request, ctx, hub, watcher, task_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
