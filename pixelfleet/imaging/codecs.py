@@ -102,6 +102,12 @@ WEBP_METHOD = 4
 """0 is fastest and largest, 6 slowest; 4 is cwebp's default balance. Below 3 libwebp skips
 its rate-distortion search: three times faster, but 5-10% larger at the same quality, or
 visibly worse at the same size."""
+LARGE_WEBP_PIXELS = 16_000_000
+LARGE_WEBP_METHOD = 2
+"""A lossy WebP larger than LARGE_WEBP_PIXELS is written at LARGE_WEBP_METHOD: from method 3
+libwebp keeps every coded token of the picture in memory for its second pass, which for a
+detailed 40 MP photo is over 300 MB on top of the pixels (twice what the decode takes), and
+four to five times the CPU, for a file at most a fifth smaller (often none)."""
 
 MAX_BYTES_ENCODES = 7
 """How many encodes a max_bytes quality search may spend."""
@@ -351,7 +357,7 @@ def _without_info(image: Image.Image) -> Iterator[None]:
         image.info = saved
 
 
-def _save_options(spec: OutputSpec, output: OutputFormat) -> dict[str, Any]:
+def _save_options(spec: OutputSpec, output: OutputFormat, pixels: int) -> dict[str, Any]:
     match output.name:
         case "jpeg":
             # Optimised Huffman tables save a few percent for a slower encode: only
@@ -365,7 +371,9 @@ def _save_options(spec: OutputSpec, output: OutputFormat) -> dict[str, Any]:
             return {}  # zlib's level and strategy depend on the pixels (see `encode`)
         case "webp":
             # In lossless mode libwebp reads the quality as compression effort.
-            return {"quality": spec.quality, "method": WEBP_METHOD, "lossless": spec.lossless}
+            large = pixels > LARGE_WEBP_PIXELS and not spec.lossless
+            method = LARGE_WEBP_METHOD if large else WEBP_METHOD
+            return {"quality": spec.quality, "method": method, "lossless": spec.lossless}
         case "avif":
             if spec.lossless:
                 # Pillow's AVIF encoder always converts to YCbCr (BT.601): quality 100 with
@@ -469,7 +477,7 @@ def encode(
         and prepared.mode not in {"P", "L", "LA", "RGB", "RGBA"}
     ):
         prepared = to_working_mode(prepared)
-    params.update(_save_options(spec, output))
+    params.update(_save_options(spec, output, prepared.width * prepared.height))
     if output.name == "png":
         params.update(png_options(prepared))
     if spec.colour_profile == "keep":

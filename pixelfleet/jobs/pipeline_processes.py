@@ -9,7 +9,9 @@ imaging code's imports, over half a second of CPU); only an ended one is replace
 time limit counts from the moment a child has the job, not while one starts.
 
 A parent and its child talk over a socket pair, in length-prefixed pickles: the job, then the
-child's progress reports and its outcome. Both ends are this module, and nothing else holds
+child's progress reports (the first stage at once, then at most one every
+PROGRESS_INTERVAL_SECONDS: a short run sends one; the outcome carries every stage's time) and
+its outcome. Both ends are this module, and nothing else holds
 the sockets. A child ignores Ctrl-C (its worker decides when to stop) and dies with its parent.
 """
 
@@ -30,6 +32,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pixelfleet.errors import PixelFleetError
@@ -42,11 +45,32 @@ from pixelfleet.jobs.pipeline_runs import (
     PipelineTimedOut,
 )
 from pixelfleet.jobs.stage_clock import StageClock
+from pixelfleet.storage.base import StoredObjectMissing
 
 log = logging.getLogger(__name__)
 
 CHILD_MODULE = "pixelfleet.jobs.pipeline_processes"
 _HEADER = struct.Struct("!Q")
+# How a child allocates, so that the memory of a large image goes back to the system once its
+# run is over (glibc otherwise keeps freed blocks, and a worker stays at its largest task's
+# size): at most two malloc arenas (not one per thread that ever allocated), and every block
+# of 1 MiB or more mapped on its own, returned when freed (a fixed threshold: glibc's moving
+# one rises to 32 MiB after the first large free, and Pillow's 16 MiB blocks would then stay
+# in the heap). Pillow keeps no freed blocks for reuse. The worker's own environment wins
+# where it sets one of these.
+CHILD_ALLOCATOR_ENV = {
+    "MALLOC_ARENA_MAX": "2",
+    "MALLOC_MMAP_THRESHOLD_": str(1024 * 1024),
+    "PILLOW_BLOCKS_MAX": "0",
+}
+# A child reports its run's progress at most this often (the latest stage, once it is due).
+PROGRESS_INTERVAL_SECONDS = 0.1
+# A run that leaves the child this much larger than it found it is followed by a trim of the
+# heap's free pages (what the fixed threshold above does not already give back).
+TRIM_AFTER_GROWTH_BYTES = 16 * 1024 * 1024
+# A child still this large once its run is over (what it kept despite the trim: fragments, a
+# leak in a codec) is ended rather than kept; the next run starts a fresh one.
+KEEP_CHILD_BELOW_BYTES = 256 * 1024 * 1024
 # How long an ended child may take to be reaped (SIGKILL cannot be caught: it is immediate).
 REAP_SECONDS = 5.0
 
@@ -67,6 +91,7 @@ class _Child:
                 [sys.executable, "-m", CHILD_MODULE, str(child_end.fileno()), str(os.getpid())],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
+                env={**CHILD_ALLOCATOR_ENV, **os.environ},
             )
         except BaseException:
             parent_end.close()
@@ -79,6 +104,14 @@ class _Child:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def resident_bytes(self) -> int:
+        """The process's resident memory (0 where /proc cannot tell)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            return 0
 
     async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The streams, once the child said it is ready (the first use waits for its start)."""
@@ -122,6 +155,8 @@ class _Child:
                 return PipelineRun(outputs=message[1], stages=message[2])
             elif kind == "refused":
                 raise message[1]
+            elif kind == "missing":
+                raise StoredObjectMissing(message[1])
             elif kind == "crashed":
                 raise PipelineCrashed(message[1])
             else:
@@ -146,8 +181,11 @@ class PipelineProcesses:
     an idle child is reused, and one that had to be ended is replaced by the next run (a
     stopped run leaves nothing busy behind it). Used from one event loop."""
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(
+        self, size: int | None = None, *, keep_below_bytes: int = KEEP_CHILD_BELOW_BYTES
+    ) -> None:
         self.size = size or os.cpu_count() or 1
+        self.keep_below_bytes = keep_below_bytes
         self._slots = asyncio.Semaphore(self.size)
         self._idle: list[_Child] = []
         self._all: set[_Child] = set()
@@ -209,10 +247,16 @@ class PipelineProcesses:
             except _ChildGone as exc:
                 raise PipelineCrashed(str(exc)) from exc
             finally:
-                if healthy and not self._closed:
+                if healthy and not self._closed and self._small(child):
                     self._idle.append(child)
                 else:
                     self._end(child)  # the next run starts its replacement
+
+    def _small(self, child: _Child) -> bool:
+        if child.resident_bytes() < self.keep_below_bytes:
+            return True
+        log.info("pipeline process %d kept memory after its run; ending it", child.process.pid)
+        return False
 
     async def close(self) -> None:
         """Ends every child (idle or running)."""
@@ -277,25 +321,114 @@ def _refused(exc: PixelFleetError) -> tuple[Any, ...]:
     return ("refused", exc)
 
 
+class _Progress:
+    """A run's progress reports, thinned out: a report due (PROGRESS_INTERVAL_SECONDS after
+    the last one sent) goes out at once; one that comes sooner waits, replaced by any newer
+    one, and goes out when it is due, unless the run has ended by then (its outcome says more).
+    A thread of its own sends those late ones, so a long stage is reported while it runs."""
+
+    def __init__(self, channel: _Channel, interval: float = PROGRESS_INTERVAL_SECONDS) -> None:
+        self._channel = channel
+        self._interval = interval
+        self._changed = threading.Condition()
+        self._pending: tuple[str, int] | None = None
+        self._sent_at = -interval
+        threading.Thread(target=self._send_late, name="progress", daemon=True).start()
+
+    def start(self) -> None:
+        with self._changed:
+            self._pending, self._sent_at = None, -self._interval
+
+    def report(self, stage: str, percent: int) -> None:
+        with self._changed:
+            self._pending = (stage, percent)
+            if time.monotonic() - self._sent_at >= self._interval:
+                self._send()
+            else:
+                self._changed.notify()
+
+    def finish(self) -> None:
+        """The run is over: nothing more is sent for it (its outcome follows)."""
+        with self._changed:
+            self._pending = None
+
+    def _send(self) -> None:
+        assert self._pending is not None
+        self._channel.send(("progress", *self._pending))
+        self._pending, self._sent_at = None, time.monotonic()
+
+    def _send_late(self) -> None:
+        with contextlib.suppress(OSError), self._changed:
+            while True:
+                if self._pending is None:
+                    self._changed.wait()
+                    continue
+                due = self._sent_at + self._interval - time.monotonic()
+                if due > 0:
+                    self._changed.wait(due)
+                    continue
+                self._send()
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux; 0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _trimmer() -> Callable[[int], object] | None:
+    """glibc's `malloc_trim(0)`: gives the heap's free pages back to the system."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
 def serve(channel: _Channel, run: Callable[[PipelineJob, ProgressReport], Any]) -> None:
-    """Answers jobs until the parent closes the socket."""
+    """Answers jobs until the parent closes the socket. After a run that grew the process,
+    its freed memory goes back to the system before the outcome is sent, so a child that its
+    parent finds idle is about as small as it started."""
     channel.send(("ready",))
+    trim = _trimmer()
+    progress = _Progress(channel)
     while (job := channel.receive()) is not None:
-        clock = StageClock(lambda stage, percent: channel.send(("progress", stage, percent)))
+        resident = _resident_bytes()
+        progress.start()
+        clock = StageClock(progress.report)
+        outcome: tuple[Any, ...]
         try:
-            outputs = run(job, clock.report)
-            clock.stop()
+            try:
+                outputs = run(job, clock.report)
+                clock.stop()
+            finally:
+                progress.finish()
         except PixelFleetError as exc:
-            channel.send(_refused(exc))
-            continue
+            outcome = _refused(exc)
+        except StoredObjectMissing as exc:
+            outcome = ("missing", str(exc))
         except Exception as exc:
-            channel.send(("crashed", "".join(traceback.format_exception(exc))))
-            continue
-        channel.send(("done", outputs, clock.stages()))
+            outcome = ("crashed", "".join(traceback.format_exception(exc)))
+        else:
+            outcome = ("done", outputs, clock.stages())
+            del outputs
+        del job
+        if trim is not None and _resident_bytes() - resident > TRIM_AFTER_GROWTH_BYTES:
+            trim(0)
+        channel.send(outcome)
+        del outcome
 
 
 def _run_job(job: PipelineJob, report: ProgressReport) -> dict[str, EncodedImage]:
-    return run_pipeline(job.data, job.pipeline, job.limits, report, job.assets)
+    data = job.source
+    if isinstance(data, Path):
+        try:
+            data = data.read_bytes()
+        except FileNotFoundError:
+            raise StoredObjectMissing(str(data)) from None
+    return run_pipeline(data, job.pipeline, job.limits, report, job.assets)
 
 
 def main(argv: list[str]) -> None:

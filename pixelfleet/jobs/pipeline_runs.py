@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -18,9 +19,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PipelineJob:
-    """One run: the source's bytes, the pipeline, the limits, the watermark assets' bytes."""
+    """One run: the source (its bytes, or the local file that holds them, which the run reads
+    itself), the pipeline, the limits, the watermark assets' bytes."""
 
-    data: bytes
+    source: bytes | Path
     pipeline: Pipeline
     limits: ImageLimits
     assets: Mapping[uuid.UUID, bytes]

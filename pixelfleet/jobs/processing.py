@@ -19,9 +19,11 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.assets import service as assets
 from pixelfleet.context import ProcessContext
@@ -39,6 +41,7 @@ from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
 from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task, TaskOutput
+from pixelfleet.observability import log_context
 from pixelfleet.storage import StoredObjectMissing
 
 log = logging.getLogger(__name__)
@@ -159,6 +162,10 @@ async def _fail(
     return "failed"
 
 
+async def _source_missing(ctx: ProcessContext, task_id: uuid.UUID, worker: str) -> Outcome:
+    return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
+
+
 async def _claim(
     ctx: ProcessContext, task_id: uuid.UUID, worker: str, take_over: TakeOver | None
 ) -> ClaimedTask | Outcome:
@@ -186,11 +193,16 @@ async def _claim(
             claimed = await repo.take_over(task_id, held.worker, worker, now)
         if claimed is None:
             return "skipped"
-        # The queue wait is observed at a task's first start only, not at a re-run's or a
-        # take-over's (those wait on recovery, not on the queue).
-        metrics.count_started(session, claimed)
-        announce(session, _event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
+        _started(session, claimed, worker)
     return claimed
+
+
+def _started(session: AsyncSession, claimed: ClaimedTask, worker: str) -> None:
+    """What every claim does in its unit of work: count the start, announce it."""
+    # The queue wait is observed at a task's first start only, not at a re-run's or a
+    # take-over's (those wait on recovery, not on the queue).
+    metrics.count_started(session, claimed)
+    announce(session, _event(claimed, RUNNING, 0, "starting", worker, claimed.attempt))
 
 
 async def process_task(
@@ -200,10 +212,29 @@ async def process_task(
     *,
     take_over: TakeOver | None = None,
 ) -> Outcome:
+    """Claims the named task (or takes it over, if `take_over` says its holder is gone) and
+    runs it; "skipped" if it is not this worker's to run."""
     claim = await _claim(ctx, task_id, worker, take_over)
     if not isinstance(claim, ClaimedTask):
         return claim
+    return await _run_claimed(ctx, claim, worker)
 
+
+async def process_oldest_queued(ctx: ProcessContext, worker: str) -> Outcome | None:
+    """Claims the oldest queued task (one statement, whatever other workers claim at the same
+    time) and runs it; None when nothing is queued."""
+    async with unit_of_work(ctx) as session:
+        claimed = await TaskRepository.from_session(session).claim_next(worker, utcnow())
+        if claimed is not None:
+            _started(session, claimed, worker)
+    if claimed is None:
+        return None
+    with log_context.scope(task_id=claimed.task_id):
+        return await _run_claimed(ctx, claimed, worker)
+
+
+async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> Outcome:
+    task_id = claim.task_id
     try:
         pipeline = Pipeline.model_validate(claim.pipeline)
     except ValidationError:
@@ -214,10 +245,14 @@ async def process_task(
             "pipeline-unsupported",
             "This task's pipeline is not one this version can run.",
         )
-    try:
-        data = await ctx.storage.get(claim.source_key)
-    except StoredObjectMissing:
-        return await _fail(ctx, task_id, worker, "source-missing", "The uploaded image is gone.")
+    # A local file goes to the pipeline process by its path (it reads it itself); from
+    # elsewhere, its bytes.
+    source: bytes | Path | None = ctx.storage.local_path(claim.source_key)
+    if source is None:
+        try:
+            source = await ctx.storage.get(claim.source_key)
+        except StoredObjectMissing:
+            return await _source_missing(ctx, task_id, worker)
     asset_bytes: Mapping[uuid.UUID, bytes] = {}
     if asset_ids := pipeline.asset_ids():
         async with ctx.read_sessions() as session:
@@ -226,7 +261,7 @@ async def process_task(
     feed = _ProgressFeed(ctx, claim, worker)
     reporter = asyncio.create_task(feed.run())
     limit = ctx.settings.task_soft_time_limit_seconds
-    job = PipelineJob(data, pipeline, ctx.settings.image_limits, asset_bytes)
+    job = PipelineJob(source, pipeline, ctx.settings.image_limits, asset_bytes)
     try:
         run = await _while_held(
             ctx, task_id, worker, ctx.pipelines.run(job, feed.report, time_limit=limit)
@@ -235,6 +270,8 @@ async def process_task(
         # Cancelled, or handed to another worker: its run was stopped, its result is nobody's.
         log.info("task %s is no longer this worker's; its run was stopped", task_id)
         return "discarded"
+    except StoredObjectMissing:
+        return await _source_missing(ctx, task_id, worker)
     except PipelineTimedOut:
         return await _fail(
             ctx, task_id, worker, "time-limit", f"Processing took longer than {limit:g} seconds."

@@ -244,16 +244,38 @@ class TaskRepository:
 
     async def claim(self, task_id: uuid.UUID, worker: str, now: datetime) -> ClaimedTask | None:
         """Takes a queued task for `worker` (a new attempt); what it needs to run, or None."""
-        return await self._start_attempt(task_id, worker, now, Task.status == QUEUED)
+        return await self._start_attempt(Task.id == task_id, worker, now, Task.status == QUEUED)
+
+    async def claim_next(self, worker: str, now: datetime) -> ClaimedTask | None:
+        """Takes the oldest queued task for `worker` (a new attempt), in one statement; what it
+        needs to run, or None when nothing is queued.
+
+        On PostgreSQL the pick skips rows another claimer has locked (`FOR UPDATE SKIP
+        LOCKED`), so concurrent workers take different tasks without waiting on each other; on
+        SQLite a writer holds the database (`BEGIN IMMEDIATE`), so claims are one at a time.
+        Either way the UPDATE re-checks that the task is still queued: one claimer per task."""
+        oldest = (
+            select(Task.id)
+            .where(Task.status == QUEUED)
+            .order_by(Task.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        return await self._start_attempt(Task.id == oldest, worker, now, Task.status == QUEUED)
 
     async def _start_attempt(
-        self, task_id: uuid.UUID, worker: str, now: datetime, *conditions: ColumnElement[bool]
+        self,
+        which: ColumnElement[bool],
+        worker: str,
+        now: datetime,
+        *conditions: ColumnElement[bool],
     ) -> ClaimedTask | None:
         # RETURNING hands back what the worker needs in the same round trip as the claim.
         row = (
             await self.session.execute(
                 update(Task)
-                .where(Task.id == task_id, *conditions)
+                .where(which, *conditions)
                 .values(
                     status=RUNNING,
                     worker=worker,
@@ -265,6 +287,7 @@ class TaskRepository:
                     stage="starting",
                 )
                 .returning(
+                    Task.id,
                     Task.user_id,
                     Task.attempts,
                     Task.source_key,
@@ -280,7 +303,7 @@ class TaskRepository:
         if row is None:
             return None
         return ClaimedTask(
-            task_id,
+            row.id,
             row.user_id,
             row.attempts,
             row.source_key,
@@ -296,7 +319,7 @@ class TaskRepository:
     ) -> ClaimedTask | None:
         """Moves a running task from a worker known to be gone to `worker` (a new attempt)."""
         return await self._start_attempt(
-            task_id, worker, now, Task.status == RUNNING, Task.worker == holder
+            Task.id == task_id, worker, now, Task.status == RUNNING, Task.worker == holder
         )
 
     async def record_progress(
@@ -427,12 +450,6 @@ class TaskRepository:
             .where(Task.user_id == user_id, Task.status.in_((QUEUED, RUNNING)))
         )
         return int((await self.session.execute(statement)).scalar_one())
-
-    async def oldest_queued_ids(self, limit: int) -> list[uuid.UUID]:
-        statement = (
-            select(Task.id).where(Task.status == QUEUED).order_by(Task.created_at).limit(limit)
-        )
-        return list((await self.session.scalars(statement)).all())
 
     async def queued_dispatched_before(self, cutoff: datetime, limit: int) -> list[Task]:
         statement = (

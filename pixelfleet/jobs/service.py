@@ -302,10 +302,6 @@ async def progress_of(session: AsyncSession, user: User, task_id: uuid.UUID) -> 
     return ProgressEvent.from_task(progress)
 
 
-async def oldest_queued(session: AsyncSession, limit: int) -> list[uuid.UUID]:
-    return await TaskRepository.from_session(session).oldest_queued_ids(limit)
-
-
 async def cancel_task(
     session: AsyncSession, user: User, task_id: uuid.UUID, retention: timedelta
 ) -> Task:

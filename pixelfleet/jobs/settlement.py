@@ -51,7 +51,7 @@ async def settle_succeeded(
     if not await repo.mark_succeeded(task_id, worker, now, now + retention, outputs):
         return None
     metrics.count_stored_outputs(session, ((o.format, o.bytes) for o in outputs))
-    return await _settled(session, task_id, "succeeded", now)
+    return await _settled(session, await _read(repo, task_id), "succeeded", now)
 
 
 async def settle_failed(
@@ -79,10 +79,9 @@ async def settle_failed(
         silent_since=silent_since,
     ):
         return None
-    task = await repo.get(task_id)
-    assert task is not None
+    task = await _read(repo, task_id)
     await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
-    return await _settled(session, task_id, "failed", now)
+    return await _settled(session, task, "failed", now)
 
 
 async def settle_cancelled(
@@ -93,31 +92,36 @@ async def settle_cancelled(
     now = utcnow()
     repo = TaskRepository.from_session(session)
     if await repo.mark_cancelled(task_id, {QUEUED}, now, now + retention):
-        task = await repo.get(task_id)
-        assert task is not None
+        task = await _read(repo, task_id)
         await credits.refund_task(
             session, task.user_id, task.id, task.cost, "cancelled before start"
         )
         # A queued task may have started before (and been requeued): it was not running now.
-        return await _settled(session, task_id, "cancelled", now, was_running=False)
+        return await _settled(session, task, "cancelled", now, was_running=False)
     if await repo.mark_cancelled(task_id, {RUNNING}, now, now + retention):
-        cancelled = await _settled(session, task_id, "cancelled", now)
+        cancelled = await _settled(session, await _read(repo, task_id), "cancelled", now)
         withdrawn_after_commit(session, cancelled)
         return cancelled
     return None
 
 
+async def _read(repo: TaskRepository, task_id: uuid.UUID) -> Task:
+    """The task as its final state left it (the state changes are UPDATEs, which leave a loaded
+    object as it was): read once, then used by everything its end does."""
+    task = await repo.get(task_id)
+    assert task is not None
+    return task
+
+
 async def _settled(
     session: AsyncSession,
-    task_id: uuid.UUID,
+    task: Task,
     outcome: metrics.FinalOutcome,
     now: datetime,
     *,
     was_running: bool = True,
 ) -> Task:
-    """What every end does once the task's final state is written."""
-    task = await TaskRepository.from_session(session).get(task_id)
-    assert task is not None
+    """What every end does once the task's final state is written and `task` read after it."""
     metrics.count_finished(session, outcome, task.started_at if was_running else None, now)
     await webhooks.record_task_event(session, task)
     announce(session, TaskEvent.from_task(task))

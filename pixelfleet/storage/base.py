@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 
@@ -14,6 +15,11 @@ class Storage(Protocol):
     async def put(self, key: str, data: bytes) -> None: ...
 
     async def get(self, key: str) -> bytes: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the object is a file on this machine (for a reader that opens it itself, a
+        pipeline process say); None where objects are not local files."""
+        ...
 
     async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
         """Opens the object now (StoredObjectMissing if it is gone) and streams it later."""

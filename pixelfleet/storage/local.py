@@ -43,6 +43,9 @@ class LocalStorage:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._read, key)
 
+    def local_path(self, key: str) -> Path:
+        return self.path_for(key)
+
     async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
         path = self.path_for(key)
         try:

@@ -79,6 +79,10 @@ class S3Storage:
         self.object_key(key)  # refuse a bad key before taking a thread
         return await asyncio.to_thread(self._read, key)
 
+    def local_path(self, key: str) -> None:
+        self.object_key(key)  # a bad key is refused here as everywhere
+        return None
+
     async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
         self.object_key(key)
         body = await asyncio.to_thread(self._open, key)

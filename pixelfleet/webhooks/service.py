@@ -63,24 +63,23 @@ def event_payload(delivery_id: uuid.UUID, event: str, task: Task) -> dict[str, A
 async def record_task_event(session: AsyncSession, task: Task) -> None:
     """Queues the event of a finished task for its callback URL, in the caller's transaction.
 
-    Call it right after the task's final state is written. The task is read again in this
-    session (the state changes are UPDATEs that leave loaded objects as they were). Recording
-    an event twice is harmless: the second call finds the first and returns."""
-    fresh = await TaskRepository.from_session(session).get(task.id)
-    if fresh is None or not fresh.callback_url or fresh.status not in TASK_EVENTS:
+    Call it right after the task's final state is written, with the task read after that
+    (`jobs.settlement` does: the state changes are UPDATEs that leave loaded objects as they
+    were). Recording an event twice is harmless: the second call finds the first and returns."""
+    if not task.callback_url or task.status not in TASK_EVENTS:
         return
-    event = TASK_EVENTS[fresh.status]
+    event = TASK_EVENTS[task.status]
     repo = WebhookDeliveryRepository.from_session(session)
-    if await repo.exists(fresh.id, event):
+    if await repo.exists(task.id, event):
         return
     now = utcnow()
     delivery_id = uuid.uuid4()
     delivery = WebhookDelivery(
         id=delivery_id,
-        task_id=fresh.id,
+        task_id=task.id,
         event=event,
-        url=fresh.callback_url,
-        payload=event_payload(delivery_id, event, fresh),
+        url=task.callback_url,
+        payload=event_payload(delivery_id, event, task),
         state=PENDING,
         attempts=0,
         next_attempt_at=now,
@@ -92,7 +91,7 @@ async def record_task_event(session: AsyncSession, task: Task) -> None:
         async with session.begin_nested():
             await repo.add(delivery)
     except IntegrityError:
-        if not await repo.exists(fresh.id, event):
+        if not await repo.exists(task.id, event):
             raise
 
 

@@ -18,17 +18,12 @@ import socket
 from pixelfleet.bootstrap import create_context, create_doorbell_listener
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
-from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.processing import Outcome, process_task
+from pixelfleet.jobs.processing import Outcome, process_oldest_queued
 from pixelfleet.launchers.doorbells import first_of
-from pixelfleet.observability import log_context
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
-
-CLAIM_WINDOW = 4
-
 
 def worker_prefix() -> str:
     """What the names of this machine's embedded workers start with."""
@@ -40,15 +35,8 @@ def worker_name(index: int) -> str:
 
 
 async def process_next(ctx: ProcessContext, worker: str) -> Outcome | None:
-    """Claims and runs one queued task; None when the queue is empty."""
-    async with ctx.read_sessions() as session:
-        candidates = await jobs.oldest_queued(session, CLAIM_WINDOW)
-    for task_id in candidates:
-        with log_context.scope(task_id=task_id):
-            outcome = await process_task(ctx, task_id, worker)
-        if outcome != "skipped":
-            return outcome
-    return None
+    """Claims and runs the oldest queued task; None when the queue is empty."""
+    return await process_oldest_queued(ctx, worker)
 
 
 async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> list[Outcome]:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from PIL import Image
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.pricing import OutputCharge, price_task
+from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import (
     PROBLEM,
@@ -96,6 +98,25 @@ async def test_the_ledger_explains_the_balance_after_success_failure_and_cancell
     assert by_task[None] == ["grant"]
     ids = [entry["id"] for entry in entries]
     assert ids == sorted(ids, reverse=True)
+
+
+async def test_a_task_whose_upload_is_gone_fails_as_source_missing_and_is_refunded(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "gone@example.com")
+    task = (await submit(client, headers, {"operations": [{"op": "grayscale"}]})).json()
+    async with ctx.read_sessions() as session:
+        stored = await TaskRepository.from_session(session).get(uuid.UUID(task["id"]))
+        assert stored is not None
+        source_key = stored.source_key
+    await ctx.storage.delete(source_key)  # an operator's cleanup, say
+
+    assert await drain_queue(ctx) == ["failed"]
+
+    failed = (await client.get(f"/v1/tasks/{task['id']}", headers=headers)).json()
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "source-missing"
+    assert await balance_of(client, headers) == 100
 
 
 async def test_progress_streams_intermediate_values_then_done(

@@ -102,6 +102,8 @@ async def test_invalid_keys_are_refused_by_every_operation(storage: Storage, key
         await storage.delete(key)
     with pytest.raises(ValueError, match="invalid storage key"):
         await storage.exists(key)
+    with pytest.raises(ValueError, match="invalid storage key"):
+        storage.local_path(key)
 
 
 async def test_two_prefixes_in_one_bucket_do_not_see_each_others_objects(
@@ -124,3 +126,15 @@ async def test_two_prefixes_in_one_bucket_do_not_see_each_others_objects(
     listing = s3_client.list_objects_v2(Bucket=s3_bucket)
     stored = sorted(item.get("Key", "") for item in listing.get("Contents", []))
     assert stored == ["tenant/results/a.webp", "tenant2/results/b.webp"]
+
+
+async def test_a_local_path_is_given_only_where_it_holds_the_objects_bytes(
+    storage: Storage,
+) -> None:
+    await storage.put("sources/photo", DATA)
+    path = storage.local_path("sources/photo")
+    if isinstance(storage, LocalStorage):
+        assert path is not None
+        assert path.read_bytes() == DATA
+    else:
+        assert path is None
