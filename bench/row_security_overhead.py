@@ -96,7 +96,7 @@ async def _round(
         user_id = rng.choice(users)
         with row_security.acting_as(user_id if as_user else None):
             async with sessions() as session:
-                page = await TaskRepository.from_session(session).page_for_user(
+                page = await TaskRepository.from_session(session).page_views_for_user(
                     user_id, status=None, after=None, limit=PAGE
                 )
                 assert len(page) == PAGE
