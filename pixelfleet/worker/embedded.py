@@ -25,6 +25,7 @@ from pixelfleet.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 
+
 def worker_prefix() -> str:
     """What the names of this machine's embedded workers start with."""
     return f"embedded@{socket.gethostname()}:"
