@@ -107,11 +107,7 @@ class _Child:
 
     def resident_bytes(self) -> int:
         """The process's resident memory (0 where /proc cannot tell)."""
-        try:
-            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
-                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            return 0
+        return _resident_bytes(str(self.process.pid))
 
     async def _connected(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The streams, once the child said it is ready (the first use waits for its start)."""
@@ -370,12 +366,12 @@ class _Progress:
                 self._send()
 
 
-def _resident_bytes() -> int:
-    """This process's resident memory (Linux; 0 where /proc is not there)."""
+def _resident_bytes(pid: str = "self") -> int:
+    """A process's resident memory, this one's by default (Linux; 0 where /proc cannot tell)."""
     try:
-        with open("/proc/self/statm", "rb") as statm:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
+    except (OSError, IndexError, ValueError):
         return 0
 
 
