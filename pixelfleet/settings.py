@@ -19,6 +19,8 @@ from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.quotas import AccountQuotas
 from pixelfleet.rate_limits.policy import RateSpec, parse_rate
 
+MAX_EMBEDDED_WORKERS = 64  # `pixelfleet up --workers` and PIXELFLEET_EMBEDDED_WORKERS at most
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "dev", "development", "password", "postgres", "redis"}
 )
@@ -96,7 +98,7 @@ class Settings(BaseSettings):
     max_active_tasks_per_user: int = Field(default=AccountQuotas.max_active_tasks_per_user, ge=0)
 
     # 0: `pixelfleet up` runs the API and the scheduler only, and tasks wait in the queue.
-    embedded_workers: int = Field(default=2, ge=0, le=64)
+    embedded_workers: int = Field(default=2, ge=0, le=MAX_EMBEDDED_WORKERS)
     # A queued task (or a cancel) rings the workers' doorbell; this look is the fallback for a
     # lost ring, at the queue and at the task a worker runs.
     worker_poll_seconds: float = Field(default=5.0, gt=0)

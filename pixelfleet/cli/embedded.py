@@ -19,7 +19,7 @@ import uvicorn
 
 from pixelfleet.cli.configuration import load_settings
 from pixelfleet.cli.schema import migrate_to_head
-from pixelfleet.settings import Settings
+from pixelfleet.settings import MAX_EMBEDDED_WORKERS, Settings
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ async def _prepare_embedded(settings: Settings) -> int:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(0, 64),
+    type=click.IntRange(0, MAX_EMBEDDED_WORKERS),
     default=None,
     help="Worker processes (0: the API and the scheduler only; tasks wait in the queue).",
 )

@@ -28,14 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixelfleet.local_datagrams import DatagramReceiver, DatagramSender, datagram_address
 from pixelfleet.postgres_notifications import NotificationListener, notify
+from pixelfleet.settings import MAX_EMBEDDED_WORKERS
 
 log = logging.getLogger(__name__)
 
 QUEUE_CHANNEL = "pixelfleet_queue"
 """The PostgreSQL notification channel of the rings (its payload says which kind)."""
-
-MAX_WORKERS = 64
-"""The most embedded workers one queue has (PIXELFLEET_EMBEDDED_WORKERS' bound)."""
 
 WORK = b"w"
 """What a ring says: work is waiting (a task was queued or requeued)..."""
@@ -103,7 +101,7 @@ class DatagramDoorbell:
     need not be in every process's settings)."""
 
     def __init__(self, database_url: str, key: str, workers: int) -> None:
-        self.addresses = [worker_address(database_url, key, i) for i in range(MAX_WORKERS)]
+        self.addresses = [worker_address(database_url, key, i) for i in range(MAX_EMBEDDED_WORKERS)]
         self.workers = workers
         self.sender = DatagramSender()
 
