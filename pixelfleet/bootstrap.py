@@ -200,10 +200,10 @@ def _event_channel(settings: Settings, engine: AsyncEngine, redis: Redis | None)
         from pixelfleet.events.postgres_notify import PostgresNotifyEvents
 
         return PostgresNotifyEvents(engine, asyncpg_dsn(database_url))
-    from pixelfleet.events.local_socket import LocalSocketEvents, channel_addresses
-
     if not local_datagrams_supported():
         return NoEvents()
+    from pixelfleet.events.local_socket import LocalSocketEvents, channel_addresses
+
     return LocalSocketEvents(channel_addresses(database_url, settings.jwt_signing_key))
 
 
