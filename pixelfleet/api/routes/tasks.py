@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -52,7 +51,7 @@ from pixelfleet.jobs.errors import (
 )
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
-from pixelfleet.models import User
+from pixelfleet.jobs.waiting import task_after_change
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
@@ -185,35 +184,7 @@ async def get_task(
         return await jobs.read_task(session, user, task_id)
     request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
     await sessions.end_reads()  # the caller's read: no connection is held while it waits
-    return await _task_after_change(ctx, hub, user, task_id, wait)
-
-
-async def _task_after_change(
-    ctx: ProcessContext, hub: EventHub, user: User, task_id: uuid.UUID, wait: float
-) -> TaskOut:
-    """The task once it changes, is final, or `wait` seconds pass. Each read has a session of
-    its own: nothing is held while it waits."""
-
-    async def stored() -> TaskOut:
-        async with ctx.read_sessions() as session:
-            return await jobs.read_task(session, user, task_id)
-
-    def where(task: TaskOut) -> tuple[str, int, str | None]:
-        return task.status, task.progress, task.stage  # not a heartbeat's `updated_at`
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    with hub.watch(task_id) as watch:  # before the first read: no change after it is missed
-        first = current = await stored()
-        while current.status not in FINAL_STATES:
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            await watch.next(min(left, EVENT_WAIT_SECONDS))
-            current = await stored()
-            if where(current) != where(first):
-                break
-    return current
+    return await task_after_change(ctx, hub, user, task_id, wait)
 
 
 @router.delete(
