@@ -94,7 +94,10 @@ def status_patch_of_event(event: TaskEvent) -> dict[str, Any]:
 
 
 def as_patch(status: ImageJobStatus) -> dict[str, Any]:
-    return status.model_dump(mode="json", by_alias=True)
+    """The status as a merge patch. What the record has not (yet) set is left out rather than
+    sent as null: a status made from a record read a moment ago (a handler's) must not erase
+    what a newer event has written meanwhile (a worker's `startedAt`)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def differs(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
