@@ -46,7 +46,9 @@ from pixelfleet.storage import StoredObjectMissing
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["skipped", "succeeded", "failed", "requeued", "discarded"]
+Outcome = Literal["skipped", "succeeded", "failed", "requeued", "discarded", "settling"]
+"""How one task's turn at a worker ended. "settling": its run is over and its result is being
+stored and settled in the background (`Settling`), while the worker goes on."""
 
 # A task's progress reaches the database at most this often, and the event stream at most ten
 # times a second (a change in between is sent with the next one).
@@ -220,9 +222,44 @@ async def process_task(
     return await _run_claimed(ctx, claim, worker)
 
 
-async def process_oldest_queued(ctx: ProcessContext, worker: str) -> Outcome | None:
+class Settling:
+    """The result of a worker's last run, being stored and settled while its pipeline process
+    is already at the next task: the process never waits for the worker's bookkeeping (which
+    would otherwise leave a core idle between two runs, the more so the shorter they are).
+
+    At most one settles at a time (the next waits for it), so a worker holds at most two tasks:
+    the one it runs and the one it settles. Each is settled exactly as it would be at once
+    (`settlement`): one cancelled meanwhile is discarded, one whose worker stops meanwhile is
+    recovered like any task of a lost worker."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self._current: asyncio.Task[Outcome] | None = None
+
+    async def start(self, settle: Coroutine[Any, Any, Outcome]) -> None:
+        await self.finish()
+        self._current = asyncio.create_task(settle)
+
+    async def finish(self) -> Outcome | None:
+        """Waits for the result being settled, if any: how its task ended."""
+        current, self._current = self._current, None
+        if current is None:
+            return None
+        try:
+            outcome = await current
+        except Exception:
+            log.exception("worker %s: storing a result failed unexpectedly", self.worker)
+            return None
+        log.info("worker %s: task finished as %s", self.worker, outcome)
+        return outcome
+
+
+async def process_oldest_queued(
+    ctx: ProcessContext, worker: str, settling: Settling | None = None
+) -> Outcome | None:
     """Claims the oldest queued task (one statement, whatever other workers claim at the same
-    time) and runs it; None when nothing is queued."""
+    time) and runs it; None when nothing is queued. With `settling`, a successful run's result
+    is stored and settled there ("settling"), while the caller goes on to the next task."""
     async with unit_of_work(ctx) as session:
         claimed = await TaskRepository.from_session(session).claim_next(worker, utcnow())
         if claimed is not None:
@@ -230,10 +267,12 @@ async def process_oldest_queued(ctx: ProcessContext, worker: str) -> Outcome | N
     if claimed is None:
         return None
     with log_context.scope(task_id=claimed.task_id):
-        return await _run_claimed(ctx, claimed, worker)
+        return await _run_claimed(ctx, claimed, worker, settling)
 
 
-async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> Outcome:
+async def _run_claimed(
+    ctx: ProcessContext, claim: ClaimedTask, worker: str, settling: Settling | None = None
+) -> Outcome:
     task_id = claim.task_id
     try:
         pipeline = Pipeline.model_validate(claim.pipeline)
@@ -296,7 +335,11 @@ async def _run_claimed(ctx: ProcessContext, claim: ClaimedTask, worker: str) -> 
 
     formats = {name: image.format for name, image in run.outputs.items()}
     metrics.record_pipeline_run(step_times(run.stages, formats), claim.source_pixels)
-    return await _store_result(ctx, claim, worker, run.outputs)
+    store = _store_result(ctx, claim, worker, run.outputs)
+    if settling is None:
+        return await store
+    await settling.start(store)  # its asyncio task logs under this one's task id
+    return "settling"
 
 
 class ClaimLost(Exception):

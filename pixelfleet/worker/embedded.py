@@ -18,7 +18,7 @@ import socket
 from pixelfleet.bootstrap import create_context, create_doorbell_listener
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
-from pixelfleet.jobs.processing import Outcome, process_oldest_queued
+from pixelfleet.jobs.processing import Outcome, Settling, process_oldest_queued
 from pixelfleet.launchers.doorbells import first_of
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
@@ -35,9 +35,11 @@ def worker_name(index: int) -> str:
     return f"{worker_prefix()}{os.getpid()}:{index}"
 
 
-async def process_next(ctx: ProcessContext, worker: str) -> Outcome | None:
+async def process_next(
+    ctx: ProcessContext, worker: str, settling: Settling | None = None
+) -> Outcome | None:
     """Claims and runs the oldest queued task; None when the queue is empty."""
-    return await process_oldest_queued(ctx, worker)
+    return await process_oldest_queued(ctx, worker, settling)
 
 
 async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> list[Outcome]:
@@ -50,23 +52,28 @@ async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> li
 
 async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> None:
     """Runs queued tasks until `stop` is set; when the queue is empty, waits for its doorbell
-    (`ctx.doorbell`) or the fallback look, whichever comes first."""
+    (`ctx.doorbell`) or the fallback look, whichever comes first. A run's result is settled
+    while the next task runs (`Settling`); the last one before it stops, before it stops."""
     ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
     rung = ctx.doorbell.rung if ctx.doorbell is not None else asyncio.Event()
+    settling = Settling(worker)
     log.info("worker %s started", worker)
-    while not stop.is_set():
-        # Cleared before the look: a ring that comes while it looks makes it look again.
-        rung.clear()
-        try:
-            outcome = await process_next(ctx, worker)
-        except Exception:
-            log.exception("worker %s: unexpected error, backing off", worker)
-            outcome = None
-            await asyncio.sleep(1.0)
-        if outcome is None:
-            await first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
-        else:
-            log.info("worker %s: task finished as %s", worker, outcome)
+    try:
+        while not stop.is_set():
+            # Cleared before the look: a ring that comes while it looks makes it look again.
+            rung.clear()
+            try:
+                outcome = await process_next(ctx, worker, settling)
+            except Exception:
+                log.exception("worker %s: unexpected error, backing off", worker)
+                outcome = None
+                await asyncio.sleep(1.0)
+            if outcome is None:
+                await first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
+            elif outcome != "settling":
+                log.info("worker %s: task finished as %s", worker, outcome)
+    finally:
+        await settling.finish()
     log.info("worker %s stopped", worker)
 
 
