@@ -5,10 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.accounts.tokens import AccessClaims
 from pixelfleet.models import RefreshToken, User
+
+
+def honours(claims: AccessClaims) -> ColumnElement[bool]:
+    """In SQL: the account an access token names exists, is active, and has not ended its
+    logins since the token was issued (what `service.caller_for_credential` checks), for a
+    statement that reads the account's own rows to check in passing."""
+    return exists().where(
+        User.id == claims.user_id,
+        User.is_active.is_(True),
+        User.credential_epoch == claims.credential_epoch,
+    )
 
 
 class AccountRepository:

@@ -267,6 +267,14 @@ async def caller_for_credential(
     return Caller(user, scopes.login_scopes(user.role), login_id=claims.login_id)
 
 
+def access_claims(credential: str, signer: tokens.TokenSigner) -> tokens.AccessClaims | None:
+    """What a bearer credential says if it is an access token (None for an API key), before
+    its account is read; InvalidToken for a forged or expired one."""
+    if api_keys.looks_like_api_key(credential):
+        return None
+    return signer.read_access_token(credential)
+
+
 async def _usable_user(session: AsyncSession, user_id: uuid.UUID, unknown: str) -> User:
     user = await AccountRepository.from_session(session).user_by_id(user_id)
     if user is None:

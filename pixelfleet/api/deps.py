@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pixelfleet import row_security
 from pixelfleet.accounts import api_keys, scopes
 from pixelfleet.accounts import service as accounts
+from pixelfleet.accounts.tokens import AccessClaims
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import run_committed_work, runs_committed_work, utcnow
 from pixelfleet.errors import PixelFleetError, Unauthorized
@@ -193,6 +195,52 @@ async def get_lasting_credential(
     return LastingCredential(caller, ctx, token, tuple(security_scopes.scopes))
 
 
+@dataclass(frozen=True)
+class OwnRowsReader:
+    """The caller of a read of their own rows (a task, say), made in one statement.
+
+    An access token is verified here, but its account is checked by the read itself (it finds
+    nothing unless the account still honours the token: `token`), so the request asks the
+    database once. An empty answer is then explained by `confirm`: it refuses a credential
+    that lost its standing as every route does, and otherwise the rows are truly not there.
+    An API key, or a route that needs more than an API key's scopes, takes the caller's full
+    check at once (`token` None)."""
+
+    user_id: uuid.UUID
+    token: AccessClaims | None
+    _check: Callable[[], Awaitable[accounts.Caller]] | None = field(default=None, repr=False)
+
+    async def confirm(self) -> None:
+        """Refuses the credential if its account no longer honours it."""
+        if self._check is not None:
+            await self._check()
+
+
+async def get_own_rows_reader(
+    security_scopes: SecurityScopes,
+    ctx: ContextDep,
+    sessions: RequestSessionsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
+) -> OwnRowsReader:
+    claims = accounts.access_claims(token, ctx.signer) if token else None
+    if claims is None or not set(security_scopes.scopes) <= scopes.KEY_SCOPES.keys():
+        caller = await get_caller(security_scopes, ctx, sessions, token, key)
+        return OwnRowsReader(caller.user.id, None)
+    credential = token
+    assert credential is not None
+
+    async def check() -> accounts.Caller:
+        # In the read's own session, as the reader: it only reads the account's row.
+        return await accounts.caller_for_credential(sessions.reads(), credential, ctx.signer)
+
+    # Every login holds the scopes an API key can (`scopes.login_scopes`).
+    log_context.bind(user_id=claims.user_id)
+    row_security.act_as(claims.user_id)  # its own rows, whatever its role
+    await sessions.follow_caller()
+    return OwnRowsReader(claims.user_id, claims, check)
+
+
 def _user_with(*needed: str) -> Any:
     return Security(get_caller_user, scopes=list(needed))
 
@@ -213,6 +261,8 @@ CurrentCaller = Annotated[accounts.Caller, Security(get_caller)]
 TaskReader = Annotated[User, _user_with(scopes.TASKS_READ)]
 TaskWriter = Annotated[User, _user_with(scopes.TASKS_WRITE)]
 CreditReader = Annotated[User, _user_with(scopes.CREDITS_READ)]
+# A reader of their own tasks, checked in the read itself (`OwnRowsReader`).
+OwnTaskReader = Annotated[OwnRowsReader, Security(get_own_rows_reader, scopes=[scopes.TASKS_READ])]
 # A reader of tasks whose credential is checked again while its response lasts.
 TaskWatcher = Annotated[
     LastingCredential, Security(get_lasting_credential, scopes=[scopes.TASKS_READ])

@@ -173,11 +173,15 @@ class TaskRepository:
             .execution_options(populate_existing=True)
         )
 
-    async def task_view(self, task_id: uuid.UUID, user_id: uuid.UUID) -> TaskView | None:
-        """The user's task with its outputs, in one statement."""
-        statement = _with_outputs(
-            select(*TASK_VIEW).where(Task.id == task_id, Task.user_id == user_id)
-        ).order_by(TaskOutput.position)
+    async def task_view(
+        self, task_id: uuid.UUID, user_id: uuid.UUID, *, only_if: ColumnElement[bool] | None = None
+    ) -> TaskView | None:
+        """The user's task with its outputs, in one statement (which finds nothing unless
+        `only_if` holds, where one is given)."""
+        found = select(*TASK_VIEW).where(Task.id == task_id, Task.user_id == user_id)
+        if only_if is not None:
+            found = found.where(only_if)
+        statement = _with_outputs(found).order_by(TaskOutput.position)
         views = _views((await self.session.execute(statement)).all())
         return views[0] if views else None
 

@@ -12,6 +12,8 @@ from datetime import timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.accounts import repository as account_rows
+from pixelfleet.accounts.tokens import AccessClaims
 from pixelfleet.assets import service as assets
 from pixelfleet.client_text import refuse_unsafe_json
 from pixelfleet.credits import service as credits
@@ -271,9 +273,18 @@ async def get_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Tas
     return task
 
 
-async def read_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> TaskOut:
-    """The user's task as they read it, in one statement (no entity: for readers only)."""
-    view = await TaskRepository.from_session(session).task_view(task_id, user.id)
+async def read_task(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    task_id: uuid.UUID,
+    *,
+    token: AccessClaims | None = None,
+) -> TaskOut:
+    """The user's task as they read it, in one statement (no entity: for readers only). With
+    the `token` they read it by, the same statement checks that their account still honours it
+    (and finds nothing otherwise: `accounts.caller_for_credential` tells why)."""
+    only_if = None if token is None else account_rows.honours(token)
+    view = await TaskRepository.from_session(session).task_view(task_id, user_id, only_if=only_if)
     if view is None:
         raise TaskNotFound(f"No task {task_id} exists for this account.")
     return TaskOut.from_task(view)

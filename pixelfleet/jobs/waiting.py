@@ -11,7 +11,6 @@ from pixelfleet.events.hub import EventHub
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.schemas import TaskOut
 from pixelfleet.jobs.states import FINAL_STATES
-from pixelfleet.models import User
 
 # After this long without an event, the record is read anyway (an event lost on the way only
 # delays the answer).
@@ -24,14 +23,14 @@ def _where(task: TaskOut) -> tuple[str, int, str | None]:
 
 
 async def task_after_change(
-    ctx: ProcessContext, hub: EventHub, user: User, task_id: uuid.UUID, wait: float
+    ctx: ProcessContext, hub: EventHub, user_id: uuid.UUID, task_id: uuid.UUID, wait: float
 ) -> TaskOut:
     """The user's task once it changes, is final, or `wait` seconds pass. Each read has a
     session of its own: nothing is held while it waits."""
 
     async def stored() -> TaskOut:
         async with ctx.read_sessions() as session:
-            return await jobs.read_task(session, user, task_id)
+            return await jobs.read_task(session, user_id, task_id)
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait

@@ -16,7 +16,8 @@ from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
 from pixelfleet.models import RefreshToken, User
-from tests.api_helpers import PASSWORD, PROBLEM, sign_up
+from tests.admin.steps import sign_up_admin
+from tests.api_helpers import PASSWORD, PROBLEM, sign_up, submit
 from tests.conftest import TEST_JWT_SECRET
 
 
@@ -393,3 +394,42 @@ async def test_concurrent_registrations_of_one_email_make_one_account(
     async with ctx.sessions() as session:
         emails = (await session.scalars(select(User.email))).all()
     assert emails == ["twin@example.com"]
+
+
+@pytest.mark.both_backends
+async def test_a_task_is_read_only_while_the_account_honours_the_token(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """A status read checks the account in the task's own statement (row security applies on
+    PostgreSQL): a token that lost its standing is refused as on every route, for a task that
+    exists as for one that does not, and never answered."""
+    headers = await sign_up(client, "rue@example.com")
+    task = f"/v1/tasks/{(await submit(client, headers)).json()['id']}"
+    missing = f"/v1/tasks/{uuid.uuid4()}"
+    assert (await client.get(task, headers=headers)).status_code == 200
+    assert (await client.get(missing, headers=headers)).status_code == 404
+
+    await _end_every_login(ctx, "rue@example.com")
+    for path in (task, missing):
+        refused = await client.get(path, headers=headers)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["type"].endswith("/invalid-token")
+
+    fresh = {"Authorization": f"Bearer {(await _login(client, 'rue@example.com'))['access_token']}"}
+    assert (await client.get(task, headers=fresh)).status_code == 200
+    async with ctx.sessions.begin() as session:
+        await session.execute(update(User).values(is_active=False))
+    for path in (task, missing):
+        refused = await client.get(path, headers=fresh)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/account-disabled")
+
+
+@pytest.mark.both_backends
+async def test_an_administrator_reads_their_own_tasks_like_anyone(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    admin = await sign_up_admin(client, ctx)
+    task = (await submit(client, admin)).json()["id"]
+    assert (await client.get(f"/v1/tasks/{task}", headers=admin)).status_code == 200
+    assert (await client.get(f"/v1/tasks/{uuid.uuid4()}", headers=admin)).status_code == 404

@@ -1,7 +1,7 @@
 """What a request asks of the database: the statements it sends and the connections it takes,
 read from the engine itself (counts, never timings). A status poll is the API's most frequent
-request: the caller is read in the same session and transaction as the task, and the task comes
-with its outputs in one statement. A submission without an Idempotency-Key has no earlier
+request: one statement reads the task with its outputs and checks, in passing, that the caller's
+account still honours their access token. A submission without an Idempotency-Key has no earlier
 request to be answered as, so it opens no savepoint."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def _api_key(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[s
     return {"Authorization": f"Bearer {created.json()['key']}"}
 
 
-async def test_a_status_read_takes_one_connection_and_two_queries(
+async def test_a_status_read_takes_one_connection_and_one_query(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
     headers = await sign_up(client, "poller@example.com")
@@ -87,12 +87,14 @@ async def test_a_status_read_takes_one_connection_and_two_queries(
     assert read.status_code == 200, read.text
     assert [output["name"] for output in read.json()["outputs"]] == ["small", "large"]
     assert log.checkouts == 1
-    assert len(log.queries) <= 2, log.queries  # the caller, then the task with its outputs
+    # The task with its outputs, found only while the account honours the token.
+    assert len(log.queries) == 1, log.queries
 
     with database_log(ctx) as log:
         missing = await client.get(f"/v1/tasks/{uuid.uuid4()}", headers=headers)
     assert missing.status_code == 404
-    assert (log.checkouts, len(log.queries) <= 2) == (1, True)
+    # Nothing found: then the account is read, to tell a refused token from a missing task.
+    assert (log.checkouts, len(log.queries)) == (1, 2), log.queries
 
 
 async def test_an_api_key_in_steady_use_writes_nothing_on_a_read(

@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from pixelfleet.api.deps import (
     ContextDep,
     LastingCredential,
+    OwnTaskReader,
     ReadSessionDep,
     RequestSessionsDep,
     SessionDep,
@@ -71,7 +72,7 @@ MAX_TASK_WAIT_SECONDS = 30.0
 LONG_POLL_ROUTE = "/v1/tasks/{task_id}?wait"
 
 
-def get_event_hub(request: Request) -> EventHub:
+async def get_event_hub(request: Request) -> EventHub:
     hub: EventHub = request.app.state.event_hub
     return hub
 
@@ -162,7 +163,7 @@ async def list_tasks(
 async def get_task(
     task_id: uuid.UUID,
     request: Request,
-    user: TaskReader,
+    reader: OwnTaskReader,
     session: ReadSessionDep,
     sessions: RequestSessionsDep,
     ctx: ContextDep,
@@ -181,10 +182,15 @@ async def get_task(
     """The task as it stands; with `wait`, as it stands after its next change (or the wait)."""
     log_context.bind(task_id=task_id)
     if wait == 0:
-        return await jobs.read_task(session, user, task_id)
+        try:
+            return await jobs.read_task(session, reader.user_id, task_id, token=reader.token)
+        except TaskNotFound:
+            await reader.confirm()  # a refused credential is told so, not "no such task"
+            raise
     request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
+    await reader.confirm()
     await sessions.end_reads()  # the caller's read: no connection is held while it waits
-    return await task_after_change(ctx, hub, user, task_id, wait)
+    return await task_after_change(ctx, hub, reader.user_id, task_id, wait)
 
 
 @router.delete(
