@@ -32,10 +32,12 @@ other's: 1.0 means as fast).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -264,11 +266,15 @@ def through_thumbor(
             results[workload.name] = Result(seconds, cpu_seconds_by_root(tree)["thumbor"] - before)
         return results
     finally:
-        process.terminate()
+        # thumbor's `--processes` forks workers into its session: end them all, not only the
+        # first process (they would go on holding the port and memory after the run).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
 
