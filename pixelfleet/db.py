@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, SessionTransaction
 from sqlalchemy.types import TypeDecorator
 
+from pixelfleet import sqlite_one_hop
+
 log = logging.getLogger(__name__)
 
 READ_ONLY_OPTION = "pixelfleet_read_only"
@@ -78,6 +80,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if make_url(url).get_driver_name() == "aiosqlite":
+            kwargs.setdefault("module", sqlite_one_hop.dbapi())
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
