@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,15 +149,21 @@ async def test_a_route_whose_query_forgot_the_owner_is_still_walled(
         return await self.get(task_id)
 
     async def forgetful_view(
-        self: TaskRepository, task_id: uuid.UUID, user_id: uuid.UUID
+        self: TaskRepository,
+        task_id: uuid.UUID,
+        user_id: uuid.UUID,
+        *,
+        only_if: ColumnElement[bool] | None = None,
     ) -> TaskView | None:
         statement = select(*TASK_VIEW).where(Task.id == task_id)  # no owner
+        if only_if is not None:
+            statement = statement.where(only_if)  # (the account check, kept)
         row = (await self.session.execute(statement)).one_or_none()
         return None if row is None else TaskView(*row, outputs=[])
 
     monkeypatch.setattr(TaskRepository, "get_for_user", forgetful)
-    # The status read runs in the transaction its caller's credential was read in, begun
-    # before the caller was known: it still meets the wall.
+    # The status read checks its caller's account in its own statement, and runs as the
+    # caller from its first statement: it still meets the wall.
     monkeypatch.setattr(TaskRepository, "task_view", forgetful_view)
     assert (await client.get(f"/v1/tasks/{bobs}", headers=bob)).status_code == 200
     leaked = await client.get(f"/v1/tasks/{bobs}", headers=alice)
