@@ -227,14 +227,15 @@ class TaskRepository:
         self.session.add(record)
         await self.session.flush()
 
-    async def _transition(self, task_id: uuid.UUID, expected: set[str], **values: Any) -> bool:
-        result = await self.session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status.in_(expected))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+    async def _ended(self, statement: Update) -> Task | None:
+        """Runs a task's final state change and hands back the task as it left it (RETURNING:
+        no read after the write), or None if the change matched no row."""
+        ended: Task | None = await self.session.scalar(
+            statement.returning(Task).execution_options(
+                synchronize_session=False, populate_existing=True
+            )
         )
-        return bool(getattr(result, "rowcount", 0))
+        return ended
 
     @staticmethod
     def _owned(statement: Update, worker: str | None, silent_since: datetime | None) -> Update:
@@ -350,9 +351,9 @@ class TaskRepository:
         now: datetime,
         expires_at: datetime,
         outputs: Sequence[TaskOutput],
-    ) -> bool:
-        """Records the outputs, if this worker still holds the task."""
-        outcome = await self.session.execute(
+    ) -> Task | None:
+        """Records the outputs, if this worker still holds the task: the task as it ends."""
+        task = await self._ended(
             update(Task)
             .where(Task.id == task_id, Task.status == RUNNING, Task.worker == worker)
             .values(
@@ -363,13 +364,12 @@ class TaskRepository:
                 updated_at=now,
                 expires_at=expires_at,
             )
-            .execution_options(synchronize_session=False)
         )
-        if not getattr(outcome, "rowcount", 0):
-            return False
+        if task is None:
+            return None
         self.session.add_all(outputs)
         await self.session.flush()
-        return True
+        return task
 
     async def mark_failed(
         self,
@@ -381,11 +381,11 @@ class TaskRepository:
         expires_at: datetime,
         worker: str | None = None,
         silent_since: datetime | None = None,
-    ) -> bool:
+    ) -> Task | None:
         statement = self._owned(
             update(Task).where(Task.id == task_id, Task.status.in_(expected)), worker, silent_since
         )
-        outcome = await self.session.execute(
+        return await self._ended(
             statement.values(
                 status=FAILED,
                 error_code=code,
@@ -394,9 +394,8 @@ class TaskRepository:
                 finished_at=now,
                 updated_at=now,
                 expires_at=expires_at,
-            ).execution_options(synchronize_session=False)
+            )
         )
-        return bool(getattr(outcome, "rowcount", 0))
 
     async def requeue(
         self,
@@ -417,15 +416,17 @@ class TaskRepository:
 
     async def mark_cancelled(
         self, task_id: uuid.UUID, expected: set[str], now: datetime, expires_at: datetime
-    ) -> bool:
-        return await self._transition(
-            task_id,
-            expected,
-            status=CANCELLED,
-            stage="cancelled",
-            finished_at=now,
-            updated_at=now,
-            expires_at=expires_at,
+    ) -> Task | None:
+        return await self._ended(
+            update(Task)
+            .where(Task.id == task_id, Task.status.in_(expected))
+            .values(
+                status=CANCELLED,
+                stage="cancelled",
+                finished_at=now,
+                updated_at=now,
+                expires_at=expires_at,
+            )
         )
 
     async def count_queued(self) -> int:

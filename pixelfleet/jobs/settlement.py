@@ -5,7 +5,8 @@ whose worker vanished or overran its hard limit, a cancel from the API or from a
 ImageJob), so each end does the same things, in the caller's transaction (these functions take
 its session and never commit):
 - the task's final state, written only if the task is still in the state the caller expects
-  (a conditional UPDATE: of two settlers at once, one wins, the other gets None);
+  (a conditional UPDATE: of two settlers at once, one wins, the other gets None), which hands
+  back the task as it left it (RETURNING), for everything below;
 - the refund of its credits (a failure; a cancel before it started);
 - the count of its outcome (once the transaction commits);
 - its webhook event in the outbox (`webhook_deliveries`), when it has a callback URL;
@@ -48,10 +49,11 @@ async def settle_succeeded(
     None if it does not (cancelled or taken over while it ran: its outputs are nobody's)."""
     now = utcnow()
     repo = TaskRepository.from_session(session)
-    if not await repo.mark_succeeded(task_id, worker, now, now + retention, outputs):
+    task = await repo.mark_succeeded(task_id, worker, now, now + retention, outputs)
+    if task is None:
         return None
     metrics.count_stored_outputs(session, ((o.format, o.bytes) for o in outputs))
-    return await _settled(session, await _read(repo, task_id), "succeeded", now)
+    return await _settled(session, task, "succeeded", now)
 
 
 async def settle_failed(
@@ -68,7 +70,7 @@ async def settle_failed(
     only while it has been silent since `silent_since`). None if it is not so any more."""
     now = utcnow()
     repo = TaskRepository.from_session(session)
-    if not await repo.mark_failed(
+    task = await repo.mark_failed(
         task_id,
         {RUNNING},
         code,
@@ -77,9 +79,9 @@ async def settle_failed(
         now + retention,
         worker=worker,
         silent_since=silent_since,
-    ):
+    )
+    if task is None:
         return None
-    task = await _read(repo, task_id)
     await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
     return await _settled(session, task, "failed", now)
 
@@ -91,26 +93,17 @@ async def settle_cancelled(
     worker sees it is no longer its own and stops). None if it had already finished."""
     now = utcnow()
     repo = TaskRepository.from_session(session)
-    if await repo.mark_cancelled(task_id, {QUEUED}, now, now + retention):
-        task = await _read(repo, task_id)
+    if (task := await repo.mark_cancelled(task_id, {QUEUED}, now, now + retention)) is not None:
         await credits.refund_task(
             session, task.user_id, task.id, task.cost, "cancelled before start"
         )
         # A queued task may have started before (and been requeued): it was not running now.
         return await _settled(session, task, "cancelled", now, was_running=False)
-    if await repo.mark_cancelled(task_id, {RUNNING}, now, now + retention):
-        cancelled = await _settled(session, await _read(repo, task_id), "cancelled", now)
+    if (task := await repo.mark_cancelled(task_id, {RUNNING}, now, now + retention)) is not None:
+        cancelled = await _settled(session, task, "cancelled", now)
         withdrawn_after_commit(session, cancelled)
         return cancelled
     return None
-
-
-async def _read(repo: TaskRepository, task_id: uuid.UUID) -> Task:
-    """The task as its final state left it (the state changes are UPDATEs, which leave a loaded
-    object as it was): read once, then used by everything its end does."""
-    task = await repo.get(task_id)
-    assert task is not None
-    return task
 
 
 async def _settled(

@@ -161,3 +161,20 @@ async def test_a_submission_opens_a_savepoint_only_with_an_idempotency_key(
         )
     assert keyed.status_code == 202, keyed.text
     assert [s for s in log.statements if s.lstrip().upper().startswith("SAVEPOINT")]
+
+
+async def test_a_task_ends_without_reading_itself_back(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """A task's end is one conditional UPDATE that hands back the task as it left it
+    (RETURNING), which everything its settlement does then uses: no read of the task after."""
+    headers = await sign_up(client, "returning@example.com")
+    assert (await submit(client, headers, QUICK, IMAGE)).status_code == 202
+    with database_log(ctx) as log:
+        assert await drain_queue(ctx) == ["succeeded"]
+    on_tasks = [s for s in log.queries if " tasks" in s.split("WHERE")[0]]
+    [end] = [i for i, s in enumerate(on_tasks) if "finished_at=?" in s.split("WHERE")[0]]
+    assert on_tasks[end].startswith("UPDATE")
+    assert "RETURNING" in on_tasks[end]
+    after = on_tasks[end + 1 :]  # (then only the drain's look for a next task, which finds none)
+    assert not [s for s in after if s.lstrip().upper().startswith("SELECT")], "\n".join(after)
