@@ -12,6 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, Update, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.base import ExecutableOption
 
 from pixelfleet.db import newest_first
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
@@ -227,13 +230,13 @@ class TaskRepository:
         self.session.add(record)
         await self.session.flush()
 
-    async def _ended(self, statement: Update) -> Task | None:
+    async def _ended(self, statement: Update, *options: ExecutableOption) -> Task | None:
         """Runs a task's final state change and hands back the task as it left it (RETURNING:
         no read after the write), or None if the change matched no row."""
         ended: Task | None = await self.session.scalar(
-            statement.returning(Task).execution_options(
-                synchronize_session=False, populate_existing=True
-            )
+            statement.returning(Task)
+            .options(*options)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
         return ended
 
@@ -363,12 +366,14 @@ class TaskRepository:
                 finished_at=now,
                 updated_at=now,
                 expires_at=expires_at,
-            )
+            ),
+            lazyload(Task.outputs),  # they are the ones written here: set below, not read
         )
         if task is None:
             return None
         self.session.add_all(outputs)
         await self.session.flush()
+        set_committed_value(task, "outputs", list(outputs))
         return task
 
     async def mark_failed(

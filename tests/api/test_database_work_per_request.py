@@ -172,9 +172,9 @@ async def test_a_task_ends_without_reading_itself_back(
     assert (await submit(client, headers, QUICK, IMAGE)).status_code == 202
     with database_log(ctx) as log:
         assert await drain_queue(ctx) == ["succeeded"]
-    on_tasks = [s for s in log.queries if " tasks" in s.split("WHERE")[0]]
-    [end] = [i for i, s in enumerate(on_tasks) if "finished_at=?" in s.split("WHERE")[0]]
-    assert on_tasks[end].startswith("UPDATE")
-    assert "RETURNING" in on_tasks[end]
-    after = on_tasks[end + 1 :]  # (then only the drain's look for a next task, which finds none)
-    assert not [s for s in after if s.lstrip().upper().startswith("SELECT")], "\n".join(after)
+    [end] = [i for i, s in enumerate(log.queries) if "finished_at=?" in s.split("WHERE")[0]]
+    assert log.queries[end].startswith("UPDATE tasks")
+    assert "RETURNING" in log.queries[end]
+    # Its outputs are the ones it writes: neither they nor the task are read back.
+    after = [s for s in log.queries[end + 1 :] if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in after if " tasks" in s or " task_outputs" in s], "\n".join(after)
