@@ -227,31 +227,56 @@ class Settling:
     is already at the next task: the process never waits for the worker's bookkeeping (which
     would otherwise leave a core idle between two runs, the more so the shorter they are).
 
-    At most one settles at a time (the next waits for it), so a worker holds at most two tasks:
-    the one it runs and the one it settles. Each is settled exactly as it would be at once
-    (`settlement`): one cancelled meanwhile is discarded, one whose worker stops meanwhile is
-    recovered like any task of a lost worker."""
+    Results settle one at a time, in order, and a worker holds at most two tasks: `start`
+    returns once the previous result is settled. Each is settled exactly as it would be at
+    once (`settlement`): one cancelled meanwhile is discarded, one whose worker dies meanwhile
+    is recovered like any task of a lost worker. A settle, once started, is never abandoned by
+    its worker being cancelled (it is shielded), and how it ends is logged as soon as it does."""
 
     def __init__(self, worker: str) -> None:
         self.worker = worker
         self._current: asyncio.Task[Outcome] | None = None
 
     async def start(self, settle: Coroutine[Any, Any, Outcome]) -> None:
-        await self.finish()
-        self._current = asyncio.create_task(settle)
+        previous = self._current
+        # Scheduled at once (it waits for the previous one itself), so no result is dropped
+        # even if the wait below is cancelled.
+        self._current = asyncio.create_task(self._after(previous, settle))
+        self._current.add_done_callback(self._report)
+        if previous is not None:
+            await self._settled(previous)
 
     async def finish(self) -> Outcome | None:
-        """Waits for the result being settled, if any: how its task ended."""
+        """Waits for the results being settled: how the last one's task ended."""
         current, self._current = self._current, None
-        if current is None:
+        return None if current is None else await self._settled(current)
+
+    @staticmethod
+    async def _after(
+        previous: asyncio.Task[Outcome] | None, settle: Coroutine[Any, Any, Outcome]
+    ) -> Outcome:
+        if previous is not None:
+            await asyncio.wait({previous})  # however it ended
+        return await settle
+
+    @staticmethod
+    async def _settled(settling: asyncio.Task[Outcome]) -> Outcome | None:
+        await asyncio.wait({asyncio.shield(settling)})  # (a cancel of this wait spares it)
+        if settling.cancelled() or settling.exception() is not None:
             return None
-        try:
-            outcome = await current
-        except Exception:
-            log.exception("worker %s: storing a result failed unexpectedly", self.worker)
-            return None
-        log.info("worker %s: task finished as %s", self.worker, outcome)
-        return outcome
+        return settling.result()
+
+    def _report(self, settled: asyncio.Task[Outcome]) -> None:
+        if settled.cancelled():
+            log.warning("worker %s: storing a result was cancelled", self.worker)
+        elif (error := settled.exception()) is not None:
+            log.error(
+                "worker %s: storing a result failed unexpectedly",
+                self.worker,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+        else:
+            log.info("worker %s: task finished as %s", self.worker, settled.result())
 
 
 async def process_oldest_queued(

@@ -5,6 +5,7 @@ what it holds before it ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from pixelfleet.context import ProcessContext
+from pixelfleet.jobs.processing import Outcome, Settling
 from pixelfleet.storage.base import Storage
 from pixelfleet.worker.embedded import run_worker
 from tests.api_helpers import sign_up, submit
@@ -109,3 +111,41 @@ async def test_a_stopping_worker_settles_the_result_it_holds(
     held.release.set()
     await asyncio.wait_for(worker, WITHIN)
     assert (await stored_task(ctx, task_id)).status == "succeeded"
+
+
+async def test_a_result_is_settled_even_if_the_worker_is_cancelled_while_it_waits() -> None:
+    """A worker waits for its previous result before it goes on: cancelling it then (its loop
+    shutting down, say) drops neither result."""
+    settling = Settling("cancelled-worker")
+    gate = asyncio.Event()
+    settled: list[str] = []
+
+    async def settle(name: str, *, held: bool = False) -> Outcome:
+        if held:
+            await gate.wait()
+        settled.append(name)
+        return "succeeded"
+
+    await settling.start(settle("first", held=True))
+    waiting = asyncio.create_task(settling.start(settle("second")))
+    await asyncio.wait({waiting}, timeout=0.05)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    gate.set()
+    assert await asyncio.wait_for(settling.finish(), WITHIN) == "succeeded"
+    assert settled == ["first", "second"]
+
+
+async def test_a_failed_settle_is_reported_and_the_next_one_goes_on() -> None:
+    settling = Settling("unlucky-worker")
+
+    async def broken() -> Outcome:
+        raise RuntimeError("the storage is away")
+
+    async def fine() -> Outcome:
+        return "succeeded"
+
+    await settling.start(broken())
+    await settling.start(fine())  # waits for the broken one, which does not stop it
+    assert await settling.finish() == "succeeded"
