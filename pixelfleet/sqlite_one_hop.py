@@ -51,7 +51,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor that holds no sqlite3 cursor between calls: each statement runs whole, in one
     hop, and its rows wait here to be fetched."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: Any) -> None:  # no cursor opened: no hop
         self._adapt_connection = adapt_connection
@@ -62,6 +62,7 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._description: Any = None
         self._rowcount = -1
         self._lastrowid: int | None = None
+        self._arraysize = 1  # as sqlite3's cursors
 
     @property
     def description(self) -> Any:
@@ -70,6 +71,14 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     @property
     def rowcount(self) -> int:
         return self._rowcount
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
 
     @property
     def lastrowid(self) -> int:

@@ -46,6 +46,9 @@ async def test_statements_answer_as_sqlite_does(engine: AsyncEngine) -> None:
         rows = await connection.execute(text("SELECT id, body FROM notes ORDER BY id"))
         assert list(rows.keys()) == ["id", "body"]
         assert rows.all() == [(1, "a!"), (2, "b!"), (3, "z")]
+        some = await connection.execute(text("SELECT id FROM notes ORDER BY id"))
+        assert some.fetchmany() == [(1,)]  # as many as the cursor's arraysize: one
+        assert some.fetchmany(5) == [(2,), (3,)]
         with pytest.raises(IntegrityError):
             await connection.execute(text("INSERT INTO notes (body) VALUES ('z')"))
 
