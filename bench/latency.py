@@ -1,13 +1,14 @@
 """How long a user waits for a small image, against the time the image work itself takes.
 
-Baseline: `run_pipeline` in this process on a 640x480 JPEG (a 256 px thumbnail), one run after
-another, image already in memory. Ours: against a served `pixelfleet up` (two workers), one
-client at a time: POST /v1/tasks with the same image, then the task's server-sent event stream
-(GET /v1/tasks/{id}/events, as the console follows a task) until its `done` event; timed by the
-client from the start of the POST to the `done` line.
+Baseline: `run_pipeline` in this process on a 640x480 JPEG (a 256 px thumbnail), image already
+in memory. Ours: against a served `pixelfleet up` (two workers), one client at a time: POST
+/v1/tasks with the same image, then the task's server-sent event stream (GET
+/v1/tasks/{id}/events, as the console follows a task) until its `done` event; timed by the
+client from the start of the POST to the `done` line. One bare run comes before each task, so
+that the machine's changing speed meets both alike.
 
 Also, on the same server: what a status read costs against `/healthz` (client-side median of
-each, one after another on one keep-alive connection), and the CPU the whole `pixelfleet up`
+each, the two read in turn on one keep-alive connection), and the CPU the whole `pixelfleet up`
 process tree spends while nothing is submitted (from /proc).
 
     uv run --locked --group test python bench/latency.py [--tasks N] [--quick]
@@ -61,16 +62,19 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def bare_pipeline(image: bytes, runs: int) -> list[float]:
-    pipeline = parse_pipeline(json.dumps(PIPELINE), ImageLimits())
-    for _ in range(3):
-        run_pipeline(image, pipeline, ImageLimits())  # warm the codecs
-    samples = []
-    for _ in range(runs):
+class BarePipeline:
+    """`run_pipeline` on the image, in this process, timed one run at a time."""
+
+    def __init__(self, image: bytes) -> None:
+        self.image = image
+        self.pipeline = parse_pipeline(json.dumps(PIPELINE), ImageLimits())
+        for _ in range(3):
+            self.run()  # warm the codecs
+
+    def run(self) -> float:
         started = time.perf_counter()
-        run_pipeline(image, pipeline, ImageLimits())
-        samples.append(time.perf_counter() - started)
-    return samples
+        run_pipeline(self.image, self.pipeline, ImageLimits())
+        return time.perf_counter() - started
 
 
 def until_done(http: httpx.Client, headers: dict[str, str], image: bytes) -> tuple[str, float]:
@@ -80,14 +84,19 @@ def until_done(http: httpx.Client, headers: dict[str, str], image: bytes) -> tup
     return status, time.perf_counter() - started
 
 
-def median_seconds(http: httpx.Client, path: str, headers: dict[str, str], reads: int) -> float:
-    samples = []
+def alternating_medians(
+    http: httpx.Client, reads: int, *requests: tuple[str, dict[str, str]]
+) -> list[float]:
+    """The median seconds of each (path, headers) GET, read in turn, one after another, so that
+    a change in the machine's speed meets all of them alike."""
+    samples: list[list[float]] = [[] for _ in requests]
     for _ in range(reads):
-        started = time.perf_counter()
-        response = http.get(path, headers=headers)
-        samples.append(time.perf_counter() - started)
-        assert response.status_code == 200, response.text
-    return statistics.median(samples)
+        for taken, (path, headers) in zip(samples, requests, strict=True):
+            started = time.perf_counter()
+            response = http.get(path, headers=headers)
+            taken.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return [statistics.median(taken) for taken in samples]
 
 
 def main() -> None:
@@ -100,7 +109,7 @@ def main() -> None:
     idle_seconds = 1.0 if args.quick else 5.0
     image = photo_jpeg(640, 480, 3)
 
-    pipeline = bare_pipeline(image, max(tasks, 20))
+    bare = BarePipeline(image)
     with (
         tempfile.TemporaryDirectory() as tmp,
         pixelfleet_up(Path(tmp) / "data", env=UNBOUNDED_ACCOUNT) as platform,
@@ -109,8 +118,11 @@ def main() -> None:
         headers = sign_up(http)
         for _ in range(2):
             until_done(http, headers, image)  # warm the workers and their pipeline children
-        waits = []
+        waits, pipeline = [], []
         for _ in range(tasks):
+            # A bare run before each task (the server is idle meanwhile): a change in the
+            # machine's speed meets both alike.
+            pipeline.append(bare.run())
             status, seconds = until_done(http, headers, image)
             if status != "succeeded":
                 raise SystemExit(f"a task ended {status}")
@@ -118,8 +130,9 @@ def main() -> None:
         task_id = http.get("/v1/tasks", headers=headers, params={"limit": 1}).json()["items"][0][
             "id"
         ]
-        status_read = median_seconds(http, f"/v1/tasks/{task_id}", headers, reads)
-        healthz = median_seconds(http, "/healthz", {}, reads)
+        status_read, healthz = alternating_medians(
+            http, reads, (f"/v1/tasks/{task_id}", headers), ("/healthz", {})
+        )
 
         tree = {"pixelfleet up": platform.process.pid}
         before = cpu_seconds_by_root(tree)["pixelfleet up"]
