@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -88,36 +88,11 @@ class TaskProgress:
     error_message: str | None
 
 
-TASK_VIEW = (
-    Task.id,
-    Task.status,
-    Task.progress,
-    Task.stage,
-    Task.cost,
-    Task.attempts,
-    Task.created_at,
-    Task.updated_at,
-    Task.started_at,
-    Task.finished_at,
-    Task.source_format,
-    Task.source_width,
-    Task.source_height,
-    Task.source_bytes,
-    Task.pipeline,
-    Task.expires_at,
-    Task.error_code,
-    Task.error_message,
-    Task.callback_url,
-)
-TASK_VIEW_NAMES = tuple(column.key for column in TASK_VIEW)
-_OUTPUT_VIEW = (
-    TaskOutput.name.label("output_name"),
-    TaskOutput.format.label("output_format"),
-    TaskOutput.content_type.label("output_content_type"),
-    TaskOutput.width.label("output_width"),
-    TaskOutput.height.label("output_height"),
-    TaskOutput.bytes.label("output_bytes"),
-    TaskOutput.key.label("output_key"),
+TASK_VIEW_NAMES = tuple(field.name for field in fields(TaskView) if field.name != "outputs")
+TASK_VIEW = tuple(getattr(Task, name) for name in TASK_VIEW_NAMES)
+"""The columns of a `TaskView`, in its fields' order (its outputs come from `_OUTPUT_VIEW`)."""
+_OUTPUT_VIEW = tuple(
+    getattr(TaskOutput, field.name).label(f"output_{field.name}") for field in fields(OutputView)
 )
 
 
@@ -135,17 +110,8 @@ def _views(rows: Sequence[Row[Any]]) -> list[TaskView]:
             values = dict(zip(TASK_VIEW_NAMES, row, strict=False))
             views.append(TaskView(**values, outputs=[]))
         if row.output_name is not None:
-            views[-1].outputs.append(
-                OutputView(
-                    name=row.output_name,
-                    format=row.output_format,
-                    content_type=row.output_content_type,
-                    width=row.output_width,
-                    height=row.output_height,
-                    bytes=row.output_bytes,
-                    key=row.output_key,
-                )
-            )
+            output = row[len(TASK_VIEW_NAMES) :]
+            views[-1].outputs.append(OutputView(*output))
     return views
 
 
