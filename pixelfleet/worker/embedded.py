@@ -35,17 +35,10 @@ def worker_name(index: int) -> str:
     return f"{worker_prefix()}{os.getpid()}:{index}"
 
 
-async def process_next(
-    ctx: ProcessContext, worker: str, settling: Settling | None = None
-) -> Outcome | None:
-    """Claims and runs the oldest queued task; None when the queue is empty."""
-    return await process_oldest_queued(ctx, worker, settling)
-
-
 async def drain_queue(ctx: ProcessContext, worker: str = "embedded-drain") -> list[Outcome]:
     """Runs queued tasks until none is left (used by `pixelfleet up --once` style callers)."""
     outcomes: list[Outcome] = []
-    while (outcome := await process_next(ctx, worker)) is not None:
+    while (outcome := await process_oldest_queued(ctx, worker)) is not None:
         outcomes.append(outcome)
     return outcomes
 
@@ -63,7 +56,7 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
             # Cleared before the look: a ring that comes while it looks makes it look again.
             rung.clear()
             try:
-                outcome = await process_next(ctx, worker, settling)
+                outcome = await process_oldest_queued(ctx, worker, settling)
             except Exception:
                 log.exception("worker %s: unexpected error, backing off", worker)
                 outcome = None

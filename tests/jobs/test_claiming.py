@@ -11,8 +11,8 @@ import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
+from pixelfleet.jobs.processing import process_oldest_queued
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.worker.embedded import process_next
 from tests.api_helpers import image_bytes, sign_up, submit
 
 # Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
@@ -76,7 +76,7 @@ async def test_two_embedded_workers_run_every_queued_task_once(
 
     async def run_all(worker: str) -> list[str]:
         outcomes = []
-        while (outcome := await process_next(ctx, worker)) is not None:
+        while (outcome := await process_oldest_queued(ctx, worker)) is not None:
             outcomes.append(outcome)
         return outcomes
 
@@ -86,4 +86,4 @@ async def test_two_embedded_workers_run_every_queued_task_once(
     for task_id in queued:
         task = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
         assert (task["status"], task["attempts"]) == ("succeeded", 1)
-    assert await process_next(ctx, "worker-a") is None
+    assert await process_oldest_queued(ctx, "worker-a") is None
