@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import (
@@ -22,9 +22,11 @@ from pixelfleet.accounts import service as accounts
 from pixelfleet.accounts.tokens import AccessClaims
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import run_committed_work, runs_committed_work, utcnow
-from pixelfleet.errors import PixelFleetError, Unauthorized
+from pixelfleet.errors import NotFound, PixelFleetError, Unauthorized
 from pixelfleet.models import User
 from pixelfleet.observability import log_context
+
+T = TypeVar("T")
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/v1/auth/token", scopes=scopes.ALL_SCOPES, auto_error=False
@@ -214,6 +216,15 @@ class OwnRowsReader:
         """Refuses the credential if its account no longer honours it."""
         if self._check is not None:
             await self._check()
+
+    async def read(self, rows: Awaitable[T]) -> T:
+        """`rows` read; if there are none, the credential is refused first where it lost its
+        standing (its 401 or 403), so that "not found" is only ever said to a valid caller."""
+        try:
+            return await rows
+        except NotFound:
+            await self.confirm()
+            raise
 
 
 async def get_own_rows_reader(

@@ -182,11 +182,9 @@ async def get_task(
     """The task as it stands; with `wait`, as it stands after its next change (or the wait)."""
     log_context.bind(task_id=task_id)
     if wait == 0:
-        try:
-            return await jobs.read_task(session, reader.user_id, task_id, token=reader.token)
-        except TaskNotFound:
-            await reader.confirm()  # a refused credential is told so, not "no such task"
-            raise
+        return await reader.read(
+            jobs.read_task(session, reader.user_id, task_id, token=reader.token)
+        )
     request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
     await reader.confirm()
     await sessions.end_reads()  # the caller's read: no connection is held while it waits
