@@ -40,6 +40,11 @@ api_key_scheme = HTTPBearer(
 )
 
 
+# The bearer credential, as the docs' two schemes declare it (its value is the same header).
+BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)]
+
+
 async def get_context(request: Request) -> ProcessContext:
     # Async, so FastAPI calls it in place rather than in its thread pool (a hop per request).
     ctx: ProcessContext = request.app.state.ctx
@@ -133,8 +138,8 @@ async def get_caller(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
     sessions: RequestSessionsDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    _key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
+    token: BearerToken,
+    _key: BearerKey,
 ) -> accounts.Caller:
     """The caller, read in the request's read session (`RequestSessions`). Refused unless the
     credential holds the scopes the route declares.
@@ -191,7 +196,7 @@ async def get_lasting_credential(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
     caller: Annotated[accounts.Caller, Depends(get_caller)],
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    token: BearerToken,
 ) -> LastingCredential:
     assert token is not None  # get_caller refused a request without one
     return LastingCredential(caller, ctx, token, tuple(security_scopes.scopes))
@@ -231,8 +236,8 @@ async def get_own_rows_reader(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
     sessions: RequestSessionsDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
+    token: BearerToken,
+    key: BearerKey,
 ) -> OwnRowsReader:
     claims = accounts.access_claims(token, ctx.signer) if token else None
     if claims is None or not set(security_scopes.scopes) <= scopes.KEY_SCOPES.keys():
@@ -260,8 +265,8 @@ async def get_caller_user(
     security_scopes: SecurityScopes,
     ctx: ContextDep,
     sessions: RequestSessionsDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-    key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)],
+    token: BearerToken,
+    key: BearerKey,
 ) -> User:
     return (await get_caller(security_scopes, ctx, sessions, token, key)).user
 
