@@ -45,7 +45,7 @@ from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_o
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetNotFound
 from pixelfleet.quotas import AccountQuotas, hold_account
-from pixelfleet.storage import Storage, StoredObjectMissing
+from pixelfleet.storage import StagedObject, Storage, StoredObjectMissing
 from pixelfleet.webhooks.targets import check_callback_url
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -142,7 +142,7 @@ async def submit_task(
     session: AsyncSession,
     storage: Storage,
     user: User,
-    upload: bytes,
+    upload: StagedObject,
     raw_pipeline: str,
     limits: ImageLimits,
     quotas: AccountQuotas,
@@ -151,22 +151,25 @@ async def submit_task(
     callback_url: str | None = None,
     allow_private_callback: bool = False,
 ) -> Submission:
-    """Validates the upload and pipeline, stores the upload, debits the cost and queues the task,
-    all in the caller's transaction; the task is dispatched to the workers once that transaction
-    commits (`db.after_commit`). The same key with the same request returns the first task.
-    A `callback_url` (an empty one counts as none) receives the task's final event. A new task
-    must fit in the account's `max_active_tasks_per_user` (a replay is never refused by it).
+    """Validates the upload and pipeline, stores the upload (staged in `storage` as it arrived),
+    debits the cost and queues the task, all in the caller's transaction; the task is
+    dispatched to the workers once that transaction commits (`db.after_commit`). The same key
+    with the same request returns the first task. A `callback_url` (an empty one counts as
+    none) receives the task's final event. A new task must fit in the account's
+    `max_active_tasks_per_user` (a replay is never refused by it).
 
-    The header sniff and the upload's write come before the first query, so the transaction
-    (on SQLite, the write lock) lasts only for the rows it reads and writes."""
+    The header sniff and the upload's store come before the first query, so the transaction
+    (on SQLite, the write lock) lasts only for the rows it reads and writes. A refused upload
+    is never stored (the caller discards what was staged)."""
     _check_idempotency_key(idempotency_key)
     if callback_url:
         check_callback_url(callback_url, allow_private_targets=allow_private_callback)
     callback_url = callback_url or None
-    source = sniff(upload, limits)
+    data = upload.read()
+    source = sniff(data, limits)
     task_id = uuid.uuid4()
     source_key = f"sources/{task_id}"
-    await storage.put(source_key, upload)
+    await upload.store(source_key)
     try:
         pipeline = await _resolve_pipeline(session, user, raw_pipeline, limits)
         plan = prepare(source, pipeline, limits)  # refuses impossible work up front
@@ -186,7 +189,7 @@ async def submit_task(
             source_format=source.format,
             source_width=source.width,
             source_height=source.height,
-            source_bytes=len(upload),
+            source_bytes=len(data),
             attempts=0,
             outputs=[],
             callback_url=callback_url,
@@ -194,7 +197,7 @@ async def submit_task(
         )
         # Only a keyed request is ever compared with another: hash the upload only then.
         fingerprint = (
-            _request_fingerprint(upload, pipeline, callback_url) if idempotency_key else ""
+            _request_fingerprint(data, pipeline, callback_url) if idempotency_key else ""
         )
         submission = await _record_submission(
             session, user, task, idempotency_key, fingerprint, quotas

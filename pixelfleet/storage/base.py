@@ -2,17 +2,40 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class StoredObjectMissing(LookupError):
     """The key names no stored object (expired or deleted)."""
 
 
+class StagedObject(Protocol):
+    """An object being written as its bytes arrive (an upload, say), not yet under a key.
+
+    `file` takes the bytes: its writes are quick enough for the event loop (a local file, or
+    memory), so a stream is written chunk by chunk without a thread hop per chunk. `store`
+    puts what was written under its key (for a local file, a rename: no second write);
+    `discard` drops it, and does nothing once it is stored."""
+
+    file: BinaryIO
+
+    def read(self) -> bytes:
+        """Every byte written so far (wherever the file's position is)."""
+        ...
+
+    async def store(self, key: str) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 class Storage(Protocol):
     """Opaque keys to bytes. Keys are made by PixelFleet, never taken from users."""
 
     async def put(self, key: str, data: bytes) -> None: ...
+
+    def stage(self) -> StagedObject:
+        """A new object to write now and store under a key later."""
+        ...
 
     async def get(self, key: str) -> bytes: ...
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from boto3.session import Session
 from botocore.config import Config
@@ -29,6 +30,41 @@ _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 def _names_a_missing_object(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _MISSING_CODES
+
+
+STAGED_IN_MEMORY_BYTES = 8 * 1024 * 1024
+"""A staged object is kept in memory up to this size, then in a temporary file."""
+
+
+class S3Staged:
+    """A staged object: spooled locally, sent to the bucket in one PUT by `store`."""
+
+    def __init__(self, storage: S3Storage) -> None:
+        self._storage = storage
+        self.file: BinaryIO = cast(
+            "BinaryIO",
+            tempfile.SpooledTemporaryFile(max_size=STAGED_IN_MEMORY_BYTES),  # noqa: SIM115 (closed by discard)
+        )
+        self._open = True
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+    async def store(self, key: str) -> None:
+        if not self._open:
+            raise ValueError("this staged object was stored or discarded already")
+        name = self._storage.object_key(key)
+        self.file.seek(0)
+        storage = self._storage
+        await asyncio.to_thread(
+            storage.client.put_object, Bucket=storage.bucket, Key=name, Body=self.file
+        )
+        self.discard()
+
+    def discard(self) -> None:
+        self.file.close()
+        self._open = False
 
 
 class S3Storage:
@@ -74,6 +110,9 @@ class S3Storage:
     async def put(self, key: str, data: bytes) -> None:
         name = self.object_key(key)
         await asyncio.to_thread(self.client.put_object, Bucket=self.bucket, Key=name, Body=data)
+
+    def stage(self) -> S3Staged:
+        return S3Staged(self)
 
     async def get(self, key: str) -> bytes:
         self.object_key(key)  # refuse a bad key before taking a thread

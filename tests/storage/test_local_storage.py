@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from pixelfleet.storage import LocalStorage, StoredObjectMissing
+from pixelfleet.storage.local import STAGING_DIR, STALE_STAGED_SECONDS
 
 
 async def test_objects_round_trip_and_stream_in_chunks(tmp_path: Path) -> None:
@@ -47,3 +50,29 @@ async def test_keys_cannot_leave_the_storage_root(tmp_path: Path, key: str) -> N
     with pytest.raises(ValueError, match="invalid storage key"):
         await storage.put(key, b"data")
     assert not (tmp_path / "outside").exists()
+
+
+async def test_a_staged_object_is_written_once_and_renamed_into_place(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    staged = storage.stage()
+    staged.file.write(b"x" * 100_000)
+    (written,) = (tmp_path / STAGING_DIR).iterdir()
+    inode = written.stat().st_ino
+    await staged.store("sources/a")
+    assert (tmp_path / "sources" / "a").stat().st_ino == inode  # the same file, not a copy
+    assert not list((tmp_path / STAGING_DIR).iterdir())
+
+
+async def test_a_staged_file_left_by_an_ended_process_is_deleted_once_stale(
+    tmp_path: Path,
+) -> None:
+    LocalStorage(tmp_path).stage().discard()  # makes the staging directory
+    stale = tmp_path / STAGING_DIR / "upload-stale"
+    fresh = tmp_path / STAGING_DIR / "upload-fresh"
+    stale.write_bytes(b"left behind")
+    fresh.write_bytes(b"being written")
+    long_ago = time.time() - STALE_STAGED_SECONDS - 60
+    os.utime(stale, (long_ago, long_ago))
+    LocalStorage(tmp_path).stage().discard()
+    assert not stale.exists()
+    assert fresh.exists()

@@ -138,3 +138,30 @@ async def test_a_local_path_is_given_only_where_it_holds_the_objects_bytes(
         assert path.read_bytes() == DATA
     else:
         assert path is None
+
+
+async def test_a_staged_object_is_stored_under_its_key_with_every_byte_written(
+    storage: Storage,
+) -> None:
+    staged = storage.stage()
+    for start in range(0, len(DATA), 65536):
+        staged.file.write(DATA[start : start + 65536])
+    staged.file.seek(0)  # where the object is read from does not matter
+    assert staged.read() == DATA
+    assert not await storage.exists("sources/staged")
+    await staged.store("sources/staged")
+    assert await storage.get("sources/staged") == DATA
+    staged.discard()  # after it is stored, nothing
+    assert await storage.get("sources/staged") == DATA
+
+
+async def test_a_discarded_staged_object_leaves_nothing_and_cannot_be_stored(
+    storage: Storage,
+) -> None:
+    staged = storage.stage()
+    staged.file.write(DATA)
+    staged.discard()
+    staged.discard()
+    with pytest.raises(ValueError, match="stored or discarded"):
+        await staged.store("sources/staged")
+    assert not await storage.exists("sources/staged")

@@ -35,7 +35,7 @@ from pixelfleet.api.deps import (
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
-from pixelfleet.api.uploads import read_upload
+from pixelfleet.api.uploads import StagingRoute, staged_upload
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.errors import NotFound, QuotaExceededForNow
@@ -58,7 +58,8 @@ from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+# Its requests stage an upload in storage as it arrives (api/uploads.py).
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], route_class=StagingRoute)
 
 # Changes arrive as events through the process's hub at once; after this long without one, a
 # stream or a long-poll reads the record anyway (an event lost on the way only delays).
@@ -126,7 +127,7 @@ async def submit_task(
     ] = None,
 ) -> TaskOut:
     """Queue an image task. The cost is debited now and refunded if the task fails."""
-    upload = await read_upload(file, ctx.settings.max_upload_bytes)
+    upload = staged_upload(file, ctx.settings.max_upload_bytes)
     submission = await jobs.submit_task(
         session,
         ctx.storage,
