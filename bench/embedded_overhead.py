@@ -60,7 +60,9 @@ def baseline(images: list[bytes]) -> float:
 def through_the_platform(images: list[bytes], workers: int) -> tuple[float, list[float]]:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pixelfleet_up(Path(tmp) / "data", workers=workers, env=UNBOUNDED_ACCOUNT) as platform,
+        pixelfleet_up(
+            Path(tmp) / "data", workers=workers, env=UNBOUNDED_ACCOUNT, settled=True
+        ) as platform,
         httpx.Client(base_url=platform.base_url, timeout=60) as http,
     ):
         headers = sign_up(http)

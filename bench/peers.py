@@ -158,7 +158,7 @@ def through_pixelfleet(
 ) -> dict[str, Result]:
     results = {}
     with (
-        pixelfleet_up(data_dir, env=UNBOUNDED_ACCOUNT) as platform,
+        pixelfleet_up(data_dir, env=UNBOUNDED_ACCOUNT, settled=True) as platform,
         httpx.Client(base_url=platform.base_url, timeout=300) as http,
     ):
         headers = sign_up(http)

@@ -169,7 +169,12 @@ def create_doorbell_listener(settings: Settings, index: int) -> DoorbellListener
     if _on_postgresql(settings):
         return PostgresListener(asyncpg_dsn(settings.resolved_database_url))
     if local_datagrams_supported():
-        return DatagramListener(settings.resolved_database_url, settings.jwt_signing_key, index)
+        return DatagramListener(
+            settings.resolved_database_url,
+            settings.jwt_signing_key,
+            index,
+            settings.embedded_workers,
+        )
     return NoDoorbellListener()
 
 

@@ -8,9 +8,20 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Update, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,6 +30,62 @@ from sqlalchemy.sql.base import ExecutableOption
 from pixelfleet.db import newest_first
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, TaskOutput
+
+_TASKS = cast("Table", Task.__table__)
+
+
+def _attempt_statement(which: ColumnElement[bool], *conditions: ColumnElement[bool]) -> Update:
+    """The UPDATE that starts a new attempt of the task `which` picks (if `conditions` hold), for
+    the bound `worker` at the bound `now`. RETURNING hands back what the worker needs in the same
+    round trip. Built once, on the table (no ORM bookkeeping for a row nobody loads): a worker
+    runs it for every task, and building and keying the statement cost more than running it."""
+    now = bindparam("now", type_=_TASKS.c.started_at.type)
+    return (
+        update(_TASKS)
+        .where(which, *conditions)
+        .values(
+            status=RUNNING,
+            worker=bindparam("worker", type_=_TASKS.c.worker.type),
+            attempts=_TASKS.c.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            progress=0,
+            stage="starting",
+        )
+        .returning(
+            _TASKS.c.id,
+            _TASKS.c.user_id,
+            _TASKS.c.attempts,
+            _TASKS.c.source_key,
+            _TASKS.c.pipeline,
+            _TASKS.c.callback_url,
+            _TASKS.c.created_at,
+            _TASKS.c.source_width,
+            _TASKS.c.source_height,
+        )
+    )
+
+
+_TASK_ID = bindparam("task_id", type_=_TASKS.c.id.type)
+_CLAIM = _attempt_statement(_TASKS.c.id == _TASK_ID, _TASKS.c.status == QUEUED)
+_CLAIM_NEXT = _attempt_statement(
+    _TASKS.c.id
+    == (
+        select(_TASKS.c.id)
+        .where(_TASKS.c.status == QUEUED)
+        .order_by(_TASKS.c.created_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    ),
+    _TASKS.c.status == QUEUED,
+)
+_TAKE_OVER = _attempt_statement(
+    _TASKS.c.id == _TASK_ID,
+    _TASKS.c.status == RUNNING,
+    _TASKS.c.worker == bindparam("holder", type_=_TASKS.c.worker.type),
+)
 
 
 @dataclass(frozen=True)
@@ -218,7 +285,7 @@ class TaskRepository:
 
     async def claim(self, task_id: uuid.UUID, worker: str, now: datetime) -> ClaimedTask | None:
         """Takes a queued task for `worker` (a new attempt); what it needs to run, or None."""
-        return await self._start_attempt(Task.id == task_id, worker, now, Task.status == QUEUED)
+        return await self._start_attempt(_CLAIM, worker, now, task_id=task_id)
 
     async def claim_next(self, worker: str, now: datetime) -> ClaimedTask | None:
         """Takes the oldest queued task for `worker` (a new attempt), in one statement; what it
@@ -228,51 +295,19 @@ class TaskRepository:
         LOCKED`), so concurrent workers take different tasks without waiting on each other; on
         SQLite a writer holds the database (`BEGIN IMMEDIATE`), so claims are one at a time.
         Either way the UPDATE re-checks that the task is still queued: one claimer per task."""
-        oldest = (
-            select(Task.id)
-            .where(Task.status == QUEUED)
-            .order_by(Task.created_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        return await self._start_attempt(Task.id == oldest, worker, now, Task.status == QUEUED)
+        return await self._start_attempt(_CLAIM_NEXT, worker, now)
+
+    async def take_over(
+        self, task_id: uuid.UUID, holder: str, worker: str, now: datetime
+    ) -> ClaimedTask | None:
+        """Moves a running task from a worker known to be gone to `worker` (a new attempt)."""
+        return await self._start_attempt(_TAKE_OVER, worker, now, task_id=task_id, holder=holder)
 
     async def _start_attempt(
-        self,
-        which: ColumnElement[bool],
-        worker: str,
-        now: datetime,
-        *conditions: ColumnElement[bool],
+        self, statement: Update, worker: str, now: datetime, **params: Any
     ) -> ClaimedTask | None:
-        # RETURNING hands back what the worker needs in the same round trip as the claim.
         row = (
-            await self.session.execute(
-                update(Task)
-                .where(which, *conditions)
-                .values(
-                    status=RUNNING,
-                    worker=worker,
-                    attempts=Task.attempts + 1,
-                    started_at=now,
-                    heartbeat_at=now,
-                    updated_at=now,
-                    progress=0,
-                    stage="starting",
-                )
-                .returning(
-                    Task.id,
-                    Task.user_id,
-                    Task.attempts,
-                    Task.source_key,
-                    Task.pipeline,
-                    Task.callback_url,
-                    Task.created_at,
-                    Task.source_width,
-                    Task.source_height,
-                )
-                .execution_options(synchronize_session=False)
-            )
+            await self.session.execute(statement, {"worker": worker, "now": now, **params})
         ).one_or_none()
         if row is None:
             return None
@@ -286,14 +321,6 @@ class TaskRepository:
             created_at=row.created_at,
             started_at=now,
             source_pixels=row.source_width * row.source_height,
-        )
-
-    async def take_over(
-        self, task_id: uuid.UUID, holder: str, worker: str, now: datetime
-    ) -> ClaimedTask | None:
-        """Moves a running task from a worker known to be gone to `worker` (a new attempt)."""
-        return await self._start_attempt(
-            Task.id == task_id, worker, now, Task.status == RUNNING, Task.worker == holder
         )
 
     async def record_progress(

@@ -54,6 +54,8 @@ class DoorbellListener(Protocol):
     the task it runs is still its own)."""
     listening: asyncio.Event
     """Set while a ring can reach this listener."""
+    idle: bool
+    """True while the worker waits for a ring (a busy worker passes a ring of work on)."""
 
     async def start(self) -> None: ...
 

@@ -19,6 +19,7 @@ from pixelfleet.bootstrap import create_context, create_doorbell_listener
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import Outcome, Settling, process_oldest_queued
+from pixelfleet.launchers import DoorbellListener
 from pixelfleet.launchers.doorbells import first_of
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
@@ -48,7 +49,8 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
     (`ctx.doorbell`) or the fallback look, whichever comes first. A run's result is settled
     while the next task runs (`Settling`); the last one before it stops, before it stops."""
     ctx.pipelines.warm()  # its pipeline process starts now, not with the first task
-    rung = ctx.doorbell.rung if ctx.doorbell is not None else asyncio.Event()
+    doorbell = ctx.doorbell
+    rung = doorbell.rung if doorbell is not None else asyncio.Event()
     settling = Settling(worker)
     log.info("worker %s started", worker)
     try:
@@ -62,12 +64,26 @@ async def run_worker(ctx: ProcessContext, worker: str, stop: asyncio.Event) -> N
                 outcome = None
                 await asyncio.sleep(1.0)
             if outcome is None:
-                await first_of(stop, rung, within=ctx.settings.worker_poll_seconds)
+                await _wait_for_work(doorbell, stop, rung, ctx.settings.worker_poll_seconds)
             elif outcome != "settling":
                 log.info("worker %s: task finished as %s", worker, outcome)
     finally:
         await settling.finish()
     log.info("worker %s stopped", worker)
+
+
+async def _wait_for_work(
+    doorbell: DoorbellListener | None, stop: asyncio.Event, rung: asyncio.Event, within: float
+) -> None:
+    """Waits for a ring or the fallback look; only meanwhile is the worker idle (a ring heard
+    at any other time is passed on to another worker)."""
+    if doorbell is not None:
+        doorbell.idle = True
+    try:
+        await first_of(stop, rung, within=within)
+    finally:
+        if doorbell is not None:
+            doorbell.idle = False
 
 
 async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:

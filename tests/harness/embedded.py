@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.harness.cpu import wait_until_idle
 from tests.harness.ports import free_port
 
 
@@ -34,8 +35,11 @@ class RunningPlatform:
 
 @contextmanager
 def pixelfleet_up(
-    data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2
+    data_dir: Path, *, env: dict[str, str] | None = None, workers: int = 2, settled: bool = False
 ) -> Iterator[RunningPlatform]:
+    """A served `pixelfleet up`, once its API is ready; with `settled`, once its whole tree is
+    idle too (its worker and scheduler processes take seconds of CPU to start, after the API
+    answers: a benchmark that began meanwhile would time their start-up with its work)."""
     port = free_port()
     log_path = data_dir.parent / f"up-{port}.log"
     environment = {
@@ -81,6 +85,8 @@ def pixelfleet_up(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"pixelfleet up did not get ready:\n{platform.log()}")
             time.sleep(0.1)
+        if settled:
+            wait_until_idle(process.pid, within=120)
         yield platform
     finally:
         if process.poll() is None:

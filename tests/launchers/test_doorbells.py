@@ -1,5 +1,5 @@
-"""The embedded workers' doorbell: a ring reaches every worker of its queue, over abstract
-datagram sockets on one machine and over LISTEN/NOTIFY on PostgreSQL."""
+"""The embedded workers' doorbell, over abstract datagram sockets on one machine (a ring of
+work wakes one idle worker; a busy one passes it on) and over LISTEN/NOTIFY on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from pixelfleet.db import create_engine
 from pixelfleet.launchers.doorbells import (
+    CANCEL,
     DatagramDoorbell,
     DatagramListener,
     PostgresDoorbell,
@@ -35,31 +36,125 @@ async def rung(listener: DatagramListener | PostgresListener) -> None:
     await asyncio.wait_for(listener.rung.wait(), RING_WITHIN)
 
 
-async def listening(queue: str, *indexes: int) -> list[DatagramListener]:
-    listeners = [DatagramListener(queue, KEY, index) for index in indexes]
+async def listening(
+    queue: str, *indexes: int, workers: int | None = None, idle: bool = True
+) -> list[DatagramListener]:
+    count = workers if workers is not None else len(indexes)
+    listeners = [DatagramListener(queue, KEY, index, count) for index in indexes]
     for listener in listeners:
+        listener.idle = idle
         await listener.start()
     return listeners
 
 
+async def after_what_came_before(doorbell: DatagramDoorbell, *workers: DatagramListener) -> None:
+    """Returns once each worker has heard a cancel rung now: whatever the doorbell sent each of
+    them before it has arrived."""
+    for worker in workers:
+        worker.cancelled.clear()
+    await doorbell.ring_cancelled()
+    for worker in workers:
+        await asyncio.wait_for(worker.cancelled.wait(), RING_WITHIN)
+
+
+async def test_a_ring_of_work_wakes_one_idle_worker_and_the_next_ring_the_next() -> None:
+    queue = a_queue()
+    first, second = await listening(queue, 0, 1)
+    doorbell = DatagramDoorbell(queue, KEY, workers=2)
+    try:
+        await doorbell.ring()
+        await rung(first)
+        await after_what_came_before(doorbell, first, second)
+        assert not second.rung.is_set()
+        assert not first.idle  # taken by the ring it heard
+
+        second.idle = True
+        await doorbell.ring()
+        await rung(second)
+        await after_what_came_before(doorbell, first, second)
+        assert not second.idle
+    finally:
+        await doorbell.close()
+        for worker in (first, second):
+            await worker.close()
+
+
 @pytest.mark.parametrize(
-    ("listeners", "known_to_the_ringer"),
+    "known_to_the_ringer",
     [
-        pytest.param(2, 2, id="as-many-as-it-knows"),
+        pytest.param(3, id="as-many-as-it-knows"),
         # `pixelfleet up --workers 3` while a command run beside it has the default count.
-        pytest.param(3, 1, id="beyond-the-count-it-knows"),
+        pytest.param(1, id="fewer-than-there-are"),
     ],
 )
-async def test_a_ring_wakes_every_worker_of_its_queue(
-    listeners: int, known_to_the_ringer: int
+async def test_a_busy_worker_passes_a_ring_of_work_on_to_an_idle_one(
+    known_to_the_ringer: int,
 ) -> None:
     queue = a_queue()
-    workers = await listening(queue, *range(listeners))
+    busy, also_busy = await listening(queue, 0, 1, workers=3, idle=False)
+    (idle,) = await listening(queue, 2, workers=3)
     doorbell = DatagramDoorbell(queue, KEY, workers=known_to_the_ringer)
+    try:
+        await doorbell.ring()  # to worker 0 first
+        await rung(idle)
+        assert busy.rung.is_set()  # it looks at the queue after its task all the same
+        assert not idle.idle
+    finally:
+        await doorbell.close()
+        for worker in (busy, also_busy, idle):
+            await worker.close()
+
+
+async def test_a_ring_of_work_that_only_busy_workers_hear_ends_once_each_heard_it() -> None:
+    queue = a_queue()
+    workers = await listening(queue, 0, 1, 2, workers=3, idle=False)
+    doorbell = DatagramDoorbell(queue, KEY, workers=3)
     try:
         await doorbell.ring()
         for worker in workers:
             await rung(worker)
+        for worker in workers:
+            worker.rung.clear()
+        first, last = workers[0], workers[-1]
+        # Passed on by the last, it would come round to the first again: a cancel sent after
+        # it from the last one's socket arrives after it.
+        last.sender.send(CANCEL, first.address)
+        await asyncio.wait_for(first.cancelled.wait(), RING_WITHIN)
+        assert not first.rung.is_set()
+    finally:
+        await doorbell.close()
+        for worker in workers:
+            await worker.close()
+
+
+async def test_a_ring_of_work_skips_a_worker_that_is_not_there() -> None:
+    queue = a_queue()
+    (busy,) = await listening(queue, 0, workers=3, idle=False)
+    (idle,) = await listening(queue, 2, workers=3)  # worker 1 is restarting
+    doorbell = DatagramDoorbell(queue, KEY, workers=3)
+    try:
+        await doorbell.ring()
+        await rung(idle)
+    finally:
+        await doorbell.close()
+        await busy.close()
+        await idle.close()
+
+
+@pytest.mark.parametrize(
+    ("listeners", "known_to_the_ringer"),
+    [pytest.param(2, 2, id="as-many-as-it-knows"), pytest.param(3, 1, id="beyond-that-count")],
+)
+async def test_a_cancel_reaches_every_worker_of_its_queue(
+    listeners: int, known_to_the_ringer: int
+) -> None:
+    queue = a_queue()
+    workers = await listening(queue, *range(listeners), idle=False)
+    doorbell = DatagramDoorbell(queue, KEY, workers=known_to_the_ringer)
+    try:
+        await doorbell.ring_cancelled()
+        for worker in workers:
+            await asyncio.wait_for(worker.cancelled.wait(), RING_WITHIN)
     finally:
         await doorbell.close()
         for worker in workers:
@@ -86,6 +181,7 @@ async def test_a_ring_reaches_only_its_own_queue(other_deployment: str) -> None:
         a_queue() if other_deployment == "another-database" else ours,
         KEY if other_deployment == "another-database" else KEY + "2",
         0,
+        1,
     )
     (mine,) = await listening(ours, 0)
     await theirs.start()
@@ -135,7 +231,7 @@ async def test_rings_nobody_hears_or_that_overflow_a_worker_are_harmless() -> No
 
 
 async def test_a_second_listener_for_the_same_worker_is_refused_quietly() -> None:
-    first, second = await listening(a_queue(), 0, 0)
+    first, second = await listening(a_queue(), 0, 0, workers=1)
     try:
         assert first.listening.is_set()
         assert not second.listening.is_set()  # it goes on with its fallback look only

@@ -14,7 +14,7 @@ import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import Outcome, Settling
-from pixelfleet.storage.base import Storage
+from pixelfleet.storage.base import StagedObject, Storage
 from pixelfleet.worker.embedded import run_worker
 from tests.api_helpers import sign_up, submit
 from tests.records import stored_task
@@ -37,6 +37,9 @@ class HeldResultWrites:
             self.holding.set()
             await self.release.wait()
         await self.inner.put(key, data)
+
+    def stage(self) -> StagedObject:
+        return self.inner.stage()
 
     async def get(self, key: str) -> bytes:
         return await self.inner.get(key)
