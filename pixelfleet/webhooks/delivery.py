@@ -27,6 +27,7 @@ import httpx
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
 from pixelfleet.observability.metrics import WEBHOOK_DELIVERIES
+from pixelfleet.outbound import outbound_client
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.repository import (
     FAILED,
@@ -75,14 +76,9 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
 
 
 def webhook_client(settings: Settings) -> httpx.AsyncClient:
-    """An HTTP client for webhooks: no redirects, no proxies or .netrc from the environment, and
-    no kept-alive connections (a pinned address may serve several hosts)."""
-    return httpx.AsyncClient(
-        timeout=settings.webhook_timeout_seconds,
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(max_keepalive_connections=0),
-    )
+    """An HTTP client for webhooks (`pixelfleet.outbound`: no redirects, no proxies or .netrc
+    from the environment, no kept-alive connections)."""
+    return outbound_client(settings.webhook_timeout_seconds)
 
 
 def _describe(exc: BaseException) -> str:
@@ -123,7 +119,7 @@ async def _send(
         DELIVERY_HEADER: str(delivery.id),
         SIGNATURE_HEADER: signature,
     }
-    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
+    extensions = target.extensions
     try:
         # The whole exchange is bounded, not each read: a receiver that trickles bytes is cut off.
         async with (

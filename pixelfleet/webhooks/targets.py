@@ -1,4 +1,5 @@
-"""Where webhooks may go: the guard against server-side request forgery.
+"""Where webhooks may go: the guard of `pixelfleet.outbound` (against server-side request
+forgery), applied to callback URLs.
 
 At submission a callback URL must be a plain http(s) URL without credentials, and not a literal
 private address or `localhost`. At delivery its host is resolved again and refused when ANY of
@@ -8,156 +9,41 @@ resolves differently a moment later (DNS rebinding) cannot steer it inside the n
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
-from dataclasses import dataclass, field
-from urllib.parse import SplitResult, urlsplit
-
-import httpx
-
 from pixelfleet.errors import FieldError, InvalidInput
+from pixelfleet.outbound import (
+    MAX_URL_LENGTH,
+    PinnedRequest,
+    UrlRefused,
+    check_url,
+    pinned_request,
+)
 
-MAX_CALLBACK_URL_LENGTH = 2048
-ALLOWED_SCHEMES = frozenset({"http", "https"})
+MAX_CALLBACK_URL_LENGTH = MAX_URL_LENGTH
 FIELD = "callback_url"
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052).
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 class TargetRefused(Exception):
     """A delivery target that is not a public address (never retried)."""
 
 
-def _refuse(message: str) -> InvalidInput:
-    return InvalidInput(f"The callback_url {message}.", errors=[FieldError(FIELD, message)])
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """Whether `address` is a globally routable unicast address. An IPv4-mapped address is the
-    IPv4 address inside it; 6to4 and NAT64 addresses must be public outside and inside."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_public_address(address.ipv4_mapped)
-        inner = _embedded_ipv4(address)
-        if inner is not None and not is_public_address(inner):
-            return False
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
-
-
-def _literal_address(host: str) -> IPAddress | None:
-    """The address a host names literally, including the short IPv4 forms (`127.1`,
-    `2130706433`, `0x7f.1`) that resolvers accept."""
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if host.isascii() and host.replace(".", "").isalnum():
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    return None
-
-
-def _is_local_name(host: str) -> bool:
-    return host == "localhost" or host.endswith(".localhost")
-
-
-def _host_of(parts: SplitResult) -> str:
-    return (parts.hostname or "").rstrip(".").lower()
-
-
 def check_callback_url(url: str, *, allow_private_targets: bool = False) -> str:
     """The URL, if webhooks may be sent to it; else `InvalidInput` naming `callback_url`."""
-    if len(url) > MAX_CALLBACK_URL_LENGTH:
-        raise _refuse(f"must be at most {MAX_CALLBACK_URL_LENGTH} characters")
-    if any(char.isspace() or not char.isprintable() for char in url):
-        raise _refuse("must not contain spaces or control characters")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a port that is not a number from 0 to 65535)
-    except ValueError:
-        raise _refuse("is not a valid URL") from None
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
-        raise _refuse("must be an http or https URL")
-    if parts.username is not None or parts.password is not None:
-        raise _refuse("must not contain credentials (user:password@)")
-    host = _host_of(parts)
-    if not host:
-        raise _refuse("must name a host")
+        return check_url(url, allow_private=allow_private_targets)
+    except UrlRefused as exc:
+        raise InvalidInput(
+            f"The callback_url {exc}.", errors=[FieldError(FIELD, str(exc))]
+        ) from None
+
+
+async def delivery_target(url: str, *, allow_private_targets: bool) -> PinnedRequest:
+    """Where to send a webhook for `url`: `TargetRefused` when it may not be sent there (the
+    host has a non-public address, say), `OSError` when it cannot be resolved now (worth
+    trying again later)."""
     try:
-        httpx.URL(url)  # what the sender will parse: an invalid international name fails here
-    except httpx.InvalidURL:
-        raise _refuse("is not a valid URL") from None
-    if not allow_private_targets:
-        address = _literal_address(host)
-        if _is_local_name(host) or (address is not None and not is_public_address(address)):
-            raise _refuse(
-                "must be a public address (private, loopback and local hosts are refused)"
-            )
-    return url
-
-
-@dataclass(frozen=True)
-class DeliveryTarget:
-    """Where one request goes: `url` (with the checked address in place of the host name when
-    the address is pinned), and the headers and TLS name that keep the original host visible."""
-
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    sni_hostname: str | None = None
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to (raises `OSError` when it does not)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-async def delivery_target(url: str, *, allow_private_targets: bool) -> DeliveryTarget:
-    """Where to send a webhook for `url`: `TargetRefused` when the host has a non-public address,
-    `OSError` when it cannot be resolved now (worth trying again later)."""
-    try:
-        check_callback_url(url, allow_private_targets=allow_private_targets)
-    except InvalidInput as exc:
-        raise TargetRefused(exc.errors[0].message if exc.errors else exc.detail) from None
-    if allow_private_targets:
-        return DeliveryTarget(url)
-    parsed = httpx.URL(url)
-    host = parsed.raw_host.decode("ascii").rstrip(".")  # international names in IDNA form
-    https = parsed.scheme == "https"
-    port = parsed.port or (443 if https else 80)
-    resolved = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await _resolve(host, port)]
-    if not resolved:
-        raise OSError(f"{host} has no address")
-    if not all(is_public_address(address) for address in resolved):
-        # The address itself is not named: it would tell users about the internal network.
-        raise TargetRefused(
-            "the callback host resolves to a private, loopback or otherwise non-public address"
-        )
-    return DeliveryTarget(
-        str(parsed.copy_with(host=str(resolved[0]))),
-        headers={"Host": parsed.netloc.decode("ascii")},
-        sni_hostname=host if https else None,
-    )
+        return await pinned_request(url, allow_private=allow_private_targets)
+    except UrlRefused as exc:
+        message = str(exc)
+        if message.startswith("resolves to"):
+            message = f"the callback host {message}"
+        raise TargetRefused(message) from None

@@ -10,9 +10,9 @@ import json
 import httpx
 import pytest
 
+from pixelfleet import outbound
 from pixelfleet.context import ProcessContext
 from pixelfleet.settings import Settings
-from pixelfleet.webhooks import targets
 from pixelfleet.webhooks.delivery import deliver_due
 from tests.api_helpers import PROBLEM, balance_of, sign_up
 from tests.webhooks.receiver import Receiver
@@ -98,7 +98,7 @@ async def test_a_name_with_any_private_address_is_refused_at_delivery(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(
-        targets, "_resolve", _resolving({"hooks.example.com": ["93.184.215.14", "10.1.2.3"]})
+        outbound, "resolve", _resolving({"hooks.example.com": ["93.184.215.14", "10.1.2.3"]})
     )
     headers = await sign_up(client, "rebind@example.com")
     task_id = await _task_with_callback(
@@ -123,8 +123,8 @@ async def test_a_public_name_is_sent_to_the_address_that_was_checked(
     """The request goes to the resolved, checked address with the name in its Host header: a
     second lookup (which a rebinding DNS server could answer differently) never happens. The
     receiver's loopback address stands in for a public one here."""
-    monkeypatch.setattr(targets, "_resolve", _resolving({"hooks.example.com": ["127.0.0.1"]}))
-    monkeypatch.setattr(targets, "is_public_address", lambda address: True)
+    monkeypatch.setattr(outbound, "resolve", _resolving({"hooks.example.com": ["127.0.0.1"]}))
+    monkeypatch.setattr(outbound, "is_public_address", lambda address: True)
     headers = await sign_up(client, "pinned@example.com")
     task_id = await _task_with_callback(
         client, ctx, headers, f"http://hooks.example.com:{receiver.port}/hook?x=1"

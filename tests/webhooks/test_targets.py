@@ -6,13 +6,13 @@ import ipaddress
 
 import pytest
 
+from pixelfleet import outbound
 from pixelfleet.errors import InvalidInput
-from pixelfleet.webhooks import targets
+from pixelfleet.outbound import is_public_address
 from pixelfleet.webhooks.targets import (
     TargetRefused,
     check_callback_url,
     delivery_target,
-    is_public_address,
 )
 
 
@@ -110,7 +110,7 @@ async def test_an_https_target_is_pinned_with_its_name_for_host_and_tls(
         assert (host, port) == ("hooks.example.com", 443)
         return ["2606:4700:4700::1111", "1.1.1.1"]
 
-    monkeypatch.setattr(targets, "_resolve", resolve)
+    monkeypatch.setattr(outbound, "resolve", resolve)
     target = await delivery_target("https://Hooks.Example.com/in?a=1", allow_private_targets=False)
     assert target.url == "https://[2606:4700:4700::1111]/in?a=1"
     assert target.headers == {"Host": "hooks.example.com"}
@@ -124,7 +124,7 @@ async def test_an_international_name_is_resolved_and_sent_in_its_idna_form(
         assert (host, port) == ("xn--bcher-kva.example", 8443)
         return ["1.1.1.1"]
 
-    monkeypatch.setattr(targets, "_resolve", resolve)
+    monkeypatch.setattr(outbound, "resolve", resolve)
     target = await delivery_target("https://bücher.example:8443/x", allow_private_targets=False)
     assert target.url == "https://1.1.1.1:8443/x"
     assert target.headers == {"Host": "xn--bcher-kva.example:8443"}
