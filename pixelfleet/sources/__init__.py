@@ -1,0 +1,2 @@
+"""Where a task's image comes from, besides an upload in the request: a URL the platform fetches
+(`fetch`), and the errors every source kind answers with (`errors`)."""
