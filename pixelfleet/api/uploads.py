@@ -88,7 +88,9 @@ class _StagingParser(MultiPartParser):
     def on_headers_finished(self) -> None:
         super().on_headers_finished()
         part = self._current_part
-        if part.file is not None:
+        # Only the first file part is staged: a body of many small file parts must not hold a
+        # file open for each (the others stay Starlette's spools, in memory, and are unused).
+        if part.file is not None and not self._staged:
             part.file.file.close()  # Starlette's spool, still empty
             staged = self._storage.stage()
             self._staged.append(staged)

@@ -116,3 +116,36 @@ async def test_a_body_cut_off_mid_upload_leaves_nothing_staged(
     assert response.status_code in {400, 422}, response.text
     assert _staged(ctx) == []
     assert _sources(ctx) == []
+
+
+async def test_only_the_first_file_part_is_staged(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """A body of many file parts holds one staged file, not one per part."""
+    headers = await sign_up(client, "many-files@example.com")
+    image = noise_png((64, 64))
+    head, _, tail = _multipart(image, {})
+    staged_while_sent: list[int] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head + image + b"\r\n"
+        for index in range(50):
+            yield (
+                f"--{BOUNDARY}\r\n"
+                f'Content-Disposition: form-data; name="extra"; filename="junk{index}.bin"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+                "junk\r\n"
+            ).encode()
+            staged_while_sent.append(len(_staged(ctx)))
+        yield tail.removeprefix(b"\r\n")
+
+    response = await client.post(
+        "/v1/tasks",
+        headers={**headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+        content=body(),
+    )
+    assert response.status_code == 202, response.text
+    assert set(staged_while_sent) == {1}
+    [source] = _sources(ctx)
+    assert source.read_bytes() == image
+    assert _staged(ctx) == []
