@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     # How often the upkeep sends the deliveries that came due (the retries).
     webhook_sweep_seconds: float = Field(default=5.0, gt=0)
 
+    # Image sources a task names by URL (`{"source": {"url": ...}}`): the whole fetch, however
+    # slowly its bytes come, must end within this; private and loopback hosts only in tests.
+    source_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    source_allow_private_urls: bool = False
+
     @field_validator("database_url")
     @classmethod
     def _with_the_async_driver(cls, url: str | None) -> str | None:
@@ -176,6 +181,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholder_secrets_in_production(self) -> Settings:
         if self.env == "production":
+            if self.source_allow_private_urls:
+                raise ValueError(
+                    "PIXELFLEET_SOURCE_ALLOW_PRIVATE_URLS must be false in production: it lets "
+                    "any user make the API fetch from the internal network"
+                )
             self._refuse_weak_secrets()
             if self.password_hashing != "standard":  # noqa: S105 (a cost, not a secret)
                 raise ValueError("PIXELFLEET_PASSWORD_HASHING must be standard in production")

@@ -68,3 +68,9 @@ def test_the_api_will_not_start_in_production_on_a_placeholder(tmp_path: Path) -
     )
     assert started.returncode != 0
     assert "PIXELFLEET_JWT_SECRET" in started.stderr
+
+
+def test_production_refuses_to_fetch_image_sources_from_private_addresses() -> None:
+    with pytest.raises(ValidationError, match="PIXELFLEET_SOURCE_ALLOW_PRIVATE_URLS"):
+        Settings(env="production", jwt_secret=STRONG, source_allow_private_urls=True)
+    assert not Settings(env="production", jwt_secret=STRONG).source_allow_private_urls

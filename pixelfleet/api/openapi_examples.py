@@ -6,9 +6,12 @@ validates against its schema."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from http import HTTPStatus
 from typing import Any
+
+from pydantic import BaseModel
 
 from pixelfleet.api.problems import PROBLEM_MEDIA_TYPE, VALIDATION_TITLE, invalid_fields_detail
 from pixelfleet.errors import PROBLEM_BASE, PixelFleetError
@@ -98,6 +101,16 @@ def problem_examples(status: int, description: str) -> dict[str, Any]:
             value["errors"] = _VALIDATION_EXAMPLE
         examples[slug] = {"summary": title, "value": value}
     return examples
+
+
+def document_models(openapi: dict[str, Any], models: Iterable[type[BaseModel]]) -> None:
+    """Adds `models` (bodies a route reads itself, named in its `openapi_extra`) to the
+    document's component schemas, as FastAPI adds the models it sees."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
 
 
 def document_examples(openapi: dict[str, Any]) -> None:

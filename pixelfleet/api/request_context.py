@@ -15,8 +15,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelfleet import row_security
-from pixelfleet.api.openapi_examples import document_examples
+from pixelfleet.api.openapi_examples import document_examples, document_models
 from pixelfleet.api.problems import document_problems
+from pixelfleet.api.submissions import SUBMISSION_MODELS
 from pixelfleet.observability import log_context
 from pixelfleet.observability.log_context import REQUEST_ID_HEADER
 
@@ -73,6 +74,7 @@ class PixelFleetAPI(FastAPI):
         if self.openapi_schema is not None:
             return self.openapi_schema
         schema = super().openapi()
+        document_models(schema, SUBMISSION_MODELS)
         document_problems(schema)
         document_examples(schema)
         for path in schema.get("paths", {}).values():

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 
 from fastapi import Request, params
 from fastapi.routing import APIRoute
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelfleet.client_text import (
@@ -168,6 +168,25 @@ def _is_json(content_type: bytes) -> bool:
     )
 
 
+def problem_in_form(form: FormData) -> FieldError | None:
+    """The first text of a parsed form (field names, values, file names) that breaks the rule:
+    for this module's check, and for a route that parses its form itself."""
+    for name, value in form.multi_items():
+        field = printable(name)
+        problem = problem_with(name)
+        if problem is not None:
+            return FieldError(field, f"is a field name that {problem}")
+        if isinstance(value, UploadFile):
+            problem = problem_with(value.filename or "")
+            if problem is not None:
+                return FieldError(field, f"has a file name that {problem}")
+        else:
+            problem = problem_with(value, multiline=True)
+            if problem is not None:
+                return FieldError(field, problem)
+    return None
+
+
 async def _problem_in_body(request: Request, route: APIRoute) -> FieldError | None:
     body_field = route.body_field
     if body_field is None:
@@ -177,21 +196,7 @@ async def _problem_in_body(request: Request, route: APIRoute) -> FieldError | No
         kept = request.scope.get(FORM_BODY_KEY)
         if content_type == URLENCODED and kept is not None:
             return _problem_in_pairs(bytes(kept), multiline_values=True)
-        form = await request.form()  # what FastAPI parsed, kept by Starlette
-        for name, value in form.multi_items():
-            field = printable(name)
-            problem = problem_with(name)
-            if problem is not None:
-                return FieldError(field, f"is a field name that {problem}")
-            if isinstance(value, UploadFile):
-                problem = problem_with(value.filename or "")
-                if problem is not None:
-                    return FieldError(field, f"has a file name that {problem}")
-            else:
-                problem = problem_with(value, multiline=True)
-                if problem is not None:
-                    return FieldError(field, problem)
-        return None
+        return problem_in_form(await request.form())  # what FastAPI parsed, kept by Starlette
     raw = await request.body()  # kept by Starlette since FastAPI read it
     if _JSON_ESCAPE not in raw and _SURROGATE_LEAD_BYTE not in raw:
         return None

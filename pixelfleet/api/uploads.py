@@ -46,6 +46,10 @@ def staged_upload(file: UploadFile, limit: int) -> StagedObject:
     return file.staged
 
 
+STAGED_FIELD = "file"
+"""The form field whose file part is staged."""
+
+
 class StagedUploadFile(UploadFile):
     """A file part written into a staged object, up to one byte over the limit (enough to tell
     it is too large; the body limit outside bounds what is read and dropped)."""
@@ -88,9 +92,9 @@ class _StagingParser(MultiPartParser):
     def on_headers_finished(self) -> None:
         super().on_headers_finished()
         part = self._current_part
-        # Only the first file part is staged: a body of many small file parts must not hold a
-        # file open for each (the others stay Starlette's spools, in memory, and are unused).
-        if part.file is not None and not self._staged:
+        # Only the first file part named `file` is staged: a body of many small file parts must
+        # not hold a file open for each (the others stay Starlette's spools, and are unused).
+        if part.file is not None and part.field_name == STAGED_FIELD and not self._staged:
             part.file.file.close()  # Starlette's spool, still empty
             staged = self._storage.stage()
             self._staged.append(staged)

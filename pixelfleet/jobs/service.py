@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,14 +91,17 @@ async def _replay(
     return Submission(task, created=False)
 
 
-def _preset_requested(raw_pipeline: str) -> str | None:
-    """The preset name when the pipeline field is `{"preset": NAME}`, else None. The field is
-    JSON inside a form field, so its strings are held to the rule for client text here, where
-    they are decoded (the API's edge sees only the JSON text)."""
-    try:
-        document = json.loads(raw_pipeline)
-    except (ValueError, RecursionError):
-        return None  # parse_pipeline explains what is wrong with it
+def _preset_requested(raw_pipeline: str | Mapping[str, Any]) -> str | None:
+    """The preset name when the pipeline is `{"preset": NAME}`, else None. A form's pipeline
+    field is JSON inside a form field, so its strings are held to the rule for client text here,
+    where they are decoded (the API's edge sees only the JSON text)."""
+    if isinstance(raw_pipeline, str):
+        try:
+            document = json.loads(raw_pipeline)
+        except (ValueError, RecursionError):
+            return None  # parse_pipeline explains what is wrong with it
+    else:
+        document = raw_pipeline
     refuse_unsafe_json(document, "pipeline")
     if not isinstance(document, dict) or "preset" not in document:
         return None
@@ -111,7 +115,7 @@ def _preset_requested(raw_pipeline: str) -> str | None:
 
 
 async def _resolve_pipeline(
-    session: AsyncSession, user: User, raw_pipeline: str, limits: ImageLimits
+    session: AsyncSession, user: User, raw_pipeline: str | Mapping[str, Any], limits: ImageLimits
 ) -> Pipeline:
     preset = _preset_requested(raw_pipeline)
     if preset is None:
@@ -143,7 +147,7 @@ async def submit_task(
     storage: Storage,
     user: User,
     upload: StagedObject,
-    raw_pipeline: str,
+    raw_pipeline: str | Mapping[str, Any],
     limits: ImageLimits,
     quotas: AccountQuotas,
     *,

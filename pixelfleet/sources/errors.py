@@ -35,3 +35,13 @@ class SourceTooLarge(PixelFleetError):
     slug = "source-too-large"
     title = "Source too large"
     example_detail = "The source is larger than 26214400 bytes (max_upload_bytes)."
+
+
+class SourceExpired(PixelFleetError):
+    """The stored source a task names is gone: its task's files were removed at the end of the
+    retention time (`PIXELFLEET_RESULT_TTL_HOURS`)."""
+
+    status = 410
+    slug = "source-expired"
+    title = "Source expired"
+    example_detail = "The source of task 0b5a... was removed with its task's files."

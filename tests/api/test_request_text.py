@@ -170,7 +170,12 @@ def _request(probe: Probe, headers: dict[str, str]) -> dict[str, Any]:
     content = details.get("requestBody", {}).get("content", {})
     if not content:
         return request
-    media_type, media = next(iter(content.items()))
+    # The body of the probe's kind, where an operation takes several (a JSON body or an upload).
+    wanted = {"json": "application/json", "form": "application/x-www-form-urlencoded"}.get(
+        probe.where, "multipart/form-data"
+    )
+    media_type = wanted if wanted in content else next(iter(content))
+    media = content[media_type]
     values = dict(media["example"])
     if probe.where in {"json", "form", "multipart"}:
         current = values.get(probe.name)

@@ -174,6 +174,8 @@ def platform(
         "PIXELFLEET_RAZORPAY_KEY_SECRET": razorpay.key_secret,
         "PIXELFLEET_RAZORPAY_WEBHOOK_SECRET": razorpay.webhook_secret,
         "PIXELFLEET_RAZORPAY_BASE_URL": razorpay.base_url,
+        # A generated source URL names a made-up public host: never waited on for long.
+        "PIXELFLEET_SOURCE_FETCH_TIMEOUT_SECONDS": "2",
     }
     with pixelfleet_up(data_dir, env=env, workers=1) as running:
         yield running
@@ -280,6 +282,13 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         "POST /v1/me/api-keys": [{"name": "bot", "scopes": ["tasks:read", "tasks:write"]}],
     }
     well_formed = {label: [{"body": body} for body in each] for label, each in bodies.items()}
+    # A task's image is uploaded, or named in a JSON body (a stored one: nothing is fetched).
+    well_formed["POST /v1/tasks"] = [
+        {"body": body, "media_type": "multipart/form-data"} for body in bodies["POST /v1/tasks"]
+    ] + [
+        {"body": {"source": source, "pipeline": PIPELINES[0]}, "media_type": "application/json"}
+        for source in ({"task": task["id"]}, {"asset": asset.json()["id"]})
+    ]
     well_formed["POST /v1/payments/webhook"] = [signed_webhook(razorpay, hooked)]
     return Caller(
         headers,
@@ -450,7 +459,11 @@ def hostile_cases(
     if not content or operation.label in RAW_BODIES:
         return cases
     media_type, media = next(iter(content.items()))
-    well_formed = [parts["body"] for parts in caller.requests.get(operation.label, [])]
+    well_formed = [
+        parts["body"]
+        for parts in caller.requests.get(operation.label, [])
+        if parts.get("media_type", media_type) == media_type
+    ]
     base = (well_formed or [media.get("example")])[0]
     if not isinstance(base, dict):
         return cases
@@ -480,7 +493,7 @@ def well_formed_cases(
     content = operation.definition.raw.get("requestBody", {}).get("content", {})
     media_type = next(iter(content), "application/json")
     return [
-        operation.Case(path_parameters=known or None, media_type=media_type, **parts)
+        operation.Case(path_parameters=known or None, **{"media_type": media_type, **parts})
         for parts in caller.requests.get(operation.label, [])
     ]
 

@@ -10,13 +10,10 @@ from typing import Annotated
 from fastapi import (
     APIRouter,
     Depends,
-    File,
-    Form,
     Header,
     Query,
     Request,
     Response,
-    UploadFile,
     status,
 )
 from fastapi.responses import StreamingResponse
@@ -35,7 +32,9 @@ from pixelfleet.api.deps import (
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
-from pixelfleet.api.uploads import StagingRoute, staged_upload
+from pixelfleet.api.submissions import SUBMISSION_BODY, read_submission
+from pixelfleet.api.uploads import StagingRoute
+from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.errors import NotFound, QuotaExceededForNow
@@ -55,6 +54,12 @@ from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.jobs.waiting import task_after_change
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pixelfleet.sources.errors import (
+    SourceExpired,
+    SourceRefused,
+    SourceTooLarge,
+    SourceUnreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,7 @@ EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskOut,
     dependencies=[Depends(limit_task_submission)],
+    openapi_extra=SUBMISSION_BODY,
     responses={
         **RATE_LIMITED,
         **problem_responses(
@@ -94,52 +100,48 @@ EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
             ImageTooLarge,
             UnsupportedImage,
             QuotaExceededForNow,
+            TaskNotFound,
+            AssetNotFound,
+            SourceExpired,
+            SourceRefused,
+            SourceUnreachable,
+            SourceTooLarge,
         ),
     },
 )
 async def submit_task(
+    request: Request,
     response: Response,
     user: TaskWriter,
     ctx: ContextDep,
     session: SessionDep,
-    file: Annotated[UploadFile, File(description="The image to process.", examples=["photo.jpg"])],
-    pipeline: Annotated[
-        str,
-        Form(
-            description='JSON: {"operations": [{"op": "resize", "width": 800}], '
-            '"output": {"format": "webp", "quality": 80}}',
-            examples=[
-                '{"operations": [{"op": "resize", "width": 800}], '
-                '"output": {"format": "webp", "quality": 80}}'
-            ],
-        ),
-    ] = "{}",
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", description="Repeat-safe submission key.")
     ] = None,
-    callback_url: Annotated[
-        str | None,
-        Form(
-            description="An http(s) URL that receives a signed POST when the task finishes "
-            "(see GET /v1/me/webhook-secret).",
-            examples=["https://example.com/hooks/pixelfleet"],
-        ),
-    ] = None,
 ) -> TaskOut:
-    """Queue an image task. The cost is debited now and refunded if the task fails."""
-    upload = staged_upload(file, ctx.settings.max_upload_bytes)
-    submission = await jobs.submit_task(
-        session,
-        ctx.storage,
-        user,
-        upload,
-        pipeline,
-        ctx.settings.image_limits,
-        ctx.settings.account_quotas,
-        idempotency_key=idempotency_key,
-        callback_url=callback_url,
-        allow_private_callback=ctx.settings.webhook_allow_private_targets,
-    )
+    """Queue an image task. The cost is debited now and refunded if the task fails.
+
+    The image is uploaded in a `multipart/form-data` body (`file`, `pipeline`, `callback_url`),
+    or named in an `application/json` body: `{"source": {"url": ...}}` (fetched now, from a
+    public host), `{"source": {"task": ID}}` (an earlier task's source) or
+    `{"source": {"asset": ID}}`, with `pipeline` as an object."""
+    # Read after the caller is known, and before the first write (no lock is held meanwhile).
+    body = await read_submission(request, ctx, session, user)
+    try:
+        submission = await jobs.submit_task(
+            session,
+            ctx.storage,
+            user,
+            body.upload,
+            body.pipeline,
+            ctx.settings.image_limits,
+            ctx.settings.account_quotas,
+            idempotency_key=idempotency_key,
+            callback_url=body.callback_url,
+            allow_private_callback=ctx.settings.webhook_allow_private_targets,
+        )
+    finally:
+        body.upload.discard()  # nothing once the task has stored it
     # A new task is dispatched once the request's transaction commits (before this answer).
     log_context.bind(task_id=submission.task.id)
     response.headers["Location"] = f"/v1/tasks/{submission.task.id}"

@@ -1,0 +1,219 @@
+"""The body of `POST /v1/tasks` (and of a quote): a multipart upload, or a JSON document naming
+its source (`{"source": {"url" | "task" | "asset": ...}, "pipeline": {...}, "callback_url"}`).
+
+The route reads its body itself, after the caller is authenticated, since FastAPI declares one
+body per route. What FastAPI and `request_text` did for the form is done here alike: a missing
+or mistyped field is a 422 naming it, and every text is held to the client-text rule."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from python_multipart.multipart import parse_options_header
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+
+from pixelfleet.api.request_text import problem_in_form
+from pixelfleet.api.uploads import StagedUploadFile, staged_upload
+from pixelfleet.client_text import UnsafeText, problem_in_json
+from pixelfleet.context import ProcessContext
+from pixelfleet.errors import FieldError, InvalidInput
+from pixelfleet.models import User
+from pixelfleet.outbound import outbound_client
+from pixelfleet.sources.fetch import fetch_source
+from pixelfleet.sources.schemas import AssetSource, Source, TaskSource, UrlSource
+from pixelfleet.sources.stored import stage_stored_source
+from pixelfleet.storage import StagedObject
+
+MULTIPART = "multipart/form-data"
+JSON = "application/json"
+_SOURCE_KINDS: dict[str, type[BaseModel]] = {
+    "url": UrlSource,
+    "task": TaskSource,
+    "asset": AssetSource,
+}
+EXAMPLE_PIPELINE = {
+    "operations": [{"op": "resize", "width": 800}],
+    "output": {"format": "webp", "quality": 80},
+}
+
+
+EXAMPLE_PIPELINE_TEXT = json.dumps(EXAMPLE_PIPELINE)
+
+
+class TaskUpload(BaseModel):
+    """A task whose image is uploaded in the request (`multipart/form-data`). Documentation
+    only: `read_submission` reads the form."""
+
+    file: str = Field(
+        description="The image to process.",
+        examples=["photo.jpg"],
+        json_schema_extra={"contentMediaType": "application/octet-stream"},
+    )
+    pipeline: str = Field(
+        default="{}",
+        description=f"JSON: {EXAMPLE_PIPELINE_TEXT}",
+        examples=[EXAMPLE_PIPELINE_TEXT],
+    )
+    callback_url: str | None = Field(
+        default=None,
+        description="An http(s) URL that receives a signed POST when the task finishes "
+        "(see GET /v1/me/webhook-secret).",
+        examples=["https://example.com/hooks/pixelfleet"],
+    )
+
+
+class TaskSubmission(BaseModel):
+    """A task whose image is named, not uploaded in the request."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: Source = Field(
+        description="Exactly one of `url`, `task` or `asset`.",
+        examples=[{"url": "https://images.example/photo.jpg"}],
+    )
+    pipeline: dict[str, Any] = Field(
+        default_factory=dict,
+        description='The pipeline, as in the form\'s `pipeline` field (or `{"preset": NAME}`).',
+        examples=[EXAMPLE_PIPELINE],
+    )
+    callback_url: str | None = Field(
+        default=None,
+        description="An http(s) URL that receives a signed POST when the task finishes.",
+    )
+
+
+SUBMISSION_MODELS: tuple[type[BaseModel], ...] = (TaskUpload, TaskSubmission)
+"""The models of the bodies `read_submission` reads, for the OpenAPI document's components."""
+SUBMISSION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            MULTIPART: {"schema": {"$ref": "#/components/schemas/TaskUpload"}},
+            JSON: {"schema": {"$ref": "#/components/schemas/TaskSubmission"}},
+        },
+    }
+}
+"""The request body of a route that reads a submission (its `openapi_extra`)."""
+
+
+@dataclass
+class Submission:
+    """A submission's parts, once read: its image staged (the route stores or discards it)."""
+
+    upload: StagedObject
+    pipeline: str | Mapping[str, Any]
+    callback_url: str | None
+
+
+def _missing(*loc: str, message: str = "Field required") -> RequestValidationError:
+    return RequestValidationError([{"type": "missing", "loc": ("body", *loc), "msg": message}])
+
+
+def _located(error: ValidationError, *prefix: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{**detail, "loc": ("body", *prefix, *detail["loc"])} for detail in error.errors()]
+    )
+
+
+def _form_text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise _missing(name, message="must be a text field, not a file")
+
+
+def _from_form(form: FormData, limit: int) -> Submission:
+    problem = problem_in_form(form)
+    if problem is not None:
+        raise UnsafeText(problem)
+    file = form.get("file")
+    if not isinstance(file, StagedUploadFile):
+        raise _missing("file")
+    return Submission(
+        staged_upload(file, limit),
+        _form_text(form, "pipeline") or "{}",
+        _form_text(form, "callback_url"),
+    )
+
+
+def _source_of(document: dict[str, Any]) -> BaseModel:
+    source = document.get("source")
+    if not isinstance(source, dict):
+        raise _missing("source", message="must be an object naming url, task or asset")
+    kinds = [kind for kind in _SOURCE_KINDS if kind in source]
+    if len(kinds) != 1:
+        raise _missing("source", message="must name exactly one of url, task or asset")
+    try:
+        return _SOURCE_KINDS[kinds[0]].model_validate(source)
+    except ValidationError as error:
+        raise _located(error, "source") from None
+
+
+def _parsed_json(body: bytes) -> TaskSubmission:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "is not a valid JSON document"}]
+        ) from None
+    problem = problem_in_json(document, "")
+    if problem is not None:
+        raise UnsafeText(problem)
+    if not isinstance(document, dict):
+        raise _missing(message="must be a JSON object")
+    source = _source_of(document)
+    try:
+        return TaskSubmission.model_validate({**document, "source": source})
+    except ValidationError as error:
+        raise _located(error) from None
+
+
+async def _staged_source(
+    ctx: ProcessContext, session: AsyncSession, user: User, source: Source
+) -> StagedObject:
+    if isinstance(source, UrlSource):
+        staged = ctx.storage.stage()
+        try:
+            async with outbound_client(ctx.settings.source_fetch_timeout_seconds) as http:
+                await fetch_source(
+                    http,
+                    source.url,
+                    staged,
+                    limit=ctx.settings.max_upload_bytes,
+                    within=ctx.settings.source_fetch_timeout_seconds,
+                    allow_private=ctx.settings.source_allow_private_urls,
+                )
+        except BaseException:
+            staged.discard()
+            raise
+        return staged
+    return await stage_stored_source(session, ctx.storage, user, source)
+
+
+async def read_submission(
+    request: Request, ctx: ProcessContext, session: AsyncSession, user: User
+) -> Submission:
+    """The submission in the request's body, its image staged; a 422 naming what is wrong."""
+    content_type, _ = parse_options_header(request.headers.get("content-type"))
+    # A url-encoded form can carry no file: it is read (as FastAPI read it) to say so.
+    if content_type in {MULTIPART.encode(), b"application/x-www-form-urlencoded"}:
+        form = await request.form()
+        try:
+            return _from_form(form, ctx.settings.max_upload_bytes)
+        except BaseException:
+            await form.close()  # its staged file part, if any, is discarded
+            raise
+    if content_type == JSON.encode():
+        submission = _parsed_json(await request.body())
+        upload = await _staged_source(ctx, session, user, submission.source)
+        return Submission(upload, submission.pipeline, submission.callback_url)
+    raise InvalidInput(
+        f"The body must be {MULTIPART} (an upload) or {JSON} (a named source).",
+        errors=[FieldError("Content-Type", f"must be {MULTIPART} or {JSON}")],
+    )

@@ -1,0 +1,38 @@
+"""How a JSON task submission names its image (`{"source": SOURCE}`): exactly one kind."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pixelfleet.outbound import MAX_URL_LENGTH
+
+
+class UrlSource(BaseModel):
+    """An image the platform fetches before it accepts the task."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="An http(s) URL of a public host.",
+        examples=["https://images.example/photo.jpg"],
+    )
+
+
+class TaskSource(BaseModel):
+    """The source image of one of the caller's earlier tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: uuid.UUID = Field(description="The id of one of the caller's tasks.")
+
+
+class AssetSource(BaseModel):
+    """One of the caller's assets."""
+
+    model_config = ConfigDict(extra="forbid")
+    asset: uuid.UUID = Field(description="The id of one of the caller's assets.")
+
+
+StoredSource = TaskSource | AssetSource
+Source = UrlSource | TaskSource | AssetSource

@@ -1,0 +1,44 @@
+"""A new task's source from what is already stored: an earlier task's source, or an asset. The
+image is copied into a staged object, which the new task stores as its own source (each task's
+files end with its own retention time)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pixelfleet.assets import service as assets
+from pixelfleet.db import utcnow
+from pixelfleet.jobs.errors import TaskNotFound
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.models import User
+from pixelfleet.sources.errors import SourceExpired
+from pixelfleet.sources.schemas import AssetSource, StoredSource
+from pixelfleet.storage import StagedObject, Storage, StoredObjectMissing
+
+
+async def _stored_key(session: AsyncSession, user: User, source: StoredSource) -> str:
+    if isinstance(source, AssetSource):
+        return (await assets.get_asset(session, user, source.asset)).key
+    task = await TaskRepository.from_session(session).get_for_user(source.task, user.id)
+    if task is None:
+        raise TaskNotFound(f"No task {source.task} exists for this account.")
+    if task.files_purged_at is not None or (
+        task.expires_at is not None and task.expires_at <= utcnow()
+    ):
+        raise SourceExpired(f"The source of task {task.id} was removed with its task's files.")
+    return task.source_key
+
+
+async def stage_stored_source(
+    session: AsyncSession, storage: Storage, user: User, source: StoredSource
+) -> StagedObject:
+    """A copy of the stored image `source` names, staged: 404 for another user's (or no) task
+    or asset, 410 (SourceExpired) once retention removed a task's source."""
+    key = await _stored_key(session, user, source)
+    try:
+        data = await storage.get(key)
+    except StoredObjectMissing:
+        raise SourceExpired("The stored source was removed with its files.") from None
+    staged = storage.stage()
+    staged.file.write(data)
+    return staged
