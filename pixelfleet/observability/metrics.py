@@ -97,6 +97,20 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 
+# ---- Image sources -----------------------------------------------------------------------------
+SOURCE_FETCH_OUTCOMES = ("fetched", "refused", "unreachable", "too_large", "not_an_image")
+SOURCE_FETCHES = Counter(
+    "pixelfleet_source_fetches_total",
+    "Source URLs fetched for tasks, by outcome (fetched, refused, unreachable, too_large, "
+    "not_an_image).",
+    ["outcome"],
+)
+for _outcome in SOURCE_FETCH_OUTCOMES:
+    SOURCE_FETCHES.labels(_outcome)  # every outcome's series exists from the start, at 0
+SOURCE_FETCH_BYTES = Counter(
+    "pixelfleet_source_fetch_bytes_total", "Bytes of source images fetched from URLs."
+)
+
 # ---- Operator and autoscaler -------------------------------------------------------------------
 OPERATOR_RECONCILES = Counter(
     "pixelfleet_operator_reconciles_total",
@@ -136,6 +150,8 @@ ALL = (
     CREDITS,
     PAYMENTS,
     WEBHOOK_DELIVERIES,
+    SOURCE_FETCHES,
+    SOURCE_FETCH_BYTES,
     OPERATOR_RECONCILES,
     OPERATOR_ERRORS,
     AUTOSCALER_DESIRED_REPLICAS,

@@ -17,6 +17,7 @@ import httpx
 from pixelfleet.errors import FieldError
 from pixelfleet.imaging.codecs import has_accepted_signature
 from pixelfleet.imaging.errors import UnsupportedImage
+from pixelfleet.observability.metrics import SOURCE_FETCH_BYTES, SOURCE_FETCHES
 from pixelfleet.outbound import UrlRefused, pinned_request
 from pixelfleet.sources.errors import SourceRefused, SourceTooLarge, SourceUnreachable
 from pixelfleet.storage import StagedObject
@@ -24,6 +25,12 @@ from pixelfleet.storage import StagedObject
 MAX_REDIRECTS = 3
 USER_AGENT = "PixelFleet-Sources/1.0"
 FIELD = "source.url"
+_OUTCOMES: dict[type[Exception], str] = {
+    SourceRefused: "refused",
+    SourceUnreachable: "unreachable",
+    SourceTooLarge: "too_large",
+    UnsupportedImage: "not_an_image",
+}
 # An AVIF's brands may sit this far into its `ftyp` box.
 _SIGNATURE_WINDOW = 4096
 
@@ -46,12 +53,19 @@ async def fetch_source(
     must not follow redirects (`outbound.outbound_client`): each one is checked here."""
     try:
         async with asyncio.timeout(within):
-            return await _fetch(client, url, staged, limit, allow_private)
+            received = await _fetch(client, url, staged, limit, allow_private)
     except TimeoutError:
+        SOURCE_FETCHES.labels("unreachable").inc()
         raise SourceUnreachable(
             f"The source did not arrive within {within:g} seconds "
             "(source_fetch_timeout_seconds)."
         ) from None
+    except (SourceRefused, SourceUnreachable, SourceTooLarge, UnsupportedImage) as refused:
+        SOURCE_FETCHES.labels(_OUTCOMES[type(refused)]).inc()
+        raise
+    SOURCE_FETCHES.labels("fetched").inc()
+    SOURCE_FETCH_BYTES.inc(received)
+    return received
 
 
 async def _fetch(

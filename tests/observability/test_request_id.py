@@ -205,12 +205,12 @@ async def test_an_unexpected_error_answers_and_logs_with_the_request_id(
 ) -> None:
     """The 500 comes from Starlette's outermost error middleware: the id must reach it."""
 
-    async def broken(key: str, data: bytes) -> None:
+    def broken() -> None:
         raise RuntimeError("a bug")
 
     async with answering_errors(ctx) as http:
         headers = await sign_up(http, "broken@example.com")
-        monkeypatch.setattr(ctx.storage, "put", broken)
+        monkeypatch.setattr(ctx.storage, "stage", broken)  # where an upload is written
         failed = await submit(http, headers, THUMBNAIL, extra_headers={"X-Request-ID": "oops-1"})
 
     assert failed.status_code == 500

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
@@ -203,3 +204,32 @@ async def test_a_body_that_is_neither_a_form_nor_json_is_a_422(
         "/v1/tasks", headers={**headers, "Content-Type": "application/json"}, content=b"{nope"
     )
     assert broken.status_code == 422
+
+
+def _fetches() -> dict[str, float]:
+    return {
+        outcome: REGISTRY.get_sample_value("pixelfleet_source_fetches_total", {"outcome": outcome})
+        or 0.0
+        for outcome in ("fetched", "refused", "unreachable")
+    }
+
+
+async def test_each_fetch_is_counted_by_outcome_with_its_bytes(
+    client: httpx.AsyncClient, fetching: ProcessContext, host: ImageHost
+) -> None:
+    headers = await sign_up(client, "counted@example.com")
+    before, bytes_before = _fetches(), REGISTRY.get_sample_value(
+        "pixelfleet_source_fetch_bytes_total"
+    )
+    good = host.serve("/photo.jpg", Answer(body=IMAGE))
+    assert (await submit_json(client, headers, {"source": {"url": good}})).status_code == 202
+    gone = host.serve("/gone", Answer(404))
+    assert (await submit_json(client, headers, {"source": {"url": gone}})).status_code == 422
+    after = _fetches()
+    assert {k: after[k] - before[k] for k in after} == {
+        "fetched": 1,
+        "refused": 0,
+        "unreachable": 1,
+    }
+    grown = REGISTRY.get_sample_value("pixelfleet_source_fetch_bytes_total") - (bytes_before or 0)
+    assert grown == len(IMAGE)
