@@ -16,9 +16,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from python_multipart.multipart import parse_options_header
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
+from pixelfleet.api.deps import RequestSessions
 from pixelfleet.api.request_text import problem_in_form
 from pixelfleet.api.uploads import StagedUploadFile, staged_upload
 from pixelfleet.client_text import UnsafeText, problem_in_json
@@ -28,7 +28,7 @@ from pixelfleet.models import User
 from pixelfleet.outbound import outbound_client
 from pixelfleet.sources.fetch import fetch_source
 from pixelfleet.sources.schemas import AssetSource, Source, TaskSource, UrlSource
-from pixelfleet.sources.stored import stage_stored_source
+from pixelfleet.sources.stored import staged_copy, stored_key
 from pixelfleet.storage import StagedObject
 
 MULTIPART = "multipart/form-data"
@@ -175,7 +175,7 @@ def _parsed_json(body: bytes) -> TaskSubmission:
 
 
 async def _staged_source(
-    ctx: ProcessContext, session: AsyncSession, user: User, source: Source
+    ctx: ProcessContext, sessions: RequestSessions, user: User, source: Source
 ) -> StagedObject:
     if isinstance(source, UrlSource):
         staged = ctx.storage.stage()
@@ -193,11 +193,17 @@ async def _staged_source(
             staged.discard()
             raise
         return staged
-    return await stage_stored_source(session, ctx.storage, user, source)
+    # Looked up in the read session (on SQLite, no write lock while the image is copied),
+    # which ends before the submission's first write.
+    try:
+        key = await stored_key(sessions.reads(), user, source)
+    finally:
+        await sessions.end_reads()
+    return await staged_copy(ctx.storage, key)
 
 
 async def read_submission(
-    request: Request, ctx: ProcessContext, session: AsyncSession, user: User
+    request: Request, ctx: ProcessContext, sessions: RequestSessions, user: User
 ) -> Submission:
     """The submission in the request's body, its image staged; a 422 naming what is wrong."""
     content_type, _ = parse_options_header(request.headers.get("content-type"))
@@ -211,7 +217,7 @@ async def read_submission(
             raise
     if content_type == JSON.encode():
         submission = _parsed_json(await request.body())
-        upload = await _staged_source(ctx, session, user, submission.source)
+        upload = await _staged_source(ctx, sessions, user, submission.source)
         return Submission(upload, submission.pipeline, submission.callback_url)
     raise InvalidInput(
         f"The body must be {MULTIPART} (an upload) or {JSON} (a named source).",

@@ -16,7 +16,9 @@ from pixelfleet.sources.schemas import AssetSource, StoredSource
 from pixelfleet.storage import StagedObject, Storage, StoredObjectMissing
 
 
-async def _stored_key(session: AsyncSession, user: User, source: StoredSource) -> str:
+async def stored_key(session: AsyncSession, user: User, source: StoredSource) -> str:
+    """The storage key of the image `source` names: 404 for another user's (or no) task or
+    asset, 410 (SourceExpired) once retention removed a task's source. Reads only."""
     if isinstance(source, AssetSource):
         return (await assets.get_asset(session, user, source.asset)).key
     task = await TaskRepository.from_session(session).get_for_user(source.task, user.id)
@@ -29,12 +31,8 @@ async def _stored_key(session: AsyncSession, user: User, source: StoredSource) -
     return task.source_key
 
 
-async def stage_stored_source(
-    session: AsyncSession, storage: Storage, user: User, source: StoredSource
-) -> StagedObject:
-    """A copy of the stored image `source` names, staged: 404 for another user's (or no) task
-    or asset, 410 (SourceExpired) once retention removed a task's source."""
-    key = await _stored_key(session, user, source)
+async def staged_copy(storage: Storage, key: str) -> StagedObject:
+    """A staged copy of the stored object `key` (SourceExpired if it is gone meanwhile)."""
     try:
         data = await storage.get(key)
     except StoredObjectMissing:

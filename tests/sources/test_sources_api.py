@@ -21,6 +21,9 @@ from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import PROBLEM, balance_of, image_bytes, sign_up, submit
 from tests.harness.image_host import Answer, ImageHost, image_host
 
+# Stored sources are read as the caller (row-level security on PostgreSQL).
+pytestmark = pytest.mark.both_backends
+
 IMAGE = image_bytes("JPEG", (320, 240))
 GRAYSCALE = {"operations": [{"op": "grayscale"}], "output": {"format": "png"}}
 

@@ -114,6 +114,7 @@ async def submit_task(
     response: Response,
     user: TaskWriter,
     ctx: ContextDep,
+    sessions: RequestSessionsDep,
     session: SessionDep,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", description="Repeat-safe submission key.")
@@ -126,7 +127,7 @@ async def submit_task(
     public host), `{"source": {"task": ID}}` (an earlier task's source) or
     `{"source": {"asset": ID}}`, with `pipeline` as an object."""
     # Read after the caller is known, and before the first write (no lock is held meanwhile).
-    body = await read_submission(request, ctx, session, user)
+    body = await read_submission(request, ctx, sessions, user)
     try:
         submission = await jobs.submit_task(
             session,
