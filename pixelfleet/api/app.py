@@ -28,6 +28,7 @@ from pixelfleet.api.routes import (
     operations,
     payments,
     presets,
+    quotes,
     tasks,
     webhooks,
 )
@@ -46,7 +47,7 @@ then `POST /v1/tasks` with an image and a pipeline. Errors are `application/prob
 # Multipart framing and the pipeline field, on top of the image itself.
 MULTIPART_OVERHEAD = 1024 * 1024
 JSON_BODY_LIMIT = 1024 * 1024
-UPLOAD_PATHS = frozenset({"/v1/tasks", "/v1/assets"})
+UPLOAD_PATHS = frozenset({"/v1/tasks", "/v1/quotes", "/v1/assets"})
 
 
 def _keep_uploads_in_memory(limit: int) -> None:
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         me,
         api_keys,
         tasks,
+        quotes,
         webhooks,
         operations,
         presets,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from pydantic import BaseModel, Field
 
+from pixelfleet.imaging.plan import Plan
 from pixelfleet.jobs.states import TaskStatus
 
 if TYPE_CHECKING:
@@ -32,6 +33,37 @@ class SourceOut(BaseModel):
             width=task.source_width,
             height=task.source_height,
             bytes=task.source_bytes,
+        )
+
+
+class PredictedOutput(BaseModel):
+    name: str
+    format: str
+    width: int
+    height: int
+
+
+class QuoteOut(BaseModel):
+    """The price and the outputs a task would have, foreseen from its image's header."""
+
+    cost: int = Field(description="Credits the task would be charged: exactly this.")
+    outputs: list[PredictedOutput]
+    source: SourceOut
+
+    @classmethod
+    def of(cls, cost: int, plan: Plan) -> QuoteOut:
+        source = plan.source
+        return cls(
+            cost=cost,
+            outputs=[
+                PredictedOutput(
+                    name=output.name, format=output.format, width=output.width, height=output.height
+                )
+                for output in plan.outputs
+            ],
+            source=SourceOut(
+                format=source.format, width=source.width, height=source.height, bytes=source.bytes
+            ),
         )
 
 

@@ -22,7 +22,7 @@ from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.pricing import OutputCharge, price_task
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
-from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.codecs import SourceInfo, sniff
 from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.plan import Plan, prepare
@@ -142,6 +142,43 @@ def price_of(plan: Plan) -> int:
     return price_task(plan.shared_operations, charges, plan.source.pixels)
 
 
+@dataclass(frozen=True)
+class Quote:
+    """What a task would cost and make, foreseen from its image's header and its pipeline."""
+
+    cost: int
+    plan: Plan
+
+
+async def _planned(
+    session: AsyncSession,
+    user: User,
+    source: SourceInfo,
+    raw_pipeline: str | Mapping[str, Any],
+    limits: ImageLimits,
+) -> tuple[Plan, int]:
+    """The plan of a task on `source` and its price: what a quote says and a submission
+    charges (the one place both are worked out)."""
+    pipeline = await _resolve_pipeline(session, user, raw_pipeline, limits)
+    plan = prepare(source, pipeline, limits)  # refuses impossible work up front
+    return plan, price_of(plan)
+
+
+async def quote_task(
+    session: AsyncSession,
+    user: User,
+    upload: StagedObject,
+    raw_pipeline: str | Mapping[str, Any],
+    limits: ImageLimits,
+) -> Quote:
+    """The exact price and the predicted outputs of the task these would submit, from the
+    image's header alone (no pixel decoded); nothing is stored or charged. The same refusals as
+    a submission (image limits, an invalid pipeline, impossible work), except the balance."""
+    source = sniff(upload.read(), limits)
+    plan, cost = await _planned(session, user, source, raw_pipeline, limits)
+    return Quote(cost, plan)
+
+
 async def submit_task(
     session: AsyncSession,
     storage: Storage,
@@ -175,10 +212,8 @@ async def submit_task(
     source_key = f"sources/{task_id}"
     await upload.store(source_key)
     try:
-        pipeline = await _resolve_pipeline(session, user, raw_pipeline, limits)
-        plan = prepare(source, pipeline, limits)  # refuses impossible work up front
+        plan, cost = await _planned(session, user, source, raw_pipeline, limits)
         pipeline = plan.pipeline
-        cost = price_of(plan)
         if user.balance < cost and idempotency_key is None:
             raise InsufficientCredits.for_cost(cost)
         task = Task(

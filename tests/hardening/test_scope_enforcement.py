@@ -65,6 +65,7 @@ GUARDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/assets"): TASKS_READ,
     ("GET", "/v1/assets/{asset_id}"): TASKS_READ,
     ("POST", "/v1/tasks"): TASKS_WRITE,
+    ("POST", "/v1/quotes"): TASKS_WRITE,
     ("DELETE", "/v1/tasks/{task_id}"): TASKS_WRITE,
     ("POST", "/v1/presets"): TASKS_WRITE,
     ("PUT", "/v1/presets/{name}"): TASKS_WRITE,
