@@ -60,3 +60,12 @@ async def test_the_console_is_not_part_of_the_api_schema(client: httpx.AsyncClie
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert "/" not in paths
     assert not any(path.startswith("/console") for path in paths)
+
+
+def test_the_console_takes_its_prices_from_quotes_and_holds_no_pricing_formula() -> None:
+    """One place for the price: the console asks `POST /v1/quotes`, and none of its scripts
+    reads the catalogue's pricing terms to work one out itself."""
+    scripts = {path.name: path.read_text() for path in ASSETS.rglob("*.js")}
+    assert any("/v1/quotes" in text for text in scripts.values())
+    for term in ("base_price", "megapixels_per_extra_credit", "size_target_price"):
+        assert not [name for name, text in scripts.items() if term in text], term

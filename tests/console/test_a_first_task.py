@@ -34,7 +34,8 @@ def test_a_new_user_signs_up_drops_a_photo_and_downloads_it_as_webp(
     resize = visitor.add_step("resize")
     resize.get_by_label("Width").fill(str(RESIZED_WIDTH))
     visitor.output_format("webp")
-    expect(page.get_by_text("Estimated cost: 3 credits")).to_be_visible()
+    # The price is the API's quote, with the output it foresees.
+    expect(page.get_by_text(f"Cost: 3 credits (makes {RESIZED_WIDTH} {BY} ")).to_be_visible()
     shots.take("pipeline")
 
     streams: list[str] = []

@@ -5,7 +5,8 @@ import { field, formatBytes, h, replace, uid } from "../dom.js";
 import { alertBox, busy, showAlert, showProblem } from "../forms.js";
 import { schemaFields } from "../schema-form.js";
 
-const SOURCE_FORMATS = { "image/jpeg": "jpeg", "image/png": "png", "image/gif": "gif", "image/webp": "webp", "image/avif": "avif" };
+// How long the form waits after a change before it asks for a new quote.
+const QUOTE_DELAY_MS = 300;
 
 function credits(count) {
   return `${count} credit${count === 1 ? "" : "s"}`;
@@ -121,22 +122,6 @@ function stepEditor(operation) {
   };
 }
 
-function estimate(catalogue, steps, format, sizeTarget, source) {
-  if (!source.file) return null;
-  const pixels = source.size ? source.size.width * source.size.height : 0;
-  const megapixels = pixels / 1_000_000;
-  const extra = Math.max(0, Math.ceil(megapixels / catalogue.megapixels_per_extra_credit) - 1);
-  const chosen = format || SOURCE_FORMATS[source.file.type] || "png";
-  const formatPrice = catalogue.output_formats.find((entry) => entry.format === chosen)?.price ?? 0;
-  return (
-    catalogue.base_price +
-    steps.reduce((sum, step) => sum + step.operation.price, 0) +
-    formatPrice +
-    (sizeTarget ? catalogue.size_target_price : 0) +
-    extra
-  );
-}
-
 export function newTaskView(app) {
   const box = alertBox();
   const body = h("div", { class: "loading", role: "status" }, "Loading the operations…");
@@ -174,17 +159,54 @@ function buildForm(app, catalogue, box) {
   const stepList = h("div", { class: "steps" });
   const emptySteps = h("p", { class: "hint" }, "No steps yet: the image is only converted.");
 
+  function showCost(text) {
+    if (costLine.textContent !== text) costLine.textContent = text;
+  }
+
+  /** The pipeline the form describes (throws when a field is not valid yet). */
+  function readPipeline() {
+    const outputSpec = output.read();
+    if (formatSelect.value) outputSpec.format = formatSelect.value;
+    return { operations: steps.map((step) => step.form.read()), output: outputSpec };
+  }
+
+  function submission(pipeline) {
+    const data = new FormData();
+    data.append("file", source.file, source.file.name);
+    data.append("pipeline", JSON.stringify(pipeline));
+    return data;
+  }
+
+  // The price is the API's quote (POST /v1/quotes): what the task will be charged, exactly.
+  let quoting = null;
+  let quoteTimer = 0;
+  async function quote() {
+    quoting?.abort();
+    if (!source.file) return showCost("Choose an image to see the price.");
+    let pipeline;
+    try {
+      pipeline = readPipeline();
+    } catch {
+      return showCost("Complete the steps to see the price.");
+    }
+    const controller = new AbortController();
+    quoting = controller;
+    showCost("Working out the price…");
+    try {
+      const response = await request("POST", "/v1/quotes", { body: submission(pipeline), signal: controller.signal });
+      const answer = await response.json();
+      const made = answer.outputs.map((out) => `${out.width} × ${out.height} ${out.format.toUpperCase()}`);
+      showCost(`Cost: ${credits(answer.cost)} (makes ${made.join(", ")})`);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      showCost(`No price yet: ${error.message}`);
+    }
+  }
+
   function changed() {
     idempotencyKey = crypto.randomUUID();
-    let sizeTarget = false;
-    try {
-      sizeTarget = Boolean(output.read().max_bytes);
-    } catch {
-      // shown on submit
-    }
-    const cost = estimate(catalogue, steps, formatSelect.value, sizeTarget, source);
-    const text = cost === null ? "Choose an image to see the price." : `Estimated cost: ${credits(cost)}`;
-    if (costLine.textContent !== text) costLine.textContent = text;
+    clearTimeout(quoteTimer);
+    quoteTimer = setTimeout(quote, QUOTE_DELAY_MS);
   }
 
   function renumber() {
@@ -272,19 +294,14 @@ function buildForm(app, catalogue, box) {
     busy(form, box, async () => {
       let pipeline;
       try {
-        const outputSpec = output.read();
-        if (formatSelect.value) outputSpec.format = formatSelect.value;
-        pipeline = { operations: steps.map((step) => step.form.read()), output: outputSpec };
+        pipeline = readPipeline();
       } catch (error) {
         showAlert(box, `Check the highlighted fields: ${error.message}.`);
         return;
       }
-      const data = new FormData();
-      data.append("file", source.file, source.file.name);
-      data.append("pipeline", JSON.stringify(pipeline));
       try {
         const response = await request("POST", "/v1/tasks", {
-          body: data,
+          body: submission(pipeline),
           headers: { "Idempotency-Key": idempotencyKey },
         });
         const task = await response.json();
@@ -336,5 +353,12 @@ function buildForm(app, catalogue, box) {
   }
 
   renumber();
-  return { element: form, dispose: zone.dispose };
+  return {
+    element: form,
+    dispose: () => {
+      clearTimeout(quoteTimer);
+      quoting?.abort();
+      zone.dispose();
+    },
+  };
 }
