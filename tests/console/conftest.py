@@ -48,7 +48,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfor
     """The platform as the README's first command runs it (SQLite, local files, local
     workers), with no payment provider configured."""
     data = tmp_path_factory.mktemp("console") / "data"
-    env = {"PIXELFLEET_SIGNUP_CREDITS": str(SIGNUP_CREDITS)}
+    env = {
+        "PIXELFLEET_SIGNUP_CREDITS": str(SIGNUP_CREDITS),
+        # Image URLs name image hosts on loopback (tests/console/test_image_sources.py).
+        "PIXELFLEET_SOURCE_ALLOW_PRIVATE_URLS": "true",
+    }
     with pixelfleet_up(data, env=env, workers=1) as running:
         yield running
 

@@ -43,6 +43,7 @@ const app = {
 
 const routes = [
   [/^#\/new$/, () => newTaskView(app)],
+  [/^#\/new\/from\/([0-9a-f-]{36})$/, (id) => newTaskView(app, { task: id })],
   [/^#\/tasks$/, () => tasksView(app)],
   [/^#\/tasks\/([0-9a-f-]{36})$/, (id) => taskView(app, id)],
   [/^#\/credits$/, () => creditsView(app)],

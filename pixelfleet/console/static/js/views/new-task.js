@@ -122,7 +122,8 @@ function stepEditor(operation) {
   };
 }
 
-export function newTaskView(app) {
+/** `named`: a stored source to start from (`{task: ID}`), else the form asks for an image. */
+export function newTaskView(app, named = null) {
   const box = alertBox();
   const body = h("div", { class: "loading", role: "status" }, "Loading the operations…");
   const element = h(
@@ -136,7 +137,7 @@ export function newTaskView(app) {
   app
     .catalogue()
     .then((catalogue) => {
-      const built = buildForm(app, catalogue, box);
+      const built = buildForm(app, catalogue, box, named);
       disposeZone = built.dispose;
       replace(body, built.element);
       body.className = "";
@@ -149,9 +150,11 @@ export function newTaskView(app) {
   return { title: "New task", element, dispose: () => disposeZone() };
 }
 
-function buildForm(app, catalogue, box) {
+function buildForm(app, catalogue, box, named) {
   const byName = Object.fromEntries(catalogue.operations.map((operation) => [operation.name, operation]));
-  const source = { file: null, size: null };
+  // The image: a chosen file (uploaded with the task), or a named source (`{url}`, `{task}`),
+  // sent in a JSON body for the API to fetch or copy.
+  const source = { file: null, size: null, named };
   const steps = [];
   let idempotencyKey = crypto.randomUUID(); // one per distinct submission, kept across retries
 
@@ -170,19 +173,23 @@ function buildForm(app, catalogue, box) {
     return { operations: steps.map((step) => step.form.read()), output: outputSpec };
   }
 
+  /** The request options of a submission (or a quote) of `pipeline`. */
   function submission(pipeline) {
+    if (!source.file) return { json: { source: source.named, pipeline } };
     const data = new FormData();
     data.append("file", source.file, source.file.name);
     data.append("pipeline", JSON.stringify(pipeline));
-    return data;
+    return { body: data };
   }
+
+  const hasImage = () => Boolean(source.file || source.named);
 
   // The price is the API's quote (POST /v1/quotes): what the task will be charged, exactly.
   let quoting = null;
   let quoteTimer = 0;
   async function quote() {
     quoting?.abort();
-    if (!source.file) return showCost("Choose an image to see the price.");
+    if (!hasImage()) return showCost("Choose an image to see the price.");
     let pipeline;
     try {
       pipeline = readPipeline();
@@ -193,7 +200,7 @@ function buildForm(app, catalogue, box) {
     quoting = controller;
     showCost("Working out the price…");
     try {
-      const response = await request("POST", "/v1/quotes", { body: submission(pipeline), signal: controller.signal });
+      const response = await request("POST", "/v1/quotes", { ...submission(pipeline), signal: controller.signal });
       const answer = await response.json();
       const made = answer.outputs.map((out) => `${out.width} × ${out.height} ${out.format.toUpperCase()}`);
       showCost(`Cost: ${credits(answer.cost)} (makes ${made.join(", ")})`);
@@ -234,11 +241,29 @@ function buildForm(app, catalogue, box) {
     step.element.querySelector("input, select, textarea, button")?.focus();
   }
 
+  const urlInput = h("input", { type: "url", id: uid("url"), name: "url", placeholder: "https://…", autocomplete: "off" });
   const zone = dropZone((file, size) => {
     source.file = file;
     source.size = size;
+    if (file) {
+      urlInput.value = "";
+      source.named = null;
+    }
     changed();
   });
+  urlInput.addEventListener("input", () => {
+    const url = urlInput.value.trim();
+    source.named = url ? { url } : named;
+    changed();
+  });
+  // Starting from an earlier task's image: it is named, not uploaded again.
+  const imageSection = named?.task
+    ? h(
+        "div",
+        { class: "named-source" },
+        h("p", {}, "The image of ", h("a", { href: `#/tasks/${named.task}` }, "an earlier task"), ": no new upload."),
+      )
+    : h("div", {}, zone.element, field("Or the address of an image on the web", urlInput));
 
   const picker = h(
     "select",
@@ -264,7 +289,7 @@ function buildForm(app, catalogue, box) {
   const form = h(
     "form",
     { class: "task-form" },
-    h("fieldset", { class: "card" }, h("legend", {}, "1. Image"), zone.element),
+    h("fieldset", { class: "card" }, h("legend", {}, "1. Image"), imageSection),
     h(
       "fieldset",
       { class: "card" },
@@ -286,7 +311,7 @@ function buildForm(app, catalogue, box) {
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (!source.file) {
+    if (!hasImage()) {
       showAlert(box, "Choose an image first.");
       zone.input.focus();
       return;
@@ -301,7 +326,7 @@ function buildForm(app, catalogue, box) {
       }
       try {
         const response = await request("POST", "/v1/tasks", {
-          body: submission(pipeline),
+          ...submission(pipeline),
           headers: { "Idempotency-Key": idempotencyKey },
         });
         const task = await response.json();

@@ -72,7 +72,15 @@ export function taskView(app, id) {
       cancel,
     ),
     outputs,
-    h("p", {}, h("a", { href: "#/new" }, "Process another image"), " · ", h("a", { href: "#/tasks" }, "All tasks")),
+    h(
+      "p",
+      {},
+      h("a", { href: `#/new/from/${id}` }, "Run another pipeline on this image"),
+      " · ",
+      h("a", { href: "#/new" }, "Process another image"),
+      " · ",
+      h("a", { href: "#/tasks" }, "All tasks"),
+    ),
   );
 
   let shownFinal = false;
