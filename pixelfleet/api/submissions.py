@@ -21,11 +21,20 @@ from starlette.datastructures import FormData
 from pixelfleet.api.deps import RequestSessions
 from pixelfleet.api.request_text import problem_in_form
 from pixelfleet.api.uploads import StagedUploadFile, staged_upload
+from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.client_text import UnsafeText, problem_in_json
 from pixelfleet.context import ProcessContext
-from pixelfleet.errors import FieldError, InvalidInput
+from pixelfleet.errors import FieldError, InvalidInput, PixelFleetError
+from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
+from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.models import User
 from pixelfleet.outbound import outbound_client
+from pixelfleet.sources.errors import (
+    SourceExpired,
+    SourceRefused,
+    SourceTooLarge,
+    SourceUnreachable,
+)
 from pixelfleet.sources.fetch import fetch_source
 from pixelfleet.sources.schemas import AssetSource, Source, TaskSource, UrlSource
 from pixelfleet.sources.stored import staged_copy, stored_key
@@ -100,6 +109,17 @@ SUBMISSION_BODY: dict[str, Any] = {
     }
 }
 """The request body of a route that reads a submission (its `openapi_extra`)."""
+SUBMISSION_PROBLEMS: tuple[type[PixelFleetError], ...] = (
+    ImageTooLarge,
+    UnsupportedImage,
+    TaskNotFound,
+    AssetNotFound,
+    SourceExpired,
+    SourceRefused,
+    SourceUnreachable,
+    SourceTooLarge,
+)
+"""What reading a submission's image may answer (for the routes' documented responses)."""
 
 
 @dataclass

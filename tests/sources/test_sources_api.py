@@ -21,8 +21,8 @@ from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import PROBLEM, balance_of, image_bytes, sign_up, submit
 from tests.harness.image_host import Answer, ImageHost, image_host
 
-# Stored sources are read as the caller (row-level security on PostgreSQL).
-pytestmark = pytest.mark.both_backends
+# Stored sources are read as the caller: those tests run on PostgreSQL too (row-level security).
+STORED = pytest.mark.both_backends
 
 IMAGE = image_bytes("JPEG", (320, 240))
 GRAYSCALE = {"operations": [{"op": "grayscale"}], "output": {"format": "png"}}
@@ -110,6 +110,7 @@ async def test_a_url_on_a_private_address_is_refused_without_being_fetched(
     assert await balance_of(client, headers) == 100
 
 
+@STORED
 async def test_a_new_pipeline_runs_on_an_earlier_task_s_source_without_a_new_upload(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
@@ -126,6 +127,7 @@ async def test_a_new_pipeline_runs_on_an_earlier_task_s_source_without_a_new_upl
     assert sources == {first["id"]: IMAGE, again.json()["id"]: IMAGE}
 
 
+@STORED
 async def test_an_asset_is_a_source(client: httpx.AsyncClient, ctx: ProcessContext) -> None:
     headers = await sign_up(client, "from-asset@example.com")
     png = image_bytes("PNG", (64, 48))
@@ -136,6 +138,7 @@ async def test_an_asset_is_a_source(client: httpx.AsyncClient, ctx: ProcessConte
     assert await drain_queue(ctx) == ["succeeded"]
 
 
+@STORED
 async def test_another_user_s_task_or_asset_is_not_found(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
@@ -153,6 +156,7 @@ async def test_another_user_s_task_or_asset_is_not_found(
     assert await balance_of(client, stranger) == 100
 
 
+@STORED
 async def test_a_source_removed_by_retention_is_gone(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:

@@ -7,19 +7,10 @@ from fastapi import APIRouter, Depends, Request
 from pixelfleet.api.deps import ContextDep, RequestSessionsDep, TaskWriter
 from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
-from pixelfleet.api.submissions import SUBMISSION_BODY, read_submission
+from pixelfleet.api.submissions import SUBMISSION_BODY, SUBMISSION_PROBLEMS, read_submission
 from pixelfleet.api.uploads import StagingRoute
-from pixelfleet.assets.errors import AssetNotFound
-from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.jobs.schemas import QuoteOut
-from pixelfleet.sources.errors import (
-    SourceExpired,
-    SourceRefused,
-    SourceTooLarge,
-    SourceUnreachable,
-)
 
 router = APIRouter(prefix="/v1/quotes", tags=["tasks"], route_class=StagingRoute)
 
@@ -30,19 +21,7 @@ router = APIRouter(prefix="/v1/quotes", tags=["tasks"], route_class=StagingRoute
     # A quote may fetch a URL and reads an upload: it counts as a submission.
     dependencies=[Depends(limit_task_submission)],
     openapi_extra=SUBMISSION_BODY,
-    responses={
-        **RATE_LIMITED,
-        **problem_responses(
-            ImageTooLarge,
-            UnsupportedImage,
-            TaskNotFound,
-            AssetNotFound,
-            SourceExpired,
-            SourceRefused,
-            SourceUnreachable,
-            SourceTooLarge,
-        ),
-    },
+    responses={**RATE_LIMITED, **problem_responses(*SUBMISSION_PROBLEMS)},
 )
 async def quote_task(
     request: Request, user: TaskWriter, ctx: ContextDep, sessions: RequestSessionsDep

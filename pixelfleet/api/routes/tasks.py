@@ -32,14 +32,12 @@ from pixelfleet.api.deps import (
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
-from pixelfleet.api.submissions import SUBMISSION_BODY, read_submission
+from pixelfleet.api.submissions import SUBMISSION_BODY, SUBMISSION_PROBLEMS, read_submission
 from pixelfleet.api.uploads import StagingRoute
-from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.errors import NotFound, QuotaExceededForNow
 from pixelfleet.events.hub import EventHub
-from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
@@ -54,12 +52,6 @@ from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.jobs.waiting import task_after_change
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from pixelfleet.sources.errors import (
-    SourceExpired,
-    SourceRefused,
-    SourceTooLarge,
-    SourceUnreachable,
-)
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +87,7 @@ EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
     responses={
         **RATE_LIMITED,
         **problem_responses(
-            InsufficientCredits,
-            IdempotencyKeyReused,
-            ImageTooLarge,
-            UnsupportedImage,
-            QuotaExceededForNow,
-            TaskNotFound,
-            AssetNotFound,
-            SourceExpired,
-            SourceRefused,
-            SourceUnreachable,
-            SourceTooLarge,
+            *SUBMISSION_PROBLEMS, InsufficientCredits, IdempotencyKeyReused, QuotaExceededForNow
         ),
     },
 )
