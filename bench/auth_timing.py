@@ -49,7 +49,9 @@ def main() -> None:
     env = {"PIXELFLEET_RATE_LIMITS_ENABLED": "false"}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pixelfleet_up(Path(tmp) / "data", env=env, workers=1, settled=True) as platform,
+        pixelfleet_up(
+            Path(tmp) / "data", env=env, workers=1, settled=not args.quick
+        ) as platform,
         httpx.Client(base_url=platform.base_url, timeout=30) as http,
     ):
 

@@ -57,11 +57,13 @@ def baseline(images: list[bytes]) -> float:
     return time.perf_counter() - started
 
 
-def through_the_platform(images: list[bytes], workers: int) -> tuple[float, list[float]]:
+def through_the_platform(
+    images: list[bytes], workers: int, *, settled: bool
+) -> tuple[float, list[float]]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         pixelfleet_up(
-            Path(tmp) / "data", workers=workers, env=UNBOUNDED_ACCOUNT, settled=True
+            Path(tmp) / "data", workers=workers, env=UNBOUNDED_ACCOUNT, settled=settled
         ) as platform,
         httpx.Client(base_url=platform.base_url, timeout=60) as http,
     ):
@@ -95,7 +97,7 @@ def main() -> None:
     base = baseline(images)
     rows = [("in-process run_pipeline (baseline)", base, [])]
     for workers in (1, 2):
-        elapsed, latencies = through_the_platform(images, workers)
+        elapsed, latencies = through_the_platform(images, workers, settled=not args.quick)
         rows.append((f"pixelfleet up, {workers} worker(s)", elapsed, latencies))
 
     print(f"{args.tasks} tasks: 1600x1200 JPEG -> 480 px WebP")

@@ -112,7 +112,9 @@ def main() -> None:
     bare = BarePipeline(image)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pixelfleet_up(Path(tmp) / "data", env=UNBOUNDED_ACCOUNT, settled=True) as platform,
+        pixelfleet_up(
+            Path(tmp) / "data", env=UNBOUNDED_ACCOUNT, settled=not args.quick
+        ) as platform,
         httpx.Client(base_url=platform.base_url, timeout=60) as http,
     ):
         headers = sign_up(http)

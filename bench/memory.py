@@ -141,7 +141,7 @@ def main() -> None:
     rows: list[tuple[str, int, int, int]] = []  # case, worker's peak, a child's peak, tree after
     with (
         tempfile.TemporaryDirectory() as tmp,
-        pixelfleet_up(Path(tmp) / "data", workers=1, settled=True) as platform,
+        pixelfleet_up(Path(tmp) / "data", workers=1, settled=not args.quick) as platform,
         httpx.Client(base_url=platform.base_url, timeout=300) as http,
     ):
         headers = sign_up(http)

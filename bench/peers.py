@@ -154,11 +154,11 @@ def in_pool(workload: Workload, images: list[bytes], cores: int) -> Result:
 
 
 def through_pixelfleet(
-    data_dir: Path, work: dict[str, list[bytes]], warmup: int
+    data_dir: Path, work: dict[str, list[bytes]], warmup: int, *, settled: bool
 ) -> dict[str, Result]:
     results = {}
     with (
-        pixelfleet_up(data_dir, env=UNBOUNDED_ACCOUNT, settled=True) as platform,
+        pixelfleet_up(data_dir, env=UNBOUNDED_ACCOUNT, settled=settled) as platform,
         httpx.Client(base_url=platform.base_url, timeout=300) as http,
     ):
         headers = sign_up(http)
@@ -304,7 +304,9 @@ def main() -> None:
         data = {name: [p.read_bytes() for p in found] for name, found in order.items()}
         for workload in WORKLOADS:
             results["pool"][workload.name] = in_pool(workload, data[workload.name], cores)
-        results["pixelfleet up"] = through_pixelfleet(work_dir / "data", data, warmup)
+        results["pixelfleet up"] = through_pixelfleet(
+            work_dir / "data", data, warmup, settled=not args.quick
+        )
         if program is not None:
             results["thumbor"] = through_thumbor(program, work_dir, order, warmup)
 
