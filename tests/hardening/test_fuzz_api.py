@@ -289,6 +289,7 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         {"body": {"source": source, "pipeline": PIPELINES[0]}, "media_type": "application/json"}
         for source in ({"task": task["id"]}, {"asset": asset.json()["id"]})
     ]
+    well_formed["POST /v1/quotes"] = well_formed["POST /v1/tasks"]  # any body a task takes
     well_formed["POST /v1/payments/webhook"] = [signed_webhook(razorpay, hooked)]
     return Caller(
         headers,
