@@ -36,17 +36,12 @@ from pixelfleet.sources.errors import (
     SourceUnreachable,
 )
 from pixelfleet.sources.fetch import fetch_source
-from pixelfleet.sources.schemas import AssetSource, Source, TaskSource, UrlSource
+from pixelfleet.sources.schemas import SOURCE_KINDS, Source, UrlSource
 from pixelfleet.sources.stored import staged_copy, stored_key
 from pixelfleet.storage import StagedObject
 
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
-_SOURCE_KINDS: dict[str, type[BaseModel]] = {
-    "url": UrlSource,
-    "task": TaskSource,
-    "asset": AssetSource,
-}
 EXAMPLE_PIPELINE = {
     "operations": [{"op": "resize", "width": 800}],
     "output": {"format": "webp", "quality": 80},
@@ -166,11 +161,11 @@ def _source_of(document: dict[str, Any]) -> BaseModel:
     source = document.get("source")
     if not isinstance(source, dict):
         raise _missing("source", message="must be an object naming url, task or asset")
-    kinds = [kind for kind in _SOURCE_KINDS if kind in source]
+    kinds = [kind for kind in SOURCE_KINDS if kind in source]
     if len(kinds) != 1:
         raise _missing("source", message="must name exactly one of url, task or asset")
     try:
-        return _SOURCE_KINDS[kinds[0]].model_validate(source)
+        return SOURCE_KINDS[kinds[0]].model_validate(source)
     except ValidationError as error:
         raise _located(error, "source") from None
 

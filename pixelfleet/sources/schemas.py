@@ -36,3 +36,9 @@ class AssetSource(BaseModel):
 
 StoredSource = TaskSource | AssetSource
 Source = UrlSource | TaskSource | AssetSource
+SOURCE_KINDS: dict[str, type[UrlSource | TaskSource | AssetSource]] = {
+    "url": UrlSource,
+    "task": TaskSource,
+    "asset": AssetSource,
+}
+"""Each kind of source by the one key that names it in `{"source": {KIND: ...}}`."""
