@@ -34,6 +34,7 @@ OWNED_TABLES = (
     "api_keys",
     "assets",
     "idempotency_keys",
+    "uploads",
 )
 
 _acting_user: ContextVar[uuid.UUID | None] = ContextVar("pixelfleet_acting_user", default=None)

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     # slowly its bytes come, must end within this; private and loopback hosts only in tests.
     source_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     source_allow_private_urls: bool = False
+    # A direct upload (`POST /v1/uploads`) can be sent, and used as a source, for this long; then
+    # its bytes are deleted. At most 7 days: the longest an S3 presigned URL may live.
+    upload_ttl_hours: float = Field(default=24.0, gt=0, le=168)
 
     @field_validator("database_url")
     @classmethod

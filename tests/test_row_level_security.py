@@ -28,8 +28,8 @@ def backend() -> str:
 
 async def _everything_of(client: httpx.AsyncClient, ctx: ProcessContext, email: str) -> uuid.UUID:
     """An account with a row in each owned table: its signup grant and a task's debit
-    (credit_entries), the task and its idempotency key, a preset, an asset, an API key and a
-    payment."""
+    (credit_entries), the task and its idempotency key, a preset, an asset, an API key, a
+    direct upload and a payment."""
     headers = await sign_up(client, email)
     user_id = uuid.UUID(await id_of(client, headers))
     task = await submit(
@@ -51,6 +51,10 @@ async def _everything_of(client: httpx.AsyncClient, ctx: ProcessContext, email: 
         "/v1/me/api-keys", headers=headers, json={"name": "build", "scopes": ["tasks:read"]}
     )
     assert key.status_code == 201, key.text
+    upload = await client.post(
+        "/v1/uploads", headers=headers, json={"content_type": "image/png", "bytes": 100}
+    )
+    assert upload.status_code == 201, upload.text
     async with ctx.sessions.begin() as session:
         session.add(
             Payment(

@@ -30,6 +30,7 @@ from pixelfleet.api.routes import (
     presets,
     quotes,
     tasks,
+    uploads,
     webhooks,
 )
 from pixelfleet.bootstrap import create_context
@@ -48,6 +49,13 @@ then `POST /v1/tasks` with an image and a pipeline. Errors are `application/prob
 MULTIPART_OVERHEAD = 1024 * 1024
 JSON_BODY_LIMIT = 1024 * 1024
 UPLOAD_PATHS = frozenset({"/v1/tasks", "/v1/quotes", "/v1/assets"})
+"""Paths whose body carries an image (with the `/content` of each direct upload)."""
+
+
+def _takes_an_image(path: str) -> bool:
+    return path in UPLOAD_PATHS or (
+        path.startswith("/v1/uploads/") and path.endswith("/content") and path.count("/") == 4
+    )
 
 
 def _keep_uploads_in_memory(limit: int) -> None:
@@ -90,7 +98,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
     install_problem_handlers(app)
 
     def body_limit(scope: Scope) -> int:
-        if scope.get("path") in UPLOAD_PATHS:
+        if _takes_an_image(scope.get("path", "")):
             context: ProcessContext = app.state.ctx
             return context.settings.max_upload_bytes + MULTIPART_OVERHEAD
         return JSON_BODY_LIMIT
@@ -116,6 +124,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         api_keys,
         tasks,
         quotes,
+        uploads,
         webhooks,
         operations,
         presets,

@@ -1,5 +1,6 @@
 """The body of `POST /v1/tasks` (and of a quote): a multipart upload, or a JSON document naming
-its source (`{"source": {"url" | "task" | "asset": ...}, "pipeline": {...}, "callback_url"}`).
+its source (`{"source": {"url" | "upload" | "task" | "asset": ...}, "pipeline": {...},
+"callback_url"}`).
 
 The route reads its body itself, after the caller is authenticated, since FastAPI declares one
 body per route. What FastAPI and `request_text` did for the form is done here alike: a missing
@@ -28,17 +29,16 @@ from pixelfleet.errors import FieldError, InvalidInput, PixelFleetError
 from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
 from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.models import User
-from pixelfleet.outbound import outbound_client
 from pixelfleet.sources.errors import (
     SourceExpired,
     SourceRefused,
     SourceTooLarge,
     SourceUnreachable,
 )
-from pixelfleet.sources.fetch import fetch_source
-from pixelfleet.sources.schemas import SOURCE_KINDS, Source, UrlSource
-from pixelfleet.sources.stored import staged_copy, stored_key
+from pixelfleet.sources.schemas import SOURCE_KINDS, Source
+from pixelfleet.sources.service import staged_source
 from pixelfleet.storage import StagedObject
+from pixelfleet.uploads.errors import UploadMismatch, UploadNotFound, UploadNotReceived
 
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
@@ -78,7 +78,7 @@ class TaskSubmission(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     source: Source = Field(
-        description="Exactly one of `url`, `task` or `asset`.",
+        description="Exactly one of `url`, `upload`, `task` or `asset`.",
         examples=[{"url": "https://images.example/photo.jpg"}],
     )
     pipeline: dict[str, Any] = Field(
@@ -113,6 +113,9 @@ SUBMISSION_PROBLEMS: tuple[type[PixelFleetError], ...] = (
     SourceRefused,
     SourceUnreachable,
     SourceTooLarge,
+    UploadNotFound,
+    UploadNotReceived,
+    UploadMismatch,
 )
 """What reading a submission's image may answer (for the routes' documented responses)."""
 
@@ -160,10 +163,10 @@ def _from_form(form: FormData, limit: int) -> Submission:
 def _source_of(document: dict[str, Any]) -> BaseModel:
     source = document.get("source")
     if not isinstance(source, dict):
-        raise _missing("source", message="must be an object naming url, task or asset")
+        raise _missing("source", message="must be an object naming url, upload, task or asset")
     kinds = [kind for kind in SOURCE_KINDS if kind in source]
     if len(kinds) != 1:
-        raise _missing("source", message="must name exactly one of url, task or asset")
+        raise _missing("source", message="must name exactly one of url, upload, task or asset")
     try:
         return SOURCE_KINDS[kinds[0]].model_validate(source)
     except ValidationError as error:
@@ -189,34 +192,6 @@ def _parsed_json(body: bytes) -> TaskSubmission:
         raise _located(error) from None
 
 
-async def _staged_source(
-    ctx: ProcessContext, sessions: RequestSessions, user: User, source: Source
-) -> StagedObject:
-    if isinstance(source, UrlSource):
-        staged = ctx.storage.stage()
-        try:
-            async with outbound_client(ctx.settings.source_fetch_timeout_seconds) as http:
-                await fetch_source(
-                    http,
-                    source.url,
-                    staged,
-                    limit=ctx.settings.max_upload_bytes,
-                    within=ctx.settings.source_fetch_timeout_seconds,
-                    allow_private=ctx.settings.source_allow_private_urls,
-                )
-        except BaseException:
-            staged.discard()
-            raise
-        return staged
-    # Looked up in the read session (on SQLite, no write lock while the image is copied),
-    # which ends before the submission's first write.
-    try:
-        key = await stored_key(sessions.reads(), user, source)
-    finally:
-        await sessions.end_reads()
-    return await staged_copy(ctx.storage, key)
-
-
 async def read_submission(
     request: Request, ctx: ProcessContext, sessions: RequestSessions, user: User
 ) -> Submission:
@@ -232,7 +207,14 @@ async def read_submission(
             raise
     if content_type == JSON.encode():
         submission = _parsed_json(await request.body())
-        upload = await _staged_source(ctx, sessions, user, submission.source)
+        upload = await staged_source(
+            ctx.storage,
+            ctx.settings,
+            user,
+            submission.source,
+            reads=sessions.reads,
+            end_reads=sessions.end_reads,
+        )
         return Submission(upload, submission.pipeline, submission.callback_url)
     raise InvalidInput(
         f"The body must be {MULTIPART} (an upload) or {JSON} (a named source).",

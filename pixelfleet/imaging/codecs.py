@@ -233,6 +233,13 @@ def has_accepted_signature(head: bytes) -> bool:
     return _accepted_format_by_signature(head) is not None
 
 
+def content_type_by_signature(data: bytes) -> str | None:
+    """The media type of the accepted format whose signature `data` starts with (None: none
+    is): what a file claims to be, from its first bytes, without opening it."""
+    name = _accepted_format_by_signature(data)
+    return None if name is None else SOURCE_CONTENT_TYPES[_PIL_TO_SOURCE[name]]
+
+
 def declared_size(data: bytes) -> tuple[int, int] | None:
     """The dimensions the header of an upload in an accepted format states, read from the
     container without Pillow; None if it is not such an upload or states none.

@@ -16,6 +16,7 @@ from pixelfleet.db import unit_of_work, utcnow
 from pixelfleet.jobs.dispatching import dispatch_after_commit, requeued_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.settlement import settle_failed
+from pixelfleet.uploads import service as uploads
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
 
 
 async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
-    """Deletes the uploads and results of tasks past their retention time."""
+    """Deletes the sources and results of tasks past their retention time, and the bytes of
+    direct uploads past theirs. Returns how many tasks and uploads it purged."""
     now = utcnow()
     async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
@@ -109,7 +111,8 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
                 if output.key is not None:
                     await ctx.storage.delete(output.key)
             await repo.mark_files_purged(task.id, now)
-    return len(expired)
+        uploads_purged = await uploads.purge_expired(session, ctx.storage, batch=batch)
+    return len(expired) + uploads_purged
 
 
 async def forget_expired_logins(ctx: ProcessContext) -> int:

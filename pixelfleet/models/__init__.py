@@ -12,6 +12,7 @@ from pixelfleet.models.preset import Preset
 from pixelfleet.models.refresh_token import RefreshToken
 from pixelfleet.models.task import Task
 from pixelfleet.models.task_output import TaskOutput
+from pixelfleet.models.upload import Upload
 from pixelfleet.models.user import User
 from pixelfleet.models.webhook_delivery import WebhookDelivery
 
@@ -28,6 +29,7 @@ __all__ = [
     "RefreshToken",
     "Task",
     "TaskOutput",
+    "Upload",
     "User",
     "WebhookDelivery",
 ]

@@ -34,10 +34,18 @@ class AssetSource(BaseModel):
     asset: uuid.UUID = Field(description="The id of one of the caller's assets.")
 
 
-StoredSource = TaskSource | AssetSource
-Source = UrlSource | TaskSource | AssetSource
-SOURCE_KINDS: dict[str, type[UrlSource | TaskSource | AssetSource]] = {
+class UploadSource(BaseModel):
+    """One of the caller's direct uploads (`POST /v1/uploads`), its bytes sent."""
+
+    model_config = ConfigDict(extra="forbid")
+    upload: uuid.UUID = Field(description="The id of one of the caller's uploads.")
+
+
+StoredSource = TaskSource | AssetSource | UploadSource
+Source = UrlSource | TaskSource | AssetSource | UploadSource
+SOURCE_KINDS: dict[str, type[UrlSource | TaskSource | AssetSource | UploadSource]] = {
     "url": UrlSource,
+    "upload": UploadSource,
     "task": TaskSource,
     "asset": AssetSource,
 }

@@ -1,6 +1,6 @@
-"""A new task's source from what is already stored: an earlier task's source, or an asset. The
-image is copied into a staged object, which the new task stores as its own source (each task's
-files end with its own retention time)."""
+"""A new task's source from what is already stored: an earlier task's source, an asset, or a
+direct upload. The image is copied into a staged object, which the new task stores as its own
+source (each task's files end with its own retention time)."""
 
 from __future__ import annotations
 
@@ -10,17 +10,21 @@ from pixelfleet.assets import service as assets
 from pixelfleet.db import utcnow
 from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.models import User
+from pixelfleet.models import Upload, User
 from pixelfleet.sources.errors import SourceExpired
-from pixelfleet.sources.schemas import AssetSource, StoredSource
+from pixelfleet.sources.schemas import AssetSource, StoredSource, UploadSource
 from pixelfleet.storage import StagedObject, Storage, StoredObjectMissing
+from pixelfleet.uploads import service as uploads
 
 
-async def stored_key(session: AsyncSession, user: User, source: StoredSource) -> str:
-    """The storage key of the image `source` names: 404 for another user's (or no) task or
-    asset, 410 (SourceExpired) once retention removed a task's source. Reads only."""
+async def stored_image(session: AsyncSession, user: User, source: StoredSource) -> str | Upload:
+    """Where the image `source` names is stored: its key, or the upload (whose bytes are
+    checked when read). 404 for another user's (or no) task, asset or upload; 410
+    (SourceExpired) once retention removed a task's source or an upload expired. Reads only."""
     if isinstance(source, AssetSource):
         return (await assets.get_asset(session, user, source.asset)).key
+    if isinstance(source, UploadSource):
+        return await uploads.usable_upload(session, user, source.upload)
     task = await TaskRepository.from_session(session).get_for_user(source.task, user.id)
     if task is None:
         raise TaskNotFound(f"No task {source.task} exists for this account.")
@@ -31,12 +35,15 @@ async def stored_key(session: AsyncSession, user: User, source: StoredSource) ->
     return task.source_key
 
 
-async def staged_copy(storage: Storage, key: str) -> StagedObject:
-    """A staged copy of the stored object `key` (SourceExpired if it is gone meanwhile)."""
-    try:
-        data = await storage.get(key)
-    except StoredObjectMissing:
-        raise SourceExpired("The stored source was removed with its files.") from None
+async def staged_copy(storage: Storage, stored: str | Upload) -> StagedObject:
+    """A staged copy of a stored image (SourceExpired if it is gone meanwhile)."""
+    if isinstance(stored, Upload):
+        data = await uploads.declared_bytes(storage, stored)
+    else:
+        try:
+            data = await storage.get(stored)
+        except StoredObjectMissing:
+            raise SourceExpired("The stored source was removed with its files.") from None
     staged = storage.stage()
     staged.file.write(data)
     return staged

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -28,6 +29,14 @@ class StagedObject(Protocol):
     def discard(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class PresignedPut:
+    """Where a client sends an object's bytes itself: a PUT to `url` with `headers`."""
+
+    url: str
+    headers: Mapping[str, str]
+
+
 class Storage(Protocol):
     """Opaque keys to bytes. Keys are made by PixelFleet, never taken from users."""
 
@@ -35,6 +44,14 @@ class Storage(Protocol):
 
     def stage(self) -> StagedObject:
         """A new object to write now and store under a key later."""
+        ...
+
+    def presigned_put(
+        self, key: str, content_type: str, size: int, expires_in_seconds: int
+    ) -> PresignedPut | None:
+        """A URL on which a client may PUT exactly `size` bytes of `content_type` under `key`
+        for the time given, with no other credential; None where the storage offers none (a
+        local directory: the API receives such bytes itself)."""
         ...
 
     async def get(self, key: str) -> bytes: ...

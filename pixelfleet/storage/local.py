@@ -77,6 +77,12 @@ class LocalStorage:
     def stage(self) -> LocalStaged:
         return LocalStaged(self, self._staging_dir())
 
+    def presigned_put(
+        self, key: str, content_type: str, size: int, expires_in_seconds: int
+    ) -> None:
+        check_key(key)
+        return None  # nothing but the API can write here
+
     def path_for(self, key: str) -> Path:
         return self.root / check_key(key)
 

@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pixelfleet.settings import Settings
-from pixelfleet.storage.base import StoredObjectMissing
+from pixelfleet.storage.base import PresignedPut, StoredObjectMissing
 from pixelfleet.storage.keys import check_key, is_valid_key
 
 if TYPE_CHECKING:
@@ -114,6 +114,24 @@ class S3Storage:
     def stage(self) -> S3Staged:
         return S3Staged(self)
 
+    def presigned_put(
+        self, key: str, content_type: str, size: int, expires_in_seconds: int
+    ) -> PresignedPut:
+        # Signed locally (no request is made). The type and the length are signed headers, so
+        # S3 refuses a PUT of another type or size; the API checks both again when it is used.
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.object_key(key),
+                "ContentType": content_type,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in_seconds,
+            HttpMethod="PUT",
+        )
+        return PresignedPut(url=url, headers={"Content-Type": content_type})
+
     async def get(self, key: str) -> bytes:
         self.object_key(key)  # refuse a bad key before taking a thread
         return await asyncio.to_thread(self._read, key)
@@ -167,6 +185,9 @@ def create_s3_client(settings: Settings) -> S3Client:
         # S3-compatible servers (MinIO, Ceph, moto) are reached by address, which
         # virtual-hosted bucket names (bucket.host) would not resolve to.
         s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
+        # Signature version 4 everywhere, presigned URLs included (botocore may presign with
+        # the deprecated version 2 for some endpoints, which signs no Content-Length).
+        signature_version="s3v4",
     )
     # A session of its own: boto3's default session is not safe to share between threads.
     return Session().client(

@@ -176,6 +176,10 @@ def _request(probe: Probe, headers: dict[str, str]) -> dict[str, Any]:
     )
     media_type = wanted if wanted in content else next(iter(content))
     media = content[media_type]
+    if media["schema"].get("format") == "binary":  # the bytes of an image, as they are
+        request["content"] = IMAGE
+        headers.setdefault("Content-Type", media_type)
+        return request
     values = dict(media["example"])
     if probe.where in {"json", "form", "multipart"}:
         current = values.get(probe.name)

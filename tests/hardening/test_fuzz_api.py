@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -251,6 +252,10 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         key = http.post(
             "/v1/me/api-keys", headers=headers, json={"name": "ci", "scopes": ["tasks:read"]}
         )
+        declared = {"content_type": "image/png", "bytes": len(IMAGE)}
+        waiting, received = (http.post("/v1/uploads", headers=headers, json=declared) for _ in "ab")
+        sent = http.put(received.json()["url"], headers=received.json()["headers"], content=IMAGE)
+        assert sent.status_code == 204, sent.text
         packs = http.get("/v1/payments/packs").json()["items"]
         verified, hooked = (paid_order(http, headers, razorpay) for _ in range(2))
     for made in (asset, preset, key):
@@ -280,6 +285,7 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         "POST /v1/auth/refresh": [{"refresh_token": logins[0]["refresh_token"]}],
         "POST /v1/auth/logout": [{"refresh_token": logins[1]["refresh_token"]}],
         "POST /v1/me/api-keys": [{"name": "bot", "scopes": ["tasks:read", "tasks:write"]}],
+        "POST /v1/uploads": [declared],
     }
     well_formed = {label: [{"body": body} for body in each] for label, each in bodies.items()}
     # A task's image is uploaded, or named in a JSON body (a stored one: nothing is fetched).
@@ -287,7 +293,19 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         {"body": body, "media_type": "multipart/form-data"} for body in bodies["POST /v1/tasks"]
     ] + [
         {"body": {"source": source, "pipeline": PIPELINES[0]}, "media_type": "application/json"}
-        for source in ({"task": task["id"]}, {"asset": asset.json()["id"]})
+        for source in (
+            {"task": task["id"]},
+            {"asset": asset.json()["id"]},
+            {"upload": received.json()["id"]},
+        )
+    ]
+    # An upload takes its bytes once: the first of these PUTs is answered 204, later ones 409.
+    well_formed["PUT /v1/uploads/{upload_id}/content"] = [
+        {
+            "body": IMAGE,
+            "media_type": "image/png",
+            "query": {"token": parse_qs(urlsplit(waiting.json()["url"]).query)["token"][0]},
+        }
     ]
     well_formed["POST /v1/quotes"] = well_formed["POST /v1/tasks"]  # any body a task takes
     well_formed["POST /v1/payments/webhook"] = [signed_webhook(razorpay, hooked)]
@@ -298,6 +316,7 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
             "asset_id": asset.json()["id"],
             "name": "look",
             "key_id": key.json()["id"],
+            "upload_id": waiting.json()["id"],
         },
         requests=well_formed,
     )
