@@ -13,27 +13,40 @@ RAZORPAY_ORIGINS = "https://checkout.razorpay.com https://api.razorpay.com"
 RAZORPAY_SCRIPTS = f"{RAZORPAY_ORIGINS} https://cdn.razorpay.com"
 RAZORPAY_REPORTS = "https://lumberjack.razorpay.com https://lumberjack-metrics.razorpay.com"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        f"script-src 'self' {RAZORPAY_SCRIPTS}",
-        f"frame-src {RAZORPAY_ORIGINS}",
-        f"connect-src 'self' {RAZORPAY_ORIGINS} {RAZORPAY_REPORTS}",
-        "img-src 'self' blob: data: https://*.razorpay.com",
-        # Checkout styles the overlay it adds to the page with inline styles.
-        "style-src 'self' 'unsafe-inline'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
+def content_security_policy(upload_origin: str | None = None) -> str:
+    """The console's policy; `upload_origin` is where its direct uploads go when that is not
+    this origin (an S3 endpoint)."""
+    uploads = f" {upload_origin}" if upload_origin else ""
+    return "; ".join(
+        (
+            "default-src 'self'",
+            f"script-src 'self' {RAZORPAY_SCRIPTS}",
+            f"frame-src {RAZORPAY_ORIGINS}",
+            f"connect-src 'self' {RAZORPAY_ORIGINS} {RAZORPAY_REPORTS}{uploads}",
+            "img-src 'self' blob: data: https://*.razorpay.com",
+            # Checkout styles the overlay it adds to the page with inline styles.
+            "style-src 'self' 'unsafe-inline'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
     )
-)
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    # The page and its scripts are revalidated (ETag) on every load, so an upgrade shows at once.
-    "Cache-Control": "no-cache",
-}
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def security_headers(upload_origin: str | None = None) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(upload_origin),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        # The page and its scripts are revalidated (ETag) on every load, so an upgrade shows
+        # at once.
+        "Cache-Control": "no-cache",
+    }
+
+
+SECURITY_HEADERS = security_headers()

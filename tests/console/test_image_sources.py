@@ -62,3 +62,40 @@ def test_another_pipeline_runs_on_a_finished_task_s_image_without_a_new_upload(
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
     assert page.url != first
     assert uploads == []  # the image was named, not sent again
+
+
+def test_a_chosen_image_is_sent_once_ahead_of_the_task_and_named_by_its_quotes_and_task(
+    page: Page, console: RunningPlatform
+) -> None:
+    image = unseen_photo(random.Random())
+    sent: list[tuple[str, str, str | None]] = []
+    page.on(
+        "request",
+        lambda request: sent.append(
+            (request.method, request.url, request.headers.get("authorization"))
+        ),
+    )
+    named: list[str] = []
+    page.on(
+        "request",
+        lambda request: named.append(request.post_data or "")
+        if request.url.endswith(("/v1/quotes", "/v1/tasks")) and request.method == "POST"
+        else None,
+    )
+    visitor = Console(page, console.base_url)
+    visitor.new_account()
+    visitor.drop(image)
+    visitor.add_step("grayscale")
+    visitor.add_step("flip")
+    expect(page.get_by_text(re.compile(r"Cost: \d+ credits"))).to_be_visible()
+    visitor.submit()
+    expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
+
+    puts = [(url, auth) for method, url, auth in sent if method == "PUT"]
+    assert len(puts) == 1, sent  # the bytes went once, whatever the quotes
+    [(url, authorization)] = puts
+    assert re.search(r"/v1/uploads/[0-9a-f-]{36}/content\?token=", url)
+    assert authorization is None  # the URL is the credential
+    upload_id = url.split("/v1/uploads/")[1].split("/")[0]
+    assert len(named) >= 2  # at least one quote, and the task
+    assert all(f'"upload":"{upload_id}"' in body.replace(" ", "") for body in named), named

@@ -107,3 +107,11 @@ async def test_bytes_put_unlike_the_declaration_are_refused_when_used(
     assert task.headers["content-type"] == PROBLEM
     assert task.json()["type"].endswith("/upload-mismatch")
     assert await balance_of(api, headers) == 100
+
+
+async def test_the_console_may_send_its_uploads_to_the_bucket(
+    api: httpx.AsyncClient, moto_server: MotoServer
+) -> None:
+    policy = (await api.get("/")).headers["content-security-policy"]
+    [connect] = [part for part in policy.split("; ") if part.startswith("connect-src ")]
+    assert moto_server.endpoint_url in connect.split()

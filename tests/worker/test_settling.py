@@ -14,7 +14,7 @@ import pytest
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import Outcome, Settling
-from pixelfleet.storage.base import StagedObject, Storage
+from pixelfleet.storage.base import PresignedPut, StagedObject, Storage
 from pixelfleet.worker.embedded import run_worker
 from tests.api_helpers import sign_up, submit
 from tests.records import stored_task
@@ -40,6 +40,11 @@ class HeldResultWrites:
 
     def stage(self) -> StagedObject:
         return self.inner.stage()
+
+    def presigned_put(
+        self, key: str, content_type: str, size: int, expires_in_seconds: int
+    ) -> PresignedPut | None:
+        return self.inner.presigned_put(key, content_type, size, expires_in_seconds)
 
     async def get(self, key: str) -> bytes:
         return await self.inner.get(key)

@@ -1,12 +1,30 @@
 // Upload an image, build its pipeline from the catalogue, submit it.
 
-import { request } from "../api.js";
+import { call, request } from "../api.js";
 import { field, formatBytes, h, replace, uid } from "../dom.js";
 import { alertBox, busy, showAlert, showProblem } from "../forms.js";
 import { schemaFields } from "../schema-form.js";
 
 // How long the form waits after a change before it asks for a new quote.
 const QUOTE_DELAY_MS = 300;
+// The image types a direct upload may declare (POST /v1/uploads); another file is sent with
+// the task itself, and the API says what it makes of it.
+const UPLOAD_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif", "image/tiff", "image/bmp"];
+
+/** Sends a chosen file before the task (a direct upload: to storage itself where the server's
+ *  storage takes it, else to the API); the answer is the source that names it. */
+async function directUpload(file) {
+  const target = await call("POST", "/v1/uploads", { json: { content_type: file.type, bytes: file.size } });
+  let response;
+  try {
+    // The URL is the credential: no Authorization header goes with it.
+    response = await fetch(target.url, { method: target.method, headers: target.headers, body: file });
+  } catch {
+    throw new Error("the image could not be sent");
+  }
+  if (!response.ok) throw new Error(`the image was refused (HTTP ${response.status})`);
+  return { upload: target.id };
+}
 
 function credits(count) {
   return `${count} credit${count === 1 ? "" : "s"}`;
@@ -152,9 +170,10 @@ export function newTaskView(app, named = null) {
 
 function buildForm(app, catalogue, box, named) {
   const byName = Object.fromEntries(catalogue.operations.map((operation) => [operation.name, operation]));
-  // The image: a chosen file (uploaded with the task), or a named source (`{url}`, `{task}`),
-  // sent in a JSON body for the API to fetch or copy.
-  const source = { file: null, size: null, named };
+  // The image: a chosen file, sent ahead as a direct upload (`uploading` resolves to
+  // `{upload}`, or to null when it could not be: the file then goes with the task), or a named
+  // source (`{url}`, `{task}`), sent in a JSON body for the API to fetch or copy.
+  const source = { file: null, size: null, uploading: null, uploaded: false, named };
   const steps = [];
   let idempotencyKey = crypto.randomUUID(); // one per distinct submission, kept across retries
 
@@ -174,8 +193,10 @@ function buildForm(app, catalogue, box, named) {
   }
 
   /** The request options of a submission (or a quote) of `pipeline`. */
-  function submission(pipeline) {
+  async function submission(pipeline) {
     if (!source.file) return { json: { source: source.named, pipeline } };
+    const uploaded = await source.uploading;
+    if (uploaded) return { json: { source: uploaded, pipeline } };
     const data = new FormData();
     data.append("file", source.file, source.file.name);
     data.append("pipeline", JSON.stringify(pipeline));
@@ -200,7 +221,11 @@ function buildForm(app, catalogue, box, named) {
     quoting = controller;
     showCost("Working out the price…");
     try {
-      const response = await request("POST", "/v1/quotes", { ...submission(pipeline), signal: controller.signal });
+      if (source.file && !source.uploaded) showCost("Sending the image…");
+      const body = await submission(pipeline);
+      if (controller.signal.aborted) return;
+      showCost("Working out the price…");
+      const response = await request("POST", "/v1/quotes", { ...body, signal: controller.signal });
       const answer = await response.json();
       const made = answer.outputs.map((out) => `${out.width} × ${out.height} ${out.format.toUpperCase()}`);
       showCost(`Cost: ${credits(answer.cost)} (makes ${made.join(", ")})`);
@@ -243,6 +268,17 @@ function buildForm(app, catalogue, box, named) {
 
   const urlInput = h("input", { type: "url", id: uid("url"), name: "url", placeholder: "https://…", autocomplete: "off" });
   const zone = dropZone((file, size) => {
+    if (file !== source.file) {
+      source.uploaded = false;
+      source.uploading = file && UPLOAD_TYPES.includes(file.type) ? directUpload(file) : Promise.resolve(null);
+      source.uploading = source.uploading.then(
+        (uploaded) => {
+          if (source.file === file) source.uploaded = Boolean(uploaded);
+          return uploaded;
+        },
+        () => null, // sent with the task instead, where the API says what is wrong with it
+      );
+    }
     source.file = file;
     source.size = size;
     if (file) {
@@ -326,7 +362,7 @@ function buildForm(app, catalogue, box, named) {
       }
       try {
         const response = await request("POST", "/v1/tasks", {
-          ...submission(pipeline),
+          ...(await submission(pipeline)),
           headers: { "Idempotency-Key": idempotencyKey },
         });
         const task = await response.json();
