@@ -1,5 +1,6 @@
 """Direct uploads (`POST /v1/uploads`): one row per upload, walled per user on PostgreSQL like
-every table of a user's rows (see 0006_row_level_security).
+every table of a user's rows (see 0006_row_level_security). Tasks record how their image came
+(`source_kind`: file, url, upload, task or asset) and what the submission named (`source_ref`).
 
 Revision ID: 0010
 Revises: 0009
@@ -48,6 +49,11 @@ def upgrade() -> None:
             "ix_uploads_user_created", ["user_id", "created_at", "id"], unique=False
         )
         batch_op.create_index("ix_uploads_expires", ["expires_at"], unique=False)
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("source_kind", sa.String(length=8), server_default="file", nullable=False)
+        )
+        batch_op.add_column(sa.Column("source_ref", sa.Text(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         owner = f"user_id = NULLIF(current_setting('{SETTING}', true), '')::uuid"
         op.execute("ALTER TABLE uploads ENABLE ROW LEVEL SECURITY")
@@ -57,6 +63,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_column("source_ref")
+        batch_op.drop_column("source_kind")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP POLICY IF EXISTS {POLICY} ON uploads")
     with op.batch_alter_table("uploads", schema=None) as batch_op:

@@ -35,7 +35,12 @@ from pixelfleet.sources.errors import (
     SourceTooLarge,
     SourceUnreachable,
 )
-from pixelfleet.sources.schemas import SOURCE_KINDS, Source
+from pixelfleet.sources.schemas import (
+    SOURCE_KINDS,
+    UPLOADED_WITH_THE_TASK,
+    Source,
+    SourceOrigin,
+)
 from pixelfleet.sources.service import staged_source
 from pixelfleet.storage import StagedObject
 from pixelfleet.uploads.errors import UploadMismatch, UploadNotFound, UploadNotReceived
@@ -127,6 +132,7 @@ class Submission:
     upload: StagedObject
     pipeline: str | Mapping[str, Any]
     callback_url: str | None
+    origin: SourceOrigin = UPLOADED_WITH_THE_TASK
 
 
 def _missing(*loc: str, message: str = "Field required") -> RequestValidationError:
@@ -215,7 +221,12 @@ async def read_submission(
             reads=sessions.reads,
             end_reads=sessions.end_reads,
         )
-        return Submission(upload, submission.pipeline, submission.callback_url)
+        return Submission(
+            upload,
+            submission.pipeline,
+            submission.callback_url,
+            SourceOrigin.of(submission.source),
+        )
     raise InvalidInput(
         f"The body must be {MULTIPART} (an upload) or {JSON} (a named source).",
         errors=[FieldError("Content-Type", f"must be {MULTIPART} or {JSON}")],

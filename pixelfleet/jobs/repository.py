@@ -135,6 +135,8 @@ class TaskView:
     source_width: int
     source_height: int
     source_bytes: int
+    source_kind: str
+    source_ref: str | None
     pipeline: dict[str, Any]
     expires_at: datetime | None
     error_code: str | None

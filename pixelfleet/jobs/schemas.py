@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from pydantic import BaseModel, Field
 
 from pixelfleet.imaging.plan import Plan
 from pixelfleet.jobs.states import TaskStatus
+from pixelfleet.sources.schemas import SourceKind
 
 if TYPE_CHECKING:
     from pixelfleet.jobs.repository import TaskProgress, TaskView
@@ -33,6 +34,27 @@ class SourceOut(BaseModel):
             width=task.source_width,
             height=task.source_height,
             bytes=task.source_bytes,
+        )
+
+
+class TaskSourceOut(SourceOut):
+    """A task's source: what its header said, and how it came."""
+
+    kind: SourceKind = Field(
+        description="`file` (uploaded with the task), or the kind of source the submission "
+        "named: `url`, `upload`, `task` or `asset`."
+    )
+    ref: str | None = Field(
+        description="What the submission named: the URL, or the id of the upload, task or "
+        "asset (null for a `file`)."
+    )
+
+    @classmethod
+    def of(cls, task: TaskRecord) -> TaskSourceOut:
+        return cls(
+            **SourceOut.of(task).model_dump(),
+            kind=cast(SourceKind, task.source_kind),
+            ref=task.source_ref,
         )
 
 
@@ -108,7 +130,7 @@ class TaskOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    source: SourceOut
+    source: TaskSourceOut
     pipeline: dict[str, Any]
     result: ResultOut | None = Field(
         description="The first output (the only one unless the pipeline has variants)."
@@ -149,7 +171,7 @@ class TaskOut(BaseModel):
             updated_at=task.updated_at,
             started_at=task.started_at,
             finished_at=task.finished_at,
-            source=SourceOut.of(task),
+            source=TaskSourceOut.of(task),
             pipeline=task.pipeline,
             result=outputs[0] if outputs else None,
             outputs=outputs,

@@ -46,6 +46,7 @@ from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_o
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetNotFound
 from pixelfleet.quotas import AccountQuotas, hold_account
+from pixelfleet.sources.schemas import UPLOADED_WITH_THE_TASK, SourceOrigin
 from pixelfleet.storage import StagedObject, Storage, StoredObjectMissing
 from pixelfleet.webhooks.targets import check_callback_url
 
@@ -191,13 +192,15 @@ async def submit_task(
     idempotency_key: str | None = None,
     callback_url: str | None = None,
     allow_private_callback: bool = False,
+    origin: SourceOrigin = UPLOADED_WITH_THE_TASK,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload (staged in `storage` as it arrived),
     debits the cost and queues the task, all in the caller's transaction; the task is
     dispatched to the workers once that transaction commits (`db.after_commit`). The same key
     with the same request returns the first task. A `callback_url` (an empty one counts as
     none) receives the task's final event. A new task must fit in the account's
-    `max_active_tasks_per_user` (a replay is never refused by it).
+    `max_active_tasks_per_user` (a replay is never refused by it). `origin` is how the image
+    came (a file in the request, unless the submission named a source).
 
     The header sniff and the upload's store come before the first query, so the transaction
     (on SQLite, the write lock) lasts only for the rows it reads and writes. A refused upload
@@ -229,6 +232,8 @@ async def submit_task(
             source_width=source.width,
             source_height=source.height,
             source_bytes=len(data),
+            source_kind=origin.kind,
+            source_ref=origin.ref,
             attempts=0,
             outputs=[],
             callback_url=callback_url,

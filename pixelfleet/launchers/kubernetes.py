@@ -15,6 +15,7 @@ from pixelfleet.launchers.celery import CeleryLauncher
 from pixelfleet.observability import log_context
 from pixelfleet.operator.cluster import ImageJobs
 from pixelfleet.operator.resources import ImageJobSpec, ImageSource, imagejob_manifest
+from pixelfleet.sources.schemas import SourceKind
 
 if TYPE_CHECKING:
     from pixelfleet.models import Task
@@ -51,6 +52,8 @@ class KubernetesLauncher:
                 bytes=task.source_bytes,
                 width=task.source_width,
                 height=task.source_height,
+                kind=cast(SourceKind, task.source_kind),
+                url=task.source_ref if task.source_kind == "url" else None,
             ),
             pipeline=task.pipeline,
             ops=pipeline_summary(task.pipeline),

@@ -32,6 +32,11 @@ class Task(Base):
     pipeline: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     source_key: Mapped[str] = mapped_column(String(255))
+    source_kind: Mapped[str] = mapped_column(String(8), default="file", server_default="file")
+    """How the image came: `file` (uploaded with the task), `url`, `upload`, `task` or `asset`."""
+    source_ref: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """What the submission named: the URL of a `url` source, the id of an `upload`, `task` or
+    `asset` (None for a `file`)."""
     source_format: Mapped[str] = mapped_column(String(16))
     source_width: Mapped[int] = mapped_column(Integer)
     source_height: Mapped[int] = mapped_column(Integer)

@@ -11,6 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from pixelfleet.outbound import MAX_URL_LENGTH
+from pixelfleet.sources.schemas import SourceKind
+
 GROUP = "pixelfleet.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -45,6 +48,16 @@ class ImageSource(_Camel):
     bytes: int = Field(ge=0, description="Size of the upload in bytes.")
     width: int = Field(ge=1)
     height: int = Field(ge=1)
+    kind: SourceKind = Field(
+        default="file",
+        description="How the image came: `file` (uploaded with the task), `url` (fetched once, "
+        "by the API), `upload` (a direct upload), `task` (an earlier task's source) or `asset`.",
+    )
+    url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="The address a `url` source was fetched from (workers read `key`).",
+    )
 
 
 class ImageJobSpec(_Camel):

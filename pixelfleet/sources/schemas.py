@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,3 +52,29 @@ SOURCE_KINDS: dict[str, type[UrlSource | TaskSource | AssetSource | UploadSource
     "asset": AssetSource,
 }
 """Each kind of source by the one key that names it in `{"source": {KIND: ...}}`."""
+
+
+SourceKind = Literal["file", "url", "upload", "task", "asset"]
+
+
+@dataclass(frozen=True)
+class SourceOrigin:
+    """How a task's image came, as its record keeps it: `file` (uploaded with the task), or the
+    kind of source a JSON submission named, with what it named (`ref`: the URL, or the id)."""
+
+    kind: SourceKind = "file"
+    ref: str | None = None
+
+    @classmethod
+    def of(cls, source: Source) -> SourceOrigin:
+        if isinstance(source, UrlSource):
+            return cls("url", source.url)
+        if isinstance(source, UploadSource):
+            return cls("upload", str(source.upload))
+        if isinstance(source, TaskSource):
+            return cls("task", str(source.task))
+        return cls("asset", str(source.asset))
+
+
+UPLOADED_WITH_THE_TASK = SourceOrigin()
+"""The origin of an image sent in the submission's own body (a multipart `file`)."""

@@ -20,6 +20,7 @@ from pixelfleet.observability import log_context
 from pixelfleet.operator.resources import REQUEST_ID_ANNOTATION
 from pixelfleet.settings import Settings
 from tests.api_helpers import image_bytes, sign_up, submit
+from tests.harness.image_host import Answer, image_host
 from tests.harness.kubernetes import EmulatedCluster
 from tests.harness.ports import free_port
 from tests.operator.conftest import NAMESPACE
@@ -45,8 +46,39 @@ async def test_a_submitted_task_appears_as_its_imagejob(
         3600,
     )
     assert spec["source"]["contentType"] == "image/jpeg"
+    assert (spec["source"]["kind"], spec["source"].get("url")) == ("file", None)
     assert (spec["source"]["width"], spec["source"]["height"]) == (40, 30)
     assert spec["pipeline"]["operations"] == [{"op": "grayscale"}]
+
+
+async def test_an_imagejob_says_how_its_image_came_and_the_worker_reads_it_from_storage(
+    client: httpx.AsyncClient, ctx: ProcessContext, cluster: EmulatedCluster
+) -> None:
+    ctx.settings.source_allow_private_urls = True  # the image host is on loopback
+    headers = await sign_up(client, "by-url-launch@example.com")
+    with image_host() as host:
+        url = host.serve("/photo.jpg", Answer(body=image_bytes(size=(40, 30))))
+        body = {"source": {"url": url}, "pipeline": QUICK}
+        by_url = (await client.post("/v1/tasks", headers=headers, json=body)).json()
+        again = {"source": {"task": by_url["id"]}, "pipeline": QUICK}
+        by_task = (await client.post("/v1/tasks", headers=headers, json=again)).json()
+        assert host.requests == ["/photo.jpg"]  # fetched once, by the API
+
+    sources = [
+        cluster.get("imagejobs", NAMESPACE, f"task-{task['id']}")["spec"]["source"]
+        for task in (by_url, by_task)
+    ]
+    assert [(source["kind"], source.get("url")) for source in sources] == [
+        ("url", url),
+        ("task", None),
+    ]
+    # The workers read the stored copy, whatever the kind: the key of each task's own source.
+    assert [source["key"] for source in sources] == [
+        f"sources/{by_url['id']}",
+        f"sources/{by_task['id']}",
+    ]
+    assert (by_url["source"]["kind"], by_url["source"]["ref"]) == ("url", url)
+    assert (by_task["source"]["kind"], by_task["source"]["ref"]) == ("task", by_url["id"])
 
 
 def _task() -> Task:
@@ -60,6 +92,7 @@ def _task() -> Task:
         source_width=40,
         source_height=30,
         source_bytes=1200,
+        source_kind="file",
     )
 
 

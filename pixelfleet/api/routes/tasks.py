@@ -122,6 +122,7 @@ async def submit_task(
             idempotency_key=idempotency_key,
             callback_url=body.callback_url,
             allow_private_callback=ctx.settings.webhook_allow_private_targets,
+            origin=body.origin,
         )
     finally:
         body.upload.discard()  # nothing once the task has stored it
