@@ -33,7 +33,8 @@ def test_an_image_named_by_its_address_is_fetched_and_processed(
     expect(page.get_by_text(re.compile(r"Cost: \d+ credits"))).to_be_visible()
     visitor.submit()
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
-    assert "/" + image.name in host.requests
+    expect(page.get_by_text(f"the web address {url}")).to_be_visible()
+    assert "/" + image.name in host.requests  # by the API: for its quotes, and for the task
 
 
 def test_another_pipeline_runs_on_a_finished_task_s_image_without_a_new_upload(
@@ -91,6 +92,7 @@ def test_a_chosen_image_is_sent_once_ahead_of_the_task_and_named_by_its_quotes_a
     visitor.submit()
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
 
+    expect(page.get_by_text("a file uploaded ahead of the task")).to_be_visible()
     puts = [(url, auth) for method, url, auth in sent if method == "PUT"]
     assert len(puts) == 1, sent  # the bytes went once, whatever the quotes
     [(url, authorization)] = puts

@@ -94,6 +94,15 @@ export function taskView(app, id) {
     if (failure && box.textContent !== failure) showAlert(box, failure);
   }
 
+  // How the image came (`source.kind`), in words.
+  const ORIGINS = {
+    file: "a file uploaded with the task",
+    url: "the web address",
+    upload: "a file uploaded ahead of the task",
+    task: "an earlier task's image",
+    asset: "an asset",
+  };
+
   function showTask(task) {
     heading.textContent = `Task ${task.id.slice(0, 8)}`;
     showProgress(task);
@@ -101,6 +110,7 @@ export function taskView(app, id) {
       ["Submitted", formatDate(task.created_at)],
       ["Cost", `${task.cost} credits`],
       ["Source", `${task.source.format.toUpperCase()}, ${task.source.width} × ${task.source.height}, ${formatBytes(task.source.bytes)}`],
+      ["From", ORIGINS[task.source.kind] + (task.source.kind === "url" ? ` ${task.source.ref}` : "")],
       ["Steps", (task.pipeline.operations || []).map((operation) => operation.op).join(", ") || "none"],
     ];
     if (task.finished_at) rows.push(["Finished", formatDate(task.finished_at)]);
