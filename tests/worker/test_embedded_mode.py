@@ -89,9 +89,11 @@ def test_queued_tasks_survive_a_restart(tmp_path: Path) -> None:
         assert wait_final(http, token, task["id"])["status"] == "succeeded"
 
 
-def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+def test_a_second_up_on_the_same_data_dir_is_refused_and_sigterm_stops_the_first_cleanly(
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "data"
-    with pixelfleet_up(data_dir, workers=1):
+    with pixelfleet_up(data_dir, workers=1) as platform:
         second = subprocess.run(
             [sys.executable, "-m", "pixelfleet", "up", "--port", "0", "--data-dir", str(data_dir)],
             capture_output=True,
@@ -99,12 +101,9 @@ def test_a_second_up_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
             timeout=60,
             check=False,
         )
-    assert second.returncode != 0
-    assert "already running" in second.stderr
+        assert second.returncode != 0
+        assert "already running" in second.stderr
 
-
-def test_sigterm_stops_everything_cleanly(tmp_path: Path) -> None:
-    with pixelfleet_up(tmp_path / "data", workers=1) as platform:
         platform.process.send_signal(signal.SIGTERM)
         assert platform.process.wait(45) == 0, platform.log()
 
