@@ -20,6 +20,7 @@ from pixelfleet.settings import Settings
 from tests.api_helpers import balance_of, follow_events, image_bytes, sign_up, submit, whole_ledger
 from tests.celery_mode.conftest import Processes, wait_for_status
 from tests.harness.celery import CeleryProcess
+from tests.harness.image_host import Answer, image_host
 
 pytestmark = pytest.mark.celery
 
@@ -45,6 +46,24 @@ async def test_a_task_is_processed_by_a_celery_worker_and_debited_once(
     kinds = [entry["kind"] for entry in await whole_ledger(client, headers)]
     assert kinds.count("task_debit") == 1
     assert "task_refund" not in kinds
+
+
+async def test_an_image_named_by_url_is_fetched_once_by_the_api_never_by_the_worker(
+    client: httpx.AsyncClient, ctx: ProcessContext, processes: Processes
+) -> None:
+    ctx.settings.source_allow_private_urls = True  # the image host is on loopback
+    processes.worker()
+    headers = await sign_up(client, "celery-url@example.com")
+    with image_host() as host:
+        url = host.serve("/photo.jpg", Answer(body=image_bytes(size=(800, 600))))
+        body = {"source": {"url": url}, "pipeline": THUMBNAIL}
+        accepted = await client.post("/v1/tasks", headers=headers, json=body)
+        assert accepted.status_code == 202, accepted.text
+        task = await wait_for_status(client, headers, accepted.json()["id"], {"succeeded"})
+        assert host.requests == ["/photo.jpg"]
+    assert (task["source"]["kind"], task["source"]["ref"]) == ("url", url)
+    result = await client.get(f"/v1/tasks/{task['id']}/result", headers=headers)
+    assert Image.open(io.BytesIO(result.content)).size == (64, 48)
 
 
 async def test_the_plain_celery_command_runs_pixelfleet_tasks(

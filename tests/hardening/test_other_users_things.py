@@ -35,6 +35,10 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "/v1/me/api-keys", headers=alice, json={"name": "ci", "scopes": ["tasks:read"]}
     )
     assert key.status_code == 201, key.text
+    upload = await client.post(
+        "/v1/uploads", headers=alice, json={"content_type": "image/png", "bytes": 100}
+    )
+    assert upload.status_code == 201, upload.text
     alices_id = (await client.get("/v1/me", headers=alice)).json()["id"]
     ids = {
         "user_id": alices_id,
@@ -42,6 +46,7 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "asset_id": asset.json()["id"],
         "name": "alices-look",
         "key_id": key.json()["id"],
+        "upload_id": upload.json()["id"],
     }
 
     paths: dict[str, dict[str, Any]] = (await client.get("/openapi.json")).json()["paths"]
@@ -51,6 +56,8 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         params = re.findall(r"{(\w+)}", path)
         if not params:
             continue
+        if path == "/v1/uploads/{upload_id}/content":
+            continue  # its credential is its URL's token: tests/sources/test_direct_uploads.py
         url = path.format(**{param: ids[param] for param in params})
         for method in sorted(operations, key=lambda m: m == "put"):  # Bob's PUT last
             if method not in {"get", "post", "put", "patch", "delete"}:
@@ -76,6 +83,7 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         "GET /v1/tasks/{task_id}/result",
         "GET /v1/assets/{asset_id}",
         "DELETE /v1/assets/{asset_id}",
+        "GET /v1/uploads/{upload_id}",
         "GET /v1/presets/{name}",
         "DELETE /v1/presets/{name}",
         "GET /v1/me/api-keys/{key_id}",

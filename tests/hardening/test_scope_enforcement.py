@@ -72,6 +72,11 @@ GUARDS: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/presets/{name}"): TASKS_WRITE,
     ("POST", "/v1/assets"): TASKS_WRITE,
     ("DELETE", "/v1/assets/{asset_id}"): TASKS_WRITE,
+    ("POST", "/v1/uploads"): TASKS_WRITE,
+    ("GET", "/v1/uploads/{upload_id}"): TASKS_READ,
+    # Its credential is the token in its URL, whoever sends it (tests/sources/
+    # test_direct_uploads.py sends forged and swapped tokens).
+    ("PUT", "/v1/uploads/{upload_id}/content"): PUBLIC,
     ("POST", "/v1/me/api-keys"): LOGIN,
     ("GET", "/v1/me/api-keys"): LOGIN,
     ("GET", "/v1/me/api-keys/{key_id}"): LOGIN,
@@ -130,7 +135,9 @@ def test_every_route_says_what_a_key_needs_for_it(ctx: ProcessContext) -> None:
 
 def _url(path: str) -> str:
     """The path with made-up ids: a key's scope is checked before anything is looked up."""
-    ids = {name: uuid.uuid4() for name in ("task_id", "asset_id", "key_id", "user_id")}
+    ids = {
+        name: uuid.uuid4() for name in ("task_id", "asset_id", "key_id", "user_id", "upload_id")
+    }
     return path.format(**ids, name="avatar")
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from pixelfleet.context import ProcessContext
+from pixelfleet.imaging.codecs import content_type_by_signature
 from pixelfleet.storage import LocalStorage
 from pixelfleet.storage.local import STAGING_DIR
 from pixelfleet.worker.embedded import drain_queue
@@ -106,32 +108,59 @@ async def test_a_quote_charges_nothing_stores_nothing_and_foresees_the_task(
     assert made == quoted.json()["outputs"]
 
 
+async def _named_sources(
+    client: httpx.AsyncClient, headers: dict[str, str], image: bytes
+) -> dict[str, dict[str, str]]:
+    """The image as each kind of named source: a direct upload, and an earlier task's source."""
+    target = await client.post(
+        "/v1/uploads",
+        headers=headers,
+        json={"content_type": content_type_by_signature(image), "bytes": len(image)},
+    )
+    sent = await client.put(
+        target.json()["url"], headers=target.json()["headers"], content=image
+    )
+    assert sent.status_code == 204, sent.text
+    task = (await submit(client, headers, {}, image)).json()
+    return {"upload": {"upload": target.json()["id"]}, "task": {"task": task["id"]}}
+
+
 async def test_every_task_is_charged_exactly_its_quote(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
-    """A randomized property: random pipelines on sources of several kinds (a fixed seed, so
-    that a failure can be run again)."""
+    """A randomized property: random pipelines on images of several formats and sizes, each
+    uploaded with the request or named (a direct upload, an earlier task's source); a fixed
+    seed, so that a failure can be run again."""
     ctx.settings.signup_credits = 1_000_000
     ctx.settings.max_active_tasks_per_user = 1_000
     headers = await sign_up(client, "property@example.com")
+    named = {name: await _named_sources(client, headers, image) for name, image in SOURCES.items()}
     rng = random.Random(20261206)
-    checked = 0
+    checked: Counter[str] = Counter()
     for _ in range(40):
         pipeline = random_pipeline(rng)
         name, image = rng.choice(list(SOURCES.items()))
-        quoted = await quote(client, headers, pipeline, image)
-        submitted = await submit(client, headers, pipeline, image)
+        kind = rng.choice(["file", "upload", "task"])
+        if kind == "file":
+            quoted = await quote(client, headers, pipeline, image)
+            submitted = await submit(client, headers, pipeline, image)
+        else:
+            body = {"source": named[name][kind], "pipeline": pipeline}
+            quoted = await client.post("/v1/quotes", headers=headers, json=body)
+            submitted = await client.post("/v1/tasks", headers=headers, json=body)
         assert quoted.status_code in {200, 422}, quoted.text
         # Work the quote refuses (an output over a limit, say), the submission refuses alike.
         assert submitted.status_code == (202 if quoted.status_code == 200 else 422), (
             name,
+            kind,
             pipeline,
             submitted.text,
         )
         if quoted.status_code == 200:
-            assert submitted.json()["cost"] == quoted.json()["cost"], (name, pipeline)
-            checked += 1
-    assert checked >= 30
+            assert submitted.json()["cost"] == quoted.json()["cost"], (name, kind, pipeline)
+            checked[kind] += 1
+    assert sum(checked.values()) >= 30
+    assert min(checked.values()) >= 5, checked
 
 
 async def test_a_quote_takes_a_named_source_and_needs_no_credits(
