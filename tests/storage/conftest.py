@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
+from pixelfleet.api.app import create_app
+from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.storage.s3 import create_s3_client
+from tests.conftest import TEST_JWT_SECRET
 from tests.harness.s3 import MotoServer
 
 if TYPE_CHECKING:
@@ -40,3 +46,33 @@ def s3_bucket(s3_client: S3Client) -> Iterator[str]:
         if keys:
             s3_client.delete_objects(Bucket=name, Delete={"Objects": keys})
     s3_client.delete_bucket(Bucket=name)
+
+
+S3_PREFIX = "pixelfleet/test"
+"""The key prefix of the storage URL of `s3_context`."""
+
+
+@pytest.fixture
+async def s3_context(
+    database_url: str, tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> AsyncIterator[ProcessContext]:
+    """A process context whose files are in a fresh bucket (under `S3_PREFIX`)."""
+    settings = moto_server.settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        jwt_secret=TEST_JWT_SECRET,
+        storage_url=f"s3://{s3_bucket}/{S3_PREFIX}",
+    )
+    ctx = create_context(settings)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+@pytest.fixture
+async def s3_api(s3_context: ProcessContext) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over `s3_context`."""
+    transport = httpx.ASGITransport(app=create_app(ctx=s3_context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
+        yield http

@@ -3,21 +3,17 @@ the API, and are checked against the declaration when the upload is first used."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from pixelfleet.api.app import create_app
-from pixelfleet.bootstrap import create_context
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import PROBLEM, balance_of, image_bytes, sign_up
-from tests.conftest import TEST_JWT_SECRET
 from tests.harness.s3 import MotoServer
+from tests.storage.conftest import S3_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -25,35 +21,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 IMAGE = image_bytes("JPEG", (320, 240))
-PREFIX = "pixelfleet/direct"
 
 
-@pytest.fixture
-async def s3_ctx(
-    database_url: str, tmp_path: Path, moto_server: MotoServer, s3_bucket: str
-) -> AsyncIterator[ProcessContext]:
-    settings = moto_server.settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        jwt_secret=TEST_JWT_SECRET,
-        storage_url=f"s3://{s3_bucket}/{PREFIX}",
-    )
-    ctx = create_context(settings)
-    try:
-        yield ctx
-    finally:
-        await ctx.close()
-
-
-@pytest.fixture
-async def api(s3_ctx: ProcessContext) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(ctx=s3_ctx))
-    async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
-        yield http
-
-
-async def _upload(api: httpx.AsyncClient, headers: dict[str, str], size: int) -> dict[str, Any]:
-    response = await api.post(
+async def _upload(
+    s3_api: httpx.AsyncClient, headers: dict[str, str], size: int
+) -> dict[str, Any]:
+    response = await s3_api.post(
         "/v1/uploads", headers=headers, json={"content_type": "image/jpeg", "bytes": size}
     )
     assert response.status_code == 201, response.text
@@ -61,57 +34,58 @@ async def _upload(api: httpx.AsyncClient, headers: dict[str, str], size: int) ->
 
 
 async def test_the_bytes_go_to_the_bucket_on_a_presigned_put(
-    api: httpx.AsyncClient,
-    s3_ctx: ProcessContext,
+    s3_api: httpx.AsyncClient,
+    s3_context: ProcessContext,
     moto_server: MotoServer,
     s3_client: S3Client,
     s3_bucket: str,
 ) -> None:
-    headers = await sign_up(api, "s3-direct@example.com")
-    target = await _upload(api, headers, len(IMAGE))
-    assert target["url"].startswith(f"{moto_server.endpoint_url}/{s3_bucket}/{PREFIX}/uploads/")
+    headers = await sign_up(s3_api, "s3-direct@example.com")
+    target = await _upload(s3_api, headers, len(IMAGE))
+    assert target["url"].startswith(f"{moto_server.endpoint_url}/{s3_bucket}/{S3_PREFIX}/uploads/")
     # Signed (version 4) with the declared type and length, for S3 to enforce.
     signed = parse_qs(urlsplit(target["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
     assert {"content-length", "content-type", "host"} <= set(signed)
     async with httpx.AsyncClient() as s3:  # a browser or a script: no API in the path
         put = await s3.put(target["url"], headers=target["headers"], content=IMAGE)
     assert put.status_code == 200, put.text
-    key = f"{PREFIX}/uploads/{target['id']}"
+    key = f"{S3_PREFIX}/uploads/{target['id']}"
     assert s3_client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == IMAGE
 
-    shown = await api.get(f"/v1/uploads/{target['id']}", headers=headers)
+    shown = await s3_api.get(f"/v1/uploads/{target['id']}", headers=headers)
     assert shown.json()["status"] == "received"
-    task = await api.post(
+    task = await s3_api.post(
         "/v1/tasks",
         headers=headers,
         json={"source": {"upload": target["id"]}, "pipeline": {"operations": [{"op": "flip"}]}},
     )
     assert task.status_code == 202, task.text
-    assert await drain_queue(s3_ctx) == ["succeeded"]
-    source = f"{PREFIX}/sources/{task.json()['id']}"
+    assert await drain_queue(s3_context) == ["succeeded"]
+    source = f"{S3_PREFIX}/sources/{task.json()['id']}"
     assert s3_client.get_object(Bucket=s3_bucket, Key=source)["Body"].read() == IMAGE
 
 
 async def test_bytes_put_unlike_the_declaration_are_refused_when_used(
-    api: httpx.AsyncClient, s3_ctx: ProcessContext
+    s3_api: httpx.AsyncClient, s3_context: ProcessContext
 ) -> None:
-    headers = await sign_up(api, "s3-forged@example.com")
-    target = await _upload(api, headers, len(IMAGE) - 100)
+    headers = await sign_up(s3_api, "s3-forged@example.com")
+    target = await _upload(s3_api, headers, len(IMAGE) - 100)
     async with httpx.AsyncClient() as s3:
         put = await s3.put(target["url"], headers=target["headers"], content=IMAGE)
     # S3 itself refuses a length other than the signed one; the server here does not check
     # signatures, like a PUT forged by any other means: the use of the upload catches it.
     assert put.status_code == 200
-    task = await api.post("/v1/tasks", headers=headers, json={"source": {"upload": target["id"]}})
+    body = {"source": {"upload": target["id"]}}
+    task = await s3_api.post("/v1/tasks", headers=headers, json=body)
     assert task.status_code == 422, task.text
     assert task.headers["content-type"] == PROBLEM
     assert task.json()["type"].endswith("/upload-mismatch")
-    assert await balance_of(api, headers) == 100
+    assert await balance_of(s3_api, headers) == 100
 
 
 async def test_the_console_may_send_its_uploads_to_the_bucket(
-    api: httpx.AsyncClient, moto_server: MotoServer
+    s3_api: httpx.AsyncClient, moto_server: MotoServer
 ) -> None:
-    policy = (await api.get("/")).headers["content-security-policy"]
+    policy = (await s3_api.get("/")).headers["content-security-policy"]
     [connect] = [part for part in policy.split("; ") if part.startswith("connect-src ")]
     assert moto_server.endpoint_url in connect.split()

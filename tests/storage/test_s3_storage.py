@@ -14,16 +14,14 @@ import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
 
-from pixelfleet.api.app import create_app
-from pixelfleet.bootstrap import create_context
+from pixelfleet.context import ProcessContext
 from pixelfleet.settings import Settings
 from pixelfleet.storage import LocalStorage, StoredObjectMissing
 from pixelfleet.storage.factory import create_storage
 from pixelfleet.storage.s3 import S3Storage, create_s3_client
 from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import noise_png, sign_up, submit
-from tests.conftest import TEST_JWT_SECRET
-from tests.harness.s3 import MotoServer
+from tests.storage.conftest import S3_PREFIX
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -124,52 +122,36 @@ async def test_a_missing_object_is_missing_even_with_no_prefix(
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_the_whole_api_works_with_files_in_s3(
-    database_url: str,
     tmp_path: Path,
-    moto_server: MotoServer,
+    s3_context: ProcessContext,
+    s3_api: httpx.AsyncClient,
     s3_client: S3Client,
     s3_bucket: str,
 ) -> None:
-    settings = moto_server.settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        jwt_secret=TEST_JWT_SECRET,
-        storage_url=f"s3://{s3_bucket}/pixelfleet/test",
-    )
-    ctx = create_context(settings)
-    assert isinstance(ctx.storage, S3Storage)
+    assert isinstance(s3_context.storage, S3Storage)
     # A PNG of noise stays large after resizing, so the download streams in many chunks.
     pipeline = {"operations": [{"op": "resize", "width": 600}], "output": {"format": "png"}}
-    try:
-        transport = httpx.ASGITransport(app=create_app(ctx=ctx))
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://pixelfleet.test"
-        ) as http:
-            headers = await sign_up(http, "ann@example.com")
-            response = await submit(
-                http, headers, pipeline, noise_png((800, 600)), filename="noise.png"
-            )
-            assert response.status_code == 202, response.text
-            task_id = response.json()["id"]
+    headers = await sign_up(s3_api, "ann@example.com")
+    response = await submit(s3_api, headers, pipeline, noise_png((800, 600)), filename="noise.png")
+    assert response.status_code == 202, response.text
+    task_id = response.json()["id"]
 
-            assert await drain_queue(ctx) == ["succeeded"]
+    assert await drain_queue(s3_context) == ["succeeded"]
 
-            result = await http.get(f"/v1/tasks/{task_id}/result", headers=headers)
-            assert result.status_code == 200, result.text
-            assert result.headers["content-type"] == "image/png"
-            assert len(result.content) > 4 * 64 * 1024
-            with Image.open(io.BytesIO(result.content)) as image:
-                image.load()
-                assert (image.format, image.size) == ("PNG", (600, 450))
-    finally:
-        await ctx.close()
+    result = await s3_api.get(f"/v1/tasks/{task_id}/result", headers=headers)
+    assert result.status_code == 200, result.text
+    assert result.headers["content-type"] == "image/png"
+    assert len(result.content) > 4 * 64 * 1024
+    with Image.open(io.BytesIO(result.content)) as image:
+        image.load()
+        assert (image.format, image.size) == ("PNG", (600, 450))
 
     listing = s3_client.list_objects_v2(Bucket=s3_bucket)
     keys = sorted(item.get("Key", "") for item in listing.get("Contents", []))
-    results = [key for key in keys if key.startswith("pixelfleet/test/results/")]
-    assert f"pixelfleet/test/sources/{task_id}" in keys
+    results = [key for key in keys if key.startswith(f"{S3_PREFIX}/results/")]
+    assert f"{S3_PREFIX}/sources/{task_id}" in keys
     assert len(results) == 1
-    assert all(key.startswith("pixelfleet/test/") for key in keys)
+    assert all(key.startswith(f"{S3_PREFIX}/") for key in keys)
     stored = s3_client.get_object(Bucket=s3_bucket, Key=results[0])["Body"].read()
     assert stored == result.content
     assert not (tmp_path / "data" / "files").exists()  # nothing went to local disk
