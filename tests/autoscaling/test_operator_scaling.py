@@ -89,8 +89,9 @@ async def test_tasks_a_worker_has_taken_keep_the_pool_up(
     assert status["waiting"] == 0
     assert status["desiredReplicas"] == 1
     assert replicas(cluster) == 1
-    await wait_for_status(client, headers, task_id, {"succeeded"})
-    await _until(lambda: replicas(cluster) == 0)  # and once it is done, the pool sleeps
+    # Once it is done (cancelled here: its work stops at once), the pool sleeps.
+    assert (await client.delete(f"/v1/tasks/{task_id}", headers=headers)).status_code == 200
+    await _until(lambda: replicas(cluster) == 0)
 
 
 async def test_an_idle_pool_sleeps_at_zero_and_wakes_at_its_activation_backlog(
@@ -160,3 +161,5 @@ async def test_before_a_scale_down_the_busy_pod_is_the_costliest_to_delete(
     assert cost("worker-busy") > cost("worker-idle")
     # The ReplicaSet removes the pod with the lowest cost: the idle one, not the busy one.
     assert min(("worker-busy", "worker-idle"), key=cost) == "worker-idle"
+    # Its work is not needed further: stopped now, the worker need not finish it to stop.
+    assert (await client.delete(f"/v1/tasks/{task_id}", headers=headers)).status_code == 200
