@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -380,22 +380,24 @@ async def cancel_task_by_id(
 
 
 @dataclass(frozen=True)
-class ResultDownload:
-    task: Task
+class StoredResult:
+    """A finished task's output as a download describes it, before anything is opened. Results
+    never change once stored (each attempt writes new keys), so `etag` is strong."""
+
+    task_id: uuid.UUID
+    key: str
     content_type: str
     filename: str
     size: int
-    chunks: AsyncIterator[bytes]
+    etag: str
+    last_modified: datetime
+    expires_at: datetime | None
 
 
-async def open_result(
-    session: AsyncSession,
-    storage: Storage,
-    user: User,
-    task_id: uuid.UUID,
-    variant: str | None = None,
-) -> ResultDownload:
-    """A finished task's output (the first, or the named variant), opened for streaming."""
+async def find_result(
+    session: AsyncSession, user: User, task_id: uuid.UUID, variant: str | None = None
+) -> StoredResult:
+    """A finished task's output (the first, or the named variant)."""
     task = await get_task(session, user, task_id)
     if task.status != SUCCEEDED:
         if task.status in FINAL_STATES:
@@ -405,14 +407,31 @@ async def open_result(
     if output is None:
         names = ", ".join(o.name for o in task.outputs)
         raise VariantNotFound(f"Task {task_id} has no output {variant!r}; it has: {names}.")
-    expired = ResultExpired(f"The results of task {task_id} have expired and were deleted.")
     if output.key is None:
-        raise expired
-    try:
-        chunks = await storage.open_stream(output.key)
-    except StoredObjectMissing:
-        raise expired from None
+        raise _result_expired(task_id)
     extension = OUTPUT_FORMATS[output.format].extension  # type: ignore[index]
     suffix = "" if len(task.outputs) == 1 else f"-{output.name}"
-    filename = f"{task.id}{suffix}.{extension}"
-    return ResultDownload(task, output.content_type, filename, output.bytes, chunks)
+    return StoredResult(
+        task_id=task.id,
+        key=output.key,
+        content_type=output.content_type,
+        filename=f"{task.id}{suffix}.{extension}",
+        size=output.bytes,
+        etag='"' + hashlib.sha256(output.key.encode("utf-8")).hexdigest()[:32] + '"',
+        last_modified=task.finished_at or task.updated_at,
+        expires_at=task.expires_at,
+    )
+
+
+def _result_expired(task_id: uuid.UUID) -> ResultExpired:
+    return ResultExpired(f"The results of task {task_id} have expired and were deleted.")
+
+
+async def open_result(
+    storage: Storage, result: StoredResult, *, start: int = 0, length: int | None = None
+) -> AsyncIterator[bytes]:
+    """The result's bytes (from `start`, `length` of them), opened now and streamed later."""
+    try:
+        return await storage.open_stream(result.key, start=start, length=length)
+    except StoredObjectMissing:
+        raise _result_expired(result.task_id) from None

@@ -61,8 +61,11 @@ class Storage(Protocol):
         pipeline process say); None where objects are not local files."""
         ...
 
-    async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
-        """Opens the object now (StoredObjectMissing if it is gone) and streams it later."""
+    async def open_stream(
+        self, key: str, chunk_size: int = 64 * 1024, *, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Opens the object now (StoredObjectMissing if it is gone) and streams it later: its
+        bytes from `start`, `length` of them (all the rest when None)."""
         ...
 
     async def delete(self, key: str) -> None: ...

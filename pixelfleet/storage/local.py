@@ -113,17 +113,28 @@ class LocalStorage:
     def local_path(self, key: str) -> Path:
         return self.path_for(key)
 
-    async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async def open_stream(
+        self, key: str, chunk_size: int = 64 * 1024, *, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         path = self.path_for(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError as exc:
             raise StoredObjectMissing(key) from exc
+        if start:
+            handle.seek(start)
 
         async def chunks() -> AsyncIterator[bytes]:
             # An open file survives its deletion, so a purge cannot cut a download short.
+            left = length
             try:
-                while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                while left is None or left > 0:
+                    wanted = chunk_size if left is None else min(chunk_size, left)
+                    chunk = await asyncio.to_thread(handle.read, wanted)
+                    if not chunk:
+                        return
+                    if left is not None:
+                        left -= len(chunk)
                     yield chunk
             finally:
                 handle.close()

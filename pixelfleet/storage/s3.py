@@ -83,9 +83,14 @@ class S3Storage:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def _open(self, key: str) -> StreamingBody:
+    def _open(self, key: str, byte_range: str | None = None) -> StreamingBody:
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))
+            name = self.object_key(key)
+            response = (
+                self.client.get_object(Bucket=self.bucket, Key=name, Range=byte_range)
+                if byte_range
+                else self.client.get_object(Bucket=self.bucket, Key=name)
+            )
         except ClientError as exc:
             if _names_a_missing_object(exc):
                 raise StoredObjectMissing(key) from exc
@@ -140,9 +145,15 @@ class S3Storage:
         self.object_key(key)  # a bad key is refused here as everywhere
         return None
 
-    async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+    async def open_stream(
+        self, key: str, chunk_size: int = 64 * 1024, *, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         self.object_key(key)
-        body = await asyncio.to_thread(self._open, key)
+        byte_range = None  # S3's own Range header (a length of at least one byte)
+        if start or length is not None:
+            end = "" if length is None else str(start + length - 1)
+            byte_range = f"bytes={start}-{end}"
+        body = await asyncio.to_thread(self._open, key, byte_range)
 
         async def chunks() -> AsyncIterator[bytes]:
             # The body is read as it is sent on, so a large result never sits whole in memory.

@@ -58,6 +58,7 @@ GUARDS: dict[tuple[str, str], str] = {
     ("GET", "/v1/tasks"): TASKS_READ,
     ("GET", "/v1/tasks/{task_id}"): TASKS_READ,
     ("GET", "/v1/tasks/{task_id}/result"): TASKS_READ,
+    ("HEAD", "/v1/tasks/{task_id}/result"): TASKS_READ,
     ("GET", "/v1/tasks/{task_id}/events"): TASKS_READ,
     ("GET", "/v1/tasks/{task_id}/deliveries"): TASKS_READ,
     ("GET", "/v1/presets"): TASKS_READ,
@@ -150,6 +151,8 @@ async def _key(client: httpx.AsyncClient, login: dict[str, str], *scopes: str) -
 
 
 def _refused_for_scope(response: httpx.Response) -> bool:
+    if response.request.method == "HEAD":  # the headers of the GET's answer, with no body
+        return response.status_code == 403
     return response.status_code == 403 and str(response.json()["type"]).endswith(
         "/insufficient-scope"
     )

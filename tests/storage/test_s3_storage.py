@@ -145,6 +145,12 @@ async def test_the_whole_api_works_with_files_in_s3(
     with Image.open(io.BytesIO(result.content)) as image:
         image.load()
         assert (image.format, image.size) == ("PNG", (600, 450))
+    # A range is read from the bucket as a range.
+    ranged = await s3_api.get(
+        f"/v1/tasks/{task_id}/result", headers={**headers, "Range": "bytes=100-70099"}
+    )
+    assert ranged.status_code == 206
+    assert ranged.content == result.content[100:70100]
 
     listing = s3_client.list_objects_v2(Bucket=s3_bucket)
     keys = sorted(item.get("Key", "") for item in listing.get("Contents", []))

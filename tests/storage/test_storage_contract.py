@@ -54,6 +54,22 @@ async def test_a_stream_delivers_the_object_in_chunks_of_at_most_the_asked_size(
     assert all(0 < len(chunk) <= 4096 for chunk in chunks)
 
 
+@pytest.mark.parametrize(
+    ("start", "length"),
+    [(0, 10), (5000, 4096), (9990, 10), (9990, None), (0, None), (123, 7000)],
+)
+async def test_a_stream_may_start_anywhere_and_deliver_so_many_bytes(
+    storage: Storage, start: int, length: int | None
+) -> None:
+    data = bytes(range(256)) * 40  # 10240 bytes, no two neighbours alike
+    await storage.put("results/ranged.png", data)
+    stream = await storage.open_stream("results/ranged.png", 1024, start=start, length=length)
+    chunks = [chunk async for chunk in stream]
+    end = None if length is None else start + length
+    assert b"".join(chunks) == data[start:end]
+    assert all(len(chunk) <= 1024 for chunk in chunks)
+
+
 async def test_a_stream_left_early_can_be_closed(storage: Storage) -> None:
     await storage.put("results/big.png", DATA)
     stream = await storage.open_stream("results/big.png", 4096)

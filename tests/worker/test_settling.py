@@ -52,8 +52,10 @@ class HeldResultWrites:
     def local_path(self, key: str) -> Path | None:
         return self.inner.local_path(key)
 
-    async def open_stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
-        return await self.inner.open_stream(key, chunk_size)
+    async def open_stream(
+        self, key: str, chunk_size: int = 64 * 1024, *, start: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        return await self.inner.open_stream(key, chunk_size, start=start, length=length)
 
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)

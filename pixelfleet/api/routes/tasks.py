@@ -5,7 +5,8 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -29,6 +30,13 @@ from pixelfleet.api.deps import (
     TaskWatcher,
     TaskWriter,
 )
+from pixelfleet.api.http_caching import (
+    RangeNotSatisfiable,
+    http_date,
+    not_modified,
+    range_applies,
+    requested_range,
+)
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
@@ -36,6 +44,7 @@ from pixelfleet.api.submissions import SUBMISSION_BODY, SUBMISSION_PROBLEMS, rea
 from pixelfleet.api.uploads import StagingRoute
 from pixelfleet.context import ProcessContext
 from pixelfleet.credits.errors import InsufficientCredits
+from pixelfleet.db import utcnow
 from pixelfleet.errors import NotFound, QuotaExceededForNow
 from pixelfleet.events.hub import EventHub
 from pixelfleet.jobs import service as jobs
@@ -193,15 +202,27 @@ async def cancel_task(
     return TaskOut.from_task(task)
 
 
-@router.get(
-    "/{task_id}/result",
-    response_class=StreamingResponse,
-    responses={
-        200: {"content": {"image/*": {}}, "description": "The processed image."},
-        **problem_responses(TaskNotFound, VariantNotFound, ResultNotReady, ResultExpired),
+_RESULT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The processed image.",
     },
-)
+    206: {
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The bytes of the one `Range` asked for (`Content-Range` says which).",
+    },
+    304: {"description": "The copy `If-None-Match` (or `If-Modified-Since`) names is current."},
+    **problem_responses(
+        TaskNotFound, VariantNotFound, ResultNotReady, ResultExpired, RangeNotSatisfiable
+    ),
+}
+
+
+@router.get("/{task_id}/result", response_class=StreamingResponse, responses=_RESULT_ANSWERS)
+# HEAD: the GET's headers with no body (left out of the schema, as HTTP defines it by the GET).
+@router.head("/{task_id}/result", response_class=StreamingResponse, include_in_schema=False)
 async def download_result(
+    request: Request,
     task_id: uuid.UUID,
     user: TaskReader,
     ctx: ContextDep,
@@ -210,15 +231,52 @@ async def download_result(
         str | None,
         Query(max_length=32, description="The output's name (default: the first output)."),
     ] = None,
-) -> StreamingResponse:
-    """The processed image, with its `Content-Type`."""
+    byte_range: Annotated[str | None, Header(alias="Range", max_length=256)] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range", max_length=256)] = None,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
+    if_modified_since: Annotated[
+        str | None, Header(alias="If-Modified-Since", max_length=64)
+    ] = None,
+) -> Response:
+    """The processed image, with its `Content-Type`. A result never changes: it carries a
+    strong `ETag` and `Last-Modified` (`If-None-Match` and `If-Modified-Since` answer 304),
+    and takes one byte `Range` (206; `If-Range` as usual). `HEAD` answers the headers alone."""
     log_context.bind(task_id=task_id)
-    download = await jobs.open_result(session, ctx.storage, user, task_id, variant)
+    result = await jobs.find_result(session, user, task_id, variant)
     headers = {
-        "Content-Disposition": f'inline; filename="{download.filename}"',
-        "Content-Length": str(download.size),
+        "ETag": result.etag,
+        "Last-Modified": http_date(result.last_modified),
+        # Only the caller may keep it, for as long as the result is kept.
+        "Cache-Control": f"private, max-age={_seconds_left(result.expires_at)}",
+        "Accept-Ranges": "bytes",
     }
-    return StreamingResponse(download.chunks, media_type=download.content_type, headers=headers)
+    if not_modified(result.etag, result.last_modified, if_none_match, if_modified_since):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    wanted = (
+        requested_range(byte_range, result.size)
+        if range_applies(if_range, result.etag, result.last_modified)
+        else None
+    )
+    headers["Content-Disposition"] = f'inline; filename="{result.filename}"'
+    answer_status = status.HTTP_200_OK
+    start, length = 0, result.size
+    if wanted is not None:
+        answer_status = status.HTTP_206_PARTIAL_CONTENT
+        start, length = wanted.start, wanted.length
+        headers["Content-Range"] = wanted.content_range(result.size)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=answer_status, headers=headers, media_type=result.content_type)
+    chunks = await jobs.open_result(ctx.storage, result, start=start, length=length)
+    return StreamingResponse(
+        chunks, status_code=answer_status, media_type=result.content_type, headers=headers
+    )
+
+
+def _seconds_left(expires_at: datetime | None) -> int:
+    if expires_at is None:
+        return 0
+    return max(0, int((expires_at - utcnow()).total_seconds()))
 
 
 async def _task_events(
