@@ -165,9 +165,20 @@ class Settings(BaseSettings):
     # slowly its bytes come, must end within this; private and loopback hosts only in tests.
     source_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     source_allow_private_urls: bool = False
+    # Results are linked by signed URLs that need no credential (`<img src>`): absolute under
+    # `public_url` when set (the address clients reach the API at), else paths on the API.
+    public_url: str | None = Field(default=None, max_length=512)
+    result_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     # A direct upload (`POST /v1/uploads`) can be sent, and used as a source, for this long; then
     # its bytes are deleted. At most 7 days: the longest an S3 presigned URL may live.
     upload_ttl_hours: float = Field(default=24.0, gt=0, le=168)
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_http_address(cls, url: str | None) -> str | None:
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address, such as https://img.example")
+        return url or None
 
     @field_validator("database_url")
     @classmethod

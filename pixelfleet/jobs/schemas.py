@@ -99,7 +99,10 @@ class ResultOut(BaseModel):
     height: int
     bytes: int
     available: bool
-    url: str
+    url: str = Field(
+        description="The image, by a signed URL that needs no credential (`<img src>`), until "
+        "it expires (`PIXELFLEET_RESULT_URL_TTL_SECONDS`; read the task again for a fresh one)."
+    )
 
 
 class ErrorOut(BaseModel):

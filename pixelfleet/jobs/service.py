@@ -38,6 +38,7 @@ from pixelfleet.jobs.errors import (
     VariantNotFound,
 )
 from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.result_urls import SignedResult
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.settlement import settle_cancelled
 from pixelfleet.jobs.states import ALL_STATES, FINAL_STATES, QUEUED, SUCCEEDED
@@ -398,7 +399,20 @@ async def find_result(
     session: AsyncSession, user: User, task_id: uuid.UUID, variant: str | None = None
 ) -> StoredResult:
     """A finished task's output (the first, or the named variant)."""
-    task = await get_task(session, user, task_id)
+    return _result_of(await get_task(session, user, task_id), variant)
+
+
+async def find_signed_result(session: AsyncSession, signed: SignedResult) -> StoredResult:
+    """The output a signed result URL names (its signature stands in for the owner's
+    credential); a task gone since is a 404 like any other."""
+    task = await TaskRepository.from_session(session).get(signed.task_id)
+    if task is None:
+        raise TaskNotFound(f"No task {signed.task_id} exists.")
+    return _result_of(task, signed.output)
+
+
+def _result_of(task: Task, variant: str | None) -> StoredResult:
+    task_id = task.id
     if task.status != SUCCEEDED:
         if task.status in FINAL_STATES:
             raise ResultNotReady(f"Task {task_id} ended as {task.status} and has no result.")

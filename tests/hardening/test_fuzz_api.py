@@ -317,6 +317,7 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
             "name": "look",
             "key_id": key.json()["id"],
             "upload_id": waiting.json()["id"],
+            "token": task["result"]["url"].rsplit("/", 1)[1],
         },
         requests=well_formed,
     )

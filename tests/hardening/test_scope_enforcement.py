@@ -26,6 +26,7 @@ from tests.api_helpers import sign_up, submit
 from tests.hardening.tally import TALLY
 
 PUBLIC = "no credential"  # anyone, signed in or not
+URL_TOKEN = "its URL's token"  # a capability in the URL, whoever sends it: never a 401
 ANY_KEY = "any key"  # any working credential, whatever its scopes
 LOGIN = "a login"  # an interactive login (an admin's, for /v1/admin): never an API key
 
@@ -75,9 +76,11 @@ GUARDS: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/assets/{asset_id}"): TASKS_WRITE,
     ("POST", "/v1/uploads"): TASKS_WRITE,
     ("GET", "/v1/uploads/{upload_id}"): TASKS_READ,
-    # Its credential is the token in its URL, whoever sends it (tests/sources/
-    # test_direct_uploads.py sends forged and swapped tokens).
-    ("PUT", "/v1/uploads/{upload_id}/content"): PUBLIC,
+    # tests/sources/test_direct_uploads.py and tests/jobs/test_result_urls.py send forged,
+    # swapped and late tokens.
+    ("PUT", "/v1/uploads/{upload_id}/content"): URL_TOKEN,
+    ("GET", "/v1/results/{token}"): URL_TOKEN,
+    ("HEAD", "/v1/results/{token}"): URL_TOKEN,
     ("POST", "/v1/me/api-keys"): LOGIN,
     ("GET", "/v1/me/api-keys"): LOGIN,
     ("GET", "/v1/me/api-keys/{key_id}"): LOGIN,
@@ -139,7 +142,7 @@ def _url(path: str) -> str:
     ids = {
         name: uuid.uuid4() for name in ("task_id", "asset_id", "key_id", "user_id", "upload_id")
     }
-    return path.format(**ids, name="avatar")
+    return path.format(**ids, name="avatar", token="made.up.token")
 
 
 async def _key(client: httpx.AsyncClient, login: dict[str, str], *scopes: str) -> dict[str, str]:
@@ -180,6 +183,10 @@ async def test_each_route_asks_an_api_key_for_exactly_the_scope_in_the_table(
 
     for (method, path), needs in GUARDS.items():
         anonymous = await call(method, path, {}, "anonymous")
+        if needs == URL_TOKEN:
+            if anonymous.status_code == 401:
+                wrong.append(f"{method} {path} asks for a credential besides its URL")
+            continue
         if needs == PUBLIC:
             if anonymous.status_code in (401, 403):
                 wrong.append(f"{method} {path} refuses the public: {anonymous.status_code}")

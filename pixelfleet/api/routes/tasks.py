@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import (
     APIRouter,
@@ -30,13 +30,8 @@ from pixelfleet.api.deps import (
     TaskWatcher,
     TaskWriter,
 )
-from pixelfleet.api.http_caching import (
-    RangeNotSatisfiable,
-    http_date,
-    not_modified,
-    range_applies,
-    requested_range,
-)
+from pixelfleet.api.downloads import RESULT_HEADERS_DOC, result_answers, result_response
+from pixelfleet.api.http_caching import RangeNotSatisfiable
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
@@ -56,6 +51,7 @@ from pixelfleet.jobs.errors import (
     TaskNotFound,
     VariantNotFound,
 )
+from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.jobs.waiting import task_after_change
@@ -140,19 +136,21 @@ async def submit_task(
     response.headers["Location"] = f"/v1/tasks/{submission.task.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return TaskOut.from_task(submission.task)
+    return ResultUrls(ctx.settings).task(TaskOut.from_task(submission.task), utcnow())
 
 
 @router.get("", response_model=TaskPage)
 async def list_tasks(
     user: TaskReader,
+    ctx: ContextDep,
     session: ReadSessionDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> TaskPage:
     """The caller's tasks, newest first."""
-    return await jobs.list_tasks(session, user, status=status_filter, cursor=cursor, limit=limit)
+    page = await jobs.list_tasks(session, user, status=status_filter, cursor=cursor, limit=limit)
+    return ResultUrls(ctx.settings).page(page, utcnow())
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(TaskNotFound))
@@ -177,14 +175,17 @@ async def get_task(
 ) -> TaskOut:
     """The task as it stands; with `wait`, as it stands after its next change (or the wait)."""
     log_context.bind(task_id=task_id)
+    urls = ResultUrls(ctx.settings)
     if wait == 0:
-        return await reader.read(
+        task = await reader.read(
             jobs.read_task(session, reader.user_id, task_id, token=reader.token)
         )
+        return urls.task(task, utcnow())
     request.scope[ROUTE_LABEL_KEY] = LONG_POLL_ROUTE  # timed apart from plain reads
     await reader.confirm()
     await sessions.end_reads()  # the caller's read: no connection is held while it waits
-    return await task_after_change(ctx, hub, reader.user_id, task_id, wait)
+    task = await task_after_change(ctx, hub, reader.user_id, task_id, wait)
+    return urls.task(task, utcnow())
 
 
 @router.delete(
@@ -199,26 +200,20 @@ async def cancel_task(
     log_context.bind(task_id=task_id)
     # Its event and webhook go out once the request's transaction commits.
     task = await jobs.cancel_task(session, user, task_id, ctx.retention)
-    return TaskOut.from_task(task)
+    return ResultUrls(ctx.settings).task(TaskOut.from_task(task), utcnow())
 
 
-_RESULT_ANSWERS: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The processed image.",
-    },
-    206: {
-        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The bytes of the one `Range` asked for (`Content-Range` says which).",
-    },
-    304: {"description": "The copy `If-None-Match` (or `If-Modified-Since`) names is current."},
-    **problem_responses(
-        TaskNotFound, VariantNotFound, ResultNotReady, ResultExpired, RangeNotSatisfiable
-    ),
-}
+_RESULT_ANSWERS = result_answers(
+    TaskNotFound, VariantNotFound, ResultNotReady, ResultExpired, RangeNotSatisfiable
+)
 
 
-@router.get("/{task_id}/result", response_class=StreamingResponse, responses=_RESULT_ANSWERS)
+@router.get(
+    "/{task_id}/result",
+    response_class=StreamingResponse,
+    responses=_RESULT_ANSWERS,
+    description="The processed image, with its `Content-Type`. " + RESULT_HEADERS_DOC,
+)
 # HEAD: the GET's headers with no body (left out of the schema, as HTTP defines it by the GET).
 @router.head("/{task_id}/result", response_class=StreamingResponse, include_in_schema=False)
 async def download_result(
@@ -231,46 +226,12 @@ async def download_result(
         str | None,
         Query(max_length=32, description="The output's name (default: the first output)."),
     ] = None,
-    byte_range: Annotated[str | None, Header(alias="Range", max_length=256)] = None,
-    if_range: Annotated[str | None, Header(alias="If-Range", max_length=256)] = None,
-    if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
-    if_modified_since: Annotated[
-        str | None, Header(alias="If-Modified-Since", max_length=64)
-    ] = None,
 ) -> Response:
-    """The processed image, with its `Content-Type`. A result never changes: it carries a
-    strong `ETag` and `Last-Modified` (`If-None-Match` and `If-Modified-Since` answer 304),
-    and takes one byte `Range` (206; `If-Range` as usual). `HEAD` answers the headers alone."""
     log_context.bind(task_id=task_id)
     result = await jobs.find_result(session, user, task_id, variant)
-    headers = {
-        "ETag": result.etag,
-        "Last-Modified": http_date(result.last_modified),
-        # Only the caller may keep it, for as long as the result is kept.
-        "Cache-Control": f"private, max-age={_seconds_left(result.expires_at)}",
-        "Accept-Ranges": "bytes",
-    }
-    if not_modified(result.etag, result.last_modified, if_none_match, if_modified_since):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    wanted = (
-        requested_range(byte_range, result.size)
-        if range_applies(if_range, result.etag, result.last_modified)
-        else None
-    )
-    headers["Content-Disposition"] = f'inline; filename="{result.filename}"'
-    answer_status = status.HTTP_200_OK
-    start, length = 0, result.size
-    if wanted is not None:
-        answer_status = status.HTTP_206_PARTIAL_CONTENT
-        start, length = wanted.start, wanted.length
-        headers["Content-Range"] = wanted.content_range(result.size)
-    headers["Content-Length"] = str(length)
-    if request.method == "HEAD":
-        return Response(status_code=answer_status, headers=headers, media_type=result.content_type)
-    chunks = await jobs.open_result(ctx.storage, result, start=start, length=length)
-    return StreamingResponse(
-        chunks, status_code=answer_status, media_type=result.content_type, headers=headers
-    )
+    # Only the caller may keep it, for as long as the result is kept.
+    cache_control = f"private, max-age={_seconds_left(result.expires_at)}"
+    return await result_response(request, ctx.storage, result, cache_control)
 
 
 def _seconds_left(expires_at: datetime | None) -> int:

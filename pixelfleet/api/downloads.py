@@ -1,0 +1,74 @@
+"""How a stored result is answered, whichever route names it (the owner's, or a signed URL):
+its validators, a 304 for a current copy, one byte range, `HEAD`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response, status
+from fastapi.responses import StreamingResponse
+
+from pixelfleet.api.http_caching import http_date, not_modified, range_applies, requested_range
+from pixelfleet.api.problems import problem_responses
+from pixelfleet.errors import PixelFleetError
+from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.service import StoredResult
+from pixelfleet.storage import Storage
+
+RESULT_HEADERS_DOC = (
+    "A result never changes: it carries a strong `ETag` and `Last-Modified` "
+    "(`If-None-Match` and `If-Modified-Since` answer 304), and takes one byte `Range` (206; "
+    "`If-Range` as usual; past the end a 416). `HEAD` answers the headers alone."
+)
+
+
+def result_answers(*problems: type[PixelFleetError]) -> dict[int | str, dict[str, Any]]:
+    """The documented answers of a route that serves a result."""
+    image = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
+    return {
+        200: {"content": image, "description": "The processed image."},
+        206: {
+            "content": image,
+            "description": "The bytes of the one `Range` asked for (`Content-Range` says which).",
+        },
+        304: {"description": "The copy `If-None-Match` (or `If-Modified-Since`) names is current."},
+        **problem_responses(*problems),
+    }
+
+
+async def result_response(
+    request: Request, storage: Storage, result: StoredResult, cache_control: str
+) -> Response:
+    asked = request.headers
+    headers = {
+        "ETag": result.etag,
+        "Last-Modified": http_date(result.last_modified),
+        "Cache-Control": cache_control,
+        "Accept-Ranges": "bytes",
+    }
+    if not_modified(
+        result.etag,
+        result.last_modified,
+        asked.get("if-none-match"),
+        asked.get("if-modified-since"),
+    ):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    wanted = (
+        requested_range(asked.get("range"), result.size)
+        if range_applies(asked.get("if-range"), result.etag, result.last_modified)
+        else None
+    )
+    headers["Content-Disposition"] = f'inline; filename="{result.filename}"'
+    answer = status.HTTP_200_OK
+    start, length = 0, result.size
+    if wanted is not None:
+        answer = status.HTTP_206_PARTIAL_CONTENT
+        start, length = wanted.start, wanted.length
+        headers["Content-Range"] = wanted.content_range(result.size)
+    headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        return Response(status_code=answer, headers=headers, media_type=result.content_type)
+    chunks = await jobs.open_result(storage, result, start=start, length=length)
+    return StreamingResponse(
+        chunks, status_code=answer, media_type=result.content_type, headers=headers
+    )

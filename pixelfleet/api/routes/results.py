@@ -1,0 +1,45 @@
+"""`/v1/results/{token}`: a result by its signed URL, with no credential (for `<img src>`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from pixelfleet.api.deps import ContextDep, ReadSessionDep
+from pixelfleet.api.downloads import RESULT_HEADERS_DOC, result_answers, result_response
+from pixelfleet.api.http_caching import RangeNotSatisfiable
+from pixelfleet.db import utcnow
+from pixelfleet.jobs import service as jobs
+from pixelfleet.jobs.errors import ResultExpired, ResultNotReady, TaskNotFound, VariantNotFound
+from pixelfleet.jobs.result_urls import ResultUrlExpired, ResultUrlInvalid, ResultUrls
+from pixelfleet.observability import log_context
+
+router = APIRouter(prefix="/v1/results", tags=["tasks"])
+
+
+@router.get(
+    "/{token}",
+    response_class=StreamingResponse,
+    responses=result_answers(
+        ResultUrlInvalid,
+        ResultUrlExpired,
+        TaskNotFound,
+        VariantNotFound,
+        ResultNotReady,
+        ResultExpired,
+        RangeNotSatisfiable,
+    ),
+    description="A result by the signed URL a task gives for each output (`outputs[].url`): "
+    "no credential, so it can stand in `<img src>`, until the URL expires "
+    "(`PIXELFLEET_RESULT_URL_TTL_SECONDS`). " + RESULT_HEADERS_DOC,
+)
+@router.head("/{token}", response_class=StreamingResponse, include_in_schema=False)
+async def signed_result(
+    token: str, request: Request, ctx: ContextDep, session: ReadSessionDep
+) -> Response:
+    signed = ResultUrls(ctx.settings).verify(token)
+    log_context.bind(task_id=signed.task_id)
+    result = await jobs.find_signed_result(session, signed)
+    # Whoever holds the URL may keep the image while the URL works, in their own cache.
+    seconds = max(0, int((signed.expires_at - utcnow()).total_seconds()))
+    return await result_response(request, ctx.storage, result, f"private, max-age={seconds}")
