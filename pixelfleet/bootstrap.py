@@ -26,6 +26,7 @@ from pixelfleet.db import create_engine, create_read_session_factory, create_ses
 from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
+from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.launchers import Doorbell, DoorbellListener, EmbeddedLauncher, Launcher
 from pixelfleet.launchers.doorbells import (
     DatagramDoorbell,
@@ -135,6 +136,7 @@ def create_context(
             audience=settings.jwt_audience,
             access_ttl=timedelta(minutes=settings.access_token_minutes),
         ),
+        result_urls=ResultUrls(settings),
         launcher=dispatch.launcher,
         webhooks=dispatch.webhooks or BackgroundWebhookSender(send_due),
         events=events,

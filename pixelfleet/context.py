@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.events import EventChannel
 from pixelfleet.jobs.pipeline_runs import PipelineRunner
+from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.launchers import DoorbellListener, Launcher
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.rate_limits.limiter import Limiter
@@ -31,6 +32,8 @@ class ProcessContext:
     read_sessions: async_sessionmaker[AsyncSession]
     storage: Storage
     signer: TokenSigner = field(repr=False)
+    # Signs and checks the URLs of results (`/v1/results/{token}`).
+    result_urls: ResultUrls = field(repr=False)
     launcher: Launcher
     webhooks: WebhookSender
     events: EventChannel

@@ -3,6 +3,7 @@ its validators, a 304 for a current copy, one byte range, `HEAD`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response, status
@@ -10,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from pixelfleet.api.http_caching import http_date, not_modified, range_applies, requested_range
 from pixelfleet.api.problems import problem_responses
+from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.service import StoredResult
@@ -34,6 +36,12 @@ def result_answers(*problems: type[PixelFleetError]) -> dict[int | str, dict[str
         304: {"description": "The copy `If-None-Match` (or `If-Modified-Since`) names is current."},
         **problem_responses(*problems),
     }
+
+
+def private_until(expires_at: datetime | None) -> str:
+    """`Cache-Control` for a copy only its receiver may keep, until `expires_at`."""
+    seconds = 0 if expires_at is None else int((expires_at - utcnow()).total_seconds())
+    return f"private, max-age={max(0, seconds)}"
 
 
 async def result_response(

@@ -93,15 +93,20 @@ async def test_a_late_url_is_refused_and_a_fresh_one_comes_with_the_task(
 
 
 async def test_a_url_lives_its_configured_time_and_is_absolute_under_the_public_url(
-    client: httpx.AsyncClient, ctx: ProcessContext, done: dict[str, Any]
+    client: httpx.AsyncClient,
+    ctx: ProcessContext,
+    done: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ctx.settings.public_url = "https://img.example"
-    ctx.settings.result_url_ttl_seconds = 600
+    settings = ctx.settings.model_copy(
+        update={"public_url": "https://img.example", "result_url_ttl_seconds": 600}
+    )
+    monkeypatch.setattr(ctx, "result_urls", ResultUrls(settings))
     task_id = done["task"]["id"]
     read = (await client.get(f"/v1/tasks/{task_id}", headers=done["headers"])).json()
     url: str = read["result"]["url"]
     assert url.startswith("https://img.example/v1/results/")
-    signed = ResultUrls(ctx.settings).verify(url.rsplit("/", 1)[1])
+    signed = ctx.result_urls.verify(url.rsplit("/", 1)[1])
     lifetime = signed.expires_at - utcnow()
     assert timedelta(seconds=540) < lifetime <= timedelta(seconds=660)
     assert (await client.get(url.removeprefix("https://img.example"))).status_code == 200

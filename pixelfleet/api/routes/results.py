@@ -6,12 +6,16 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from pixelfleet.api.deps import ContextDep, ReadSessionDep
-from pixelfleet.api.downloads import RESULT_HEADERS_DOC, result_answers, result_response
+from pixelfleet.api.downloads import (
+    RESULT_HEADERS_DOC,
+    private_until,
+    result_answers,
+    result_response,
+)
 from pixelfleet.api.http_caching import RangeNotSatisfiable
-from pixelfleet.db import utcnow
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.errors import ResultExpired, ResultNotReady, TaskNotFound, VariantNotFound
-from pixelfleet.jobs.result_urls import ResultUrlExpired, ResultUrlInvalid, ResultUrls
+from pixelfleet.jobs.result_urls import ResultUrlExpired, ResultUrlInvalid
 from pixelfleet.observability import log_context
 
 router = APIRouter(prefix="/v1/results", tags=["tasks"])
@@ -37,9 +41,8 @@ router = APIRouter(prefix="/v1/results", tags=["tasks"])
 async def signed_result(
     token: str, request: Request, ctx: ContextDep, session: ReadSessionDep
 ) -> Response:
-    signed = ResultUrls(ctx.settings).verify(token)
+    signed = ctx.result_urls.verify(token)
     log_context.bind(task_id=signed.task_id)
     result = await jobs.find_signed_result(session, signed)
     # Whoever holds the URL may keep the image while the URL works, in their own cache.
-    seconds = max(0, int((signed.expires_at - utcnow()).total_seconds()))
-    return await result_response(request, ctx.storage, result, f"private, max-age={seconds}")
+    return await result_response(request, ctx.storage, result, private_until(signed.expires_at))

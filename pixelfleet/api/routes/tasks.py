@@ -5,7 +5,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import (
@@ -30,7 +29,12 @@ from pixelfleet.api.deps import (
     TaskWatcher,
     TaskWriter,
 )
-from pixelfleet.api.downloads import RESULT_HEADERS_DOC, result_answers, result_response
+from pixelfleet.api.downloads import (
+    RESULT_HEADERS_DOC,
+    private_until,
+    result_answers,
+    result_response,
+)
 from pixelfleet.api.http_caching import RangeNotSatisfiable
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
@@ -51,7 +55,6 @@ from pixelfleet.jobs.errors import (
     TaskNotFound,
     VariantNotFound,
 )
-from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.states import FINAL_STATES, TaskStatus
 from pixelfleet.jobs.waiting import task_after_change
@@ -136,7 +139,7 @@ async def submit_task(
     response.headers["Location"] = f"/v1/tasks/{submission.task.id}"
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return ResultUrls(ctx.settings).task(TaskOut.from_task(submission.task), utcnow())
+    return ctx.result_urls.task(TaskOut.from_task(submission.task), utcnow())
 
 
 @router.get("", response_model=TaskPage)
@@ -150,7 +153,7 @@ async def list_tasks(
 ) -> TaskPage:
     """The caller's tasks, newest first."""
     page = await jobs.list_tasks(session, user, status=status_filter, cursor=cursor, limit=limit)
-    return ResultUrls(ctx.settings).page(page, utcnow())
+    return ctx.result_urls.page(page, utcnow())
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses=problem_responses(TaskNotFound))
@@ -175,7 +178,7 @@ async def get_task(
 ) -> TaskOut:
     """The task as it stands; with `wait`, as it stands after its next change (or the wait)."""
     log_context.bind(task_id=task_id)
-    urls = ResultUrls(ctx.settings)
+    urls = ctx.result_urls
     if wait == 0:
         task = await reader.read(
             jobs.read_task(session, reader.user_id, task_id, token=reader.token)
@@ -200,7 +203,7 @@ async def cancel_task(
     log_context.bind(task_id=task_id)
     # Its event and webhook go out once the request's transaction commits.
     task = await jobs.cancel_task(session, user, task_id, ctx.retention)
-    return ResultUrls(ctx.settings).task(TaskOut.from_task(task), utcnow())
+    return ctx.result_urls.task(TaskOut.from_task(task), utcnow())
 
 
 _RESULT_ANSWERS = result_answers(
@@ -230,14 +233,7 @@ async def download_result(
     log_context.bind(task_id=task_id)
     result = await jobs.find_result(session, user, task_id, variant)
     # Only the caller may keep it, for as long as the result is kept.
-    cache_control = f"private, max-age={_seconds_left(result.expires_at)}"
-    return await result_response(request, ctx.storage, result, cache_control)
-
-
-def _seconds_left(expires_at: datetime | None) -> int:
-    if expires_at is None:
-        return 0
-    return max(0, int((expires_at - utcnow()).total_seconds()))
+    return await result_response(request, ctx.storage, result, private_until(result.expires_at))
 
 
 async def _task_events(
