@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     # `public_url` when set (the address clients reach the API at), else paths on the API.
     public_url: str | None = Field(default=None, max_length=512)
     result_url_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # With S3 storage a signed result URL answers a 302 to a presigned S3 GET, so the bytes go
+    # from the bucket, not through the API (off: the API streams them). Local storage streams.
+    result_redirect: bool = True
     # A direct upload (`POST /v1/uploads`) can be sent, and used as a source, for this long; then
     # its bytes are deleted. At most 7 days: the longest an S3 presigned URL may live.
     upload_ttl_hours: float = Field(default=24.0, gt=0, le=168)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from pixelfleet.api.http_caching import http_date, not_modified, range_applies, requested_range
 from pixelfleet.api.problems import problem_responses
@@ -15,7 +15,7 @@ from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.service import StoredResult
-from pixelfleet.storage import Storage
+from pixelfleet.storage import PresignedAnswer, Storage
 
 RESULT_HEADERS_DOC = (
     "A result never changes: it carries a strong `ETag` and `Last-Modified` "
@@ -44,6 +44,31 @@ def private_until(expires_at: datetime | None) -> str:
     return f"private, max-age={max(0, seconds)}"
 
 
+def presigned_redirect(
+    storage: Storage, result: StoredResult, until: datetime
+) -> Response | None:
+    """A 302 to a presigned GET of the result in its storage, good until `until` (the bytes
+    then skip the API); None where the storage signs no such URL."""
+    cache_control = private_until(until)
+    seconds = max(1, int((until - utcnow()).total_seconds()))
+    answer = PresignedAnswer(
+        content_type=result.content_type,
+        content_disposition=_inline(result.filename),
+        cache_control=cache_control,
+    )
+    location = storage.presigned_get(result.key, seconds, answer)
+    if location is None:
+        return None
+    # The redirect may be kept as long as where it points works.
+    return RedirectResponse(
+        location, status_code=status.HTTP_302_FOUND, headers={"Cache-Control": cache_control}
+    )
+
+
+def _inline(filename: str) -> str:
+    return f'inline; filename="{filename}"'
+
+
 async def result_response(
     request: Request, storage: Storage, result: StoredResult, cache_control: str
 ) -> Response:
@@ -66,7 +91,7 @@ async def result_response(
         if range_applies(asked.get("if-range"), result.etag, result.last_modified)
         else None
     )
-    headers["Content-Disposition"] = f'inline; filename="{result.filename}"'
+    headers["Content-Disposition"] = _inline(result.filename)
     answer = status.HTTP_200_OK
     start, length = 0, result.size
     if wanted is not None:

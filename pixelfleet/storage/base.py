@@ -37,6 +37,15 @@ class PresignedPut:
     headers: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class PresignedAnswer:
+    """The headers a presigned GET is answered with, whatever the object was stored with."""
+
+    content_type: str
+    content_disposition: str
+    cache_control: str
+
+
 class Storage(Protocol):
     """Opaque keys to bytes. Keys are made by PixelFleet, never taken from users."""
 
@@ -52,6 +61,13 @@ class Storage(Protocol):
         """A URL on which a client may PUT exactly `size` bytes of `content_type` under `key`
         for the time given, with no other credential; None where the storage offers none (a
         local directory: the API receives such bytes itself)."""
+        ...
+
+    def presigned_get(
+        self, key: str, expires_in_seconds: int, answer: PresignedAnswer
+    ) -> str | None:
+        """A URL on which anyone may GET the object, answered with `answer`'s headers, for the
+        time given; None where the storage offers none (a local directory)."""
         ...
 
     async def get(self, key: str) -> bytes: ...

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pixelfleet.storage.base import StoredObjectMissing
+from pixelfleet.storage.base import PresignedAnswer, StoredObjectMissing
 from pixelfleet.storage.keys import check_key
 
 STAGING_DIR = ".staging"
@@ -82,6 +82,12 @@ class LocalStorage:
     ) -> None:
         check_key(key)
         return None  # nothing but the API can write here
+
+    def presigned_get(
+        self, key: str, expires_in_seconds: int, answer: PresignedAnswer
+    ) -> None:
+        check_key(key)
+        return None  # the API serves these bytes itself
 
     def path_for(self, key: str) -> Path:
         return self.root / check_key(key)

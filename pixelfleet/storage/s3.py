@@ -16,7 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pixelfleet.settings import Settings
-from pixelfleet.storage.base import PresignedPut, StoredObjectMissing
+from pixelfleet.storage.base import PresignedAnswer, PresignedPut, StoredObjectMissing
 from pixelfleet.storage.keys import check_key, is_valid_key
 
 if TYPE_CHECKING:
@@ -136,6 +136,22 @@ class S3Storage:
             HttpMethod="PUT",
         )
         return PresignedPut(url=url, headers={"Content-Type": content_type})
+
+    def presigned_get(self, key: str, expires_in_seconds: int, answer: PresignedAnswer) -> str:
+        # Signed locally. S3 answers it with these headers (its `response-*` overrides, which
+        # only a signed request may use) and with its own validators and ranges.
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.object_key(key),
+                "ResponseContentType": answer.content_type,
+                "ResponseContentDisposition": answer.content_disposition,
+                "ResponseCacheControl": answer.cache_control,
+            },
+            ExpiresIn=expires_in_seconds,
+            HttpMethod="GET",
+        )
 
     async def get(self, key: str) -> bytes:
         self.object_key(key)  # refuse a bad key before taking a thread
