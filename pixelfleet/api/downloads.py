@@ -13,14 +13,16 @@ from pixelfleet.api.http_caching import http_date, not_modified, range_applies, 
 from pixelfleet.api.problems import problem_responses
 from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
-from pixelfleet.jobs import service as jobs
-from pixelfleet.jobs.service import StoredResult
+from pixelfleet.jobs import results
+from pixelfleet.jobs.results import StoredResult
 from pixelfleet.storage import PresignedAnswer, Storage
 
 RESULT_HEADERS_DOC = (
     "A result never changes: it carries a strong `ETag` and `Last-Modified` "
     "(`If-None-Match` and `If-Modified-Since` answer 304), and takes one byte `Range` (206; "
-    "`If-Range` as usual; past the end a 416). `HEAD` answers the headers alone."
+    "`If-Range` as usual; past the end a 416). `HEAD` answers the headers alone. An output "
+    "of format `auto` is sent as AVIF or WebP to a reader whose `Accept` names it (the "
+    "higher `q`; AVIF on a tie), else as its JPEG or PNG, with `Vary: Accept`."
 )
 
 
@@ -60,9 +62,14 @@ def presigned_redirect(
     if location is None:
         return None
     # The redirect may be kept as long as where it points works.
-    return RedirectResponse(
-        location, status_code=status.HTTP_302_FOUND, headers={"Cache-Control": cache_control}
-    )
+    headers = {"Cache-Control": cache_control, **_variance(result)}
+    return RedirectResponse(location, status_code=status.HTTP_302_FOUND, headers=headers)
+
+
+def _variance(result: StoredResult) -> dict[str, str]:
+    """`Vary: Accept` for an answer picked by the reader's `Accept`, so a shared cache keeps
+    one copy per kind of reader rather than sending an AVIF to one that cannot show it."""
+    return {"Vary": "Accept"} if result.negotiated else {}
 
 
 def _inline(filename: str) -> str:
@@ -78,6 +85,7 @@ async def result_response(
         "Last-Modified": http_date(result.last_modified),
         "Cache-Control": cache_control,
         "Accept-Ranges": "bytes",
+        **_variance(result),
     }
     if not_modified(
         result.etag,
@@ -101,7 +109,7 @@ async def result_response(
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":
         return Response(status_code=answer, headers=headers, media_type=result.content_type)
-    chunks = await jobs.open_result(storage, result, start=start, length=length)
+    chunks = await results.open_result(storage, result, start=start, length=length)
     return StreamingResponse(
         chunks, status_code=answer, media_type=result.content_type, headers=headers
     )

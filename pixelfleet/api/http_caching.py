@@ -1,6 +1,7 @@
 """Conditional and ranged answers for downloads that never change once stored (RFC 9110,
 sections 8.8, 13 and 14): the validators a response carries, `If-None-Match` and
-`If-Modified-Since` (304), `Range` and `If-Range` (206, or 416 past the end).
+`If-Modified-Since` (304), `Range` and `If-Range` (206, or 416 past the end); and the types an
+`Accept` header names, for a result stored in several formats.
 
 Written here rather than taken from Starlette's `FileResponse`, which does the same for a file
 on this machine: results may be in S3, read through the storage port, and answer alike."""
@@ -103,3 +104,26 @@ def range_applies(if_range: str | None, etag: str, last_modified: datetime) -> b
         return True
     value = if_range.strip()
     return value == etag or value == http_date(last_modified)
+
+
+def accepted_types(header: str | None) -> dict[str, float]:
+    """The media types an `Accept` header names, each with its weight (RFC 9110 12.5.1; 1 when
+    no `q` is given). Wildcards (`image/*`, `*/*`) are left out: they name no type, and a
+    negotiated image goes out as AVIF or WebP only to a reader that names it. A malformed
+    weight counts as 0, so an entry nobody can read is never chosen."""
+    weights: dict[str, float] = {}
+    for entry in (header or "").split(","):
+        media_type, *parameters = (part.strip() for part in entry.split(";"))
+        media_type = media_type.lower()
+        if not media_type or "*" in media_type:
+            continue
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = min(1.0, max(0.0, float(value.strip())))
+                except ValueError:
+                    weight = 0.0
+        weights[media_type] = max(weight, weights.get(media_type, 0.0))
+    return weights

@@ -6,11 +6,14 @@
                the price of each of its operations
              + OUTPUT_FORMAT_PRICES[its format]
              + SIZE_TARGET_PRICE when it asks for `max_bytes` (several encodes)
+           where an output of format `auto` counts as three outputs: AVIF, WebP and its
+           fallback (JPEG or PNG), each with the output's operations
          + one credit for each started 10 megapixels of source beyond the first 10
 
 Examples: a 12 MP photo resized to a 800 px WebP costs 1 + 1 + 1 + 1 = 4 credits;
 a 2 MP PNG turned grayscale and saved as JPEG costs 1 + 1 + 0 = 2; the same PNG as two
-variants, a 100 px WebP thumbnail and a full-size AVIF, costs 1 + (1 + 1) + (0 + 2) = 5.
+variants, a 100 px WebP thumbnail and a full-size AVIF, costs 1 + (1 + 1) + (0 + 2) = 5;
+that PNG resized with format `auto` costs 1 + (1 + 2) + (1 + 1) + (1 + 0) = 7.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from pixelfleet.imaging.formats import AUTO, AUTO_FALLBACKS, NEGOTIATED_FORMATS
 
 BASE_TASK_PRICE = 1
 MEGAPIXELS_PER_CREDIT = 10
@@ -57,16 +62,30 @@ def operation_price(name: str) -> int:
     return OPERATION_PRICES[name]
 
 
+def format_prices(name: str) -> list[int]:
+    """The price of each encoding an output of format `name` is written in: one, or three for
+    `auto` (its fallback at the dearer of JPEG and PNG, whichever it turns out to be)."""
+    if name != AUTO:
+        return [OUTPUT_FORMAT_PRICES[name]]
+    fallback = max(OUTPUT_FORMAT_PRICES[each] for each in AUTO_FALLBACKS)
+    return [*(OUTPUT_FORMAT_PRICES[each] for each in NEGOTIATED_FORMATS), fallback]
+
+
+def output_format_price(name: str) -> int:
+    """What the format adds to an output without operations (`auto`: its three encodings)."""
+    return sum(format_prices(name))
+
+
 def price_task(
     shared_operations: Iterable[str], outputs: Sequence[OutputCharge], source_pixels: int
 ) -> int:
     megapixels = source_pixels / 1_000_000
     size_surcharge = max(0, math.ceil(megapixels / MEGAPIXELS_PER_CREDIT) - 1)
     per_output = sum(
-        sum(operation_price(name) for name in output.operations)
-        + OUTPUT_FORMAT_PRICES[output.format]
+        sum(operation_price(name) for name in output.operations) + price
         + (SIZE_TARGET_PRICE if output.size_target else 0)
         for output in outputs
+        for price in format_prices(output.format)
     )
     return (
         BASE_TASK_PRICE

@@ -6,7 +6,7 @@ import struct
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,8 +24,11 @@ from pixelfleet.imaging.errors import (
     UnsupportedImage,
 )
 from pixelfleet.imaging.formats import (
+    AUTO,
+    NEGOTIATED_FORMATS,
     OutputFormat,
     OutputFormatName,
+    fallback_format,
     output_format_for,
     unsupported_options,
 )
@@ -122,6 +125,9 @@ class EncodedImage:
     height: int
     quality: int | None = None
     """The quality the lossy encoder used (lower than asked when max_bytes required it)."""
+    alternates: tuple[EncodedImage, ...] = ()
+    """For `format: auto`: the same image in the formats delivery may pick instead of this
+    one (AVIF, WebP), most preferred first."""
 
 
 @dataclass(frozen=True)
@@ -475,7 +481,10 @@ def encode(
     with `colour_profile="srgb"` the pixels are converted to sRGB and no profile is
     embedded; with "keep" the profile is embedded untouched (when it matches the colour
     space). EXIF is kept only when `strip_metadata` is false; XMP and comments never.
+    One format only: `encode_output` writes the three of `auto`.
     """
+    if spec.format == AUTO:
+        raise ValueError("encode writes one format; encode_output writes those of auto")
     output = output_format_for(spec.format, source_format or image.format)
     problems = unsupported_options(
         output, progressive=spec.progressive, lossless=spec.lossless, max_bytes=spec.max_bytes
@@ -518,3 +527,27 @@ def encode(
         height=prepared.height,
         quality=quality,
     )
+
+
+def encode_output(
+    image: Image.Image,
+    spec: OutputSpec,
+    *,
+    source_format: str | None = None,
+    metadata: Metadata | None = None,
+) -> EncodedImage:
+    """The output `spec` asks for (see `encode`). For `format: auto`: its fallback (JPEG, or
+    PNG when the image has alpha) carrying the AVIF and WebP of the same pixels as
+    `alternates`, each written with the spec's other options."""
+    if spec.format != AUTO:
+        return encode(image, spec, source_format=source_format, metadata=metadata)
+    metadata = metadata if metadata is not None else Metadata.of(image)
+    if spec.colour_profile == "srgb" and metadata.icc_profile is not None:
+        image = to_srgb(image, metadata.icc_profile)  # once, for the three
+        metadata = replace(metadata, icc_profile=None)
+
+    def written(name: OutputFormatName) -> EncodedImage:
+        return encode(image, spec.model_copy(update={"format": name}), metadata=metadata)
+
+    fallback = written(fallback_format(has_alpha(image)))
+    return replace(fallback, alternates=tuple(written(name) for name in NEGOTIATED_FORMATS))

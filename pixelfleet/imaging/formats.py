@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 OutputFormatName = Literal["jpeg", "png", "webp", "avif", "gif"]
+AUTO: Final = "auto"
+RequestedFormat = Literal[OutputFormatName, "auto"]
+"""What a pipeline may ask for: a format, or `auto`: AVIF, WebP and a JPEG (PNG when the image
+has alpha) of the one output, of which delivery picks by the reader's `Accept`."""
+NEGOTIATED_FORMATS: tuple[OutputFormatName, ...] = ("avif", "webp")
+"""What `auto` writes besides the fallback, most preferred first."""
+AUTO_FALLBACKS: tuple[OutputFormatName, ...] = ("jpeg", "png")
+"""The fallback of `auto`: JPEG, or PNG for an image with alpha (the same price)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,43 @@ def output_format_for(
     if source_format is not None and source_format.upper() == "MPO":
         return OUTPUT_FORMATS["jpeg"]
     return OUTPUT_FORMATS["png"]
+
+
+def named_format(name: RequestedFormat) -> OutputFormat | None:
+    """The one format `name` names; None for `auto`, which names three."""
+    return None if name == AUTO else OUTPUT_FORMATS[name]
+
+
+def option_problems(
+    name: RequestedFormat, *, progressive: bool, lossless: bool, max_bytes: int | None
+) -> list[tuple[str, str]]:
+    """The output options (field, problem) that the format `name` (or `auto`) cannot honour."""
+    output = named_format(name)
+    if output is None:
+        return unsupported_auto_options(
+            progressive=progressive, lossless=lossless, max_bytes=max_bytes
+        )
+    return unsupported_options(
+        output, progressive=progressive, lossless=lossless, max_bytes=max_bytes
+    )
+
+
+def fallback_format(has_alpha: bool) -> OutputFormatName:
+    """The format `auto` writes for readers that name neither AVIF nor WebP."""
+    return AUTO_FALLBACKS[1] if has_alpha else AUTO_FALLBACKS[0]
+
+
+def unsupported_auto_options(
+    *, progressive: bool, lossless: bool, max_bytes: int | None
+) -> list[tuple[str, str]]:
+    """The output options (field, problem) that `auto` cannot honour: each belongs to some of
+    its formats only."""
+    asked = {"progressive": progressive, "lossless": lossless, "max_bytes": max_bytes is not None}
+    return [
+        (field, f"auto writes avif, webp and jpeg or png; {field} fits only some: name a format")
+        for field, wanted in asked.items()
+        if wanted
+    ]
 
 
 def unsupported_options(

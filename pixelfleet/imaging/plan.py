@@ -14,10 +14,10 @@ from pixelfleet.errors import FieldError
 from pixelfleet.imaging.codecs import SourceInfo
 from pixelfleet.imaging.errors import PipelineInvalid, TooManyFrames, TooManyPixels
 from pixelfleet.imaging.formats import (
-    OutputFormat,
-    OutputFormatName,
+    AUTO,
+    RequestedFormat,
+    option_problems,
     output_format_for,
-    unsupported_options,
 )
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import OPERATIONS, AutoOrientParams, Operation
@@ -30,7 +30,8 @@ class PlannedOutput:
     """One output as the plan foresees it."""
 
     name: str
-    format: OutputFormatName
+    format: RequestedFormat
+    """Its format (`auto`: AVIF, WebP and JPEG or PNG of it, one picked at delivery)."""
     width: int
     height: int
     operations: tuple[str, ...]
@@ -69,15 +70,13 @@ def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan
     output options the format lacks; TooManyPixels and TooManyFrames for a source over
     its limits; ProcessingFailed when a crop falls outside.
     """
-    formats = [
-        output_format_for(output.output.format, source.format) for output in pipeline.outputs()
-    ]
+    formats = [_format_of(output.output.format, source.format) for output in pipeline.outputs()]
     _check_pipeline(pipeline, source, formats, limits)
     sizes = _predicted_sizes(source, pipeline, limits)
     outputs = tuple(
         PlannedOutput(
             name=output.name,
-            format=output_format.name,
+            format=output_format,
             width=size[0],
             height=size[1],
             operations=tuple(operation.op for operation in output.operations),
@@ -87,13 +86,20 @@ def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan
     )
     return Plan(
         source=source,
-        pipeline=_with_output_formats(pipeline, [output.format for output in outputs]),
+        pipeline=_with_output_formats(pipeline, formats),
         shared_operations=tuple(operation.op for operation in pipeline.operations),
         outputs=outputs,
     )
 
 
-def _with_output_formats(pipeline: Pipeline, formats: list[OutputFormatName]) -> Pipeline:
+def _format_of(requested: RequestedFormat | None, source_format: str) -> RequestedFormat:
+    """The format an output is written in: as asked (`auto` included), else from the source."""
+    if requested == AUTO:
+        return AUTO
+    return output_format_for(requested, source_format).name
+
+
+def _with_output_formats(pipeline: Pipeline, formats: list[RequestedFormat]) -> Pipeline:
     """The pipeline with every output's format written out, in the order of its outputs."""
     if pipeline.variants:
         variants = [
@@ -113,14 +119,14 @@ def _output_path(pipeline: Pipeline, index: int) -> str:
 
 
 def _check_pipeline(
-    pipeline: Pipeline, source: SourceInfo, formats: list[OutputFormat], limits: ImageLimits
+    pipeline: Pipeline, source: SourceInfo, formats: list[RequestedFormat], limits: ImageLimits
 ) -> None:
     """The checks that need the source: limits, and output options against the format
     each output is written in."""
     errors = limit_errors(pipeline, limits)
     for index, (output, output_format) in enumerate(zip(pipeline.outputs(), formats, strict=True)):
         spec = output.output
-        problems = unsupported_options(
+        problems = option_problems(
             output_format,
             progressive=spec.progressive,
             lossless=spec.lossless,

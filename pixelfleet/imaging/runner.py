@@ -21,7 +21,7 @@ from pixelfleet.imaging.codecs import (
     EncodedImage,
     Metadata,
     SourceInfo,
-    encode,
+    encode_output,
     open_source,
 )
 from pixelfleet.imaging.colours import to_working_mode
@@ -532,7 +532,7 @@ def run_pipeline(
         metadata = Metadata(
             icc_profile=icc_profile if branch.in_source_space else None, exif=branch.exif
         )
-        results[output.name] = encode(
+        results[output.name] = encode_output(
             branch.image, output.output, source_format=source_format, metadata=metadata
         )
     return results

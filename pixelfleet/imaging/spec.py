@@ -24,7 +24,7 @@ from pydantic_core import ErrorDetails
 
 from pixelfleet.errors import FieldError
 from pixelfleet.imaging.errors import PipelineInvalid
-from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName, unsupported_options
+from pixelfleet.imaging.formats import RequestedFormat, option_problems
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import (
     OPERATIONS,
@@ -44,9 +44,11 @@ VARIANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 class OutputSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    format: OutputFormatName | None = Field(
+    format: RequestedFormat | None = Field(
         default=None,
-        description="Output format; by default the source's if it is one of these, else png.",
+        description="Output format; by default the source's if it is one of these, else png. "
+        "`auto`: AVIF, WebP and a JPEG (PNG when the image has alpha) of this output, priced "
+        "as three outputs; its download picks one by the reader's `Accept` header.",
     )
     quality: int = Field(default=80, ge=1, le=100, description="Quality of lossy formats.")
     progressive: bool = Field(
@@ -85,7 +87,7 @@ class OutputSpec(BaseModel):
         options: dict[str, Any] = {"progressive": False, "lossless": False, "max_bytes": None}
         options["lossless"] = info.data.get("lossless", False)
         options[info.field_name] = value
-        for field, problem in unsupported_options(OUTPUT_FORMATS[name], **options):
+        for field, problem in option_problems(name, **options):
             if field == info.field_name:
                 raise ValueError(problem)
         return value

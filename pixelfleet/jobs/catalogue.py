@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from pixelfleet.credits.pricing import (
     BASE_TASK_PRICE,
     MEGAPIXELS_PER_CREDIT,
     OUTPUT_FORMAT_PRICES,
     SIZE_TARGET_PRICE,
+    format_prices,
     operation_price,
+    output_format_price,
 )
+from pixelfleet.imaging.formats import AUTO
 from pixelfleet.imaging.operations import OPERATIONS
 from pixelfleet.imaging.spec import OutputSpec
 
@@ -26,7 +29,12 @@ class OperationOut(BaseModel):
 
 class OutputFormatOut(BaseModel):
     format: str
-    price: int
+    price: int = Field(description="What the format adds to an output.")
+    outputs: int = Field(
+        default=1,
+        description="How many outputs it is priced as: each counts the output's operations "
+        "(3 for `auto`: AVIF, WebP and JPEG or PNG).",
+    )
 
 
 class Catalogue(BaseModel):
@@ -52,8 +60,10 @@ def catalogue() -> Catalogue:
             for name, spec in OPERATIONS.items()
         ],
         output_formats=[
-            OutputFormatOut(format=name, price=price)
-            for name, price in OUTPUT_FORMAT_PRICES.items()
+            OutputFormatOut(
+                format=name, price=output_format_price(name), outputs=len(format_prices(name))
+            )
+            for name in [*OUTPUT_FORMAT_PRICES, AUTO]
         ],
         size_target_price=SIZE_TARGET_PRICE,
         output_parameters=OutputSpec.model_json_schema(),

@@ -108,8 +108,8 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
         for task in expired:
             await ctx.storage.delete(task.source_key)
             for output in task.outputs:
-                if output.key is not None:
-                    await ctx.storage.delete(output.key)
+                for key in output.stored_keys():
+                    await ctx.storage.delete(key)
             await repo.mark_files_purged(task.id, now)
         uploads_purged = await uploads.purge_expired(session, ctx.storage, batch=batch)
     return len(expired) + uploads_purged

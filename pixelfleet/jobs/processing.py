@@ -434,8 +434,17 @@ async def _store_result(
     outputs = []
     for position, (name, image) in enumerate(encoded.items()):
         # One key per attempt: an attempt that lost its claim never deletes the winner's file.
-        key = f"results/{task_id}-{claim.attempt}-{name}.{OUTPUT_FORMATS[image.format].extension}"
-        await ctx.storage.put(key, image.data)
+        stem = f"results/{task_id}-{claim.attempt}-{name}"
+        key = await _stored(ctx, stem, image)
+        alternates = [
+            {
+                "format": alternate.format,
+                "content_type": alternate.content_type,
+                "bytes": len(alternate.data),
+                "key": await _stored(ctx, stem, alternate),
+            }
+            for alternate in image.alternates
+        ]
         outputs.append(
             TaskOutput(
                 task_id=task_id,
@@ -447,6 +456,7 @@ async def _store_result(
                 width=image.width,
                 height=image.height,
                 bytes=len(image.data),
+                alternates=alternates or None,
             )
         )
     async with unit_of_work(ctx) as session:
@@ -454,7 +464,13 @@ async def _store_result(
     if stored is None:
         # Cancelled (or taken over) while running: the results belong to nobody.
         for output in outputs:
-            assert output.key is not None
-            await ctx.storage.delete(output.key)
+            for key in output.stored_keys():
+                await ctx.storage.delete(key)
         return "discarded"
     return "succeeded"
+
+
+async def _stored(ctx: ProcessContext, stem: str, image: EncodedImage) -> str:
+    key = f"{stem}.{OUTPUT_FORMATS[image.format].extension}"
+    await ctx.storage.put(key, image.data)
+    return key

@@ -114,6 +114,7 @@ class OutputView:
     height: int
     bytes: int
     key: str | None
+    alternates: list[dict[str, Any]] | None
 
 
 @dataclass(frozen=True)

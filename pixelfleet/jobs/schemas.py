@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Union, cast
 
 from pydantic import BaseModel, Field
 
+from pixelfleet.imaging.formats import AUTO
 from pixelfleet.imaging.plan import Plan
 from pixelfleet.jobs.states import TaskStatus
 from pixelfleet.sources.schemas import SourceKind
@@ -89,15 +90,31 @@ class QuoteOut(BaseModel):
         )
 
 
+class EncodingOut(BaseModel):
+    """One stored file of an output."""
+
+    format: str
+    content_type: str
+    bytes: int
+
+
 class ResultOut(BaseModel):
     """One stored output: the task's only one, or one of its variants."""
 
     name: str
-    format: str
-    content_type: str
+    format: str = Field(
+        description="Its format; `auto`: stored as AVIF, WebP and JPEG (PNG with alpha), and "
+        "served as the one the reader's `Accept` header names first (AVIF or WebP only when "
+        "named; else the JPEG or PNG), with `Vary: Accept`."
+    )
+    content_type: str = Field(description="Its type (for `auto`, the JPEG's or PNG's).")
     width: int
     height: int
-    bytes: int
+    bytes: int = Field(description="Its size (for `auto`, the JPEG's or PNG's).")
+    encodings: list[EncodingOut] = Field(
+        description="Each file it is stored as: one, or for `auto` the AVIF, WebP and JPEG or "
+        "PNG, in the order delivery prefers them."
+    )
     available: bool
     url: str = Field(
         description="The image, by a signed URL that needs no credential (`<img src>`), until "
@@ -152,11 +169,19 @@ class TaskOut(BaseModel):
         outputs = [
             ResultOut(
                 name=output.name,
-                format=output.format,
+                format=AUTO if output.alternates else output.format,
                 content_type=output.content_type,
                 width=output.width,
                 height=output.height,
                 bytes=output.bytes,
+                encodings=[
+                    *(EncodingOut.model_validate(each) for each in output.alternates or []),
+                    EncodingOut(
+                        format=output.format,
+                        content_type=output.content_type,
+                        bytes=output.bytes,
+                    ),
+                ],
                 available=output.key is not None,
                 url=f"{base}/result?variant={output.name}",
             )

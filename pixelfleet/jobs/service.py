@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,6 @@ from pixelfleet.credits.pricing import OutputCharge, price_task
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
 from pixelfleet.imaging.codecs import SourceInfo, sniff
-from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.plan import Plan, prepare
 from pixelfleet.imaging.spec import Pipeline, parse_pipeline
@@ -31,24 +30,20 @@ from pixelfleet.jobs import metrics
 from pixelfleet.jobs.dispatching import dispatch_after_commit
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
-    ResultExpired,
-    ResultNotReady,
     TaskAlreadyFinished,
     TaskNotFound,
-    VariantNotFound,
 )
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.jobs.result_urls import SignedResult
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.settlement import settle_cancelled
-from pixelfleet.jobs.states import ALL_STATES, FINAL_STATES, QUEUED, SUCCEEDED
+from pixelfleet.jobs.states import ALL_STATES, QUEUED
 from pixelfleet.models import IdempotencyKey, Task, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetNotFound
 from pixelfleet.quotas import AccountQuotas, hold_account
 from pixelfleet.sources.schemas import UPLOADED_WITH_THE_TASK, SourceOrigin
-from pixelfleet.storage import StagedObject, Storage, StoredObjectMissing
+from pixelfleet.storage import StagedObject, Storage
 from pixelfleet.webhooks.targets import check_callback_url
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -378,74 +373,3 @@ async def cancel_task_by_id(
     """Cancels a task on the platform's behalf (its ImageJob was deleted): the same rules as
     `cancel_task`; None when it had already finished (or does not exist)."""
     return await settle_cancelled(session, task_id, retention)
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    """A finished task's output as a download describes it, before anything is opened. Results
-    never change once stored (each attempt writes new keys), so `etag` is strong."""
-
-    task_id: uuid.UUID
-    key: str
-    content_type: str
-    filename: str
-    size: int
-    etag: str
-    last_modified: datetime
-    expires_at: datetime | None
-
-
-async def find_result(
-    session: AsyncSession, user: User, task_id: uuid.UUID, variant: str | None = None
-) -> StoredResult:
-    """A finished task's output (the first, or the named variant)."""
-    return _result_of(await get_task(session, user, task_id), variant)
-
-
-async def find_signed_result(session: AsyncSession, signed: SignedResult) -> StoredResult:
-    """The output a signed result URL names (its signature stands in for the owner's
-    credential); a task gone since is a 404 like any other."""
-    task = await TaskRepository.from_session(session).get(signed.task_id)
-    if task is None:
-        raise TaskNotFound(f"No task {signed.task_id} exists.")
-    return _result_of(task, signed.output)
-
-
-def _result_of(task: Task, variant: str | None) -> StoredResult:
-    task_id = task.id
-    if task.status != SUCCEEDED:
-        if task.status in FINAL_STATES:
-            raise ResultNotReady(f"Task {task_id} ended as {task.status} and has no result.")
-        raise ResultNotReady(f"Task {task_id} is {task.status}; its result is not ready yet.")
-    output = next((o for o in task.outputs if variant in (None, o.name)), None)
-    if output is None:
-        names = ", ".join(o.name for o in task.outputs)
-        raise VariantNotFound(f"Task {task_id} has no output {variant!r}; it has: {names}.")
-    if output.key is None:
-        raise _result_expired(task_id)
-    extension = OUTPUT_FORMATS[output.format].extension  # type: ignore[index]
-    suffix = "" if len(task.outputs) == 1 else f"-{output.name}"
-    return StoredResult(
-        task_id=task.id,
-        key=output.key,
-        content_type=output.content_type,
-        filename=f"{task.id}{suffix}.{extension}",
-        size=output.bytes,
-        etag='"' + hashlib.sha256(output.key.encode("utf-8")).hexdigest()[:32] + '"',
-        last_modified=task.finished_at or task.updated_at,
-        expires_at=task.expires_at,
-    )
-
-
-def _result_expired(task_id: uuid.UUID) -> ResultExpired:
-    return ResultExpired(f"The results of task {task_id} have expired and were deleted.")
-
-
-async def open_result(
-    storage: Storage, result: StoredResult, *, start: int = 0, length: int | None = None
-) -> AsyncIterator[bytes]:
-    """The result's bytes (from `start`, `length` of them), opened now and streamed later."""
-    try:
-        return await storage.open_stream(result.key, start=start, length=length)
-    except StoredObjectMissing:
-        raise _result_expired(result.task_id) from None

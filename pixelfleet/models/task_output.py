@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pixelfleet.db import Base, UTCDateTime, utcnow
@@ -25,4 +26,14 @@ class TaskOutput(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     bytes: Mapped[int] = mapped_column(Integer)
+    # Of `format: auto` (whose own columns describe its JPEG or PNG): the AVIF and WebP
+    # delivery may pick instead, each {"format", "content_type", "bytes", "key"}; their files
+    # are deleted with the output's own (`key` None says all are gone).
+    alternates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def stored_keys(self) -> list[str]:
+        """Every file of this output: its own, and its alternates'."""
+        if self.key is None:
+            return []
+        return [self.key, *(str(alternate["key"]) for alternate in self.alternates or [])]

@@ -50,8 +50,12 @@ async def test_the_catalogue_lists_each_operation_with_parameters_and_price(
     assert resize["price"] >= 1
     assert "width" in resize["parameters"]["properties"]
     assert {"format", "quality", "max_bytes"} <= catalogue["output_parameters"]["properties"].keys()
-    formats = {entry["format"] for entry in catalogue["output_formats"]}
-    assert formats == {"jpeg", "png", "webp", "avif", "gif"}
+    formats = {entry["format"]: entry for entry in catalogue["output_formats"]}
+    assert formats.keys() == {"jpeg", "png", "webp", "avif", "gif", "auto"}
+    # auto is AVIF, WebP and JPEG (or PNG) together: three outputs, at their three prices.
+    assert formats["auto"]["outputs"] == 3
+    three = sum(formats[name]["price"] for name in ("avif", "webp", "jpeg"))
+    assert formats["auto"]["price"] == three
 
 
 async def test_unknown_routes_and_methods_answer_problems(client: httpx.AsyncClient) -> None:

@@ -126,6 +126,9 @@ def test_the_guide_runs_as_written_against_pixelfleet_up(
     assert "event: done" in output  # the events stream ran to the task's end
     assert "succeeded" in output  # the polling loop's last word
     assert "cancelled" in output  # the heavier task was cancelled before it finished
+    # `format: auto` answered each Accept of the loop with its own format.
+    at = output.index("image/avif")
+    assert output[at : at + 3] == ["image/avif", "image/webp", "image/jpeg"]
     assert image_at(tmp_path / "photo.webp") == ("WEBP", (800, 600))
     assert image_at(tmp_path / "thumb.webp") == ("WEBP", (150, 113))
     assert image_at(tmp_path / "large.jpg") == ("JPEG", (1200, 900))

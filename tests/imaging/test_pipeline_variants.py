@@ -332,13 +332,13 @@ def test_max_bytes_applies_per_variant() -> None:
 
 def test_encode_is_told_what_profile_the_pixels_are_in(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[codecs.Metadata | None] = []
-    original = codecs.encode
+    original = codecs.encode_output
 
     def spy(image: Image.Image, spec: Any, **kwargs: Any) -> codecs.EncodedImage:
         seen.append(kwargs.get("metadata"))
         return original(image, spec, **kwargs)
 
-    monkeypatch.setattr("pixelfleet.imaging.runner.encode", spy)
+    monkeypatch.setattr("pixelfleet.imaging.runner.encode_output", spy)
     data = encoded(scene(32, 24), "PNG", icc_profile=swapped_primaries_profile())
 
     run_pipeline(data, pipeline(output={"colour_profile": "keep"}), LIMITS)

@@ -13,8 +13,8 @@ from pixelfleet.api.downloads import (
     result_answers,
     result_response,
 )
-from pixelfleet.api.http_caching import RangeNotSatisfiable
-from pixelfleet.jobs import service as jobs
+from pixelfleet.api.http_caching import RangeNotSatisfiable, accepted_types
+from pixelfleet.jobs import results
 from pixelfleet.jobs.errors import ResultExpired, ResultNotReady, TaskNotFound, VariantNotFound
 from pixelfleet.jobs.result_urls import ResultUrlExpired, ResultUrlInvalid
 from pixelfleet.observability import log_context
@@ -52,7 +52,8 @@ async def signed_result(
 ) -> Response:
     signed = ctx.result_urls.verify(token)
     log_context.bind(task_id=signed.task_id)
-    result = await jobs.find_signed_result(session, signed)
+    accepted = accepted_types(request.headers.get("accept"))
+    result = await results.find_signed_result(session, signed, accepted)
     if ctx.settings.result_redirect:
         redirect = presigned_redirect(ctx.storage, result, signed.expires_at)
         if redirect is not None:

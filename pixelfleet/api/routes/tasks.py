@@ -35,7 +35,7 @@ from pixelfleet.api.downloads import (
     result_answers,
     result_response,
 )
-from pixelfleet.api.http_caching import RangeNotSatisfiable
+from pixelfleet.api.http_caching import RangeNotSatisfiable, accepted_types
 from pixelfleet.api.http_metrics import ROUTE_LABEL_KEY
 from pixelfleet.api.problems import problem_of, problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_task_submission
@@ -46,6 +46,7 @@ from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import NotFound, QuotaExceededForNow
 from pixelfleet.events.hub import EventHub
+from pixelfleet.jobs import results
 from pixelfleet.jobs import service as jobs
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
@@ -231,7 +232,8 @@ async def download_result(
     ] = None,
 ) -> Response:
     log_context.bind(task_id=task_id)
-    result = await jobs.find_result(session, user, task_id, variant)
+    accepted = accepted_types(request.headers.get("accept"))
+    result = await results.find_result(session, user, task_id, variant, accepted)
     # Only the caller may keep it, for as long as the result is kept.
     return await result_response(request, ctx.storage, result, private_until(result.expires_at))
 
