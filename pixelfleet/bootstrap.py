@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pixelfleet.accounts.tokens import TokenSigner
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
+from pixelfleet.derivatives.urls import DeliveryKeys
 from pixelfleet.events import EventChannel, NoEvents
 from pixelfleet.events.redis_stream import RedisEventStream
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
@@ -137,6 +138,7 @@ def create_context(
             access_ttl=timedelta(minutes=settings.access_token_minutes),
         ),
         result_urls=ResultUrls(settings),
+        delivery_keys=DeliveryKeys(settings),
         launcher=dispatch.launcher,
         webhooks=dispatch.webhooks or BackgroundWebhookSender(send_due),
         events=events,

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
+from pixelfleet.derivatives.urls import DeliveryKeys
 from pixelfleet.events import EventChannel
 from pixelfleet.jobs.pipeline_runs import PipelineRunner
 from pixelfleet.jobs.result_urls import ResultUrls
@@ -34,6 +35,8 @@ class ProcessContext:
     signer: TokenSigner = field(repr=False)
     # Signs and checks the URLs of results (`/v1/results/{token}`).
     result_urls: ResultUrls = field(repr=False)
+    # Signs and checks derivative URLs (`/v1/images/{token}`) with each account's key.
+    delivery_keys: DeliveryKeys = field(repr=False)
     launcher: Launcher
     webhooks: WebhookSender
     events: EventChannel

@@ -35,6 +35,7 @@ OWNED_TABLES = (
     "assets",
     "idempotency_keys",
     "uploads",
+    "derivatives",
 )
 
 _acting_user: ContextVar[uuid.UUID | None] = ContextVar("pixelfleet_acting_user", default=None)

@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     # With S3 storage a signed result URL answers a 302 to a presigned S3 GET, so the bytes go
     # from the bucket, not through the API (off: the API streams them). Local storage streams.
     result_redirect: bool = True
+    # How long the first read of a derivative URL waits for the image to be made; past it, a
+    # 503 with Retry-After while it is finished in the background.
+    derive_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
     # A direct upload (`POST /v1/uploads`) can be sent, and used as a source, for this long; then
     # its bytes are deleted. At most 7 days: the longest an S3 presigned URL may live.
     upload_ttl_hours: float = Field(default=24.0, gt=0, le=168)

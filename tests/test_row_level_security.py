@@ -29,7 +29,7 @@ def backend() -> str:
 async def _everything_of(client: httpx.AsyncClient, ctx: ProcessContext, email: str) -> uuid.UUID:
     """An account with a row in each owned table: its signup grant and a task's debit
     (credit_entries), the task and its idempotency key, a preset, an asset, an API key, a
-    direct upload and a payment."""
+    direct upload, a derivative (being made) and a payment."""
     headers = await sign_up(client, email)
     user_id = uuid.UUID(await id_of(client, headers))
     task = await submit(
@@ -55,6 +55,14 @@ async def _everything_of(client: httpx.AsyncClient, ctx: ProcessContext, email: 
         "/v1/uploads", headers=headers, json={"content_type": "image/png", "bytes": 100}
     )
     assert upload.status_code == 201, upload.text
+    image_url = await client.post(
+        "/v1/image-urls",
+        headers=headers,
+        json={"source": {"asset": asset.json()["id"]}, "preset": "avatar"},
+    )
+    assert image_url.status_code == 201, image_url.text
+    ctx.settings.derive_timeout_seconds = 0.01  # no worker runs here: it stays being made
+    assert (await client.get(image_url.json()["url"])).status_code == 503
     async with ctx.sessions.begin() as session:
         session.add(
             Payment(

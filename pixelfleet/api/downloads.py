@@ -3,11 +3,13 @@ its validators, a 304 for a current copy, one byte range, `HEAD`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
+from prometheus_client import Counter
 
 from pixelfleet.api.http_caching import http_date, not_modified, range_applies, requested_range
 from pixelfleet.api.problems import problem_responses
@@ -15,6 +17,7 @@ from pixelfleet.db import utcnow
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.jobs import results
 from pixelfleet.jobs.results import StoredResult
+from pixelfleet.observability.metrics import DELIVERED_BYTES
 from pixelfleet.storage import PresignedAnswer, Storage
 
 RESULT_HEADERS_DOC = (
@@ -77,8 +80,10 @@ def _inline(filename: str) -> str:
 
 
 async def result_response(
-    request: Request, storage: Storage, result: StoredResult, cache_control: str
+    request: Request, storage: Storage, result: StoredResult, cache_control: str, *, route: str
 ) -> Response:
+    """The stored result as `request` asks for it; `route` names the route for the count of
+    bytes sent (`DELIVERED_BYTES`)."""
     asked = request.headers
     headers = {
         "ETag": result.etag,
@@ -111,5 +116,14 @@ async def result_response(
         return Response(status_code=answer, headers=headers, media_type=result.content_type)
     chunks = await results.open_result(storage, result, start=start, length=length)
     return StreamingResponse(
-        chunks, status_code=answer, media_type=result.content_type, headers=headers
+        _counted(chunks, DELIVERED_BYTES.labels(route)),
+        status_code=answer,
+        media_type=result.content_type,
+        headers=headers,
     )
+
+
+async def _counted(chunks: AsyncIterator[bytes], sent: Counter) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        sent.inc(len(chunk))
+        yield chunk

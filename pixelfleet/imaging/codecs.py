@@ -92,6 +92,8 @@ class SourceInfo:
     content_type: str
     orientation: int = 1
     """The EXIF orientation (1 to 8; 1 when absent)."""
+    has_alpha: bool = False
+    """Whether its header declares transparency (an alpha channel or a transparent colour)."""
 
     @property
     def pixels(self) -> int:
@@ -172,6 +174,7 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
             width, height = image.size
             _check_pixels(width, height, limits)
             orientation = _header_orientation(image)
+            transparent = has_alpha(image)
     except Image.DecompressionBombError as error:
         raise TooManyPixels(
             f"the image has too many pixels ({error}); "
@@ -200,6 +203,7 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
         bytes=len(data),
         content_type=SOURCE_CONTENT_TYPES[source_format],
         orientation=orientation,
+        has_alpha=transparent,
     )
     return image, info
 

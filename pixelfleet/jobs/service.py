@@ -176,6 +176,11 @@ async def quote_task(
     return Quote(cost, plan)
 
 
+def source_key_of(task_id: uuid.UUID) -> str:
+    """Where a task's source image is stored."""
+    return f"sources/{task_id}"
+
+
 async def submit_task(
     session: AsyncSession,
     storage: Storage,
@@ -208,7 +213,7 @@ async def submit_task(
     data = upload.read()
     source = sniff(data, limits)
     task_id = uuid.uuid4()
-    source_key = f"sources/{task_id}"
+    source_key = source_key_of(task_id)
     await upload.store(source_key)
     try:
         plan, cost = await _planned(session, user, source, raw_pipeline, limits)

@@ -1,5 +1,5 @@
-"""Waiting for a task to change (a long-poll): the hub brings each change as it happens, the
-record says where the task stands."""
+"""Waiting for a task to change (a long-poll) or to end: the hub brings each change as it
+happens, the record says where the task stands."""
 
 from __future__ import annotations
 
@@ -27,7 +27,25 @@ async def task_after_change(
 ) -> TaskOut:
     """The user's task once it changes, is final, or `wait` seconds pass. Each read has a
     session of its own: nothing is held while it waits."""
+    return await _watched(ctx, hub, user_id, task_id, wait, until_final=False)
 
+
+async def task_when_final(
+    ctx: ProcessContext, hub: EventHub, user_id: uuid.UUID, task_id: uuid.UUID, wait: float
+) -> TaskOut:
+    """The user's task once it is final, or as it stands after `wait` seconds."""
+    return await _watched(ctx, hub, user_id, task_id, wait, until_final=True)
+
+
+async def _watched(
+    ctx: ProcessContext,
+    hub: EventHub,
+    user_id: uuid.UUID,
+    task_id: uuid.UUID,
+    wait: float,
+    *,
+    until_final: bool,
+) -> TaskOut:
     async def stored() -> TaskOut:
         async with ctx.read_sessions() as session:
             return await jobs.read_task(session, user_id, task_id)
@@ -42,6 +60,6 @@ async def task_after_change(
                 break
             await watch.next(min(left, QUIET_READ_SECONDS))
             current = await stored()
-            if _where(current) != _where(first):
+            if not until_final and _where(current) != _where(first):
                 break
     return current

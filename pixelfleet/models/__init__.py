@@ -4,6 +4,7 @@ from pixelfleet.models.admin_action import AdminAction
 from pixelfleet.models.api_key import ApiKey
 from pixelfleet.models.asset import Asset
 from pixelfleet.models.credit_entry import CreditEntry
+from pixelfleet.models.derivative import Derivative
 from pixelfleet.models.idempotency_key import IdempotencyKey
 from pixelfleet.models.payment import Payment
 from pixelfleet.models.payment_event import PaymentEvent
@@ -21,6 +22,7 @@ __all__ = [
     "ApiKey",
     "Asset",
     "CreditEntry",
+    "Derivative",
     "IdempotencyKey",
     "Payment",
     "PaymentEvent",

@@ -35,3 +35,6 @@ class User(Base):
     # is still the account's. A counter, not a time: a token issued in the same second as the
     # change is refused too.
     credential_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # What the account's delivery key (signing its derivative URLs) is derived from, with the
+    # server's key; None: the key every account starts with. A new salt ends every URL before.
+    delivery_key_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -111,6 +111,41 @@ SOURCE_FETCH_BYTES = Counter(
     "pixelfleet_source_fetch_bytes_total", "Bytes of source images fetched from URLs."
 )
 
+# ---- Delivery ----------------------------------------------------------------------------------
+DELIVERY_ROUTES = ("result", "signed_result", "image")
+"""The owner's `/v1/tasks/{id}/result`, a signed `/v1/results/{token}`, a derivative's
+`/v1/images/{token}`."""
+DELIVERED_BYTES = Counter(
+    "pixelfleet_delivered_bytes_total",
+    "Bytes of images the API sent (bodies of 200 and 206 answers), by route (result, "
+    "signed_result, image); a redirect to storage sends none.",
+    ["route"],
+)
+DELIVERY_REDIRECTS = Counter(
+    "pixelfleet_delivery_redirects_total",
+    "Signed result URLs answered with a redirect to a presigned storage URL.",
+)
+IMAGE_CACHE_OUTCOMES = ("hit", "miss")
+IMAGE_REQUESTS = Counter(
+    "pixelfleet_image_requests_total",
+    "Derivative URL reads, by cache outcome: hit (the derivative was stored) or miss (this "
+    "read derived it, or waited for it).",
+    ["cache"],
+)
+DERIVATION_OUTCOMES = ("succeeded", "failed", "pending")
+DERIVATIONS = Counter(
+    "pixelfleet_derivations_total",
+    "Derivatives started by a first read, by how that read ended: succeeded (served), failed, "
+    "or pending (503: still deriving when the time budget ran out).",
+    ["outcome"],
+)
+for _route in DELIVERY_ROUTES:
+    DELIVERED_BYTES.labels(_route)
+for _cache in IMAGE_CACHE_OUTCOMES:
+    IMAGE_REQUESTS.labels(_cache)
+for _derivation in DERIVATION_OUTCOMES:
+    DERIVATIONS.labels(_derivation)
+
 # ---- Operator and autoscaler -------------------------------------------------------------------
 OPERATOR_RECONCILES = Counter(
     "pixelfleet_operator_reconciles_total",

@@ -233,6 +233,22 @@ def signed_webhook(razorpay: FakeRazorpay, payment: Any) -> dict[str, Any]:
     }
 
 
+def image_url_of_another_account(http: httpx.Client) -> str:
+    """The token of a derivative URL of an account of its own (made on its first read)."""
+    headers = sign_in(http, f"viewer-{uuid.uuid4().hex[:8]}@example.com")
+    asset = http.post("/v1/assets", headers=headers, files={"file": ("mark.png", IMAGE)})
+    preset = http.post(
+        "/v1/presets", headers=headers, json={"name": "shown", "pipeline": PIPELINES[0]}
+    )
+    for made in (asset, preset):
+        assert made.status_code == 201, made.text
+    body = {"source": {"asset": asset.json()["id"]}, "preset": "shown"}
+    signed = http.post("/v1/image-urls", headers=headers, json=body)
+    assert signed.status_code == 201, signed.text
+    url: str = signed.json()["url"]
+    return url.rsplit("/", 1)[1]
+
+
 @pytest.fixture(scope="module")
 def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
     """A signed-in user who owns a finished task, an asset, a preset, an API key, and two
@@ -258,6 +274,7 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         assert sent.status_code == 204, sent.text
         packs = http.get("/v1/payments/packs").json()["items"]
         verified, hooked = (paid_order(http, headers, razorpay) for _ in range(2))
+        shown = image_url_of_another_account(http)
     for made in (asset, preset, key):
         assert made.status_code == 201, made.text
     pipelines = [
@@ -286,6 +303,10 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         "POST /v1/auth/logout": [{"refresh_token": logins[1]["refresh_token"]}],
         "POST /v1/me/api-keys": [{"name": "bot", "scopes": ["tasks:read", "tasks:write"]}],
         "POST /v1/uploads": [declared],
+        "POST /v1/image-urls": [
+            {"source": {"asset": asset.json()["id"]}, "preset": "look"},
+            {"source": {"task": task["id"]}, "preset": "look"},
+        ],
     }
     well_formed = {label: [{"body": body} for body in each] for label, each in bodies.items()}
     # A task's image is uploaded, or named in a JSON body (a stored one: nothing is fetched).
@@ -308,6 +329,8 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         }
     ]
     well_formed["POST /v1/quotes"] = well_formed["POST /v1/tasks"]  # any body a task takes
+    # Another account's URL: the fuzzed user's own would end when the fuzz rotates its key.
+    well_formed["GET /v1/images/{token}"] = [{"path_parameters": {"token": shown}}]
     well_formed["POST /v1/payments/webhook"] = [signed_webhook(razorpay, hooked)]
     return Caller(
         headers,
@@ -400,6 +423,12 @@ FUZZ_SETTINGS = settings(
 )
 
 
+def _with_known(parts: dict[str, Any], known: dict[str, str]) -> dict[str, Any]:
+    """A well-formed request's parts, its path parameters over the caller's known ones."""
+    parameters = {**known, **parts.get("path_parameters", {})}
+    return {**parts, "path_parameters": parameters or None}
+
+
 def cases_for(
     operation: schemathesis.APIOperation, caller: Caller
 ) -> st.SearchStrategy[schemathesis.Case]:
@@ -420,7 +449,7 @@ def cases_for(
         strategies.append(
             st.sampled_from(well_formed).flatmap(
                 lambda parts: operation.as_strategy(
-                    GenerationMode.POSITIVE, path_parameters=known or None, **parts
+                    GenerationMode.POSITIVE, **_with_known(parts, known)
                 )
             )
         )
@@ -514,7 +543,7 @@ def well_formed_cases(
     content = operation.definition.raw.get("requestBody", {}).get("content", {})
     media_type = next(iter(content), "application/json")
     return [
-        operation.Case(path_parameters=known or None, **{"media_type": media_type, **parts})
+        operation.Case(**{"media_type": media_type, **_with_known(parts, known)})
         for parts in caller.requests.get(operation.label, [])
     ]
 

@@ -56,9 +56,9 @@ async def test_bob_gets_404_for_everything_of_alices(client: httpx.AsyncClient) 
         params = re.findall(r"{(\w+)}", path)
         if not params:
             continue
-        if path in {"/v1/uploads/{upload_id}/content", "/v1/results/{token}"}:
-            continue  # its credential is its URL's token: tests/sources/test_direct_uploads.py
-            # and tests/jobs/test_result_urls.py
+        if path in {"/v1/uploads/{upload_id}/content", "/v1/results/{token}", "/v1/images/{token}"}:
+            continue  # its credential is its URL's token: tests/sources/test_direct_uploads.py,
+            # tests/jobs/test_result_urls.py and tests/derivatives/test_image_urls.py
         url = path.format(**{param: ids[param] for param in params})
         for method in sorted(operations, key=lambda m: m == "put"):  # Bob's PUT last
             if method not in {"get", "post", "put", "patch", "delete"}:

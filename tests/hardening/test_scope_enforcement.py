@@ -76,8 +76,11 @@ GUARDS: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/assets/{asset_id}"): TASKS_WRITE,
     ("POST", "/v1/uploads"): TASKS_WRITE,
     ("GET", "/v1/uploads/{upload_id}"): TASKS_READ,
-    # tests/sources/test_direct_uploads.py and tests/jobs/test_result_urls.py send forged,
-    # swapped and late tokens.
+    ("POST", "/v1/image-urls"): TASKS_WRITE,
+    # tests/sources/test_direct_uploads.py, tests/jobs/test_result_urls.py and
+    # tests/derivatives/test_image_urls.py send forged, swapped, late and rotated tokens.
+    ("GET", "/v1/images/{token}"): URL_TOKEN,
+    ("HEAD", "/v1/images/{token}"): URL_TOKEN,
     ("PUT", "/v1/uploads/{upload_id}/content"): URL_TOKEN,
     ("GET", "/v1/results/{token}"): URL_TOKEN,
     ("HEAD", "/v1/results/{token}"): URL_TOKEN,
@@ -87,6 +90,7 @@ GUARDS: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/me/api-keys/{key_id}"): LOGIN,
     ("GET", "/v1/me/webhook-secret"): LOGIN,
     ("POST", "/v1/me/webhook-secret/rotate"): LOGIN,
+    ("POST", "/v1/me/delivery-key/rotate"): LOGIN,
     ("POST", "/v1/payments/orders"): LOGIN,
     ("POST", "/v1/payments/verify"): LOGIN,
     ("GET", "/v1/admin/users"): LOGIN,

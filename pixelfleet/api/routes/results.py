@@ -18,6 +18,7 @@ from pixelfleet.jobs import results
 from pixelfleet.jobs.errors import ResultExpired, ResultNotReady, TaskNotFound, VariantNotFound
 from pixelfleet.jobs.result_urls import ResultUrlExpired, ResultUrlInvalid
 from pixelfleet.observability import log_context
+from pixelfleet.observability.metrics import DELIVERY_REDIRECTS
 
 router = APIRouter(prefix="/v1/results", tags=["tasks"])
 
@@ -57,6 +58,10 @@ async def signed_result(
     if ctx.settings.result_redirect:
         redirect = presigned_redirect(ctx.storage, result, signed.expires_at)
         if redirect is not None:
+            DELIVERY_REDIRECTS.inc()
             return redirect
     # Whoever holds the URL may keep the image while the URL works, in their own cache.
-    return await result_response(request, ctx.storage, result, private_until(signed.expires_at))
+    cache_control = private_until(signed.expires_at)
+    return await result_response(
+        request, ctx.storage, result, cache_control, route="signed_result"
+    )

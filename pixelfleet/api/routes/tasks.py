@@ -235,7 +235,8 @@ async def download_result(
     accepted = accepted_types(request.headers.get("accept"))
     result = await results.find_result(session, user, task_id, variant, accepted)
     # Only the caller may keep it, for as long as the result is kept.
-    return await result_response(request, ctx.storage, result, private_until(result.expires_at))
+    cache_control = private_until(result.expires_at)
+    return await result_response(request, ctx.storage, result, cache_control, route="result")
 
 
 async def _task_events(
