@@ -129,6 +129,10 @@ def test_the_guide_runs_as_written_against_pixelfleet_up(
     # `format: auto` answered each Accept of the loop with its own format.
     at = output.index("image/avif")
     assert output[at : at + 3] == ["image/avif", "image/webp", "image/jpeg"]
+    # The derivative URL was made on its first read, for an AVIF reader, as immutable.
+    assert "content-type: image/avif" in output
+    assert "cache-control: public, max-age=31536000, immutable" in output
+    assert image_at(tmp_path / "card.avif")[0] == "AVIF"
     assert image_at(tmp_path / "photo.webp") == ("WEBP", (800, 600))
     assert image_at(tmp_path / "thumb.webp") == ("WEBP", (150, 113))
     assert image_at(tmp_path / "large.jpg") == ("JPEG", (1200, 900))
