@@ -83,9 +83,16 @@ async def test_bytes_put_unlike_the_declaration_are_refused_when_used(
     assert await balance_of(s3_api, headers) == 100
 
 
-async def test_the_console_may_send_its_uploads_to_the_bucket(
-    s3_api: httpx.AsyncClient, moto_server: MotoServer
+async def test_the_console_may_send_its_uploads_to_the_bucket_and_show_its_images(
+    s3_api: httpx.AsyncClient, s3_context: ProcessContext, moto_server: MotoServer
 ) -> None:
     policy = (await s3_api.get("/")).headers["content-security-policy"]
     [connect] = [part for part in policy.split("; ") if part.startswith("connect-src ")]
+    [images] = [part for part in policy.split("; ") if part.startswith("img-src ")]
     assert moto_server.endpoint_url in connect.split()
+    assert moto_server.endpoint_url in images.split()  # a result's redirect lands there
+    # Results linked under a public address (a CDN) are images the page may show too.
+    s3_context.settings.public_url = "https://img.example"
+    policy = (await s3_api.get("/")).headers["content-security-policy"]
+    [images] = [part for part in policy.split("; ") if part.startswith("img-src ")]
+    assert "https://img.example" in images.split()

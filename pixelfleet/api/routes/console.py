@@ -19,26 +19,31 @@ from pixelfleet.storage import Storage
 router = APIRouter(include_in_schema=False)
 
 
-_PAGE_HEADERS: WeakKeyDictionary[Storage, dict[str, str]] = WeakKeyDictionary()
+_STORAGE_ORIGINS: WeakKeyDictionary[Storage, str | None] = WeakKeyDictionary()
 
 
-def _page_headers(storage: Storage) -> dict[str, str]:
-    """The page's headers: its policy lets the console's direct uploads reach the storage
-    where the storage takes them itself (the origin of a presigned PUT, signed here, locally,
-    for a key that is never used). Worked out once per storage."""
-    headers = _PAGE_HEADERS.get(storage)
-    if headers is None:
+def _origin(url: str | None) -> str | None:
+    parts = urlsplit(url) if url else None
+    return f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else None
+
+
+def _storage_origin(storage: Storage) -> str | None:
+    """Where the storage takes and gives bytes itself, when not through this origin: the
+    origin of a presigned PUT (signed here, locally, for a key that is never used). Worked out
+    once per storage."""
+    if storage not in _STORAGE_ORIGINS:
         presigned = storage.presigned_put("uploads/origin", "image/png", 1, 60)
-        url = urlsplit(presigned.url) if presigned else None
-        headers = security_headers(f"{url.scheme}://{url.netloc}" if url else None)
-        _PAGE_HEADERS[storage] = headers
-    return headers
+        _STORAGE_ORIGINS[storage] = _origin(presigned.url if presigned else None)
+    return _STORAGE_ORIGINS[storage]
 
 
 @router.get("/")
 @router.head("/")
 async def console_page(ctx: ContextDep) -> FileResponse:
-    return FileResponse(ASSETS / "index.html", headers=_page_headers(ctx.storage))
+    # The page's policy lets its direct uploads reach the storage, and its images come from
+    # the storage (a result's redirect) or from the public address results are linked under.
+    headers = security_headers(_storage_origin(ctx.storage), _origin(ctx.settings.public_url))
+    return FileResponse(ASSETS / "index.html", headers=headers)
 
 
 class ConsoleFiles(StaticFiles):
