@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.worker.embedded import drain_queue
@@ -35,8 +36,10 @@ async def test_a_signed_url_redirects_to_the_bucket_which_answers_as_the_api_wou
     owned = await s3_api.get(f"/v1/tasks/{done['task']['id']}/result", headers=done["headers"])
     assert owned.status_code == 200  # the owner's own route still streams
 
+    redirects = REGISTRY.get_sample_value("pixelfleet_delivery_redirects_total") or 0.0
     signed = await s3_api.get(done["task"]["result"]["url"])  # no credential
     assert signed.status_code == 302
+    assert REGISTRY.get_sample_value("pixelfleet_delivery_redirects_total") == redirects + 1
     location = signed.headers["location"]
     assert location.startswith(f"{moto_server.endpoint_url}/")
     assert signed.headers["cache-control"].startswith("private, max-age=")
