@@ -15,6 +15,7 @@ A fresh database per test is a copy of one migrated for the session: a file copy
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -31,6 +32,7 @@ from pixelfleet.db import create_engine
 from pixelfleet.jobs.pipeline_processes import PipelineProcesses
 from pixelfleet.schema_migrations import upgrade_to_head
 from pixelfleet.settings import Settings
+from pixelfleet.worker.embedded import run_worker
 from tests.hardening.tally import TALLY
 from tests.harness.postgres import PostgresServer
 
@@ -194,3 +196,13 @@ async def client(ctx: ProcessContext) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(ctx=ctx))
     async with httpx.AsyncClient(transport=transport, base_url="http://pixelfleet.test") as http:
         yield http
+
+
+@pytest.fixture
+async def worker(ctx: ProcessContext) -> AsyncIterator[None]:
+    """An embedded worker running beside the API on `ctx`, as under `pixelfleet up`."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_worker(ctx, "test-worker", stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(running, 30)

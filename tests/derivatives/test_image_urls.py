@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from pixelfleet.db import utcnow
 from pixelfleet.jobs import maintenance
 from pixelfleet.models import Task, User
 from pixelfleet.storage import LocalStorage
-from pixelfleet.worker.embedded import drain_queue, run_worker
+from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import (
     PROBLEM,
     balance_of,
@@ -39,15 +38,6 @@ THUMB_PRICE = 1 + 1 + 1  # a task, a thumbnail, a WebP
 AUTO = {"operations": [{"op": "resize", "width": 100}], "output": {"format": "auto"}}
 IMMUTABLE = "public, max-age=31536000, immutable"
 
-
-@pytest.fixture
-async def worker(ctx: ProcessContext) -> AsyncIterator[None]:
-    """An embedded worker running beside the API, as under `pixelfleet up`."""
-    stop = asyncio.Event()
-    running = asyncio.create_task(run_worker(ctx, "derivatives-worker", stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(running, 30)
 
 
 async def _account(client: httpx.AsyncClient, email: str) -> dict[str, Any]:

@@ -4,8 +4,6 @@ started, by how that read ended. Every series exists at 0 before anything happen
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,7 +16,7 @@ from pixelfleet.observability.metrics import (
     DERIVATION_OUTCOMES,
     IMAGE_CACHE_OUTCOMES,
 )
-from pixelfleet.worker.embedded import drain_queue, run_worker
+from pixelfleet.worker.embedded import drain_queue
 from tests.api_helpers import image_bytes, sign_up, submit
 
 SERIES = [
@@ -42,14 +40,6 @@ def moved(before: dict[str, float]) -> dict[str, float]:
     now = counted()
     return {key: now[key] - before[key] for key in now if now[key] != before[key]}
 
-
-@pytest.fixture
-async def worker(ctx: ProcessContext) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    running = asyncio.create_task(run_worker(ctx, "metrics-worker", stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(running, 30)
 
 
 async def test_results_and_derivatives_are_counted_as_they_are_sent(
