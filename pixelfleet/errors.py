@@ -86,10 +86,8 @@ class InvalidInput(PixelFleetError):
     title = "Invalid input"
 
 
-class TooManyRequests(PixelFleetError):
-    status = 429
-    slug = "rate-limited"
-    title = "Too many requests"
+class RetryLater(PixelFleetError):
+    """A problem that passes: its answer says when to ask again (`Retry-After`)."""
 
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(detail)
@@ -98,6 +96,12 @@ class TooManyRequests(PixelFleetError):
     @property
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class TooManyRequests(RetryLater):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
 
 
 class QuotaExceeded(PixelFleetError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixelfleet.errors import Forbidden, PixelFleetError
+from pixelfleet.errors import Forbidden, PixelFleetError, RetryLater
 
 
 class ImageUrlInvalid(Forbidden):
@@ -24,7 +24,7 @@ class ImageUrlStale(PixelFleetError):
     example_detail = "The preset 'thumb' changed since this URL was signed; sign a new one."
 
 
-class ImageNotReady(PixelFleetError):
+class ImageNotReady(RetryLater):
     """The image is still being made (past `PIXELFLEET_DERIVE_TIMEOUT_SECONDS`): ask again
     after `Retry-After` seconds; it is not charged again."""
 
@@ -32,14 +32,6 @@ class ImageNotReady(PixelFleetError):
     slug = "image-not-ready"
     title = "Image not ready"
     example_detail = "The image is still being made; ask again in 2 seconds."
-
-    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class DerivationFailed(PixelFleetError):

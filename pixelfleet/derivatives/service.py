@@ -152,12 +152,7 @@ def _choice(requested: str | None, accepted: AcceptedTypes) -> str:
         return "source"
     if requested != AUTO:
         return requested
-    named = [
-        (accepted.get(f"image/{name}", 0.0), -rank, name)
-        for rank, name in enumerate(NEGOTIATED_FORMATS)
-    ]
-    weight, _, name = max(named)
-    return name if weight > 0 else "fallback"
+    return results.preferred_format(accepted) or "fallback"
 
 
 async def deliver(
@@ -203,8 +198,9 @@ async def deliver(
             task_id, made = derived, False
         else:
             task_id, made = found
-        task = await wait_for_task(task_id, max(0.0, deadline - now()))
-        if task.status == SUCCEEDED:
+        # Made already (the common case): straight to its file; else as it ends, or stands.
+        task = None if made else await wait_for_task(task_id, max(0.0, deadline - now()))
+        if task is None or task.status == SUCCEEDED:
             try:
                 async with ctx.read_sessions() as session:
                     result = await results.find_result(session, user, task_id)

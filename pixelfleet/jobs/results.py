@@ -83,17 +83,21 @@ def _encodings(output: TaskOutput, key: str) -> list[Encoding]:
     return [*alternates, own]
 
 
+def preferred_format(accepted: AcceptedTypes) -> OutputFormatName | None:
+    """Of the negotiated formats (AVIF, WebP), the one the reader names with the highest
+    weight (AVIF on a tie); None when it names neither (a wildcard is not a name)."""
+    weight, _, name = max(
+        (accepted.get(OUTPUT_FORMATS[name].content_type, 0.0), -rank, name)
+        for rank, name in enumerate(NEGOTIATED_FORMATS)
+    )
+    return name if weight > 0 else None
+
+
 def negotiate(encodings: list[Encoding], accepted: AcceptedTypes) -> Encoding:
-    """The encoding to send: of the negotiated formats (AVIF, WebP) the one the reader names
-    with the highest weight (AVIF on a tie); none named (a wildcard is not a name), the last,
-    the JPEG or PNG every reader can show."""
-    named = [
-        (accepted.get(encoding.content_type, 0.0), -NEGOTIATED_FORMATS.index(encoding.format), i)
-        for i, encoding in enumerate(encodings[:-1])
-        if encoding.format in NEGOTIATED_FORMATS
-    ]
-    best = max((choice for choice in named if choice[0] > 0), default=None)
-    return encodings[best[2]] if best is not None else encodings[-1]
+    """The encoding to send: the preferred negotiated format, else the last one, the JPEG or
+    PNG every reader can show."""
+    preferred = preferred_format(accepted)
+    return next((each for each in encodings[:-1] if each.format == preferred), encodings[-1])
 
 
 def _result_of(task: Task, variant: str | None, accepted: AcceptedTypes) -> StoredResult:
