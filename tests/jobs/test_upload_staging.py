@@ -69,8 +69,13 @@ async def test_an_upload_is_written_into_storage_before_its_last_byte_arrives(
         content=body(),
     )
     assert response.status_code == 202, response.text
-    # Each chunk was in the staged object before the next was sent.
-    assert staged_sizes == [min(end, len(image)) for end in range(CHUNK, len(image) + CHUNK, CHUNK)]
+    # Each chunk was in the staged object before the next was sent, but for the few bytes at
+    # its end that may begin the closing boundary (a chunk ending in `\r`, say): the parser
+    # holds those until it sees what follows.
+    sent = [min(end, len(image)) for end in range(CHUNK, len(image) + CHUNK, CHUNK)]
+    held = len(f"\r\n--{BOUNDARY}")
+    assert len(staged_sizes) == len(sent)
+    assert all(end - held <= size <= end for size, end in zip(staged_sizes, sent, strict=True))
     [source] = _sources(ctx)
     assert source.read_bytes() == image
     assert response.json()["id"] == source.name
