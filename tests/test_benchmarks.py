@@ -24,6 +24,7 @@ IMAGING_CASES = ("thumbnail", "webp1600", "chain1080", "variants4")
 RATIOS: dict[str, tuple[set[str], set[str]]] = {
     "auth_timing.py": ({"login_known_vs_unknown", "signup_new_vs_taken"}, set()),
     "autoscale.py": ({"interrupted_tasks_list_only_vs_ours", "p95_wait_list_only_vs_ours"}, set()),
+    "delivery.py": ({"image_stored_vs_first_read", "image_stored_vs_signed_result"}, set()),
     "embedded_overhead.py": (
         {"embedded_1_worker_vs_in_process", "embedded_2_workers_vs_in_process"},
         set(),

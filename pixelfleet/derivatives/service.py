@@ -9,6 +9,7 @@ task, and the others roll back, uncharged, and wait for that task."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import uuid
@@ -169,7 +170,6 @@ async def deliver(
     price for that format, once). `now` is a monotonic clock, for the time budget
     (`derive_timeout_seconds`); past it, ImageNotReady while the image is finished."""
     deadline = now() + ctx.settings.derive_timeout_seconds
-    limits = ctx.settings.image_limits
     async with ctx.read_sessions() as session:
         preset = await PresetRepository.from_session(session).get(user.id, claims.preset)
         if preset is None or pipeline_digest(preset.pipeline) != claims.digest:
@@ -177,19 +177,18 @@ async def deliver(
                 f"The preset {claims.preset!r} changed since this URL was signed; sign a new one."
             )
         stored_pipeline = dict(preset.pipeline)
-    pipeline = parse_pipeline(stored_pipeline, limits)
-    negotiated = pipeline.output.format == AUTO
-    source = claims.source
-    key = _Key(
-        user_id=user.id,
-        source_kind="task" if isinstance(source, TaskSource) else "asset",
-        source_id=source.task if isinstance(source, TaskSource) else source.asset,
-        preset=claims.preset,
-        digest=claims.digest,
-        choice=_choice(pipeline.output.format, accepted),
-    )
+        pipeline = parse_pipeline(stored_pipeline, ctx.settings.image_limits)
+        negotiated = pipeline.output.format == AUTO
+        key = _key_of(user, claims, _choice(pipeline.output.format, accepted))
+        found = await _found(session, key)
+        if found is not None and found[1]:
+            # Made already (the common case): its file, found in this same read.
+            with contextlib.suppress(ResultExpired):  # (past retention: made anew below)
+                result = await results.find_result(session, user, found[0])
+                return Delivered(replace(result, negotiated=negotiated), cached=True)
     for _ in range(_ATTEMPTS):
-        found = await _found(ctx, key)
+        async with ctx.read_sessions() as session:
+            found = await _found(session, key)
         started = found is None
         if found is None:
             derived = await _derive(ctx, user, claims, stored_pipeline, key)
@@ -230,17 +229,28 @@ async def deliver(
     )
 
 
-async def _found(ctx: ProcessContext, key: _Key) -> tuple[uuid.UUID, bool] | None:
+def _key_of(user: User, claims: ImageUrlClaims, choice: str) -> _Key:
+    source = claims.source
+    return _Key(
+        user_id=user.id,
+        source_kind="task" if isinstance(source, TaskSource) else "asset",
+        source_id=source.task if isinstance(source, TaskSource) else source.asset,
+        preset=claims.preset,
+        digest=claims.digest,
+        choice=choice,
+    )
+
+
+async def _found(session: AsyncSession, key: _Key) -> tuple[uuid.UUID, bool] | None:
     """The task that makes (or made) this derivative, if one was started, and whether it had
     made it already."""
-    async with ctx.read_sessions() as session:
-        row = (
-            await session.execute(
-                select(Derivative.task_id, Task.status)
-                .join(Task, Task.id == Derivative.task_id)
-                .where(*key.matches())
-            )
-        ).first()
+    row = (
+        await session.execute(
+            select(Derivative.task_id, Task.status)
+            .join(Task, Task.id == Derivative.task_id)
+            .where(*key.matches())
+        )
+    ).first()
     return None if row is None else (row.task_id, row.status == SUCCEEDED)
 
 
