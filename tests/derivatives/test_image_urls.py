@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
+from pixelfleet.derivatives.urls import DeliveryKeys
 from pixelfleet.jobs import maintenance
 from pixelfleet.models import Task, User
 from pixelfleet.storage import LocalStorage
@@ -310,3 +311,14 @@ async def test_a_derivative_follows_retention_and_is_made_anew_once_deleted(
     assert again.status_code == 200, again.text
     assert again.headers["etag"] != first.headers["etag"]
     assert _debits(await whole_ledger(client, account["headers"])) == [-THUMB_PRICE] * 2
+
+
+async def test_under_a_public_address_the_url_is_absolute(
+    client: httpx.AsyncClient, ctx: ProcessContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ctx.settings.model_copy(update={"public_url": "https://img.example/"})
+    monkeypatch.setattr(ctx, "delivery_keys", DeliveryKeys(settings))
+    account = await _account(client, "public@example.com")
+    body = {"source": {"asset": account["asset"]}, "preset": "thumb"}
+    made = await client.post("/v1/image-urls", headers=account["headers"], json=body)
+    assert made.json()["url"].startswith("https://img.example/v1/images/")
