@@ -37,7 +37,14 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "color_message",  # uvicorn's coloured duplicate of the message
+    # Kopf puts its whole OperatorSettings (some 3 KB) and its event-posting flag in every
+    # record of a resource's logger, for its own handlers; its own JSON formatter leaves them
+    # out too. The resource itself (`k8s_ref`) is written as `object`, as Kopf writes it.
+    "settings",
+    "k8s_skip",
+    "k8s_ref",
 }
+_KOPF_REFERENCE = "k8s_ref"
 # Loggers that are chatty at INFO about routine work (alembic logs each schema check).
 _QUIET = {"alembic.runtime.migration": logging.WARNING, "alembic.runtime.plugins": logging.WARNING}
 
@@ -94,6 +101,9 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,
         }
         line.update(log_context.current())
+        reference = getattr(record, _KOPF_REFERENCE, None)
+        if isinstance(reference, dict):
+            line["object"] = redact_field("object", reference)
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 line[key] = redact_field(key, value)

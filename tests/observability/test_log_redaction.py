@@ -1,12 +1,15 @@
 """No secret leaves in a log line: bearer tokens, JWTs, the passwords in connection URLs and
-fields named like secrets come out masked, wherever in the line they are."""
+fields named like secrets come out masked, wherever in the line they are. And no framework's
+internals: an operator's line names its resource, not Kopf's settings."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
 import httpx
+import kopf
 import pytest
 from pydantic import SecretStr
 
@@ -184,3 +187,23 @@ async def test_a_real_login_and_token_use_leave_no_token_or_password_in_the_logs
         refreshed.json()["refresh_token"],
     ):
         assert secret not in output
+
+
+def test_an_operator_line_names_its_resource_without_kopf_s_settings(json_log: JsonLines) -> None:
+    body = {
+        "apiVersion": "pixelfleet.dev/v1",
+        "kind": "ImageJob",
+        "metadata": {"name": "task-1", "namespace": "images", "uid": "u-1"},
+    }
+    kopf.ObjectLogger(body=kopf.Body(body), settings=kopf.OperatorSettings()).info("queued")
+    (line,) = json_log.about("queued")
+    assert "settings" not in line
+    assert "k8s_skip" not in line
+    assert line["object"] == {
+        "apiVersion": "pixelfleet.dev/v1",
+        "kind": "ImageJob",
+        "name": "task-1",
+        "uid": "u-1",
+        "namespace": "images",
+    }
+    assert len(json.dumps(line)) < 600  # was over 3 KB: the settings in every line
