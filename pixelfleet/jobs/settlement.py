@@ -52,7 +52,7 @@ async def settle_succeeded(
     task = await repo.mark_succeeded(task_id, worker, now, now + retention, outputs)
     if task is None:
         return None
-    metrics.count_stored_outputs(session, ((o.format, o.bytes) for o in outputs))
+    metrics.count_stored_outputs(session, (stored for o in outputs for stored in o.stored_files()))
     return await _settled(session, task, "succeeded", now)
 
 

@@ -32,6 +32,11 @@ class TaskOutput(Base):
     alternates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    def stored_files(self) -> list[tuple[str, int]]:
+        """The (format, bytes) of each file of this output: its own, and its alternates'."""
+        alternates = [(str(each["format"]), int(each["bytes"])) for each in self.alternates or []]
+        return [(self.format, self.bytes), *alternates]
+
     def stored_keys(self) -> list[str]:
         """Every file of this output: its own, and its alternates'."""
         if self.key is None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from pixelfleet.context import ProcessContext
@@ -184,3 +185,21 @@ async def test_the_three_files_are_deleted_together_when_the_task_expires(
     assert list(results.iterdir()) == []
     gone = await client.get(auto_task["task"]["result"]["url"], headers={"Accept": "image/avif"})
     assert gone.status_code == 410
+
+
+async def test_the_bytes_of_each_of_the_three_files_are_counted(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    def produced(name: str) -> float:
+        labels = {"format": name}
+        return REGISTRY.get_sample_value("pixelfleet_bytes_produced_total", labels) or 0.0
+
+    before = {name: produced(name) for name in ("avif", "webp", "jpeg")}
+    headers = await sign_up(client, "auto-bytes@example.com")
+    submitted = await submit(client, headers, AUTO, image_bytes("JPEG", (320, 240)))
+    assert await drain_queue(ctx) == ["succeeded"]
+    task = (await client.get(f"/v1/tasks/{submitted.json()['id']}", headers=headers)).json()
+    (output,) = task["outputs"]
+    assert {name: produced(name) - before[name] for name in before} == {
+        each["format"]: each["bytes"] for each in output["encodings"]
+    }
