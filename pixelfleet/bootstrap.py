@@ -38,6 +38,7 @@ from pixelfleet.launchers.doorbells import (
     PostgresListener,
 )
 from pixelfleet.local_datagrams import local_datagrams_supported
+from pixelfleet.observability import known_series
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.postgres_notifications import asyncpg_dsn
 from pixelfleet.rate_limits.limiter import Limiter, RateStore, rules_from
@@ -125,6 +126,7 @@ def create_context(
     def send_due(task_id: uuid.UUID) -> Awaitable[int]:
         return deliver_due(context, task_id=task_id)
 
+    known_series.declare()  # the first scrape of this process has every known series, at 0
     context = ProcessContext(
         settings=settings,
         engine=engine,

@@ -18,6 +18,9 @@ from pixelfleet.imaging.spec import DEFAULT_OUTPUT
 
 Clock = Callable[[], float]
 
+DECODE_STEP = "decode"
+"""The `operation` label of the time spent decoding the source."""
+
 
 class StageClock:
     """Stamps each stage as the pipeline reports it, then passes the report on."""
@@ -77,7 +80,7 @@ def _step_of(
     # say which shape a stage has.
     parts = stage.split(":")
     if parts == ["decoding"]:
-        return "operation", "decode"
+        return "operation", DECODE_STEP
     if parts[-1] == "encoding" and len(parts) <= 2:
         output = parts[0] if len(parts) == 2 else DEFAULT_OUTPUT
         output_format = formats.get(output)

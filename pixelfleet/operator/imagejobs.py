@@ -48,7 +48,7 @@ from pixelfleet.operator.resources import (
 )
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, differs, status_of_task
-from pixelfleet.operator.telemetry import IMAGEJOBS, handler_run
+from pixelfleet.operator.telemetry import CREATE, DELETE, IMAGEJOBS, RESYNC, handler_run
 from pixelfleet.schema_migrations import schema_state
 from pixelfleet.settings import Settings
 
@@ -275,7 +275,7 @@ async def _report_failure(
 
 
 @kopf.on.create(GROUP, VERSION, IMAGEJOB_PLURAL)
-@imagejob_handler("create", invalid="refuse")
+@imagejob_handler(CREATE, invalid="refuse")
 async def dispatch_imagejob(job: ImageJobRun) -> dict[str, Any]:
     if job.task.status == "queued":
         await _send_once(job.state, job.task_id)
@@ -298,7 +298,7 @@ async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
 
 
 @kopf.timer(GROUP, VERSION, IMAGEJOB_PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-@imagejob_handler("resync", invalid="ignore", missing_task="ignore")
+@imagejob_handler(RESYNC, invalid="ignore", missing_task="ignore")
 async def resync_imagejob(job: ImageJobRun) -> dict[str, Any] | None:
     wanted = job.wanted_status()
     ttl = job.spec.ttl_seconds_after_finished
@@ -316,7 +316,7 @@ def _expired(task: Task, ttl_seconds: int | None) -> bool:
 
 
 @kopf.on.delete(GROUP, VERSION, IMAGEJOB_PLURAL)
-@imagejob_handler("delete", invalid="ignore", missing_task="ignore")
+@imagejob_handler(DELETE, invalid="ignore", missing_task="ignore")
 async def cancel_imagejob(job: ImageJobRun) -> None:
     state, task_id = job.state, job.task_id
 

@@ -17,6 +17,12 @@ from pixelfleet.operator.resources import IMAGEJOB_PLURAL, WORKERPOOL_PLURAL
 
 IMAGEJOBS = IMAGEJOB_PLURAL
 WORKERPOOLS = WORKERPOOL_PLURAL
+CREATE, RESYNC, DELETE, SCALE = "create", "resync", "delete", "scale"
+HANDLERS: dict[str, tuple[str, ...]] = {
+    IMAGEJOBS: (CREATE, RESYNC, DELETE),
+    WORKERPOOLS: (SCALE,),
+}
+"""Each resource's handlers, by the names their runs are counted under."""
 
 
 

@@ -24,7 +24,13 @@ from pixelfleet.operator.cluster import WorkerPools
 from pixelfleet.operator.imagejobs import operator_state
 from pixelfleet.operator.resources import GROUP, VERSION, WORKERPOOL_PLURAL, WorkerPoolSpec
 from pixelfleet.operator.state import OperatorState
-from pixelfleet.operator.telemetry import WORKERPOOLS, forget_pool, handler_run, record_evaluation
+from pixelfleet.operator.telemetry import (
+    SCALE,
+    WORKERPOOLS,
+    forget_pool,
+    handler_run,
+    record_evaluation,
+)
 from pixelfleet.worker.names import CELERY_WORKER_PREFIX, host_of
 from pixelfleet.worker.queue_backlog import queue_load
 
@@ -168,7 +174,7 @@ async def autoscale_pool(
         while not stopped:
             try:
                 # Each evaluation counts as one run of the `scale` handler.
-                with handler_run(WORKERPOOLS, "scale"):
+                with handler_run(WORKERPOOLS, SCALE):
                     spec = pool_spec(body)
                     await evaluate_pool(state, pools, name, body, spec, memory)
             except InvalidWorkerPool as refusal:

@@ -51,6 +51,20 @@ class Scrape:
             if series_name == name and label in dict(labels)
         }
 
+    def missing(self, expected: Mapping[str, Mapping[str, list[str]]]) -> list[str]:
+        """Of the series `expected` names (each metric's label and its values, one series per
+        value), the ones this scrape lacks."""
+        return [
+            f"{name}{{{label}={value!r}}}"
+            for name, by_label in expected.items()
+            for label, values in by_label.items()
+            for value in values
+            if not any(
+                series_name == name and (label, value) in labels
+                for series_name, labels in self.series
+            )
+        ]
+
     def count(self, name: str) -> int:
         return sum(1 for series_name, _ in self.series if series_name == name)
 

@@ -20,6 +20,7 @@ from tests.celery_mode.conftest import (  # noqa: F401  (fixtures shared with ce
 )
 from tests.harness.ports import free_port
 from tests.observability.scrape import Scrape, moved
+from tests.observability.test_scrape_embedded import KNOWN_SERIES
 
 pytestmark = pytest.mark.celery
 
@@ -50,6 +51,9 @@ async def test_the_worker_serves_the_metrics_of_its_pool_processes(
     await wait_for_status(client, headers, bad["id"], {"failed"})
 
     worker = Scrape.of(f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics")
+    # Every known series is there in this process too, at 0 until it moves.
+    assert worker.missing(KNOWN_SERIES) == []
+    assert worker.value("pixelfleet_tasks_finished_total", {"outcome": "cancelled"}) == 0
     # A fresh worker: its counters are exactly this test's work, summed over its pool.
     assert worker.total("pixelfleet_tasks_finished_total", outcome="succeeded") == 2
     assert worker.total("pixelfleet_tasks_finished_total", outcome="failed") == 1

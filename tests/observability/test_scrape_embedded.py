@@ -19,6 +19,47 @@ from tests.observability.scrape import Scrape, moved
 
 RESIZE_TO_WEBP = {"operations": [{"op": "resize", "width": 300}], "output": {"format": "webp"}}
 
+# The series whose label values are known before any traffic: each exists from a process's start
+# (at 0 until it moves), so that `rate()` and the alerts read 0, not nothing.
+KNOWN_SERIES = {
+    "pixelfleet_tasks_finished_total": {"outcome": ["succeeded", "failed", "cancelled"]},
+    "pixelfleet_credits_total": {
+        "kind": [
+            "grant",
+            "purchase",
+            "purchase_reversal",
+            "task_debit",
+            "task_refund",
+            "admin_adjust",
+        ]
+    },
+    "pixelfleet_payments_total": {
+        "state": ["created", "paid", "failed", "partially_refunded", "refunded"]
+    },
+    "pixelfleet_webhook_deliveries_total": {
+        "outcome": ["delivered", "retrying", "failed", "refused"]
+    },
+    "pixelfleet_bytes_produced_total": {"format": ["jpeg", "png", "webp", "avif", "gif"]},
+    "pixelfleet_source_fetches_total": {
+        "outcome": ["fetched", "refused", "unreachable", "too_large", "not_an_image"]
+    },
+    "pixelfleet_delivered_bytes_total": {"route": ["result", "signed_result", "image"]},
+    "pixelfleet_image_requests_total": {"cache": ["hit", "miss"]},
+    "pixelfleet_derivations_total": {"outcome": ["succeeded", "failed", "pending"]},
+    "pixelfleet_operator_reconciles_total": {
+        "resource": ["imagejobs", "workerpools"],
+        "handler": ["create", "resync", "delete", "scale"],
+    },
+}
+
+
+def test_every_known_series_is_there_from_the_first_scrape(platform: RunningPlatform) -> None:
+    scrape = Scrape.of(f"{platform.base_url}/metrics")
+    assert scrape.missing(KNOWN_SERIES) == []
+    # Those this module's workload never moves read 0.
+    assert scrape.value("pixelfleet_credits_total", {"kind": "purchase_reversal"}) == 0
+    assert scrape.value("pixelfleet_webhook_deliveries_total", {"outcome": "refused"}) == 0
+
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
