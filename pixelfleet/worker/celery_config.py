@@ -80,7 +80,10 @@ def create_celery(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        worker_send_task_events=False,
+        # Task events on, so `celery events` and Flower follow the work (sent, received,
+        # started, and how each ended) without a change to any worker.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         beat_schedule=_beat_schedule(settings),
     )
     return app

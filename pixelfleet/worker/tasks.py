@@ -31,8 +31,27 @@ from pixelfleet.worker.transient import MAX_TRANSIENT_RETRIES, is_transient, ret
 log = logging.getLogger(__name__)
 
 
+class TaskFailed(Exception):
+    """A PixelFleet task that ended `failed` (settled and refunded already): raised so that
+    Celery records a failure too, and `celery events`, Flower and PixelFleet agree."""
+
+
+class TaskDiscarded(Exception):
+    """A PixelFleet task cancelled while this worker ran it: its result was thrown away."""
+
+
+# How a run's outcome ends the Celery task: a failure (no retry, logged without a traceback:
+# `throws`), or a success for the rest (done, or nothing to do here).
+_CELERY_FAILURES: dict[str, type[Exception]] = {"failed": TaskFailed, "discarded": TaskDiscarded}
+
+
 def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
-    @app.task(name=PROCESS_TASK, bind=True, max_retries=MAX_TRANSIENT_RETRIES)
+    @app.task(
+        name=PROCESS_TASK,
+        bind=True,
+        max_retries=MAX_TRANSIENT_RETRIES,
+        throws=tuple(_CELERY_FAILURES.values()),
+    )
     def process(self: Task[Any, Any], task_id: str) -> str:
         try:
             task_uuid = uuid.UUID(task_id)
@@ -54,6 +73,9 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
                 _release_quietly(runtime, task_uuid, worker)
                 raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
             log.info("task %s finished as %s", task_id, outcome)
+            failure = _CELERY_FAILURES.get(outcome)
+            if failure is not None:
+                raise failure(f"task {task_id} {outcome}")
             return outcome
 
     def upkeep(name: str, job: Any) -> None:
