@@ -72,9 +72,10 @@ class TaskUpload(BaseModel):
     )
     callback_url: str | None = Field(
         default=None,
-        description="An http(s) URL that receives a signed POST when the task finishes "
-        "(see GET /v1/me/webhook-secret).",
-        examples=["https://example.com/hooks/pixelfleet"],
+        # No example value: "Try it out" would send it, and a delivery would go to a stranger.
+        description="An http(s) URL of yours that receives a signed POST when the task "
+        "finishes, such as `https://app.yours.example/hooks/pixelfleet` (see "
+        "GET /v1/me/webhook-secret).",
     )
 
 
