@@ -14,7 +14,7 @@ import copy
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ from pixelfleet.jobs.states import CANCELLED, FAILED, SUCCEEDED
 from pixelfleet.models import Derivative, Preset, Task, User
 from pixelfleet.observability.metrics import DERIVATIONS
 from pixelfleet.presets.repository import PresetRepository
-from pixelfleet.sources.schemas import SourceOrigin, TaskSource
+from pixelfleet.sources.schemas import SourceOrigin
 from pixelfleet.sources.service import staged_source
 from pixelfleet.sources.stored import stored_image
 from pixelfleet.webhooks.signing import new_salt
@@ -128,22 +128,17 @@ class Delivered:
 
 @dataclass(frozen=True)
 class _Key:
+    """A derivative's unique key: the `derivatives` columns of that name."""
+
     user_id: uuid.UUID
     source_kind: str
     source_id: uuid.UUID
     preset: str
-    digest: str
+    preset_digest: str
     choice: str
 
     def matches(self) -> list[Any]:
-        return [
-            Derivative.user_id == self.user_id,
-            Derivative.source_kind == self.source_kind,
-            Derivative.source_id == self.source_id,
-            Derivative.preset == self.preset,
-            Derivative.preset_digest == self.digest,
-            Derivative.choice == self.choice,
-        ]
+        return [getattr(Derivative, name) == value for name, value in asdict(self).items()]
 
 
 def _choice(requested: str | None, accepted: AcceptedTypes) -> str:
@@ -230,13 +225,13 @@ async def deliver(
 
 
 def _key_of(user: User, claims: ImageUrlClaims, choice: str) -> _Key:
-    source = claims.source
+    origin = SourceOrigin.of(claims.source)  # its kind, and the id it names
     return _Key(
         user_id=user.id,
-        source_kind="task" if isinstance(source, TaskSource) else "asset",
-        source_id=source.task if isinstance(source, TaskSource) else source.asset,
+        source_kind=origin.kind,
+        source_id=uuid.UUID(origin.ref),
         preset=claims.preset,
-        digest=claims.digest,
+        preset_digest=claims.digest,
         choice=choice,
     )
 
@@ -288,7 +283,9 @@ async def _derive(
             ctx.storage, settings, user, claims.source, reads=lambda: reads, end_reads=reads.close
         )
     try:
-        has_alpha = sniff(staged.read(), settings.image_limits).has_alpha
+        # Only the fallback of `auto` depends on the source (its alpha, read from the header).
+        limits = settings.image_limits
+        has_alpha = key.choice == "fallback" and sniff(staged.read(), limits).has_alpha
         pipeline = _pipeline_for(stored_pipeline, key.choice, has_alpha)
         task_id: uuid.UUID | None = None
         try:
@@ -304,17 +301,7 @@ async def _derive(
                     origin=SourceOrigin.of(claims.source),
                 )
                 task_id = submission.task.id
-                session.add(
-                    Derivative(
-                        user_id=key.user_id,
-                        source_kind=key.source_kind,
-                        source_id=key.source_id,
-                        preset=key.preset,
-                        preset_digest=key.digest,
-                        choice=key.choice,
-                        task_id=task_id,
-                    )
-                )
+                session.add(Derivative(**asdict(key), task_id=task_id))
                 await session.flush()
         except IntegrityError:
             if task_id is None:
