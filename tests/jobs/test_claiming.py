@@ -37,8 +37,10 @@ async def test_two_workers_claiming_at_once_take_each_task_once(
 ) -> None:
     queued = await _queue(client, "claimers@example.com", 50)
 
+    both_started = asyncio.Barrier(2)
+
     async def claim_all(worker: str) -> list[uuid.UUID]:
-        taken = []
+        taken: list[uuid.UUID] = []
         while True:
             async with unit_of_work(ctx) as session:
                 claimed = await TaskRepository.from_session(session).claim_next(worker, utcnow())
@@ -46,6 +48,8 @@ async def test_two_workers_claiming_at_once_take_each_task_once(
                 return taken
             assert claimed.attempt == 1
             taken.append(claimed.task_id)
+            if len(taken) == 1:
+                await both_started.wait()  # each has claimed once before either goes on
             await asyncio.sleep(0)  # let the other worker claim in between
 
     first, second = await asyncio.gather(claim_all("worker-a"), claim_all("worker-b"))
