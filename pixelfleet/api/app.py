@@ -18,6 +18,7 @@ from pixelfleet.api.request_context import PixelFleetAPI
 from pixelfleet.api.request_text import KeepFormBody, refuse_unsafe_request_text
 from pixelfleet.api.routes import (
     admin,
+    api_docs,
     api_keys,
     assets,
     auth,
@@ -91,6 +92,9 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by `mount_api_docs`, with no CDN.
+        docs_url=None,
+        redoc_url=None,
         # Before every route's own dependencies: no text reaches them unchecked.
         dependencies=[Depends(refuse_unsafe_request_text)],
     )
@@ -139,4 +143,5 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
     for module in routers:
         app.include_router(module.router)
     console.mount_console(app)
+    api_docs.mount_api_docs(app)
     return app

@@ -56,6 +56,14 @@ EXAMPLE_PIPELINE = {
 EXAMPLE_PIPELINE_TEXT = json.dumps(EXAMPLE_PIPELINE)
 
 
+def _optional_form_field(schema: dict[str, Any]) -> None:
+    """A form field that may be left out or left empty, as a browser's form sends it: a
+    string, empty by default. (A null would be sent as "null", and a `format: uri` makes
+    Swagger UI fill in a sample URL.)"""
+    schema.pop("anyOf", None)
+    schema.update({"type": "string", "default": ""})
+
+
 class TaskUpload(BaseModel):
     """A task whose image is uploaded in the request (`multipart/form-data`). Documentation
     only: `read_submission` reads the form."""
@@ -73,6 +81,7 @@ class TaskUpload(BaseModel):
     callback_url: str | None = Field(
         default=None,
         # No example value: "Try it out" would send it, and a delivery would go to a stranger.
+        json_schema_extra=_optional_form_field,
         description="An http(s) URL of yours that receives a signed POST when the task "
         "finishes, such as `https://app.yours.example/hooks/pixelfleet` (see "
         "GET /v1/me/webhook-secret).",
@@ -163,7 +172,7 @@ def _from_form(form: FormData, limit: int) -> Submission:
     return Submission(
         staged_upload(file, limit),
         _form_text(form, "pipeline") or "{}",
-        _form_text(form, "callback_url"),
+        _form_text(form, "callback_url") or None,  # left empty in a form: none
     )
 
 
