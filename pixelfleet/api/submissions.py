@@ -172,7 +172,7 @@ def _from_form(form: FormData, limit: int) -> Submission:
     return Submission(
         staged_upload(file, limit),
         _form_text(form, "pipeline") or "{}",
-        _form_text(form, "callback_url") or None,  # left empty in a form: none
+        _form_text(form, "callback_url"),
     )
 
 
