@@ -128,6 +128,19 @@ class _LibraryNoise(logging.Filter):
         return True
 
 
+class _UnaskedTraceback(logging.Filter):
+    """Celery hands its log line of a finished task's failure the traceback in `data`, even
+    when its policy writes none: for an expected failure (a PixelFleet failure, the image's
+    fault, logged at INFO with the task's error as its reason). Kept only on a record that
+    asks for a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        if isinstance(data, dict) and "traceback" in data and not record.exc_info:
+            record.data = {key: value for key, value in data.items() if key != "traceback"}
+        return True
+
+
 class _LineWriter:
     """Whole lines written to a file descriptor, one writer at a time, waiting (without
     holding the GIL) while a pipe is full instead of failing."""
@@ -306,6 +319,7 @@ def configure_logging(level: str | None = None) -> None:
     handler = logging.StreamHandler(_json_only(STDERR) or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(_LibraryNoise())
+    handler.addFilter(_UnaskedTraceback())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("PIXELFLEET_LOG_LEVEL", "INFO")).upper())

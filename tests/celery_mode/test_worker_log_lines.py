@@ -1,5 +1,6 @@
 """A Celery worker's output is JSON lines only, whatever its libraries write: its banner, and
-libtiff's complaints from a pool process decoding a corrupt TIFF, included."""
+libtiff's complaints from a pool process decoding a corrupt TIFF, included. A task that failed
+for its image is one line at INFO with its reason, and no traceback."""
 
 from __future__ import annotations
 
@@ -35,3 +36,8 @@ async def test_a_worker_decoding_hostile_images_writes_only_json_lines_and_no_er
     assert (libtiff["logger"], libtiff["level"]) == ("stderr", "warning")
     assert any(r["logger"] == "stdout" and "[queues]" in r["event"] for r in records)  # banner
     assert [r for r in records if r["level"] in {"error", "critical"}] == []
+    [failure] = [r for r in records if "raised expected" in r["event"]]
+    assert failure["level"] == "info"
+    assert tiff.json()["id"] in failure["event"]
+    assert "traceback" not in failure["data"]
+    assert "exception" not in failure
