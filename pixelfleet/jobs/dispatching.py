@@ -66,6 +66,16 @@ def requeued_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> None:
         after_commit(session, requeued)
 
 
+def dropped_after_commit(session: AsyncSession, task: Task) -> None:
+    """Tells the launcher, once the session's transaction commits, that `task` was cancelled
+    before it started (Celery revokes its message)."""
+
+    async def dropped(ctx: ProcessContext) -> None:
+        await ctx.launcher.dropped(task)
+
+    after_commit(session, dropped)
+
+
 def withdrawn_after_commit(session: AsyncSession, task: Task) -> None:
     """Tells the launcher, once the session's transaction commits, that `task` was cancelled
     while it ran (an embedded worker's doorbell rings, so it stops the run at once)."""

@@ -28,7 +28,7 @@ from pixelfleet.credits import service as credits
 from pixelfleet.db import after_commit, utcnow
 from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import metrics
-from pixelfleet.jobs.dispatching import withdrawn_after_commit
+from pixelfleet.jobs.dispatching import dropped_after_commit, withdrawn_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task, TaskOutput
@@ -98,7 +98,9 @@ async def settle_cancelled(
             session, task.user_id, task.id, task.cost, "cancelled before start"
         )
         # A queued task may have started before (and been requeued): it was not running now.
-        return await _settled(session, task, "cancelled", now, was_running=False)
+        dropped = await _settled(session, task, "cancelled", now, was_running=False)
+        dropped_after_commit(session, dropped)
+        return dropped
     if (task := await repo.mark_cancelled(task_id, {RUNNING}, now, now + retention)) is not None:
         cancelled = await _settled(session, task, "cancelled", now)
         withdrawn_after_commit(session, cancelled)

@@ -29,6 +29,11 @@ class Launcher(Protocol):
         """`task` was cancelled while a worker ran it: tells that worker now, where it would
         otherwise see it at its next look. Called after the commit; never raises."""
 
+    async def dropped(self, task: Task) -> None:
+        """`task` was cancelled before a worker started it: lets the mode's queue drop its
+        message where it keeps one (a worker that takes it anyway finds it cancelled). Called
+        after the commit; never raises."""
+
     async def close(self) -> None: ...
 
 
@@ -77,6 +82,10 @@ class EmbeddedLauncher:
 
     async def withdrawn(self, task: Task) -> None:
         await self.doorbell.ring_cancelled()
+
+    async def dropped(self, task: Task) -> None:
+        """Nothing to drop: the queue is the `tasks` table, where the task is cancelled."""
+        return None
 
     async def close(self) -> None:
         await self.doorbell.close()

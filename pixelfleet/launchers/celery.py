@@ -55,6 +55,11 @@ class CeleryLauncher:
         second (`processing.HOLD_CHECK_SECONDS`)."""
         return None
 
+    async def dropped(self, task: Task) -> None:
+        """Revokes its message, so that Celery (`celery events`, Flower) records the task as
+        revoked rather than run."""
+        await self.revoke(task.id)
+
     async def send(self, task_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> None:
         """Sends the Celery task for `task_id` (also what the operator does for an ImageJob),
         with the request id and user bound now (`user_id` names the user where it is known)."""

@@ -84,6 +84,9 @@ class KubernetesLauncher:
     async def withdrawn(self, task: Task) -> None:
         await self.celery.withdrawn(task)
 
+    async def dropped(self, task: Task) -> None:
+        await self.celery.dropped(task)
+
     async def close(self) -> None:
         await self.celery.close()
         self.jobs.api_client.close()  # type: ignore[no-untyped-call]

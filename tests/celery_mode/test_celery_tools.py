@@ -1,6 +1,7 @@
 """Celery's own tools see PixelFleet's work as PixelFleet does: a worker sends task events
-without being asked (what `celery events` and Flower read), and a task PixelFleet failed is a
-Celery failure, not a success."""
+without being asked (what `celery events` and Flower read), a task PixelFleet failed is a
+Celery failure, not a success, and a cancelled one is a failure (cancelled while it ran) or
+revoked (cancelled before it started)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import pytest
 from pixelfleet.settings import Settings
 from pixelfleet.worker.celery_config import create_celery
 from pixelfleet.worker.names import PROCESS_TASK
-from tests.api_helpers import image_bytes, sign_up, submit, truncated_jpeg
-from tests.celery_mode.conftest import Processes, wait_for_status
+from tests.api_helpers import image_bytes, noise_png, sign_up, submit, truncated_jpeg
+from tests.celery_mode.conftest import Processes, eventually, wait_for_status
 
 pytestmark = pytest.mark.celery
 
@@ -70,6 +71,9 @@ class Events:
             if event["type"] in {"task-succeeded", "task-failed"} and event["uuid"] in ids
         }
 
+    def types_of(self, celery_task_id: str) -> list[str]:
+        return [event["type"] for event in self.seen if event.get("uuid") == celery_task_id]
+
 
 @pytest.fixture
 def events(processes: Processes) -> Iterator[Events]:
@@ -108,3 +112,36 @@ async def test_celery_s_events_tell_a_success_from_a_failure_as_pixelfleet_does(
     traced = [line for line in lines if line["logger"] == "celery.app.trace"]
     assert [line["level"] for line in traced if "raised" in line["event"]] == ["info"]
     assert "error" not in {line["level"] for line in lines}
+
+
+# Seconds of one core's work (an AVIF encode of noise): the worker is busy while others queue.
+SLOW = {"output": {"format": "avif", "quality": 90}}
+
+
+async def test_a_cancelled_task_is_revoked_before_it_starts_and_failed_while_it_runs(
+    client: httpx.AsyncClient, processes: Processes, events: Events
+) -> None:
+    assert await asyncio.to_thread(events.listening.wait, 10)
+    processes.worker(concurrency=1)
+    headers = await sign_up(client, "celery-cancels@example.com")
+    running = (await submit(client, headers, SLOW, noise_png((2000, 1500)))).json()["id"]
+
+    async def encoding() -> bool:
+        task = (await client.get(f"/v1/tasks/{running}", headers=headers)).json()
+        return bool(task["stage"] == "encoding")
+
+    await eventually(encoding, within=60, interval=0.05)
+    queued = (await submit(client, headers, THUMBNAIL, image_bytes())).json()["id"]
+    for task_id in (queued, running):
+        cancelled = await client.delete(f"/v1/tasks/{task_id}", headers=headers)
+        assert cancelled.json()["status"] == "cancelled", cancelled.text
+
+    async def both_ended() -> bool:
+        return "task-revoked" in events.types_of(queued) and "task-failed" in events.types_of(
+            running
+        )
+
+    await eventually(both_ended, within=30, interval=0.1)
+    assert "task-started" not in events.types_of(queued)
+    [failure] = [e for e in events.seen if e["type"] == "task-failed" and e["uuid"] == running]
+    assert "TaskDiscarded" in failure["exception"]
