@@ -23,6 +23,11 @@ class RefreshTokenReused(Unauthorized):
     title = "Refresh token already used"
 
 
+class WrongPassword(Forbidden):
+    slug = "wrong-password"
+    title = "Wrong password"
+
+
 class AccountDisabled(Forbidden):
     slug = "account-disabled"
     title = "Account disabled"

@@ -14,6 +14,13 @@ class RegisterRequest(BaseModel):
     password: str = Field(min_length=8, max_length=256, examples=["violet kettle harbour 42"])
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256, examples=["amber lantern orchard 17"])
+
+
 class SignUpAccepted(BaseModel):
     email: str = Field(description="The email, as the account would have it (lower case).")
     detail: str

@@ -22,12 +22,13 @@ from pixelfleet.accounts.errors import (
     RefreshTokenReused,
     UserNotFound,
     WeakPassword,
+    WrongPassword,
 )
 from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.accounts.schemas import TokenPair, UserOut
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
-from pixelfleet.errors import FieldError
+from pixelfleet.errors import FieldError, InvalidInput
 from pixelfleet.models import RefreshToken, User
 
 
@@ -35,11 +36,12 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def check_password(password: str, email: str) -> None:
-    """Refuses a password from the breached lists or one easy to guess (WeakPassword)."""
+def check_password(password: str, email: str, *, field: str = "password") -> None:
+    """Refuses a password from the breached lists or one easy to guess (WeakPassword, naming
+    the request's `field`)."""
     reason = password_policy.weakness(password, normalise_email(email))
     if reason is not None:
-        raise WeakPassword(reason, errors=[FieldError("password", reason)])
+        raise WeakPassword(reason, errors=[FieldError(field, reason)])
 
 
 async def register(
@@ -202,6 +204,29 @@ async def end_every_login(
     if except_login is not None:
         await repo.carry_login_into_current_epoch(user_id, except_login)
     return revoked
+
+
+async def change_password(
+    session: AsyncSession, caller: Caller, current_password: str, new_password: str
+) -> None:
+    """Sets a new password for the caller's account, who proves the current one. Every other
+    login ends (its tokens stop working); the caller's own login goes on through its refresh
+    token (the access token it holds now is refused like every other)."""
+    user = caller.user
+    if not await asyncio.to_thread(passwords.verify_password, user.password_hash, current_password):
+        reason = "is not this account's password"
+        raise WrongPassword(
+            f"The current password {reason}.", errors=[FieldError("current_password", reason)]
+        )
+    if new_password == current_password:
+        reason = "must differ from the current password"
+        raise InvalidInput(
+            f"The new password {reason}.", errors=[FieldError("new_password", reason)]
+        )
+    check_password(new_password, user.email, field="new_password")
+    new_hash = await asyncio.to_thread(passwords.hash_password, new_password)
+    await AccountRepository.from_session(session).set_password_hash(user.id, new_hash)
+    await end_every_login(session, user.id, utcnow(), except_login=caller.login_id)
 
 
 async def logout(session: AsyncSession, refresh_token: str) -> None:

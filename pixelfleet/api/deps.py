@@ -285,4 +285,5 @@ TaskWatcher = Annotated[
 ]
 # An interactive login only: never an API key.
 SessionUser = Annotated[User, _user_with(scopes.SESSION)]
+SessionCaller = Annotated[accounts.Caller, Security(get_caller, scopes=[scopes.SESSION])]
 AdminUser = Annotated[User, _user_with(scopes.SESSION, scopes.ADMIN)]

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from pixelfleet.accounts.service import normalise_email
-from pixelfleet.api.deps import ContextDep, SessionUser, TaskWriter
+from pixelfleet.api.deps import ContextDep, SessionCaller, SessionUser, TaskWriter
 
 RATE_LIMITED: dict[int | str, dict[str, Any]] = {
     429: {
@@ -32,6 +32,12 @@ async def limit_login(
 ) -> None:
     await ctx.limiter.check("login_per_address", client_address(request))
     await ctx.limiter.check("login_per_account", normalise_email(form.username))
+
+
+async def limit_password_guesses(request: Request, ctx: ContextDep, caller: SessionCaller) -> None:
+    """A password change checks the current password: each try counts as a login's."""
+    await ctx.limiter.check("login_per_address", client_address(request))
+    await ctx.limiter.check("login_per_account", caller.user.email)
 
 
 async def limit_registration(request: Request, ctx: ContextDep) -> None:

@@ -106,6 +106,21 @@ def test_guessing_one_accounts_password_is_stopped_while_others_log_in(
         assert login(http, "bob@example.com").status_code == 200
 
 
+def test_guessing_the_current_password_with_a_stolen_token_is_stopped_like_a_login(
+    platform: RunningPlatform,
+) -> None:
+    with client_at(platform, "203.0.113.9") as http:
+        register(http, "carol@example.com")
+        stolen = bearer(login(http, "carol@example.com"))  # the account's one allowed login
+        for guess in ("letmein1", "hunter22"):
+            change = {"current_password": guess, "new_password": "amber lantern orchard 17"}
+            answer = http.post("/v1/me/password", headers=stolen, json=change)
+            assert tried(answer, "guess").status_code == 403
+        right = {"current_password": PASSWORD, "new_password": "amber lantern orchard 17"}
+        assert_rate_limited(http.post("/v1/me/password", headers=stolen, json=right))
+        assert_rate_limited(login(http, "carol@example.com"))
+
+
 def test_one_address_cannot_register_accounts_in_bulk(platform: RunningPlatform) -> None:
     with client_at(platform, "203.0.113.2") as http:
         answers = [
