@@ -105,9 +105,11 @@ class PrometheusServer:
             raise QueryError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
         return body["data"]
 
-    def query(self, expr: str) -> list[tuple[dict[str, str], float]]:
-        """An instant query's vector: each series' labels and value (NaN stays NaN)."""
-        data = self.api("query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> list[tuple[dict[str, str], float]]:
+        """An instant query's vector, now or `at` (a Unix time): each series' labels and value
+        (NaN stays NaN)."""
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        data = self.api("query", **params)
         if data["resultType"] == "scalar":
             return [({}, float(data["result"][1]))]
         if data["resultType"] != "vector":
