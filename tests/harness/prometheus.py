@@ -72,10 +72,14 @@ def prometheus_executable() -> str:
     return str(shutil.which("prometheus"))
 
 
-def promtool(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    """`promtool ARGS...`, its output captured; never raises on a non-zero exit."""
+def promtool(
+    *args: str | os.PathLike[str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`promtool ARGS...` (reading `stdin` if given), its output captured; never raises on a
+    non-zero exit."""
     return subprocess.run(
         [promtool_executable(), *map(str, args)],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,

@@ -1,6 +1,7 @@
 """The dashboard and the alerts against a real Prometheus scraping a real `pixelfleet up` every
 second, after real traffic: a sign-up, a task that succeeds (its webhook's receiver is gone,
-so the webhook is given up), and a task that fails and is refunded.
+so the webhook is given up), and a task that fails and is refunded. What `/metrics` serves then
+passes `promtool check metrics`.
 
 Every query of every panel (Grafana's `$__` intervals made concrete) is accepted by Prometheus;
 the panels this traffic must move read more than 0, those it must not move read 0, and every
@@ -25,7 +26,7 @@ import pytest
 from tests.api_helpers import image_bytes, truncated_jpeg
 from tests.harness.embedded import RunningPlatform, pixelfleet_up
 from tests.harness.ports import free_port
-from tests.harness.prometheus import PrometheusServer, prometheus_server
+from tests.harness.prometheus import PrometheusServer, prometheus_server, promtool
 from tests.live_api import sign_in, submit, wait_final
 from tests.packaging.rendered import CHART
 
@@ -194,3 +195,11 @@ def test_prometheus_evaluates_every_shipped_rule_and_the_given_up_webhook_fires(
     assert active["PixelFleetWebhooksGivenUp"] == "firing"
     assert "PixelFleetNothingFinishes" not in active
     assert "PixelFleetServerErrors" not in active
+
+
+def test_what_the_api_serves_passes_promtools_metric_lint(monitored: Monitored) -> None:
+    exposition = httpx.get(f"{monitored.platform.base_url}/metrics", timeout=10).text
+    assert "pixelfleet_tasks_finished_total" in exposition
+    checked = promtool("check", "metrics", stdin=exposition)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout + checked.stderr == ""
