@@ -9,7 +9,7 @@ from typing import Any
 
 from celery.signals import setup_logging, worker_init, worker_process_shutdown
 
-from pixelfleet.observability import exposition, metrics_dir
+from pixelfleet.observability import exposition, known_series, metrics_dir
 from pixelfleet.observability.logging import configure_logging
 from pixelfleet.settings import Settings
 from pixelfleet.worker.celery_config import create_celery
@@ -40,6 +40,10 @@ def _serve_metrics(**_: Any) -> None:
     PROMETHEUS_MULTIPROC_DIR to an empty directory, or only the main process is seen)."""
     if not metrics_dir.multiprocess_mode():
         log.warning("PROMETHEUS_MULTIPROC_DIR is not set: pool processes' metrics are not served")
+    # A pool process makes its context, and so its known series, at its first task: the known
+    # series are made here as well, so that the first scrape has them at 0 even before then
+    # (a first task that gives a webhook up must read as an increase from 0).
+    known_series.declare()
     exposition.serve(settings.worker_metrics_port, "worker")
 
 

@@ -37,6 +37,11 @@ async def test_the_worker_serves_the_metrics_of_its_pool_processes(
     processes: Processes,  # noqa: F811
 ) -> None:
     processes.worker(concurrency=2)
+    metrics_url = f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics"
+    # Before its pool processes have run a task, every known series is there, at 0.
+    idle = Scrape.of(metrics_url)
+    assert idle.missing(KNOWN_SERIES) == []
+    assert idle.total("pixelfleet_webhook_deliveries_total") == 0
     headers = await sign_up(client, "scraped-celery@example.com")
     api_before = Scrape.parse((await client.get("/metrics")).text)
 
@@ -50,7 +55,7 @@ async def test_the_worker_serves_the_metrics_of_its_pool_processes(
         await wait_for_status(client, headers, task["id"], {"succeeded"})
     await wait_for_status(client, headers, bad["id"], {"failed"})
 
-    worker = Scrape.of(f"http://127.0.0.1:{WORKER_METRICS_PORT}/metrics")
+    worker = Scrape.of(metrics_url)
     # Every known series is there in this process too, at 0 until it moves.
     assert worker.missing(KNOWN_SERIES) == []
     assert worker.value("pixelfleet_tasks_finished_total", {"outcome": "cancelled"}) == 0

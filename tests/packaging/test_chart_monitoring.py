@@ -1,5 +1,6 @@
 """How Prometheus and Grafana see an installed release: scrape annotations that point at ports
-the pods really serve, a ServiceMonitor (off by default) that finds every metrics endpoint, and a
+the pods really serve, a ServiceMonitor (off by default) that finds every metrics endpoint, a
+PrometheusRule (off by default) holding exactly the rules of the chart's rule file, and a
 dashboard whose queries parse and name only metrics PixelFleet exports."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import promql_parser
 import pytest
+import yaml
 
 from pixelfleet.observability.metrics import ALL
 from tests.harness.helm import Helm
@@ -22,6 +24,7 @@ from tests.packaging.rendered import (
 )
 
 DASHBOARD = CHART / "dashboards" / "pixelfleet.json"
+ALERT_RULES = CHART / "alerts" / "pixelfleet.yaml"
 MONITORING = CHART / "ci" / "monitoring-values.yaml"
 
 # The series a histogram or counter exposes, by the name it was defined with.
@@ -139,6 +142,30 @@ def test_the_service_monitor_finds_every_metrics_endpoint(monitored: Rendered) -
     assert scraped_pods == {"api", "worker", "beat", "operator"}
     # The databases are not PixelFleet's to scrape.
     assert not [s for s in services if "postgresql" in s["metadata"]["name"]]
+
+
+def test_there_are_no_alerting_rules_unless_asked_for(rendered: Rendered) -> None:
+    assert not rendered.of_kind("PrometheusRule")
+
+
+def test_the_prometheus_rule_holds_the_rules_of_the_rule_file(monitored: Rendered) -> None:
+    [rule] = monitored.of_kind("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["namespace"] == "pixelfleet"
+    # The label the Prometheus Operator's ruleSelector of kube-prometheus-stack matches.
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["metadata"]["labels"]["app.kubernetes.io/instance"] == "pf"
+    assert rule["spec"] == yaml.safe_load(ALERT_RULES.read_text())
+    alerts = [r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert "PixelFleetNothingFinishes" in alerts
+    assert "PixelFleetWebhooksGivenUp" in alerts
+
+
+def test_the_prometheus_rule_takes_no_label_but_its_own_unless_given(helm: Helm) -> None:
+    rendered = Rendered(helm.template(CHART, set_values={"metrics.prometheusRule.enabled": True}))
+    [rule] = rendered.of_kind("PrometheusRule")
+    assert "release" not in rule["metadata"]["labels"]
+    assert not rendered.of_kind("ServiceMonitor")
 
 
 def test_the_dashboard_ships_in_a_configmap_grafana_loads(rendered: Rendered) -> None:
