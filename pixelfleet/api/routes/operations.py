@@ -10,7 +10,7 @@ router = APIRouter(prefix="/v1", tags=["tasks"])
 
 
 @router.get("/operations", response_model=Catalogue)
-async def operations() -> Catalogue:
+async def list_operations() -> Catalogue:
     """Every operation a pipeline may use, its parameters (JSON Schema) and its price in credits."""
     return _catalogue()
 
