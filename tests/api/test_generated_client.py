@@ -1,8 +1,9 @@
 """A client generated from the served OpenAPI document works: the document validates as OpenAPI,
 openapi-python-client generates a client from it without dropping an answer of any route a
 session needs, and that client alone (no hand-written request) runs a whole session: sign up,
-log in, submit an image, wait for the task, follow its events, download the result and decode
-it, submit another and cancel it, and read credits whose ledger adds up to the balance."""
+log in, upload an image, wait for the task, read its events, download the result and decode
+it, submit another (a typed pipeline on the same image) and cancel it, and read credits whose
+ledger adds up to the balance."""
 
 from __future__ import annotations
 
@@ -162,6 +163,9 @@ async def _run_session(package: ModuleType, url: str, ctx: ProcessContext) -> No
             assert isinstance(task, models.TaskOut)
     assert task.status == "succeeded", task.error
     done = task
+    (step,) = done.pipeline.operations  # typed: one model per operation, told apart by `op`
+    assert isinstance(step, models.ResizeParams)
+    assert (step.op, step.width, step.fit) == ("resize", 160, "inside")
 
     events = await task_events.asyncio_detailed(client=client, task_id=done.id)
     assert events.status_code == 200
@@ -177,8 +181,13 @@ async def _run_session(package: ModuleType, url: str, ctx: ProcessContext) -> No
     with Image.open(downloaded.parsed.payload) as image:
         assert (image.format, image.size) == ("PNG", (160, 120))
 
-    # No worker runs now: the second task is still queued when it is cancelled.
-    second = await submit_task.asyncio(client=client, body=upload(resize))
+    # No worker runs now: the second task is still queued when it is cancelled. It reuses the
+    # first one's image, with a pipeline built from the generated models.
+    again = models.TaskSubmission(
+        source=models.TaskSource(task=done.id),
+        pipeline=models.Pipeline(operations=[models.BlurParams(sigma=2.0)]),
+    )
+    second = await submit_task.asyncio(client=client, body=again)
     assert isinstance(second, models.TaskOut)
     assert second.status == "queued"
     cancelled = await cancel_task.asyncio(client=client, task_id=second.id)
