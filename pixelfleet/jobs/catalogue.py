@@ -60,9 +60,10 @@ class ParametersSchema(BaseModel):
     required: list[str] | None = None
     additional_properties: bool = Field(alias="additionalProperties")
 
-    @classmethod
-    def of(cls, model: type[BaseModel]) -> ParametersSchema:
-        return cls.model_validate(model.model_json_schema())
+
+def parameters_of(model: type[BaseModel]) -> ParametersSchema:
+    """The JSON Schema of a parameter model, typed."""
+    return ParametersSchema.model_validate(model.model_json_schema())
 
 
 class OperationOut(BaseModel):
@@ -100,7 +101,7 @@ def catalogue() -> Catalogue:
                 name=name,
                 description=spec.description,
                 price=operation_price(name),
-                parameters=ParametersSchema.of(spec.params),
+                parameters=parameters_of(spec.params),
             )
             for name, spec in OPERATIONS.items()
         ],
@@ -111,5 +112,5 @@ def catalogue() -> Catalogue:
             for name in [*OUTPUT_FORMAT_PRICES, AUTO]
         ],
         size_target_price=SIZE_TARGET_PRICE,
-        output_parameters=ParametersSchema.of(OutputSpec),
+        output_parameters=parameters_of(OutputSpec),
     )
