@@ -30,8 +30,11 @@ RESULT_HEADERS_DOC = (
 
 
 def result_answers(*problems: type[PixelFleetError]) -> dict[int | str, dict[str, Any]]:
-    """The documented answers of a route that serves a result."""
-    image = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
+    """The documented answers of a route that serves a result: the image's bytes, of the type
+    its `Content-Type` names. `application/octet-stream` stands beside `image/*` for client
+    generators that read a body as bytes only under that name (openapi-python-client)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    image = {"image/*": binary, "application/octet-stream": binary}
     return {
         200: {"content": image, "description": "The processed image."},
         206: {

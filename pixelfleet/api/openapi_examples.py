@@ -35,11 +35,12 @@ def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
 
 
 def _field_example(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:
-    schema = _resolve(schema, schemas)
-    if schema.get("examples"):
-        return schema["examples"][0]
-    if "example" in schema:
-        return schema["example"]
+    # The field's own example first (beside a `$ref`), then its type's.
+    for candidate in (schema, _resolve(schema, schemas)):
+        if candidate.get("examples"):
+            return candidate["examples"][0]
+        if "example" in candidate:
+            return candidate["example"]
     return None
 
 

@@ -15,9 +15,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelfleet import row_security
+from pixelfleet.api.client_generation import document_file_fields, operation_id
 from pixelfleet.api.openapi_examples import document_examples, document_models
 from pixelfleet.api.problems import document_problems
 from pixelfleet.api.submissions import SUBMISSION_MODELS
+from pixelfleet.jobs.schemas import ProgressEvent
 from pixelfleet.observability import log_context
 from pixelfleet.observability.log_context import REQUEST_ID_HEADER
 
@@ -65,7 +67,12 @@ class PixelFleetAPI(FastAPI):
     """FastAPI with `RequestContext` outside everything, Starlette's error middleware
     included: `add_middleware` layers sit inside that one, and then a 500's log line and
     response would lose the request id. The OpenAPI document lists the header on every
-    response, and every error as a problem document."""
+    response, and every error as a problem document; its operations are named for clients
+    generated from it (`pixelfleet.api.client_generation`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("generate_unique_id_function", operation_id)
+        super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestContext(super().build_middleware_stack())
@@ -74,7 +81,9 @@ class PixelFleetAPI(FastAPI):
         if self.openapi_schema is not None:
             return self.openapi_schema
         schema = super().openapi()
-        document_models(schema, SUBMISSION_MODELS)
+        # The data of the task event stream's events, which FastAPI does not see.
+        document_models(schema, (*SUBMISSION_MODELS, ProgressEvent))
+        document_file_fields(schema)
         document_problems(schema)
         document_examples(schema)
         for path in schema.get("paths", {}).values():

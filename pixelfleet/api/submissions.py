@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -25,10 +25,13 @@ from pixelfleet.api.uploads import StagedUploadFile, staged_upload
 from pixelfleet.assets.errors import AssetNotFound
 from pixelfleet.client_text import UnsafeText, problem_in_json
 from pixelfleet.context import ProcessContext
+from pixelfleet.documented_schema import documented_as
 from pixelfleet.errors import FieldError, InvalidInput, PixelFleetError
 from pixelfleet.imaging.errors import ImageTooLarge, UnsupportedImage
+from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs.errors import TaskNotFound
 from pixelfleet.models import User
+from pixelfleet.presets.schemas import PresetReference
 from pixelfleet.sources.errors import (
     SourceExpired,
     SourceRefused,
@@ -96,7 +99,8 @@ class TaskSubmission(BaseModel):
         description="Exactly one of `url`, `upload`, `task` or `asset`.",
         examples=[{"url": "https://images.example/photo.jpg"}],
     )
-    pipeline: dict[str, Any] = Field(
+    # Read as sent: `parse_pipeline` (or the preset it names) makes it a Pipeline.
+    pipeline: Annotated[dict[str, Any], documented_as(Pipeline | PresetReference)] = Field(
         default_factory=dict,
         description='The pipeline, as in the form\'s `pipeline` field (or `{"preset": NAME}`).',
         examples=[EXAMPLE_PIPELINE],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from pixelfleet.documented_schema import documented_as
 from pixelfleet.errors import FieldError
 from pixelfleet.imaging.errors import PipelineInvalid
 from pixelfleet.imaging.formats import RequestedFormat, option_problems
@@ -174,6 +175,12 @@ class Pipeline(BaseModel):
         return {op.asset for op in steps if isinstance(op, WatermarkParams) and op.asset}
 
 
+PipelineDocument = Annotated[dict[str, Any], documented_as(Pipeline)]
+"""A pipeline in a request body, kept as the JSON object it is until `parse_pipeline` reads
+it (which names each wrong field `pipeline.…`, and knows the limits); documented as a
+`Pipeline`."""
+
+
 # ---------------------------------------------------------------------------- parsing
 
 
@@ -275,6 +282,7 @@ __all__ = [
     "DEFAULT_OUTPUT",
     "OutputSpec",
     "Pipeline",
+    "PipelineDocument",
     "Variant",
     "limit_errors",
     "parse_pipeline",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pixelfleet.credits.pricing import (
     BASE_TASK_PRICE,
@@ -19,12 +19,58 @@ from pixelfleet.imaging.formats import AUTO
 from pixelfleet.imaging.operations import OPERATIONS
 from pixelfleet.imaging.spec import OutputSpec
 
+JsonType = Literal["string", "integer", "number", "boolean", "null", "object", "array"]
+
+
+class ParameterType(BaseModel):
+    """What a parameter's value may be: the JSON Schema keywords the catalogue uses. A
+    keyword absent from the catalogue is absent here too (it is sent without the unset ones)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: JsonType | None = None
+    enum: list[Any] | None = None
+    const: Any = None
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    min_length: int | None = Field(default=None, alias="minLength")
+    max_length: int | None = Field(default=None, alias="maxLength")
+    pattern: str | None = None
+    format: str | None = None
+
+
+class ParameterSchema(ParameterType):
+    """The JSON Schema of one parameter: its type, or `anyOf` the types it may have."""
+
+    title: str | None = None
+    description: str | None = None
+    default: Any = None
+    any_of: list[ParameterType] | None = Field(default=None, alias="anyOf")
+
+
+class ParametersSchema(BaseModel):
+    """The JSON Schema (2020-12) of an operation's parameters (or an output's), as the
+    pipeline's own models check them: an object of named parameters."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    type: Literal["object"]
+    title: str
+    properties: dict[str, ParameterSchema]
+    required: list[str] | None = None
+    additional_properties: bool = Field(alias="additionalProperties")
+
+
+def parameters_of(model: type[BaseModel]) -> ParametersSchema:
+    """The JSON Schema of a parameter model, typed."""
+    return ParametersSchema.model_validate(model.model_json_schema())
+
 
 class OperationOut(BaseModel):
     name: str
     description: str
     price: int
-    parameters: dict[str, Any]
+    parameters: ParametersSchema
 
 
 class OutputFormatOut(BaseModel):
@@ -43,7 +89,7 @@ class Catalogue(BaseModel):
     size_target_price: int
     operations: list[OperationOut]
     output_formats: list[OutputFormatOut]
-    output_parameters: dict[str, Any]
+    output_parameters: ParametersSchema
 
 
 def catalogue() -> Catalogue:
@@ -55,7 +101,7 @@ def catalogue() -> Catalogue:
                 name=name,
                 description=spec.description,
                 price=operation_price(name),
-                parameters=spec.params.model_json_schema(),
+                parameters=parameters_of(spec.params),
             )
             for name, spec in OPERATIONS.items()
         ],
@@ -66,5 +112,5 @@ def catalogue() -> Catalogue:
             for name in [*OUTPUT_FORMAT_PRICES, AUTO]
         ],
         size_target_price=SIZE_TARGET_PRICE,
-        output_parameters=OutputSpec.model_json_schema(),
+        output_parameters=parameters_of(OutputSpec),
     )

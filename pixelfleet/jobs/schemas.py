@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Union, cast
+from typing import TYPE_CHECKING, Union, cast
 
 from pydantic import BaseModel, Field
 
 from pixelfleet.imaging.formats import AUTO
 from pixelfleet.imaging.plan import Plan
+from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs.states import TaskStatus
 from pixelfleet.sources.schemas import SourceKind
 
@@ -151,7 +152,7 @@ class TaskOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     source: TaskSourceOut
-    pipeline: dict[str, Any]
+    pipeline: Pipeline
     result: ResultOut | None = Field(
         description="The first output (the only one unless the pipeline has variants)."
     )

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from pixelfleet.imaging.spec import Pipeline, PipelineDocument
 
 PresetName = Annotated[
     str,
@@ -15,10 +17,18 @@ PresetName = Annotated[
 ]
 
 
+class PresetReference(BaseModel):
+    """A saved pipeline, named where a pipeline is asked for (`{"preset": NAME}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: PresetName
+
+
 class PresetBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pipeline: dict[str, Any] = Field(
+    pipeline: PipelineDocument = Field(
         description="A pipeline, as `POST /v1/tasks` takes it.",
         examples=[{"operations": [{"op": "thumbnail", "width": 128, "height": 128}]}],
     )
@@ -32,7 +42,7 @@ class PresetOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     name: str
-    pipeline: dict[str, Any]
+    pipeline: Pipeline
     created_at: datetime
     updated_at: datetime
 

@@ -1,12 +1,13 @@
 """docs/api.md as its readers use it: every `sh` block runs, in order, as one bash script
-against a real `pixelfleet up`, and its webhook-signature check accepts exactly what PixelFleet
-signs."""
+against a real `pixelfleet up`, its webhook-signature check accepts exactly what PixelFleet
+signs, and its example of a generated Python client runs against the same server."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -39,9 +40,15 @@ def blocks_of(language: str) -> list[str]:
     return [m["code"] for m in FENCE.finditer(text) if m["language"] == language]
 
 
+def python_block(defining: str) -> str:
+    """The guide's one `python` block that contains `defining`."""
+    (snippet,) = [code for code in blocks_of("python") if defining in code]
+    return snippet
+
+
 def the_guides_signature_check() -> Verifier:
-    """`verify_pixelfleet_signature` as the guide defines it, in its only `python` block."""
-    (snippet,) = blocks_of("python")
+    """`verify_pixelfleet_signature` as the guide defines it."""
+    snippet = python_block("def verify_pixelfleet_signature(")
     namespace: dict[str, Any] = {}
     exec(compile(snippet, str(GUIDE), "exec"), namespace)
     verifier: Verifier = namespace["verify_pixelfleet_signature"]
@@ -187,3 +194,35 @@ def test_the_signature_check_accepts_a_real_delivery(platform: RunningPlatform) 
     assert request.headers["pixelfleet-delivery"] == deliveries["items"][0]["id"]
     assert verify(secret, request.headers["pixelfleet-signature"], request.body)
     assert not verify(secret, request.headers["pixelfleet-signature"], request.body + b" ")
+
+
+def test_the_generated_client_example_runs_as_written(
+    platform: RunningPlatform, tmp_path: Path
+) -> None:
+    """The guide's one-line generation (the generator installed with the project, rather than
+    fetched by `uvx`), then its example, as a reader runs them."""
+    (line,) = [code for code in blocks_of("bash") if "openapi-python-client generate" in code]
+    command = shlex.split(line.replace("http://127.0.0.1:8000", platform.base_url))
+    assert command[:2] == ["uvx", "openapi-python-client"]
+    # No post-hooks: they would only format the generated code with ruff.
+    (tmp_path / "config.json").write_text(json.dumps({"post_hooks": []}))
+    generator = Path(sys.executable).with_name("openapi-python-client")
+    generate = [str(generator), *command[2:], "--config", "config.json"]
+    generated = subprocess.run(
+        generate, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    write_photo(tmp_path / "photo.jpg")
+    (tmp_path / "client_example.py").write_text(python_block("from pixelfleet_client import"))
+    run = subprocess.run(
+        [sys.executable, "client_example.py"],
+        cwd=tmp_path,
+        env={**os.environ, "API": platform.base_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{platform.log()[-4000:]}"
+    assert run.stdout.splitlines() == ["succeeded 800"]
+    assert image_at(tmp_path / "client-photo.webp") == ("WEBP", (800, 600))

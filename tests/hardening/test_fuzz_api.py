@@ -182,9 +182,30 @@ def platform(
         yield running
 
 
+EVENT_STREAM = "text/event-stream"
+
+
+def as_schemathesis_reads_it(document: dict[str, Any]) -> dict[str, Any]:
+    """The served document, but for its event streams' `schema`. In OpenAPI 3.1 that is the
+    schema of the whole body, a string (which generated clients read as text); Schemathesis,
+    before 3.2's `itemSchema`, takes it for the schema of each event, and would hold every
+    event to be a string. Without it, a stream is still held to its status and media type;
+    the events are checked in tests/jobs and tests/api/test_generated_client.py."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                stream = response.get("content", {}).get(EVENT_STREAM)
+                if stream is not None:
+                    assert stream.pop("schema") == {"type": "string"}
+    return document
+
+
 @pytest.fixture(scope="module")
 def api_schema(platform: RunningPlatform) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{platform.base_url}/openapi.json")
+    url = f"{platform.base_url}/openapi.json"
+    loaded = schemathesis.openapi.from_dict(as_schemathesis_reads_it(httpx.get(url).json()))
+    loaded.location = url  # where the operations are sent, as `from_url` has it
+    return loaded
 
 
 def holds_hostile_text(request: requests.PreparedRequest) -> bool:

@@ -151,7 +151,7 @@ async def adjust_credits(
 
 
 @router.get("/tasks", response_model=AdminTaskPage)
-async def list_tasks(
+async def list_all_tasks(
     _admin: AdminUser,
     session: ReadSessionDep,
     status_filter: Annotated[TaskStatus | None, Query(alias="status")] = None,

@@ -59,7 +59,7 @@ async def register(body: RegisterRequest, ctx: ContextDep, session: SessionDep) 
         }
     },
 )
-async def token(
+async def log_in(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     ctx: ContextDep,
     session: SessionDep,

@@ -88,7 +88,9 @@ async def rotate_delivery_key(user: SessionUser, session: SessionDep) -> Deliver
     "and sent in the format the reader's `Accept` names (`Vary: Accept`). " + RESULT_HEADERS_DOC,
 )
 @router.head("/images/{token}", response_class=StreamingResponse, include_in_schema=False)
-async def image(token: str, request: Request, ctx: ContextDep, hub: EventHubDep) -> Response:
+async def derived_image(
+    token: str, request: Request, ctx: ContextDep, hub: EventHubDep
+) -> Response:
     user, claims = await derivatives.verified(ctx, token)
     log_context.bind(user_id=user.id)
     row_security.act_as(user.id)  # the URL's signature is its account's credential

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["account"])
 
 
 @router.get("/me", response_model=UserOut)
-async def me(caller: CurrentCaller) -> UserOut:
+async def get_me(caller: CurrentCaller) -> UserOut:
     """The caller's account, for any credential. The `balance` is null for an API key without
     `credits:read`."""
     return accounts.account_of(caller)

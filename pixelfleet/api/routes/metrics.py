@@ -45,7 +45,12 @@ async def measure_backlogs(ctx: ProcessContext) -> None:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {exposition.CONTENT_TYPE: {}}, "description": "Metrics."}},
+    responses={
+        200: {
+            "content": {exposition.CONTENT_TYPE: {"schema": {"type": "string"}}},
+            "description": "Metrics, in Prometheus' text exposition format.",
+        }
+    },
 )
 async def metrics(ctx: ContextDep) -> Response:
     """Prometheus metrics in the text exposition format."""

@@ -62,7 +62,8 @@ async def get_preset(name: NamePath, user: TaskReader, session: ReadSessionDep) 
     response_model=PresetOut,
     dependencies=[Depends(limit_preset_writes)],
     responses={
-        201: {"description": "Preset created."},
+        200: {"description": "The preset's pipeline was replaced."},
+        201: {"model": PresetOut, "description": "The preset was created."},
         **RATE_LIMITED,
         **problem_responses(QuotaExceeded),
     },

@@ -316,9 +316,23 @@ async def _task_events(
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "`progress` events, then `done`; or, once the credential stops "
-            "working, one `error` event whose data is a problem document.",
-            "content": {"text/event-stream": {}},
+            "description": "A `text/event-stream` (server-sent events, as browsers' "
+            "`EventSource` reads them). Each event is an `event:` line naming it, a `data:` "
+            "line of JSON and a blank line: `progress` events (data: a `ProgressEvent`) on "
+            "each change, then one `done` (a `ProgressEvent` with the final status), after "
+            "which the server ends the stream; or, once the credential stops working, one "
+            "`error` event whose data is a problem document. Lines starting with `:` are "
+            "keep-alives, after 15 s of quiet.",
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "example": 'event: progress\ndata: {"id": "3f0c5b1e-8d2a-4c55-9a57-'
+                    '0d6c1f2e4b7a", "status": "running", "progress": 10, "stage": "starting", '
+                    '"error": null}\n\nevent: done\ndata: {"id": "3f0c5b1e-8d2a-4c55-9a57-'
+                    '0d6c1f2e4b7a", "status": "succeeded", "progress": 100, "stage": "done", '
+                    '"error": null}\n\n',
+                }
+            },
         },
         **problem_responses(TaskNotFound),
     },

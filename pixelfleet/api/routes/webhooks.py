@@ -32,7 +32,7 @@ async def list_deliveries(
 
 
 @router.get("/me/webhook-secret", response_model=WebhookSecretOut)
-async def webhook_secret(
+async def get_webhook_secret(
     user: SessionUser, ctx: ContextDep, response: Response
 ) -> WebhookSecretOut:
     """The key that signs your webhooks. Check `PixelFleet-Signature: t=<unix>,v1=<hex>` by
