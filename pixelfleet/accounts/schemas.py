@@ -17,7 +17,9 @@ class RegisterRequest(BaseModel):
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    current_password: str = Field(min_length=1, max_length=256)
+    current_password: str = Field(
+        min_length=1, max_length=256, examples=["violet kettle harbour 42"]
+    )
     new_password: str = Field(min_length=8, max_length=256, examples=["amber lantern orchard 17"])
 
 

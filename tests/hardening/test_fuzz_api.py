@@ -296,6 +296,9 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         packs = http.get("/v1/payments/packs").json()["items"]
         verified, hooked = (paid_order(http, headers, razorpay) for _ in range(2))
         shown = image_url_of_another_account(http)
+        # A password change ends every other login: it is made by a login of another account.
+        changer = f"changer-{uuid.uuid4().hex[:8]}@example.com"
+        changer_headers = sign_in(http, changer)
     for made in (asset, preset, key):
         assert made.status_code == 201, made.text
     pipelines = [
@@ -353,6 +356,12 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
     # Another account's URL: the fuzzed user's own would end when the fuzz rotates its key.
     well_formed["GET /v1/images/{token}"] = [{"path_parameters": {"token": shown}}]
     well_formed["POST /v1/payments/webhook"] = [signed_webhook(razorpay, hooked)]
+    well_formed["POST /v1/me/password"] = [
+        {
+            "body": {"current_password": PASSWORD, "new_password": "amber lantern orchard 17"},
+            "headers": changer_headers,
+        }
+    ]
     return Caller(
         headers,
         path_parameters={
