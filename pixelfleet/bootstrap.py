@@ -21,6 +21,7 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pixelfleet.accounts.tokens import TokenSigner
+from pixelfleet.background_sends import BackgroundSends
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import create_engine, create_read_session_factory, create_session_factory
 from pixelfleet.derivatives.urls import DeliveryKeys
@@ -38,6 +39,8 @@ from pixelfleet.launchers.doorbells import (
     PostgresListener,
 )
 from pixelfleet.local_datagrams import local_datagrams_supported
+from pixelfleet.mail.outbox import send_due_mail
+from pixelfleet.mail.senders import FileMailSender, MailSender, SmtpMailSender
 from pixelfleet.observability import known_series
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.postgres_notifications import asyncpg_dsn
@@ -126,6 +129,9 @@ def create_context(
     def send_due(task_id: uuid.UUID) -> Awaitable[int]:
         return deliver_due(context, task_id=task_id)
 
+    def send_letter(mail_id: uuid.UUID) -> Awaitable[int]:
+        return send_due_mail(context, mail_id=mail_id)
+
     known_series.declare()  # the first scrape of this process has every known series, at 0
     context = ProcessContext(
         settings=settings,
@@ -149,8 +155,19 @@ def create_context(
         limiter=_limiter(settings, redis),
         pipelines=pipelines or PipelineProcesses(),
         owns_pipelines=pipelines is None,
+        mail_sender=create_mail_sender(settings),
+        mail=BackgroundSends(send_letter, "mail"),
     )
     return context
+
+
+def create_mail_sender(settings: Settings) -> MailSender:
+    """The SMTP server of `PIXELFLEET_SMTP_URL`, or .eml files under `<data dir>/mail/`."""
+    if settings.smtp_url is None:
+        return FileMailSender(settings.data_dir / "mail")
+    return SmtpMailSender(
+        settings.smtp_url.get_secret_value(), settings.smtp_timeout_seconds, settings.smtp_ca_file
+    )
 
 
 def _on_postgresql(settings: Settings) -> bool:

@@ -1,5 +1,6 @@
 """The process context: the resources (engine, sessions, Redis) and the ports (storage, dispatch,
-webhook sending, events, pipeline runs, payments) that the domain and the drivers use, as one bag.
+webhook sending, mail, events, pipeline runs, payments) that the domain and the drivers use, as
+one bag.
 
 It names ports, never adapters: which adapter fills each port is decided in one place,
 `pixelfleet/bootstrap.py`, which only the drivers (API, workers, operator, CLI) import."""
@@ -13,11 +14,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pixelfleet.accounts.tokens import TokenSigner
+from pixelfleet.background_sends import BackgroundSends
 from pixelfleet.derivatives.urls import DeliveryKeys
 from pixelfleet.events import EventChannel
 from pixelfleet.jobs.pipeline_runs import PipelineRunner
 from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.launchers import DoorbellListener, Launcher
+from pixelfleet.mail.senders import MailSender
 from pixelfleet.payments.gateway import PaymentGateway
 from pixelfleet.rate_limits.limiter import Limiter
 from pixelfleet.settings import Settings
@@ -42,6 +45,10 @@ class ProcessContext:
     events: EventChannel
     # What runs pipelines (its child processes start on first use; a worker's only).
     pipelines: PipelineRunner
+    # Mail to account holders: the port (an SMTP server, or .eml files), and the letters this
+    # process is sending in the background (`mail.outbox`).
+    mail_sender: MailSender
+    mail: BackgroundSends
     redis: Redis | None = None
     # The payment provider, when its keys are configured.
     payments: PaymentGateway | None = None
@@ -64,6 +71,7 @@ class ProcessContext:
         if self.owns_pipelines:
             await self.pipelines.close()
         await self.webhooks.close()
+        await self.mail.settle()
         await self.launcher.close()
         await self.events.close()
         if self.redis is not None:

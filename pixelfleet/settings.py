@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     rate_limit_presets_per_address: RateSpec = parse_rate("300/minute")
     rate_limit_payments_per_user: RateSpec = parse_rate("20/minute")
     rate_limit_payments_per_address: RateSpec = parse_rate("60/minute")
+    # Password reset and verification mails asked for: nobody's mailbox is flooded through us.
+    rate_limit_mail_per_account: RateSpec = parse_rate("5/hour")
+    rate_limit_mail_per_address: RateSpec = parse_rate("30/hour")
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated; `*`
     # trusts any): the per-address limits and the logs see the client, not the proxy.
     trusted_proxies: str = "127.0.0.1"
@@ -160,6 +163,23 @@ class Settings(BaseSettings):
     webhook_secret_grace_hours: float = Field(default=24.0, ge=0, le=720)
     # How often the upkeep sends the deliveries that came due (the retries).
     webhook_sweep_seconds: float = Field(default=5.0, gt=0)
+
+    # Mail to account holders (password resets, email verification). With an SMTP server
+    # (`smtp://user:pass@host:587`, STARTTLS when offered; `smtps://...:465`, TLS from the start),
+    # sent through it; without one, each message is written as an .eml file under
+    # `<data dir>/mail/`. Either way through an outbox: an outage of the mail server loses none.
+    smtp_url: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    # CA certificates (PEM) that an SMTP server's certificate may chain to, beyond the system's.
+    smtp_ca_file: Path | None = None
+    mail_from: str = Field(default="PixelFleet <no-reply@pixelfleet.invalid>", max_length=320)
+    mail_max_attempts: int = Field(default=8, ge=1, le=20)
+    # The product's name, as mail and pages call it.
+    product_name: str = Field(default="PixelFleet", min_length=1, max_length=64)
+    # A mailed password reset link works once, for this long.
+    password_reset_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    # When true, a new account cannot submit tasks or pay until it proves its email.
+    require_email_verification: bool = False
 
     # Image sources a task names by URL (`{"source": {"url": ...}}`): the whole fetch, however
     # slowly its bytes come, must end within this; private and loopback hosts only in tests.
@@ -209,6 +229,11 @@ class Settings(BaseSettings):
             self._refuse_weak_secrets()
             if self.password_hashing != "standard":  # noqa: S105 (a cost, not a secret)
                 raise ValueError("PIXELFLEET_PASSWORD_HASHING must be standard in production")
+        if self.env == "production" and self.smtp_url is not None and not self.public_url:
+            raise ValueError(
+                "PIXELFLEET_SMTP_URL needs PIXELFLEET_PUBLIC_URL in production: mailed links "
+                "must name the address users reach"
+            )
         if self.launcher != "embedded" and not self.redis_url:
             raise ValueError(f"PIXELFLEET_LAUNCHER={self.launcher} needs PIXELFLEET_REDIS_URL")
         if len({pack.id for pack in self.credit_packs}) != len(self.credit_packs):

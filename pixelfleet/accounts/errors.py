@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from pixelfleet.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from pixelfleet.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PixelFleetError,
+    Unauthorized,
+)
 
 
 class EmailTaken(Conflict):
@@ -26,6 +33,23 @@ class RefreshTokenReused(Unauthorized):
 class WrongPassword(Forbidden):
     slug = "wrong-password"
     title = "Wrong password"
+
+
+class ResetLinkInvalid(PixelFleetError):
+    status = 400
+    slug = "reset-link-invalid"
+    title = "Reset link invalid"
+
+
+class VerificationLinkInvalid(PixelFleetError):
+    status = 400
+    slug = "verification-link-invalid"
+    title = "Verification link invalid"
+
+
+class EmailNotVerified(Forbidden):
+    slug = "email-not-verified"
+    title = "Email not verified"
 
 
 class AccountDisabled(Forbidden):

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.accounts.tokens import AccessClaims
-from pixelfleet.models import RefreshToken, User
+from pixelfleet.models import PasswordReset, RefreshToken, User
 
 
 def honours(claims: AccessClaims) -> ColumnElement[bool]:
@@ -116,6 +116,48 @@ class AccountRepository:
             update(User)
             .where(User.id == user_id)
             .values(password_hash=password_hash)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def add_password_reset(self, reset: PasswordReset) -> None:
+        self.session.add(reset)
+        await self.session.flush()
+
+    async def password_reset_by_hash(self, token_hash: str) -> PasswordReset | None:
+        return await self.session.scalar(
+            select(PasswordReset).where(PasswordReset.token_hash == token_hash)
+        )
+
+    async def use_password_reset(self, reset_id: uuid.UUID, now: datetime) -> bool:
+        """Uses the reset link if it is still unused and unexpired; False if another use won."""
+        result = await self.session.execute(
+            update(PasswordReset)
+            .where(
+                PasswordReset.id == reset_id,
+                PasswordReset.used_at.is_(None),
+                PasswordReset.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def use_password_resets_of_user(self, user_id: uuid.UUID, now: datetime) -> int:
+        """Uses up every reset link of the account still unused (the one being used, and any
+        other mailed before it)."""
+        result = await self.session.execute(
+            update(PasswordReset)
+            .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def mark_email_verified(self, user_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id, User.email_verified_at.is_(None))
+            .values(email_verified_at=now)
             .execution_options(synchronize_session=False)
         )
 

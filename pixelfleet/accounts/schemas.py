@@ -23,6 +23,39 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=8, max_length=256, examples=["amber lantern orchard 17"])
 
 
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr = Field(max_length=320, examples=["ada@example.com"])
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(
+        min_length=1,
+        max_length=512,
+        description="The `token` query parameter of the mailed link.",
+        examples=["q9Hc0v2bLm8TqW0zR4sY7nP1cD5fH6gK-aE9uVwXoJx"],
+    )
+    new_password: str = Field(min_length=8, max_length=256, examples=["amber lantern orchard 17"])
+
+
+class EmailVerificationConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="The `token` query parameter of the mailed link.",
+        examples=["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl"],
+    )
+
+
+class MailAccepted(BaseModel):
+    detail: str
+
+
 class SignUpAccepted(BaseModel):
     email: str = Field(description="The email, as the account would have it (lower case).")
     detail: str
@@ -52,5 +85,9 @@ class UserOut(BaseModel):
     is_active: bool
     balance: int | None = Field(
         description="The credit balance; null for an API key without the `credits:read` scope."
+    )
+    email_verified_at: datetime | None = Field(
+        default=None,
+        description="When the account confirmed its email (a mailed link); null: not yet.",
     )
     created_at: datetime

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,8 @@ from pixelfleet.accounts.schemas import TokenPair, UserOut
 from pixelfleet.credits import service as credits
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError, InvalidInput
+from pixelfleet.mail import letters
+from pixelfleet.mail.outbox import queue_letter
 from pixelfleet.models import RefreshToken, User
 
 
@@ -71,12 +72,17 @@ async def register(
     return user
 
 
-async def sign_up(session: AsyncSession, email: str, password: str, *, signup_credits: int) -> None:
-    """The public sign-up: it says nothing of whether the email was free, so nobody can learn
-    who has an account by trying to register theirs. The password is checked and hashed either
-    way, so the answer takes as long too. The owner of a taken email just logs in."""
-    with contextlib.suppress(EmailTaken):
-        await register(session, email, password, signup_credits=signup_credits)
+async def sign_up(
+    session: AsyncSession, email: str, password: str, *, signup_credits: int
+) -> User | None:
+    """The public sign-up: its caller says nothing of whether the email was free, so nobody
+    can learn who has an account by trying to register theirs. The password is checked and
+    hashed either way, so the answer takes as long too. The owner of a taken email just logs
+    in. Returns the new account, None if the email had one."""
+    try:
+        return await register(session, email, password, signup_credits=signup_credits)
+    except EmailTaken:
+        return None
 
 
 async def find_user(session: AsyncSession, email: str) -> User:
@@ -207,11 +213,17 @@ async def end_every_login(
 
 
 async def change_password(
-    session: AsyncSession, caller: Caller, current_password: str, new_password: str
+    session: AsyncSession,
+    caller: Caller,
+    current_password: str,
+    new_password: str,
+    *,
+    product_name: str,
 ) -> None:
     """Sets a new password for the caller's account, who proves the current one. Every other
     login ends (its tokens stop working); the caller's own login goes on through its refresh
-    token (the access token it holds now is refused like every other)."""
+    token (the access token it holds now is refused like every other). The account is mailed
+    a notice, in case the change was not its holder's."""
     user = caller.user
     if not await asyncio.to_thread(passwords.verify_password, user.password_hash, current_password):
         reason = "is not this account's password"
@@ -227,6 +239,7 @@ async def change_password(
     new_hash = await asyncio.to_thread(passwords.hash_password, new_password)
     await AccountRepository.from_session(session).set_password_hash(user.id, new_hash)
     await end_every_login(session, user.id, utcnow(), except_login=caller.login_id)
+    await queue_letter(session, letters.password_changed(product_name, user.email), user.id)
 
 
 async def logout(session: AsyncSession, refresh_token: str) -> None:

@@ -107,5 +107,11 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def hash_refresh_token(token: str) -> str:
+def hash_token(token: str) -> str:
+    """What is kept of a random token handed out once (a refresh token, a reset link's): its
+    SHA-256, enough to recognise it and useless to whoever reads the table."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def hash_refresh_token(token: str) -> str:
+    return hash_token(token)

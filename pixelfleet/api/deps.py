@@ -17,7 +17,7 @@ from fastapi.security import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet import row_security
-from pixelfleet.accounts import api_keys, scopes
+from pixelfleet.accounts import api_keys, email_verification, scopes
 from pixelfleet.accounts import service as accounts
 from pixelfleet.accounts.tokens import AccessClaims
 from pixelfleet.context import ProcessContext
@@ -283,6 +283,17 @@ OwnTaskReader = Annotated[OwnRowsReader, Security(get_own_rows_reader, scopes=[s
 TaskWatcher = Annotated[
     LastingCredential, Security(get_lasting_credential, scopes=[scopes.TASKS_READ])
 ]
+async def _verified_user(
+    ctx: ContextDep, user: Annotated[User, Security(get_caller_user)]
+) -> User:
+    email_verification.require_verified(ctx.settings, user)
+    return user
+
+
+# A route's dependency: the caller's account has verified its email where that is required
+# (it reads the caller once, with the route's own).
+VERIFIED_TASK_WRITER = Security(_verified_user, scopes=[scopes.TASKS_WRITE])
+VERIFIED_SESSION_USER = Security(_verified_user, scopes=[scopes.SESSION])
 # An interactive login only: never an API key.
 SessionUser = Annotated[User, _user_with(scopes.SESSION)]
 SessionCaller = Annotated[accounts.Caller, Security(get_caller, scopes=[scopes.SESSION])]

@@ -40,6 +40,12 @@ async def limit_password_guesses(request: Request, ctx: ContextDep, caller: Sess
     await ctx.limiter.check("login_per_account", caller.user.email)
 
 
+async def limit_mail_to(request: Request, ctx: ContextDep, email: str) -> None:
+    """A mailed link asked for (a reset, a verification): per address and per mailbox."""
+    await ctx.limiter.check("mail_per_address", client_address(request))
+    await ctx.limiter.check("mail_per_account", normalise_email(email))
+
+
 async def limit_registration(request: Request, ctx: ContextDep) -> None:
     await ctx.limiter.check("register_per_address", client_address(request))
 

@@ -6,6 +6,8 @@ from pixelfleet.models.asset import Asset
 from pixelfleet.models.credit_entry import CreditEntry
 from pixelfleet.models.derivative import Derivative
 from pixelfleet.models.idempotency_key import IdempotencyKey
+from pixelfleet.models.outbound_mail import OutboundMail
+from pixelfleet.models.password_reset import PasswordReset
 from pixelfleet.models.payment import Payment
 from pixelfleet.models.payment_event import PaymentEvent
 from pixelfleet.models.payment_refund import PaymentRefund
@@ -24,6 +26,8 @@ __all__ = [
     "CreditEntry",
     "Derivative",
     "IdempotencyKey",
+    "OutboundMail",
+    "PasswordReset",
     "Payment",
     "PaymentEvent",
     "PaymentRefund",

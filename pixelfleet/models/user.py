@@ -38,3 +38,5 @@ class User(Base):
     # What the account's delivery key (signing its derivative URLs) is derived from, with the
     # server's key; None: the key every account starts with. A new salt ends every URL before.
     delivery_key_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the account proved it receives mail at its address (a mailed link); None: not yet.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -12,10 +12,13 @@ from pixelfleet.imaging.formats import AUTO, OUTPUT_FORMATS
 from pixelfleet.imaging.operations import OPERATIONS
 from pixelfleet.jobs.stage_clock import DECODE_STEP
 from pixelfleet.jobs.states import FINAL_STATES
+from pixelfleet.mail.letters import KINDS as LETTER_KINDS
+from pixelfleet.mail.outbox import MAIL_OUTCOMES
 from pixelfleet.observability.metrics import (
     BYTES_PRODUCED,
     CREDITS,
     ENCODE_SECONDS,
+    MAIL_ATTEMPTS,
     OPERATION_SECONDS,
     OPERATOR_ERRORS,
     OPERATOR_RECONCILES,
@@ -46,6 +49,9 @@ def declare() -> None:
         PAYMENTS.labels(state)
     for outcome in DELIVERY_OUTCOMES:
         WEBHOOK_DELIVERIES.labels(outcome)
+    for kind in LETTER_KINDS:
+        for outcome in MAIL_OUTCOMES:
+            MAIL_ATTEMPTS.labels(kind, outcome)
     for resource, handlers in HANDLERS.items():
         for handler in handlers:
             OPERATOR_RECONCILES.labels(resource, handler)

@@ -97,6 +97,12 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 
+MAIL_ATTEMPTS = Counter(
+    "pixelfleet_mail_attempts_total",
+    "Attempts to send mail to account holders, by kind and outcome (sent, retrying, failed).",
+    ["kind", "outcome"],
+)
+
 # ---- Image sources -----------------------------------------------------------------------------
 SOURCE_FETCH_OUTCOMES = ("fetched", "refused", "unreachable", "too_large", "not_an_image")
 SOURCE_FETCHES = Counter(
@@ -185,6 +191,7 @@ ALL = (
     CREDITS,
     PAYMENTS,
     WEBHOOK_DELIVERIES,
+    MAIL_ATTEMPTS,
     SOURCE_FETCHES,
     SOURCE_FETCH_BYTES,
     DELIVERED_BYTES,

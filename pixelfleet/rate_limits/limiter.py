@@ -28,6 +28,8 @@ RuleName = Literal[
     "presets_per_address",
     "payments_per_user",
     "payments_per_address",
+    "mail_per_account",
+    "mail_per_address",
 ]
 
 
@@ -72,6 +74,10 @@ def rules_from(settings: Settings) -> dict[RuleName, Rule]:
              "for this account"),
         Rule("payments_per_address", settings.rate_limit_payments_per_address,
              "payment requests", "from your address"),
+        Rule("mail_per_account", settings.rate_limit_mail_per_account, "mailed links",
+             "for this account"),
+        Rule("mail_per_address", settings.rate_limit_mail_per_address, "mailed links",
+             "from your address"),
     ]  # fmt: skip
     return {rule.name: rule for rule in listed}
 

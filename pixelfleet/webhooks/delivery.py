@@ -17,13 +17,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 
+from pixelfleet.background_sends import backoff
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
 from pixelfleet.observability.metrics import WEBHOOK_DELIVERIES
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "PixelFleet-Webhooks/1.0"
 MAX_BACKOFF_SECONDS = 3600.0
-JITTER = 0.1
 # Beyond the request's own timeout: time to record the outcome before someone else may retry.
 LEASE_MARGIN_SECONDS = 30.0
 CONCURRENT_SENDS = 8
@@ -70,10 +69,8 @@ class AttemptResult:
 
 def retry_delay(settings: Settings, attempts: int) -> timedelta:
     """How long to wait after failed attempt number `attempts`: doubling from the configured
-    backoff, capped at an hour, plus up to 10% jitter so failed receivers are not hit in step."""
-    base = settings.webhook_backoff_seconds
-    delay = min(base * 2 ** (attempts - 1), max(base, MAX_BACKOFF_SECONDS))
-    return timedelta(seconds=delay * (1 + random.uniform(0, JITTER)))  # noqa: S311 (not a secret)
+    backoff, capped at an hour (`background_sends.backoff`)."""
+    return backoff(settings.webhook_backoff_seconds, attempts, MAX_BACKOFF_SECONDS)
 
 
 def webhook_client(settings: Settings) -> httpx.AsyncClient:

@@ -8,19 +8,10 @@ with the other Celery messages, in `pixelfleet/launchers/celery.py`."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-log = logging.getLogger(__name__)
-
-# How long closing waits for webhook sends already under way.
-CLOSE_GRACE_SECONDS = 10.0
-
-SendDue = Callable[[uuid.UUID], Awaitable[int]]
-"""Makes the next attempt of a task's due deliveries, returning how many it made."""
+from pixelfleet.background_sends import CLOSE_GRACE_SECONDS, BackgroundSends, Send
 
 
 class WebhookSender(Protocol):
@@ -36,32 +27,15 @@ class BackgroundWebhookSender:
     """Sends a task's webhooks from this process, in the background: the caller does not wait
     for the receivers."""
 
-    def __init__(self, send_due: SendDue) -> None:
-        self._send_due = send_due
-        self._sending: set[asyncio.Task[int]] = set()
+    def __init__(self, send_due: Send) -> None:
+        self.sends = BackgroundSends(send_due, "webhooks")
 
     async def send_due(self, task_id: uuid.UUID) -> None:
-        sending = asyncio.create_task(self._send(task_id))
-        self._sending.add(sending)
-        sending.add_done_callback(self._sent)
-
-    async def _send(self, task_id: uuid.UUID) -> int:
-        return await self._send_due(task_id)
-
-    def _sent(self, sending: asyncio.Task[int]) -> None:
-        self._sending.discard(sending)
-        if not sending.cancelled() and sending.exception() is not None:
-            log.warning(
-                "webhooks: a send failed; the sweep will retry it", exc_info=sending.exception()
-            )
+        self.sends.start(task_id)
 
     async def settle(self, within: float = CLOSE_GRACE_SECONDS) -> None:
-        """Waits for the webhook sends under way; those still going after `within` seconds are
-        cancelled (their claim lapses and the sweep sends them again)."""
-        if self._sending:
-            _done, pending = await asyncio.wait(set(self._sending), timeout=within)
-            for task in pending:
-                task.cancel()
+        """Waits for the webhook sends under way (`BackgroundSends.settle`)."""
+        await self.sends.settle(within)
 
     async def close(self) -> None:
         await self.settle()

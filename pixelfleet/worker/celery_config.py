@@ -15,6 +15,7 @@ from pixelfleet.worker.names import (
     PURGE_EXPIRED_FILES,
     RECOVER_STALE_TASKS,
     REDISPATCH_STALE_TASKS,
+    SEND_MAIL,
     control_queue,
 )
 
@@ -40,6 +41,7 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
         "purge-expired-files": every(PURGE_EXPIRED_FILES, upkeep),
         "forget-expired-logins": every(FORGET_EXPIRED_LOGINS, 3600.0),
         "deliver-webhooks": every(DELIVER_WEBHOOKS, settings.webhook_sweep_seconds),
+        "send-mail": every(SEND_MAIL, upkeep),
     }
 
 

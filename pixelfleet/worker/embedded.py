@@ -21,6 +21,7 @@ from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import Outcome, Settling, process_oldest_queued
 from pixelfleet.launchers import DoorbellListener
 from pixelfleet.launchers.doorbells import first_of
+from pixelfleet.mail.outbox import send_due_mail
 from pixelfleet.settings import Settings
 from pixelfleet.webhooks.delivery import deliver_due
 
@@ -87,7 +88,8 @@ async def _wait_for_work(
 
 
 async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
-    """Upkeep every `scheduler_interval_seconds`; webhook retries every few seconds."""
+    """Upkeep (and the mail that came due) every `scheduler_interval_seconds`; webhook retries
+    every few seconds."""
     tick = min(ctx.settings.scheduler_interval_seconds, ctx.settings.webhook_sweep_seconds)
     upkeep_due = 0.0
     loop = asyncio.get_running_loop()
@@ -99,6 +101,7 @@ async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
                 await maintenance.fail_overdue_tasks(ctx)
                 await maintenance.purge_expired_files(ctx)
                 await maintenance.forget_expired_logins(ctx)
+                await send_due_mail(ctx)
             await deliver_due(ctx)
         except Exception:
             log.exception("scheduled maintenance failed; will retry")

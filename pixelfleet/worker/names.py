@@ -13,6 +13,7 @@ FAIL_OVERDUE_TASKS = "pixelfleet.fail_overdue_tasks"
 PURGE_EXPIRED_FILES = "pixelfleet.purge_expired_files"
 FORGET_EXPIRED_LOGINS = "pixelfleet.forget_expired_logins"
 DELIVER_WEBHOOKS = "pixelfleet.deliver_webhooks"
+SEND_MAIL = "pixelfleet.send_mail"
 
 CELERY_WORKER_PREFIX = "celery@"
 

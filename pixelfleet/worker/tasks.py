@@ -12,6 +12,7 @@ from celery import Celery, Task
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs import maintenance
 from pixelfleet.jobs.processing import process_task, release
+from pixelfleet.mail.outbox import send_due_mail
 from pixelfleet.observability import log_context
 from pixelfleet.webhooks.delivery import deliver_due
 from pixelfleet.worker.names import (
@@ -22,6 +23,7 @@ from pixelfleet.worker.names import (
     PURGE_EXPIRED_FILES,
     RECOVER_STALE_TASKS,
     REDISPATCH_STALE_TASKS,
+    SEND_MAIL,
     celery_worker_name,
     holder_stopped,
 )
@@ -88,6 +90,7 @@ def register_tasks(app: Celery, runtime: WorkerRuntime) -> None:
     upkeep(FAIL_OVERDUE_TASKS, maintenance.fail_overdue_tasks)
     upkeep(PURGE_EXPIRED_FILES, maintenance.purge_expired_files)
     upkeep(FORGET_EXPIRED_LOGINS, maintenance.forget_expired_logins)
+    upkeep(SEND_MAIL, send_due_mail)
 
     @app.task(name=DELIVER_WEBHOOKS, bind=True, ignore_result=True)
     def deliver_webhooks(self: Task[Any, Any], task_id: str | None = None) -> int:

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from pixelfleet import row_security
-from pixelfleet.api.deps import ContextDep, ReadSessionDep, SessionDep, SessionUser, TaskWriter
+from pixelfleet.accounts.errors import EmailNotVerified
+from pixelfleet.api.deps import (
+    VERIFIED_TASK_WRITER,
+    ContextDep,
+    ReadSessionDep,
+    SessionDep,
+    SessionUser,
+    TaskWriter,
+)
 from pixelfleet.api.downloads import RESULT_HEADERS_DOC, result_answers, result_response
 from pixelfleet.api.http_caching import RangeNotSatisfiable, accepted_types
 from pixelfleet.api.problems import problem_responses
@@ -42,7 +50,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
     "/image-urls",
     status_code=status.HTTP_201_CREATED,
     response_model=ImageUrlOut,
-    responses=problem_responses(TaskNotFound, AssetNotFound, SourceExpired, InvalidInput),
+    dependencies=[VERIFIED_TASK_WRITER],
+    responses=problem_responses(
+        TaskNotFound, AssetNotFound, SourceExpired, InvalidInput, EmailNotVerified
+    ),
 )
 async def create_image_url(
     body: ImageUrlIn, user: TaskWriter, ctx: ContextDep, session: ReadSessionDep

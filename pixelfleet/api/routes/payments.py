@@ -4,7 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from pixelfleet.api.deps import ContextDep, CreditReader, ReadSessionDep, SessionDep, SessionUser
+from pixelfleet.accounts.errors import EmailNotVerified
+from pixelfleet.api.deps import (
+    VERIFIED_SESSION_USER,
+    ContextDep,
+    CreditReader,
+    ReadSessionDep,
+    SessionDep,
+    SessionUser,
+)
 from pixelfleet.api.problems import problem_responses
 from pixelfleet.api.rate_limits import RATE_LIMITED, limit_payments
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -47,7 +55,7 @@ async def list_packs(ctx: ContextDep) -> PackList:
     "/orders",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderOut,
-    dependencies=[Depends(limit_payments)],
+    dependencies=[VERIFIED_SESSION_USER, Depends(limit_payments)],
     responses={
         **RATE_LIMITED,
         200: {
@@ -55,7 +63,7 @@ async def list_packs(ctx: ContextDep) -> PackList:
             "description": "The order this `Idempotency-Key` opened before "
             "(`Idempotent-Replayed: true`).",
         },
-        **problem_responses(OrderKeyReused, *_UNAVAILABLE),
+        **problem_responses(OrderKeyReused, EmailNotVerified, *_UNAVAILABLE),
     },
 )
 async def create_order(
@@ -78,7 +86,7 @@ async def create_order(
 @router.post(
     "/verify",
     response_model=PaymentOut,
-    dependencies=[Depends(limit_payments)],
+    dependencies=[VERIFIED_SESSION_USER, Depends(limit_payments)],
     responses={
         **RATE_LIMITED,
         **problem_responses(
@@ -86,6 +94,7 @@ async def create_order(
             PaymentNotFound,
             PaymentMismatch,
             PaymentNotCaptured,
+            EmailNotVerified,
             *_UNAVAILABLE,
         ),
     },

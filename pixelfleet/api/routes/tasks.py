@@ -18,7 +18,9 @@ from fastapi import (
 )
 from fastapi.responses import StreamingResponse
 
+from pixelfleet.accounts.errors import EmailNotVerified
 from pixelfleet.api.deps import (
+    VERIFIED_TASK_WRITER,
     ContextDep,
     LastingCredential,
     OwnTaskReader,
@@ -91,12 +93,16 @@ EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskOut,
-    dependencies=[Depends(limit_task_submission)],
+    dependencies=[VERIFIED_TASK_WRITER, Depends(limit_task_submission)],
     openapi_extra=SUBMISSION_BODY,
     responses={
         **RATE_LIMITED,
         **problem_responses(
-            *SUBMISSION_PROBLEMS, InsufficientCredits, IdempotencyKeyReused, QuotaExceededForNow
+            *SUBMISSION_PROBLEMS,
+            InsufficientCredits,
+            IdempotencyKeyReused,
+            QuotaExceededForNow,
+            EmailNotVerified,
         ),
     },
 )
