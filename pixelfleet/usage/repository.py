@@ -82,8 +82,9 @@ class UsageRepository:
             return func.to_char(func.timezone(utc, moment), pattern)
         return func.date(moment)  # SQLite keeps UTC timestamps as text
 
-    def _operations(self, user_id: uuid.UUID) -> Subquery:
-        """(task_id, op): each operation each of the user's tasks names, once per task."""
+    def _operations(self, user_id: uuid.UUID, end: datetime) -> Subquery:
+        """(task_id, op): each operation each of the user's tasks created before `end` names,
+        once per task (the ledger lines of a range may be of tasks created before it)."""
         shared_tasks = Task.__table__.alias("shared_tasks")
         variant_tasks = Task.__table__.alias("variant_tasks")
         if self.dialect == "postgresql":
@@ -108,14 +109,14 @@ class UsageRepository:
             select(shared_tasks.c.id.label("task_id"), cast(shared_name, String).label("op"))
             .select_from(shared_tasks)
             .join(shared_ops, true())
-            .where(shared_tasks.c.user_id == user_id)
+            .where(shared_tasks.c.user_id == user_id, shared_tasks.c.created_at < end)
         )
         named_in_variants: Select[Any] = (
             select(variant_tasks.c.id.label("task_id"), cast(own_name, String).label("op"))
             .select_from(variant_tasks)
             .join(variant, true())
             .join(own_ops, true())
-            .where(variant_tasks.c.user_id == user_id)
+            .where(variant_tasks.c.user_id == user_id, variant_tasks.c.created_at < end)
         )
         # UNION (not ALL): a task naming an operation twice is one task of its bucket.
         return union(named_shared, named_in_variants).subquery("task_operations")
@@ -163,7 +164,7 @@ class UsageRepository:
             )
             key, name = Task.__table__.c.api_key_id, ApiKey.__table__.c.name
         else:
-            operations = self._operations(user_id)
+            operations = self._operations(user_id, end)
             source = source.outerjoin(operations, operations.c.task_id == CreditEntry.task_id)
             key = operations.c.op
         statement = (
@@ -198,7 +199,7 @@ class UsageRepository:
             source = source.outerjoin(ApiKey, ApiKey.id == Task.api_key_id)
             key, name = Task.__table__.c.api_key_id, ApiKey.__table__.c.name
         else:
-            operations = self._operations(user_id)
+            operations = self._operations(user_id, end)
             source = source.outerjoin(operations, operations.c.task_id == Task.id)
             key = operations.c.op
 
