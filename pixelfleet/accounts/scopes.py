@@ -16,7 +16,7 @@ ADMIN: Final = "admin"
 KEY_SCOPES: Final[dict[str, str]] = {
     TASKS_READ: "Read your tasks, their progress, results and deliveries, presets and assets.",
     TASKS_WRITE: "Submit and cancel tasks; save and delete presets and assets.",
-    CREDITS_READ: "Read your balance, ledger and payments.",
+    CREDITS_READ: "Read your balance, ledger, usage and payments.",
 }
 
 ALL_SCOPES: Final[dict[str, str]] = {

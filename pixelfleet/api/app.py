@@ -34,6 +34,7 @@ from pixelfleet.api.routes import (
     results,
     tasks,
     uploads,
+    usage,
     webhooks,
 )
 from pixelfleet.bootstrap import create_context
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, ctx: ProcessContext | None = No
         results,
         images,
         uploads,
+        usage,
         webhooks,
         operations,
         presets,

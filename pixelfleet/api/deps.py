@@ -276,6 +276,10 @@ CurrentCaller = Annotated[accounts.Caller, Security(get_caller)]
 # What an API key needs the named scope for; an interactive login holds them all.
 TaskReader = Annotated[User, _user_with(scopes.TASKS_READ)]
 TaskWriter = Annotated[User, _user_with(scopes.TASKS_WRITE)]
+# The same, for a route that records which credential acted (the API key that submits a task).
+TaskWritingCaller = Annotated[
+    accounts.Caller, Security(get_caller, scopes=[scopes.TASKS_WRITE])
+]
 CreditReader = Annotated[User, _user_with(scopes.CREDITS_READ)]
 # A reader of their own tasks, checked in the read itself (`OwnRowsReader`).
 OwnTaskReader = Annotated[OwnRowsReader, Security(get_own_rows_reader, scopes=[scopes.TASKS_READ])]

@@ -194,6 +194,7 @@ async def submit_task(
     callback_url: str | None = None,
     allow_private_callback: bool = False,
     origin: SourceOrigin = UPLOADED_WITH_THE_TASK,
+    api_key_id: uuid.UUID | None = None,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload (staged in `storage` as it arrived),
     debits the cost and queues the task, all in the caller's transaction; the task is
@@ -201,7 +202,8 @@ async def submit_task(
     with the same request returns the first task. A `callback_url` (an empty one counts as
     none) receives the task's final event. A new task must fit in the account's
     `max_active_tasks_per_user` (a replay is never refused by it). `origin` is how the image
-    came (a file in the request, unless the submission named a source).
+    came (a file in the request, unless the submission named a source); `api_key_id` the API
+key that submits it (None for an interactive login), recorded for usage by key.
 
     The header sniff and the upload's store come before the first query, so the transaction
     (on SQLite, the write lock) lasts only for the rows it reads and writes. A refused upload
@@ -223,6 +225,7 @@ async def submit_task(
         task = Task(
             id=task_id,
             user_id=user.id,
+            api_key_id=api_key_id,
             status=QUEUED,
             progress=0,
             stage="queued",

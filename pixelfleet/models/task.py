@@ -25,6 +25,11 @@ class Task(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    """The API key that submitted the task; None for an interactive login, for a task made by
+    reading a derivative URL, and once the key is deleted."""
     status: Mapped[str] = mapped_column(String(16), default=QUEUED)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)

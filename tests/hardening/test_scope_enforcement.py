@@ -55,6 +55,7 @@ GUARDS: dict[tuple[str, str], str] = {
     ("POST", "/v1/payments/webhook"): PUBLIC,  # signed by Razorpay instead
     ("GET", "/v1/me"): ANY_KEY,  # its balance only with credits:read (below)
     ("GET", "/v1/credits"): CREDITS_READ,
+    ("GET", "/v1/usage"): CREDITS_READ,
     ("GET", "/v1/payments"): CREDITS_READ,
     ("GET", "/v1/tasks"): TASKS_READ,
     ("GET", "/v1/tasks/{task_id}"): TASKS_READ,

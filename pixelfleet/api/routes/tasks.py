@@ -30,6 +30,7 @@ from pixelfleet.api.deps import (
     TaskReader,
     TaskWatcher,
     TaskWriter,
+    TaskWritingCaller,
 )
 from pixelfleet.api.downloads import (
     RESULT_HEADERS_DOC,
@@ -109,7 +110,7 @@ EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
 async def submit_task(
     request: Request,
     response: Response,
-    user: TaskWriter,
+    caller: TaskWritingCaller,
     ctx: ContextDep,
     sessions: RequestSessionsDep,
     session: SessionDep,
@@ -124,12 +125,12 @@ async def submit_task(
     public host), `{"source": {"task": ID}}` (an earlier task's source) or
     `{"source": {"asset": ID}}`, with `pipeline` as an object."""
     # Read after the caller is known, and before the first write (no lock is held meanwhile).
-    body = await read_submission(request, ctx, sessions, user)
+    body = await read_submission(request, ctx, sessions, caller.user)
     try:
         submission = await jobs.submit_task(
             session,
             ctx.storage,
-            user,
+            caller.user,
             body.upload,
             body.pipeline,
             ctx.settings.image_limits,
@@ -138,6 +139,7 @@ async def submit_task(
             callback_url=body.callback_url,
             allow_private_callback=ctx.settings.webhook_allow_private_targets,
             origin=body.origin,
+            api_key_id=caller.api_key_id,
         )
     finally:
         body.upload.discard()  # nothing once the task has stored it

@@ -3,6 +3,7 @@
 import { call } from "../api.js";
 import { formatDate, formatMoney, h, replace } from "../dom.js";
 import { alertBox, showAlert, showProblem } from "../forms.js";
+import { usageChart } from "./usage-chart.js";
 
 const CHECKOUT_SCRIPT = "https://checkout.razorpay.com/v1/checkout.js";
 const PAGE_SIZE = 20;
@@ -36,6 +37,7 @@ export function creditsView(app) {
   const controller = new AbortController();
   const box = alertBox();
   const balance = h("p", { class: "balance", "aria-live": "polite" }, "…");
+  const usage = usageChart(controller.signal);
   const packs = h("div", { class: "packs" }, h("p", { role: "status" }, "Loading the packs…"));
   const ledgerRows = h("tbody", {});
   const more = h("button", { type: "button", class: "secondary", hidden: true }, "Load more");
@@ -44,7 +46,7 @@ export function creditsView(app) {
     {},
     h("h1", { tabindex: -1 }, "Credits"),
     box,
-    h("div", { class: "card" }, h("h2", {}, "Balance"), balance),
+    h("div", { class: "side-by-side" }, h("div", { class: "card" }, h("h2", {}, "Balance"), balance), usage.element),
     h("div", { class: "card" }, h("h2", {}, "Buy credits"), packs),
     h(
       "div",
@@ -128,7 +130,7 @@ export function creditsView(app) {
               },
             });
             showAlert(box, `Payment received: ${payment.credits} credits added.`, "success");
-            await Promise.all([loadLedger(true), app.refreshAccount()]);
+            await Promise.all([loadLedger(true), usage.load(), app.refreshAccount()]);
           } catch (error) {
             showProblem(box, error);
           }
@@ -189,6 +191,9 @@ export function creditsView(app) {
     }
   });
   loadLedger(true).catch((error) => {
+    if (error.name !== "AbortError") showProblem(box, error);
+  });
+  usage.load().catch((error) => {
     if (error.name !== "AbortError") showProblem(box, error);
   });
   return { title: "Credits", element, dispose: () => controller.abort() };
