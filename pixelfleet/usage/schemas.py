@@ -38,7 +38,7 @@ MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 
 
-class TaskCounts(BaseModel):
+class UsageTaskCounts(BaseModel):
     succeeded: int = Field(description="Tasks of the bucket that succeeded.")
     failed: int = Field(description="Tasks of the bucket that failed (and were refunded).")
     cancelled: int = Field(description="Tasks of the bucket that were cancelled.")
@@ -56,7 +56,7 @@ class UsageBucket(BaseModel):
     )
     credits_spent: int = Field(description="Credits charged for tasks (gross, before refunds).")
     credits_refunded: int = Field(description="Credits given back for tasks.")
-    tasks: TaskCounts
+    tasks: UsageTaskCounts
     megapixels_in: float = Field(description="Millions of source pixels of the bucket's tasks.")
     bytes_out: int = Field(description="Bytes of every stored output of the bucket's tasks.")
 

@@ -15,9 +15,9 @@ from pixelfleet.usage.schemas import (
     DEFAULT_RANGE_DAYS,
     MAX_RANGE_DAYS,
     GroupBy,
-    TaskCounts,
     UsageBucket,
     UsageOut,
+    UsageTaskCounts,
 )
 
 NO_CREDITS = CreditSums(0, 0)
@@ -87,7 +87,9 @@ def _bucket(key: BucketKey, credits: CreditSums, tasks: TaskSums) -> UsageBucket
         name=key[1],
         credits_spent=credits.spent,
         credits_refunded=credits.refunded,
-        tasks=TaskCounts(succeeded=tasks.succeeded, failed=tasks.failed, cancelled=tasks.cancelled),
+        tasks=UsageTaskCounts(
+            succeeded=tasks.succeeded, failed=tasks.failed, cancelled=tasks.cancelled
+        ),
         megapixels_in=round(tasks.pixels / 1_000_000, 6),
         bytes_out=tasks.bytes_out,
     )

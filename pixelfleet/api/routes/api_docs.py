@@ -25,12 +25,12 @@ def _document(request: Request) -> tuple[str, str, str]:
     return app.title, request.scope.get("root_path", ""), app.openapi_url
 
 
-@router.get("/docs")
+@router.api_route("/docs", methods=["GET", "HEAD"])
 async def swagger_ui(request: Request) -> HTMLResponse:
     return HTMLResponse(swagger_ui_page(*_document(request)), headers=SECURITY_HEADERS)
 
 
-@router.get("/redoc")
+@router.api_route("/redoc", methods=["GET", "HEAD"])
 async def redoc(request: Request) -> HTMLResponse:
     return HTMLResponse(redoc_page(*_document(request)), headers=SECURITY_HEADERS)
 
