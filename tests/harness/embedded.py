@@ -23,6 +23,7 @@ class RunningPlatform:
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    data_dir: Path
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -71,7 +72,7 @@ def pixelfleet_up(
             env=environment,
             start_new_session=True,  # its own process group, so `crash` reaches every part
         )
-    platform = RunningPlatform(f"http://127.0.0.1:{port}", process, log_path)
+    platform = RunningPlatform(f"http://127.0.0.1:{port}", process, log_path, data_dir)
     try:
         deadline = time.monotonic() + 60
         while True:

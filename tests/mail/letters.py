@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,9 +20,29 @@ async def mailed(ctx: ProcessContext) -> list[EmailMessage]:
     """Every message written under the data directory, oldest first, once the sends this
     process started in the background are done."""
     await ctx.mail.settle()
-    folder = ctx.settings.data_dir / "mail"
-    files = sorted(folder.glob("*.eml"), key=lambda path: path.stat().st_mtime_ns)
+    return mailed_under(ctx.settings.data_dir)
+
+
+def mailed_under(data_dir: Path) -> list[EmailMessage]:
+    """Every message written under a data directory (`<data dir>/mail/`), oldest first."""
+    files = sorted((data_dir / "mail").glob("*.eml"), key=lambda path: path.stat().st_mtime_ns)
     return [_parsed(path) for path in files]
+
+
+def wait_for_mail(data_dir: Path, to: str, about: str, timeout: float = 10.0) -> EmailMessage:
+    """The newest message to `to` whose subject holds `about`, that another process writes
+    under `data_dir`, once it is there (a message is written whole or not at all)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [
+            message
+            for message in mailed_under(data_dir)
+            if message["To"] == to and about in str(message["Subject"])
+        ]
+        if found:
+            return found[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no mail to {to} about {about!r} within {timeout} s")
 
 
 def _parsed(path: Path) -> EmailMessage:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from pixelfleet.accounts.links import EMAIL_VERIFICATION_PAGE, PASSWORD_RESET_PAGE
 from pixelfleet.api.deps import ContextDep
 from pixelfleet.console import ASSETS, SECURITY_HEADERS, security_headers
 from pixelfleet.storage import Storage
@@ -39,6 +40,11 @@ def _storage_origin(storage: Storage) -> str | None:
 
 @router.get("/")
 @router.head("/")
+# The pages a mailed link opens: the same page, which reads its path and token.
+@router.get(PASSWORD_RESET_PAGE)
+@router.head(PASSWORD_RESET_PAGE)
+@router.get(EMAIL_VERIFICATION_PAGE)
+@router.head(EMAIL_VERIFICATION_PAGE)
 async def console_page(ctx: ContextDep) -> FileResponse:
     # The page's policy lets its direct uploads reach the storage, and its images come from
     # the storage (a result's redirect) or from the public address results are linked under.

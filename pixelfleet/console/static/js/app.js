@@ -2,9 +2,11 @@
 
 import { call, session } from "./api.js";
 import { h, replace } from "./dom.js";
+import { resetPasswordView, verifyEmailView } from "./views/account-links.js";
 import { authView } from "./views/auth.js";
 import { creditsView } from "./views/credits.js";
 import { newTaskView } from "./views/new-task.js";
+import { settingsView } from "./views/settings.js";
 import { taskView } from "./views/task.js";
 import { tasksView } from "./views/tasks.js";
 
@@ -47,13 +49,24 @@ const routes = [
   [/^#\/tasks$/, () => tasksView(app)],
   [/^#\/tasks\/([0-9a-f-]{36})$/, (id) => taskView(app, id)],
   [/^#\/credits$/, () => creditsView(app)],
+  [/^#\/settings$/, () => settingsView(app)],
 ];
+
+// The pages a mailed link opens (by path, with its token in the query), signed in or not.
+const linkPages = {
+  "/reset-password": resetPasswordView,
+  "/verify-email": verifyEmailView,
+};
 
 function render() {
   current?.dispose?.();
   nav.hidden = account.hidden = !session.signedIn;
   let view;
-  if (!session.signedIn) {
+  const linkPage = linkPages[location.pathname];
+  if (linkPage) {
+    nav.hidden = account.hidden = true;
+    view = linkPage(app);
+  } else if (!session.signedIn) {
     view = authView(app);
   } else {
     const hash = location.hash || "#/new";
@@ -98,7 +111,7 @@ session.onChange((now) => {
   }
 });
 window.addEventListener("hashchange", () => {
-  if (session.signedIn) render();
+  if (session.signedIn && !linkPages[location.pathname]) render();
 });
 
 async function start() {

@@ -1,6 +1,6 @@
 // Log in, or create an account.
 
-import { session } from "../api.js";
+import { call, session } from "../api.js";
 import { field, h } from "../dom.js";
 import { alertBox, busy, showAlert } from "../forms.js";
 
@@ -33,6 +33,36 @@ function credentialsForm({ legend, submitLabel, passwordAutocomplete, passwordHi
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     busy(form, box, () => onSubmit(email.value.trim(), password.value, box));
+  });
+  return form;
+}
+
+function forgottenPasswordForm() {
+  const email = h("input", {
+    type: "email",
+    name: "email",
+    autocomplete: "email",
+    required: true,
+    maxlength: 320,
+  });
+  const box = alertBox();
+  const form = h(
+    "form",
+    { class: "card", "aria-label": "Forgot your password?" },
+    h("h2", {}, "Forgot your password?"),
+    box,
+    field("Email", email, "We mail a link that lets you choose a new one."),
+    h("button", { type: "submit", class: "secondary" }, "Send me a reset link"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form, box, async () => {
+      const answer = await call("POST", "/v1/auth/password-reset", {
+        json: { email: email.value.trim() },
+        anonymous: true,
+      });
+      showAlert(box, answer.detail, "success");
+    });
   });
   return form;
 }
@@ -72,6 +102,7 @@ export function authView() {
       "Upload a photo, choose what to do with it, and download the result.",
     ),
     h("div", { class: "auth-forms" }, logIn, signUp),
+    forgottenPasswordForm(),
   );
   return { title: "Log in", element };
 }

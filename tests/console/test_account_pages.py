@@ -1,0 +1,88 @@
+"""The account pages of the console, in a real Chromium against `pixelfleet up` (its mail written
+as .eml files under its data directory): a visitor who forgot their password asks for a link,
+opens it, chooses a new password and logs in with it; the link's token leaves the address bar
+at once, and a second use of the link is refused. On the settings page a user changes their
+password and stays logged in, and confirms their email through a mailed link."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import Shots
+from tests.console.console_page import PASSWORD, Console
+from tests.harness.embedded import RunningPlatform
+from tests.mail.letters import link_in, wait_for_mail
+
+NEW_PASSWORD = "amber lantern orchard 17"
+
+
+def _on(console: RunningPlatform, link: str) -> str:
+    """A mailed link, on the test's server: without PIXELFLEET_PUBLIC_URL the links name the
+    address `pixelfleet up` serves by default, and the test's server has a port of its own."""
+    return link.replace("http://127.0.0.1:8000", console.base_url, 1)
+
+
+def test_a_forgotten_password_is_reset_through_the_mailed_link(
+    page: Page, console: RunningPlatform, shots: Shots
+) -> None:
+    visitor = Console(page, console.base_url)
+    email = visitor.new_account()
+    page.get_by_role("button", name="Log out").click()
+
+    forgotten = page.get_by_role("form", name="Forgot your password?")
+    forgotten.get_by_label("Email").fill(email)
+    forgotten.get_by_role("button", name="Send me a reset link").click()
+    expect(forgotten.get_by_role("alert")).to_contain_text("If this email has an account")
+    shots.take("link-asked-for")
+
+    link = link_in(wait_for_mail(console.data_dir, email, "Reset your"))
+    page.goto(_on(console, link))
+    expect(visitor.heading("Reset your password")).to_be_visible()
+    assert "token" not in page.url  # the token is not kept in the address bar or history
+    form = page.get_by_role("form", name="Choose a new password")
+    form.get_by_label("New password").fill(NEW_PASSWORD)
+    form.get_by_role("button", name="Set the new password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password is changed")
+    shots.take("password-reset")
+
+    page.get_by_role("link", name="Log in").click()
+    visitor.log_in(email, NEW_PASSWORD)
+    expect(visitor.heading("New task")).to_be_visible()
+
+    # The link worked once.
+    page.goto(_on(console, link))
+    form = page.get_by_role("form", name="Choose a new password")
+    form.get_by_label("New password").fill("yet another long passphrase")
+    form.get_by_role("button", name="Set the new password").click()
+    expect(form.get_by_role("alert")).to_contain_text("not valid")
+
+
+def test_the_settings_page_changes_the_password_and_confirms_the_email(
+    page: Page, console: RunningPlatform, shots: Shots
+) -> None:
+    visitor = Console(page, console.base_url)
+    email = visitor.new_account()
+    visitor.go_to("Settings")
+    expect(visitor.heading("Settings")).to_be_visible()
+
+    change = page.get_by_role("form", name="Change your password")
+    change.get_by_label("Current password").fill(PASSWORD)
+    change.get_by_label("New password").fill(NEW_PASSWORD)
+    change.get_by_role("button", name="Change password").click()
+    expect(change.get_by_role("alert")).to_contain_text("Your password is changed")
+    # Still logged in: the console refreshes its login for an access token of the new password.
+    visitor.go_to("Tasks")
+    expect(visitor.heading("Tasks")).to_be_visible()
+    assert "was changed" in str(wait_for_mail(console.data_dir, email, "was changed")["Subject"])
+
+    visitor.go_to("Settings")
+    page.get_by_role("button", name="Send a new confirmation link").click()
+    expect(page.get_by_role("alert")).to_contain_text("a link is on its way")
+    link = link_in(wait_for_mail(console.data_dir, email, "Confirm your email"))
+    page.goto(_on(console, link))
+    expect(page.get_by_role("status")).to_contain_text("Your email is confirmed")
+    shots.take("email-confirmed")
+
+    page.get_by_role("link", name="Go to the console").click()
+    visitor.go_to("Settings")
+    expect(page.get_by_text(f"{email}, confirmed on")).to_be_visible()
