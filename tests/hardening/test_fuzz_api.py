@@ -52,6 +52,7 @@ from tests.harness.embedded import RunningPlatform, pixelfleet_up
 from tests.harness.postgres import PostgresServer
 from tests.harness.razorpay import FakeRazorpay
 from tests.live_api import sign_in, submit, wait_final
+from tests.mail.letters import token_in, wait_for_mail
 
 pytestmark = pytest.mark.heavy
 
@@ -270,8 +271,24 @@ def image_url_of_another_account(http: httpx.Client) -> str:
     return url.rsplit("/", 1)[1]
 
 
+def mailed_tokens(http: httpx.Client, headers: dict[str, str], data_dir: Path) -> dict[str, str]:
+    """The tokens of a verification link mailed to the user, and of a reset link mailed to
+    another account (a reset ends every login of its account: the fuzzer's must go on)."""
+    resettee = f"resettee-{uuid.uuid4().hex[:8]}@example.com"
+    sign_in(http, resettee)
+    asked = http.post("/v1/auth/password-reset", json={"email": resettee})
+    assert asked.status_code == 202, asked.text
+    me = http.get("/v1/me", headers=headers).json()
+    resent = http.post("/v1/me/email-verification", headers=headers)
+    assert resent.status_code == 202, resent.text
+    return {
+        "reset": token_in(wait_for_mail(data_dir, resettee, "Reset your")),
+        "verification": token_in(wait_for_mail(data_dir, me["email"], "Confirm your email")),
+    }
+
+
 @pytest.fixture(scope="module")
-def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
+def user(platform: RunningPlatform, razorpay: FakeRazorpay, data_dir: Path) -> Caller:
     """A signed-in user who owns a finished task, an asset, a preset, an API key, and two
     orders paid at Razorpay (one to verify, one for its webhook)."""
     email = f"fuzzer-{uuid.uuid4().hex[:8]}@example.com"
@@ -296,6 +313,7 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         packs = http.get("/v1/payments/packs").json()["items"]
         verified, hooked = (paid_order(http, headers, razorpay) for _ in range(2))
         shown = image_url_of_another_account(http)
+        mailed = mailed_tokens(http, headers, data_dir)
     for made in (asset, preset, key):
         assert made.status_code == 201, made.text
     pipelines = [
@@ -324,6 +342,10 @@ def user(platform: RunningPlatform, razorpay: FakeRazorpay) -> Caller:
         "POST /v1/auth/logout": [{"refresh_token": logins[1]["refresh_token"]}],
         "POST /v1/me/api-keys": [{"name": "bot", "scopes": ["tasks:read", "tasks:write"]}],
         "POST /v1/uploads": [declared],
+        "POST /v1/auth/password-reset/confirm": [
+            {"token": mailed["reset"], "new_password": "amber lantern orchard 17"}
+        ],
+        "POST /v1/auth/verify-email": [{"token": mailed["verification"]}],
         "POST /v1/image-urls": [
             {"source": {"asset": asset.json()["id"]}, "preset": "look"},
             {"source": {"task": task["id"]}, "preset": "look"},
