@@ -108,6 +108,7 @@ def test_every_secret_a_pod_reads_is_the_charts_or_one_the_values_name(
     named = {
         declared.get("externalDatabase", {}).get("existingSecret"),
         declared.get("razorpay", {}).get("existingSecret"),
+        declared.get("mail", {}).get("existingSecret"),
         declared.get("storage", {}).get("s3", {}).get("existingSecret"),
         declared.get("externalRedis", {}).get("existingSecret"),
     } - {None, ""}
@@ -171,6 +172,36 @@ def test_an_external_database_and_redis_are_used_as_configured(helm: Helm) -> No
     assert env["PIXELFLEET_REDIS_URL"]["value"] == "rediss://redis.internal.example.com:6380/2"
     assert env["PIXELFLEET_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "redis-password"
     assert not [s for s in redis.of_kind("StatefulSet") if s["metadata"]["name"].endswith("-redis")]
+
+
+def test_mail_goes_through_the_smtp_server_the_values_name_from_a_secret(helm: Helm) -> None:
+    import base64
+
+    smtp = "smtp://mailer:s3cret@smtp.acme.example:587"
+    rendered = _render(
+        helm,
+        config={"publicUrl": "https://img.acme.example"},
+        mail={"smtpUrl": smtp, "from": "Acme <no-reply@acme.example>", "productName": "Acme"},
+    )
+    [secret] = rendered.of_kind("Secret")
+    assert base64.b64decode(secret["data"]["smtp-url"]).decode() == smtp
+    for role in ("api", "worker"):
+        env = rendered.env(role)
+        assert env["PIXELFLEET_SMTP_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": secret["metadata"]["name"],
+            "key": "smtp-url",
+        }
+        assert "value" not in env["PIXELFLEET_SMTP_URL"]  # never in the pod spec itself
+        assert env["PIXELFLEET_MAIL_FROM"]["value"] == "Acme <no-reply@acme.example>"
+        assert env["PIXELFLEET_PRODUCT_NAME"]["value"] == "Acme"
+        assert env["PIXELFLEET_PUBLIC_URL"]["value"] == "https://img.acme.example"
+        assert env["PIXELFLEET_REQUIRE_EMAIL_VERIFICATION"]["value"] == "false"
+
+    own = _render(helm, mail={"existingSecret": "acme-smtp"}).env("api")
+    assert own["PIXELFLEET_SMTP_URL"]["valueFrom"]["secretKeyRef"]["name"] == "acme-smtp"
+    default = _render(helm).env("api")
+    assert "PIXELFLEET_SMTP_URL" not in default
+    assert "smtp-url" not in _render(helm).of_kind("Secret")[0]["data"]
 
 
 def test_given_secrets_are_used_and_missing_ones_generated(helm: Helm) -> None:

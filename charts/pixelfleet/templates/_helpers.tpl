@@ -192,6 +192,29 @@ true
       key: razorpay-webhook-secret
 {{- end }}
 {{- end }}
+{{- with $v.config.publicUrl }}
+- name: PIXELFLEET_PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.mail }}
+{{- if or .smtpUrl .existingSecret }}
+- name: PIXELFLEET_SMTP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret | default (include "pixelfleet.secretName" $root) }}
+      key: smtp-url
+{{- end }}
+{{- if .from }}
+- name: PIXELFLEET_MAIL_FROM
+  value: {{ .from | quote }}
+{{- end }}
+{{- if .productName }}
+- name: PIXELFLEET_PRODUCT_NAME
+  value: {{ .productName | quote }}
+{{- end }}
+- name: PIXELFLEET_REQUIRE_EMAIL_VERIFICATION
+  value: {{ .requireEmailVerification | quote }}
+{{- end }}
 - name: PIXELFLEET_STORAGE_URL
   value: {{ $v.storage.url | default "file:///var/lib/pixelfleet/files" | quote }}
 {{- with $v.storage.s3 }}
