@@ -1,6 +1,5 @@
-"""All SQL about the mail outbox. Every change after the claim is a conditional UPDATE on
-(state pending, attempts as claimed): a sender whose lease ran out cannot overwrite the outcome
-of the sender that took the letter over."""
+"""All SQL about the mail outbox (its attempts are claimed and settled as every outbox's:
+`pixelfleet/outbox_attempts.py`)."""
 
 from __future__ import annotations
 
@@ -9,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.models import OutboundMail
+from pixelfleet.outbox_attempts import PENDING, claim_attempt, settle_attempt
 
-PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
 
@@ -71,34 +70,11 @@ class MailRepository:
     async def claim(
         self, mail_id: uuid.UUID, attempts: int, now: datetime, lease_until: datetime
     ) -> bool:
-        """Takes the next attempt of a due letter: counted now, and not due again before the
-        lease ends (so a sender that dies mid-attempt is replaced, not doubled)."""
-        outcome = await self.session.execute(
-            update(OutboundMail)
-            .where(
-                OutboundMail.id == mail_id,
-                OutboundMail.state == PENDING,
-                OutboundMail.attempts == attempts,
-                OutboundMail.next_attempt_at <= now,
-            )
-            .values(attempts=attempts + 1, next_attempt_at=lease_until)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(outcome, "rowcount", 0))
+        """Takes the next attempt of a due letter (`outbox_attempts.claim_attempt`)."""
+        return await claim_attempt(self.session, OutboundMail, mail_id, attempts, now, lease_until)
 
     async def _settle(self, mail_id: uuid.UUID, attempts: int, **values: Any) -> bool:
-        """Changes a pending letter whose attempt count is still `attempts`."""
-        outcome = await self.session.execute(
-            update(OutboundMail)
-            .where(
-                OutboundMail.id == mail_id,
-                OutboundMail.state == PENDING,
-                OutboundMail.attempts == attempts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(outcome, "rowcount", 0))
+        return await settle_attempt(self.session, OutboundMail, mail_id, attempts, **values)
 
     async def mark_sent(self, mail_id: uuid.UUID, attempts: int, now: datetime) -> bool:
         # Its bodies go: they carry single-use links, and nobody needs them any more.

@@ -1,6 +1,5 @@
-"""All SQL about webhook deliveries. Every change after the claim is a conditional UPDATE on
-(state pending, attempts as claimed): a worker whose lease ran out cannot overwrite the outcome of
-the worker that took the delivery over."""
+"""All SQL about webhook deliveries (their attempts are claimed and settled as every outbox's:
+`pixelfleet/outbox_attempts.py`)."""
 
 from __future__ import annotations
 
@@ -14,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import newest_first
 from pixelfleet.models import Task, User, WebhookDelivery
+from pixelfleet.outbox_attempts import PENDING, claim_attempt, settle_attempt
 from pixelfleet.webhooks.signing import SigningSalts
 
-PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
 REFUSED = "refused"
@@ -101,36 +100,15 @@ class WebhookDeliveryRepository:
         ]
 
     async def _settle(self, delivery_id: uuid.UUID, attempts: int, **values: Any) -> bool:
-        """Changes a pending delivery whose attempt count is still `attempts`."""
-        outcome = await self.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.state == PENDING,
-                WebhookDelivery.attempts == attempts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(outcome, "rowcount", 0))
+        return await settle_attempt(self.session, WebhookDelivery, delivery_id, attempts, **values)
 
     async def claim(
         self, delivery_id: uuid.UUID, attempts: int, now: datetime, lease_until: datetime
     ) -> bool:
-        """Takes the next attempt of a due delivery: counted now, and not due again before the
-        lease ends (so a sender that dies mid-attempt is replaced, not doubled)."""
-        outcome = await self.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.state == PENDING,
-                WebhookDelivery.attempts == attempts,
-                WebhookDelivery.next_attempt_at <= now,
-            )
-            .values(attempts=attempts + 1, next_attempt_at=lease_until, updated_at=now)
-            .execution_options(synchronize_session=False)
+        """Takes the next attempt of a due delivery (`outbox_attempts.claim_attempt`)."""
+        return await claim_attempt(
+            self.session, WebhookDelivery, delivery_id, attempts, now, lease_until, updated_at=now
         )
-        return bool(getattr(outcome, "rowcount", 0))
 
     async def mark_delivered(
         self, delivery_id: uuid.UUID, attempts: int, status_code: int, now: datetime

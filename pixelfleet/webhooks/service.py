@@ -15,13 +15,10 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.schemas import TaskOut
 from pixelfleet.jobs.states import CANCELLED, FAILED, SUCCEEDED
 from pixelfleet.models import Task, User, WebhookDelivery
+from pixelfleet.outbox_attempts import PENDING
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.settings import Settings
-from pixelfleet.webhooks.repository import (
-    PENDING,
-    SigningSaltRepository,
-    WebhookDeliveryRepository,
-)
+from pixelfleet.webhooks.repository import SigningSaltRepository, WebhookDeliveryRepository
 from pixelfleet.webhooks.schemas import DeliveryOut, DeliveryPage, WebhookSecretOut
 from pixelfleet.webhooks.signing import (
     SIGNATURE_HEADER,

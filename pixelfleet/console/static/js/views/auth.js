@@ -4,14 +4,18 @@ import { call, session } from "../api.js";
 import { field, h } from "../dom.js";
 import { alertBox, busy, showAlert } from "../forms.js";
 
-function credentialsForm({ legend, submitLabel, passwordAutocomplete, passwordHint, onSubmit }) {
-  const email = h("input", {
+function emailInput() {
+  return h("input", {
     type: "email",
     name: "email",
     autocomplete: "email",
     required: true,
     maxlength: 320,
   });
+}
+
+function credentialsForm({ legend, submitLabel, passwordAutocomplete, passwordHint, onSubmit }) {
+  const email = emailInput();
   const password = h("input", {
     type: "password",
     name: "password",
@@ -38,13 +42,7 @@ function credentialsForm({ legend, submitLabel, passwordAutocomplete, passwordHi
 }
 
 function forgottenPasswordForm() {
-  const email = h("input", {
-    type: "email",
-    name: "email",
-    autocomplete: "email",
-    required: true,
-    maxlength: 320,
-  });
+  const email = emailInput();
   const box = alertBox();
   const form = h(
     "form",
