@@ -199,6 +199,17 @@ class Settings(BaseSettings):
     # its bytes are deleted. At most 7 days: the longest an S3 presigned URL may live.
     upload_ttl_hours: float = Field(default=24.0, gt=0, le=168)
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _an_smtp_address(cls, url: SecretStr | None) -> SecretStr | None:
+        """Empty is none (an unset variable of a compose file); else smtp:// or smtps://."""
+        text = url.get_secret_value() if url is not None else ""
+        if not text:
+            return None
+        if not text.startswith(("smtp://", "smtps://")):
+            raise ValueError("must be smtp://user:password@host:587 or smtps://…:465")
+        return url
+
     @field_validator("public_url")
     @classmethod
     def _an_http_address(cls, url: str | None) -> str | None:

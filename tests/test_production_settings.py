@@ -74,3 +74,20 @@ def test_production_refuses_to_fetch_image_sources_from_private_addresses() -> N
     with pytest.raises(ValidationError, match="PIXELFLEET_SOURCE_ALLOW_PRIVATE_URLS"):
         Settings(env="production", jwt_secret=STRONG, source_allow_private_urls=True)
     assert not Settings(env="production", jwt_secret=STRONG).source_allow_private_urls
+
+
+def test_production_mails_links_only_under_the_public_address() -> None:
+    smtp = "smtp://mailer:secret@smtp.example.com:587"
+    with pytest.raises(ValidationError, match="PIXELFLEET_PUBLIC_URL"):
+        Settings(env="production", jwt_secret=STRONG, smtp_url=smtp)
+    configured = Settings(
+        env="production", jwt_secret=STRONG, smtp_url=smtp, public_url="https://img.example"
+    )
+    assert configured.smtp_url is not None
+
+
+def test_an_empty_smtp_url_is_none_and_another_scheme_is_refused() -> None:
+    # A compose file passes an unset variable as empty: mail then goes to files.
+    assert Settings(smtp_url="").smtp_url is None
+    with pytest.raises(ValidationError, match="smtp://"):
+        Settings(smtp_url="https://smtp.example.com")
