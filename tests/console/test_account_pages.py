@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from tests.console.conftest import Shots
 from tests.console.console_page import PASSWORD, Console
 from tests.harness.embedded import RunningPlatform
-from tests.mail.letters import link_in, wait_for_mail
+from tests.mail.letters import link_in, token_in, wait_for_mail
 
 NEW_PASSWORD = "amber lantern orchard 17"
 
@@ -35,7 +35,8 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(
     expect(forgotten.get_by_role("alert")).to_contain_text("If this email has an account")
     shots.take("link-asked-for")
 
-    link = link_in(wait_for_mail(console.data_dir, email, "Reset your"))
+    letter = wait_for_mail(console.data_dir, email, "Reset your")
+    link = link_in(letter)
     page.goto(_on(console, link))
     expect(visitor.heading("Reset your password")).to_be_visible()
     assert "token" not in page.url  # the token is not kept in the address bar or history
@@ -55,6 +56,9 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(
     form.get_by_label("New password").fill("yet another long passphrase")
     form.get_by_role("button", name="Set the new password").click()
     expect(form.get_by_role("alert")).to_contain_text("not valid")
+    # Whatever the server logged (the letter it wrote, the requests), never the token.
+    assert email in console.log()
+    assert token_in(letter) not in console.log()
 
 
 def test_the_settings_page_changes_the_password_and_confirms_the_email(
