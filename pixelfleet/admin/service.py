@@ -184,9 +184,10 @@ async def reactivate_user(
 ) -> UserOut:
     """Switches the account back on: its owner can log in again (the logins ended and the keys
     revoked at deactivation stay ended: no token issued before works again). Reactivating an
-    active account changes nothing."""
+    active account changes nothing, and an erased account stays off."""
     target = await _target(session, user_id)
-    if await AdminRepository.from_session(session).set_active(target.id, True):
+    repo = AdminRepository.from_session(session)
+    if target.erased_at is None and await repo.set_active(target.id, True):
         await _record(session, actor, "reactivate_user", target, reason, {})
     return UserOut.model_validate(await _target(session, user_id))
 
