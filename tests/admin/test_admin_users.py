@@ -73,6 +73,7 @@ async def test_accounts_are_listed_newest_first_and_filtered_by_email_role_and_a
         "role": "user",
         "is_active": True,
         "balance": 100,
+        "email_verified_at": None,
         "created_at": first["created_at"],
     }
 

@@ -44,6 +44,11 @@ GUARDS: dict[tuple[str, str], str] = {
     ("GET", "/readyz"): PUBLIC,
     ("HEAD", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
+    # The console's pages a mailed link opens (the token is the credential, sent by the page).
+    ("GET", "/reset-password"): PUBLIC,
+    ("HEAD", "/reset-password"): PUBLIC,
+    ("GET", "/verify-email"): PUBLIC,
+    ("HEAD", "/verify-email"): PUBLIC,
     ("POST", "/v1/auth/register"): PUBLIC,
     ("POST", "/v1/auth/token"): PUBLIC,
     ("POST", "/v1/auth/password-reset"): PUBLIC,
