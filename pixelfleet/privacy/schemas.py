@@ -188,5 +188,8 @@ class ErasureAccepted(BaseModel):
     erased_at: datetime
     tasks_cancelled: int = Field(description="Queued or running tasks cancelled first.")
     tasks_deleted: int
-    files_deleted: int = Field(description="Stored files (sources, results, assets, uploads).")
+    files_deleted: int = Field(
+        description="Stored files (sources, results, assets, uploads), deleted right after "
+        "the erasure is stored."
+    )
     detail: str

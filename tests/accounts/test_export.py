@@ -2,7 +2,8 @@
 account holds (profile, ledger, payments, tasks with their pipelines, outputs and webhook
 deliveries, presets, and the metadata of assets, uploads and API keys), as a file; it holds
 exactly their rows, none of another user's, and no secret (no password hash, no key or its
-hash, no token, no webhook secret). Only an interactive login may ask for it."""
+hash, no token, no webhook secret). It is read with as many statements whatever the account
+holds. Only an interactive login may ask for it."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.models import ApiKey, RefreshToken, Task, User
 from tests.accounts.holdings import Holdings, an_account_holding_everything
-from tests.api_helpers import whole_ledger
+from tests.api_helpers import sign_up, submit, whole_ledger
 
 pytestmark = pytest.mark.both_backends
 
@@ -133,3 +134,30 @@ async def test_an_api_key_cannot_export_the_account(
     )
     assert refused.status_code == 403
     assert refused.json()["type"].endswith("/insufficient-scope")
+
+
+async def test_the_export_takes_as_many_statements_however_much_the_account_holds(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "carol@example.com")
+    flip = {"operations": [{"op": "flip"}]}
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    async def statements_of_an_export() -> int:
+        statements.clear()
+        event.listen(ctx.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            assert (await client.get("/v1/me/export", headers=headers)).status_code == 200
+        finally:
+            event.remove(ctx.engine.sync_engine, "before_cursor_execute", count)
+        return len(statements)
+
+    assert (await submit(client, headers, flip)).status_code == 202
+    few = await statements_of_an_export()
+    for _ in range(4):
+        assert (await submit(client, headers, flip)).status_code == 202
+    assert few > 0
+    assert await statements_of_an_export() == few
