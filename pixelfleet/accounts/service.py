@@ -315,7 +315,7 @@ def access_claims(credential: str, signer: tokens.TokenSigner) -> tokens.AccessC
 
 async def _usable_user(session: AsyncSession, user_id: uuid.UUID, unknown: str) -> User:
     user = await AccountRepository.from_session(session).user_by_id(user_id)
-    if user is None:
+    if user is None or user.erased_at is not None:  # an erased account is nobody's any more
         raise InvalidToken(unknown)
     if not user.is_active:
         raise AccountDisabled("This account is disabled.")

@@ -8,6 +8,11 @@ class CannotDeactivateSelf(Conflict):
     title = "An administrator cannot deactivate their own account"
 
 
+class CannotEraseSelf(Conflict):
+    slug = "cannot-erase-self"
+    title = "An administrator cannot erase their own account here"
+
+
 class AdjustmentKeyReused(Conflict):
     slug = "idempotency-key-reused"
     title = "Idempotency key already used for another request"

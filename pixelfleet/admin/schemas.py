@@ -12,7 +12,7 @@ from pixelfleet.jobs.schemas import ErrorOut, SourceOut
 from pixelfleet.jobs.states import TaskStatus
 from pixelfleet.payments.schemas import PaymentStatus
 
-AdminActionKind = Literal["deactivate_user", "reactivate_user", "adjust_credits"]
+AdminActionKind = Literal["deactivate_user", "reactivate_user", "adjust_credits", "erase_user"]
 Role = Literal["user", "admin"]
 
 # The most credits one correction may add or take back.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from pixelfleet.accounts import service as accounts
 from pixelfleet.accounts.api_key_repository import ApiKeyRepository
 from pixelfleet.accounts.errors import UserNotFound
 from pixelfleet.accounts.schemas import UserOut
-from pixelfleet.admin.errors import AdjustmentKeyReused, CannotDeactivateSelf
+from pixelfleet.admin.errors import AdjustmentKeyReused, CannotDeactivateSelf, CannotEraseSelf
 from pixelfleet.admin.repository import AdminRepository
 from pixelfleet.admin.schemas import (
     MAX_ADJUSTMENT,
@@ -51,6 +52,8 @@ from pixelfleet.pagination import (
     page_of,
 )
 from pixelfleet.payments.schemas import PaymentStatus
+from pixelfleet.privacy import erasure
+from pixelfleet.privacy.schemas import ErasureAccepted
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 ENTRY_KINDS: tuple[EntryKind, ...] = get_args(EntryKind)
@@ -94,6 +97,8 @@ async def _record(
     target: User,
     reason: str,
     details: dict[str, Any],
+    *,
+    target_email: str | None = None,
 ) -> None:
     await AdminRepository.from_session(session).add_action(
         AdminAction(
@@ -101,7 +106,7 @@ async def _record(
             admin_email=actor.admin_email,
             action=action,
             target_user_id=target.id,
-            target_email=target.email,
+            target_email=target_email or target.email,
             reason=reason,
             details=details,
             request_id=actor.request_id,
@@ -179,11 +184,36 @@ async def reactivate_user(
 ) -> UserOut:
     """Switches the account back on: its owner can log in again (the logins ended and the keys
     revoked at deactivation stay ended: no token issued before works again). Reactivating an
-    active account changes nothing."""
+    active account changes nothing, and an erased account stays off."""
     target = await _target(session, user_id)
-    if await AdminRepository.from_session(session).set_active(target.id, True):
+    repo = AdminRepository.from_session(session)
+    if target.erased_at is None and await repo.set_active(target.id, True):
         await _record(session, actor, "reactivate_user", target, reason, {})
     return UserOut.model_validate(await _target(session, user_id))
+
+
+async def erase_user(
+    session: AsyncSession, actor: Actor, user_id: uuid.UUID, reason: str, retention: timedelta
+) -> ErasureAccepted:
+    """Erases the account as its owner's `DELETE /v1/me` does (`pixelfleet.privacy.erasure`),
+    with an audit row that names it by its anonymised email. An administrator erases their own
+    account only as its owner, with its password. Erasing an erased account changes nothing
+    (and is not audited again)."""
+    target = await _target(session, user_id)
+    if actor.admin_id == target.id:
+        raise CannotEraseSelf(
+            "You cannot erase your own account here: use DELETE /v1/me with your password."
+        )
+    erased = await erasure.erase_account(session, target, retention)
+    if not erased.already_erased:
+        details = {
+            "tasks_cancelled": erased.tasks_cancelled,
+            "tasks_deleted": erased.tasks_deleted,
+            "files_deleted": erased.files_deleted,
+        }
+        email = erasure.erased_email(target.id)
+        await _record(session, actor, "erase_user", target, reason, details, target_email=email)
+    return erased.accepted()
 
 
 def _check_adjustment(amount: int, idempotency_key: str | None) -> None:

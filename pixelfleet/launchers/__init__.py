@@ -7,6 +7,8 @@ their own port (`pixelfleet/webhooks/sender.py`)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -33,6 +35,11 @@ class Launcher(Protocol):
         """`task` was cancelled before a worker started it: lets the mode's queue drop its
         message where it keeps one (a worker that takes it anyway finds it cancelled). Called
         after the commit; never raises."""
+
+    async def erased(self, task_ids: Sequence[uuid.UUID]) -> None:
+        """The tasks were deleted with their account (each was cancelled first, if it had not
+        finished): removes what the mode keeps of them beside the database. Called after the
+        commit; never raises."""
 
     async def close(self) -> None: ...
 
@@ -85,6 +92,10 @@ class EmbeddedLauncher:
 
     async def dropped(self, task: Task) -> None:
         """Nothing to drop: the queue is the `tasks` table, where the task is cancelled."""
+        return None
+
+    async def erased(self, task_ids: Sequence[uuid.UUID]) -> None:
+        """Nothing is kept beside the `tasks` table."""
         return None
 
     async def close(self) -> None:

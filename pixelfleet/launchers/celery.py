@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from celery import Celery
@@ -59,6 +60,11 @@ class CeleryLauncher:
         """Revokes its message, so that Celery (`celery events`, Flower) records the task as
         revoked rather than run."""
         await self.revoke(task.id)
+
+    async def erased(self, task_ids: Sequence[uuid.UUID]) -> None:
+        """Nothing to forget: the messages of its unfinished tasks were revoked as they were
+        cancelled, and a worker that claims one anyway finds no task."""
+        return None
 
     async def send(self, task_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> None:
         """Sends the Celery task for `task_id` (also what the operator does for an ImageJob),

@@ -4,6 +4,8 @@ them on to the Celery workers."""
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes.client.exceptions import ApiException
@@ -14,7 +16,12 @@ from pixelfleet.launchers import DispatchFailed
 from pixelfleet.launchers.celery import CeleryLauncher
 from pixelfleet.observability import log_context
 from pixelfleet.operator.cluster import ImageJobs
-from pixelfleet.operator.resources import ImageJobSpec, ImageSource, imagejob_manifest
+from pixelfleet.operator.resources import (
+    ImageJobSpec,
+    ImageSource,
+    imagejob_manifest,
+    imagejob_name,
+)
 from pixelfleet.sources.schemas import SourceKind
 
 if TYPE_CHECKING:
@@ -86,6 +93,17 @@ class KubernetesLauncher:
 
     async def dropped(self, task: Task) -> None:
         await self.celery.dropped(task)
+
+    async def erased(self, task_ids: Sequence[uuid.UUID]) -> None:
+        """Deletes their ImageJobs: with its task gone, a job would stay for good (the resync
+        that deletes finished jobs past their TTL reads the task). The operator's deletion
+        handler finds no task to cancel and lets the job go."""
+        for task_id in task_ids:
+            name = imagejob_name(str(task_id))
+            try:
+                await self.jobs.delete(name)  # one already gone is no matter
+            except (ApiException, HTTPError, OSError):
+                log.warning("could not delete %s (its task was erased)", name, exc_info=True)
 
     async def close(self) -> None:
         await self.celery.close()

@@ -40,3 +40,6 @@ class User(Base):
     delivery_key_salt: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # When the account proved it receives mail at its address (a mailed link); None: not yet.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the account was erased (`pixelfleet.privacy.erasure`): the row stays, anonymised,
+    # for the payments and ledger lines kept for accounting; nothing else of it is left.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

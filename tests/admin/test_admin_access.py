@@ -23,7 +23,7 @@ def _body(path: str) -> dict[str, Any]:
     """A body the route would accept, so that only the caller can be the reason for a refusal."""
     if path.endswith("/credits"):
         return {"json": {"amount": 5, "reason": "checking who may do this"}}
-    if path.endswith(("/deactivate", "/reactivate")):
+    if path.endswith(("/deactivate", "/reactivate", "/erase")):
         return {"json": {"reason": "checking who may do this"}}
     return {}
 
@@ -68,6 +68,7 @@ async def test_only_an_administrators_login_reaches_the_admin_routes(
         "GET /v1/admin/users/{user_id}",
         "POST /v1/admin/users/{user_id}/deactivate",
         "POST /v1/admin/users/{user_id}/reactivate",
+        "POST /v1/admin/users/{user_id}/erase",
         "POST /v1/admin/users/{user_id}/credits",
         "GET /v1/admin/tasks",
         "GET /v1/admin/stats",

@@ -52,6 +52,14 @@ def _visit_every_page(visitor: Console, check: Any) -> None:
     visitor.go_to("Credits")
     expect(page.locator("tbody tr")).to_have_count(2)
     check("credits")
+    visitor.go_to("Settings")
+    expect(visitor.heading("Settings")).to_be_visible()
+    check("settings")
+    deletion = page.get_by_role("region", name="Delete your account")
+    deletion.get_by_label("Your password").fill(PASSWORD)
+    deletion.get_by_role("button", name="Delete my account…").click()
+    expect(deletion.get_by_role("button", name="Keep my account")).to_be_visible()
+    check("settings-delete-confirmation")
 
 
 def test_no_page_has_an_accessibility_violation(
@@ -64,7 +72,15 @@ def test_no_page_has_an_accessibility_violation(
 
     _visit_every_page(Console(page, console.base_url), check)
     assert {name: violations for name, violations in found.items() if violations} == {}
-    assert set(found) == {"welcome", "new-task", "task", "tasks", "credits"}
+    assert set(found) == {
+        "welcome",
+        "new-task",
+        "task",
+        "tasks",
+        "credits",
+        "settings",
+        "settings-delete-confirmation",
+    }
 
 
 @pytest.mark.parametrize("viewport", [PHONE], ids=["phone"])

@@ -648,7 +648,9 @@ def test_an_administrator_gets_documented_answers(
 # finishes each within a second of its submission. tests/jobs cancels queued and running tasks.
 # A password change is refused (403 `wrong-password`): one that went through would end the
 # fuzzer's own login; tests/accounts/test_password_change.py changes passwords.
-ONLY_REFUSED = {"DELETE /v1/tasks/{task_id}", "POST /v1/me/password"}
+# So is an erasure (403 `wrong-password`): one that went through would erase the fuzzer's own
+# account; tests/accounts/test_erasure.py erases accounts.
+ONLY_REFUSED = {"DELETE /v1/tasks/{task_id}", "POST /v1/me/password", "DELETE /v1/me"}
 
 
 def test_the_tally(

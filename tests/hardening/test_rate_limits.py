@@ -121,6 +121,20 @@ def test_guessing_the_current_password_with_a_stolen_token_is_stopped_like_a_log
         assert_rate_limited(login(http, "carol@example.com"))
 
 
+def test_guessing_the_password_to_erase_the_account_is_stopped_like_a_login(
+    platform: RunningPlatform,
+) -> None:
+    with client_at(platform, "203.0.113.10") as http:
+        register(http, "dora@example.com")
+        stolen = bearer(login(http, "dora@example.com"))  # the account's one allowed login
+        for guess in ("letmein1", "hunter22"):
+            answer = http.request("DELETE", "/v1/me", headers=stolen, json={"password": guess})
+            assert tried(answer, "guess").status_code == 403
+        right = {"password": PASSWORD}
+        assert_rate_limited(http.request("DELETE", "/v1/me", headers=stolen, json=right))
+        assert http.get("/v1/me", headers=stolen).status_code == 200  # not erased
+
+
 def test_one_address_cannot_register_accounts_in_bulk(platform: RunningPlatform) -> None:
     with client_at(platform, "203.0.113.2") as http:
         answers = [

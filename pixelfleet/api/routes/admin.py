@@ -22,11 +22,12 @@ from pixelfleet.admin.schemas import (
     Role,
     UserPage,
 )
-from pixelfleet.api.deps import AdminUser, ReadSessionDep, SessionDep
+from pixelfleet.api.deps import AdminUser, ContextDep, ReadSessionDep, SessionDep
 from pixelfleet.jobs.states import TaskStatus
 from pixelfleet.models import User
 from pixelfleet.observability import log_context
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pixelfleet.privacy.schemas import ErasureAccepted
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -101,6 +102,29 @@ async def reactivate_user(
     """Switch an account back on: its owner can log in again (revoked tokens and API keys stay
     revoked). Reactivating an active account changes nothing."""
     return await admin.reactivate_user(session, _actor(admin_user), user_id, body.reason)
+
+
+@router.post(
+    "/users/{user_id}/erase",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ErasureAccepted,
+    responses={**_NO_USER, 409: _problem("`cannot-erase-self`.")},
+)
+async def erase_user(
+    user_id: uuid.UUID,
+    body: AccountStatusChange,
+    admin_user: AdminUser,
+    ctx: ContextDep,
+    session: SessionDep,
+) -> ErasureAccepted:
+    """Erase an account for good, as its owner's `DELETE /v1/me` does: its queued tasks are
+    cancelled and refunded, its running ones stopped, its tasks, presets, assets, uploads, API
+    keys and logins deleted, and its stored files right after; its payments and ledger are
+    kept under an anonymised account (the audit trail names it so). Erasing an erased account
+    changes nothing (and is not audited again)."""
+    return await admin.erase_user(
+        session, _actor(admin_user), user_id, body.reason, ctx.retention
+    )
 
 
 @router.post(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from pixelfleet.accounts import email_verification
 from pixelfleet.accounts import service as accounts
@@ -21,6 +22,9 @@ from pixelfleet.api.rate_limits import RATE_LIMITED, limit_mail_to, limit_passwo
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.schemas import CreditsOut
 from pixelfleet.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from pixelfleet.privacy import erasure
+from pixelfleet.privacy.export import export_account
+from pixelfleet.privacy.schemas import AccountErasure, AccountExport, ErasureAccepted
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
@@ -54,6 +58,51 @@ async def change_password(
         product_name=ctx.settings.product_name,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/me/export",
+    response_model=AccountExport,
+    responses={
+        200: {
+            "description": "The document, as a file to save "
+            "(`Content-Disposition: attachment; filename=\"pixelfleet-export-<date>.json\"`).",
+            "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def export_my_data(caller: SessionCaller, session: ReadSessionDep) -> JSONResponse:
+    """Everything the account holds, as one JSON document (an interactive login only, never an
+    API key): its profile, ledger, payments, tasks with their pipelines, outputs and webhook
+    deliveries, presets, and the metadata of its assets, uploads and API keys. It holds no
+    secret: no password hash, no key, no token, no webhook secret, no signed URL."""
+    document = await export_account(session, caller.user)
+    filename = f"pixelfleet-export-{document.exported_at.date().isoformat()}.json"
+    return JSONResponse(
+        document.model_dump(mode="json"),
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ErasureAccepted,
+    dependencies=[Depends(limit_password_guesses)],
+    responses={**RATE_LIMITED, **problem_responses(WrongPassword)},
+)
+async def erase_my_account(
+    body: AccountErasure, caller: SessionCaller, ctx: ContextDep, session: SessionDep
+) -> ErasureAccepted:
+    """Erase the account, for good (an interactive login only, never an API key), proving its
+    password. Its queued tasks are cancelled and refunded, its running ones stopped; then its
+    tasks, results, presets, assets, uploads, API keys and logins are deleted, and its stored
+    files right after. Its payments and ledger are kept for accounting under an anonymised
+    account: the email is free to sign up again. Every token and key stops working at once.
+    Each try with a wrong password counts as a failed login (429 past the login limits)."""
+    await erasure.check_password(caller.user, body.password)
+    erased = await erasure.erase_account(session, caller.user, ctx.retention)
+    return erased.accepted()
 
 
 @router.post(

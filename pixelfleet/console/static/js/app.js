@@ -37,6 +37,17 @@ const app = {
     return me;
   },
 
+  /** Ends the login in this browser and shows `view` where the log-in page would be (the
+   *  account is gone: a farewell, not a log-in form). */
+  async leave(view) {
+    await session.logOut();
+    current?.dispose?.();
+    current = view;
+    document.title = `${view.title} · PixelFleet`;
+    replace(main, view.element);
+    (main.querySelector("h1") || main).focus();
+  },
+
   navigate(hash) {
     if (location.hash === hash) render();
     else location.hash = hash;
