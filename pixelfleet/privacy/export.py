@@ -11,16 +11,16 @@ from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.credits.schemas import CreditEntryOut
 from pixelfleet.db import utcnow
 from pixelfleet.models import Task, User, WebhookDelivery
+from pixelfleet.payments.schemas import PaymentOut
 from pixelfleet.privacy.repository import AccountDataRepository
 from pixelfleet.privacy.schemas import (
     AccountExport,
     ExportedApiKey,
     ExportedAsset,
-    ExportedLedgerEntry,
     ExportedOutput,
-    ExportedPayment,
     ExportedPreset,
     ExportedProfile,
     ExportedTask,
@@ -75,8 +75,8 @@ async def export_account(session: AsyncSession, user: User) -> AccountExport:
     return AccountExport(
         exported_at=utcnow(),
         profile=_profile(user),
-        ledger=[ExportedLedgerEntry.model_validate(e) for e in await repo.ledger(user.id)],
-        payments=[ExportedPayment.model_validate(p) for p in await repo.payments(user.id)],
+        ledger=[CreditEntryOut.model_validate(e) for e in await repo.ledger(user.id)],
+        payments=[PaymentOut.model_validate(p) for p in await repo.payments(user.id)],
         tasks=[_task(task, deliveries[task.id]) for task in await repo.tasks(user.id)],
         presets=[ExportedPreset.model_validate(p) for p in await repo.presets(user.id)],
         assets=[ExportedAsset.model_validate(a) for a in await repo.assets(user.id)],

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pixelfleet.credits.schemas import EntryKind
+from pixelfleet.credits.schemas import CreditEntryOut
 from pixelfleet.jobs.states import TaskStatus
-from pixelfleet.payments.schemas import PaymentStatus
+from pixelfleet.payments.schemas import PaymentOut
 
 EXPORT_FORMAT_VERSION: Literal[1] = 1
 
@@ -36,34 +36,6 @@ class ExportedProfile(_Row):
         description="Whether the webhook secret was ever rotated (the secret itself is not "
         "exported: `POST /v1/me/webhook-secret/rotate` shows a new one)."
     )
-
-
-class ExportedLedgerEntry(_Row):
-    id: int
-    kind: EntryKind
-    amount: int
-    balance_after: int
-    task_id: uuid.UUID | None
-    payment_id: uuid.UUID | None
-    note: str | None
-    created_at: datetime
-
-
-class ExportedPayment(_Row):
-    id: uuid.UUID
-    pack_id: str
-    credits: int
-    amount: int
-    currency: str
-    status: PaymentStatus
-    order_id: str
-    payment_id: str | None
-    amount_refunded: int
-    credits_reversed: int
-    credits_shortfall: int
-    failure_reason: str | None
-    created_at: datetime
-    paid_at: datetime | None
 
 
 class ExportedOutput(_Row):
@@ -159,8 +131,8 @@ class AccountExport(BaseModel):
     )
     exported_at: datetime
     profile: ExportedProfile
-    ledger: list[ExportedLedgerEntry] = Field(description="Oldest first.")
-    payments: list[ExportedPayment] = Field(description="Oldest first.")
+    ledger: list[CreditEntryOut] = Field(description="Oldest first.")
+    payments: list[PaymentOut] = Field(description="Oldest first.")
     tasks: list[ExportedTask] = Field(
         description="Oldest first, each with its pipeline, outputs and webhook deliveries."
     )
