@@ -60,6 +60,13 @@ def _visit_every_page(visitor: Console, check: Any) -> None:
     deletion.get_by_role("button", name="Delete my account…").click()
     expect(deletion.get_by_role("button", name="Keep my account")).to_be_visible()
     check("settings-delete-confirmation")
+    # The pages a mailed link opens (here with a token nobody mailed).
+    page.goto(f"{visitor.base_url}/reset-password?token=made-up")
+    expect(visitor.heading("Reset your password")).to_be_visible()
+    check("reset-password")
+    page.goto(f"{visitor.base_url}/verify-email?token=made-up")
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    check("verify-email")
 
 
 def test_no_page_has_an_accessibility_violation(
@@ -80,6 +87,8 @@ def test_no_page_has_an_accessibility_violation(
         "credits",
         "settings",
         "settings-delete-confirmation",
+        "reset-password",
+        "verify-email",
     }
 
 
