@@ -16,6 +16,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.accounts.errors import AccountDisabled
 from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.errors import QuotaExceeded, QuotaExceededForNow
 
@@ -81,3 +82,17 @@ async def hold_account(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Locks the account's row until the transaction ends, so that what it holds is counted
     and added to by one transaction at a time."""
     await AccountRepository.from_session(session).lock(user_id)
+
+
+async def require_active_account(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Refuses (AccountDisabled) an account switched off or erased since the request first
+    read it (a long upload, say). Called once the row is held, so a deactivation or an
+    erasure that committed first is seen, and one that comes later waits for this write."""
+    if not await AccountRepository.from_session(session).is_active(user_id):
+        raise AccountDisabled("This account is disabled.")
+
+
+async def hold_active_account(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """`hold_account`, refusing an account no longer active (`require_active_account`)."""
+    await hold_account(session, user_id)
+    await require_active_account(session, user_id)

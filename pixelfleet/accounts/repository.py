@@ -42,6 +42,10 @@ class AccountRepository:
         database already) until the transaction ends."""
         await self.session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
+    async def is_active(self, user_id: uuid.UUID) -> bool:
+        """Whether the account is active, as stored now (not as this session first read it)."""
+        return bool(await self.session.scalar(select(User.is_active).where(User.id == user_id)))
+
     async def add_user(self, user: User) -> User:
         self.session.add(user)
         await self.session.flush()

@@ -16,7 +16,7 @@ from pixelfleet.imaging.extent import image_alone
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.models import Asset, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
-from pixelfleet.quotas import AccountQuotas, hold_account
+from pixelfleet.quotas import AccountQuotas, hold_active_account
 from pixelfleet.storage import Storage, StoredObjectMissing
 
 
@@ -48,7 +48,7 @@ async def upload_asset(
     await storage.put(asset.key, data)
     try:
         repo = AssetRepository.from_session(session)
-        await hold_account(session, user.id)
+        await hold_active_account(session, user.id)
         count, stored = await repo.usage(user.id)
         quotas.require_room("max_assets_per_user", usage=count)
         quotas.require_room("max_asset_bytes_per_user", usage=stored, requested=asset.bytes)

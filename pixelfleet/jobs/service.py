@@ -41,7 +41,7 @@ from pixelfleet.models import IdempotencyKey, Task, User
 from pixelfleet.pagination import decode_time_cursor, encode_time_cursor, page_of
 from pixelfleet.presets import service as presets
 from pixelfleet.presets.errors import PresetNotFound
-from pixelfleet.quotas import AccountQuotas, hold_account
+from pixelfleet.quotas import AccountQuotas, hold_active_account, require_active_account
 from pixelfleet.sources.schemas import UPLOADED_WITH_THE_TASK, SourceOrigin
 from pixelfleet.storage import StagedObject, Storage
 from pixelfleet.webhooks.targets import check_callback_url
@@ -271,7 +271,7 @@ async def _record_submission(
         return Submission(task, created=True)
     # Held before the replay is looked for: a request racing its own retry sees the first
     # one's task once it holds the account, and is answered with it rather than counted.
-    await hold_account(session, user.id)
+    await hold_active_account(session, user.id)
     replay = await _replay(session, user, key, fingerprint)
     if replay is not None:
         return replay
@@ -307,6 +307,7 @@ async def _record_new_task(
     repo = TaskRepository.from_session(session)
     await repo.add(task)
     await credits.debit_for_task(session, user.id, task.id, task.cost)
+    await require_active_account(session, user.id)  # not erased while the upload came in
     active = await repo.count_active_for_user(user.id)
     quotas.require_room("max_active_tasks_per_user", usage=active - 1)  # the new task is one
     _queue_after_commit(session, task)

@@ -15,7 +15,7 @@ from pixelfleet.pagination import InvalidCursor, decode_cursor, encode_cursor, p
 from pixelfleet.presets.errors import PresetExists, PresetNotFound
 from pixelfleet.presets.repository import PresetRepository
 from pixelfleet.presets.schemas import PresetOut, PresetPage
-from pixelfleet.quotas import AccountQuotas, hold_account
+from pixelfleet.quotas import AccountQuotas, hold_active_account
 
 
 async def _validated(
@@ -56,7 +56,7 @@ async def create_preset(
 ) -> Preset:
     """Saves a new preset, within the account's `max_presets_per_user`."""
     pipeline = await _validated(session, user, raw, limits)
-    await hold_account(session, user.id)  # the presets are counted, then added to, alone
+    await hold_active_account(session, user.id)  # the presets are counted, then added to, alone
     return await _insert(session, user, name, pipeline, quotas)
 
 
@@ -72,7 +72,7 @@ async def replace_preset(
     `max_presets_per_user`; replacing one takes no more room)."""
     pipeline = await _validated(session, user, raw, limits)
     # Held first: a PUT racing another PUT of the same new name replaces what that one made.
-    await hold_account(session, user.id)
+    await hold_active_account(session, user.id)
     preset = await PresetRepository.from_session(session).get(user.id, name)
     if preset is None:
         return await _insert(session, user, name, pipeline, quotas), True

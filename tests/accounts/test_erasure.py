@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -25,7 +25,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Asset, CreditEntry, Task, TaskOutput, Upload, User, WebhookDelivery
 from tests.accounts.holdings import an_account_holding_everything
 from tests.admin.steps import bearer, id_of
-from tests.api_helpers import PASSWORD, balance_of, sign_up, submit
+from tests.api_helpers import PASSWORD, balance_of, image_bytes, sign_up, submit
 
 pytestmark = pytest.mark.both_backends
 
@@ -221,3 +221,44 @@ async def test_an_api_key_cannot_erase_the_account(
     assert refused.status_code == 403
     assert refused.json()["type"].endswith("/insufficient-scope")
     assert (await client.get("/v1/me", headers=alice.headers)).status_code == 200
+
+
+async def test_a_submission_whose_upload_was_still_coming_when_the_account_went_is_refused(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    """The account is read when a request starts, and erased while its image streams in: the
+    task is refused once the account is held (403 `account-disabled`), nothing is charged to
+    the erased account, and its stored source goes."""
+    headers = await sign_up(client, "leaving-mid-upload@example.com")
+    user_id = uuid.UUID(await id_of(client, headers))
+    boundary = "pixelfleet-test-boundary"
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+        "Content-Type: image/png\r\n\r\n"
+    ).encode() + image_bytes("PNG", (64, 48)) + f"\r\n--{boundary}--\r\n".encode()
+    halfway = asyncio.Event()
+    erased = asyncio.Event()
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        halfway.set()
+        await erased.wait()
+        yield body[len(body) // 2 :]
+
+    submitting = asyncio.create_task(
+        client.post(
+            "/v1/tasks",
+            headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=streamed(),
+        )
+    )
+    await halfway.wait()
+    assert (await _erase(client, headers)).status_code == 202
+    erased.set()
+    refused = await submitting
+
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"].endswith("/account-disabled")
+    assert (await _rows_by_table(ctx, user_id))["tasks"] == 0
+    sources = ctx.settings.data_dir / "files" / "sources"
+    assert not sources.exists() or list(sources.iterdir()) == []
