@@ -46,12 +46,19 @@ def check_password(password: str, email: str, *, field: str = "password") -> Non
 
 
 async def register(
-    session: AsyncSession, email: str, password: str, *, signup_credits: int, role: str = "user"
+    session: AsyncSession,
+    email: str,
+    password: str,
+    *,
+    signup_credits: int,
+    role: str = "user",
+    email_verified: bool = False,
 ) -> User:
     """Creates a user and grants the signup credits, in the caller's transaction.
 
     EmailTaken tells the caller (an administrator, the command line) that the email is in use;
-    the public sign-up answers the same either way (`sign_up`)."""
+    the public sign-up answers the same either way (`sign_up`). `email_verified`: whoever
+    creates the account vouches for its address (an operator at the command line)."""
     check_password(password, email)
     # Argon2 is deliberately slow: hash off the event loop, before the transaction starts.
     password_hash = await asyncio.to_thread(passwords.hash_password, password)
@@ -60,7 +67,13 @@ async def register(
     taken = EmailTaken(f"An account with the email {email} already exists.")
     if await repo.user_by_email(email) is not None:
         raise taken
-    user = User(email=email, password_hash=password_hash, role=role, balance=0)
+    user = User(
+        email=email,
+        password_hash=password_hash,
+        role=role,
+        balance=0,
+        email_verified_at=utcnow() if email_verified else None,
+    )
     try:
         async with session.begin_nested():
             await repo.add_user(user)

@@ -35,5 +35,7 @@ async def seed_first_admin(
     password = password_of()
     if password is None:
         raise SeedPasswordMissing(f"No account has the email {email}: give its password.")
-    await accounts.register(session, email, password, signup_credits=signup_credits, role="admin")
+    await accounts.register(
+        session, email, password, signup_credits=signup_credits, role="admin", email_verified=True
+    )
     return True

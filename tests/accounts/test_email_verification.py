@@ -2,17 +2,23 @@
 account is mailed a link at sign-up and may log in, but not submit tasks, sign image URLs or
 pay until it opens the link (403 `email-not-verified`); it may ask for a new link, a limited
 number of times. Opening the link needs no login, and opening it twice changes nothing. A
-forged or foreign token is refused. Without the setting nobody is mailed and nothing waits."""
+forged or foreign token is refused. An account an operator made (`pixelfleet admin
+create-user`) counts as confirmed. Without the setting nobody is mailed and nothing waits."""
 
 from __future__ import annotations
+
+import asyncio
+from pathlib import Path
 
 import httpx
 import jwt
 import pytest
+from click.testing import CliRunner
 
+from pixelfleet.cli import main
 from pixelfleet.context import ProcessContext
 from pixelfleet.settings import Settings
-from tests.api_helpers import PROBLEM, sign_up, submit
+from tests.api_helpers import PASSWORD, PROBLEM, sign_up, submit
 from tests.mail.letters import link_in, mailed, token_in
 
 
@@ -109,6 +115,31 @@ async def test_without_the_setting_nobody_is_mailed_and_nothing_waits(
     client: httpx.AsyncClient, ctx: ProcessContext
 ) -> None:
     headers = await sign_up(client, "trusted@example.com")
+    accepted = await submit(client, headers, {"operations": [{"op": "grayscale"}]})
+    assert accepted.status_code == 202, accepted.text
+    assert await mailed(ctx) == []
+
+
+async def test_an_account_an_operator_made_counts_as_confirmed(
+    client: httpx.AsyncClient, ctx: ProcessContext, tmp_path: Path
+) -> None:
+    env = {
+        "PIXELFLEET_DATABASE_URL": ctx.settings.resolved_database_url,
+        "PIXELFLEET_DATA_DIR": str(tmp_path / "cli"),
+    }
+    made = await asyncio.to_thread(
+        CliRunner().invoke,
+        main,
+        ["admin", "create-user", "made@example.com", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    token = await client.post(
+        "/v1/auth/token", data={"username": "made@example.com", "password": PASSWORD}
+    )
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert (await client.get("/v1/me", headers=headers)).json()["email_verified_at"] is not None
     accepted = await submit(client, headers, {"operations": [{"op": "grayscale"}]})
     assert accepted.status_code == 202, accepted.text
     assert await mailed(ctx) == []
