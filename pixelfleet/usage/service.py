@@ -37,18 +37,31 @@ class UsageRange:
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998
+
+
 def _moment(text: str, field: str) -> date | datetime:
     """An ISO date (`2026-12-07`) or date-time (`2026-12-07T10:00:00Z`; UTC when it names no
     offset)."""
     try:
-        if len(text) == len("YYYY-MM-DD"):
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text)
+        moment: date | datetime = (
+            date.fromisoformat(text)
+            if len(text) == len("YYYY-MM-DD")
+            else datetime.fromisoformat(text)
+        )
     except ValueError:
         raise InvalidInput(
             f"`{field}` must be an ISO date or date-time.",
             errors=[FieldError(field, "expected a date (YYYY-MM-DD) or an ISO date-time")],
         ) from None
+    # Far from the calendar's ends, so that a day more or a month less is still a date.
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise InvalidInput(
+            f"`{field}` must be a date from {FIRST_YEAR} to {LAST_YEAR}.",
+            errors=[FieldError(field, f"a year from {FIRST_YEAR} to {LAST_YEAR}")],
+        )
+    if not isinstance(moment, datetime):
+        return moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -1,4 +1,5 @@
-"""What `GET /v1/usage` refuses: a range it cannot read, a backwards or over-long one, an
+"""What `GET /v1/usage` refuses: a range it cannot read (or at the calendar's ends), a
+backwards or over-long one, an
 unknown grouping (each a 422 problem naming the field), and an API key without
 `credits:read` (403, as the ledger)."""
 
@@ -18,6 +19,10 @@ from tests.api_helpers import PROBLEM, sign_up
         ({"from": "2026-12-07", "to": "2026-12-06"}, "from"),
         ({"from": "2025-01-01", "to": "2026-12-07"}, "from"),
         ({"group_by": "week"}, "group_by"),
+        # The calendar's ends: a day more or a month less would not be a date.
+        ({"to": "9999-12-31"}, "to"),
+        ({"to": "0001-01-01"}, "to"),
+        ({"from": "0001-01-01T00:00:00+05:00", "to": "2026-12-07"}, "from"),
     ],
 )
 async def test_a_range_or_grouping_it_cannot_use_is_a_problem_naming_the_field(
