@@ -1,7 +1,6 @@
 """What `GET /v1/usage` refuses: a range it cannot read (or at the calendar's ends), a
-backwards or over-long one, an
-unknown grouping (each a 422 problem naming the field), and an API key without
-`credits:read` (403, as the ledger)."""
+backwards or over-long one, an unknown grouping (each a 422 problem naming the field), and an
+API key without `credits:read` (403, as the ledger)."""
 
 from __future__ import annotations
 
