@@ -11,6 +11,7 @@ counted in `pixelfleet_mail_attempts_total` by kind and outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -63,16 +64,23 @@ async def queue_letter(session: AsyncSession, letter: Letter, user_id: uuid.UUID
 
 async def send_due_mail(ctx: ProcessContext, *, mail_id: uuid.UUID | None = None) -> int:
     """Makes the next attempt of every letter that is due (only `mail_id`, when given), one
-    after another. Returns how many attempts this call made."""
+    after another, until one does not go: a server that is away now is away for the rest of
+    this sweep, and the sweep shares its loop with other upkeep. Returns how many attempts
+    this call made."""
     async with ctx.read_sessions() as session:
         due = await MailRepository.from_session(session).due(utcnow(), 50, mail_id)
     made = 0
     for letter in due:
-        made += await _attempt(ctx, letter)
+        outcome = await _attempt(ctx, letter)
+        if outcome is not None:
+            made += 1
+        if outcome is not None and outcome != SENT_OUTCOME:
+            break
     return made
 
 
-async def _attempt(ctx: ProcessContext, letter: DueLetter) -> int:
+async def _attempt(ctx: ProcessContext, letter: DueLetter) -> str | None:
+    """The outcome of this sender's attempt at `letter`; None if another sender claimed it."""
     now = utcnow()
     lease = timedelta(seconds=ctx.settings.smtp_timeout_seconds + LEASE_MARGIN_SECONDS)
     async with ctx.sessions.begin() as session:
@@ -80,7 +88,7 @@ async def _attempt(ctx: ProcessContext, letter: DueLetter) -> int:
             letter.id, letter.attempts, now, now + lease
         )
     if not claimed:
-        return 0
+        return None
     attempt = letter.attempts + 1
     message = compose(
         Letter(letter.kind, letter.to, letter.subject, letter.text, letter.html),
@@ -89,17 +97,20 @@ async def _attempt(ctx: ProcessContext, letter: DueLetter) -> int:
         letter.created_at,
     )
     try:
-        await ctx.mail_sender.send(message)
-    except MailNotSent as exc:
-        await _failed(ctx, letter, attempt, str(exc)[:MAX_ERROR_LENGTH])
-        return 1
+        # The whole exchange, within its lease: a server answering each command slowly would
+        # otherwise outlast it, and another sender would send the letter again.
+        async with asyncio.timeout(ctx.settings.smtp_timeout_seconds):
+            await ctx.mail_sender.send(message)
+    except (MailNotSent, TimeoutError) as exc:
+        error = str(exc) or f"no answer within {ctx.settings.smtp_timeout_seconds} s"
+        return await _failed(ctx, letter, attempt, error[:MAX_ERROR_LENGTH])
     async with ctx.sessions.begin() as session:
         if await MailRepository.from_session(session).mark_sent(letter.id, attempt, utcnow()):
             MAIL_ATTEMPTS.labels(letter.kind, SENT_OUTCOME).inc()
-    return 1
+    return SENT_OUTCOME
 
 
-async def _failed(ctx: ProcessContext, letter: DueLetter, attempt: int, error: str) -> None:
+async def _failed(ctx: ProcessContext, letter: DueLetter, attempt: int, error: str) -> str:
     given_up = attempt >= ctx.settings.mail_max_attempts
     async with ctx.sessions.begin() as session:
         repo = MailRepository.from_session(session)
@@ -109,7 +120,7 @@ async def _failed(ctx: ProcessContext, letter: DueLetter, attempt: int, error: s
             delay = backoff(FIRST_RETRY_SECONDS, attempt, MAX_BACKOFF_SECONDS)
             recorded = await repo.schedule_retry(letter.id, attempt, error, utcnow() + delay)
     if not recorded:
-        return
+        return FAILED_OUTCOME if given_up else RETRYING_OUTCOME
     if given_up:
         MAIL_ATTEMPTS.labels(letter.kind, FAILED_OUTCOME).inc()
         log.warning(
@@ -123,3 +134,4 @@ async def _failed(ctx: ProcessContext, letter: DueLetter, attempt: int, error: s
     else:
         MAIL_ATTEMPTS.labels(letter.kind, RETRYING_OUTCOME).inc()
         log.info("mail %s (%s): attempt %d failed: %s", letter.id, letter.kind, attempt, error)
+    return FAILED_OUTCOME if given_up else RETRYING_OUTCOME

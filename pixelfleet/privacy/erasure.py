@@ -113,6 +113,7 @@ async def erase_account(session: AsyncSession, user: User, retention: timedelta)
         now=now,
     )
     await repo.anonymise_audit_rows(user.id, email)
+    await repo.scrub_payment_events(user.id)
     # Every token issued before is refused from the next request on (the refresh tokens are
     # deleted already; the access tokens carry the old epoch).
     await AccountRepository.from_session(session).advance_credential_epoch(user.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Delete, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from pixelfleet.models import (
     OutboundMail,
     PasswordReset,
     Payment,
+    PaymentEvent,
     Preset,
     RefreshToken,
     Task,
@@ -169,6 +171,20 @@ class AccountDataRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def scrub_payment_events(self, user_id: uuid.UUID) -> int:
+        """The provider's webhook events of the account's payments keep what accounting
+        needs (ids, amounts, states, times) and lose what names the payer (`PAYER_FIELDS`)."""
+        orders = select(Payment.order_id).where(Payment.user_id == user_id)
+        events = list(
+            await self.session.scalars(
+                select(PaymentEvent).where(PaymentEvent.order_id.in_(orders))
+            )
+        )
+        for event in events:
+            event.payload = _without_payer(event.payload)
+        await self.session.flush()
+        return len(events)
+
     async def anonymise_audit_rows(self, user_id: uuid.UUID, email: str) -> None:
         """The audit trail keeps the changes made to the account, under its new email."""
         await self.session.execute(
@@ -177,3 +193,22 @@ class AccountDataRepository:
             .values(target_email=email)
             .execution_options(synchronize_session=False)
         )
+
+
+PAYER_FIELDS = frozenset(
+    {"email", "contact", "vpa", "card", "card_id", "bank", "wallet", "notes", "acquirer_data",
+     "customer_id", "token_id", "upi"}
+)  # fmt: skip
+"""What a Razorpay payment (or refund, or order) entity says of the person who paid."""
+
+
+def _without_payer(value: Any) -> Any:
+    """`value` (an event's JSON) with every payer field, at any depth, set to null."""
+    if isinstance(value, dict):
+        return {
+            key: None if key in PAYER_FIELDS else _without_payer(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_payer(item) for item in value]
+    return value

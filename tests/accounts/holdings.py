@@ -12,7 +12,7 @@ import httpx
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.processing import process_task
-from pixelfleet.models import Payment, WebhookDelivery
+from pixelfleet.models import Payment, PaymentEvent, WebhookDelivery
 from tests.admin.steps import id_of, log_in
 from tests.api_helpers import image_bytes, sign_up, submit
 
@@ -98,8 +98,29 @@ async def an_account_holding_everything(
         url="https://hooks.example.com/pixelfleet",
         payload={"task": tasks[0].json()["id"]},
     )
+    # Razorpay's webhook of that payment, as it comes: it names the payer.
+    event = PaymentEvent(
+        id=f"evt_{uuid.uuid4().hex[:14]}",
+        event="payment.captured",
+        order_id=payment.order_id,
+        payload={
+            "payload": {
+                "payment": {
+                    "entity": {
+                        "id": f"pay_{uuid.uuid4().hex[:14]}",
+                        "order_id": payment.order_id,
+                        "amount": 49_900,
+                        "status": "captured",
+                        "email": email,
+                        "contact": "+919000090000",
+                        "vpa": "payer@exampleupi",
+                    }
+                }
+            }
+        },
+    )
     async with ctx.sessions.begin() as session:
-        session.add_all([payment, delivery])
+        session.add_all([payment, delivery, event])
     return Holdings(
         email=email,
         user_id=user_id,

@@ -9,6 +9,7 @@ its email can sign up again as a new account. A wrong password erases nothing.""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -22,7 +23,16 @@ from pixelfleet.cli import main
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import Base, utcnow
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.models import Asset, CreditEntry, Task, TaskOutput, Upload, User, WebhookDelivery
+from pixelfleet.models import (
+    Asset,
+    CreditEntry,
+    PaymentEvent,
+    Task,
+    TaskOutput,
+    Upload,
+    User,
+    WebhookDelivery,
+)
 from tests.accounts.holdings import an_account_holding_everything
 from tests.admin.steps import bearer, id_of
 from tests.api_helpers import PASSWORD, balance_of, image_bytes, sign_up, submit
@@ -262,3 +272,17 @@ async def test_a_submission_whose_upload_was_still_coming_when_the_account_went_
     assert (await _rows_by_table(ctx, user_id))["tasks"] == 0
     sources = ctx.settings.data_dir / "files" / "sources"
     assert not sources.exists() or list(sources.iterdir()) == []
+
+
+async def test_the_payment_providers_events_are_kept_without_the_payer(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    held = await an_account_holding_everything(client, ctx, "paid-and-left@example.com")
+    assert (await _erase(client, held.headers)).status_code == 202
+
+    async with ctx.sessions() as session:
+        [event] = list(await session.scalars(select(PaymentEvent)))
+    entity = event.payload["payload"]["payment"]["entity"]
+    assert (entity["amount"], entity["status"]) == (49_900, "captured")  # the books' part
+    assert (entity["email"], entity["contact"], entity["vpa"]) == (None, None, None)
+    assert "paid-and-left@example.com" not in json.dumps(event.payload)

@@ -208,3 +208,21 @@ async def test_a_letter_is_given_up_after_its_last_attempt(
 
     assert (row.state, row.attempts, row.text_body, row.html_body) == ("failed", 2, None, None)
     assert _count("failed") - failed == 1
+
+
+async def test_a_sweep_stops_at_the_first_letter_that_does_not_go(
+    settings: Settings, pipeline_processes: PipelineProcesses
+) -> None:
+    """A server that is away now is away for the rest of the sweep: the sweep does not wait
+    out a timeout per letter while the upkeep it shares a loop with waits behind it."""
+    async with platform(
+        settings, pipeline_processes, smtp_url=f"smtp://127.0.0.1:{free_port()}"
+    ) as running:
+        for email in ("first@example.com", "second@example.com", "third@example.com"):
+            await _ask_for_reset(running.client, email)
+        assert len(await _outbox(running.ctx)) == 3
+        await _make_due(running.ctx)
+        assert await send_due_mail(running.ctx) == 1
+        attempts = sorted(row.attempts for row in await _outbox(running.ctx))
+
+    assert attempts == [1, 1, 2]
