@@ -250,7 +250,9 @@ async def change_password(
         )
     check_password(new_password, user.email, field="new_password")
     new_hash = await asyncio.to_thread(passwords.hash_password, new_password)
-    await AccountRepository.from_session(session).set_password_hash(user.id, new_hash)
+    repo = AccountRepository.from_session(session)
+    await repo.set_password_hash(user.id, new_hash)
+    await repo.use_password_resets_of_user(user.id, utcnow())  # a link asked for before ends
     await end_every_login(session, user.id, utcnow(), except_login=caller.login_id)
     await queue_letter(session, letters.password_changed(product_name, user.email), user.id)
 

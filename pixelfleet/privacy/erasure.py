@@ -10,6 +10,7 @@ transaction,
   anonymised: another email (so the address can sign up again), a password nothing matches,
   switched off, `erased_at` set, and a new credential epoch (no token issued before works).
   Ledger lines lose their task (ON DELETE SET NULL): every balance still equals its ledger.
+  The payment provider's webhook events of its payments are kept without the payer's details.
 After the commit, the account's stored files are deleted (a file already gone is no matter)
 and the launcher forgets its tasks (Kubernetes deletes their ImageJobs, which nothing would
 delete once their tasks are gone)."""

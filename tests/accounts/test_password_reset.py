@@ -1,6 +1,7 @@
 """A forgotten password is reset by mail: asking answers the same for any email, and mails a
 link only to an account; the link's token works once and for a limited time, sets the new
-password, and ends every login from before (access and refresh tokens alike). No token is ever
+password, and ends every login from before (access and refresh tokens alike); a password change
+ends the links asked for before it. No token is ever
 written to a log. (Mail is the embedded default here: .eml files under the data directory;
 tests/mail sends through a real SMTP server.)"""
 
@@ -160,3 +161,21 @@ async def test_no_log_line_carries_a_reset_token(
 
     assert any("mail to quiet-reset@example.com" in line for line in json_log.lines)
     assert [line for line in json_log.lines if token in line] == []
+
+
+async def test_a_password_change_ends_the_reset_links_asked_for_before(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "changed-mind@example.com")
+    await _ask(client, "changed-mind@example.com")
+    changed = await client.post(
+        "/v1/me/password",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 204
+    reset, _notice = await mailed(ctx)
+
+    refused = await _confirm(client, token_in(reset), "another long passphrase 9")
+    assert refused.status_code == 400
+    assert (await _login(client, "changed-mind@example.com", NEW_PASSWORD)).status_code == 200
