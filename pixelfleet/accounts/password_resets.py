@@ -47,6 +47,12 @@ async def ask_for_reset(session: AsyncSession, settings: Settings, email: str) -
     await queue_letter(session, letter, user.id)
 
 
+async def forget_expired_links(session: AsyncSession) -> int:
+    """Deletes the reset links past their expiry (used or not): they open nothing."""
+    repo = AccountRepository.from_session(session)
+    return await repo.delete_password_resets_expired_before(utcnow())
+
+
 async def reset_password(session: AsyncSession, token: str, new_password: str) -> None:
     """Sets `new_password` on the account of a valid, unused reset link (ResetLinkInvalid
     otherwise). A weak password is refused before the link is used, so it can be tried again."""

@@ -165,6 +165,12 @@ class AccountRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def delete_password_resets_expired_before(self, cutoff: datetime) -> int:
+        result = await self.session.execute(
+            delete(PasswordReset).where(PasswordReset.expires_at < cutoff)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def delete_refresh_tokens_expired_before(self, cutoff: datetime) -> int:
         result = await self.session.execute(
             delete(RefreshToken).where(RefreshToken.expires_at < cutoff)

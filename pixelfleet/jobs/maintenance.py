@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from pixelfleet.accounts import password_resets
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
 from pixelfleet.jobs.dispatching import dispatch_after_commit, requeued_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.settlement import settle_failed
+from pixelfleet.mail import outbox
 from pixelfleet.uploads import service as uploads
 
 log = logging.getLogger(__name__)
@@ -115,6 +117,17 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
     return len(expired) + uploads_purged
 
 
+# How long a letter that went (or was given up) is kept after it was written: its address and
+# subject, for an operator asked "was it sent?". Its bodies went when it settled.
+SETTLED_MAIL_KEPT = timedelta(days=30)
+
+
 async def forget_expired_logins(ctx: ProcessContext) -> int:
+    """Forgets what no longer opens anything: refresh tokens and password reset links past
+    their expiry, and letters settled longer ago than `SETTLED_MAIL_KEPT`. Returns how many
+    rows it deleted."""
     async with unit_of_work(ctx) as session:
-        return await accounts.forget_expired_refresh_tokens(session)
+        forgotten = await accounts.forget_expired_refresh_tokens(session)
+        forgotten += await password_resets.forget_expired_links(session)
+        forgotten += await outbox.forget_settled_mail(session, utcnow() - SETTLED_MAIL_KEPT)
+    return forgotten

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,11 @@ async def queue_letter(session: AsyncSession, letter: Letter, user_id: uuid.UUID
         ctx.mail.start(mail_id)
 
     after_commit(session, send_now)
+
+
+async def forget_settled_mail(session: AsyncSession, before: datetime) -> int:
+    """Deletes the letters that went or were given up, written before `before`."""
+    return await MailRepository.from_session(session).delete_settled_before(before)
 
 
 async def send_due_mail(ctx: ProcessContext, *, mail_id: uuid.UUID | None = None) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.models import OutboundMail
@@ -43,6 +43,15 @@ class MailRepository:
     async def add(self, mail: OutboundMail) -> None:
         self.session.add(mail)
         await self.session.flush()
+
+    async def delete_settled_before(self, cutoff: datetime) -> int:
+        """Forgets letters that went or were given up, written before `cutoff`."""
+        result = await self.session.execute(
+            delete(OutboundMail).where(
+                OutboundMail.state != PENDING, OutboundMail.created_at < cutoff
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def due(self, now: datetime, limit: int, mail_id: uuid.UUID | None) -> list[DueLetter]:
         statement = (

@@ -1,7 +1,7 @@
 """A forgotten password is reset by mail: asking answers the same for any email, and mails a
 link only to an account; the link's token works once and for a limited time, sets the new
 password, and ends every login from before (access and refresh tokens alike); a password change
-ends the links asked for before it. No token is ever
+ends the links asked for before it; the upkeep forgets expired links. No token is ever
 written to a log. (Mail is the embedded default here: .eml files under the data directory;
 tests/mail sends through a real SMTP server.)"""
 
@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import utcnow
-from pixelfleet.models import PasswordReset, User
+from pixelfleet.jobs.maintenance import forget_expired_logins
+from pixelfleet.models import OutboundMail, PasswordReset, User
 from pixelfleet.settings import Settings
 from tests.api_helpers import PASSWORD, PROBLEM, sign_up
 from tests.mail.letters import html_of, link_in, mailed, text_of, token_in
@@ -179,3 +180,28 @@ async def test_a_password_change_ends_the_reset_links_asked_for_before(
     refused = await _confirm(client, token_in(reset), "another long passphrase 9")
     assert refused.status_code == 400
     assert (await _login(client, "changed-mind@example.com", NEW_PASSWORD)).status_code == 200
+
+
+async def test_the_upkeep_forgets_expired_links_and_long_settled_letters(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    await sign_up(client, "tidy@example.com")
+    await _ask(client, "tidy@example.com")
+    await _ask(client, "tidy@example.com")
+    assert len(await mailed(ctx)) == 2
+    long_ago = utcnow() - timedelta(days=31)
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(PasswordReset).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.execute(update(OutboundMail).values(created_at=long_ago))
+        # One letter still waits for its server: it is kept, however old.
+        waiting = (await session.scalars(select(OutboundMail))).first()
+        assert waiting is not None
+        waiting.state = "pending"
+
+    assert await forget_expired_logins(ctx) == 3
+    async with ctx.read_sessions() as session:
+        assert list(await session.scalars(select(PasswordReset))) == []
+        [kept] = list(await session.scalars(select(OutboundMail)))
+    assert kept.state == "pending"
