@@ -100,7 +100,7 @@ class EventFeed:
             if job is None:
                 return
             generation = job.get("metadata", {}).get("generation")
-            status = status_of_task(task, generation)
+            status = status_of_task(task, generation, job.get("status"))
             if await jobs.patch_status(name, as_patch(status)):
                 self._remember_finished(event.task_id)
                 if event.status == "succeeded":

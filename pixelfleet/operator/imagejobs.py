@@ -150,7 +150,7 @@ class ImageJobRun:
         return self.task.id
 
     def wanted_status(self) -> dict[str, Any]:
-        return as_patch(status_of_task(self.task, self.generation))
+        return as_patch(status_of_task(self.task, self.generation, self.body.get("status")))
 
 
 ImageJobStep = Callable[[ImageJobRun], Awaitable[dict[str, Any] | None]]

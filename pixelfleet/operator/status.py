@@ -3,8 +3,10 @@ Pure functions: no Kopf, no Kubernetes API, no database."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pixelfleet.events import TaskEvent
 from pixelfleet.models import Task
@@ -27,31 +29,48 @@ def human_duration(milliseconds: int) -> str:
     return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def _conditions(phase: Phase, message: str | None, generation: int | None) -> list[Condition]:
+def _transitioned_at(
+    kind: str, status: str, previous: Sequence[Mapping[str, Any]], now: datetime
+) -> datetime:
+    """When the condition took its status: as written before while the status holds (a
+    condition's `lastTransitionTime` moves only when its status changes), else now."""
+    for written in previous:
+        if written.get("type") == kind and written.get("status") == status:
+            with contextlib.suppress(TypeError, ValueError):
+                return datetime.fromisoformat(str(written["lastTransitionTime"]))
+    return now
+
+
+def _conditions(
+    phase: Phase,
+    message: str | None,
+    generation: int | None,
+    previous: Sequence[Mapping[str, Any]],
+) -> list[Condition]:
     now = datetime.now(UTC)
     finished = phase in FINISHED_PHASES
+    statuses: dict[str, Literal["True", "False", "Unknown"]] = {
+        "Finished": "True" if finished else "False",
+        "Succeeded": "True" if phase == "Succeeded" else ("False" if finished else "Unknown"),
+    }
     return [
         Condition(
-            type="Finished",
-            status="True" if finished else "False",
+            type=kind,
+            status=status,
             reason=phase,
             message=message or "",
-            last_transition_time=now,
+            last_transition_time=_transitioned_at(kind, status, previous, now),
             observed_generation=generation,
-        ),
-        Condition(
-            type="Succeeded",
-            status="True" if phase == "Succeeded" else ("False" if finished else "Unknown"),
-            reason=phase,
-            message=message or "",
-            last_transition_time=now,
-            observed_generation=generation,
-        ),
+        )
+        for kind, status in statuses.items()
     ]
 
 
-def status_of_task(task: Task, generation: int | None) -> ImageJobStatus:
-    """The whole status, from the database's record of the task."""
+def status_of_task(
+    task: Task, generation: int | None, previous: Mapping[str, Any] | None = None
+) -> ImageJobStatus:
+    """The whole status, from the database's record of the task; `previous` is the status
+    the ImageJob holds now (its conditions keep their transition times where they hold)."""
     phase = PHASES.get(task.status, "Pending")
     duration_ms = None
     if task.started_at is not None and task.finished_at is not None:
@@ -74,7 +93,9 @@ def status_of_task(task: Task, generation: int | None) -> ImageJobStatus:
             for o in task.outputs
         ],
         message=f"{task.error_code}: {message}" if task.error_code else message,
-        conditions=_conditions(phase, message, generation),
+        conditions=_conditions(
+            phase, message, generation, (previous or {}).get("conditions") or []
+        ),
         observed_generation=generation,
     )
 

@@ -1,5 +1,6 @@
-"""What an ImageJob shows, from its task: phases, durations, outputs, messages and conditions;
-and the brief pipeline summary `kubectl get imagejobs` prints."""
+"""What an ImageJob shows, from its task: phases, durations, outputs, messages and conditions
+(whose `lastTransitionTime` moves only when their status does); and the brief pipeline summary
+`kubectl get imagejobs` prints."""
 
 from __future__ import annotations
 
@@ -157,3 +158,22 @@ def test_the_pipeline_summary_names_operations_and_outputs() -> None:
         )
         == "copy→jpeg+avif"
     )
+
+
+def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> None:
+    queued = as_patch(status_of_task(_task("queued"), generation=1))
+    # Written a while ago, as the ImageJob holds it now.
+    earlier = "2026-11-25T12:00:00Z"
+    conditions = [{**c, "lastTransitionTime": earlier} for c in queued["conditions"]]
+    held = {**queued, "conditions": conditions}
+
+    running = as_patch(status_of_task(_task("running", progress=40), 1, held))
+    assert {c["type"]: c["lastTransitionTime"] for c in running["conditions"]} == {
+        "Finished": earlier,  # still False
+        "Succeeded": earlier,  # still Unknown
+    }
+
+    done = as_patch(status_of_task(_task("succeeded", progress=100), 1, held))
+    moved = {c["type"]: c["lastTransitionTime"] for c in done["conditions"]}
+    assert earlier not in moved.values()  # both changed status: both moved
+    assert all(datetime.fromisoformat(at) > STARTED for at in moved.values())
