@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from pixelfleet import orphaned_files
 from pixelfleet.accounts import password_resets
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
@@ -101,8 +102,9 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
 
 
 async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
-    """Deletes the sources and results of tasks past their retention time, and the bytes of
-    direct uploads past theirs. Returns how many tasks and uploads it purged."""
+    """Deletes the sources and results of tasks past their retention time, the bytes of
+    direct uploads past theirs, and the files whose rows are gone (`orphaned_files`). Returns
+    how many tasks, uploads and orphaned files it purged."""
     now = utcnow()
     async with unit_of_work(ctx) as session:
         repo = TaskRepository.from_session(session)
@@ -114,7 +116,8 @@ async def purge_expired_files(ctx: ProcessContext, *, batch: int = 200) -> int:
                     await ctx.storage.delete(key)
             await repo.mark_files_purged(task.id, now)
         uploads_purged = await uploads.purge_expired(session, ctx.storage, batch=batch)
-    return len(expired) + uploads_purged
+    orphans_deleted = await orphaned_files.delete_orphaned_files(ctx)
+    return len(expired) + uploads_purged + orphans_deleted
 
 
 # How long a letter that went (or was given up) is kept after it was written: its address and

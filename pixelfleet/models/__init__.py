@@ -6,6 +6,7 @@ from pixelfleet.models.asset import Asset
 from pixelfleet.models.credit_entry import CreditEntry
 from pixelfleet.models.derivative import Derivative
 from pixelfleet.models.idempotency_key import IdempotencyKey
+from pixelfleet.models.orphaned_file import OrphanedFile
 from pixelfleet.models.outbound_mail import OutboundMail
 from pixelfleet.models.password_reset import PasswordReset
 from pixelfleet.models.payment import Payment
@@ -26,6 +27,7 @@ __all__ = [
     "CreditEntry",
     "Derivative",
     "IdempotencyKey",
+    "OrphanedFile",
     "OutboundMail",
     "PasswordReset",
     "Payment",

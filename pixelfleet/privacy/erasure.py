@@ -11,8 +11,9 @@ transaction,
   switched off, `erased_at` set, and a new credential epoch (no token issued before works).
   Ledger lines lose their task (ON DELETE SET NULL): every balance still equals its ledger.
   The payment provider's webhook events of its payments are kept without the payer's details.
-After the commit, the account's stored files are deleted (a file already gone is no matter)
-and the launcher forgets its tasks (Kubernetes deletes their ImageJobs, which nothing would
+After the commit, the account's stored files are deleted (noted in the transaction, so the upkeep
+deletes any that the storage did not let go: `pixelfleet/orphaned_files.py`) and the launcher
+forgets its tasks (Kubernetes deletes their ImageJobs, which nothing would
 delete once their tasks are gone)."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet import orphaned_files
 from pixelfleet.accounts import passwords
 from pixelfleet.accounts.errors import WrongPassword
 from pixelfleet.accounts.repository import AccountRepository
@@ -118,28 +120,9 @@ async def erase_account(session: AsyncSession, user: User, retention: timedelta)
     # Every token issued before is refused from the next request on (the refresh tokens are
     # deleted already; the access tokens carry the old epoch).
     await AccountRepository.from_session(session).advance_credential_epoch(user.id)
-    _delete_files_after_commit(session, sorted(keys))
+    await orphaned_files.delete_after_commit(session, keys)
     _forget_tasks_after_commit(session, task_ids)
     return Erasure(user.id, now, cancelled, deleted, len(keys))
-
-
-def _delete_files_after_commit(session: AsyncSession, keys: list[str]) -> None:
-    """Deletes the stored files once the erasure is committed (never if it rolls back: the
-    rows would still name them). A failure is logged and the rest still go."""
-
-    async def delete_files(ctx: ProcessContext) -> None:
-        failed = 0
-        for key in keys:
-            try:
-                await ctx.storage.delete(key)  # an absent file is no error
-            except Exception:
-                failed += 1
-                log.warning("could not delete the erased file %s", key, exc_info=True)
-        if failed:
-            log.error("%d file(s) of an erased account could not be deleted", failed)
-
-    if keys:
-        after_commit(session, delete_files)
 
 
 def _forget_tasks_after_commit(session: AsyncSession, task_ids: list[uuid.UUID]) -> None:

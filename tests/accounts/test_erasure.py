@@ -21,11 +21,13 @@ from sqlalchemy import func, select
 
 from pixelfleet.cli import main
 from pixelfleet.context import ProcessContext
-from pixelfleet.db import Base, utcnow
+from pixelfleet.db import Base, unit_of_work, utcnow
+from pixelfleet.jobs.maintenance import purge_expired_files
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import (
     Asset,
     CreditEntry,
+    OrphanedFile,
     PaymentEvent,
     Task,
     TaskOutput,
@@ -286,3 +288,20 @@ async def test_the_payment_providers_events_are_kept_without_the_payer(
     assert (entity["amount"], entity["status"]) == (49_900, "captured")  # the books' part
     assert (entity["email"], entity["contact"], entity["vpa"]) == (None, None, None)
     assert "paid-and-left@example.com" not in json.dumps(event.payload)
+
+
+async def test_files_noted_as_orphaned_are_deleted_by_the_upkeep(ctx: ProcessContext) -> None:
+    """Erased files are noted in the erasure's transaction: whatever the storage did not let
+    go after the commit (it was away, the process stopped), the upkeep deletes later."""
+    for key in ("sources/left-behind", "results/left-behind.webp"):
+        await ctx.storage.put(key, b"bytes of an erased account")
+    async with unit_of_work(ctx) as session:
+        session.add_all(
+            [OrphanedFile(key="sources/left-behind"), OrphanedFile(key="results/left-behind.webp")]
+        )
+
+    assert await purge_expired_files(ctx) == 2
+    for key in ("sources/left-behind", "results/left-behind.webp"):
+        assert not await ctx.storage.exists(key)
+    async with ctx.read_sessions() as session:
+        assert list(await session.scalars(select(OrphanedFile))) == []
