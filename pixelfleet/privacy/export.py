@@ -11,6 +11,8 @@ from collections import defaultdict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.accounts.api_key_schemas import ApiKeyOut
+from pixelfleet.assets.schemas import AssetOut
 from pixelfleet.credits.schemas import CreditEntryOut
 from pixelfleet.db import utcnow
 from pixelfleet.models import Task, User, WebhookDelivery
@@ -18,8 +20,6 @@ from pixelfleet.payments.schemas import PaymentOut
 from pixelfleet.privacy.repository import AccountDataRepository
 from pixelfleet.privacy.schemas import (
     AccountExport,
-    ExportedApiKey,
-    ExportedAsset,
     ExportedOutput,
     ExportedPreset,
     ExportedProfile,
@@ -79,7 +79,7 @@ async def export_account(session: AsyncSession, user: User) -> AccountExport:
         payments=[PaymentOut.model_validate(p) for p in await repo.payments(user.id)],
         tasks=[_task(task, deliveries[task.id]) for task in await repo.tasks(user.id)],
         presets=[ExportedPreset.model_validate(p) for p in await repo.presets(user.id)],
-        assets=[ExportedAsset.model_validate(a) for a in await repo.assets(user.id)],
+        assets=[AssetOut.model_validate(a) for a in await repo.assets(user.id)],
         uploads=[ExportedUpload.model_validate(u) for u in await repo.uploads(user.id)],
-        api_keys=[ExportedApiKey.model_validate(k) for k in await repo.api_keys(user.id)],
+        api_keys=[ApiKeyOut.model_validate(k) for k in await repo.api_keys(user.id)],
     )

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pixelfleet.accounts.api_key_schemas import ApiKeyOut
+from pixelfleet.assets.schemas import AssetOut
 from pixelfleet.credits.schemas import CreditEntryOut
 from pixelfleet.jobs.states import TaskStatus
 from pixelfleet.payments.schemas import PaymentOut
@@ -93,15 +95,6 @@ class ExportedPreset(_Row):
     updated_at: datetime
 
 
-class ExportedAsset(_Row):
-    id: uuid.UUID
-    format: str
-    width: int
-    height: int
-    bytes: int
-    created_at: datetime
-
-
 class ExportedUpload(_Row):
     id: uuid.UUID
     content_type: str
@@ -109,17 +102,6 @@ class ExportedUpload(_Row):
     created_at: datetime
     expires_at: datetime
     received_at: datetime | None
-
-
-class ExportedApiKey(_Row):
-    id: uuid.UUID
-    name: str
-    prefix: str = Field(description="The key's first characters (the key itself is never kept).")
-    scopes: list[str]
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
 
 
 class AccountExport(BaseModel):
@@ -137,9 +119,9 @@ class AccountExport(BaseModel):
         description="Oldest first, each with its pipeline, outputs and webhook deliveries."
     )
     presets: list[ExportedPreset]
-    assets: list[ExportedAsset] = Field(description="Their metadata (the images stay stored).")
+    assets: list[AssetOut] = Field(description="Their metadata (the images stay stored).")
     uploads: list[ExportedUpload]
-    api_keys: list[ExportedApiKey] = Field(description="Their metadata (never a key).")
+    api_keys: list[ApiKeyOut] = Field(description="Their metadata (never a key).")
 
 
 class AccountErasure(BaseModel):
