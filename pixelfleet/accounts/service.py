@@ -225,6 +225,15 @@ async def end_every_login(
     return revoked
 
 
+async def require_password(user: User, password: str, *, field: str) -> None:
+    """Refuses (WrongPassword, naming the request's `field`) unless `password` is the
+    account's: what a login proves again before it changes its credentials or erases."""
+    if not await asyncio.to_thread(passwords.verify_password, user.password_hash, password):
+        reason = "is not this account's password"
+        label = field.replace("_", " ")
+        raise WrongPassword(f"The {label} {reason}.", errors=[FieldError(field, reason)])
+
+
 async def change_password(
     session: AsyncSession,
     caller: Caller,
@@ -238,11 +247,7 @@ async def change_password(
     token (the access token it holds now is refused like every other). The account is mailed
     a notice, in case the change was not its holder's."""
     user = caller.user
-    if not await asyncio.to_thread(passwords.verify_password, user.password_hash, current_password):
-        reason = "is not this account's password"
-        raise WrongPassword(
-            f"The current password {reason}.", errors=[FieldError("current_password", reason)]
-        )
+    await require_password(user, current_password, field="current_password")
     if new_password == current_password:
         reason = "must differ from the current password"
         raise InvalidInput(

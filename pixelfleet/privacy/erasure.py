@@ -18,7 +18,6 @@ delete once their tasks are gone)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import uuid
@@ -29,11 +28,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet import orphaned_files
-from pixelfleet.accounts import passwords
-from pixelfleet.accounts.errors import WrongPassword
 from pixelfleet.accounts.repository import AccountRepository
+from pixelfleet.accounts.service import require_password
 from pixelfleet.db import after_commit, utcnow
-from pixelfleet.errors import FieldError
 from pixelfleet.jobs.settlement import settle_cancelled
 from pixelfleet.models import User
 from pixelfleet.privacy.repository import AccountDataRepository
@@ -84,11 +81,12 @@ class Erasure:
         )
 
 
-async def check_password(user: User, password: str) -> None:
-    """Refuses (WrongPassword, naming `password`) unless `password` is the account's."""
-    if not await asyncio.to_thread(passwords.verify_password, user.password_hash, password):
-        reason = "is not this account's password"
-        raise WrongPassword(f"The password {reason}.", errors=[FieldError("password", reason)])
+async def erase_own_account(
+    session: AsyncSession, user: User, password: str, retention: timedelta
+) -> Erasure:
+    """The account's own erasure (`DELETE /v1/me`): its password first (WrongPassword)."""
+    await require_password(user, password, field="password")
+    return await erase_account(session, user, retention)
 
 
 async def erase_account(session: AsyncSession, user: User, retention: timedelta) -> Erasure:

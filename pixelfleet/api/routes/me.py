@@ -100,8 +100,7 @@ async def erase_my_account(
     files right after. Its payments and ledger are kept for accounting under an anonymised
     account: the email is free to sign up again. Every token and key stops working at once.
     Each try with a wrong password counts as a failed login (429 past the login limits)."""
-    await erasure.check_password(caller.user, body.password)
-    erased = await erasure.erase_account(session, caller.user, ctx.retention)
+    erased = await erasure.erase_own_account(session, caller.user, body.password, ctx.retention)
     return erased.accepted()
 
 
