@@ -39,6 +39,7 @@ from pixelfleet.bootstrap import create_context
 from pixelfleet.db import create_engine
 from pixelfleet.schema_migrations import upgrade_to_head
 from pixelfleet.settings import Settings
+from pixelfleet.worker.names import priority_lists
 from tests.api_helpers import image_bytes, sign_up, submit
 from tests.harness.celery import CeleryProcess
 from tests.harness.kubernetes import EmulatedCluster
@@ -114,7 +115,8 @@ async def one_burst(jobs: int, postgres: PostgresServer, directory: Path) -> Bur
         broker = Redis.from_url(redis.url)
         sent = Counter(
             json.loads(message)["headers"]["id"]
-            for message in broker.lrange(settings.celery_queue, 0, -1)
+            for key in priority_lists(settings.celery_queue)
+            for message in broker.lrange(key, 0, -1)
         )
         broker.close()
     finally:

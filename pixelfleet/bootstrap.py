@@ -205,6 +205,7 @@ def create_operator_state(settings: Settings) -> OperatorState:
     """The operator's context and what its handlers share: the ImageJobs client and the Celery
     sender are the very ones the context's launcher is made of (one Kubernetes client and one
     Celery app in the process, closed with the context)."""
+    from pixelfleet.operator.cluster import CreditBindings
     from pixelfleet.operator.state import OperatorState
 
     dispatch = create_dispatch(settings, in_cluster=True)
@@ -214,6 +215,7 @@ def create_operator_state(settings: Settings) -> OperatorState:
         ctx=create_context(settings, dispatch=dispatch),
         jobs=dispatch.imagejobs,
         celery=dispatch.celery,
+        bindings=CreditBindings(dispatch.imagejobs.api_client),
     )
 
 

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from pixelfleet.cli import main
 from pixelfleet.operator.resources import ImageJobSpec, crd_manifests, render_yaml
+from pixelfleet.sources.schemas import UrlSource
 
 CHART_CRDS = Path(__file__).resolve().parent.parent / "charts" / "pixelfleet" / "crds"
 
@@ -43,10 +46,34 @@ def test_imagejobs_show_phase_progress_ops_user_duration_and_age() -> None:
         "Phase": ".status.phase",
         "Progress": ".status.progress",
         "Ops": ".spec.ops",
+        "Queue": ".spec.queue",
+        "Task": ".status.taskId",
         "User": ".spec.userId",
         "Duration": ".status.duration",
         "Age": ".metadata.creationTimestamp",
     }
+
+
+def test_creditbindings_show_account_budget_spent_and_age() -> None:
+    crd = yaml.safe_load((CHART_CRDS / "creditbindings.yaml").read_text())
+    assert crd["metadata"]["name"] == "creditbindings.pixelfleet.dev"
+    assert crd["spec"]["names"]["shortNames"] == ["cb"]
+    assert crd["spec"]["scope"] == "Namespaced"
+    [version] = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
+    assert columns == [
+        ("Account", ".spec.accountEmail"),
+        ("Budget", ".spec.budgetCredits"),
+        ("Spent", ".status.spentCredits"),
+        ("Age", ".metadata.creationTimestamp"),
+    ]
+    schema = version["schema"]["openAPIV3Schema"]["properties"]
+    assert set(schema["spec"]["required"]) == {"accountEmail", "budgetCredits"}
+    assert schema["spec"]["properties"]["budgetCredits"]["minimum"] == 0
+    assert {"spentCredits", "admittedJobs", "conditions"} <= set(
+        schema["status"]["properties"]
+    )
 
 
 def test_workerpools_show_their_backlog_and_replicas() -> None:
@@ -97,7 +124,15 @@ def test_the_schema_is_structural() -> None:
     crd = yaml.safe_load((CHART_CRDS / "imagejobs.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     spec = schema["properties"]["spec"]
-    assert set(spec["required"]) == {"taskId", "userId", "source", "pipeline"}
+    # A job applied by hand names only its source and pipeline.
+    assert set(spec["required"]) == {"source", "pipeline"}
+    assert spec["properties"]["priority"] | {"description": ""} == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9,
+        "default": 0,
+        "description": "",
+    }
     assert spec["properties"]["pipeline"]["x-kubernetes-preserve-unknown-fields"] is True
     assert set(schema["properties"]["status"]["properties"]) >= {
         "phase",
@@ -110,7 +145,9 @@ def test_the_schema_is_structural() -> None:
         "outputs",
         "message",
         "conditions",
+        "taskId",
     }
+    assert "Rejected" in schema["properties"]["status"]["properties"]["phase"]["enum"]
 
 
 def test_a_spec_reads_back_from_the_camel_case_kubernetes_shows() -> None:
@@ -124,3 +161,34 @@ def test_a_spec_reads_back_from_the_camel_case_kubernetes_shows() -> None:
     )
     assert spec.ttl_seconds_after_finished == 3600
     assert spec.model_dump(by_alias=True)["source"]["contentType"] == "image/png"
+
+
+def test_a_job_applied_by_hand_names_one_source_and_no_task() -> None:
+    spec = ImageJobSpec.model_validate(
+        {
+            "source": {"url": "https://images.example/a.jpg"},
+            "pipeline": {"output": {"format": "webp"}},
+            "queue": "gpu",
+            "priority": 7,
+            "activeDeadlineSeconds": 60,
+            "backoffLimit": 1,
+        }
+    )
+    assert spec.applied_by_hand
+    assert spec.source.requested() == UrlSource(url="https://images.example/a.jpg")
+
+    for source in ({}, {"url": "https://a.example/x.png", "asset": str(uuid.uuid4())}):
+        with pytest.raises(ValidationError, match="exactly one of url, asset, upload or task"):
+            ImageJobSpec.model_validate({"source": source, "pipeline": {}})
+    with pytest.raises(ValidationError, match="userId is set by PixelFleet"):
+        ImageJobSpec.model_validate(
+            {"userId": "u", "source": {"url": "https://a.example/x.png"}, "pipeline": {}}
+        )
+    with pytest.raises(ValidationError, match="also names userId and its stored source"):
+        ImageJobSpec.model_validate(
+            {
+                "taskId": "0b7a9d2e-5c1f-4e8a-9b3d-2f6c8e1a4d70",
+                "source": {"url": "https://a.example/x.png"},
+                "pipeline": {},
+            }
+        )

@@ -118,8 +118,9 @@ def beat(loglevel: str) -> None:
 @click.option("--namespace", "-n", "namespaces", multiple=True, help="Watch this namespace.")
 @click.option("--all-namespaces", "-A", is_flag=True, help="Watch every namespace (default).")
 def operator(namespaces: tuple[str, ...], all_namespaces: bool) -> None:
-    """Run the Kopf operator that reconciles ImageJobs and scales WorkerPools (in-cluster
-    credentials, else KUBECONFIG);
+    """Run the Kopf operator that reconciles ImageJobs (admitting those applied by hand under
+    their namespace's CreditBinding), keeps CreditBindings' spend and scales WorkerPools
+    (in-cluster credentials, else KUBECONFIG);
     its liveness probe answers on PIXELFLEET_OPERATOR_LIVENESS_PORT at /healthz."""
     from pixelfleet.observability.logging import configure_logging
 
@@ -131,6 +132,7 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool) -> None:
     import kopf
 
     # Importing the handler modules registers them.
+    import pixelfleet.operator.creditbindings
     import pixelfleet.operator.imagejobs
     import pixelfleet.operator.workerpools  # noqa: F401
 

@@ -17,6 +17,7 @@ from pixelfleet.accounts import repository as account_rows
 from pixelfleet.accounts.tokens import AccessClaims
 from pixelfleet.assets import service as assets
 from pixelfleet.client_text import refuse_unsafe_json
+from pixelfleet.credits import budgets
 from pixelfleet.credits import service as credits
 from pixelfleet.credits.errors import InsufficientCredits
 from pixelfleet.credits.pricing import OutputCharge, price_task
@@ -33,6 +34,7 @@ from pixelfleet.jobs.errors import (
     TaskAlreadyFinished,
     TaskNotFound,
 )
+from pixelfleet.jobs.placement import DEFAULT_PLACEMENT, Budget, Placement
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.schemas import ProgressEvent, TaskOut, TaskPage
 from pixelfleet.jobs.settlement import settle_cancelled
@@ -195,6 +197,7 @@ async def submit_task(
     allow_private_callback: bool = False,
     origin: SourceOrigin = UPLOADED_WITH_THE_TASK,
     api_key_id: uuid.UUID | None = None,
+    placement: Placement = DEFAULT_PLACEMENT,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload (staged in `storage` as it arrived),
     debits the cost and queues the task, all in the caller's transaction; the task is
@@ -203,7 +206,9 @@ async def submit_task(
     none) receives the task's final event. A new task must fit in the account's
     `max_active_tasks_per_user` (a replay is never refused by it). `origin` is how the image
     came (a file in the request, unless the submission named a source); `api_key_id` the API
-key that submits it (None for an interactive login), recorded for usage by key.
+key that submits it (None for an interactive login), recorded for usage by key;
+    `placement` where it runs and what bounds it (a budget it must fit in is weighed while
+    the account's row is held).
 
     The header sniff and the upload's store come before the first query, so the transaction
     (on SQLite, the write lock) lasts only for the rows it reads and writes. A refused upload
@@ -242,13 +247,14 @@ key that submits it (None for an interactive login), recorded for usage by key.
             outputs=[],
             callback_url=callback_url,
             dispatched_at=utcnow(),  # dispatched right after the commit
+            **_placed(placement),
         )
         # Only a keyed request is ever compared with another: hash the upload only then.
         fingerprint = (
             _request_fingerprint(data, pipeline, callback_url) if idempotency_key else ""
         )
         submission = await _record_submission(
-            session, user, task, idempotency_key, fingerprint, quotas
+            session, user, task, idempotency_key, fingerprint, quotas, placement.budget
         )
     except BaseException:
         await storage.delete(source_key)
@@ -258,6 +264,20 @@ key that submits it (None for an interactive login), recorded for usage by key.
     return submission
 
 
+def _placed(placement: Placement) -> dict[str, Any]:
+    """The task's columns that `placement` sets."""
+    deadline = placement.active_deadline_seconds
+    backoff = placement.backoff_limit
+    return {
+        "queue": placement.queue,
+        "priority": placement.priority,
+        "budget": placement.budget.name if placement.budget else None,
+        "resource_name": placement.resource_name,
+        "deadline_at": utcnow() + timedelta(seconds=deadline) if deadline is not None else None,
+        "max_attempts": backoff + 1 if backoff is not None else None,
+    }
+
+
 async def _record_submission(
     session: AsyncSession,
     user: User,
@@ -265,9 +285,10 @@ async def _record_submission(
     key: str | None,
     fingerprint: str,
     quotas: AccountQuotas,
+    budget: Budget | None,
 ) -> Submission:
     if key is None:
-        await _record_new_task(session, user, task, quotas)
+        await _record_new_task(session, user, task, quotas, budget)
         return Submission(task, created=True)
     # Held before the replay is looked for: a request racing its own retry sees the first
     # one's task once it holds the account, and is answered with it rather than counted.
@@ -279,6 +300,8 @@ async def _record_submission(
     quotas.require_room(
         "max_active_tasks_per_user", usage=await repo.count_active_for_user(user.id)
     )
+    if budget is not None:
+        await budgets.require_room(session, budget, task.cost)
     try:
         async with session.begin_nested():
             await repo.add(task)
@@ -297,14 +320,17 @@ async def _record_submission(
 
 
 async def _record_new_task(
-    session: AsyncSession, user: User, task: Task, quotas: AccountQuotas
+    session: AsyncSession, user: User, task: Task, quotas: AccountQuotas, budget: Budget | None
 ) -> None:
     """A submission without a key has no earlier request to be answered as, so no conflict to
     recover from: its writes go straight into the caller's transaction, which a refusal rolls
     back whole. The debit's UPDATE holds the account's row (`hold_account`'s lock, taken by
     the write itself) before the active tasks are counted: two submissions at once are counted
-    one after the other."""
+    one after the other (a budget is weighed with the row held first)."""
     repo = TaskRepository.from_session(session)
+    if budget is not None:
+        await hold_active_account(session, user.id)
+        await budgets.require_room(session, budget, task.cost)
     await repo.add(task)
     await credits.debit_for_task(session, user.id, task.id, task.cost)
     await require_active_account(session, user.id)  # not erased while the upload came in

@@ -18,7 +18,12 @@ from kombu.exceptions import OperationalError
 
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.observability import log_context
-from pixelfleet.worker.names import DELIVER_WEBHOOKS, PROCESS_TASK, control_queue
+from pixelfleet.worker.names import (
+    DELIVER_WEBHOOKS,
+    PROCESS_TASK,
+    broker_priority,
+    control_queue,
+)
 
 if TYPE_CHECKING:
     from pixelfleet.models import Task
@@ -34,17 +39,22 @@ class CeleryLauncher:
         self.queue = queue
         self.owns_app = owns_app
 
-    def _send(self, task_id: uuid.UUID, headers: dict[str, str]) -> None:
+    def _send(
+        self, task_id: uuid.UUID, headers: dict[str, str], queue: str, priority: int
+    ) -> None:
         self.app.send_task(
             PROCESS_TASK,
             args=[str(task_id)],
             task_id=str(task_id),
-            queue=self.queue,
+            queue=queue,
+            priority=broker_priority(priority),
             headers=headers,
         )
 
     async def dispatch(self, task: Task) -> None:
-        await self.send(task.id, user_id=task.user_id)
+        await self.send(
+            task.id, user_id=task.user_id, queue=task.queue, priority=task.priority or 0
+        )
 
     async def requeued(self, task: Task) -> None:
         """Nothing to send: the message's retry (after its backoff) or its redelivery (its
@@ -66,13 +76,23 @@ class CeleryLauncher:
         cancelled, and a worker that claims one anyway finds no task."""
         return None
 
-    async def send(self, task_id: uuid.UUID, *, user_id: uuid.UUID | None = None) -> None:
-        """Sends the Celery task for `task_id` (also what the operator does for an ImageJob),
-        with the request id and user bound now (`user_id` names the user where it is known)."""
+    async def send(
+        self,
+        task_id: uuid.UUID,
+        *,
+        user_id: uuid.UUID | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+    ) -> None:
+        """Sends the Celery task for `task_id` to `queue` (None: this launcher's own) at
+        `priority` (0-9, higher first), with the request id and user bound now (`user_id` names
+        the user where it is known)."""
         headers = log_context.message_headers(user_id=user_id)
         try:
             # kombu publishes synchronously (and retries briefly when Redis is away).
-            await asyncio.to_thread(self._send, task_id, headers)
+            await asyncio.to_thread(
+                self._send, task_id, headers, queue or self.queue, priority
+            )
         except (OperationalError, OSError) as exc:
             raise DispatchFailed(f"the broker did not take task {task_id}: {exc}") from exc
 

@@ -64,11 +64,16 @@ class KubernetesLauncher:
             ),
             pipeline=task.pipeline,
             ops=pipeline_summary(task.pipeline),
-            queue=self.celery.queue,
+            queue=task.queue or self.celery.queue,
+            priority=task.priority or 0,  # unset until the row is written
             ttl_seconds_after_finished=self.ttl_seconds,
         )
 
     async def dispatch(self, task: Task) -> None:
+        if task.resource_name is not None:
+            # Asked for by an ImageJob applied by hand: that job is its mirror already.
+            await self.celery.dispatch(task)
+            return
         manifest = imagejob_manifest(
             self.spec_of(task),
             self.jobs.namespace,
@@ -83,7 +88,7 @@ class KubernetesLauncher:
             # operator's send was lost (or never came): send it from here (a second send of a
             # task is harmless: only one worker can claim it).
             log.info("task %s: its ImageJob exists; sending the task to the workers", task.id)
-            await self.celery.send(task.id)
+            await self.celery.dispatch(task)
 
     async def requeued(self, task: Task) -> None:
         await self.celery.requeued(task)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pixelfleet.db import Base, UTCDateTime, utcnow
@@ -64,6 +64,20 @@ class Task(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     files_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The worker queue the task is sent to; None: the sending process's own."""
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    """0-9: within its queue, a higher priority is taken first."""
+    budget: Mapped[str | None] = mapped_column(String(320), nullable=True, index=True)
+    """The budget the task was admitted under (a CreditBinding's `namespace/name`)."""
+    resource_name: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    """The `namespace/name` of the resource that asked for the task, when it was not made by
+    PixelFleet (an ImageJob applied with kubectl); None: the task's own `task-<id>`."""
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Past this, the task fails (`deadline-exceeded`) wherever it is."""
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """At most this many attempts (None: the service's own limit)."""
 
     outputs: Mapped[list[TaskOutput]] = relationship(
         order_by="TaskOutput.position", lazy="selectin", cascade="all, delete-orphan"

@@ -12,7 +12,13 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from pixelfleet.operator.resources import GROUP, IMAGEJOB_PLURAL, VERSION
+from pixelfleet.operator.resources import (
+    CREDITBINDING_PLURAL,
+    GROUP,
+    IMAGEJOB_KIND,
+    IMAGEJOB_PLURAL,
+    VERSION,
+)
 
 
 def load_api_client() -> client.ApiClient:
@@ -35,13 +41,20 @@ class ImageJobs:
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
 
-    async def _call(self, status_meaning_no: int, call: Callable[..., Any], *args: Any) -> Any:
-        """Runs one client call on the ImageJob resource in a thread; an answer with
-        `status_meaning_no` (409: exists, 404: gone) comes back as None instead of raising."""
+    async def _call(
+        self,
+        status_meaning_no: int,
+        call: Callable[..., Any],
+        *args: Any,
+        namespace: str | None = None,
+    ) -> Any:
+        """Runs one client call on the ImageJob resource in a thread, in `namespace` (None:
+        PixelFleet's own); an answer with `status_meaning_no` (409: exists, 404: gone) comes
+        back as None instead of raising."""
 
         def run() -> Any:
             try:
-                return call(GROUP, VERSION, self.namespace, IMAGEJOB_PLURAL, *args)
+                return call(GROUP, VERSION, namespace or self.namespace, IMAGEJOB_PLURAL, *args)
             except ApiException as exc:
                 if exc.status == status_meaning_no:
                     return None
@@ -53,36 +66,48 @@ class ImageJobs:
         """Creates the ImageJob; False when one with its name already exists (create-or-get)."""
         return await self._call(409, self.custom.create_namespaced_custom_object, body) is not None
 
-    async def get(self, name: str) -> dict[str, Any] | None:
-        found = await self._call(404, self.custom.get_namespaced_custom_object, name)
+    async def get(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        found = await self._call(
+            404, self.custom.get_namespaced_custom_object, name, namespace=namespace
+        )
         return cast(dict[str, Any] | None, found)
 
-    async def patch_status(self, name: str, status: dict[str, Any]) -> bool:
+    async def patch_status(
+        self, name: str, status: dict[str, Any], namespace: str | None = None
+    ) -> bool:
         """Merges `status` into the ImageJob's status; False when the ImageJob is gone."""
         patched = await self._call(
-            404, self.custom.patch_namespaced_custom_object_status, name, {"status": status}
+            404,
+            self.custom.patch_namespaced_custom_object_status,
+            name,
+            {"status": status},
+            namespace=namespace,
         )
         return patched is not None
 
-    async def delete(self, name: str) -> bool:
-        return await self._call(404, self.custom.delete_namespaced_custom_object, name) is not None
+    async def delete(self, name: str, namespace: str | None = None) -> bool:
+        deleted = await self._call(
+            404, self.custom.delete_namespaced_custom_object, name, namespace=namespace
+        )
+        return deleted is not None
 
     async def post_event(self, job: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """A Kubernetes Event about the ImageJob (`kubectl describe ij NAME` shows it)."""
         metadata = job.get("metadata", {})
+        namespace = str(metadata.get("namespace") or self.namespace)
         now = datetime.now(UTC)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
                 "generateName": f"{metadata.get('name', 'imagejob')}.",
-                "namespace": self.namespace,
+                "namespace": namespace,
             },
             "involvedObject": {
                 "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "ImageJob",
+                "kind": job.get("kind", IMAGEJOB_KIND),
                 "name": metadata.get("name"),
-                "namespace": self.namespace,
+                "namespace": namespace,
                 "uid": metadata.get("uid"),
             },
             "type": kind,
@@ -95,7 +120,48 @@ class ImageJobs:
             "reportingComponent": "pixelfleet-operator",
         }
         # The client takes a plain dict as well as its model classes.
-        await asyncio.to_thread(self.core.create_namespaced_event, self.namespace, cast(Any, body))
+        await asyncio.to_thread(self.core.create_namespaced_event, namespace, cast(Any, body))
+
+
+class CreditBindings:
+    """The bindings of namespaces to accounts: read at each admission, their status written."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.custom = client.CustomObjectsApi(api_client)
+
+    async def in_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's bindings, oldest first (the one that counts is the oldest)."""
+
+        def read() -> list[dict[str, Any]]:
+            found = self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, CREDITBINDING_PLURAL
+            )
+            return list(cast(dict[str, Any], found).get("items") or [])
+
+        items = await asyncio.to_thread(read)
+        return sorted(
+            items,
+            key=lambda b: (
+                str(b.get("metadata", {}).get("creationTimestamp") or ""),
+                str(b.get("metadata", {}).get("name") or ""),
+            ),
+        )
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Merges `status` into the binding's; False when the binding is gone."""
+
+        def patch() -> bool:
+            try:
+                self.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, CREDITBINDING_PLURAL, name, {"status": status}
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(patch)
 
 
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"

@@ -16,7 +16,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from pixelfleet.events import EVENTS_STREAM, TaskEvent
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.operator.resources import imagejob_name
+from pixelfleet.models import Task
+from pixelfleet.operator.creditbindings import refresh_spend
+from pixelfleet.operator.resources import imagejob_name, imagejob_of
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, status_of_task, status_patch_of_event
 
@@ -25,7 +27,9 @@ log = logging.getLogger(__name__)
 CONSUMER_GROUP = "pixelfleet-operator"
 BLOCK_MILLISECONDS = 2000
 BATCH = 200
-REMEMBERED_FINISHED = 10_000
+REMEMBERED = 10_000
+JobRef = tuple[str | None, str]
+"""An ImageJob's namespace (None: PixelFleet's own) and name."""
 
 
 def _text(value: bytes | str) -> str:
@@ -39,6 +43,8 @@ class EventFeed:
         self.consumer = consumer or socket.gethostname()
         # Tasks known to be finished: a late progress event must not turn them back to Running.
         self.finished: OrderedDict[uuid.UUID, None] = OrderedDict()
+        # Where the ImageJobs applied by hand are, by their tasks.
+        self.applied_by_hand: OrderedDict[uuid.UUID, JobRef] = OrderedDict()
 
     async def ensure_group(self) -> None:
         try:
@@ -88,21 +94,45 @@ class EventFeed:
                 return
         await self.redis.xack(EVENTS_STREAM, CONSUMER_GROUP, entry_id)
 
+    async def _task(self, task_id: uuid.UUID) -> Task | None:
+        async with self.state.ctx.read_sessions() as session:
+            return await TaskRepository.from_session(session).get(task_id)
+
+    async def _patch_progress(self, task_id: uuid.UUID, patch: dict[str, Any]) -> JobRef | None:
+        """Patches the task's ImageJob: PixelFleet's `task-<id>`, else (that one is not there)
+        the job applied by hand that asked for the task, found once in its record."""
+        jobs = self.state.jobs
+        ref = self.applied_by_hand.get(task_id)
+        if ref is None:
+            name = imagejob_name(str(task_id))
+            if await jobs.patch_status(name, patch):
+                return None, name
+            task = await self._task(task_id)
+            if task is None or task.resource_name is None:
+                return None
+            ref = imagejob_of(task.id, task.resource_name)
+            self._remember(self.applied_by_hand, task_id, ref)
+        namespace, name = ref
+        return ref if await jobs.patch_status(name, patch, namespace) else None
+
     async def apply(self, event: TaskEvent) -> None:
-        name = imagejob_name(str(event.task_id))
         jobs = self.state.jobs
         if event.status in ("succeeded", "failed", "cancelled"):
-            async with self.state.ctx.read_sessions() as session:
-                task = await TaskRepository.from_session(session).get(event.task_id)
+            task = await self._task(event.task_id)
             if task is None:
                 return
-            job = await jobs.get(name)
+            namespace, name = imagejob_of(task.id, task.resource_name)
+            job = await jobs.get(name, namespace)
             if job is None:
                 return
             generation = job.get("metadata", {}).get("generation")
-            status = status_of_task(task, generation, job.get("status"))
-            if await jobs.patch_status(name, as_patch(status)):
-                self._remember_finished(event.task_id)
+            status = status_of_task(
+                task, generation, job.get("status"), self.state.ctx.result_urls
+            )
+            if task.budget is not None:
+                await refresh_spend(self.state, task.budget)  # a refund lowers the spend
+            if await jobs.patch_status(name, as_patch(status), namespace):
+                self._remember(self.finished, event.task_id, None)
                 if event.status == "succeeded":
                     await jobs.post_event(
                         job,
@@ -115,9 +145,9 @@ class EventFeed:
             return
         if event.task_id in self.finished:
             return
-        patched = await jobs.patch_status(name, status_patch_of_event(event))
+        patched = await self._patch_progress(event.task_id, status_patch_of_event(event))
         if patched and event.status == "running" and event.stage == "starting":
-            job = await jobs.get(name)
+            job = await jobs.get(patched[1], patched[0])
             if job is not None:
                 await jobs.post_event(
                     job,
@@ -126,7 +156,8 @@ class EventFeed:
                     f"attempt {event.attempts} on {event.worker or 'a worker'}",
                 )
 
-    def _remember_finished(self, task_id: uuid.UUID) -> None:
-        self.finished[task_id] = None
-        while len(self.finished) > REMEMBERED_FINISHED:
-            self.finished.popitem(last=False)
+    @staticmethod
+    def _remember(memory: OrderedDict[uuid.UUID, Any], task_id: uuid.UUID, value: Any) -> None:
+        memory[task_id] = value
+        while len(memory) > REMEMBERED:
+            memory.popitem(last=False)

@@ -37,6 +37,8 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import Task
 from pixelfleet.observability import exposition, log_context
+from pixelfleet.operator.admission import Rejection, admit, task_id_of
+from pixelfleet.operator.creditbindings import refresh_spend
 from pixelfleet.operator.event_feed import EventFeed
 from pixelfleet.operator.resources import (
     FINISHED_PHASES,
@@ -47,7 +49,7 @@ from pixelfleet.operator.resources import (
     ImageJobSpec,
 )
 from pixelfleet.operator.state import OperatorState
-from pixelfleet.operator.status import as_patch, differs, status_of_task
+from pixelfleet.operator.status import as_patch, differs, rejected_status, status_of_task
 from pixelfleet.operator.telemetry import CREATE, DELETE, IMAGEJOBS, RESYNC, handler_run
 from pixelfleet.schema_migrations import schema_state
 from pixelfleet.settings import Settings
@@ -149,8 +151,16 @@ class ImageJobRun:
     def task_id(self) -> uuid.UUID:
         return self.task.id
 
+    @property
+    def namespace(self) -> str | None:
+        return _text(self.body.get("metadata", {}).get("namespace"))
+
     def wanted_status(self) -> dict[str, Any]:
-        return as_patch(status_of_task(self.task, self.generation, self.body.get("status")))
+        return as_patch(
+            status_of_task(
+                self.task, self.generation, self.body.get("status"), self.state.ctx.result_urls
+            )
+        )
 
 
 ImageJobStep = Callable[[ImageJobRun], Awaitable[dict[str, Any] | None]]
@@ -199,12 +209,14 @@ def imagejob_handler(
     *,
     invalid: Literal["refuse", "ignore"],
     missing_task: Literal["refuse", "ignore"] = "refuse",
+    admits: bool = False,
 ) -> Callable[[ImageJobStep], KopfHandler]:
     """Runs a handler's step over the skeleton. A spec that cannot be read is `refuse`d (said in
     the status and an Event, then failed for good) or `ignore`d (nothing to do); so is a job
-    whose task PixelFleet does not know (refused when it is created, then left alone). The
-    status the step returns is written to the job. `functools.wraps` keeps the step's name,
-    which Kopf uses as the handler's id."""
+    whose task PixelFleet does not know (refused when it is created, then left alone). A job
+    applied by hand has no task until it is admitted: the handler that `admits` admits it (or
+    rejects it), the others leave it alone until then. The status the step returns is written
+    to the job. `functools.wraps` keeps the step's name, which Kopf uses as the handler's id."""
 
     def decorate(step: ImageJobStep) -> KopfHandler:
         @functools.wraps(step)
@@ -218,22 +230,32 @@ def imagejob_handler(
         ) -> None:
             state = operator_state(memo)
             name = str(meta.get("name"))
+            generation = meta.get("generation")
             with handler_run(IMAGEJOBS, handler), about_imagejob(meta, spec):
                 try:
                     parsed = parse_spec(spec)
                 except InvalidImageJob as refusal:
                     if invalid == "ignore":
                         return
-                    await _refuse(state, name, body, "InvalidSpec", str(refusal))
+                    await _refuse(state, body, "InvalidSpec", str(refusal))
                     raise kopf.PermanentError(str(refusal)) from None
-                task = await load_task(state, uuid.UUID(parsed.task_id))
-                if task is None:
-                    if missing_task == "ignore":
+                task_id = task_id_of(parsed, dict(body.get("status") or {}))
+                if task_id is None:
+                    if not admits:
+                        return  # rejected, or its admission is still to come
+                    task = await _admitted(state, body, parsed, patch)
+                    if task is None:
                         return
-                    unknown = f"PixelFleet has no task {parsed.task_id}."
-                    await _refuse(state, name, body, "TaskNotFound", unknown)
-                    raise kopf.PermanentError(unknown)
-                job = ImageJobRun(state, name, dict(body), parsed, task, meta.get("generation"))
+                else:
+                    found = await load_task(state, task_id)
+                    if found is None:
+                        if missing_task == "ignore":
+                            return
+                        unknown = f"PixelFleet has no task {task_id}."
+                        await _refuse(state, body, "TaskNotFound", unknown)
+                        raise kopf.PermanentError(unknown)
+                    task = found
+                job = ImageJobRun(state, name, dict(body), parsed, task, generation)
                 try:
                     wanted = await step(job)
                 except (kopf.TemporaryError, kopf.PermanentError):
@@ -249,14 +271,53 @@ def imagejob_handler(
     return decorate
 
 
-async def _refuse(
-    state: OperatorState, name: str, body: kopf.Body, reason: str, message: str
-) -> None:
+async def _admitted(
+    state: OperatorState, body: kopf.Body, spec: ImageJobSpec, patch: kopf.Patch
+) -> Task | None:
+    """The task of a job applied by hand, made now (or before, by an earlier run of this
+    handler); None when the job is rejected (said in its status and an Event)."""
+    try:
+        task, bound = await admit(state, dict(body.get("metadata") or {}), spec)
+    except Rejection as rejection:
+        log.warning("%s rejected: %s", body.get("metadata", {}).get("name"), rejection)
+        await state.jobs.post_event(dict(body), "Warning", rejection.reason, rejection.message)
+        generation = body.get("metadata", {}).get("generation")
+        patch.status.update(
+            as_patch(
+                rejected_status(
+                    rejection.reason, rejection.message, generation, body.get("status")
+                )
+            )
+        )
+        return None
+    except DATABASE_ERRORS as exc:
+        raise kopf.TemporaryError(
+            f"The database is unavailable: {exc}", delay=DATABASE_RETRY_SECONDS
+        ) from exc
+    await state.jobs.post_event(
+        dict(body),
+        "Normal",
+        "Admitted",
+        f"task {task.id}: {task.cost} credits charged to CreditBinding {bound.binding}",
+    )
+    await refresh_spend(state, bound.binding)
+    return task
+
+
+async def _refuse(state: OperatorState, body: kopf.Body, reason: str, message: str) -> None:
     """Says where `kubectl get` and `kubectl describe` show it why the job is given up: the
-    Event first, so that whoever sees the job Failed also finds its reason."""
-    log.warning("%s refused: %s", name, message)
+    Event first, so that whoever sees the job Failed (or, applied by hand, Rejected) also finds
+    its reason."""
+    metadata = body.get("metadata", {})
+    log.warning("%s refused: %s", metadata.get("name"), message)
     await state.jobs.post_event(dict(body), "Warning", reason, message)
-    await state.jobs.patch_status(name, {"phase": "Failed", "message": message})
+    status: dict[str, Any] = {"phase": "Failed", "message": message}
+    if not body.get("spec", {}).get("taskId"):
+        status = as_patch(
+            rejected_status(reason, message, metadata.get("generation"), body.get("status"))
+        )
+    # Written at once: the handler fails for good right after.
+    await state.jobs.patch_status(str(metadata.get("name")), status, metadata.get("namespace"))
 
 
 async def _report_failure(
@@ -275,26 +336,27 @@ async def _report_failure(
 
 
 @kopf.on.create(GROUP, VERSION, IMAGEJOB_PLURAL)
-@imagejob_handler(CREATE, invalid="refuse")
+@imagejob_handler(CREATE, invalid="refuse", admits=True)
 async def dispatch_imagejob(job: ImageJobRun) -> dict[str, Any]:
-    if job.task.status == "queued":
-        await _send_once(job.state, job.task_id)
+    # A job applied by hand was sent as its task was admitted (after that commit).
+    if job.task.status == "queued" and job.task.resource_name is None:
+        await _send_once(job.state, job.task)
     return job.wanted_status()
 
 
-async def _send_once(state: OperatorState, task_id: uuid.UUID) -> None:
+async def _send_once(state: OperatorState, task: Task) -> None:
     """Sends the Celery task unless this operator (or an earlier run of it) already did. A
     second send would be harmless, but a restart should not cost one for every job."""
     assert state.ctx.redis is not None
-    guard = dispatch_guard(task_id)
+    guard = dispatch_guard(task.id)
     if not await state.ctx.redis.set(guard, "1", nx=True, ex=DISPATCH_GUARD_SECONDS):
         return
     try:
-        await state.celery.send(task_id)
+        await state.celery.dispatch(task)
     except DispatchFailed:
         await state.ctx.redis.delete(guard)  # the next try sends it
         raise
-    log.info("task %s sent to the workers (queue %s)", task_id, state.celery.queue)
+    log.info("task %s sent to the workers (queue %s)", task.id, task.queue or state.celery.queue)
 
 
 @kopf.timer(GROUP, VERSION, IMAGEJOB_PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
@@ -304,7 +366,7 @@ async def resync_imagejob(job: ImageJobRun) -> dict[str, Any] | None:
     ttl = job.spec.ttl_seconds_after_finished
     if wanted["phase"] in FINISHED_PHASES and _expired(job.task, ttl):
         log.info("deleting %s: finished longer ago than its TTL", job.name)
-        await job.state.jobs.delete(job.name)
+        await job.state.jobs.delete(job.name, job.namespace)
     current = job.body.get("status")
     return wanted if differs(dict(current or {}), wanted) else None
 

@@ -5,14 +5,15 @@ generated from those models (the chart's `crds/` files are checked against them 
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from pixelfleet.outbound import MAX_URL_LENGTH
-from pixelfleet.sources.schemas import SourceKind
+from pixelfleet.sources.schemas import SOURCE_KINDS, Source, SourceKind
 
 GROUP = "pixelfleet.dev"
 VERSION = "v1alpha1"
@@ -23,13 +24,20 @@ IMAGEJOB_PLURAL = "imagejobs"
 IMAGEJOB_SINGULAR = "imagejob"
 IMAGEJOB_SHORT_NAMES = ("ij",)
 
+CREDITBINDING_KIND = "CreditBinding"
+CREDITBINDING_PLURAL = "creditbindings"
+CREDITBINDING_SINGULAR = "creditbinding"
+CREDITBINDING_SHORT_NAMES = ("cb",)
+
 WORKERPOOL_KIND = "WorkerPool"
 WORKERPOOL_PLURAL = "workerpools"
 WORKERPOOL_SINGULAR = "workerpool"
 WORKERPOOL_SHORT_NAMES = ("wp",)
 
-Phase = Literal["Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled"]
-FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
+Phase = Literal[
+    "Pending", "Queued", "Running", "Succeeded", "Failed", "Cancelled", "Rejected"
+]
+FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled", "Rejected"})
 DEFAULT_TTL_SECONDS_AFTER_FINISHED = 3600
 REQUEST_ID_ANNOTATION = f"{GROUP}/request-id"
 """The id of the API request that submitted an ImageJob's task, so the operator's log lines
@@ -41,44 +49,113 @@ class _Camel(BaseModel):
 
 
 class ImageSource(_Camel):
-    """Where the uploaded image is, and what its header said."""
+    """The job's image. A job PixelFleet made says where its task's image is stored and what
+    its header said; a job applied by hand names one source as the API takes it (`url`, or the
+    id of an `asset`, `upload` or earlier `task` of the bound account)."""
 
-    key: str = Field(min_length=1, max_length=255, description="Storage key of the upload.")
-    content_type: str = Field(max_length=64, description="The upload's media type.")
-    bytes: int = Field(ge=0, description="Size of the upload in bytes.")
-    width: int = Field(ge=1)
-    height: int = Field(ge=1)
-    kind: SourceKind = Field(
-        default="file",
+    key: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Storage key of the image."
+    )
+    content_type: str | None = Field(default=None, max_length=64, description="Its media type.")
+    bytes: int | None = Field(default=None, ge=0, description="Size of the image in bytes.")
+    width: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    kind: SourceKind | None = Field(
+        default=None,
         description="How the image came: `file` (uploaded with the task), `url` (fetched once, "
         "by the API), `upload` (a direct upload), `task` (an earlier task's source) or `asset`.",
     )
     url: str | None = Field(
         default=None,
         max_length=MAX_URL_LENGTH,
-        description="The address a `url` source was fetched from (workers read `key`).",
+        description="An http(s) URL of the image (a job applied by hand: fetched once, when "
+        "it is admitted).",
     )
+    asset: str | None = Field(default=None, max_length=64, description="An asset's id.")
+    upload: str | None = Field(default=None, max_length=64, description="A direct upload's id.")
+    task: str | None = Field(default=None, max_length=64, description="An earlier task's id.")
+
+    def stored(self) -> bool:
+        return self.key is not None
+
+    def requested(self) -> Source:
+        """The one source a job applied by hand names, as the API would read it."""
+        named = {kind: getattr(self, kind) for kind in SOURCE_KINDS if getattr(self, kind)}
+        described = self.model_dump(exclude_none=True, exclude=set(SOURCE_KINDS))
+        if len(named) != 1 or described:
+            raise ValueError(
+                "source must name exactly one of url, asset, upload or task, and nothing else"
+            )
+        ((kind, value),) = named.items()
+        return SOURCE_KINDS[kind].model_validate({kind: value})
 
 
 class ImageJobSpec(_Camel):
-    task_id: str = Field(
+    """An ImageJob is made by PixelFleet for a task submitted through the API (`taskId`,
+    `userId`, the stored source), or applied by hand (`kubectl apply`): then it names a source
+    and a pipeline, and the operator admits it for the account the namespace's CreditBinding
+    names, or rejects it."""
+
+    task_id: str | None = Field(
+        default=None,
         pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-        description="The task's id in PixelFleet (also the Celery task id).",
+        description="The task's id in PixelFleet (also the Celery task id); unset in a job "
+        "applied by hand (its task's id is then `status.taskId`).",
     )
-    user_id: str = Field(max_length=64, description="The account that submitted the task.")
+    user_id: str | None = Field(
+        default=None, max_length=64, description="The account that submitted the task."
+    )
     source: ImageSource
-    pipeline: dict[str, Any] = Field(description="The validated pipeline (operations, outputs).")
+    pipeline: dict[str, Any] = Field(
+        description="The pipeline (operations, output or variants; or {\"preset\": NAME}), "
+        "as the API takes it."
+    )
     ops: str = Field(
         default="", max_length=128, description="The pipeline in brief, e.g. 'resize→webp'."
     )
-    queue: str = Field(default="pixelfleet", max_length=64, description="The Celery queue.")
-    priority: int = Field(default=0, ge=0, le=9)
+    queue: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="The Celery queue the work is sent to (unset: the operator's own).",
+    )
+    priority: int = Field(
+        default=0, ge=0, le=9, description="Within its queue, a higher priority runs first."
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Seconds from admission after which the job fails (DeadlineExceeded).",
+    )
+    backoff_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=20,
+        description="Attempts after the first before the job fails (BackoffLimitExceeded); "
+        "unset: the service's own limit.",
+    )
     ttl_seconds_after_finished: int | None = Field(
         default=DEFAULT_TTL_SECONDS_AFTER_FINISHED,
         ge=0,
         description="Seconds after the job finishes before it is deleted (the database keeps "
         "the task's history); unset keeps it.",
     )
+
+    @model_validator(mode="after")
+    def _one_kind_of_job(self) -> ImageJobSpec:
+        if self.task_id is not None:
+            if not self.source.stored() or self.user_id is None:
+                raise ValueError("a job with a taskId also names userId and its stored source")
+        else:
+            if self.user_id is not None:
+                raise ValueError("userId is set by PixelFleet, not in a job applied by hand")
+            self.source.requested()  # exactly one source
+        return self
+
+    @property
+    def applied_by_hand(self) -> bool:
+        return self.task_id is None
 
 
 class Output(_Camel):
@@ -87,6 +164,9 @@ class Output(_Camel):
     width: int
     height: int
     bytes: int
+    url: str | None = Field(
+        default=None, description="A signed URL of the result, readable without a credential."
+    )
 
 
 class Condition(_Camel):
@@ -102,6 +182,7 @@ class Condition(_Camel):
 
 class ImageJobStatus(_Camel):
     phase: Phase = "Pending"
+    task_id: str | None = Field(default=None, description="The task's id in PixelFleet.")
     progress: int = Field(default=0, ge=0, le=100)
     stage: str | None = None
     attempts: int = Field(default=0, ge=0)
@@ -112,6 +193,26 @@ class ImageJobStatus(_Camel):
     duration: str | None = Field(default=None, description="durationMs for people: '1.4s'.")
     outputs: list[Output] = Field(default_factory=list)
     message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    observed_generation: int | None = None
+
+
+class CreditBindingSpec(_Camel):
+    """Binds a namespace to a PixelFleet account: ImageJobs applied in the namespace are
+    charged to it, within the budget."""
+
+    account_email: str = Field(
+        min_length=3, max_length=320, description="The email of the account to charge."
+    )
+    budget_credits: int = Field(
+        ge=0, description="At most this many credits spent by the namespace's jobs (charged "
+        "minus refunded)."
+    )
+
+
+class CreditBindingStatus(_Camel):
+    spent_credits: int = Field(default=0, description="Charged minus refunded, so far.")
+    admitted_jobs: int = Field(default=0, ge=0, description="Jobs admitted under the binding.")
     conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = None
 
@@ -158,6 +259,15 @@ def imagejob_name(task_id: str) -> str:
     return f"task-{task_id}"
 
 
+def imagejob_of(task_id: uuid.UUID, resource_name: str | None) -> tuple[str | None, str]:
+    """The namespace (None: PixelFleet's own) and name of a task's ImageJob: the one applied by
+    hand that asked for it (`namespace/name`), else the `task-<id>` PixelFleet made."""
+    if resource_name and "/" in resource_name:
+        namespace, name = resource_name.split("/", 1)
+        return namespace, name
+    return None, imagejob_name(str(task_id))
+
+
 # ---------------------------------------------------------------------- the generated manifests
 
 
@@ -184,6 +294,8 @@ def _structural(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str
             out[key] = _structural(value, definitions)
         elif key == "const":
             out["enum"] = [value]
+        elif key == "description":
+            out[key] = " ".join(str(value).split())  # a docstring's lines, as one paragraph
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             # JSON Schema's numeric form; Kubernetes' OpenAPI v3 wants the bound plus a flag.
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
@@ -264,6 +376,8 @@ def imagejob_crd() -> dict[str, Any]:
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Progress", "type": "integer", "jsonPath": ".status.progress"},
         {"name": "Ops", "type": "string", "jsonPath": ".spec.ops"},
+        {"name": "Queue", "type": "string", "jsonPath": ".spec.queue", "priority": 1},
+        {"name": "Task", "type": "string", "jsonPath": ".status.taskId", "priority": 1},
         {"name": "User", "type": "string", "jsonPath": ".spec.userId", "priority": 1},
         {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -273,10 +387,30 @@ def imagejob_crd() -> dict[str, Any]:
         IMAGEJOB_PLURAL,
         IMAGEJOB_SINGULAR,
         IMAGEJOB_SHORT_NAMES,
-        "One image task, mirrored from PixelFleet's database.",
+        "One image task: made by PixelFleet for an API submission, or applied by hand and "
+        "admitted under the namespace's CreditBinding; its status mirrors the task.",
         columns,
         ImageJobSpec,
         ImageJobStatus,
+    )
+
+
+def creditbinding_crd() -> dict[str, Any]:
+    columns: list[dict[str, Any]] = [
+        {"name": "Account", "type": "string", "jsonPath": ".spec.accountEmail"},
+        {"name": "Budget", "type": "integer", "jsonPath": ".spec.budgetCredits"},
+        {"name": "Spent", "type": "integer", "jsonPath": ".status.spentCredits"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return _crd(
+        CREDITBINDING_KIND,
+        CREDITBINDING_PLURAL,
+        CREDITBINDING_SINGULAR,
+        CREDITBINDING_SHORT_NAMES,
+        "Charges a namespace's ImageJobs to a PixelFleet account, within a budget.",
+        columns,
+        CreditBindingSpec,
+        CreditBindingStatus,
     )
 
 
@@ -306,7 +440,11 @@ def workerpool_crd() -> dict[str, Any]:
 
 def crd_manifests() -> dict[str, dict[str, Any]]:
     """Every CRD, by the file name the chart keeps it under (`charts/pixelfleet/crds/`)."""
-    return {"imagejobs.yaml": imagejob_crd(), "workerpools.yaml": workerpool_crd()}
+    return {
+        "imagejobs.yaml": imagejob_crd(),
+        "creditbindings.yaml": creditbinding_crd(),
+        "workerpools.yaml": workerpool_crd(),
+    }
 
 
 def render_yaml(manifest: dict[str, Any]) -> str:
@@ -321,6 +459,8 @@ def render_yaml(manifest: dict[str, Any]) -> str:
 def imagejob_manifest(
     spec: ImageJobSpec, namespace: str, *, request_id: str | None = None
 ) -> dict[str, Any]:
+    """The ImageJob PixelFleet makes for an API submission (`task-<id>`)."""
+    assert spec.task_id is not None
     metadata: dict[str, Any] = {
         "name": imagejob_name(spec.task_id),
         "namespace": namespace,

@@ -8,7 +8,7 @@ from wsgiref.simple_server import WSGIServer
 
 from pixelfleet.context import ProcessContext
 from pixelfleet.launchers.celery import CeleryLauncher
-from pixelfleet.operator.cluster import ImageJobs
+from pixelfleet.operator.cluster import CreditBindings, ImageJobs
 
 
 @dataclass
@@ -16,5 +16,6 @@ class OperatorState:
     ctx: ProcessContext
     jobs: ImageJobs
     celery: CeleryLauncher
+    bindings: CreditBindings
     background: list[asyncio.Task[None]] = field(default_factory=list)
     metrics_server: WSGIServer | None = None

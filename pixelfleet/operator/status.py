@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pixelfleet.events import TaskEvent
+from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.models import Task
 from pixelfleet.operator.resources import FINISHED_PHASES, Condition, ImageJobStatus, Output, Phase
 
@@ -41,36 +42,83 @@ def _transitioned_at(
     return now
 
 
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
 def _conditions(
     phase: Phase,
     message: str | None,
     generation: int | None,
     previous: Sequence[Mapping[str, Any]],
+    admission: tuple[ConditionStatus, str] = ("True", "Admitted"),
 ) -> list[Condition]:
+    """`Admitted` (a task was made and charged: its reason says why not), `Finished` and
+    `Succeeded`, each with the reason the phase gives."""
     now = datetime.now(UTC)
     finished = phase in FINISHED_PHASES
-    statuses: dict[str, Literal["True", "False", "Unknown"]] = {
-        "Finished": "True" if finished else "False",
-        "Succeeded": "True" if phase == "Succeeded" else ("False" if finished else "Unknown"),
+    admitted, refusal = admission
+    statuses: dict[str, tuple[ConditionStatus, str]] = {
+        "Admitted": (admitted, refusal),
+        "Finished": ("True" if finished else "False", phase),
+        "Succeeded": (
+            "True" if phase == "Succeeded" else ("False" if finished else "Unknown"),
+            phase,
+        ),
     }
     return [
-        Condition(
-            type=kind,
-            status=status,
-            reason=phase,
-            message=message or "",
-            last_transition_time=_transitioned_at(kind, status, previous, now),
-            observed_generation=generation,
-        )
-        for kind, status in statuses.items()
+        condition(kind, status, reason, message or "", generation, previous, now)
+        for kind, (status, reason) in statuses.items()
     ]
 
 
+def condition(
+    kind: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    previous: Sequence[Mapping[str, Any]],
+    now: datetime | None = None,
+) -> Condition:
+    """One condition, keeping the transition time `previous` gives it while its status holds."""
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=_transitioned_at(kind, status, previous, now or datetime.now(UTC)),
+        observed_generation=generation,
+    )
+
+
+def rejected_status(
+    reason: str, message: str, generation: int | None, previous: Mapping[str, Any] | None
+) -> ImageJobStatus:
+    """A job applied by hand that was not admitted (`reason`: NoCreditBinding, BudgetExceeded,
+    ...): nothing was charged, and nothing will run."""
+    return ImageJobStatus(
+        phase="Rejected",
+        message=f"{reason}: {message}",
+        conditions=_conditions(
+            "Rejected",
+            message,
+            generation,
+            (previous or {}).get("conditions") or [],
+            admission=("False", reason),
+        ),
+        observed_generation=generation,
+    )
+
+
 def status_of_task(
-    task: Task, generation: int | None, previous: Mapping[str, Any] | None = None
+    task: Task,
+    generation: int | None,
+    previous: Mapping[str, Any] | None = None,
+    urls: ResultUrls | None = None,
 ) -> ImageJobStatus:
     """The whole status, from the database's record of the task; `previous` is the status
-    the ImageJob holds now (its conditions keep their transition times where they hold)."""
+    the ImageJob holds now (its conditions keep their transition times where they hold).
+    With `urls`, a succeeded task's outputs carry signed URLs of their results."""
     phase = PHASES.get(task.status, "Pending")
     duration_ms = None
     if task.started_at is not None and task.finished_at is not None:
@@ -78,8 +126,11 @@ def status_of_task(
     message = task.error_message if task.error_code else None
     if phase == "Cancelled":
         message = "Cancelled."
+    signed_at = datetime.now(UTC)
+    signed = urls is not None and phase == "Succeeded"
     return ImageJobStatus(
         phase=phase,
+        task_id=str(task.id),
         progress=task.progress,
         stage=task.stage,
         attempts=task.attempts,
@@ -89,7 +140,14 @@ def status_of_task(
         duration_ms=duration_ms,
         duration=human_duration(duration_ms) if duration_ms is not None else None,
         outputs=[
-            Output(name=o.name, format=o.format, width=o.width, height=o.height, bytes=o.bytes)
+            Output(
+                name=o.name,
+                format=o.format,
+                width=o.width,
+                height=o.height,
+                bytes=o.bytes,
+                url=urls.url(task.id, o.name, signed_at) if urls is not None and signed else None,
+            )
             for o in task.outputs
         ],
         message=f"{task.error_code}: {message}" if task.error_code else message,
@@ -123,10 +181,16 @@ def as_patch(status: ImageJobStatus) -> dict[str, Any]:
 
 def differs(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     """Whether the stored status disagrees with the wanted one on what PixelFleet owns (the
-    conditions' timestamps aside)."""
+    conditions' timestamps aside, and the outputs' signed URLs while they are there: one
+    is as good as another until the job is deleted, by its TTL)."""
     current = current or {}
     for key, value in wanted.items():
-        if key == "conditions":
+        if key == "outputs":
+            if _unsigned(value) != _unsigned(current.get(key) or []) or (
+                any("url" in o for o in value) and not all("url" in o for o in current[key])
+            ):
+                return True
+        elif key == "conditions":
             mine = [(c.get("type"), c.get("status"), c.get("reason")) for c in value]
             theirs = [
                 (c.get("type"), c.get("status"), c.get("reason"))
@@ -137,3 +201,7 @@ def differs(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
         elif current.get(key) != value:
             return True
     return False
+
+
+def _unsigned(outputs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in output.items() if k != "url"} for output in outputs]

@@ -13,13 +13,19 @@ from pixelfleet.observability.metrics import (
     OPERATOR_RECONCILES,
     QUEUE_BACKLOG,
 )
-from pixelfleet.operator.resources import IMAGEJOB_PLURAL, WORKERPOOL_PLURAL
+from pixelfleet.operator.resources import (
+    CREDITBINDING_PLURAL,
+    IMAGEJOB_PLURAL,
+    WORKERPOOL_PLURAL,
+)
 
 IMAGEJOBS = IMAGEJOB_PLURAL
+CREDITBINDINGS = CREDITBINDING_PLURAL
 WORKERPOOLS = WORKERPOOL_PLURAL
 CREATE, RESYNC, DELETE, SCALE = "create", "resync", "delete", "scale"
 HANDLERS: dict[str, tuple[str, ...]] = {
     IMAGEJOBS: (CREATE, RESYNC, DELETE),
+    CREDITBINDINGS: (RESYNC,),
     WORKERPOOLS: (SCALE,),
 }
 """Each resource's handlers, by the names their runs are counted under."""

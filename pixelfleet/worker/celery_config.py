@@ -11,6 +11,8 @@ from pixelfleet.worker.names import (
     DELIVER_WEBHOOKS,
     FAIL_OVERDUE_TASKS,
     FORGET_EXPIRED_LOGINS,
+    PRIORITIES,
+    PRIORITY_SEPARATOR,
     PROCESS_TASK,
     PURGE_EXPIRED_FILES,
     RECOVER_STALE_TASKS,
@@ -69,6 +71,9 @@ def create_celery(settings: Settings) -> Celery:
             "visibility_timeout": settings.broker_visibility_timeout,
             "socket_timeout": 10,
             "socket_connect_timeout": 5,
+            # One list per priority (names.priority_lists), taken in order.
+            "priority_steps": list(PRIORITIES),
+            "sep": PRIORITY_SEPARATOR,
         },
         broker_connection_retry_on_startup=True,
         # Publishing gives up quickly: the task is already queued in the database, and the

@@ -18,6 +18,23 @@ SEND_MAIL = "pixelfleet.send_mail"
 CELERY_WORKER_PREFIX = "celery@"
 
 
+PRIORITIES = range(10)
+"""A task's priority, 0-9: within its queue, a higher one is taken first (as in Kubernetes)."""
+PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: `queue`, `queue<sep>1`, ...
+
+
+def broker_priority(priority: int) -> int:
+    """The priority Celery's Redis transport is given: it takes its lists lowest number first,
+    so a task's 9 (first) is its 0."""
+    return max(PRIORITIES) - min(max(priority, min(PRIORITIES)), max(PRIORITIES))
+
+
+def priority_lists(queue: str) -> list[str]:
+    """The Redis lists that hold `queue`'s waiting messages, one per broker priority, in the
+    order workers take them."""
+    return [queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITIES]
+
+
 def control_queue(queue: str) -> str:
     """The queue for upkeep and webhooks, so they never wait behind a backlog of images."""
     return f"{queue}.control"

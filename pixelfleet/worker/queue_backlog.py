@@ -1,8 +1,8 @@
 """The one measurement of a Celery queue's backlog, shared by the API's `/metrics` and the
-operator's autoscaler: the messages waiting in the queue's Redis list (recorded in
-`pixelfleet_queue_backlog` whenever it is measured), and for the autoscaler the messages
-Celery's Redis transport delivered but has not seen acknowledged (kept aside in the `unacked`
-hash, for every queue)."""
+operator's autoscaler: the messages waiting in the queue's Redis lists, one per priority
+(recorded in `pixelfleet_queue_backlog` whenever it is measured), and for the autoscaler
+the messages Celery's Redis transport delivered but has not seen acknowledged (kept aside in
+the `unacked` hash, for every queue)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from pixelfleet.autoscaling.policy import QueueLoad
 from pixelfleet.observability.metrics import QUEUE_BACKLOG
+from pixelfleet.worker.names import priority_lists
 
 UNACKED_HASH = "unacked"  # kombu's Redis transport default
 
@@ -20,7 +21,11 @@ UNACKED_HASH = "unacked"  # kombu's Redis transport default
 async def measure_backlog(redis: Redis, queue: str) -> int:
     """The messages waiting in `queue` for a worker (not yet delivered to one), recorded as
     the queue's backlog."""
-    waiting = int(await redis.llen(queue))
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in priority_lists(queue):
+            pipe.llen(key)
+        lengths = await pipe.execute()
+    waiting = sum(int(length) for length in lengths)
     QUEUE_BACKLOG.labels(queue=queue).set(waiting)
     return waiting
 

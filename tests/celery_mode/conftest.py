@@ -71,10 +71,19 @@ class Processes:
         self.directory = directory
         self.started: list[CeleryProcess] = []
 
-    def worker(self, *, concurrency: int = 1, pool: str = "prefork") -> CeleryProcess:
+    def worker(
+        self, *, concurrency: int = 1, pool: str = "prefork", queue: str | None = None
+    ) -> CeleryProcess:
+        """A worker on the settings' queue, or on `queue` (serving its metrics on a port of
+        its own)."""
         name = f"worker-{len(self.started)}.log"
+        settings = self.settings
+        if queue is not None:
+            settings = settings.model_copy(
+                update={"celery_queue": queue, "worker_metrics_port": free_port()}
+            )
         process = CeleryProcess.worker(
-            self.settings, self.directory / name, concurrency=concurrency, pool=pool
+            settings, self.directory / name, concurrency=concurrency, pool=pool
         )
         self.started.append(process)
         return process

@@ -17,6 +17,7 @@ from redis import Redis
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.settings import Settings
+from pixelfleet.worker.names import priority_lists
 from tests.api_helpers import balance_of, image_bytes, noise_png, sign_up, submit, whole_ledger
 from tests.celery_mode.conftest import Processes, eventually, wait_for_status
 from tests.harness.cpu import wait_until_idle
@@ -153,7 +154,7 @@ async def test_a_task_whose_message_was_lost_is_dispatched_again(
     task_id = (await submit(client, headers, QUICK, image_bytes())).json()["id"]
     assert settings.redis_url is not None
     broker = Redis.from_url(settings.redis_url)
-    assert broker.delete(settings.celery_queue) == 1  # the message is gone
+    assert broker.delete(*priority_lists(settings.celery_queue)) == 1  # the message is gone
     broker.close()
 
     processes.worker()

@@ -21,6 +21,7 @@ from tests.api_helpers import balance_of, follow_events, image_bytes, sign_up, s
 from tests.celery_mode.conftest import Processes, wait_for_status
 from tests.harness.celery import CeleryProcess
 from tests.harness.image_host import Answer, image_host
+from tests.harness.redis import waiting_messages
 
 pytestmark = pytest.mark.celery
 
@@ -99,9 +100,7 @@ async def test_the_message_carries_the_task_id_and_never_the_image(
     assert accepted.status_code == 202
 
     assert settings.redis_url is not None
-    broker = Redis.from_url(settings.redis_url)
-    messages = broker.lrange(settings.celery_queue, 0, -1)
-    broker.close()
+    messages = waiting_messages(settings.redis_url, settings.celery_queue)
     assert len(messages) == 1
     message = json.loads(messages[0])
     assert message["headers"]["id"] == accepted.json()["id"]

@@ -116,6 +116,9 @@ def default_resources() -> dict[str, kmock.ResourceInfo]:
         f"{GROUP}/{VERSION}/imagejobs": info(
             "ImageJob", shortnames={"ij"}, subresources={"status"}
         ),
+        f"{GROUP}/{VERSION}/creditbindings": info(
+            "CreditBinding", shortnames={"cb"}, subresources={"status"}
+        ),
         f"{GROUP}/{VERSION}/workerpools": info("WorkerPool", subresources={"status"}),
         "v1/namespaces": info(
             "Namespace", namespaced=False, shortnames={"ns"}, subresources={"status"}

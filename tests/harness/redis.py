@@ -82,3 +82,16 @@ class RedisServer:
             self.process = None
 
     stop = halt
+
+
+def waiting_messages(url: str, queue: str) -> list[bytes]:
+    """The Celery messages waiting in `queue` (every priority's list), first taken first."""
+    from redis import Redis
+
+    from pixelfleet.worker.names import priority_lists
+
+    broker = Redis.from_url(url)
+    try:
+        return [m for key in priority_lists(queue) for m in reversed(broker.lrange(key, 0, -1))]
+    finally:
+        broker.close()

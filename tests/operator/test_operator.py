@@ -90,8 +90,14 @@ async def test_a_task_submitted_through_the_api_ends_with_its_imagejob_succeeded
             "width": 64,
             "height": 48,
             "bytes": status["outputs"][0]["bytes"],
+            "url": status["outputs"][0]["url"],
         }
     ]
+    # The output's signed URL serves the image to whoever holds it, with no credential.
+    served = await client.get(status["outputs"][0]["url"])
+    assert (served.status_code, served.headers["content-type"]) == (200, "image/webp")
+    assert len(served.content) == status["outputs"][0]["bytes"]
+    assert status["taskId"] == task_id
     assert status["durationMs"] >= 0
     assert status["finishedAt"] is not None
     conditions = {c["type"]: c for c in status["conditions"]}

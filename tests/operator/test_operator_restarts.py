@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from redis import Redis
 
 from pixelfleet.operator.resources import REQUEST_ID_ANNOTATION
 from pixelfleet.settings import Settings
@@ -20,6 +19,7 @@ from tests.api_helpers import balance_of, image_bytes, sign_up, submit
 from tests.celery_mode.conftest import Processes, wait_for_status
 from tests.harness.celery import CeleryProcess
 from tests.harness.kubernetes import EmulatedCluster
+from tests.harness.redis import waiting_messages
 from tests.operator.conftest import NAMESPACE
 from tests.operator.steps import QUICK, imagejob, phase, until
 
@@ -161,8 +161,6 @@ async def test_a_burst_of_imagejobs_is_reconciled_without_duplicate_dispatch(
 
     await asyncio.to_thread(EmulatedCluster.wait, all_queued, 60, 0.1)
     assert settings.redis_url is not None
-    broker = Redis.from_url(settings.redis_url)
-    messages = broker.lrange(settings.celery_queue, 0, -1)
-    broker.close()
+    messages = waiting_messages(settings.redis_url, settings.celery_queue)
     sent = [json.loads(m)["headers"]["id"] for m in messages]
     assert sorted(sent) == sorted(ids)

@@ -8,15 +8,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from pixelfleet.events import TaskEvent
+from pixelfleet.jobs.result_urls import ResultUrls
 from pixelfleet.launchers.kubernetes import pipeline_summary
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.operator.status import (
     as_patch,
     differs,
     human_duration,
+    rejected_status,
     status_of_task,
     status_patch_of_event,
 )
+from pixelfleet.settings import Settings
+from tests.conftest import TEST_JWT_SECRET
 
 STARTED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -66,15 +70,59 @@ def test_a_succeeded_task_shows_its_outputs_and_duration() -> None:
     status = as_patch(status_of_task(task, generation=1))
 
     assert status["phase"] == "Succeeded"
+    assert status["taskId"] == str(task.id)
     assert (status["durationMs"], status["duration"]) == (1420, "1.4s")
     assert status["outputs"] == [
         {"name": "default", "format": "webp", "width": 8, "height": 6, "bytes": 120}
     ]
     assert {(c["type"], c["status"]) for c in status["conditions"]} == {
+        ("Admitted", "True"),
         ("Finished", "True"),
         ("Succeeded", "True"),
     }
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
+
+
+def test_a_succeeded_tasks_outputs_carry_signed_urls_that_do_not_churn_the_status() -> None:
+    output = TaskOutput(
+        name="default",
+        position=0,
+        key="k",
+        format="png",
+        content_type="image/png",
+        width=8,
+        height=6,
+        bytes=120,
+    )
+    task = _task("succeeded", progress=100, outputs=[output], finished_at=STARTED)
+    urls = ResultUrls(Settings(jwt_secret=TEST_JWT_SECRET, public_url="https://img.example"))
+
+    signed = as_patch(status_of_task(task, 1, None, urls))
+
+    [written] = signed["outputs"]
+    assert written["url"].startswith("https://img.example/v1/results/")
+    assert urls.verify(written["url"].rsplit("/", 1)[1]).task_id == task.id
+    # Signed again a moment later: the URL the job holds is as good, so nothing is written.
+    assert not differs(signed, as_patch(status_of_task(task, 1, signed, urls)))
+    # A status written before the URLs existed gets them.
+    unsigned = [{k: v for k, v in written.items() if k != "url"}]
+    assert differs({**signed, "outputs": unsigned}, signed)
+
+
+def test_a_rejected_job_says_why_and_is_finished_without_success() -> None:
+    status = as_patch(
+        rejected_status("BudgetExceeded", "This task costs 4 credits; 2 left.", 3, None)
+    )
+
+    assert status["phase"] == "Rejected"
+    assert status["message"] == "BudgetExceeded: This task costs 4 credits; 2 left."
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert conditions == {
+        "Admitted": ("False", "BudgetExceeded"),
+        "Finished": ("True", "Rejected"),
+        "Succeeded": ("False", "Rejected"),
+    }
+    assert "taskId" not in status
 
 
 def test_a_failed_task_says_why() -> None:
@@ -169,11 +217,14 @@ def test_a_condition_keeps_its_transition_time_until_its_status_changes() -> Non
 
     running = as_patch(status_of_task(_task("running", progress=40), 1, held))
     assert {c["type"]: c["lastTransitionTime"] for c in running["conditions"]} == {
+        "Admitted": earlier,  # still True
         "Finished": earlier,  # still False
         "Succeeded": earlier,  # still Unknown
     }
 
     done = as_patch(status_of_task(_task("succeeded", progress=100), 1, held))
-    moved = {c["type"]: c["lastTransitionTime"] for c in done["conditions"]}
+    moved = {
+        c["type"]: c["lastTransitionTime"] for c in done["conditions"] if c["type"] != "Admitted"
+    }
     assert earlier not in moved.values()  # both changed status: both moved
     assert all(datetime.fromisoformat(at) > STARTED for at in moved.values())

@@ -36,6 +36,14 @@ CALLS: dict[tuple[str, str], tuple[str, Grant]] = {
         ("pixelfleet.dev", "imagejobs", "delete"),
     ),
     ("ImageJobs", "create_namespaced_event"): ("operator", ("", "events", "create")),
+    ("CreditBindings", "list_namespaced_custom_object"): (
+        "operator",
+        ("pixelfleet.dev", "creditbindings", "list"),
+    ),
+    ("CreditBindings", "patch_namespaced_custom_object_status"): (
+        "operator",
+        ("pixelfleet.dev", "creditbindings/status", "patch"),
+    ),
     ("WorkerPools", "patch_namespaced_custom_object_status"): (
         "operator",
         ("pixelfleet.dev", "workerpools/status", "patch"),
@@ -53,10 +61,15 @@ CALLS: dict[tuple[str, str], tuple[str, Grant]] = {
 # them; it looks up their CRDs, and lists namespaces to find its own (cluster-scoped).
 KOPF: set[Grant] = {
     (group, resource, verb)
-    for group, resource in (("pixelfleet.dev", "imagejobs"), ("pixelfleet.dev", "workerpools"))
+    for group, resource in (
+        ("pixelfleet.dev", "imagejobs"),
+        ("pixelfleet.dev", "creditbindings"),
+        ("pixelfleet.dev", "workerpools"),
+    )
     for verb in ("list", "watch", "patch")
 } | {
     ("pixelfleet.dev", "imagejobs/status", "patch"),
+    ("pixelfleet.dev", "creditbindings/status", "patch"),
     ("pixelfleet.dev", "workerpools/status", "patch"),
 }
 KOPF_CLUSTER: set[Grant] = {
@@ -84,10 +97,18 @@ def _client_calls() -> set[tuple[str, str]]:
     return calls
 
 
-def _granted(rendered: Rendered, kind: str, name: str) -> set[Grant]:
+def _granted(
+    rendered: Rendered, kind: str, name: str, namespace: str | None = None
+) -> set[Grant]:
+    [found] = [
+        m
+        for m in rendered.of_kind(kind)
+        if m["metadata"]["name"] == name
+        and (namespace is None or m["metadata"].get("namespace") == namespace)
+    ]
     return {
         (group, resource, verb)
-        for rule in rendered.named(kind, name)["rules"]
+        for rule in found["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
@@ -115,6 +136,28 @@ def test_the_api_and_beat_may_only_create_imagejobs(rendered: Rendered) -> None:
 def test_the_operator_gets_the_verbs_it_uses_and_no_others(rendered: Rendered) -> None:
     needed = {grant for who, grant in CALLS.values() if who == "operator"} | KOPF
     assert _granted(rendered, "Role", f"{FULLNAME}-operator") == needed
+
+
+def test_in_a_namespace_it_watches_for_jobs_applied_by_hand_the_operator_gets_job_verbs_only(
+    tmp_path: Path,
+) -> None:
+    rendered = Rendered(
+        Helm(tmp_path).template(CHART, set_values={"operator": {"watchNamespaces": ["team-a"]}})
+    )
+    on_jobs = {
+        grant
+        for who, grant in CALLS.values()
+        if who == "operator" and grant[1].split("/")[0] in ("imagejobs", "creditbindings", "events")
+    } | {grant for grant in KOPF if not grant[1].startswith("workerpools")}
+    assert _granted(rendered, "Role", f"{FULLNAME}-operator", "team-a") == on_jobs
+    [binding] = [
+        b for b in rendered.of_kind("RoleBinding") if b["metadata"].get("namespace") == "team-a"
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": f"{FULLNAME}-operator", "namespace": "pixelfleet"}
+    ]
+    args = rendered.pod_spec("Deployment", "operator")["containers"][0]["args"]
+    assert args[1:] == ["--namespace", "pixelfleet", "--namespace", "team-a"]
 
 
 def test_the_operators_only_cluster_wide_grants_are_reading_crds_and_namespaces(

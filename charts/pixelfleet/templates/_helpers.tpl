@@ -458,3 +458,24 @@ annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/*
+What the operator does with ImageJobs and CreditBindings in a namespace it watches: Kopf watches
+both and keeps its finalizer and progress on them; ImageJobs are read, given their status, and
+deleted when their TTL after finishing runs out; a CreditBinding is listed at each admission and
+given its spend; Events tell a job's story.
+*/}}
+{{- define "pixelfleet.operatorJobRules" -}}
+- apiGroups: [pixelfleet.dev]
+  resources: [imagejobs]
+  verbs: [get, list, watch, patch, delete]
+- apiGroups: [pixelfleet.dev]
+  resources: [creditbindings]
+  verbs: [list, watch, patch]
+- apiGroups: [pixelfleet.dev]
+  resources: [imagejobs/status, creditbindings/status]
+  verbs: [patch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end -}}

@@ -1,0 +1,183 @@
+"""Admits an ImageJob applied by hand (`kubectl apply`, no `spec.taskId`): the namespace's
+CreditBinding names the account to charge and a budget; the job's source is staged as the API
+stages one, and its task submitted through the same service, so the price, the checks and the
+refusals are the API's. The submission's idempotency key is the job's uid: a handler that runs
+again (a retry, a restart) finds the task it made rather than charging twice.
+
+What will not get better is a `Rejection` (phase Rejected, nothing charged): no binding, an
+account that is not there, a budget or balance too small, a source or pipeline refused. What
+may (the Kubernetes API or the database away) is left to Kopf's retries."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+from urllib3.exceptions import HTTPError
+
+from pixelfleet.accounts.email_verification import require_verified
+from pixelfleet.accounts.repository import AccountRepository
+from pixelfleet.accounts.service import normalise_email
+from pixelfleet.db import unit_of_work
+from pixelfleet.errors import PixelFleetError
+from pixelfleet.jobs import service as jobs_service
+from pixelfleet.jobs.placement import Budget, Placement
+from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.models import Task, User
+from pixelfleet.operator.resources import CreditBindingSpec, ImageJobSpec
+from pixelfleet.operator.state import OperatorState
+from pixelfleet.sources.schemas import SourceOrigin
+from pixelfleet.sources.service import staged_source
+
+log = logging.getLogger(__name__)
+
+KUBERNETES_ERRORS = (ApiException, HTTPError, OSError)
+RETRY_SECONDS = 10
+
+
+class Rejection(Exception):
+    """Why a job is not admitted: `reason` is the `Admitted` condition's (CamelCase)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class BoundAccount:
+    binding: str
+    """The binding's `namespace/name`: the budget its jobs are admitted under."""
+    spec: CreditBindingSpec
+
+
+def idempotency_key(uid: str) -> str:
+    return f"imagejob:{uid}"
+
+
+def reason_of(problem: PixelFleetError) -> str:
+    """A problem's slug as a condition's reason: `source-unreachable` → `SourceUnreachable`."""
+    return "".join(part.capitalize() for part in re.split(r"[^a-z0-9]+", problem.slug) if part)
+
+
+async def binding_of(state: OperatorState, namespace: str) -> BoundAccount:
+    """The namespace's binding (the oldest, when there are several)."""
+    try:
+        bindings = await state.bindings.in_namespace(namespace)
+    except KUBERNETES_ERRORS as exc:
+        raise kopf.TemporaryError(
+            f"Could not read the CreditBindings of {namespace}: {exc}", delay=RETRY_SECONDS
+        ) from exc
+    if not bindings:
+        raise Rejection(
+            "NoCreditBinding",
+            f"No CreditBinding in namespace {namespace}: one names the account that pays for "
+            "the namespace's ImageJobs.",
+        )
+    found = bindings[0]
+    name = str(found.get("metadata", {}).get("name"))
+    try:
+        spec = CreditBindingSpec.model_validate(found.get("spec") or {})
+    except ValidationError as exc:
+        raise Rejection("InvalidCreditBinding", f"CreditBinding {name}: {exc.errors()}") from None
+    return BoundAccount(f"{namespace}/{name}", spec)
+
+
+async def _account(state: OperatorState, bound: BoundAccount) -> User:
+    async with state.ctx.read_sessions() as session:
+        user = await AccountRepository.from_session(session).user_by_email(
+            normalise_email(bound.spec.account_email)
+        )
+    if user is None or not user.is_active or user.erased_at is not None:
+        raise Rejection(
+            "AccountNotFound",
+            f"CreditBinding {bound.binding} names {bound.spec.account_email}, which is not an "
+            "active PixelFleet account.",
+        )
+    try:
+        require_verified(state.ctx.settings, user)
+    except PixelFleetError as problem:
+        raise Rejection(reason_of(problem), problem.detail) from None
+    return user
+
+
+async def _admitted_before(state: OperatorState, user: User, uid: str) -> Task | None:
+    async with state.ctx.read_sessions() as session:
+        repo = TaskRepository.from_session(session)
+        record = await repo.idempotency_key(user.id, idempotency_key(uid))
+        return await repo.get(record.task_id) if record is not None else None
+
+
+def placement_of(spec: ImageJobSpec, bound: BoundAccount, resource_name: str) -> Placement:
+    return Placement(
+        queue=spec.queue,
+        priority=spec.priority,
+        budget=Budget(bound.binding, bound.spec.budget_credits),
+        resource_name=resource_name,
+        active_deadline_seconds=spec.active_deadline_seconds,
+        backoff_limit=spec.backoff_limit,
+    )
+
+
+async def admit(
+    state: OperatorState, meta: dict[str, Any], spec: ImageJobSpec
+) -> tuple[Task, BoundAccount]:
+    """The job's task, made and charged now or found made before; a `Rejection` otherwise."""
+    namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
+    bound = await binding_of(state, namespace)
+    user = await _account(state, bound)
+    earlier = await _admitted_before(state, user, uid)
+    if earlier is not None:
+        return earlier, bound
+    ctx, settings = state.ctx, state.ctx.settings
+    source = spec.source.requested()
+    try:
+        async with ctx.read_sessions() as reads:
+            staged = await staged_source(
+                ctx.storage, settings, user, source, reads=lambda: reads, end_reads=reads.close
+            )
+        try:
+            async with unit_of_work(ctx) as session:
+                submission = await jobs_service.submit_task(
+                    session,
+                    ctx.storage,
+                    user,
+                    staged,
+                    spec.pipeline,
+                    settings.image_limits,
+                    settings.account_quotas,
+                    idempotency_key=idempotency_key(uid),
+                    origin=SourceOrigin.of(source),
+                    placement=placement_of(spec, bound, f"{namespace}/{name}"),
+                )
+        finally:
+            staged.discard()
+    except PixelFleetError as problem:
+        if problem.status >= 500:
+            raise
+        raise Rejection(reason_of(problem), problem.detail) from None
+    log.info(
+        "%s/%s admitted as task %s for %s (%d credits, budget %s)",
+        namespace,
+        name,
+        submission.task.id,
+        bound.spec.account_email,
+        submission.task.cost,
+        bound.binding,
+    )
+    return submission.task, bound
+
+
+def task_id_of(spec: ImageJobSpec, status: dict[str, Any] | None) -> uuid.UUID | None:
+    """The job's task: named in its spec (made by PixelFleet) or in its status (admitted)."""
+    written = spec.task_id or (status or {}).get("taskId")
+    try:
+        return uuid.UUID(str(written)) if written else None
+    except ValueError:
+        return None

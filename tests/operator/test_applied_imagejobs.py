@@ -1,0 +1,292 @@
+"""ImageJobs a platform engineer applies by hand, as `kubectl apply` would send them to the
+(emulated) API server: the namespace's CreditBinding names the account to charge and a budget;
+a job is admitted, charged and processed on the queue it names, or rejected with a reason and
+nothing charged; deleting a queued one cancels and refunds it; a binding shows its spend.
+
+One operator, a worker on the default queue and one on a second queue serve the module, with a
+real PostgreSQL, Redis and an image host on loopback (each test has its own namespace and
+account)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from kombu.transport import redis as kombu_redis
+
+from pixelfleet.settings import Settings
+from pixelfleet.worker.names import PRIORITY_SEPARATOR
+from tests.api_helpers import balance_of, image_bytes, sign_up
+from tests.celery_mode.conftest import Processes
+from tests.harness.image_host import Answer, ImageHost, image_host
+from tests.harness.kubernetes import EmulatedCluster
+from tests.harness.postgres import PostgresServer
+from tests.harness.redis import RedisServer, waiting_messages
+from tests.operator.conftest import NAMESPACE, operator_settings
+from tests.operator.steps import QUICK, until
+
+pytestmark = [pytest.mark.operator, pytest.mark.heavy]
+
+NAMESPACES = (NAMESPACE, "team-a", "team-b", "team-c", "team-d", "team-e", "unbound")
+SECOND_QUEUE = "second"
+IDLE_QUEUE = "idle"  # no worker takes it: its jobs stay queued
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    cluster: EmulatedCluster
+    host: ImageHost
+    picture: str  # a URL the image host serves
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[ImageHost]:
+    with image_host() as serving:
+        yield serving
+
+
+@pytest.fixture(scope="module")
+async def platform(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: PostgresServer,
+    postgres_template: str,
+    redis_server: RedisServer,
+    host: ImageHost,
+) -> AsyncIterator[Platform]:
+    directory = tmp_path_factory.mktemp("applied")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    database_url = await postgres_server.create_database(name, template=postgres_template)
+    picture = host.serve(
+        "/photo.jpg",
+        Answer(body=image_bytes(size=(800, 600)), headers={"Content-Type": "image/jpeg"}),
+    )
+    with EmulatedCluster(namespaces=NAMESPACES) as cluster, pytest.MonkeyPatch.context() as env:
+        env.setenv("KUBECONFIG", str(cluster.kubeconfig(directory)))
+        settings = operator_settings(
+            database_url, directory, redis_server, {"source_allow_private_urls": True}
+        )
+        processes = Processes(settings, directory)
+        try:
+            processes.operator()
+            processes.worker()
+            processes.worker(queue=queue_name(settings, SECOND_QUEUE))
+            yield Platform(settings, cluster, host, picture)
+        finally:
+            processes.stop_all()
+    await postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def settings(platform: Platform) -> Settings:
+    return platform.settings
+
+
+def queue_name(settings: Settings, suffix: str) -> str:
+    """A queue of this module's own (Redis is shared with other modules)."""
+    return f"{settings.celery_queue}-{suffix}"
+
+
+def bind(
+    cluster: EmulatedCluster, namespace: str, email: str, budget: int, name: str = "billing"
+) -> None:
+    cluster.create(
+        "creditbindings",
+        {
+            "apiVersion": "pixelfleet.dev/v1alpha1",
+            "kind": "CreditBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"accountEmail": email, "budgetCredits": budget},
+        },
+        namespace,
+    )
+
+
+def apply(cluster: EmulatedCluster, namespace: str, name: str, **spec: Any) -> None:
+    cluster.create(
+        "imagejobs",
+        {
+            "apiVersion": "pixelfleet.dev/v1alpha1",
+            "kind": "ImageJob",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+        namespace,
+    )
+
+
+async def settled(
+    cluster: EmulatedCluster, namespace: str, name: str, phases: set[str]
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        job = cluster.get("imagejobs", namespace, name)
+        if job is not None and (job.get("status") or {}).get("phase") in phases:
+            return job
+        return None
+
+    return await until(reached)
+
+
+async def spent(cluster: EmulatedCluster, namespace: str, credits: int, jobs: int) -> None:
+    def shows() -> bool | None:
+        binding = cluster.get("creditbindings", namespace, "billing") or {}
+        status = binding.get("status") or {}
+        return (status.get("spentCredits"), status.get("admittedJobs")) == (credits, jobs) or None
+
+    await until(shows)
+
+
+def conditions(job: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in job["status"]["conditions"]}
+
+
+def warnings(cluster: EmulatedCluster, namespace: str, name: str) -> list[str]:
+    return [
+        e.get("reason", "")
+        for e in cluster.events(namespace, involving=name)
+        if e.get("type") == "Warning"
+    ]
+
+
+async def test_a_job_applied_by_hand_is_admitted_charged_and_served_by_signed_url(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster = platform.cluster
+    headers = await sign_up(client, "team-a@example.com")
+    bind(cluster, "team-a", "team-a@example.com", budget=50)
+
+    apply(cluster, "team-a", "hero", source={"url": platform.picture}, pipeline=QUICK)
+    job = await settled(cluster, "team-a", "hero", {"Succeeded", "Failed", "Rejected"})
+
+    status = job["status"]
+    assert status["phase"] == "Succeeded", status
+    assert conditions(job)["Admitted"] == ("True", "Admitted")
+    task = (await client.get(f"/v1/tasks/{status['taskId']}", headers=headers)).json()
+    assert (task["status"], task["source"]["kind"]) == ("succeeded", "url")
+    assert await balance_of(client, headers) == 100 - task["cost"]
+    [output] = status["outputs"]
+    served = await client.get(output["url"])  # no credential
+    assert (served.status_code, served.headers["content-type"]) == (200, "image/webp")
+    assert "Admitted" in [e.get("reason") for e in cluster.events("team-a", involving="hero")]
+    await spent(cluster, "team-a", task["cost"], 1)
+    binding = cluster.get("creditbindings", "team-a", "billing") or {}
+    [ready] = binding["status"]["conditions"]
+    assert (ready["type"], ready["status"]) == ("Ready", "True")
+
+
+async def test_a_job_without_a_binding_is_rejected_and_nothing_is_charged(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster = platform.cluster
+    apply(cluster, "unbound", "orphan", source={"url": platform.picture}, pipeline=QUICK)
+
+    job = await settled(cluster, "unbound", "orphan", {"Rejected", "Succeeded", "Failed"})
+
+    assert job["status"]["phase"] == "Rejected"
+    assert conditions(job)["Admitted"] == ("False", "NoCreditBinding")
+    assert "taskId" not in job["status"]
+    assert "NoCreditBinding" in warnings(cluster, "unbound", "orphan")
+
+
+async def test_a_job_the_budget_cannot_pay_for_is_rejected_and_nothing_is_charged(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster = platform.cluster
+    headers = await sign_up(client, "team-b@example.com")
+    bind(cluster, "team-b", "team-b@example.com", budget=0)
+
+    apply(cluster, "team-b", "too-dear", source={"url": platform.picture}, pipeline=QUICK)
+    job = await settled(cluster, "team-b", "too-dear", {"Rejected", "Succeeded", "Failed"})
+
+    assert job["status"]["phase"] == "Rejected"
+    assert conditions(job)["Admitted"] == ("False", "BudgetExceeded")
+    assert "budget team-b/billing has 0 left of 0" in job["status"]["message"]
+    assert await balance_of(client, headers) == 100
+    await spent(cluster, "team-b", 0, 0)
+
+
+async def test_a_binding_to_no_account_rejects_its_jobs(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster = platform.cluster
+    bind(cluster, "team-c", "nobody@example.com", budget=10)
+
+    apply(cluster, "team-c", "nobodys", source={"url": platform.picture}, pipeline=QUICK)
+    job = await settled(cluster, "team-c", "nobodys", {"Rejected", "Succeeded", "Failed"})
+
+    assert conditions(job)["Admitted"] == ("False", "AccountNotFound")
+
+
+async def test_a_job_whose_source_is_refused_is_rejected_with_the_apis_reason(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster = platform.cluster
+    headers = await sign_up(client, "team-d@example.com")
+    bind(cluster, "team-d", "team-d@example.com", budget=50)
+    missing = platform.host.url("/missing.jpg")  # the host answers 404
+
+    apply(cluster, "team-d", "broken-link", source={"url": missing}, pipeline=QUICK)
+    job = await settled(cluster, "team-d", "broken-link", {"Rejected", "Succeeded", "Failed"})
+
+    assert conditions(job)["Admitted"][0] == "False"
+    assert conditions(job)["Admitted"][1].startswith("Source")
+    assert await balance_of(client, headers) == 100
+
+
+async def test_jobs_go_to_the_queue_they_name_and_wait_there_by_priority(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster, settings = platform.cluster, platform.settings
+    headers = await sign_up(client, "team-e@example.com")
+    bind(cluster, "team-e", "team-e@example.com", budget=50)
+
+    # A queue with a worker of its own takes the job.
+    second = queue_name(settings, SECOND_QUEUE)
+    apply(
+        cluster, "team-e", "routed", source={"url": platform.picture}, pipeline=QUICK, queue=second
+    )
+    routed = await settled(cluster, "team-e", "routed", {"Succeeded", "Failed", "Rejected"})
+    assert routed["status"]["phase"] == "Succeeded"
+
+    # A queue nobody serves keeps its jobs, higher priorities first in line.
+    idle = queue_name(settings, IDLE_QUEUE)
+    for name, priority in (("low", 1), ("high", 8), ("middle", 5)):
+        apply(
+            cluster,
+            "team-e",
+            name,
+            source={"url": platform.picture},
+            pipeline=QUICK,
+            queue=idle,
+            priority=priority,
+        )
+    jobs = {}
+    for name in ("low", "high", "middle"):
+        jobs[name] = await settled(cluster, "team-e", name, {"Queued", "Rejected"})
+        assert jobs[name]["status"]["phase"] == "Queued"
+    assert settings.redis_url is not None
+    line = [
+        json.loads(m)["headers"]["id"] for m in waiting_messages(settings.redis_url, idle)
+    ]
+    assert line == [jobs[name]["status"]["taskId"] for name in ("high", "middle", "low")]
+    cost = (await client.get(f"/v1/tasks/{line[0]}", headers=headers)).json()["cost"]
+    await spent(cluster, "team-e", 4 * cost, 4)
+
+    # Deleting a queued job cancels its task and gives its credits back.
+    before = await balance_of(client, headers)
+    cluster.delete("imagejobs", "team-e", "low")
+    await until(lambda: cluster.get("imagejobs", "team-e", "low") is None or None)
+    task = (await client.get(f"/v1/tasks/{line[2]}", headers=headers)).json()
+    assert task["status"] == "cancelled"
+    assert await balance_of(client, headers) == before + cost
+    await spent(cluster, "team-e", 3 * cost, 4)
+
+
+def test_the_broker_lists_are_named_as_kombu_names_them() -> None:
+    """A priority's list is the queue's name, kombu's separator and the broker's priority."""
+    assert kombu_redis.Channel.sep == PRIORITY_SEPARATOR
