@@ -15,9 +15,14 @@ from pixelfleet.accounts import password_resets
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
+from pixelfleet.jobs.bounds import (
+    attempts_allowed,
+    deadline_message,
+    exhausted,
+)
 from pixelfleet.jobs.dispatching import dispatch_after_commit, requeued_after_commit
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.jobs.settlement import settle_failed
+from pixelfleet.jobs.settlement import settle_failed, settle_past_deadline
 from pixelfleet.mail import outbox
 from pixelfleet.uploads import service as uploads
 
@@ -40,12 +45,18 @@ async def recover_stale_tasks(
         repo = TaskRepository.from_session(session)
         requeued = []
         for task in await repo.running_with_heartbeat_before(cutoff, worker_prefix):
-            if task.attempts >= ctx.settings.task_max_attempts:
+            if task.attempts >= attempts_allowed(task.max_attempts, ctx.settings.task_max_attempts):
+                end = exhausted(
+                    task.max_attempts,
+                    task.attempts,
+                    "worker-lost",
+                    f"The worker stopped during each of {task.attempts} attempts.",
+                )
                 if await settle_failed(
                     session,
                     task.id,
-                    "worker-lost",
-                    f"The worker stopped during each of {task.attempts} attempts.",
+                    end.code,
+                    end.message,
                     ctx.retention,
                     worker=task.worker,
                     silent_since=cutoff,
@@ -79,7 +90,8 @@ async def redispatch_stale_tasks(ctx: ProcessContext, *, batch: int = 500) -> in
 
 async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
     """Fails, and refunds, running tasks that started longer ago than the hard time limit (and
-    a grace period) allows: their worker was killed by the limit or hangs."""
+    a grace period) allows (their worker was killed by the limit or hangs), and queued or
+    running tasks past their own deadline (a worker running one stops it at its next look)."""
     now = utcnow()
     grace = timedelta(seconds=ctx.settings.task_time_limit_seconds + 30)
     failed = 0
@@ -96,8 +108,13 @@ async def fail_overdue_tasks(ctx: ProcessContext, *, batch: int = 200) -> int:
                 worker=task.worker,
             ) is not None:
                 failed += 1
+        for task in await repo.past_deadline(now, batch):
+            assert task.deadline_at is not None
+            message = deadline_message(task.deadline_at)
+            if await settle_past_deadline(session, task.id, message, ctx.retention) is not None:
+                failed += 1
     if failed:
-        log.warning("failed %d task(s) that overran the hard time limit", failed)
+        log.warning("failed %d task(s) past their time limit or deadline", failed)
     return failed
 
 

@@ -34,6 +34,13 @@ from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.spec import Pipeline
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.bounds import (
+    DEADLINE_EXCEEDED,
+    attempts_allowed,
+    deadline_message,
+    exhausted,
+    seconds_left,
+)
 from pixelfleet.jobs.dispatching import requeued_after_commit
 from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
@@ -181,15 +188,16 @@ async def _claim(
                 return "skipped"
             if not take_over(held.worker):
                 return "skipped"
-            if held.attempts >= ctx.settings.task_max_attempts:
+            if held.attempts >= attempts_allowed(held.max_attempts, ctx.settings.task_max_attempts):
                 # Its worker stopped during each attempt: a poison task ends here.
-                failed = await settle_failed(
-                    session,
-                    task_id,
+                end = exhausted(
+                    held.max_attempts,
+                    held.attempts,
                     "worker-lost",
                     f"The worker stopped during each of {held.attempts} attempts.",
-                    ctx.retention,
-                    worker=held.worker,
+                )
+                failed = await settle_failed(
+                    session, task_id, end.code, end.message, ctx.retention, worker=held.worker
                 )
                 return "skipped" if failed is None else "failed"
             claimed = await repo.take_over(task_id, held.worker, worker, now)
@@ -322,9 +330,16 @@ async def _run_claimed(
         async with ctx.read_sessions() as session:
             asset_bytes = await assets.load_asset_bytes(session, ctx.storage, asset_ids)
 
+    limit = ctx.settings.task_soft_time_limit_seconds
+    left = seconds_left(claim.deadline_at, utcnow())
+    if left is not None and claim.deadline_at is not None:
+        if left <= 0:
+            return await _fail(
+                ctx, task_id, worker, DEADLINE_EXCEEDED, deadline_message(claim.deadline_at)
+            )
+        limit = min(limit, left)
     feed = _ProgressFeed(ctx, claim, worker)
     reporter = asyncio.create_task(feed.run())
-    limit = ctx.settings.task_soft_time_limit_seconds
     job = PipelineJob(source, pipeline, ctx.settings.image_limits, asset_bytes)
     try:
         run = await _while_held(
@@ -337,6 +352,9 @@ async def _run_claimed(
     except StoredObjectMissing:
         return await _source_missing(ctx, task_id, worker)
     except PipelineTimedOut:
+        if claim.deadline_at is not None and limit < ctx.settings.task_soft_time_limit_seconds:
+            message = deadline_message(claim.deadline_at)
+            return await _fail(ctx, task_id, worker, DEADLINE_EXCEEDED, message)
         return await _fail(
             ctx, task_id, worker, "time-limit", f"Processing took longer than {limit:g} seconds."
         )
@@ -344,14 +362,14 @@ async def _run_claimed(
         return await _fail(ctx, task_id, worker, exc.slug, exc.detail)
     except Exception as exc:
         log.exception("task %s failed unexpectedly on attempt %d", task_id, claim.attempt)
-        if claim.attempt >= ctx.settings.task_max_attempts:
-            return await _fail(
-                ctx,
-                task_id,
-                worker,
+        if claim.attempt >= attempts_allowed(claim.max_attempts, ctx.settings.task_max_attempts):
+            end = exhausted(
+                claim.max_attempts,
+                claim.attempt,
                 "internal-error",
                 f"Processing failed after {claim.attempt} attempts: {type(exc).__name__}.",
             )
+            return await _fail(ctx, task_id, worker, end.code, end.message)
         await release(ctx, task_id, worker)
         return "requeued"
     finally:

@@ -63,6 +63,8 @@ def _attempt_statement(which: ColumnElement[bool], *conditions: ColumnElement[bo
             _TASKS.c.created_at,
             _TASKS.c.source_width,
             _TASKS.c.source_height,
+            _TASKS.c.deadline_at,
+            _TASKS.c.max_attempts,
         )
     )
 
@@ -101,6 +103,10 @@ class ClaimedTask:
     created_at: datetime
     started_at: datetime
     source_pixels: int
+    deadline_at: datetime | None = None
+    """Past this the task fails (`deadline-exceeded`); None: no deadline of its own."""
+    max_attempts: int | None = None
+    """Its own limit of attempts; None: the service's."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +330,8 @@ class TaskRepository:
             created_at=row.created_at,
             started_at=now,
             source_pixels=row.source_width * row.source_height,
+            deadline_at=row.deadline_at,
+            max_attempts=row.max_attempts,
         )
 
     async def record_progress(
@@ -488,6 +496,16 @@ class TaskRepository:
             select(Task)
             .where(Task.status == RUNNING, Task.started_at < cutoff)
             .order_by(Task.started_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(statement)).all())
+
+    async def past_deadline(self, now: datetime, limit: int) -> list[Task]:
+        """Queued and running tasks whose own deadline has passed."""
+        statement = (
+            select(Task)
+            .where(Task.status.in_((QUEUED, RUNNING)), Task.deadline_at < now)
+            .order_by(Task.deadline_at)
             .limit(limit)
         )
         return list((await self.session.scalars(statement)).all())

@@ -28,6 +28,7 @@ from pixelfleet.credits import service as credits
 from pixelfleet.db import after_commit, utcnow
 from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import metrics
+from pixelfleet.jobs.bounds import DEADLINE_EXCEEDED
 from pixelfleet.jobs.dispatching import dropped_after_commit, withdrawn_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import QUEUED, RUNNING
@@ -84,6 +85,32 @@ async def settle_failed(
         return None
     await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
     return await _settled(session, task, "failed", now)
+
+
+async def settle_past_deadline(
+    session: AsyncSession, task_id: uuid.UUID, message: str, retention: timedelta
+) -> Task | None:
+    """Fails a queued or running task whose own deadline passed, and refunds it: a queued one's
+    message is dropped, a running one's worker is told (it stops at once). None if it had
+    already finished."""
+    now = utcnow()
+    repo = TaskRepository.from_session(session)
+    for status in (QUEUED, RUNNING):
+        task = await repo.mark_failed(
+            task_id, {status}, DEADLINE_EXCEEDED, message, now, now + retention
+        )
+        if task is None:
+            continue
+        await credits.refund_task(
+            session, task.user_id, task.id, task.cost, f"failed: {DEADLINE_EXCEEDED}"
+        )
+        ended = await _settled(session, task, "failed", now, was_running=status == RUNNING)
+        if status == QUEUED:
+            dropped_after_commit(session, ended)
+        else:
+            withdrawn_after_commit(session, ended)
+        return ended
+    return None
 
 
 async def settle_cancelled(

@@ -11,7 +11,6 @@ may (the Kubernetes API or the database away) is left to Kopf's retries."""
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task, User
 from pixelfleet.operator.resources import CreditBindingSpec, ImageJobSpec
 from pixelfleet.operator.state import OperatorState
+from pixelfleet.operator.status import reason_of
 from pixelfleet.sources.schemas import SourceOrigin
 from pixelfleet.sources.service import staged_source
 
@@ -59,11 +59,6 @@ class BoundAccount:
 
 def idempotency_key(uid: str) -> str:
     return f"imagejob:{uid}"
-
-
-def reason_of(problem: PixelFleetError) -> str:
-    """A problem's slug as a condition's reason: `source-unreachable` → `SourceUnreachable`."""
-    return "".join(part.capitalize() for part in re.split(r"[^a-z0-9]+", problem.slug) if part)
 
 
 async def binding_of(state: OperatorState, namespace: str) -> BoundAccount:
@@ -103,7 +98,7 @@ async def _account(state: OperatorState, bound: BoundAccount) -> User:
     try:
         require_verified(state.ctx.settings, user)
     except PixelFleetError as problem:
-        raise Rejection(reason_of(problem), problem.detail) from None
+        raise Rejection(reason_of(problem.slug), problem.detail) from None
     return user
 
 
@@ -161,7 +156,7 @@ async def admit(
     except PixelFleetError as problem:
         if problem.status >= 500:
             raise
-        raise Rejection(reason_of(problem), problem.detail) from None
+        raise Rejection(reason_of(problem.slug), problem.detail) from None
     log.info(
         "%s/%s admitted as task %s for %s (%d credits, budget %s)",
         namespace,

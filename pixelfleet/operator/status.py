@@ -4,6 +4,7 @@ Pure functions: no Kopf, no Kubernetes API, no database."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -45,24 +46,33 @@ def _transitioned_at(
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 
+def reason_of(slug: str) -> str:
+    """A problem's or failure's code as a condition's reason (CamelCase, as Kubernetes writes
+    them): `deadline-exceeded` → `DeadlineExceeded`."""
+    return "".join(part.capitalize() for part in re.split(r"[^a-z0-9]+", slug) if part)
+
+
 def _conditions(
     phase: Phase,
     message: str | None,
     generation: int | None,
     previous: Sequence[Mapping[str, Any]],
     admission: tuple[ConditionStatus, str] = ("True", "Admitted"),
+    failure: str | None = None,
 ) -> list[Condition]:
     """`Admitted` (a task was made and charged: its reason says why not), `Finished` and
-    `Succeeded`, each with the reason the phase gives."""
+    `Succeeded`, each with the reason the phase gives (a failure's own, when it has one:
+    `DeadlineExceeded`, `BackoffLimitExceeded`, ...)."""
     now = datetime.now(UTC)
     finished = phase in FINISHED_PHASES
     admitted, refusal = admission
+    reason = failure or phase
     statuses: dict[str, tuple[ConditionStatus, str]] = {
         "Admitted": (admitted, refusal),
-        "Finished": ("True" if finished else "False", phase),
+        "Finished": ("True" if finished else "False", reason),
         "Succeeded": (
             "True" if phase == "Succeeded" else ("False" if finished else "Unknown"),
-            phase,
+            reason,
         ),
     }
     return [
@@ -152,7 +162,11 @@ def status_of_task(
         ],
         message=f"{task.error_code}: {message}" if task.error_code else message,
         conditions=_conditions(
-            phase, message, generation, (previous or {}).get("conditions") or []
+            phase,
+            message,
+            generation,
+            (previous or {}).get("conditions") or [],
+            failure=reason_of(task.error_code) if phase == "Failed" and task.error_code else None,
         ),
         observed_generation=generation,
     )

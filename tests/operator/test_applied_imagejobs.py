@@ -19,10 +19,12 @@ import httpx
 import pytest
 from kombu.transport import redis as kombu_redis
 
+from pixelfleet.context import ProcessContext
+from pixelfleet.jobs import maintenance
 from pixelfleet.settings import Settings
 from pixelfleet.worker.names import PRIORITY_SEPARATOR
 from tests.api_helpers import balance_of, image_bytes, sign_up
-from tests.celery_mode.conftest import Processes
+from tests.celery_mode.conftest import Processes, eventually
 from tests.harness.image_host import Answer, ImageHost, image_host
 from tests.harness.kubernetes import EmulatedCluster
 from tests.harness.postgres import PostgresServer
@@ -32,7 +34,7 @@ from tests.operator.steps import QUICK, until
 
 pytestmark = [pytest.mark.operator, pytest.mark.heavy]
 
-NAMESPACES = (NAMESPACE, "team-a", "team-b", "team-c", "team-d", "team-e", "unbound")
+NAMESPACES = (NAMESPACE, *(f"team-{t}" for t in "abcdefg"), "unbound")
 SECOND_QUEUE = "second"
 IDLE_QUEUE = "idle"  # no worker takes it: its jobs stay queued
 
@@ -285,6 +287,65 @@ async def test_jobs_go_to_the_queue_they_name_and_wait_there_by_priority(
     assert task["status"] == "cancelled"
     assert await balance_of(client, headers) == before + cost
     await spent(cluster, "team-e", 3 * cost, 4)
+
+
+async def test_a_job_past_its_deadline_fails_as_a_kubernetes_job_does_and_is_refunded(
+    client: httpx.AsyncClient, ctx: ProcessContext, platform: Platform
+) -> None:
+    cluster, settings = platform.cluster, platform.settings
+    headers = await sign_up(client, "team-f@example.com")
+    bind(cluster, "team-f", "team-f@example.com", budget=50)
+    apply(
+        cluster,
+        "team-f",
+        "hurried",
+        source={"url": platform.picture},
+        pipeline=QUICK,
+        queue=queue_name(settings, IDLE_QUEUE),
+        activeDeadlineSeconds=1,
+    )
+    queued = await settled(cluster, "team-f", "hurried", {"Queued", "Rejected"})
+    assert queued["status"]["phase"] == "Queued"
+
+    async def failed_by_the_upkeep() -> bool:  # as beat runs it, every scheduler interval
+        return await maintenance.fail_overdue_tasks(ctx) > 0
+
+    await eventually(failed_by_the_upkeep, within=30, interval=0.2)
+    job = await settled(cluster, "team-f", "hurried", {"Failed"})
+
+    assert conditions(job)["Succeeded"] == ("False", "DeadlineExceeded")
+    assert job["status"]["message"].startswith("deadline-exceeded: ")
+    assert await balance_of(client, headers) == 100
+    await spent(cluster, "team-f", 0, 1)
+
+
+async def test_jobs_applied_at_once_never_spend_past_their_budget(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster, settings = platform.cluster, platform.settings
+    headers = await sign_up(client, "team-g@example.com")
+    budget = 5
+    bind(cluster, "team-g", "team-g@example.com", budget=budget)
+    names = [f"batch-{n}" for n in range(8)]
+    for name in names:  # the operator handles them side by side
+        apply(
+            cluster,
+            "team-g",
+            name,
+            source={"url": platform.picture},
+            pipeline=QUICK,
+            queue=queue_name(settings, IDLE_QUEUE),
+        )
+    jobs = [await settled(cluster, "team-g", name, {"Queued", "Rejected"}) for name in names]
+
+    admitted = [job for job in jobs if job["status"]["phase"] == "Queued"]
+    rejected = [job for job in jobs if job["status"]["phase"] == "Rejected"]
+    task = (await client.get(f"/v1/tasks/{admitted[0]['status']['taskId']}", headers=headers))
+    cost = task.json()["cost"]
+    assert len(admitted) == budget // cost
+    assert all(conditions(job)["Admitted"][1] == "BudgetExceeded" for job in rejected)
+    assert await balance_of(client, headers) == 100 - len(admitted) * cost
+    await spent(cluster, "team-g", len(admitted) * cost, len(admitted))
 
 
 def test_the_broker_lists_are_named_as_kombu_names_them() -> None:

@@ -141,6 +141,20 @@ def test_a_failed_task_says_why() -> None:
     assert ("Succeeded", "False") in {(c["type"], c["status"]) for c in status["conditions"]}
 
 
+def test_a_job_that_outran_its_own_bounds_says_so_as_kubernetes_jobs_do() -> None:
+    for code, reason in (
+        ("deadline-exceeded", "DeadlineExceeded"),
+        ("backoff-limit-exceeded", "BackoffLimitExceeded"),
+    ):
+        task = _task("failed", error_code=code, error_message="Past it.")
+        conditions = {
+            c["type"]: (c["status"], c["reason"])
+            for c in as_patch(status_of_task(task, generation=1))["conditions"]
+        }
+        assert conditions["Succeeded"] == ("False", reason)
+        assert conditions["Finished"] == ("True", reason)
+
+
 def test_queued_and_running_tasks_are_not_finished() -> None:
     for task_status, phase in (("queued", "Queued"), ("running", "Running")):
         status = as_patch(status_of_task(_task(task_status), generation=1))
