@@ -308,6 +308,48 @@ def test_the_workerpool_owns_the_worker_count_when_autoscaling(
     assert "--concurrency=2" in fixed.container("worker")["args"]
 
 
+def test_each_queue_in_the_values_gets_its_own_workers_and_workerpool(helm: Helm) -> None:
+    rendered = _render(
+        helm,
+        worker={
+            "queues": [
+                {
+                    "name": "large",
+                    "concurrency": 1,
+                    "resources": {"limits": {"memory": "7Gi"}},
+                    "nodeSelector": {"pixelfleet.dev/pool": "large"},
+                    "autoscaling": {"minReplicas": 0, "maxReplicas": 4},
+                }
+            ]
+        },
+    )
+
+    default, large = rendered.container("worker"), rendered.container("worker-large")
+    assert "--queues=large" in large["args"]
+    assert "--concurrency=1" in large["args"]
+    assert "--queues=pixelfleet" in default["args"]
+    assert "--concurrency=2" in default["args"]
+    # What the queue sets is its own; the rest is the default workers'.
+    assert large["resources"]["limits"]["memory"] == "7Gi"
+    assert large["resources"]["requests"] == default["resources"]["requests"]
+    spec = rendered.pod_spec("Deployment", "worker-large")
+    assert spec["nodeSelector"] == {"pixelfleet.dev/pool": "large"}
+    assert spec["serviceAccountName"] == f"{FULLNAME}-worker"
+    assert "nodeSelector" not in rendered.pod_spec("Deployment", "worker")
+
+    pools = {p["spec"]["queue"]: p["spec"] for p in rendered.of_kind("WorkerPool")}
+    assert pools["large"]["deployment"] == f"{FULLNAME}-worker-large"
+    assert (pools["large"]["minReplicas"], pools["large"]["maxReplicas"]) == (0, 4)
+    assert (pools["pixelfleet"]["minReplicas"], pools["pixelfleet"]["maxReplicas"]) == (1, 10)
+    disruption = {p["metadata"]["name"] for p in rendered.of_kind("PodDisruptionBudget")}
+    assert f"{FULLNAME}-worker-large" in disruption
+
+
+def test_a_queue_name_must_be_one_a_deployment_can_carry(helm: Helm) -> None:
+    with pytest.raises(RuntimeError, match="queues"):
+        _render(helm, worker={"queues": [{"name": "Not_A_Name"}]})
+
+
 def test_beat_and_the_operator_never_run_twice(rendered: Rendered) -> None:
     for role in ("beat", "operator"):
         spec = rendered.one("Deployment", role)["spec"]

@@ -479,3 +479,19 @@ given its spend; Events tell a job's story.
   resources: [events]
   verbs: [create]
 {{- end -}}
+
+{{/*
+The worker pools, as JSON ({"pools": [...]}): the default one on config.celeryQueue (component
+`worker`), then one per entry of worker.queues (component `worker-<name>`, on the queue <name>),
+each with the worker settings and autoscaling bounds it overrides merged over the defaults.
+*/}}
+{{- define "pixelfleet.workerPools" -}}
+{{- $defaults := omit .Values.worker "queues" -}}
+{{- $pools := list (dict "component" "worker" "queue" .Values.config.celeryQueue "worker" $defaults "autoscaling" .Values.autoscaling) -}}
+{{- range .Values.worker.queues -}}
+{{- $worker := mergeOverwrite (deepCopy $defaults) (omit . "name" "autoscaling") -}}
+{{- $autoscaling := mergeOverwrite (deepCopy $.Values.autoscaling) (.autoscaling | default dict) -}}
+{{- $pools = append $pools (dict "component" (printf "worker-%s" .name) "queue" .name "worker" $worker "autoscaling" $autoscaling) -}}
+{{- end -}}
+{{- toJson (dict "pools" $pools) -}}
+{{- end -}}
