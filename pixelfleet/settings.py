@@ -150,6 +150,9 @@ class Settings(BaseSettings):
 
     # Prometheus metrics of the processes that serve no HTTP API (0: not served).
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
+    # A Celery worker's /healthz (on its metrics port) fails once its consumer loop has not
+    # turned for this long.
+    worker_liveness_seconds: float = Field(default=120.0, gt=0, le=3600)
     operator_metrics_port: int = Field(default=9809, ge=0, le=65535)
 
     # Webhooks (a task's `callback_url`).

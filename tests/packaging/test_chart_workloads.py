@@ -367,6 +367,18 @@ def test_the_operator_watches_its_namespace_and_answers_its_liveness_probe(
     assert operator["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": declared["name"]}
 
 
+def test_every_worker_is_probed_where_its_consumer_loop_answers(helm: Helm) -> None:
+    rendered = _render(helm, CHART / "ci" / "queues-values.yaml")
+    for component in ("worker", "worker-large"):
+        worker = rendered.container(component)
+        port = int(rendered.env(component)["PIXELFLEET_WORKER_METRICS_PORT"]["value"])
+        [declared] = [p for p in worker["ports"] if p["containerPort"] == port]
+        probe = worker["livenessProbe"]
+        assert probe["httpGet"] == {"path": "/healthz", "port": declared["name"]}
+        # Restarted only after the loop has been still for several periods.
+        assert probe["periodSeconds"] * probe["failureThreshold"] >= 60
+
+
 def test_the_api_is_probed_for_liveness_and_readiness(rendered: Rendered) -> None:
     api = rendered.container("api")
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
