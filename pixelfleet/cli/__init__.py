@@ -8,7 +8,7 @@ from pixelfleet.cli.admin import admin
 from pixelfleet.cli.documents import crds, openapi
 from pixelfleet.cli.embedded import up
 from pixelfleet.cli.schema import migrate
-from pixelfleet.cli.servers import api, beat, operator, worker
+from pixelfleet.cli.servers import api, beat, operator, release_imagejobs, worker
 from pixelfleet.cli.smoke_test import smoke_test
 
 
@@ -18,7 +18,19 @@ def main() -> None:
     """PixelFleet: image processing for credits."""
 
 
-for command in (migrate, up, api, worker, beat, operator, crds, openapi, smoke_test, admin):
+for command in (
+    migrate,
+    up,
+    api,
+    worker,
+    beat,
+    operator,
+    release_imagejobs,
+    crds,
+    openapi,
+    smoke_test,
+    admin,
+):
     main.add_command(command)
 
 __all__ = ["main"]

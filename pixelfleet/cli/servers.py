@@ -142,3 +142,46 @@ def operator(namespaces: tuple[str, ...], all_namespaces: bool) -> None:
         namespaces=list(namespaces),
         liveness_endpoint=f"http://0.0.0.0:{settings.operator_liveness_port}/healthz",
     )
+
+
+@click.command("release-imagejobs")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    required=True,
+    help="A namespace the operator watches (the first: the operator's own).",
+)
+@click.option("--operator-deployment", help="The operator's Deployment, stopped before the end.")
+@click.option("--wait-seconds", default=60.0, show_default=True, type=click.FloatRange(0))
+def release_imagejobs(
+    namespaces: tuple[str, ...], operator_deployment: str | None, wait_seconds: float
+) -> None:
+    """Let go of every ImageJob before PixelFleet is uninstalled (the chart's pre-delete hook):
+    the ones PixelFleet made are deleted (their unfinished tasks cancelled and refunded by the
+    operator), the operator is stopped, and its finalizer is taken off whatever is left."""
+    import asyncio
+
+    from pixelfleet.observability.logging import configure_logging
+    from pixelfleet.operator.cluster import ImageJobs, WorkerPools, load_api_client
+    from pixelfleet.operator.release import release_imagejobs as release
+
+    configure_logging()
+    api_client = load_api_client()
+    try:
+        jobs = ImageJobs(api_client, namespaces[0])
+        operator = (
+            (WorkerPools(api_client, namespaces[0]), operator_deployment)
+            if operator_deployment
+            else None
+        )
+        released = asyncio.run(
+            release(jobs, namespaces, operator=operator, wait_seconds=wait_seconds)
+        )
+    finally:
+        api_client.close()  # type: ignore[no-untyped-call]
+    click.echo(
+        f"ImageJobs released: {released.deleted} deleted, "
+        f"{released.unfinalized} finalizer(s) removed"
+    )

@@ -91,6 +91,24 @@ class ImageJobs:
         )
         return deleted is not None
 
+    async def listed(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every ImageJob in `namespace` (None: PixelFleet's own)."""
+        found = await self._call(
+            404, self.custom.list_namespaced_custom_object, namespace=namespace
+        )
+        return list(cast(dict[str, Any], found or {}).get("items") or [])
+
+    async def set_finalizers(
+        self, name: str, finalizers: list[str], namespace: str | None = None
+    ) -> bool:
+        """Replaces the ImageJob's finalizers (a merge patch sets the whole list); False when
+        the ImageJob is gone."""
+        patch = {"metadata": {"finalizers": finalizers or None}}
+        patched = await self._call(
+            404, self.custom.patch_namespaced_custom_object, name, patch, namespace=namespace
+        )
+        return patched is not None
+
     async def post_event(self, job: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """A Kubernetes Event about the ImageJob (`kubectl describe ij NAME` shows it)."""
         metadata = job.get("metadata", {})
@@ -209,8 +227,11 @@ class WorkerPools:
             {"spec": {"replicas": replicas}},
         )
 
-    async def pods(self, labels: dict[str, str]) -> list[tuple[str, str | None]]:
-        """(name, deletion cost annotation) of the pods the labels select."""
+    async def pods(
+        self, labels: dict[str, str], *, stopping: bool = False
+    ) -> list[tuple[str, str | None]]:
+        """(name, deletion cost annotation) of the pods the labels select (with `stopping`,
+        those being deleted too)."""
         selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
         def read() -> list[tuple[str, str | None]]:
@@ -221,7 +242,8 @@ class WorkerPools:
                     (pod.metadata.annotations or {}).get(DELETION_COST),
                 )
                 for pod in found.items
-                if pod.metadata is not None and pod.metadata.deletion_timestamp is None
+                if pod.metadata is not None
+                and (stopping or pod.metadata.deletion_timestamp is None)
             ]
 
         return await asyncio.to_thread(read)

@@ -41,6 +41,7 @@ from pixelfleet.operator.admission import Rejection, admit, task_id_of
 from pixelfleet.operator.creditbindings import refresh_spend
 from pixelfleet.operator.event_feed import EventFeed
 from pixelfleet.operator.resources import (
+    FINALIZER,
     FINISHED_PHASES,
     GROUP,
     IMAGEJOB_PLURAL,
@@ -56,7 +57,6 @@ from pixelfleet.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FINALIZER = "pixelfleet.dev/cancel-task"
 DISPATCH_GUARD_SECONDS = 7 * 24 * 3600
 RESYNC_SECONDS = Settings().operator_resync_seconds
 DATABASE_RETRY_SECONDS = 10

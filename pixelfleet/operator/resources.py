@@ -39,6 +39,11 @@ Phase = Literal[
 ]
 FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled", "Rejected"})
 DEFAULT_TTL_SECONDS_AFTER_FINISHED = 3600
+FINALIZER = f"{GROUP}/cancel-task"
+"""The operator's finalizer on an ImageJob: its deletion cancels the task before it goes."""
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_PIXELFLEET = "pixelfleet"
+"""The label of the ImageJobs PixelFleet makes (`task-<id>`), not those applied by hand."""
 REQUEST_ID_ANNOTATION = f"{GROUP}/request-id"
 """The id of the API request that submitted an ImageJob's task, so the operator's log lines
 (and the Celery message it sends) carry it too."""
@@ -464,7 +469,7 @@ def imagejob_manifest(
     metadata: dict[str, Any] = {
         "name": imagejob_name(spec.task_id),
         "namespace": namespace,
-        "labels": {"app.kubernetes.io/managed-by": "pixelfleet"},
+        "labels": {MANAGED_BY_LABEL: MANAGED_BY_PIXELFLEET},
     }
     if request_id:
         metadata["annotations"] = {REQUEST_ID_ANNOTATION: request_id}

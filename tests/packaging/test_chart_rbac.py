@@ -36,6 +36,15 @@ CALLS: dict[tuple[str, str], tuple[str, Grant]] = {
         ("pixelfleet.dev", "imagejobs", "delete"),
     ),
     ("ImageJobs", "create_namespaced_event"): ("operator", ("", "events", "create")),
+    # The pre-delete hook, with the operator's account (pixelfleet/operator/release.py).
+    ("ImageJobs", "list_namespaced_custom_object"): (
+        "operator",
+        ("pixelfleet.dev", "imagejobs", "list"),
+    ),
+    ("ImageJobs", "patch_namespaced_custom_object"): (
+        "operator",
+        ("pixelfleet.dev", "imagejobs", "patch"),
+    ),
     ("CreditBindings", "list_namespaced_custom_object"): (
         "operator",
         ("pixelfleet.dev", "creditbindings", "list"),

@@ -69,11 +69,11 @@ def test_every_long_running_container_has_resources(rendered: Rendered) -> None:
             assert resources.get("limits", {}).get("memory"), container["name"]
 
 
-def test_only_the_api_beat_and_operator_get_a_kubernetes_token(rendered: Rendered) -> None:
+def test_only_the_api_beat_and_operator_and_its_uninstall_hook_get_a_kubernetes_token(rendered: Rendered) -> None:
     for workload in rendered.workloads():
         spec = pod_spec_of(workload)
         component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
-        if component in {"api", "beat", "operator"}:
+        if component in {"api", "beat", "operator", "release-imagejobs"}:
             assert spec["serviceAccountName"] in {f"{FULLNAME}-app", f"{FULLNAME}-operator"}
             assert spec.get("automountServiceAccountToken", True) is True
         else:
@@ -223,7 +223,7 @@ def test_the_secret_exists_before_the_migration_hook_and_outlives_the_release(he
     """A hook: made before the migration hook, and left behind by `helm uninstall`."""
     rendered = _render(helm, CHART / "ci" / "external-database-values.yaml")
     [secret] = rendered.of_kind("Secret")
-    [job] = rendered.of_kind("Job")
+    job = _job(rendered)
     hooks = secret["metadata"]["annotations"]
     assert set(hooks["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
     assert int(hooks["helm.sh/hook-weight"]) < int(
@@ -237,7 +237,12 @@ def test_the_secret_exists_before_the_migration_hook_and_outlives_the_release(he
 
 
 def _job(rendered: Rendered) -> dict[str, Any]:
-    [job] = rendered.of_kind("Job")
+    """The migrations' Job."""
+    [job] = [
+        j
+        for j in rendered.of_kind("Job")
+        if j["metadata"]["labels"]["app.kubernetes.io/component"].startswith("migrate")
+    ]
     return job
 
 
@@ -348,6 +353,35 @@ def test_each_queue_in_the_values_gets_its_own_workers_and_workerpool(helm: Helm
 def test_a_queue_name_must_be_one_a_deployment_can_carry(helm: Helm) -> None:
     with pytest.raises(RuntimeError, match="queues"):
         _render(helm, worker={"queues": [{"name": "Not_A_Name"}]})
+
+
+def test_uninstalling_first_lets_go_of_every_imagejob_with_the_operators_account(
+    helm: Helm,
+) -> None:
+    rendered = _render(helm, CHART / "ci" / "queues-values.yaml")
+    [hook] = [
+        j
+        for j in rendered.of_kind("Job")
+        if j["metadata"]["labels"]["app.kubernetes.io/component"] == "release-imagejobs"
+    ]
+    annotations = hook["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-delete"
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
+    spec = pod_spec_of(hook)
+    assert spec["serviceAccountName"] == f"{FULLNAME}-operator"
+    [container] = spec["containers"]
+    assert container["args"] == [
+        "release-imagejobs",
+        "--namespace",
+        NAMESPACE,
+        "--namespace",
+        "team-a",
+        "--operator-deployment",
+        f"{FULLNAME}-operator",
+        "--wait-seconds",
+        "60",
+    ]
+    assert rendered.one("Deployment", "operator")["metadata"]["name"] == f"{FULLNAME}-operator"
 
 
 def test_beat_and_the_operator_never_run_twice(rendered: Rendered) -> None:
