@@ -5,8 +5,8 @@ refusals are the API's. The submission's idempotency key is the job's uid: a han
 again (a retry, a restart) finds the task it made rather than charging twice.
 
 What will not get better is a `Rejection` (phase Rejected, nothing charged): no binding, an
-account that is not there, a budget or balance too small, a source or pipeline refused. What
-may (the Kubernetes API or the database away) is left to Kopf's retries."""
+account that is not there, a budget or balance too small, a source or pipeline refused. Any
+other failure is the handler's to classify (`failures.py`)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import kopf
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from urllib3.exceptions import HTTPError
 
 from pixelfleet.accounts.email_verification import require_verified
 from pixelfleet.accounts.repository import AccountRepository
@@ -36,9 +33,6 @@ from pixelfleet.sources.schemas import SourceOrigin
 from pixelfleet.sources.service import staged_source
 
 log = logging.getLogger(__name__)
-
-KUBERNETES_ERRORS = (ApiException, HTTPError, OSError)
-RETRY_SECONDS = 10
 
 
 class Rejection(Exception):
@@ -63,12 +57,7 @@ def idempotency_key(uid: str) -> str:
 
 async def binding_of(state: OperatorState, namespace: str) -> BoundAccount:
     """The namespace's binding (the oldest, when there are several)."""
-    try:
-        bindings = await state.bindings.in_namespace(namespace)
-    except KUBERNETES_ERRORS as exc:
-        raise kopf.TemporaryError(
-            f"Could not read the CreditBindings of {namespace}: {exc}", delay=RETRY_SECONDS
-        ) from exc
+    bindings = await state.bindings.in_namespace(namespace)
     if not bindings:
         raise Rejection(
             "NoCreditBinding",

@@ -9,9 +9,9 @@ the status the step returns.
 Progress between those comes from the event feed (`event_feed.py`). Each handler run is counted
 (`telemetry.py`), and its log lines carry the job's request, task and user.
 
-Only a database that does not answer is retried as temporary (`kopf.TemporaryError`); a spec
-that cannot be read fails for good, and any other failure is shown as a Warning Event on the
-job and left to Kopf (which logs it and retries with its own backoff)."""
+A failure that can get better (the database, the Kubernetes API or the broker away:
+`failures.py`) is retried (`kopf.TemporaryError`); a spec that cannot be read fails for good,
+and so does any other failure, shown as a Warning Event on the job (`HandlerFailed`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from wsgiref.simple_server import WSGIServer
 
 import kopf
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from pixelfleet.bootstrap import create_operator_state
 from pixelfleet.db import after_commit, unit_of_work
@@ -40,6 +39,7 @@ from pixelfleet.observability import exposition, log_context
 from pixelfleet.operator.admission import Rejection, admit, task_id_of
 from pixelfleet.operator.creditbindings import refresh_spend
 from pixelfleet.operator.event_feed import EventFeed
+from pixelfleet.operator.failures import RETRY_SECONDS, recoverable
 from pixelfleet.operator.resources import (
     FINALIZER,
     FINISHED_PHASES,
@@ -59,11 +59,6 @@ log = logging.getLogger(__name__)
 
 DISPATCH_GUARD_SECONDS = 7 * 24 * 3600
 RESYNC_SECONDS = Settings().operator_resync_seconds
-DATABASE_RETRY_SECONDS = 10
-
-# What a database that does not answer raises (a connection refused before SQLAlchemy wraps it
-# is an OSError): the only failure a handler retries as temporary.
-DATABASE_ERRORS = (SQLAlchemyError, OSError)
 
 
 def dispatch_guard(task_id: uuid.UUID) -> str:
@@ -198,10 +193,15 @@ async def load_task(state: OperatorState, task_id: uuid.UUID) -> Task | None:
     try:
         async with state.ctx.read_sessions() as session:
             return await TaskRepository.from_session(session).get(task_id)
-    except DATABASE_ERRORS as exc:
-        raise kopf.TemporaryError(
-            f"The database is unavailable: {exc}", delay=DATABASE_RETRY_SECONDS
-        ) from exc
+    except Exception as exc:
+        raise _retried_or_failed("read the task", exc) from exc
+
+
+def _retried_or_failed(what: str, exc: Exception) -> kopf.TemporaryError | kopf.PermanentError:
+    """What Kopf is told of a failure: try again later if it can get better, else give up."""
+    if recoverable(exc):
+        return kopf.TemporaryError(f"Could not {what}: {exc}", delay=RETRY_SECONDS)
+    return kopf.PermanentError(f"Could not {what}: {type(exc).__name__}: {exc}")
 
 
 def imagejob_handler(
@@ -262,7 +262,7 @@ def imagejob_handler(
                     raise
                 except Exception as exc:
                     await _report_failure(state, body, handler, exc)
-                    raise
+                    raise _retried_or_failed(handler, exc) from exc
                 if wanted is not None:
                     patch.status.update(wanted)
 
@@ -290,10 +290,10 @@ async def _admitted(
             )
         )
         return None
-    except DATABASE_ERRORS as exc:
-        raise kopf.TemporaryError(
-            f"The database is unavailable: {exc}", delay=DATABASE_RETRY_SECONDS
-        ) from exc
+    except (kopf.TemporaryError, kopf.PermanentError):
+        raise
+    except Exception as exc:
+        raise _retried_or_failed("admit the job", exc) from exc
     await state.jobs.post_event(
         dict(body),
         "Normal",
@@ -393,7 +393,5 @@ async def cancel_imagejob(job: ImageJobRun) -> None:
             if cancelled is not None:
                 log.info("task %s cancelled: its ImageJob was deleted", task_id)
                 after_commit(session, revoke)
-    except DATABASE_ERRORS as exc:
-        raise kopf.TemporaryError(
-            f"Could not cancel task {task_id}: {exc}", delay=DATABASE_RETRY_SECONDS
-        ) from exc
+    except Exception as exc:
+        raise _retried_or_failed(f"cancel task {task_id}", exc) from exc
