@@ -86,6 +86,7 @@ async def one_burst(jobs: int, postgres: PostgresServer, directory: Path) -> Bur
         operator_metrics_port=free_port(),
         signup_credits=10 * jobs,
         max_active_tasks_per_user=jobs,
+        dispatch_ahead=jobs,  # every job handed out at once: the operator's own cost is measured
         rate_limits_enabled=False,
     )
     ctx = create_context(settings)

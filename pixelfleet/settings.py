@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     # lost ring, at the queue and at the task a worker runs.
     worker_poll_seconds: float = Field(default=5.0, gt=0)
     task_max_attempts: int = Field(default=3, ge=1)
+    # Fair sharing: at most this many tasks of a queue are handed to its workers ahead of their
+    # start; the others wait in the database and are handed out as workers start tasks, the
+    # account with the fewest tasks handed out or running first. A task of an account with
+    # nothing in flight so waits behind at most this many others, whatever another account
+    # has queued.
+    dispatch_ahead: int = Field(default=16, ge=1, le=100_000)
     task_stale_seconds: float = Field(default=300.0, gt=0)
     result_ttl_hours: float = Field(default=24 * 7, gt=0)
     scheduler_interval_seconds: float = Field(default=30.0, gt=0)

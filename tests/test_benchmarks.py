@@ -25,6 +25,10 @@ RATIOS: dict[str, tuple[set[str], set[str]]] = {
     "auth_timing.py": ({"login_known_vs_unknown", "signup_new_vs_taken"}, set()),
     "autoscale.py": ({"interrupted_tasks_list_only_vs_ours", "p95_wait_list_only_vs_ours"}, set()),
     "delivery.py": ({"image_stored_vs_first_read", "image_stored_vs_signed_result"}, set()),
+    "fair_share.py": (
+        {"fair_small_p95_wait_with_vs_without_batch", "fifo_vs_fair_small_p95_wait_with_batch"},
+        set(),
+    ),
     "embedded_overhead.py": (
         {"embedded_1_worker_vs_in_process", "embedded_2_workers_vs_in_process"},
         set(),
@@ -57,7 +61,11 @@ RATIOS: dict[str, tuple[set[str], set[str]]] = {
     "row_security_overhead.py": ({"rls_vs_owner"}, set()),
     "throughput.py": ({"pipeline_vs_inprocess"}, set()),
 }
-MARKS = {"throughput.py": [pytest.mark.celery], "operator_burst.py": [pytest.mark.operator]}
+MARKS = {
+    "throughput.py": [pytest.mark.celery],
+    "fair_share.py": [pytest.mark.celery],
+    "operator_burst.py": [pytest.mark.operator],
+}
 MAIN_GUARD = 'if __name__ == "__main__":'
 
 

@@ -299,6 +299,7 @@ async def _derive(
                     settings.image_limits,
                     settings.account_quotas,
                     origin=SourceOrigin.of(claims.source),
+                    dispatch_ahead=settings.dispatch_ahead,
                 )
                 task_id = submission.task.id
                 session.add(Derivative(**asdict(key), task_id=task_id))

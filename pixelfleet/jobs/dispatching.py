@@ -54,6 +54,16 @@ def dispatch_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> Dispa
     return done
 
 
+def held_after_commit(session: AsyncSession, task: Task) -> None:
+    """Tells the launcher, once the session's transaction commits, that `task` waits its turn
+    (fair sharing) rather than going to the workers now."""
+
+    async def held(ctx: ProcessContext) -> None:
+        await ctx.launcher.held(task)
+
+    after_commit(session, held)
+
+
 def requeued_after_commit(session: AsyncSession, tasks: Sequence[Task]) -> None:
     """Tells the launcher, once the session's transaction commits, that `tasks` are queued
     again (the embedded workers' doorbell rings, so an idle one runs them at once)."""

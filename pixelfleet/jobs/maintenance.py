@@ -15,6 +15,7 @@ from pixelfleet.accounts import password_resets
 from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
+from pixelfleet.jobs import fair_dispatch
 from pixelfleet.jobs.bounds import (
     attempts_allowed,
     deadline_message,
@@ -85,6 +86,8 @@ async def redispatch_stale_tasks(ctx: ProcessContext, *, batch: int = 500) -> in
         dispatches = dispatch_after_commit(session, stamped)
     if dispatches.sent:
         log.warning("re-dispatched %d queued task(s) nobody had started", dispatches.sent)
+    # Tasks waiting their turn whose queue has room (a start's release was lost).
+    await fair_dispatch.release_everywhere(ctx)
     return dispatches.sent
 
 

@@ -33,7 +33,7 @@ from pixelfleet.events import TaskEvent
 from pixelfleet.imaging.codecs import EncodedImage
 from pixelfleet.imaging.formats import OUTPUT_FORMATS
 from pixelfleet.imaging.spec import Pipeline
-from pixelfleet.jobs import metrics
+from pixelfleet.jobs import fair_dispatch, metrics
 from pixelfleet.jobs.bounds import (
     DEADLINE_EXCEEDED,
     attempts_allowed,
@@ -47,6 +47,7 @@ from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
 from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
 from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import QUEUED, RUNNING
+from pixelfleet.jobs.turns import TurnRepository
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.observability import log_context
 from pixelfleet.storage import StoredObjectMissing
@@ -204,6 +205,7 @@ async def _claim(
         if claimed is None:
             return "skipped"
         _started(session, claimed, worker)
+        await _room_opened(session, claimed)
     return claimed
 
 
@@ -287,6 +289,12 @@ class Settling:
             log.info("worker %s: task finished as %s", self.worker, settled.result())
 
 
+async def _room_opened(session: AsyncSession, claimed: ClaimedTask) -> None:
+    """A task started: its queue has room for one more handed out, if any waits its turn."""
+    if await TurnRepository.from_session(session).any_held(claimed.queue):
+        fair_dispatch.release_after_commit(session, claimed.queue)
+
+
 async def process_oldest_queued(
     ctx: ProcessContext, worker: str, settling: Settling | None = None
 ) -> Outcome | None:
@@ -294,9 +302,11 @@ async def process_oldest_queued(
     time) and runs it; None when nothing is queued. With `settling`, a successful run's result
     is stored and settled there ("settling"), while the caller goes on to the next task."""
     async with unit_of_work(ctx) as session:
-        claimed = await TaskRepository.from_session(session).claim_next(worker, utcnow())
+        repo = TaskRepository.from_session(session)
+        claimed = await repo.claim_next(worker, utcnow())
         if claimed is not None:
             _started(session, claimed, worker)
+            await _room_opened(session, claimed)
     if claimed is None:
         return None
     with log_context.scope(task_id=claimed.task_id):

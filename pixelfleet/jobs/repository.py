@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +31,7 @@ from sqlalchemy.sql.base import ExecutableOption
 from pixelfleet.db import newest_first
 from pixelfleet.jobs.states import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from pixelfleet.models import IdempotencyKey, Task, TaskOutput
+from pixelfleet.models.task import HANDED_OUT
 
 _TASKS = cast("Table", Task.__table__)
 
@@ -65,6 +67,7 @@ def _attempt_statement(which: ColumnElement[bool], *conditions: ColumnElement[bo
             _TASKS.c.source_height,
             _TASKS.c.deadline_at,
             _TASKS.c.max_attempts,
+            _TASKS.c.queue,
         )
     )
 
@@ -75,8 +78,10 @@ _CLAIM_NEXT = _attempt_statement(
     _TASKS.c.id
     == (
         select(_TASKS.c.id)
-        .where(_TASKS.c.status == QUEUED)
-        .order_by(_TASKS.c.created_at)
+        # In the order they were handed out, as a broker's queue would take them; not those
+        # waiting their turn (fair sharing).
+        .where(text(HANDED_OUT))
+        .order_by(_TASKS.c.dispatched_at)
         .limit(1)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
@@ -107,6 +112,8 @@ class ClaimedTask:
     """Past this the task fails (`deadline-exceeded`); None: no deadline of its own."""
     max_attempts: int | None = None
     """Its own limit of attempts; None: the service's."""
+    queue: str | None = None
+    """Its queue (None: the default one)."""
 
 
 @dataclass(frozen=True)
@@ -297,8 +304,8 @@ class TaskRepository:
         return await self._start_attempt(_CLAIM, worker, now, task_id=task_id)
 
     async def claim_next(self, worker: str, now: datetime) -> ClaimedTask | None:
-        """Takes the oldest queued task for `worker` (a new attempt), in one statement; what it
-        needs to run, or None when nothing is queued.
+        """Takes the queued task handed out first for `worker` (a new attempt), in one
+        statement; what it needs to run, or None when nothing is handed out.
 
         On PostgreSQL the pick skips rows another claimer has locked (`FOR UPDATE SKIP
         LOCKED`), so concurrent workers take different tasks without waiting on each other; on
@@ -332,6 +339,7 @@ class TaskRepository:
             source_pixels=row.source_width * row.source_height,
             deadline_at=row.deadline_at,
             max_attempts=row.max_attempts,
+            queue=row.queue,
         )
 
     async def record_progress(
@@ -470,7 +478,7 @@ class TaskRepository:
             select(Task)
             .where(
                 Task.status == QUEUED,
-                or_(Task.dispatched_at.is_(None), Task.dispatched_at < cutoff),
+                Task.dispatched_at < cutoff,  # handed out; not those waiting their turn
             )
             .order_by(Task.created_at)
             .limit(limit)
@@ -481,11 +489,7 @@ class TaskRepository:
         """Stamps a queued task as dispatched now, unless another job just did."""
         outcome = await self.session.execute(
             update(Task)
-            .where(
-                Task.id == task_id,
-                Task.status == QUEUED,
-                or_(Task.dispatched_at.is_(None), Task.dispatched_at < cutoff),
-            )
+            .where(Task.id == task_id, Task.status == QUEUED, Task.dispatched_at < cutoff)
             .values(dispatched_at=now)
             .execution_options(synchronize_session=False)
         )

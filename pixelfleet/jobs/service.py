@@ -27,8 +27,8 @@ from pixelfleet.imaging.codecs import SourceInfo, sniff
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.plan import Plan, prepare
 from pixelfleet.imaging.spec import Pipeline, parse_pipeline
-from pixelfleet.jobs import metrics
-from pixelfleet.jobs.dispatching import dispatch_after_commit
+from pixelfleet.jobs import fair_dispatch, metrics
+from pixelfleet.jobs.dispatching import dispatch_after_commit, held_after_commit
 from pixelfleet.jobs.errors import (
     IdempotencyKeyReused,
     TaskAlreadyFinished,
@@ -198,6 +198,7 @@ async def submit_task(
     origin: SourceOrigin = UPLOADED_WITH_THE_TASK,
     api_key_id: uuid.UUID | None = None,
     placement: Placement = DEFAULT_PLACEMENT,
+    dispatch_ahead: int,
 ) -> Submission:
     """Validates the upload and pipeline, stores the upload (staged in `storage` as it arrived),
     debits the cost and queues the task, all in the caller's transaction; the task is
@@ -208,7 +209,8 @@ async def submit_task(
     came (a file in the request, unless the submission named a source); `api_key_id` the API
 key that submits it (None for an interactive login), recorded for usage by key;
     `placement` where it runs and what bounds it (a budget it must fit in is weighed while
-    the account's row is held).
+    the account's row is held); `dispatch_ahead` how many tasks of its queue may be handed to
+    the workers ahead of their start before it waits its turn (`jobs.fair_dispatch`).
 
     The header sniff and the upload's store come before the first query, so the transaction
     (on SQLite, the write lock) lasts only for the rows it reads and writes. A refused upload
@@ -246,7 +248,7 @@ key that submits it (None for an interactive login), recorded for usage by key;
             attempts=0,
             outputs=[],
             callback_url=callback_url,
-            dispatched_at=utcnow(),  # dispatched right after the commit
+            dispatched_at=utcnow(),  # dispatched right after the commit, unless it waits its turn
             **_placed(placement),
         )
         # Only a keyed request is ever compared with another: hash the upload only then.
@@ -254,7 +256,14 @@ key that submits it (None for an interactive login), recorded for usage by key;
             _request_fingerprint(data, pipeline, callback_url) if idempotency_key else ""
         )
         submission = await _record_submission(
-            session, user, task, idempotency_key, fingerprint, quotas, placement.budget
+            session,
+            user,
+            task,
+            idempotency_key,
+            fingerprint,
+            quotas,
+            placement.budget,
+            dispatch_ahead,
         )
     except BaseException:
         await storage.delete(source_key)
@@ -286,9 +295,10 @@ async def _record_submission(
     fingerprint: str,
     quotas: AccountQuotas,
     budget: Budget | None,
+    dispatch_ahead: int,
 ) -> Submission:
     if key is None:
-        await _record_new_task(session, user, task, quotas, budget)
+        await _record_new_task(session, user, task, quotas, budget, dispatch_ahead)
         return Submission(task, created=True)
     # Held before the replay is looked for: a request racing its own retry sees the first
     # one's task once it holds the account, and is answered with it rather than counted.
@@ -302,6 +312,7 @@ async def _record_submission(
     )
     if budget is not None:
         await budgets.require_room(session, budget, task.cost)
+    await _take_turn(session, task, dispatch_ahead)
     try:
         async with session.begin_nested():
             await repo.add(task)
@@ -320,7 +331,12 @@ async def _record_submission(
 
 
 async def _record_new_task(
-    session: AsyncSession, user: User, task: Task, quotas: AccountQuotas, budget: Budget | None
+    session: AsyncSession,
+    user: User,
+    task: Task,
+    quotas: AccountQuotas,
+    budget: Budget | None,
+    dispatch_ahead: int,
 ) -> None:
     """A submission without a key has no earlier request to be answered as, so no conflict to
     recover from: its writes go straight into the caller's transaction, which a refusal rolls
@@ -331,6 +347,7 @@ async def _record_new_task(
     if budget is not None:
         await hold_active_account(session, user.id)
         await budgets.require_room(session, budget, task.cost)
+    await _take_turn(session, task, dispatch_ahead)
     await repo.add(task)
     await credits.debit_for_task(session, user.id, task.id, task.cost)
     await require_active_account(session, user.id)  # not erased while the upload came in
@@ -339,9 +356,20 @@ async def _record_new_task(
     _queue_after_commit(session, task)
 
 
+async def _take_turn(session: AsyncSession, task: Task, dispatch_ahead: int) -> None:
+    """Before the task is written: handed out at once (its `dispatched_at` stays), or left to
+    wait its turn (fair sharing)."""
+    if not await fair_dispatch.hand_out_at_once(session, task.queue, dispatch_ahead):
+        task.dispatched_at = None
+
+
 def _queue_after_commit(session: AsyncSession, task: Task) -> None:
     metrics.count_submitted(session, task.source_bytes)
-    dispatch_after_commit(session, [task])
+    if task.dispatched_at is not None:
+        dispatch_after_commit(session, [task])
+    else:
+        held_after_commit(session, task)
+        fair_dispatch.release_after_commit(session, task.queue)
 
 
 async def get_task(session: AsyncSession, user: User, task_id: uuid.UUID) -> Task:

@@ -22,6 +22,11 @@ class DispatchFailed(Exception):
 class Launcher(Protocol):
     async def dispatch(self, task: Task) -> None: ...
 
+    async def held(self, task: Task) -> None:
+        """`task` waits its turn in the database (fair sharing: `jobs/fair_dispatch.py`); it
+        is dispatched when its turn comes. Shows it where the mode shows its tasks. Called
+        after the commit; never raises."""
+
     async def requeued(self, task: Task) -> None:
         """`task` went back to the queue after it started (its worker gave it back, or the
         recovery job took it from a worker that stopped): hands it out again where the mode's
@@ -83,6 +88,10 @@ class EmbeddedLauncher:
 
     async def dispatch(self, task: Task) -> None:
         await self.doorbell.ring()
+
+    async def held(self, task: Task) -> None:
+        """Nothing to do: the workers take only the tasks handed out."""
+        return None
 
     async def requeued(self, task: Task) -> None:
         await self.doorbell.ring()

@@ -56,6 +56,10 @@ class CeleryLauncher:
             task.id, user_id=task.user_id, queue=task.queue, priority=task.priority or 0
         )
 
+    async def held(self, task: Task) -> None:
+        """Nothing to send until its turn comes."""
+        return None
+
     async def requeued(self, task: Task) -> None:
         """Nothing to send: the message's retry (after its backoff) or its redelivery (its
         worker was lost) carries it again, and the re-dispatch job covers a lost message."""

@@ -69,20 +69,34 @@ class KubernetesLauncher:
             ttl_seconds_after_finished=self.ttl_seconds,
         )
 
-    async def dispatch(self, task: Task) -> None:
-        if task.resource_name is not None:
-            # Asked for by an ImageJob applied by hand: that job is its mirror already.
-            await self.celery.dispatch(task)
-            return
+    async def _mirror(self, task: Task) -> bool:
+        """Creates the task's ImageJob; False when it exists already."""
         manifest = imagejob_manifest(
             self.spec_of(task),
             self.jobs.namespace,
             request_id=log_context.current().get("request_id"),
         )
         try:
-            created = await self.jobs.create(manifest)
+            return await self.jobs.create(manifest)
         except (ApiException, HTTPError, OSError) as exc:  # the cluster said no, or is away
             raise DispatchFailed(f"could not create the ImageJob of task {task.id}: {exc}") from exc
+
+    async def held(self, task: Task) -> None:
+        """Its ImageJob shows it Queued while it waits its turn (the operator sends a task only
+        once it is handed out)."""
+        if task.resource_name is not None:
+            return  # an ImageJob applied by hand is its mirror already
+        try:
+            await self._mirror(task)
+        except DispatchFailed:
+            log.warning("task %s waits its turn without its ImageJob yet", task.id, exc_info=True)
+
+    async def dispatch(self, task: Task) -> None:
+        if task.resource_name is not None:
+            # Asked for by an ImageJob applied by hand: that job is its mirror already.
+            await self.celery.dispatch(task)
+            return
+        created = await self._mirror(task)
         if not created:
             # A re-dispatch: the ImageJob was made long ago and its task is still queued, so the
             # operator's send was lost (or never came): send it from here (a second send of a

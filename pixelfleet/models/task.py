@@ -4,12 +4,25 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, SmallInteger, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pixelfleet.db import Base, UTCDateTime, utcnow
 from pixelfleet.jobs.states import QUEUED
 from pixelfleet.models.task_output import TaskOutput
+
+HELD = "status = 'queued' AND dispatched_at IS NULL"
+HANDED_OUT = "status = 'queued' AND dispatched_at IS NOT NULL"
 
 
 class Task(Base):
@@ -21,6 +34,23 @@ class Task(Base):
         Index("ix_tasks_status_created", "status", "created_at"),
         # A user's active tasks are counted at every submission (max_active_tasks_per_user).
         Index("ix_tasks_user_status", "user_id", "status"),
+        # Fair sharing (jobs/fair_dispatch.py): tasks waiting their turn, by queue and account,
+        # and tasks handed out but not started (counted at each submission and start).
+        Index(
+            "ix_tasks_held",
+            "queue",
+            "user_id",
+            "priority",
+            "created_at",
+            sqlite_where=text(HELD),
+            postgresql_where=text(HELD),
+        ),
+        Index(
+            "ix_tasks_handed_out",
+            "dispatched_at",
+            sqlite_where=text(HANDED_OUT),
+            postgresql_where=text(HANDED_OUT),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

@@ -29,6 +29,7 @@ from pixelfleet.models import Task, User
 from pixelfleet.operator.resources import CreditBindingSpec, ImageJobSpec
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import reason_of
+from pixelfleet.settings import Settings
 from pixelfleet.sources.schemas import SourceOrigin
 from pixelfleet.sources.service import staged_source
 
@@ -98,9 +99,12 @@ async def _admitted_before(state: OperatorState, user: User, uid: str) -> Task |
         return await repo.get(record.task_id) if record is not None else None
 
 
-def placement_of(spec: ImageJobSpec, bound: BoundAccount, resource_name: str) -> Placement:
+def placement_of(
+    spec: ImageJobSpec, bound: BoundAccount, resource_name: str, settings: Settings
+) -> Placement:
+    # The default queue is the one a task names none of (as the API's tasks do).
     return Placement(
-        queue=spec.queue,
+        queue=None if spec.queue == settings.celery_queue else spec.queue,
         priority=spec.priority,
         budget=Budget(bound.binding, bound.spec.budget_credits),
         resource_name=resource_name,
@@ -138,7 +142,8 @@ async def admit(
                     settings.account_quotas,
                     idempotency_key=idempotency_key(uid),
                     origin=SourceOrigin.of(source),
-                    placement=placement_of(spec, bound, f"{namespace}/{name}"),
+                    placement=placement_of(spec, bound, f"{namespace}/{name}", settings),
+                    dispatch_ahead=settings.dispatch_ahead,
                 )
         finally:
             staged.discard()

@@ -338,9 +338,11 @@ async def _report_failure(
 @kopf.on.create(GROUP, VERSION, IMAGEJOB_PLURAL)
 @imagejob_handler(CREATE, invalid="refuse", admits=True)
 async def dispatch_imagejob(job: ImageJobRun) -> dict[str, Any]:
-    # A job applied by hand was sent as its task was admitted (after that commit).
-    if job.task.status == "queued" and job.task.resource_name is None:
-        await _send_once(job.state, job.task)
+    # A job applied by hand was sent as its task was admitted (after that commit); a task
+    # waiting its turn (fair sharing) is sent when it is handed out.
+    task = job.task
+    if task.status == "queued" and task.resource_name is None and task.dispatched_at is not None:
+        await _send_once(job.state, task)
     return job.wanted_status()
 
 

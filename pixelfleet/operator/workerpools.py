@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pixelfleet.autoscaling.policy import PoolPolicy, Recommendation, desired_replicas
 from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.turns import TurnRepository
 from pixelfleet.operator.cluster import WorkerPools
 from pixelfleet.operator.imagejobs import operator_state
 from pixelfleet.operator.resources import GROUP, VERSION, WORKERPOOL_PLURAL, WorkerPoolSpec
@@ -87,6 +88,14 @@ async def busy_hosts(state: OperatorState) -> Counter[str]:
     return hosts
 
 
+async def held_in(state: OperatorState, queue: str) -> int:
+    """Tasks of `queue` waiting their turn in the database (fair sharing): work for the pool
+    that its broker list does not show yet."""
+    key = None if queue == state.ctx.settings.celery_queue else queue  # the default: unnamed
+    async with state.ctx.read_sessions() as session:
+        return await TurnRepository.from_session(session).count_held(key)
+
+
 @dataclass
 class PoolMemory:
     """What a pool's daemon carries from one evaluation to the next."""
@@ -109,7 +118,7 @@ async def evaluate_pool(
     current, labels = await pools.replicas(spec.deployment)
     pods = await pools.pods(labels)
     running = sum(busy.get(pod, 0) for pod, _ in pods)
-    load = await queue_load(state.ctx.redis, spec.queue, running)
+    load = await queue_load(state.ctx.redis, spec.queue, running, await held_in(state, spec.queue))
     decision = desired_replicas(policy_of(spec), load, current, memory.history, time.time())
     memory.history = decision.history
     record_evaluation(name, spec.queue, desired=decision.desired, current=current)

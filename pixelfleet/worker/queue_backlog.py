@@ -18,14 +18,15 @@ from pixelfleet.worker.names import priority_lists
 UNACKED_HASH = "unacked"  # kombu's Redis transport default
 
 
-async def measure_backlog(redis: Redis, queue: str) -> int:
-    """The messages waiting in `queue` for a worker (not yet delivered to one), recorded as
-    the queue's backlog."""
+async def measure_backlog(redis: Redis, queue: str, held: int = 0) -> int:
+    """The messages waiting in `queue` for a worker (not yet delivered to one), and the `held`
+    tasks of the queue waiting their turn in the database (fair sharing), recorded as the
+    queue's backlog."""
     async with redis.pipeline(transaction=False) as pipe:
         for key in priority_lists(queue):
             pipe.llen(key)
         lengths = await pipe.execute()
-    waiting = sum(int(length) for length in lengths)
+    waiting = sum(int(length) for length in lengths) + held
     QUEUE_BACKLOG.labels(queue=queue).set(waiting)
     return waiting
 
@@ -44,10 +45,11 @@ async def reserved_messages(redis: Redis, queue: str) -> int:
     return count
 
 
-async def queue_load(redis: Redis, queue: str, running: int) -> QueueLoad:
-    """What the autoscaler weighs: the backlog, the reserved messages, and the `running` tasks
-    the database counts on the pool's workers."""
-    waiting = await measure_backlog(redis, queue)
+async def queue_load(redis: Redis, queue: str, running: int, held: int = 0) -> QueueLoad:
+    """What the autoscaler weighs: the backlog (with the `held` tasks waiting their turn in
+    the database), the reserved messages, and the `running` tasks the database counts on the
+    pool's workers."""
+    waiting = await measure_backlog(redis, queue, held)
     return QueueLoad(
         waiting=waiting, reserved=await reserved_messages(redis, queue), running=running
     )

@@ -9,7 +9,16 @@ import re
 
 import yaml
 
-from pixelfleet.operator.resources import WorkerPoolSpec, imagejob_crd, workerpool_crd
+from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.spec import parse_pipeline
+from pixelfleet.operator.resources import (
+    CreditBindingSpec,
+    ImageJobSpec,
+    WorkerPoolSpec,
+    creditbinding_crd,
+    imagejob_crd,
+    workerpool_crd,
+)
 from tests.docs.guides import blocks, defined_metric_names, guide_text
 from tests.packaging.rendered import CHART
 
@@ -67,3 +76,22 @@ def test_the_kubectl_recipes_name_the_printer_columns_kubectl_shows() -> None:
         [version] = crd["spec"]["versions"]
         for column in version["additionalPrinterColumns"]:
             assert column["name"] in text, column["name"]
+
+
+def test_the_kubectl_apply_examples_are_a_valid_binding_and_job_applied_by_hand() -> None:
+    examples = {
+        document["kind"]: document
+        for block in blocks(GUIDE, "yaml")
+        for document in [yaml.safe_load(block.text)]
+        if document.get("kind") in ("CreditBinding", "ImageJob")
+    }
+    binding, job = examples["CreditBinding"], examples["ImageJob"]
+    assert binding["metadata"]["namespace"] == job["metadata"]["namespace"]
+    CreditBindingSpec.model_validate(binding["spec"])
+    spec = ImageJobSpec.model_validate(job["spec"])
+    assert spec.applied_by_hand
+    parse_pipeline(spec.pipeline, ImageLimits())  # as the API would take it
+    columns = [c["name"] for c in creditbinding_crd()["spec"]["versions"][0][
+        "additionalPrinterColumns"
+    ]]
+    assert f"# {', '.join(columns)}" in guide_text(GUIDE)

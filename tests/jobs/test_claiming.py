@@ -13,12 +13,20 @@ from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
 from pixelfleet.jobs.processing import process_oldest_queued
 from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.settings import Settings
 from tests.api_helpers import image_bytes, sign_up, submit
 
 # Database semantics (see tests/conftest.py): on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.both_backends
 
 QUICK = {"operations": [{"op": "resize", "width": 16}], "output": {"format": "png"}}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Every task handed out at once: this is about claiming (fair sharing's turns are
+    tests/jobs/test_fair_dispatch.py's)."""
+    return settings.model_copy(update={"dispatch_ahead": 100_000})
 
 
 async def _queue(client: httpx.AsyncClient, email: str, count: int) -> list[str]:

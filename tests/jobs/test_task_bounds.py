@@ -47,6 +47,7 @@ async def placed_task(
                 ctx.settings.image_limits,
                 ctx.settings.account_quotas,
                 placement=placement,
+                dispatch_ahead=ctx.settings.dispatch_ahead,
             )
     finally:
         staged.discard()

@@ -134,6 +134,7 @@ BURST = 20
             "operator_resync_seconds": 300.0,
             "signup_credits": 1000,
             "max_active_tasks_per_user": BURST,
+            "dispatch_ahead": BURST,  # the whole burst handed out at once (no turns to wait)
         }
     ],
 )

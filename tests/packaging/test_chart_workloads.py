@@ -69,7 +69,9 @@ def test_every_long_running_container_has_resources(rendered: Rendered) -> None:
             assert resources.get("limits", {}).get("memory"), container["name"]
 
 
-def test_only_the_api_beat_and_operator_and_its_uninstall_hook_get_a_kubernetes_token(rendered: Rendered) -> None:
+def test_only_the_api_beat_and_operator_and_its_uninstall_hook_get_a_kubernetes_token(
+    rendered: Rendered,
+) -> None:
     for workload in rendered.workloads():
         spec = pod_spec_of(workload)
         component = workload["metadata"]["labels"]["app.kubernetes.io/component"]

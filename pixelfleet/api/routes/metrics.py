@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pixelfleet.api.deps import ContextDep
 from pixelfleet.context import ProcessContext
 from pixelfleet.jobs.repository import TaskRepository
+from pixelfleet.jobs.turns import TurnRepository
 from pixelfleet.observability import exposition
 from pixelfleet.observability.metrics import QUEUE_BACKLOG
 from pixelfleet.worker.names import control_queue
@@ -32,8 +33,10 @@ async def measure_backlogs(ctx: ProcessContext) -> None:
     try:
         if ctx.redis is not None:
             queue = ctx.settings.celery_queue
-            for name in (queue, control_queue(queue)):
-                await measure_backlog(ctx.redis, name)
+            async with ctx.read_sessions() as session:
+                held = await TurnRepository.from_session(session).count_held(None)
+            await measure_backlog(ctx.redis, queue, held)
+            await measure_backlog(ctx.redis, control_queue(queue))
         else:
             async with ctx.read_sessions() as session:
                 queued = await TaskRepository.from_session(session).count_queued()

@@ -140,6 +140,7 @@ async def submit_task(
             allow_private_callback=ctx.settings.webhook_allow_private_targets,
             origin=body.origin,
             api_key_id=caller.api_key_id,
+            dispatch_ahead=ctx.settings.dispatch_ahead,
         )
     finally:
         body.upload.discard()  # nothing once the task has stored it
