@@ -8,12 +8,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from PIL import Image, ImageDraw, ImageFilter
+
+if TYPE_CHECKING:
+    from pixelfleet.settings import Settings
 
 PASSWORD = "benchmark password"
 EMAIL = "bench@example.com"
@@ -144,3 +150,30 @@ def cpu_seconds_by_root(roots: dict[str, int]) -> dict[str, float]:
         if ancestor in names:
             by_root[names[ancestor]] += seconds
     return by_root
+
+
+def start_api(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`pixelfleet api` on a free port with `settings` (its output in `log`), once it answers
+    `/readyz`: the process and its base URL."""
+    from tests.harness.celery import settings_env
+    from tests.harness.ports import free_port
+
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pixelfleet", "api", "--port", str(port)],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/readyz").status_code == 200:
+                return process, base_url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"the API did not start:\n{log.read_text()}")

@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from common import (  # noqa: E402  (bench/common.py, beside this file)
     cpu_seconds_by_root,
     photo_jpeg,
     sign_up,
+    start_api,
     submit,
 )
 
@@ -49,8 +49,7 @@ from pixelfleet.imaging.runner import run_pipeline  # noqa: E402
 from pixelfleet.imaging.spec import Pipeline, parse_pipeline  # noqa: E402
 from pixelfleet.schema_migrations import upgrade_to_head  # noqa: E402
 from pixelfleet.settings import Settings  # noqa: E402
-from tests.harness.celery import CeleryProcess, settings_env  # noqa: E402
-from tests.harness.ports import free_port  # noqa: E402
+from tests.harness.celery import CeleryProcess  # noqa: E402
 from tests.harness.postgres import PostgresServer  # noqa: E402
 from tests.harness.redis import RedisServer  # noqa: E402
 
@@ -93,28 +92,6 @@ def in_process(images: list[bytes], cores: int) -> float:
 
 
 # ----------------------------------------------------------------------------- the platform
-
-
-def _start_api(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pixelfleet", "api", "--port", str(port)],
-            env=settings_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/readyz").status_code == 200:
-                return process, base_url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"the API did not start:\n{log.read_text()}")
 
 
 def _submit_all(http: httpx.Client, headers: dict[str, str], images: list[bytes]) -> list[str]:
@@ -166,7 +143,7 @@ def through_celery(
         )
         engine = create_engine(settings.resolved_database_url)
         asyncio.run(_migrate(engine))
-        api, base_url = _start_api(settings, work_dir / "api.log")
+        api, base_url = start_api(settings, work_dir / "api.log")
         stack.callback(api.wait, 30)
         stack.callback(api.terminate)
         worker = CeleryProcess.worker(settings, work_dir / "worker.log", concurrency=cores)

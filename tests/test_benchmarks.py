@@ -26,7 +26,11 @@ RATIOS: dict[str, tuple[set[str], set[str]]] = {
     "autoscale.py": ({"interrupted_tasks_list_only_vs_ours", "p95_wait_list_only_vs_ours"}, set()),
     "delivery.py": ({"image_stored_vs_first_read", "image_stored_vs_signed_result"}, set()),
     "fair_share.py": (
-        {"fair_small_p95_wait_with_vs_without_batch", "fifo_vs_fair_small_p95_wait_with_batch"},
+        {
+            "fair_small_p95_wait_with_vs_without_batch",
+            "fair_small_p95_wait_vs_stated_bound",
+            "fifo_vs_fair_small_p95_wait_with_batch",
+        },
         set(),
     ),
     "embedded_overhead.py": (

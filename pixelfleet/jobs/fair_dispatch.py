@@ -5,10 +5,10 @@ A queue's broker (Celery's Redis list, or the embedded workers' view of the `tas
 tasks first in, first out; so at most `PIXELFLEET_DISPATCH_AHEAD` tasks of a queue are handed
 to it ahead of their start. A task submitted while the queue has room, and nobody waits their
 turn, is handed out at once (the common case costs one more count in the submission's own
-transaction); otherwise it waits its turn in the database (`dispatched_at` null). Each time a
-worker starts a task, room opens and tasks waiting their turn are handed out: the account with
-the fewest tasks handed out or running in the queue first (the one that waited longest on a
-tie), its own tasks by priority, then age.
+transaction); otherwise it waits its turn in the database (`dispatched_at` null). As workers
+start tasks, room opens; once half of it is open, tasks waiting their turn are handed out to
+fill it: the account with the fewest tasks handed out or running in the queue first (the one
+that waited longest on a tie), its own tasks by priority, then age.
 
 So a task of an account with nothing in flight waits behind at most `dispatch_ahead` tasks
 already handed out, plus the ones running, whatever other accounts have queued. The upkeep
@@ -21,6 +21,7 @@ import logging
 import uuid
 import zlib
 from collections import defaultdict
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -42,6 +43,13 @@ async def hand_out_at_once(session: AsyncSession, queue: str | None, ahead: int)
     nobody waits their turn), or waits its turn."""
     handed_out, held = await TurnRepository.from_session(session).queue_state(queue)
     return not held and handed_out < ahead
+
+
+async def low_on_work(session: AsyncSession, queue: str | None, ahead: int) -> bool:
+    """At a start: whether tasks wait their turn in `queue` while at most half of `ahead` are
+    handed out (the queue is refilled to `ahead` then, in one release)."""
+    handed_out, held = await TurnRepository.from_session(session).queue_state(queue)
+    return held and handed_out <= ahead // 2
 
 
 def release_after_commit(session: AsyncSession, queue: str | None) -> None:
@@ -66,7 +74,12 @@ async def release(ctx: ProcessContext, queue: str | None) -> int:
             return 0
         now = utcnow()
         picks = await fair_picks(repo, queue, room)
-        tasks = [task for task in picks if await repo.hand_out(task.id, now)]
+        # A microsecond apart: the embedded workers take handed-out tasks in this order.
+        tasks = [
+            task
+            for position, task in enumerate(picks)
+            if await repo.hand_out(task.id, now + timedelta(microseconds=position))
+        ]
         dispatch_after_commit(session, tasks)
     if tasks:
         log.debug("queue %s: %d task(s) handed out in turn", queue or "(default)", len(tasks))

@@ -16,14 +16,14 @@ from pixelfleet.accounts import service as accounts
 from pixelfleet.context import ProcessContext
 from pixelfleet.db import unit_of_work, utcnow
 from pixelfleet.jobs import fair_dispatch
-from pixelfleet.jobs.bounds import (
-    attempts_allowed,
-    deadline_message,
-    exhausted,
-)
+from pixelfleet.jobs.bounds import attempts_allowed, deadline_message
 from pixelfleet.jobs.dispatching import dispatch_after_commit, requeued_after_commit
 from pixelfleet.jobs.repository import TaskRepository
-from pixelfleet.jobs.settlement import settle_failed, settle_past_deadline
+from pixelfleet.jobs.settlement import (
+    settle_failed,
+    settle_past_deadline,
+    settle_worker_lost,
+)
 from pixelfleet.mail import outbox
 from pixelfleet.uploads import service as uploads
 
@@ -47,21 +47,8 @@ async def recover_stale_tasks(
         requeued = []
         for task in await repo.running_with_heartbeat_before(cutoff, worker_prefix):
             if task.attempts >= attempts_allowed(task.max_attempts, ctx.settings.task_max_attempts):
-                end = exhausted(
-                    task.max_attempts,
-                    task.attempts,
-                    "worker-lost",
-                    f"The worker stopped during each of {task.attempts} attempts.",
-                )
-                if await settle_failed(
-                    session,
-                    task.id,
-                    end.code,
-                    end.message,
-                    ctx.retention,
-                    worker=task.worker,
-                    silent_since=cutoff,
-                ) is not None:
+                lost = await settle_worker_lost(session, task, ctx.retention, silent_since=cutoff)
+                if lost is not None:
                     touched += 1
             elif await repo.requeue(task.id, task.worker, now, silent_since=cutoff):
                 requeued.append(task)

@@ -44,10 +44,14 @@ from pixelfleet.jobs.bounds import (
 from pixelfleet.jobs.dispatching import requeued_after_commit
 from pixelfleet.jobs.pipeline_runs import PipelineJob, PipelineTimedOut
 from pixelfleet.jobs.repository import ClaimedTask, TaskRepository
-from pixelfleet.jobs.settlement import announce, settle_failed, settle_succeeded
+from pixelfleet.jobs.settlement import (
+    announce,
+    settle_failed,
+    settle_succeeded,
+    settle_worker_lost,
+)
 from pixelfleet.jobs.stage_clock import step_times
 from pixelfleet.jobs.states import QUEUED, RUNNING
-from pixelfleet.jobs.turns import TurnRepository
 from pixelfleet.models import Task, TaskOutput
 from pixelfleet.observability import log_context
 from pixelfleet.storage import StoredObjectMissing
@@ -191,21 +195,13 @@ async def _claim(
                 return "skipped"
             if held.attempts >= attempts_allowed(held.max_attempts, ctx.settings.task_max_attempts):
                 # Its worker stopped during each attempt: a poison task ends here.
-                end = exhausted(
-                    held.max_attempts,
-                    held.attempts,
-                    "worker-lost",
-                    f"The worker stopped during each of {held.attempts} attempts.",
-                )
-                failed = await settle_failed(
-                    session, task_id, end.code, end.message, ctx.retention, worker=held.worker
-                )
+                failed = await settle_worker_lost(session, held, ctx.retention)
                 return "skipped" if failed is None else "failed"
             claimed = await repo.take_over(task_id, held.worker, worker, now)
         if claimed is None:
             return "skipped"
         _started(session, claimed, worker)
-        await _room_opened(session, claimed)
+        await _room_opened(ctx, session, claimed)
     return claimed
 
 
@@ -289,9 +285,11 @@ class Settling:
             log.info("worker %s: task finished as %s", self.worker, settled.result())
 
 
-async def _room_opened(session: AsyncSession, claimed: ClaimedTask) -> None:
-    """A task started: its queue has room for one more handed out, if any waits its turn."""
-    if await TurnRepository.from_session(session).any_held(claimed.queue):
+async def _room_opened(ctx: ProcessContext, session: AsyncSession, claimed: ClaimedTask) -> None:
+    """A task started, so its queue has room for one more handed out: tasks waiting their turn
+    are handed out once the room reaches half of `dispatch_ahead` (a release per start would
+    cost a transaction per task)."""
+    if await fair_dispatch.low_on_work(session, claimed.queue, ctx.settings.dispatch_ahead):
         fair_dispatch.release_after_commit(session, claimed.queue)
 
 
@@ -306,7 +304,7 @@ async def process_oldest_queued(
         claimed = await repo.claim_next(worker, utcnow())
         if claimed is not None:
             _started(session, claimed, worker)
-            await _room_opened(session, claimed)
+            await _room_opened(ctx, session, claimed)
     if claimed is None:
         return None
     with log_context.scope(task_id=claimed.task_id):

@@ -28,7 +28,7 @@ from pixelfleet.credits import service as credits
 from pixelfleet.db import after_commit, utcnow
 from pixelfleet.events import TaskEvent
 from pixelfleet.jobs import metrics
-from pixelfleet.jobs.bounds import DEADLINE_EXCEEDED
+from pixelfleet.jobs.bounds import DEADLINE_EXCEEDED, exhausted
 from pixelfleet.jobs.dispatching import dropped_after_commit, withdrawn_after_commit
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.jobs.states import QUEUED, RUNNING
@@ -85,6 +85,32 @@ async def settle_failed(
         return None
     await credits.refund_task(session, task.user_id, task.id, task.cost, f"failed: {code}")
     return await _settled(session, task, "failed", now)
+
+
+async def settle_worker_lost(
+    session: AsyncSession,
+    task: Task,
+    retention: timedelta,
+    *,
+    silent_since: datetime | None = None,
+) -> Task | None:
+    """Fails and refunds a running task whose worker stopped during each of its attempts (its
+    own limit's failure, `backoff-limit-exceeded`, when it set one)."""
+    end = exhausted(
+        task.max_attempts,
+        task.attempts,
+        "worker-lost",
+        f"The worker stopped during each of {task.attempts} attempts.",
+    )
+    return await settle_failed(
+        session,
+        task.id,
+        end.code,
+        end.message,
+        retention,
+        worker=task.worker,
+        silent_since=silent_since,
+    )
 
 
 async def settle_past_deadline(

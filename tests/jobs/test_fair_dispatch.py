@@ -1,7 +1,8 @@
 """Fair sharing between accounts at dispatch: with `dispatch_ahead` tasks of a queue handed to
-the workers, the rest wait their turn; each start hands out the next, to the account with the
-fewest in flight, its own tasks by priority. A task of an account with nothing in flight so
-waits behind at most `dispatch_ahead` others, however many another account queued."""
+the workers, the rest wait their turn; once starts have opened half the room, it is filled,
+slot by slot to the account with the fewest in flight, its own tasks by priority. A task of an
+account with nothing in flight so waits behind at most `dispatch_ahead` others, however many
+another account queued."""
 
 from __future__ import annotations
 
@@ -81,13 +82,16 @@ async def test_a_small_accounts_task_goes_before_a_big_batch_it_came_after(
 async def test_an_accounts_own_tasks_wait_their_turn_by_priority(ctx: ProcessContext) -> None:
     user_id = await new_user(ctx)
     first = [await placed_task(ctx, user_id, Placement()) for _ in range(AHEAD)]
-    low = await placed_task(ctx, user_id, Placement(priority=1))
-    high = await placed_task(ctx, user_id, Placement(priority=8))
-    assert await handed_out(ctx, [str(t) for t in (*first, low, high)]) == [str(t) for t in first]
+    low, high, middle = [
+        str(await placed_task(ctx, user_id, Placement(priority=p))) for p in (1, 8, 5)
+    ]
+    assert await handed_out(ctx, [str(t) for t in first]) == [str(t) for t in first]
 
-    assert await process_oldest_queued(ctx, "worker") == "succeeded"
+    # Half the room opens (two starts): it is filled, highest priority first.
+    for _ in range(AHEAD // 2):
+        assert await process_oldest_queued(ctx, "worker") == "succeeded"
 
-    assert await handed_out(ctx, [str(low), str(high)]) == [str(high)]
+    assert await handed_out(ctx, [low, high, middle]) == [high, middle]
 
 
 async def test_the_upkeep_hands_out_what_a_lost_start_left_waiting(

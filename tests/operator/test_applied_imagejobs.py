@@ -180,6 +180,17 @@ async def test_a_job_applied_by_hand_is_admitted_charged_and_served_by_signed_ur
     [ready] = binding["status"]["conditions"]
     assert (ready["type"], ready["status"]) == ("Ready", "True")
 
+    # Its status drifts (a hand edit, a lost patch): the resync puts it back from the record.
+    cluster.patch(
+        "imagejobs", "team-a", "hero", {"status": {"progress": 3}}, subresource="status"
+    )
+
+    def repaired() -> bool | None:
+        job = cluster.get("imagejobs", "team-a", "hero") or {}
+        return job.get("status", {}).get("progress") == 100 or None
+
+    await until(repaired)
+
 
 async def test_a_job_without_a_binding_is_rejected_and_nothing_is_charged(
     client: httpx.AsyncClient, platform: Platform
