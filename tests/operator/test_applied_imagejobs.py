@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -45,6 +46,7 @@ class Platform:
     cluster: EmulatedCluster
     host: ImageHost
     picture: str  # a URL the image host serves
+    processes: Processes
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +80,7 @@ async def platform(
             processes.operator()
             processes.worker()
             processes.worker(queue=queue_name(settings, SECOND_QUEUE))
-            yield Platform(settings, cluster, host, picture)
+            yield Platform(settings, cluster, host, picture, processes)
         finally:
             processes.stop_all()
     await postgres_server.drop_database(name)
@@ -298,6 +300,31 @@ async def test_jobs_go_to_the_queue_they_name_and_wait_there_by_priority(
     assert task["status"] == "cancelled"
     assert await balance_of(client, headers) == before + cost
     await spent(cluster, "team-e", 3 * cost, 4)
+
+    # A worker that comes to a queue of waiting jobs takes the higher priority first.
+    ordered = queue_name(settings, "ordered")
+    for name, priority in (("later", 2), ("sooner", 6)):
+        apply(
+            cluster,
+            "team-e",
+            name,
+            source={"url": platform.picture},
+            pipeline=QUICK,
+            queue=ordered,
+            priority=priority,
+        )
+        await settled(cluster, "team-e", name, {"Queued"})
+    platform.processes.worker(queue=ordered)
+    later, sooner = [
+        await settled(cluster, "team-e", name, {"Succeeded", "Failed"})
+        for name in ("later", "sooner")
+    ]
+    assert (later["status"]["phase"], sooner["status"]["phase"]) == ("Succeeded", "Succeeded")
+    started = {
+        name: datetime.fromisoformat(job["status"]["startedAt"])
+        for name, job in (("later", later), ("sooner", sooner))
+    }
+    assert started["sooner"] < started["later"]
 
 
 async def test_a_job_past_its_deadline_fails_as_a_kubernetes_job_does_and_is_refunded(
