@@ -100,7 +100,10 @@ def create_dispatch(
     from pixelfleet.operator.cluster import ImageJobs, load_api_client
 
     imagejobs = ImageJobs(load_api_client(), settings.resolved_kubernetes_namespace)
-    launcher = KubernetesLauncher(imagejobs, celery, settings.imagejob_ttl_seconds)
+    # The operator (`in_cluster`) only sends: the API makes the ImageJobs.
+    launcher = KubernetesLauncher(
+        imagejobs, celery, settings.imagejob_ttl_seconds, mirrors=not in_cluster
+    )
     return Dispatch(launcher, webhooks, celery, imagejobs)
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet import row_security
 from pixelfleet.db import after_commit, unit_of_work, utcnow
 from pixelfleet.jobs.dispatching import dispatch_after_commit
 from pixelfleet.jobs.turns import TurnRepository
@@ -57,7 +58,10 @@ def release_after_commit(session: AsyncSession, queue: str | None) -> None:
     (a task was held, or a worker started one)."""
 
     async def release_now(ctx: ProcessContext) -> None:
-        await release(ctx, queue)
+        # Every account's waiting tasks are weighed: not as the request's user, whose role
+        # sees only its own rows (row-level security), but as the tables' owner.
+        with row_security.acting_as(None):
+            await release(ctx, queue)
 
     after_commit(session, release_now)
 

@@ -275,6 +275,12 @@ class TaskRepository:
     async def idempotency_key(self, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (user_id, key))
 
+    async def task_of_idempotency_key(self, key: str) -> uuid.UUID | None:
+        """The task a key (whoever used it) was first answered with; keys made by PixelFleet
+        (`imagejob:<uid>`) are unique across accounts."""
+        statement = select(IdempotencyKey.task_id).where(IdempotencyKey.key == key).limit(1)
+        return await self.session.scalar(statement)
+
     async def add_idempotency_key(self, record: IdempotencyKey) -> None:
         self.session.add(record)
         await self.session.flush()

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pixelfleet.jobs.states import RUNNING
+from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task
 from pixelfleet.models.task import HANDED_OUT, HELD
 
@@ -83,8 +83,9 @@ class TurnRepository:
             select(Task.user_id, func.count())
             .where(
                 Task.user_id.in_(user_ids),
+                Task.status.in_((QUEUED, RUNNING)),  # ix_tasks_user_status
                 _in_queue(queue),
-                or_(text(HANDED_OUT), Task.status == RUNNING),
+                or_(Task.status == RUNNING, Task.dispatched_at.is_not(None)),
             )
             .group_by(Task.user_id)
         )

@@ -42,10 +42,22 @@ def pipeline_summary(pipeline: dict[str, Any]) -> str:
 
 
 class KubernetesLauncher:
-    def __init__(self, jobs: ImageJobs, celery: CeleryLauncher, ttl_seconds: int | None) -> None:
+    """`mirrors`: whether this process makes the ImageJobs of the API's tasks (the API does);
+    the operator's does not (it has no grant to: a task it hands out, in its turn, has its
+    ImageJob already, made when it was submitted, so it only sends it)."""
+
+    def __init__(
+        self,
+        jobs: ImageJobs,
+        celery: CeleryLauncher,
+        ttl_seconds: int | None,
+        *,
+        mirrors: bool = True,
+    ) -> None:
         self.jobs = jobs
         self.celery = celery
         self.ttl_seconds = ttl_seconds
+        self.mirrors = mirrors
 
     def spec_of(self, task: Task) -> ImageJobSpec:
         return ImageJobSpec(
@@ -84,7 +96,7 @@ class KubernetesLauncher:
     async def held(self, task: Task) -> None:
         """Its ImageJob shows it Queued while it waits its turn (the operator sends a task only
         once it is handed out)."""
-        if task.resource_name is not None:
+        if task.resource_name is not None or not self.mirrors:
             return  # an ImageJob applied by hand is its mirror already
         try:
             await self._mirror(task)
@@ -92,8 +104,9 @@ class KubernetesLauncher:
             log.warning("task %s waits its turn without its ImageJob yet", task.id, exc_info=True)
 
     async def dispatch(self, task: Task) -> None:
-        if task.resource_name is not None:
-            # Asked for by an ImageJob applied by hand: that job is its mirror already.
+        if task.resource_name is not None or not self.mirrors:
+            # Asked for by an ImageJob applied by hand (that job is its mirror already), or
+            # handed out by the operator (its ImageJob was made at its submission).
             await self.celery.dispatch(task)
             return
         created = await self._mirror(task)

@@ -5,8 +5,9 @@ refusals are the API's. The submission's idempotency key is the job's uid: a han
 again (a retry, a restart) finds the task it made rather than charging twice.
 
 What will not get better is a `Rejection` (phase Rejected, nothing charged): no binding, an
-account that is not there, a budget or balance too small, a source or pipeline refused. Any
-other failure is the handler's to classify (`failures.py`)."""
+account that is not there, a budget or balance too small, a source or pipeline refused. A limit
+that passes (429: the account's active tasks, a rate) is tried again later. Any other failure
+is the handler's to classify (`failures.py`)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import kopf
 from pydantic import ValidationError
 
 from pixelfleet.accounts.email_verification import require_verified
 from pixelfleet.accounts.repository import AccountRepository
 from pixelfleet.accounts.service import normalise_email
 from pixelfleet.db import unit_of_work
-from pixelfleet.errors import PixelFleetError
+from pixelfleet.errors import PixelFleetError, RetryLater
 from pixelfleet.jobs import service as jobs_service
 from pixelfleet.jobs.placement import Budget, Placement
 from pixelfleet.jobs.repository import TaskRepository
@@ -34,6 +36,10 @@ from pixelfleet.sources.schemas import SourceOrigin
 from pixelfleet.sources.service import staged_source
 
 log = logging.getLogger(__name__)
+
+LIMIT_RETRY_SECONDS = 30
+"""When a limit that passes (the account's active tasks, say) holds a job back, without a
+time of its own to retry."""
 
 
 class Rejection(Exception):
@@ -147,9 +153,13 @@ async def admit(
                 )
         finally:
             staged.discard()
+    except RetryLater as problem:  # a limit that passes (429): try again when it has
+        raise kopf.TemporaryError(problem.detail, delay=problem.retry_after_seconds) from None
     except PixelFleetError as problem:
         if problem.status >= 500:
             raise
+        if problem.status == 429:
+            raise kopf.TemporaryError(problem.detail, delay=LIMIT_RETRY_SECONDS) from None
         raise Rejection(reason_of(problem.slug), problem.detail) from None
     log.info(
         "%s/%s admitted as task %s for %s (%d credits, budget %s)",
@@ -161,6 +171,15 @@ async def admit(
         bound.binding,
     )
     return submission.task, bound
+
+
+async def task_admitted_for(state: OperatorState, uid: str) -> uuid.UUID | None:
+    """The task admitted for the ImageJob `uid`, found by its idempotency key: a job deleted
+    before its status named its task still has one."""
+    async with state.ctx.read_sessions() as session:
+        return await TaskRepository.from_session(session).task_of_idempotency_key(
+            idempotency_key(uid)
+        )
 
 
 def task_id_of(spec: ImageJobSpec, status: dict[str, Any] | None) -> uuid.UUID | None:

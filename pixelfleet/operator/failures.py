@@ -7,6 +7,7 @@ count in `pixelfleet_operator_errors_total`."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from kubernetes.client.exceptions import ApiException
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,7 +25,9 @@ _AWAY = (
     InterfaceError,
     DisconnectionError,
     PoolTimeout,
-    OSError,  # a connection refused before a driver wraps it
+    ConnectionError,  # refused or reset before a driver wraps it
+    socket.gaierror,  # a name that does not resolve (yet)
+    TimeoutError,
     asyncio.TimeoutError,
     HTTPError,  # the Kubernetes API's connection
     RedisConnectionError,

@@ -36,7 +36,7 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import Task
 from pixelfleet.observability import exposition, log_context
-from pixelfleet.operator.admission import Rejection, admit, task_id_of
+from pixelfleet.operator.admission import Rejection, admit, task_admitted_for, task_id_of
 from pixelfleet.operator.creditbindings import refresh_spend
 from pixelfleet.operator.event_feed import EventFeed
 from pixelfleet.operator.failures import RETRY_SECONDS, recoverable
@@ -48,6 +48,7 @@ from pixelfleet.operator.resources import (
     REQUEST_ID_ANNOTATION,
     VERSION,
     ImageJobSpec,
+    imagejob_name,
 )
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, differs, rejected_status, status_of_task
@@ -239,10 +240,18 @@ def imagejob_handler(
                         return
                     await _refuse(state, body, "InvalidSpec", str(refusal))
                     raise kopf.PermanentError(str(refusal)) from None
+                if parsed.task_id is not None and not _made_by_pixelfleet(state, meta, parsed):
+                    if invalid == "ignore":
+                        return  # not a task of this job's to touch
+                    await _refuse(state, body, "InvalidSpec", NOT_YOURS)
+                    raise kopf.PermanentError(NOT_YOURS)
                 task_id = task_id_of(parsed, dict(body.get("status") or {}))
-                if task_id is None:
-                    if not admits:
+                if task_id is None and not admits:
+                    # Admitted before its status said so (a deletion, a resync): its key knows.
+                    task_id = await _admitted_before(state, meta)
+                    if task_id is None:
                         return  # rejected, or its admission is still to come
+                if task_id is None:
                     task = await _admitted(state, body, parsed, patch)
                     if task is None:
                         return
@@ -271,6 +280,38 @@ def imagejob_handler(
     return decorate
 
 
+NOT_YOURS = (
+    "spec.taskId belongs to the ImageJobs PixelFleet makes (task-<id>, in its own namespace): "
+    "a job applied by hand names a source and a pipeline instead"
+)
+
+
+def _made_by_pixelfleet(state: OperatorState, meta: kopf.Meta, spec: ImageJobSpec) -> bool:
+    """Whether a job naming a task is the one PixelFleet made for it: only that one may read
+    and cancel it (a job applied elsewhere must not reach another account's task)."""
+    assert spec.task_id is not None
+    return meta.get("namespace") == state.jobs.namespace and meta.get("name") == imagejob_name(
+        spec.task_id
+    )
+
+
+async def _admitted_before(state: OperatorState, meta: kopf.Meta) -> uuid.UUID | None:
+    try:
+        return await task_admitted_for(state, str(meta.get("uid")))
+    except Exception as exc:
+        raise _retried_or_failed("look the job's task up", exc) from exc
+
+
+async def _announce(
+    state: OperatorState, body: kopf.Body, kind: str, reason: str, text: str
+) -> None:
+    """An Event about the job, best effort: its status says the same."""
+    try:
+        await state.jobs.post_event(dict(body), kind, reason, text)
+    except Exception:
+        log.warning("could not post %s about %s", reason, body.get("metadata", {}).get("name"))
+
+
 async def _admitted(
     state: OperatorState, body: kopf.Body, spec: ImageJobSpec, patch: kopf.Patch
 ) -> Task | None:
@@ -280,7 +321,7 @@ async def _admitted(
         task, bound = await admit(state, dict(body.get("metadata") or {}), spec)
     except Rejection as rejection:
         log.warning("%s rejected: %s", body.get("metadata", {}).get("name"), rejection)
-        await state.jobs.post_event(dict(body), "Warning", rejection.reason, rejection.message)
+        await _announce(state, body, "Warning", rejection.reason, rejection.message)
         generation = body.get("metadata", {}).get("generation")
         patch.status.update(
             as_patch(
@@ -294,8 +335,9 @@ async def _admitted(
         raise
     except Exception as exc:
         raise _retried_or_failed("admit the job", exc) from exc
-    await state.jobs.post_event(
-        dict(body),
+    await _announce(
+        state,
+        body,
         "Normal",
         "Admitted",
         f"task {task.id}: {task.cost} credits charged to CreditBinding {bound.binding}",
@@ -310,7 +352,7 @@ async def _refuse(state: OperatorState, body: kopf.Body, reason: str, message: s
     its reason."""
     metadata = body.get("metadata", {})
     log.warning("%s refused: %s", metadata.get("name"), message)
-    await state.jobs.post_event(dict(body), "Warning", reason, message)
+    await _announce(state, body, "Warning", reason, message)
     status: dict[str, Any] = {"phase": "Failed", "message": message}
     if not body.get("spec", {}).get("taskId"):
         status = as_patch(

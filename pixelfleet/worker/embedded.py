@@ -17,7 +17,7 @@ import socket
 
 from pixelfleet.bootstrap import create_context, create_doorbell_listener
 from pixelfleet.context import ProcessContext
-from pixelfleet.jobs import maintenance
+from pixelfleet.jobs import fair_dispatch, maintenance
 from pixelfleet.jobs.processing import Outcome, Settling, process_oldest_queued
 from pixelfleet.launchers import DoorbellListener
 from pixelfleet.launchers.doorbells import first_of
@@ -99,6 +99,9 @@ async def run_scheduler(ctx: ProcessContext, stop: asyncio.Event) -> None:
                 upkeep_due = loop.time() + ctx.settings.scheduler_interval_seconds
                 await maintenance.recover_stale_tasks(ctx)
                 await maintenance.fail_overdue_tasks(ctx)
+                # Tasks waiting their turn whose queue has room that no start will fill (the
+                # tasks handed out were cancelled, or a release was lost).
+                await fair_dispatch.release_everywhere(ctx)
                 await maintenance.purge_expired_files(ctx)
                 await maintenance.forget_expired_logins(ctx)
                 await send_due_mail(ctx)

@@ -106,3 +106,20 @@ async def test_the_upkeep_hands_out_what_a_lost_start_left_waiting(
     await maintenance.redispatch_stale_tasks(ctx)
 
     assert await handed_out(ctx, ids[AHEAD:]) == ids[AHEAD:]
+
+
+async def test_a_release_after_a_submission_weighs_every_accounts_waiting_tasks(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    # Under PostgreSQL's row security a request sees only its caller's rows; the release it
+    # triggers must still see everyone's.
+    waiting = await queue_tasks(client, "waiting@example.com", 3 * AHEAD)
+    async with unit_of_work(ctx) as session:  # room opens with no start to fill it
+        for task_id in waiting[:AHEAD]:
+            await jobs.cancel_task_by_id(session, uuid.UUID(task_id), ctx.retention)
+
+    [newcomer] = await queue_tasks(client, "newcomer@example.com", 1)
+
+    handed = await handed_out(ctx, [*waiting[AHEAD:], newcomer])
+    assert len(handed) == AHEAD
+    assert set(handed) & set(waiting)  # the first account's turn came too

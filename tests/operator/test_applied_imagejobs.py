@@ -35,7 +35,7 @@ from tests.operator.steps import QUICK, until
 
 pytestmark = [pytest.mark.operator, pytest.mark.heavy]
 
-NAMESPACES = (NAMESPACE, *(f"team-{t}" for t in "abcdefg"), "unbound")
+NAMESPACES = (NAMESPACE, *(f"team-{t}" for t in "abcdefgh"), "unbound")
 SECOND_QUEUE = "second"
 IDLE_QUEUE = "idle"  # no worker takes it: its jobs stay queued
 
@@ -384,6 +384,51 @@ async def test_jobs_applied_at_once_never_spend_past_their_budget(
     assert all(conditions(job)["Admitted"][1] == "BudgetExceeded" for job in rejected)
     assert await balance_of(client, headers) == 100 - len(admitted) * cost
     await spent(cluster, "team-g", len(admitted) * cost, len(admitted))
+
+
+async def test_a_job_applied_by_hand_cannot_reach_another_accounts_task(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster, settings = platform.cluster, platform.settings
+    owner = await sign_up(client, "owner@example.com")
+    bind(cluster, "team-h", "owner@example.com", budget=50)
+    apply(
+        cluster,
+        "team-h",
+        "owned",
+        source={"url": platform.picture},
+        pipeline=QUICK,
+        queue=queue_name(settings, IDLE_QUEUE),
+    )
+    owned = await settled(cluster, "team-h", "owned", {"Queued", "Rejected"})
+    task_id = owned["status"]["taskId"]
+    task = (await client.get(f"/v1/tasks/{task_id}", headers=owner)).json()
+
+    # Someone who may apply ImageJobs elsewhere names that task, as PixelFleet's own jobs do.
+    apply(
+        cluster,
+        "team-g",
+        "not-mine",
+        taskId=task_id,
+        userId=str(uuid.uuid4()),
+        source={
+            "key": f"sources/{task_id}",
+            "contentType": "image/jpeg",
+            "bytes": 1,
+            "width": 1,
+            "height": 1,
+        },
+        pipeline=QUICK,
+    )
+    refused = await settled(cluster, "team-g", "not-mine", {"Failed", "Queued", "Succeeded"})
+    assert refused["status"]["phase"] == "Failed"
+    assert "taskId belongs to the ImageJobs PixelFleet makes" in refused["status"]["message"]
+    assert "InvalidSpec" in warnings(cluster, "team-g", "not-mine")
+
+    cluster.delete("imagejobs", "team-g", "not-mine")
+    await until(lambda: cluster.get("imagejobs", "team-g", "not-mine") is None or None)
+    task = (await client.get(f"/v1/tasks/{task_id}", headers=owner)).json()
+    assert task["status"] == "queued"  # not cancelled by someone else's deletion
 
 
 def test_the_broker_lists_are_named_as_kombu_names_them() -> None:

@@ -37,6 +37,7 @@ def test_an_outage_is_tried_again(failure: BaseException) -> None:
     [
         ApiException(status=403),  # a grant is missing: someone has to add it
         ApiException(status=422),
+        PermissionError("the storage refused a write"),  # an OSError, but not an outage
         IntegrityError("INSERT", {}, ValueError("duplicate")),
         KeyError("status"),
         ValueError("a bug"),
