@@ -35,7 +35,7 @@ from tests.operator.steps import QUICK, until
 
 pytestmark = [pytest.mark.operator, pytest.mark.heavy]
 
-NAMESPACES = (NAMESPACE, *(f"team-{t}" for t in "abcdefgh"), "unbound")
+NAMESPACES = (NAMESPACE, *(f"team-{t}" for t in "abcdefghi"), "unbound")
 SECOND_QUEUE = "second"
 IDLE_QUEUE = "idle"  # no worker takes it: its jobs stay queued
 
@@ -429,6 +429,35 @@ async def test_a_job_applied_by_hand_cannot_reach_another_accounts_task(
     await until(lambda: cluster.get("imagejobs", "team-g", "not-mine") is None or None)
     task = (await client.get(f"/v1/tasks/{task_id}", headers=owner)).json()
     assert task["status"] == "queued"  # not cancelled by someone else's deletion
+
+
+async def test_a_job_deleted_before_its_status_named_its_task_still_cancels_it(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
+    cluster, settings = platform.cluster, platform.settings
+    headers = await sign_up(client, "unnamed@example.com")
+    bind(cluster, "team-i", "unnamed@example.com", budget=50)
+    apply(
+        cluster,
+        "team-i",
+        "quick-delete",
+        source={"url": platform.picture},
+        pipeline=QUICK,
+        queue=queue_name(settings, IDLE_QUEUE),
+    )
+    queued = await settled(cluster, "team-i", "quick-delete", {"Queued", "Rejected"})
+    task_id = queued["status"]["taskId"]
+    # As if the status write after the admission's commit had been lost.
+    cluster.patch(
+        "imagejobs", "team-i", "quick-delete", {"status": {"taskId": None}}, subresource="status"
+    )
+
+    cluster.delete("imagejobs", "team-i", "quick-delete")
+
+    await until(lambda: cluster.get("imagejobs", "team-i", "quick-delete") is None or None)
+    task = (await client.get(f"/v1/tasks/{task_id}", headers=headers)).json()
+    assert task["status"] == "cancelled"
+    assert await balance_of(client, headers) == 100
 
 
 def test_the_broker_lists_are_named_as_kombu_names_them() -> None:
