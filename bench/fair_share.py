@@ -52,7 +52,7 @@ from PIL import Image
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from common import start_api  # noqa: E402  (bench/common.py, beside this file)
+from common import sign_up, start_api  # noqa: E402  (bench/common.py, beside this file)
 
 from pixelfleet.settings import Settings  # noqa: E402
 from tests.harness.celery import CeleryProcess, settings_env  # noqa: E402
@@ -61,7 +61,6 @@ from tests.harness.postgres import PostgresServer  # noqa: E402
 from tests.harness.redis import RedisServer  # noqa: E402
 
 PIPELINE = {"operations": [{"op": "resize", "width": 48}], "output": {"format": "png"}}
-PASSWORD = "benchmark-password-1"
 SUBMITTERS = 6  # the big account's clients
 SMALL_EVERY_SECONDS = 0.25
 
@@ -80,13 +79,6 @@ class Scenario:
     name: str
     batch: int
     dispatch_ahead: int
-
-
-def _account(http: httpx.Client, email: str) -> dict[str, str]:
-    registered = http.post("/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code == 202, registered.text
-    token = http.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
 def _submit(http: httpx.Client, headers: dict[str, str]) -> str:
@@ -176,10 +168,10 @@ def run(
                 limits=httpx.Limits(max_connections=SUBMITTERS + 2),
             )
         )
-        small = _account(http, "small@example.com")
+        small = sign_up(http, "small@example.com")
         if scenario.batch:
             # The batch is queued before any worker runs: a backlog as deep as the batch.
-            big = _account(http, "big@example.com")
+            big = sign_up(http, "big@example.com")
             with ThreadPoolExecutor(SUBMITTERS) as pool:
                 list(pool.map(lambda _: _submit(http, big), range(scenario.batch)))
         worker = CeleryProcess.worker(settings, directory / "worker.log", concurrency=cores)

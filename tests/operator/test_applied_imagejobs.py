@@ -157,6 +157,28 @@ def warnings(cluster: EmulatedCluster, namespace: str, name: str) -> list[str]:
     ]
 
 
+async def waiting_job(
+    client: httpx.AsyncClient, platform: Platform, namespace: str, name: str, **spec: Any
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """A new account bound to `namespace` (50 credits of budget), and its job `name` admitted
+    on the queue no worker takes: the account's headers and the job, Queued."""
+    email = f"{namespace}@example.com"
+    headers = await sign_up(client, email)
+    bind(platform.cluster, namespace, email, budget=50)
+    apply(
+        platform.cluster,
+        namespace,
+        name,
+        source={"url": platform.picture},
+        pipeline=QUICK,
+        queue=queue_name(platform.settings, IDLE_QUEUE),
+        **spec,
+    )
+    job = await settled(platform.cluster, namespace, name, {"Queued", "Rejected"})
+    assert job["status"]["phase"] == "Queued"
+    return headers, job
+
+
 async def test_a_job_applied_by_hand_is_admitted_charged_and_served_by_signed_url(
     client: httpx.AsyncClient, platform: Platform
 ) -> None:
@@ -330,20 +352,8 @@ async def test_jobs_go_to_the_queue_they_name_and_wait_there_by_priority(
 async def test_a_job_past_its_deadline_fails_as_a_kubernetes_job_does_and_is_refunded(
     client: httpx.AsyncClient, ctx: ProcessContext, platform: Platform
 ) -> None:
-    cluster, settings = platform.cluster, platform.settings
-    headers = await sign_up(client, "team-f@example.com")
-    bind(cluster, "team-f", "team-f@example.com", budget=50)
-    apply(
-        cluster,
-        "team-f",
-        "hurried",
-        source={"url": platform.picture},
-        pipeline=QUICK,
-        queue=queue_name(settings, IDLE_QUEUE),
-        activeDeadlineSeconds=1,
-    )
-    queued = await settled(cluster, "team-f", "hurried", {"Queued", "Rejected"})
-    assert queued["status"]["phase"] == "Queued"
+    cluster = platform.cluster
+    headers, _ = await waiting_job(client, platform, "team-f", "hurried", activeDeadlineSeconds=1)
 
     async def failed_by_the_upkeep() -> bool:  # as beat runs it, every scheduler interval
         return await maintenance.fail_overdue_tasks(ctx) > 0
@@ -389,20 +399,9 @@ async def test_jobs_applied_at_once_never_spend_past_their_budget(
 async def test_a_job_applied_by_hand_cannot_reach_another_accounts_task(
     client: httpx.AsyncClient, platform: Platform
 ) -> None:
-    cluster, settings = platform.cluster, platform.settings
-    owner = await sign_up(client, "owner@example.com")
-    bind(cluster, "team-h", "owner@example.com", budget=50)
-    apply(
-        cluster,
-        "team-h",
-        "owned",
-        source={"url": platform.picture},
-        pipeline=QUICK,
-        queue=queue_name(settings, IDLE_QUEUE),
-    )
-    owned = await settled(cluster, "team-h", "owned", {"Queued", "Rejected"})
+    cluster = platform.cluster
+    owner, owned = await waiting_job(client, platform, "team-h", "owned")
     task_id = owned["status"]["taskId"]
-    task = (await client.get(f"/v1/tasks/{task_id}", headers=owner)).json()
 
     # Someone who may apply ImageJobs elsewhere names that task, as PixelFleet's own jobs do.
     apply(
@@ -434,18 +433,8 @@ async def test_a_job_applied_by_hand_cannot_reach_another_accounts_task(
 async def test_a_job_deleted_before_its_status_named_its_task_still_cancels_it(
     client: httpx.AsyncClient, platform: Platform
 ) -> None:
-    cluster, settings = platform.cluster, platform.settings
-    headers = await sign_up(client, "unnamed@example.com")
-    bind(cluster, "team-i", "unnamed@example.com", budget=50)
-    apply(
-        cluster,
-        "team-i",
-        "quick-delete",
-        source={"url": platform.picture},
-        pipeline=QUICK,
-        queue=queue_name(settings, IDLE_QUEUE),
-    )
-    queued = await settled(cluster, "team-i", "quick-delete", {"Queued", "Rejected"})
+    cluster = platform.cluster
+    headers, queued = await waiting_job(client, platform, "team-i", "quick-delete")
     task_id = queued["status"]["taskId"]
     # As if the status write after the admission's commit had been lost.
     cluster.patch(
