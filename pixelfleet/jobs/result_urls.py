@@ -81,6 +81,15 @@ class ResultUrls:
             raise ResultUrlInvalid("This result URL is not one PixelFleet signed.") from None
         return SignedResult(task_id, output, datetime.fromtimestamp(claims["exp"], tz=UTC))
 
+    def past_half_life(self, url: str, now: datetime) -> bool:
+        """Whether a URL this signed has less than half its lifetime left (or none, or was not
+        signed here): one to sign again where it is kept (an ImageJob's status)."""
+        try:
+            signed = self.verify(url.rsplit("/", 1)[-1])
+        except (ResultUrlInvalid, ResultUrlExpired):
+            return True
+        return signed.expires_at - now < self._lifetime / 2
+
     def _linked(self, output: ResultOut, task_id: uuid.UUID, now: datetime) -> ResultOut:
         return output.model_copy(update={"url": self.url(task_id, output.name, now)})
 

@@ -411,8 +411,9 @@ async def resync_imagejob(job: ImageJobRun) -> dict[str, Any] | None:
     if wanted["phase"] in FINISHED_PHASES and _expired(job.task, ttl):
         log.info("deleting %s: finished longer ago than its TTL", job.name)
         await job.state.jobs.delete(job.name, job.namespace)
-    current = job.body.get("status")
-    return wanted if differs(dict(current or {}), wanted) else None
+    current = dict(job.body.get("status") or {})
+    # A succeeded job's URLs are signed again once past half their lifetime.
+    return wanted if differs(current, wanted, job.state.ctx.result_urls) else None
 
 
 def _expired(task: Task, ttl_seconds: int | None) -> bool:

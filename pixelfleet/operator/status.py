@@ -193,15 +193,25 @@ def as_patch(status: ImageJobStatus) -> dict[str, Any]:
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-def differs(current: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+def differs(
+    current: dict[str, Any] | None,
+    wanted: dict[str, Any],
+    urls: ResultUrls | None = None,
+) -> bool:
     """Whether the stored status disagrees with the wanted one on what PixelFleet owns (the
-    conditions' timestamps aside, and the outputs' signed URLs while they are there: one
-    is as good as another until the job is deleted, by its TTL)."""
+    conditions' timestamps aside, and the outputs' signed URLs while they are good: with
+    `urls`, one past half its lifetime is to be signed again)."""
     current = current or {}
     for key, value in wanted.items():
         if key == "outputs":
-            if _unsigned(value) != _unsigned(current.get(key) or []) or (
-                any("url" in o for o in value) and not all("url" in o for o in current[key])
+            held = current.get(key) or []
+            if _unsigned(value) != _unsigned(held) or (
+                any("url" in o for o in value) and not all("url" in o for o in held)
+            ):
+                return True
+            now = datetime.now(UTC)
+            if urls is not None and any(
+                urls.past_half_life(str(o["url"]), now) for o in held if "url" in o
             ):
                 return True
         elif key == "conditions":

@@ -104,6 +104,13 @@ def test_a_succeeded_tasks_outputs_carry_signed_urls_that_do_not_churn_the_statu
     assert urls.verify(written["url"].rsplit("/", 1)[1]).task_id == task.id
     # Signed again a moment later: the URL the job holds is as good, so nothing is written.
     assert not differs(signed, as_patch(status_of_task(task, 1, signed, urls)))
+    # Once the URLs it holds are past half their lifetime, they are signed again.
+    settings = Settings(jwt_secret=TEST_JWT_SECRET, result_url_ttl_seconds=3600)
+    fresh, aging = ResultUrls(settings), ResultUrls(settings)
+    old = as_patch(status_of_task(task, 1, None, aging))
+    old["outputs"][0]["url"] = aging.url(task.id, "default", datetime.now(UTC) - timedelta(hours=1))
+    assert differs(old, as_patch(status_of_task(task, 1, old, fresh)), fresh)
+    assert not differs(signed, as_patch(status_of_task(task, 1, signed, urls)), urls)
     # A status written before the URLs existed gets them.
     unsigned = [{k: v for k, v in written.items() if k != "url"}]
     assert differs({**signed, "outputs": unsigned}, signed)
