@@ -42,6 +42,10 @@ LIMIT_RETRY_SECONDS = 30
 time of its own to retry."""
 
 
+class HeldBack(kopf.TemporaryError):
+    """A limit that passes holds the job back: its admission is tried again after `delay`."""
+
+
 class Rejection(Exception):
     """Why a job is not admitted: `reason` is the `Admitted` condition's (CamelCase)."""
 
@@ -153,13 +157,12 @@ async def admit(
                 )
         finally:
             staged.discard()
-    except RetryLater as problem:  # a limit that passes (429): try again when it has
-        raise kopf.TemporaryError(problem.detail, delay=problem.retry_after_seconds) from None
     except PixelFleetError as problem:
         if problem.status >= 500:
             raise
-        if problem.status == 429:
-            raise kopf.TemporaryError(problem.detail, delay=LIMIT_RETRY_SECONDS) from None
+        if isinstance(problem, RetryLater) or problem.status == 429:  # a limit that passes
+            delay = getattr(problem, "retry_after_seconds", LIMIT_RETRY_SECONDS)
+            raise HeldBack(problem.detail, delay=delay) from None
         raise Rejection(reason_of(problem.slug), problem.detail) from None
     log.info(
         "%s/%s admitted as task %s for %s (%d credits, budget %s)",

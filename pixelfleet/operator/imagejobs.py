@@ -36,7 +36,13 @@ from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import Task
 from pixelfleet.observability import exposition, log_context
-from pixelfleet.operator.admission import Rejection, admit, task_admitted_for, task_id_of
+from pixelfleet.operator.admission import (
+    HeldBack,
+    Rejection,
+    admit,
+    task_admitted_for,
+    task_id_of,
+)
 from pixelfleet.operator.creditbindings import refresh_spend
 from pixelfleet.operator.event_feed import EventFeed
 from pixelfleet.operator.failures import RETRY_SECONDS, recoverable
@@ -331,6 +337,9 @@ async def _admitted(
             )
         )
         return None
+    except HeldBack as held:
+        await _announce(state, body, "Normal", "HeldBack", f"{held} (tried again shortly)")
+        raise
     except (kopf.TemporaryError, kopf.PermanentError):
         raise
     except Exception as exc:
