@@ -84,12 +84,18 @@ async def binding_of(state: OperatorState, namespace: str) -> BoundAccount:
     return BoundAccount(f"{namespace}/{name}", spec)
 
 
-async def _account(state: OperatorState, bound: BoundAccount) -> User:
+async def account_named(state: OperatorState, email: str) -> User | None:
+    """The active account a binding names by `email` (None: none is, or it is erased)."""
     async with state.ctx.read_sessions() as session:
-        user = await AccountRepository.from_session(session).user_by_email(
-            normalise_email(bound.spec.account_email)
-        )
+        user = await AccountRepository.from_session(session).user_by_email(normalise_email(email))
     if user is None or not user.is_active or user.erased_at is not None:
+        return None
+    return user
+
+
+async def _account(state: OperatorState, bound: BoundAccount) -> User:
+    user = await account_named(state, bound.spec.account_email)
+    if user is None:
         raise Rejection(
             "AccountNotFound",
             f"CreditBinding {bound.binding} names {bound.spec.account_email}, which is not an "

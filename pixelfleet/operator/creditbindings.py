@@ -11,9 +11,8 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from pixelfleet.accounts.repository import AccountRepository
-from pixelfleet.accounts.service import normalise_email
 from pixelfleet.credits import budgets
+from pixelfleet.operator.admission import account_named
 from pixelfleet.operator.resources import (
     CREDITBINDING_PLURAL,
     GROUP,
@@ -55,11 +54,8 @@ async def _readiness(
         parsed = CreditBindingSpec.model_validate(spec)
     except ValidationError as exc:
         return "False", "InvalidSpec", str(exc.errors())
-    async with state.ctx.read_sessions() as session:
-        user = await AccountRepository.from_session(session).user_by_email(
-            normalise_email(parsed.account_email)
-        )
-    if user is None or not user.is_active or user.erased_at is not None:
+    user = await account_named(state, parsed.account_email)
+    if user is None:
         return "False", "AccountNotFound", f"No active account has {parsed.account_email}."
     return "True", "AccountFound", f"Jobs in this namespace are charged to {user.email}."
 
