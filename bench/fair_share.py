@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
-import json
 import os
 import statistics
 import subprocess
@@ -47,12 +45,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from PIL import Image
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
-from common import sign_up, start_api  # noqa: E402  (bench/common.py, beside this file)
+from common import photo_jpeg, sign_up, start_api, submit  # noqa: E402  (bench/common.py, beside this file)
 
 from pixelfleet.settings import Settings  # noqa: E402
 from tests.harness.celery import CeleryProcess, settings_env  # noqa: E402
@@ -65,13 +62,8 @@ SUBMITTERS = 6  # the big account's clients
 SMALL_EVERY_SECONDS = 0.25
 
 
-def _picture() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (120, 80, 40)).save(out, "PNG")
-    return out.getvalue()
-
-
-PICTURE = _picture()
+# A tiny JPEG (common.submit sends JPEGs), the same for every task.
+PICTURE = photo_jpeg(64, 48, seed=1)
 
 
 @dataclass
@@ -79,17 +71,6 @@ class Scenario:
     name: str
     batch: int
     dispatch_ahead: int
-
-
-def _submit(http: httpx.Client, headers: dict[str, str]) -> str:
-    response = http.post(
-        "/v1/tasks",
-        headers=headers,
-        files={"file": ("p.png", PICTURE, "image/png")},
-        data={"pipeline": json.dumps(PIPELINE)},
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 @dataclass
@@ -173,13 +154,14 @@ def run(
             # The batch is queued before any worker runs: a backlog as deep as the batch.
             big = sign_up(http, "big@example.com")
             with ThreadPoolExecutor(SUBMITTERS) as pool:
-                list(pool.map(lambda _: _submit(http, big), range(scenario.batch)))
+                batch = [PICTURE] * scenario.batch
+                list(pool.map(lambda image: submit(http, big, image, PIPELINE), batch))
         worker = CeleryProcess.worker(settings, directory / "worker.log", concurrency=cores)
         stack.callback(worker.stop)
         time.sleep(1.0)  # the workers are under way
         ids = []
         for _ in range(small_tasks):
-            ids.append(_submit(http, small))
+            ids.append(submit(http, small, PICTURE, PIPELINE))
             time.sleep(SMALL_EVERY_SECONDS)
         measured = asyncio.run(_measured(database_url.replace("+asyncpg", ""), ids))
     return measured

@@ -1,4 +1,5 @@
-"""Steps the operator tests share: pipelines, and waits on an ImageJob in the emulated cluster."""
+"""Steps the operator tests share: pipelines, a CreditBinding and an ImageJob applied as kubectl
+would, and waits on an ImageJob in the emulated cluster."""
 
 from __future__ import annotations
 
@@ -39,3 +40,31 @@ async def phase(
 
 def reasons(cluster: EmulatedCluster, task_id: str) -> list[str]:
     return [e.get("reason", "") for e in cluster.events(NAMESPACE, involving=f"task-{task_id}")]
+
+
+def bind(
+    cluster: EmulatedCluster, namespace: str, email: str, budget: int, name: str = "billing"
+) -> None:
+    cluster.create(
+        "creditbindings",
+        {
+            "apiVersion": "pixelfleet.dev/v1alpha1",
+            "kind": "CreditBinding",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"accountEmail": email, "budgetCredits": budget},
+        },
+        namespace,
+    )
+
+
+def apply(cluster: EmulatedCluster, namespace: str, name: str, **spec: Any) -> None:
+    cluster.create(
+        "imagejobs",
+        {
+            "apiVersion": "pixelfleet.dev/v1alpha1",
+            "kind": "ImageJob",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+        namespace,
+    )

@@ -16,7 +16,7 @@ from tests.celery_mode.conftest import Processes
 from tests.harness.image_host import Answer, ImageHost, image_host
 from tests.harness.kubernetes import EmulatedCluster
 from tests.operator.conftest import NAMESPACE
-from tests.operator.steps import QUICK, until
+from tests.operator.steps import QUICK, apply, bind, until
 
 pytestmark = [pytest.mark.operator, pytest.mark.heavy]
 
@@ -54,29 +54,11 @@ async def test_a_job_over_the_active_tasks_quota_waits_and_is_admitted_when_it_f
 ) -> None:
     processes.operator()  # no worker: an admitted task stays active
     headers = await sign_up(client, "busy-team@example.com")
-    cluster.create(
-        "creditbindings",
-        {
-            "apiVersion": "pixelfleet.dev/v1alpha1",
-            "kind": "CreditBinding",
-            "metadata": {"name": "billing"},
-            "spec": {"accountEmail": "busy-team@example.com", "budgetCredits": 50},
-        },
-        TEAM,
-    )
+    bind(cluster, TEAM, "busy-team@example.com", budget=50)
     jpeg = Answer(body=image_bytes(), headers={"Content-Type": "image/jpeg"})
     picture = host.serve("/a.jpg", jpeg)
     for name in ("first", "second"):
-        cluster.create(
-            "imagejobs",
-            {
-                "apiVersion": "pixelfleet.dev/v1alpha1",
-                "kind": "ImageJob",
-                "metadata": {"name": name},
-                "spec": {"source": {"url": picture}, "pipeline": QUICK},
-            },
-            TEAM,
-        )
+        apply(cluster, TEAM, name, source={"url": picture}, pipeline=QUICK)
         if name == "first":
             await until(lambda: phase_of(cluster, "first") == "Queued" or None)
 

@@ -31,7 +31,7 @@ from tests.harness.kubernetes import EmulatedCluster
 from tests.harness.postgres import PostgresServer
 from tests.harness.redis import RedisServer, waiting_messages
 from tests.operator.conftest import NAMESPACE, operator_settings
-from tests.operator.steps import QUICK, until
+from tests.operator.steps import QUICK, apply, bind, until
 
 pytestmark = [pytest.mark.operator, pytest.mark.heavy]
 
@@ -94,34 +94,6 @@ def settings(platform: Platform) -> Settings:
 def queue_name(settings: Settings, suffix: str) -> str:
     """A queue of this module's own (Redis is shared with other modules)."""
     return f"{settings.celery_queue}-{suffix}"
-
-
-def bind(
-    cluster: EmulatedCluster, namespace: str, email: str, budget: int, name: str = "billing"
-) -> None:
-    cluster.create(
-        "creditbindings",
-        {
-            "apiVersion": "pixelfleet.dev/v1alpha1",
-            "kind": "CreditBinding",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"accountEmail": email, "budgetCredits": budget},
-        },
-        namespace,
-    )
-
-
-def apply(cluster: EmulatedCluster, namespace: str, name: str, **spec: Any) -> None:
-    cluster.create(
-        "imagejobs",
-        {
-            "apiVersion": "pixelfleet.dev/v1alpha1",
-            "kind": "ImageJob",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": spec,
-        },
-        namespace,
-    )
 
 
 async def settled(

@@ -25,7 +25,7 @@ from tests.harness.celery import CeleryProcess
 from tests.harness.image_host import Answer, ImageHost, image_host
 from tests.harness.kubernetes import EmulatedCluster
 from tests.operator.conftest import NAMESPACE
-from tests.operator.steps import QUICK, imagejob, phase, until
+from tests.operator.steps import QUICK, apply, bind, imagejob, phase, until
 
 pytestmark = [pytest.mark.operator, pytest.mark.heavy]
 
@@ -102,28 +102,9 @@ async def test_uninstalling_lets_go_of_every_imagejob_and_refunds_the_queued_tas
     headers = await sign_up(client, "leaving@example.com")
     made = (await submit(client, headers, QUICK, image_bytes(size=(64, 48)))).json()["id"]
     await phase(cluster, made, {"Queued"})
-    cluster.create(
-        "creditbindings",
-        {
-            "apiVersion": "pixelfleet.dev/v1alpha1",
-            "kind": "CreditBinding",
-            "metadata": {"name": "billing"},
-            "spec": {"accountEmail": "leaving@example.com", "budgetCredits": 50},
-        },
-        TEAM,
-    )
+    bind(cluster, TEAM, "leaving@example.com", budget=50)
     jpeg = Answer(body=image_bytes(), headers={"Content-Type": "image/jpeg"})
-    picture = host.serve("/a.jpg", jpeg)
-    cluster.create(
-        "imagejobs",
-        {
-            "apiVersion": "pixelfleet.dev/v1alpha1",
-            "kind": "ImageJob",
-            "metadata": {"name": "by-hand"},
-            "spec": {"source": {"url": picture}, "pipeline": QUICK},
-        },
-        TEAM,
-    )
+    apply(cluster, TEAM, "by-hand", source={"url": host.serve("/a.jpg", jpeg)}, pipeline=QUICK)
 
     def by_hand() -> dict[str, Any] | None:
         job = cluster.get("imagejobs", TEAM, "by-hand")
