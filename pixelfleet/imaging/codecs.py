@@ -11,6 +11,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any, Literal
 
 import imagesize
+import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from pixelfleet.errors import FieldError
@@ -40,7 +41,13 @@ from pixelfleet.imaging.profiles import to_srgb
 if TYPE_CHECKING:
     from pixelfleet.imaging.spec import OutputSpec
 
-SourceFormat = Literal["jpeg", "png", "webp", "gif", "avif", "tiff", "bmp"]
+SourceFormat = Literal["jpeg", "png", "webp", "gif", "avif", "tiff", "bmp", "heic"]
+
+# HEIC/HEIF (phones' default) through libheif's Pillow plugin. Its opener reads the container
+# alone (sizes, transforms, profile) and decodes on load, like Pillow's own; the pictures
+# are upright when decoded (libheif applies the file's rotation and mirroring, and the
+# plugin sets the EXIF orientation to 1).
+pillow_heif.register_heif_opener()
 
 # Pillow's format names for what we accept. MPO is how Pillow reports a camera JPEG
 # carrying extra pictures; it is still a JPEG to everyone else.
@@ -53,8 +60,9 @@ _PIL_TO_SOURCE: dict[str, SourceFormat] = {
     "AVIF": "avif",
     "TIFF": "tiff",
     "BMP": "bmp",
+    "HEIF": "heic",
 }
-_OPENERS = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP")
+_OPENERS = ("JPEG", "PNG", "WEBP", "GIF", "AVIF", "TIFF", "BMP", "HEIF")
 
 SOURCE_CONTENT_TYPES: dict[SourceFormat, str] = {
     "jpeg": "image/jpeg",
@@ -64,7 +72,23 @@ SOURCE_CONTENT_TYPES: dict[SourceFormat, str] = {
     "avif": "image/avif",
     "tiff": "image/tiff",
     "bmp": "image/bmp",
+    "heic": "image/heic",
 }
+SOURCE_CONTENT_TYPE_ALIASES: dict[str, SourceFormat] = {"image/heif": "heic"}
+"""Other media types that name an accepted format: a browser calls a `.heif` file image/heif."""
+
+
+def source_format_named(content_type: str) -> SourceFormat | None:
+    """The accepted format a media type names (its canonical type or an alias), or None."""
+    for name, canonical in SOURCE_CONTENT_TYPES.items():
+        if content_type == canonical:
+            return name
+    return SOURCE_CONTENT_TYPE_ALIASES.get(content_type)
+
+
+_STILL_FORMATS = frozenset({"HEIF"})
+"""Formats whose several pictures are not an animation (a HEIC's burst, stereo pair or
+depth map): only the primary picture is used, and counted."""
 
 # Hostile or damaged files make Pillow's plugins raise many kinds of exception.
 DECODER_ERRORS: tuple[type[Exception], ...] = (
@@ -169,7 +193,7 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
             source_format = _PIL_TO_SOURCE[image.format or ""]
             width, height = image.size
             _check_pixels(width, height, limits)
-            frames = int(getattr(image, "n_frames", 1))
+            frames = 1 if image.format in _STILL_FORMATS else int(getattr(image, "n_frames", 1))
             # A GIF frame may reach past the logical screen and grow the image.
             width, height = image.size
             _check_pixels(width, height, limits)
@@ -213,7 +237,7 @@ _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 
 def _is_avif(data: bytes) -> bool:
     """Whether the ISOBMFF `ftyp` box names an AVIF brand, major or compatible (a HEIC
-    file shares the container and Pillow's `mif1` guess, but is not a format we accept)."""
+    file shares the container and the `mif1` brand, but its pictures are HEVC)."""
     if data[4:8] != b"ftyp":
         return False
     (length,) = struct.unpack(">I", data[:4])
@@ -227,8 +251,13 @@ def _accepted_format_by_signature(data: bytes) -> str | None:
     Image.init()
     for name in _OPENERS:
         accept = Image.OPEN[name][1] if name in Image.OPEN else None
-        if accept is not None and accept(data[:16]) is True:
-            return name if name != "AVIF" or _is_avif(data) else None
+        if accept is None or accept(data[:16]) is not True:
+            continue
+        if name == "AVIF" and not _is_avif(data):
+            continue  # a HEIC sharing the `mif1` brand: the HEIF opener below claims it
+        if name == "HEIF" and _is_avif(data):
+            return None  # an AVIF that Pillow's AVIF opener did not claim
+        return name
     return None
 
 

@@ -40,16 +40,20 @@ OUTPUT_FORMATS: dict[OutputFormatName, OutputFormat] = {
 }
 
 
+_PHOTO_ONLY_READ = frozenset({"MPO", "HEIF", "HEIC"})
+
+
 def output_format_for(
     requested: OutputFormatName | None, source_format: str | None
 ) -> OutputFormat:
-    """The requested format, else the source's if we can write it, else PNG."""
+    """The requested format, else the source's if we can write it, else JPEG for a photo in
+    a format we only read (a camera's MPO, a phone's HEIC), else PNG (TIFF, BMP)."""
     if requested is not None:
         return OUTPUT_FORMATS[requested]
     for name, output in OUTPUT_FORMATS.items():
         if source_format is not None and source_format.lower() in (name, output.pil_format.lower()):
             return output
-    if source_format is not None and source_format.upper() == "MPO":
+    if source_format is not None and source_format.upper() in _PHOTO_ONLY_READ:
         return OUTPUT_FORMATS["jpeg"]
     return OUTPUT_FORMATS["png"]
 

@@ -464,11 +464,13 @@ def run_pipeline(
     }
 
     targets = _first_resamples(source, pipeline)
+    request = _draft_request(source, targets) if targets is not None else None
     if image.format in {"JPEG", "MPO"}:
-        request = _draft_request(source, targets) if targets is not None else None
         mode = "L" if _luma_suffices(image, pipeline) else None
         if request is not None or mode is not None:
             image.draft(mode, request)
+    elif image.format == "HEIF" and request is not None:
+        image.draft(None, request)  # the file's own smaller copy, if it carries one as large
     image = _decode(image, limits)
     source_format = image.format
     metadata = Metadata.of(image)

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pixelfleet.imaging.codecs import SOURCE_CONTENT_TYPES
+from pixelfleet.imaging.codecs import SOURCE_CONTENT_TYPE_ALIASES, SOURCE_CONTENT_TYPES
 
-UPLOAD_CONTENT_TYPES = tuple(SOURCE_CONTENT_TYPES.values())
+UPLOAD_CONTENT_TYPES = (*SOURCE_CONTENT_TYPES.values(), *SOURCE_CONTENT_TYPE_ALIASES)
 UploadStatus = Literal["waiting", "received", "expired"]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError
-from pixelfleet.imaging.codecs import content_type_by_signature
+from pixelfleet.imaging.codecs import content_type_by_signature, source_format_named
 from pixelfleet.imaging.errors import ImageTooLarge
 from pixelfleet.models import Upload, User
 from pixelfleet.sources.errors import SourceExpired
@@ -177,7 +177,7 @@ async def declared_bytes(storage: Storage, upload: Upload) -> bytes:
     if len(data) != upload.bytes:
         raise _size_mismatch(upload, f"{len(data)} were")
     found = content_type_by_signature(data)
-    if found != upload.content_type:
+    if found is None or source_format_named(found) != source_format_named(upload.content_type):
         raise UploadMismatch(
             f"Upload {upload.id} was declared {upload.content_type}; its bytes are "
             f"{found or 'not an image of an accepted type'}."

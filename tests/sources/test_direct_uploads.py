@@ -217,6 +217,19 @@ async def test_bytes_that_are_not_the_declared_type_are_refused_when_used(
     assert stored_files(ctx, "sources") == []
 
 
+@pytest.mark.parametrize("declared", ["image/heic", "image/heif"])
+async def test_a_phone_s_heic_declared_as_heic_or_heif_is_a_source(
+    client: httpx.AsyncClient, ctx: ProcessContext, declared: str
+) -> None:
+    heic = (Path(__file__).parents[1] / "imaging" / "real_images" / "xiaomi.heic").read_bytes()
+    headers = await sign_up(client, f"phone-{declared[6:]}@example.com")
+    target = await create_upload(client, headers, declared, len(heic))
+    assert (await put_bytes(client, target, heic)).status_code == 204
+
+    assert (await submit_upload(client, headers, target["id"])).status_code == 202
+    assert await drain_queue(ctx) == ["succeeded"]
+
+
 @pytest.mark.both_backends
 async def test_another_user_s_upload_is_not_found(
     client: httpx.AsyncClient, ctx: ProcessContext

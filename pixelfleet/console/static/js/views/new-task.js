@@ -9,7 +9,7 @@ import { schemaFields } from "../schema-form.js";
 const QUOTE_DELAY_MS = 300;
 // The image types a direct upload may declare (POST /v1/uploads); another file is sent with
 // the task itself, and the API says what it makes of it.
-const UPLOAD_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif", "image/tiff", "image/bmp"];
+const UPLOAD_TYPES = ["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif", "image/tiff", "image/bmp", "image/heic", "image/heif"];
 
 /** Sends a chosen file before the task (a direct upload: to storage itself where the server's
  *  storage takes it, else to the API); the answer is the source that names it. */
