@@ -46,6 +46,7 @@ from pixelfleet.imaging.operations import (
     watermark,
 )
 from pixelfleet.imaging.operations.auto_orient import orient, oriented_size
+from pixelfleet.imaging.operations.crop import SMART_GRAVITIES
 from pixelfleet.imaging.plan import prepare, size_problem
 from pixelfleet.imaging.profiles import to_srgb
 from pixelfleet.imaging.spec import Pipeline
@@ -133,7 +134,6 @@ def _reduce_factor(size: tuple[int, int], targets: list[tuple[int, int]]) -> int
     return min(min(size[0] // (2 * t[0]), size[1] // (2 * t[1])) for t in targets)
 
 
-_SMART_GRAVITIES = frozenset({"entropy", "attention"})
 _GREY = GrayscaleParams()
 
 
@@ -141,12 +141,11 @@ def _colour_blind(op: Operation) -> bool:
     """Whether the step treats every channel alike (moving, resampling or blurring them),
     so that a grayscale after it may run before it: the luma is a weighted sum of the
     channels, which commutes with all of these."""
-    if isinstance(op, CropParams):
-        return op.gravity not in _SMART_GRAVITIES  # these weigh colour and skin tones
+    if isinstance(op, CropParams | ResizeParams):
+        return op.gravity not in SMART_GRAVITIES  # these weigh colour and skin tones
     return isinstance(
         op,
         AutoOrientParams
-        | ResizeParams
         | ThumbnailParams
         | BlurParams
         | RotateParams

@@ -162,7 +162,7 @@ def header_claiming(pil_format: str, width: int, height: int) -> bytes:
         return png_header_only(width, height)
     if pil_format == "AVIF":
         return _patched_avif(width, height)
-    if pil_format == "HEIF":  # the same container with HEIC brands: not a format we accept
+    if pil_format == "HEIF":  # the same container with HEIC brands
         return _patched_avif(width, height, brand=b"heic")
     if pil_format == "TIFF":
         return _tiff_claiming(width, height)

@@ -1,7 +1,9 @@
 """Cut a rectangle: at x, y, anchored by a gravity (centre by default), or where it matters.
 
 The smart gravities look for the rectangle to keep: `entropy` the one with the busiest
-histogram, `attention` the one with the most edges, vivid colour and skin-like tones.
+histogram, `attention` the one with the most edges, vivid colour and skin-like tones, `face`
+the one centred on the faces a detector finds (else as `attention`). A focal point
+`{"x", "y"}` (fractions of the width and height) centres the rectangle on that point.
 """
 
 from __future__ import annotations
@@ -11,14 +13,35 @@ from typing import Literal, Self
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pixelfleet.imaging import saliency
+from pixelfleet.imaging import faces, saliency
 from pixelfleet.imaging.errors import ProcessingFailed
-from pixelfleet.imaging.gravity import Gravity, place
+from pixelfleet.imaging.gravity import FocalPoint, Gravity, around, place
 
-SmartGravity = Literal["entropy", "attention"]
+SmartGravity = Literal["entropy", "attention", "face"]
 CropGravity = Literal[Gravity, SmartGravity]
+Anchor = CropGravity | FocalPoint
+"""Where a crop is anchored: a compass point, a smart gravity or a focal point."""
+SMART_GRAVITIES: frozenset[str] = frozenset({"entropy", "attention", "face"})
+"""The gravities that look at the pixels (and weigh colour) to choose the rectangle."""
 
-__all__ = ["CropGravity", "CropParams", "Gravity", "SmartGravity", "apply", "output_size"]
+GRAVITY_DESCRIPTION = (
+    "a compass point; entropy (the busiest part), attention (edges, vivid colour, skin) or "
+    "face (centred on the faces found, else as attention); or a focal point "
+    '{"x": 0-1, "y": 0-1} to centre on, in fractions of the width and height'
+)
+
+__all__ = [
+    "SMART_GRAVITIES",
+    "Anchor",
+    "CropGravity",
+    "CropParams",
+    "FocalPoint",
+    "Gravity",
+    "SmartGravity",
+    "apply",
+    "corner",
+    "output_size",
+]
 
 
 class CropParams(BaseModel):
@@ -29,12 +52,9 @@ class CropParams(BaseModel):
     height: int = Field(ge=1, description="Height of the kept rectangle.")
     x: int | None = Field(default=None, ge=0, description="Left edge; give with y.")
     y: int | None = Field(default=None, ge=0, description="Top edge; give with x.")
-    gravity: CropGravity | None = Field(
+    gravity: Anchor | None = Field(
         default=None,
-        description=(
-            "Where to anchor the rectangle when x and y are not given: a compass point, "
-            "or entropy (the busiest part) or attention (edges, vivid colour, skin)."
-        ),
+        description=f"Where to anchor the rectangle without x and y: {GRAVITY_DESCRIPTION}.",
     )
 
     @model_validator(mode="after")
@@ -61,21 +81,30 @@ def _check_fits(size: tuple[int, int], params: CropParams) -> None:
         )
 
 
-def _corner(image: Image.Image, params: CropParams) -> tuple[int, int]:
-    crop = (params.width, params.height)
-    if params.x is not None and params.y is not None:
-        return params.x, params.y
+def corner(image: Image.Image, crop: tuple[int, int], anchor: Anchor | None) -> tuple[int, int]:
+    """The top-left corner of the `crop`-sized rectangle (no larger than the image) that
+    the anchor keeps."""
     if crop == image.size:
         return 0, 0
-    match params.gravity:
+    match anchor:
+        case FocalPoint():
+            return around(image.size, crop, anchor)
         case "entropy":
             return saliency.entropy_crop(image, crop)
         case "attention":
             return saliency.attention_crop(image, crop)
+        case "face":
+            return faces.face_crop(image, crop)
         case None:
             return place(image.size, crop, "center")
         case compass:
             return place(image.size, crop, compass)
+
+
+def _corner(image: Image.Image, params: CropParams) -> tuple[int, int]:
+    if params.x is not None and params.y is not None:
+        return params.x, params.y
+    return corner(image, (params.width, params.height), params.gravity)
 
 
 def output_size(size: tuple[int, int], params: CropParams) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pixelfleet.imaging.colours import Colour, fill_for, parse_colour, to_working_mode
+from pixelfleet.imaging.operations.crop import GRAVITY_DESCRIPTION, Anchor, corner
 
 Fit = Literal["contain", "cover", "fill", "inside", "outside"]
 
@@ -22,9 +23,13 @@ class ResizeParams(BaseModel):
         default="inside",
         description=(
             "inside: fit within the box keeping the aspect ratio; contain: fit and pad to "
-            "the exact box; cover: fill the box and crop the overflow, centred; outside: "
-            "cover the box keeping the overflow (no crop); fill: stretch."
+            "the exact box; cover: fill the box and crop the overflow (where gravity says); "
+            "outside: cover the box keeping the overflow (no crop); fill: stretch."
         ),
+    )
+    gravity: Anchor | None = Field(
+        default=None,
+        description=f"With fit cover, what the crop keeps (default center): {GRAVITY_DESCRIPTION}.",
     )
     upscale: bool = Field(default=False, description="Allow enlarging a smaller image.")
     background: Colour = Field(default="#ffffff", description="Padding colour for contain.")
@@ -33,6 +38,8 @@ class ResizeParams(BaseModel):
     def _needs_a_side(self) -> Self:
         if self.width is None and self.height is None:
             raise ValueError("give width, height or both")
+        if self.gravity is not None and self.fit != "cover":
+            raise ValueError("gravity chooses what a cover crop keeps: give it with fit cover")
         return self
 
 
@@ -117,8 +124,7 @@ def finish(scaled: Image.Image, params: ResizeParams, target: tuple[int, int]) -
         canvas.paste(scaled, offset)
         return canvas
     if params.fit == "cover" and scaled.size != target:
-        left = (scaled.width - target[0]) // 2
-        top = (scaled.height - target[1]) // 2
+        left, top = corner(scaled, target, params.gravity)
         return scaled.crop((left, top, left + target[0], top + target[1]))
     return scaled
 
