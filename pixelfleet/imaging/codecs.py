@@ -35,6 +35,7 @@ from pixelfleet.imaging.formats import (
 )
 from pixelfleet.imaging.interlaced_png import interlaced_png
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.placeholders import Placeholder
 from pixelfleet.imaging.png_effort import png_options
 from pixelfleet.imaging.profiles import to_srgb
 
@@ -154,6 +155,8 @@ class EncodedImage:
     alternates: tuple[EncodedImage, ...] = ()
     """For `format: auto`: the same image in the formats delivery may pick instead of this
     one (AVIF, WebP), most preferred first."""
+    placeholder: Placeholder | None = None
+    """What a page may show while it loads, when the output asked for one."""
 
 
 @dataclass(frozen=True)

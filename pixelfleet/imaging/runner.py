@@ -47,6 +47,7 @@ from pixelfleet.imaging.operations import (
 )
 from pixelfleet.imaging.operations.auto_orient import orient, oriented_size
 from pixelfleet.imaging.operations.crop import SMART_GRAVITIES
+from pixelfleet.imaging.placeholders import placeholder_of
 from pixelfleet.imaging.plan import prepare, size_problem
 from pixelfleet.imaging.profiles import to_srgb
 from pixelfleet.imaging.spec import Pipeline
@@ -533,9 +534,13 @@ def run_pipeline(
         metadata = Metadata(
             icc_profile=icc_profile if branch.in_source_space else None, exif=branch.exif
         )
-        results[output.name] = encode_output(
+        encoded = encode_output(
             branch.image, output.output, source_format=source_format, metadata=metadata
         )
+        kind = output.output.placeholder
+        if kind is not None:
+            encoded = replace(encoded, placeholder=placeholder_of(branch.image, kind))
+        results[output.name] = encoded
     return results
 
 

@@ -37,6 +37,7 @@ from pixelfleet.imaging.operations import (
     ThumbnailParams,
     WatermarkParams,
 )
+from pixelfleet.imaging.placeholders import PlaceholderKind
 
 DEFAULT_OUTPUT = "default"
 VARIANT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -47,7 +48,8 @@ class OutputSpec(BaseModel):
 
     format: RequestedFormat | None = Field(
         default=None,
-        description="Output format; by default the source's if it is one of these, else png. "
+        description="Output format; by default the source's if it is one of these, else jpeg "
+        "for a HEIC and png for the others. "
         "`auto`: AVIF, WebP and a JPEG (PNG when the image has alpha) of this output, priced "
         "as three outputs; its download picks one by the reader's `Accept` header.",
     )
@@ -70,6 +72,14 @@ class OutputSpec(BaseModel):
     strip_metadata: bool = Field(
         default=True,
         description="Drop EXIF, XMP and comments; when false, keep EXIF (orientation reset).",
+    )
+    placeholder: PlaceholderKind | None = Field(
+        default=None,
+        description=(
+            "Also make a placeholder of the result to show while it loads: its BlurHash or "
+            "ThumbHash (base64) string, given in the output's `placeholder`, with its "
+            "`dominant_color`."
+        ),
     )
     colour_profile: Literal["srgb", "keep"] = Field(
         default="srgb",

@@ -483,6 +483,8 @@ async def _store_result(
                 height=image.height,
                 bytes=len(image.data),
                 alternates=alternates or None,
+                placeholder=image.placeholder.value if image.placeholder else None,
+                dominant_color=image.placeholder.dominant_color if image.placeholder else None,
             )
         )
     async with unit_of_work(ctx) as session:

@@ -128,6 +128,8 @@ class OutputView:
     bytes: int
     key: str | None
     alternates: list[dict[str, Any]] | None
+    placeholder: str | None
+    dominant_color: str | None
 
 
 @dataclass(frozen=True)

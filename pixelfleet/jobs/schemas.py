@@ -117,6 +117,17 @@ class ResultOut(BaseModel):
         "PNG, in the order delivery prefers them."
     )
     available: bool
+    placeholder: str | None = Field(
+        default=None,
+        description="When its output asked for one (`placeholder`): the BlurHash string, or "
+        "the ThumbHash bytes in base64, to show while the image loads.",
+        examples=["LPM8B54n?b~qD%DiRjxuxaM{DiIU"],
+    )
+    dominant_color: str | None = Field(
+        default=None,
+        description="With a placeholder: the image's most common colour, `#rrggbb`.",
+        examples=["#ccdbe2"],
+    )
     url: str = Field(
         description="The image, by a signed URL that needs no credential (`<img src>`), until "
         "it expires (`PIXELFLEET_RESULT_URL_TTL_SECONDS`; read the task again for a fresh one)."
@@ -184,6 +195,8 @@ class TaskOut(BaseModel):
                     ),
                 ],
                 available=output.key is not None,
+                placeholder=output.placeholder,
+                dominant_color=output.dominant_color,
                 url=f"{base}/result?variant={output.name}",
             )
             for output in task.outputs

@@ -30,6 +30,9 @@ class TaskOutput(Base):
     # delivery may pick instead, each {"format", "content_type", "bytes", "key"}; their files
     # are deleted with the output's own (`key` None says all are gone).
     alternates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # When the output asked for one: its BlurHash or ThumbHash string, and its `#rrggbb`.
+    placeholder: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    dominant_color: Mapped[str | None] = mapped_column(String(7), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def stored_files(self) -> list[tuple[str, int]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import re
 
 import httpx
 from PIL import Image
@@ -67,6 +69,30 @@ async def test_each_variant_is_priced_produced_and_downloadable(
             assert (image.format.lower(), image.size) == (fmt, (width, height))
             red, green, blue = image.convert("RGB").getpixel((width // 2, height // 3))
             assert max(red, green, blue) - min(red, green, blue) <= 3  # the shared grayscale
+
+
+async def test_an_output_that_asks_for_a_placeholder_carries_it_with_its_dominant_colour(
+    client: httpx.AsyncClient, ctx: ProcessContext
+) -> None:
+    headers = await sign_up(client, "placeholders@example.com")
+    pipeline = {
+        "variants": [
+            {"name": "blur", "output": {"format": "jpeg", "placeholder": "blurhash"}},
+            {"name": "thumb", "output": {"format": "webp", "placeholder": "thumbhash"}},
+            {"name": "plain", "output": {"format": "jpeg"}},
+        ]
+    }
+    response = await submit(client, headers, pipeline, image_bytes("JPEG", (320, 240)))
+    assert response.status_code == 202, response.text
+    assert await drain_queue(ctx) == ["succeeded"]
+
+    done = (await client.get(f"/v1/tasks/{response.json()['id']}", headers=headers)).json()
+    blur, thumb, plain = done["outputs"]
+    assert len(blur["placeholder"]) == 28  # 4x3 components: 6 characters + 2 per AC one
+    assert len(base64.b64decode(thumb["placeholder"])) >= 5
+    assert blur["dominant_color"] == thumb["dominant_color"]
+    assert re.fullmatch(r"#[0-9a-f]{6}", blur["dominant_color"])
+    assert (plain["placeholder"], plain["dominant_color"]) == (None, None)
 
 
 async def test_an_unknown_variant_is_a_precise_404(
