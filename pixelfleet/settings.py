@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     max_output_side: int = Field(default=12_000, ge=1)
     max_operations: int = Field(default=20, ge=1)
     max_frames: int = Field(default=1000, ge=1)
+    max_animation_pixels: int = Field(default=50_000_000, ge=1)
     max_variants: int = Field(default=8, ge=1)
 
     # Per-account quotas (refused with a `quota-exceeded` problem naming the setting).
@@ -366,6 +367,7 @@ class Settings(BaseSettings):
             max_output_side=self.max_output_side,
             max_operations=self.max_operations,
             max_frames=self.max_frames,
+            max_animation_pixels=self.max_animation_pixels,
             max_variants=self.max_variants,
         )
 

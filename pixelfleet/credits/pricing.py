@@ -7,13 +7,15 @@
              + OUTPUT_FORMAT_PRICES[its format]
              + SIZE_TARGET_PRICE when it asks for `max_bytes` (several encodes)
            where an output of format `auto` counts as three outputs: AVIF, WebP and its
-           fallback (JPEG or PNG), each with the output's operations
+           fallback (JPEG or PNG), each with the output's operations, and an animated
+           output as one for each started FRAMES_PER_OUTPUT frames
          + one credit for each started 10 megapixels of source beyond the first 10
 
 Examples: a 12 MP photo resized to a 800 px WebP costs 1 + 1 + 1 + 1 = 4 credits;
 a 2 MP PNG turned grayscale and saved as JPEG costs 1 + 1 + 0 = 2; the same PNG as two
 variants, a 100 px WebP thumbnail and a full-size AVIF, costs 1 + (1 + 1) + (0 + 2) = 5;
-that PNG resized with format `auto` costs 1 + (1 + 2) + (1 + 1) + (1 + 0) = 7.
+that PNG resized with format `auto` costs 1 + (1 + 2) + (1 + 1) + (1 + 0) = 7; a 24-frame
+GIF resized and kept animated as a GIF costs 1 + 3 x (1 + 0) = 4.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pixelfleet.imaging.formats import AUTO, AUTO_FALLBACKS, NEGOTIATED_FORMATS
 BASE_TASK_PRICE = 1
 MEGAPIXELS_PER_CREDIT = 10
 SIZE_TARGET_PRICE = 1
+FRAMES_PER_OUTPUT = 10
+"""An animated output is priced as one output for each started FRAMES_PER_OUTPUT frames."""
 
 OPERATION_PRICES: dict[str, int] = {
     "auto_orient": 0,
@@ -54,6 +58,13 @@ class OutputCharge:
     format: str
     operations: Sequence[str] = field(default_factory=tuple)
     size_target: bool = False
+    frames: int = 1
+    """The frames it is written with (more than one: it keeps an animation)."""
+
+    @property
+    def times(self) -> int:
+        """How many outputs it is priced as, for its frames."""
+        return math.ceil(self.frames / FRAMES_PER_OUTPUT)
 
 
 def operation_price(name: str) -> int:
@@ -82,8 +93,12 @@ def price_task(
     megapixels = source_pixels / 1_000_000
     size_surcharge = max(0, math.ceil(megapixels / MEGAPIXELS_PER_CREDIT) - 1)
     per_output = sum(
-        sum(operation_price(name) for name in output.operations) + price
-        + (SIZE_TARGET_PRICE if output.size_target else 0)
+        output.times
+        * (
+            sum(operation_price(name) for name in output.operations)
+            + price
+            + (SIZE_TARGET_PRICE if output.size_target else 0)
+        )
         for output in outputs
         for price in format_prices(output.format)
     )

@@ -13,6 +13,8 @@ class ImageLimits:
     max_output_side: int = 12_000
     max_operations: int = 20
     max_frames: int = 1000
+    max_animation_pixels: int = 50_000_000
+    """The pixels of all the frames an animated output decodes, and of all it writes."""
     max_variants: int = 8
 
     def describe(self, name: str, unit: str) -> str:

@@ -22,7 +22,7 @@ from pixelfleet.imaging.formats import (
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import OPERATIONS, AutoOrientParams, Operation
 from pixelfleet.imaging.operations.auto_orient import oriented_size
-from pixelfleet.imaging.spec import Pipeline, limit_errors
+from pixelfleet.imaging.spec import OutputSpec, Pipeline, limit_errors
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class PlannedOutput:
     """The names of its own operations, run after the shared ones."""
     size_target: bool
     """Whether it asks for `max_bytes` (a search over qualities)."""
+    frames: int = 1
+    """How many frames it is written with: the source's when it keeps the animation."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan
     formats = [_format_of(output.output.format, source.format) for output in pipeline.outputs()]
     _check_pipeline(pipeline, source, formats, limits)
     sizes = _predicted_sizes(source, pipeline, limits)
+    frames = [
+        source.frames if animates(source, output.output, output_format) else 1
+        for output, output_format in zip(pipeline.outputs(), formats, strict=True)
+    ]
+    _check_animation(pipeline, source, sizes, frames, limits)
     outputs = tuple(
         PlannedOutput(
             name=output.name,
@@ -81,8 +88,11 @@ def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan
             height=size[1],
             operations=tuple(operation.op for operation in output.operations),
             size_target=output.output.max_bytes is not None,
+            frames=count,
         )
-        for output, output_format, size in zip(pipeline.outputs(), formats, sizes, strict=True)
+        for output, output_format, size, count in zip(
+            pipeline.outputs(), formats, sizes, frames, strict=True
+        )
     )
     return Plan(
         source=source,
@@ -90,6 +100,47 @@ def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan
         shared_operations=tuple(operation.op for operation in pipeline.operations),
         outputs=outputs,
     )
+
+
+ANIMATED_FORMATS = frozenset({"gif", "webp"})
+"""The formats that hold an animation, as source and as output."""
+
+
+def animates(source: SourceInfo, spec: OutputSpec, output_format: RequestedFormat) -> bool:
+    """Whether an output keeps the source's animation: an animated GIF or WebP written as
+    GIF or WebP, unless it says `"animated": false`."""
+    return (
+        spec.animated
+        and source.frames > 1
+        and source.format in ANIMATED_FORMATS
+        and output_format in ANIMATED_FORMATS
+    )
+
+
+def _check_animation(
+    pipeline: Pipeline,
+    source: SourceInfo,
+    sizes: list[tuple[int, int]],
+    frames: list[int],
+    limits: ImageLimits,
+) -> None:
+    """Refuses animated outputs over `max_animation_pixels`: the frames decoded, or written."""
+    errors = []
+    for index, ((width, height), count) in enumerate(zip(sizes, frames, strict=True)):
+        if count == 1:
+            continue
+        pixels = max(source.pixels, width * height) * count
+        if pixels > limits.max_animation_pixels:
+            errors.append(
+                FieldError(
+                    f"{_output_path(pipeline, index)}.animated",
+                    f"the {count} frames of this animation would take {pixels} pixels; "
+                    f"{limits.describe('max_animation_pixels', 'pixels')}: "
+                    "make it smaller, or ask for the first frame with animated false",
+                )
+            )
+    if errors:
+        raise PipelineInvalid("the animation is over the limits", errors=errors)
 
 
 def _format_of(requested: RequestedFormat | None, source_format: str) -> RequestedFormat:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 from PIL import ExifTags, Image
 
+from pixelfleet.imaging.animation import Timing, encode_animation, frames_of, plays_of
 from pixelfleet.imaging.cascade import ResampleCascade
 from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
@@ -26,6 +28,7 @@ from pixelfleet.imaging.codecs import (
 )
 from pixelfleet.imaging.colours import to_working_mode
 from pixelfleet.imaging.errors import ImageRejected, ProcessingFailed, TooManyPixels
+from pixelfleet.imaging.formats import OutputFormatName
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import (
     OPERATIONS,
@@ -50,7 +53,7 @@ from pixelfleet.imaging.operations.crop import SMART_GRAVITIES
 from pixelfleet.imaging.placeholders import placeholder_of
 from pixelfleet.imaging.plan import prepare, size_problem
 from pixelfleet.imaging.profiles import to_srgb
-from pixelfleet.imaging.spec import Pipeline
+from pixelfleet.imaging.spec import DEFAULT_OUTPUT, OutputSpec, Pipeline
 
 ProgressReport = Callable[[str, int], None]
 """Called as `report(stage, percent)`. Stages: decoding, op:<name>, encoding; with variants,
@@ -432,37 +435,26 @@ def _steps(pipeline: Pipeline) -> int:
     return len(pipeline.operations) + sum(len(output.operations) + 1 for output in outputs)
 
 
-def run_pipeline(
-    data: bytes,
+@dataclass(frozen=True)
+class _Rendered:
+    """One output's pixels, ready to be written."""
+
+    name: str
+    output: OutputSpec
+    image: Image.Image
+    metadata: Metadata
+
+
+def _rendered(
+    image: Image.Image,
+    source: SourceInfo,
     pipeline: Pipeline,
     limits: ImageLimits,
-    report: ProgressReport | None = None,
-    assets: Mapping[uuid.UUID, bytes] | None = None,
-) -> dict[str, EncodedImage]:
-    """Decode the upload once, run the shared operations once, then each output's own
-    operations on that shared result, and encode each; keyed by output name in order.
-
-    The decode is planned first: a JPEG is decoded at a reduced size when every output
-    starts by shrinking (and as its luma alone when every output turns grey before any
-    step sees colour), and reduce()d by an integer factor while still 2x over the
-    largest target. Outputs that start by shrinking the shared result take their
-    resamples from one cascade (see `cascade`). Animated sources contribute their first
-    frame. `assets` holds the
-    bytes of the watermark images the pipeline names. Synchronous and pure: bytes in,
-    bytes out. Raises the ImageRejected family only (never a bare Pillow error).
-    """
-    if report is not None:
-        report("decoding", DECODING_PERCENT)
-    image, source = open_source(data, limits)
-    prepare(source, pipeline, limits)  # refuses impossible work before decoding
-    missing = pipeline.asset_ids() - set(assets or {})
-    if missing:
-        names = ", ".join(sorted(str(asset) for asset in missing))
-        raise ProcessingFailed(f"the watermark assets {names} are not available")
-    decoded_assets = {
-        asset: _decode_asset(asset, (assets or {})[asset], limits) for asset in pipeline.asset_ids()
-    }
-
+    assets: dict[uuid.UUID, Image.Image],
+    report: ProgressReport | None,
+) -> Iterator[_Rendered]:
+    """Each output of `pipeline` made from one opened (or decoded) picture: its decode
+    planned, the shared steps run once, and each output's own steps on their result."""
     targets = _first_resamples(source, pipeline)
     request = _draft_request(source, targets) if targets is not None else None
     if image.format in {"JPEG", "MPO"}:
@@ -472,7 +464,6 @@ def run_pipeline(
     elif image.format == "HEIF" and request is not None:
         image.draft(None, request)  # the file's own smaller copy, if it carries one as large
     image = _decode(image, limits)
-    source_format = image.format
     metadata = Metadata.of(image)
     icc_profile = metadata.icc_profile
     outputs = pipeline.outputs()
@@ -493,7 +484,7 @@ def run_pipeline(
         source=source,
         limits=limits,
         icc_profile=icc_profile,
-        assets=decoded_assets,
+        assets=assets,
         report=report,
         steps=_steps(pipeline),
     )
@@ -520,7 +511,6 @@ def run_pipeline(
     planned = [size for size in firsts if size is not None]
     cascade = ResampleCascade(shared.image, planned) if len(planned) > 1 else None
 
-    results: dict[str, EncodedImage] = {}
     for index, (output, srgb) in enumerate(zip(outputs, wants_srgb, strict=True)):
         last = index == len(outputs) - 1
         label = output.name if pipeline.variants else None
@@ -531,17 +521,116 @@ def run_pipeline(
         stage = f"variant {output.name!r}" if label else "the pipeline"
         _check_output_size(branch.image.size, stage, limits)
         runner.progress(f"{label}:encoding" if label else "encoding")
-        metadata = Metadata(
+        kept = Metadata(
             icc_profile=icc_profile if branch.in_source_space else None, exif=branch.exif
         )
-        encoded = encode_output(
-            branch.image, output.output, source_format=source_format, metadata=metadata
-        )
-        kind = output.output.placeholder
-        if kind is not None:
-            encoded = replace(encoded, placeholder=placeholder_of(branch.image, kind))
-        results[output.name] = encoded
+        yield _Rendered(output.name, output.output, branch.image, kept)
+
+
+def _with_placeholder(encoded: EncodedImage, rendered: _Rendered) -> EncodedImage:
+    kind = rendered.output.placeholder
+    if kind is None:
+        return encoded
+    return replace(encoded, placeholder=placeholder_of(rendered.image, kind))
+
+
+def _only(pipeline: Pipeline, names: set[str]) -> Pipeline | None:
+    """The pipeline with only the outputs named (None when that is none of them)."""
+    if not pipeline.variants:
+        return pipeline if DEFAULT_OUTPUT in names else None
+    variants = [variant for variant in pipeline.variants if variant.name in names]
+    return pipeline.model_copy(update={"variants": variants}) if variants else None
+
+
+def _animations(
+    data: bytes,
+    source: SourceInfo,
+    pipeline: Pipeline,
+    formats: Mapping[str, OutputFormatName],
+    limits: ImageLimits,
+    assets: dict[uuid.UUID, Image.Image],
+    report: ProgressReport | None,
+) -> dict[str, EncodedImage]:
+    """The outputs of `pipeline` as animations: every frame through the steps, each output's
+    frames then written with the source's timing."""
+    image, _ = open_source(data, limits)
+    plays = plays_of(image)
+    frames: dict[str, list[Image.Image]] = {output.name: [] for output in pipeline.outputs()}
+    firsts: dict[str, _Rendered] = {}
+    durations: list[int] = []
+    for index, (frame, duration) in enumerate(frames_of(image, alpha=source.has_alpha)):
+        durations.append(duration)
+        for rendered in _rendered(frame, source, pipeline, limits, assets, None):
+            frames[rendered.name].append(rendered.image)
+            firsts.setdefault(rendered.name, rendered)
+        if report is not None:
+            span = ENCODING_PERCENT - DECODING_PERCENT
+            report("frames", DECODING_PERCENT + span * (index + 1) // source.frames)
+    timing = Timing(tuple(durations), plays)
+    results = {}
+    for name, pictures in frames.items():
+        first = firsts[name]
+        if report is not None:
+            report(f"{name}:encoding" if pipeline.variants else "encoding", ENCODING_PERCENT)
+        encoded = encode_animation(pictures, timing, first.output, formats[name], first.metadata)
+        results[name] = _with_placeholder(encoded, first)
     return results
+
+
+def run_pipeline(
+    data: bytes,
+    pipeline: Pipeline,
+    limits: ImageLimits,
+    report: ProgressReport | None = None,
+    assets: Mapping[uuid.UUID, bytes] | None = None,
+) -> dict[str, EncodedImage]:
+    """Decode the upload once, run the shared operations once, then each output's own
+    operations on that shared result, and encode each; keyed by output name in order.
+
+    The decode is planned first: a JPEG is decoded at a reduced size when every output
+    starts by shrinking (and as its luma alone when every output turns grey before any
+    step sees colour), and reduce()d by an integer factor while still 2x over the
+    largest target. Outputs that start by shrinking the shared result take their
+    resamples from one cascade (see `cascade`). An output that keeps an animation (see
+    `plan.animates`) runs every frame through its steps and is written with the source's
+    timing; the others take the first frame. `assets` holds the bytes of the watermark
+    images the pipeline names. Synchronous and pure: bytes in, bytes out. Raises the
+    ImageRejected family only (never a bare Pillow error).
+    """
+    if report is not None:
+        report("decoding", DECODING_PERCENT)
+    image, source = open_source(data, limits)
+    plan = prepare(source, pipeline, limits)  # refuses impossible work before decoding
+    missing = pipeline.asset_ids() - set(assets or {})
+    if missing:
+        names = ", ".join(sorted(str(asset) for asset in missing))
+        raise ProcessingFailed(f"the watermark assets {names} are not available")
+    decoded_assets = {
+        asset: _decode_asset(asset, (assets or {})[asset], limits) for asset in pipeline.asset_ids()
+    }
+    moving = {output.name for output in plan.outputs if output.frames > 1}
+    still = _only(pipeline, {output.name for output in plan.outputs} - moving)
+    results: dict[str, EncodedImage] = {}
+    if still is not None:
+        source_format = image.format
+        progress = None if moving else report  # an animation's frames tell its progress
+        for rendered in _rendered(image, source, still, limits, decoded_assets, progress):
+            encoded = encode_output(
+                rendered.image,
+                rendered.output,
+                source_format=source_format,
+                metadata=rendered.metadata,
+            )
+            results[rendered.name] = _with_placeholder(encoded, rendered)
+    animated = _only(pipeline, moving)
+    if animated is not None:
+        formats = {
+            output.name: cast(OutputFormatName, output.format)
+            for output in plan.outputs
+            if output.name in moving
+        }
+        results |= _animations(data, source, animated, formats, limits, decoded_assets, report)
+    return {output.name: results[output.name] for output in pipeline.outputs()}
 
 
 __all__ = [

@@ -73,6 +73,14 @@ class OutputSpec(BaseModel):
         default=True,
         description="Drop EXIF, XMP and comments; when false, keep EXIF (orientation reset).",
     )
+    animated: bool = Field(
+        default=True,
+        description=(
+            "For an animated GIF or WebP source written as gif or webp: keep every frame, "
+            "each operation applied to each, with the frames' timing and loop (priced by "
+            "frames). false: the first frame alone, as for every other format."
+        ),
+    )
     placeholder: PlaceholderKind | None = Field(
         default=None,
         description=(

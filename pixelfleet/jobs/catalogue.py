@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pixelfleet.credits.pricing import (
     BASE_TASK_PRICE,
+    FRAMES_PER_OUTPUT,
     MEGAPIXELS_PER_CREDIT,
     OUTPUT_FORMAT_PRICES,
     SIZE_TARGET_PRICE,
@@ -87,6 +88,10 @@ class Catalogue(BaseModel):
     base_price: int
     megapixels_per_extra_credit: int
     size_target_price: int
+    frames_per_output: int = Field(
+        description="An animated output is priced as one output for each started this many "
+        "frames."
+    )
     operations: list[OperationOut]
     output_formats: list[OutputFormatOut]
     output_parameters: ParametersSchema
@@ -112,5 +117,6 @@ def catalogue() -> Catalogue:
             for name in [*OUTPUT_FORMAT_PRICES, AUTO]
         ],
         size_target_price=SIZE_TARGET_PRICE,
+        frames_per_output=FRAMES_PER_OUTPUT,
         output_parameters=parameters_of(OutputSpec),
     )

@@ -134,7 +134,10 @@ def price_of(plan: Plan) -> int:
     """What the planned task costs (its shared operations, then each output)."""
     charges = [
         OutputCharge(
-            format=output.format, operations=output.operations, size_target=output.size_target
+            format=output.format,
+            operations=output.operations,
+            size_target=output.size_target,
+            frames=output.frames,
         )
         for output in plan.outputs
     ]

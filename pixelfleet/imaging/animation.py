@@ -1,0 +1,141 @@
+"""Animated GIF and WebP: reading a source's frames with their timing, and writing an animation.
+
+A source's frames are read whole (Pillow composes each GIF or WebP frame onto the canvas the
+ones before left), so every operation sees a complete picture. They are written back whole
+too: GIF with each frame replacing the last (disposal 2, so that transparency shows what is
+behind the animation, not the frame before), WebP with libwebp's animation encoder, which
+stores each frame as the rectangle that changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from pixelfleet.imaging.codecs import (
+    DECODER_ERRORS,
+    EncodedImage,
+    Metadata,
+    _matching_icc,
+    _save_options,
+    _within_bytes,
+    _writer,
+)
+from pixelfleet.imaging.colours import has_alpha, to_working_mode
+from pixelfleet.imaging.errors import ProcessingFailed
+from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName
+from pixelfleet.imaging.spec import OutputSpec
+
+DEFAULT_FRAME_MS = 100
+"""A frame's time when the source gives none."""
+_GIF_DISPOSE_TO_BACKGROUND = 2
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How an animation plays: each frame's time, and how many times it loops."""
+
+    durations: tuple[int, ...]
+    """Milliseconds per frame."""
+    plays: int
+    """How many times it plays; 0: for ever."""
+
+
+def _duration(image: Image.Image) -> int:
+    value = image.info.get("duration")
+    return round(value) if isinstance(value, int | float) and value >= 0 else DEFAULT_FRAME_MS
+
+
+def frames_of(image: Image.Image, *, alpha: bool) -> Iterator[tuple[Image.Image, int]]:
+    """Each frame of an opened animation, decoded whole (RGBA with `alpha`, else RGB), with
+    its time in milliseconds. Raises ProcessingFailed for a frame that
+    cannot be decoded."""
+    count = int(getattr(image, "n_frames", 1))
+    for index in range(count):
+        try:
+            image.seek(index)
+            image.load()
+        except DECODER_ERRORS as error:
+            raise ProcessingFailed(
+                f"frame {index + 1} of {count} is corrupt or truncated: {error}"
+            ) from None
+        # Colour throughout (a first frame may be grey where later ones are not).
+        frame = to_working_mode(image, alpha=alpha)
+        colour = "RGBA" if alpha else "RGB"
+        frame = frame.convert(colour) if frame.mode != colour else frame
+        yield (frame.copy() if frame is image else frame), _duration(image)
+
+
+def plays_of(image: Image.Image) -> int:
+    """How many times the opened source plays (0: for ever), from its first frame's header.
+
+    WebP states the number of plays. A GIF states, in its NETSCAPE extension, how many
+    times to play again after the first (0: for ever), and without one it plays once."""
+    loop = image.info.get("loop")
+    if not isinstance(loop, int):
+        return 1
+    if image.format == "GIF" and loop > 0:
+        return loop + 1
+    return loop
+
+
+def _for_animation(frame: Image.Image, name: OutputFormatName) -> Image.Image:
+    working = to_working_mode(frame)
+    if name == "webp" and working.mode not in {"RGB", "RGBA"}:
+        return working.convert("RGBA" if has_alpha(working) else "RGB")
+    return working
+
+
+def encode_animation(
+    frames: list[Image.Image],
+    timing: Timing,
+    spec: OutputSpec,
+    name: OutputFormatName,
+    metadata: Metadata,
+) -> EncodedImage:
+    """The frames written as an animated GIF or WebP with the spec's options (`max_bytes`
+    searches the quality of a lossy WebP as for a still). `metadata.icc_profile` is embedded
+    with `colour_profile: keep` (WebP), and the EXIF with `strip_metadata: false`; the
+    frames' pixels are as they are to be written."""
+    output = OUTPUT_FORMATS[name]
+    prepared = [_for_animation(frame, name) for frame in frames]
+    first = prepared[0]
+    if name == "gif":
+        # Each frame in the first's mode, so that transparency means the same in every one.
+        prepared = [
+            frame if frame.mode == first.mode else frame.convert(first.mode) for frame in prepared
+        ]
+    for frame in prepared:
+        frame.info = {}  # the source's timing, palette and loop: only what is passed counts
+    params: dict[str, Any] = _save_options(spec, output, first.width * first.height)
+    params.update(
+        save_all=True, append_images=prepared[1:], duration=list(timing.durations)
+    )
+    if name == "gif":
+        params["disposal"] = _GIF_DISPOSE_TO_BACKGROUND
+        if timing.plays != 1:  # once: no NETSCAPE extension
+            params["loop"] = max(timing.plays - 1, 0)
+    else:
+        params["loop"] = timing.plays
+        if spec.colour_profile == "keep":
+            icc = _matching_icc(first, metadata.icc_profile)
+            if icc is not None:
+                params["icc_profile"] = icc
+        if not spec.strip_metadata and metadata.exif is not None:
+            params["exif"] = metadata.exif
+    write = _writer(first, output, progressive=False)
+    quality: int | None = params.get("quality") if output.lossy and not spec.lossless else None
+    if spec.max_bytes is not None and quality is not None:
+        data, quality = _within_bytes(write, params, quality, spec.max_bytes, output)
+    else:
+        data = write(params)
+    return EncodedImage(
+        data=data,
+        format=output.name,
+        content_type=output.content_type,
+        width=first.width,
+        height=first.height,
+        quality=quality,
+    )

@@ -1,0 +1,185 @@
+"""Animated GIF and WebP sources keep their animation in GIF and WebP outputs: every frame
+through every step, with the frames' timing and loop. Real animations from other projects'
+test data (see real_images/SOURCES.md)."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from real_images import real_image
+from sample_images import encoded, scene
+from similarity import ssim
+
+from pixelfleet.credits.pricing import OutputCharge, price_task
+from pixelfleet.imaging.codecs import sniff
+from pixelfleet.imaging.errors import PipelineInvalid
+from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.plan import prepare
+from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.spec import parse_pipeline
+
+LIMITS = ImageLimits()
+
+
+def run(data: bytes, pipeline: dict[str, object]) -> dict[str, Image.Image]:
+    results = run_pipeline(data, parse_pipeline(pipeline, LIMITS), LIMITS)
+    return {name: Image.open(io.BytesIO(result.data)) for name, result in results.items()}
+
+
+def frames(image: Image.Image) -> list[tuple[Image.Image, int]]:
+    """Each frame (whole, RGBA) and its duration."""
+    found = []
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        image.load()
+        found.append((image.convert("RGBA"), int(image.info.get("duration", 0))))
+    return found
+
+
+def source_frames(name: str) -> list[tuple[Image.Image, int]]:
+    return frames(Image.open(io.BytesIO(real_image(name))))
+
+
+def shown_at(animation: list[tuple[Image.Image, int]], time: int) -> Image.Image:
+    """The frame on screen `time` ms after the start (an encoder may merge identical frames
+    into one that lasts as long as they did)."""
+    start = 0
+    for picture, duration in animation:
+        if time < start + duration:
+            return picture
+        start += duration
+    raise AssertionError(f"the animation ends before {time} ms")
+
+
+def total(animation: list[tuple[Image.Image, int]]) -> int:
+    return sum(duration for _, duration in animation)
+
+
+def test_an_animated_gif_resized_stays_animated_frame_for_frame() -> None:
+    source = source_frames("chi.gif")
+
+    (result,) = run(
+        real_image("chi.gif"), {"operations": [{"op": "resize", "width": 160}]}
+    ).values()
+
+    assert result.format == "GIF"
+    assert result.info["loop"] == 0
+    made = frames(result)
+    assert total(made) == total(source) == 3100
+    assert len(made) > 20  # the last nine source frames are alike: written as one
+    for time in range(0, 3100, 250):
+        picture = shown_at(made, time)
+        assert picture.size == (160, 120)
+        expected = shown_at(source, time).resize((160, 120), Image.Resampling.LANCZOS)
+        assert ssim(picture.convert("RGB"), expected.convert("RGB")) > 0.75
+    assert ssim(made[0][0].convert("RGB"), made[15][0].convert("RGB")) < 0.9  # it moves
+
+
+def test_an_animated_webp_keeps_its_timing_and_every_step_reaches_every_frame() -> None:
+    source = source_frames("iss634.webp")
+
+    (result,) = run(
+        real_image("iss634.webp"),
+        {"operations": [{"op": "grayscale"}, {"op": "crop", "width": 200, "height": 100}]},
+    ).values()
+
+    assert result.format == "WEBP"
+    made = frames(result)
+    assert len(made) == len(source) == 42
+    assert [duration for _, duration in made] == [duration for _, duration in source]
+    for picture, _ in made[::3]:
+        rgb = np.asarray(picture.convert("RGB"), dtype=np.int16)
+        assert picture.size == (200, 100)
+        assert np.abs(rgb[..., 0] - rgb[..., 2]).max() <= 8  # grey in every frame
+
+
+def test_a_gif_written_as_webp_keeps_its_frames_and_transparency() -> None:
+    source = source_frames("dispose_bgnd_transparency.gif")
+
+    lossless = {"output": {"format": "webp", "lossless": True}}
+    (result,) = run(real_image("dispose_bgnd_transparency.gif"), lossless).values()
+
+    made = frames(result)
+    assert result.info["loop"] == 0
+    assert [duration for _, duration in made] == [2000, 200, 200, 500, 100, 500, 100, 500, 100, 200]
+    for (picture, _), (original, _) in zip(made, source, strict=True):
+        clear = np.asarray(original)[..., 3] == 0
+        assert clear.any()
+        assert (np.asarray(picture)[..., 3][clear] == 0).all()
+
+
+def test_a_gif_that_plays_once_is_written_to_play_once() -> None:
+    pictures = [scene(40, 30), scene(40, 30).transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    once = encoded(pictures[0], "GIF", save_all=True, append_images=pictures[1:], duration=80)
+
+    results = run(
+        once,
+        {
+            "variants": [
+                {"name": "gif", "output": {"format": "gif"}},
+                {"name": "webp", "output": {"format": "webp"}},
+            ]
+        },
+    )
+
+    assert results["gif"].n_frames == 2
+    assert "loop" not in results["gif"].info  # no NETSCAPE extension: once
+    assert results["webp"].info["loop"] == 1
+
+
+def test_animated_false_and_formats_without_animation_take_the_first_frame() -> None:
+    first = source_frames("chi.gif")[0][0].convert("RGB")
+
+    results = run(
+        real_image("chi.gif"),
+        {
+            "variants": [
+                {"name": "still", "output": {"format": "gif", "animated": False}},
+                {"name": "png", "output": {"format": "png"}},
+                {"name": "moving", "output": {"format": "webp"}},
+            ]
+        },
+    )
+
+    assert getattr(results["still"], "n_frames", 1) == 1
+    assert getattr(results["png"], "n_frames", 1) == 1
+    assert ssim(results["png"].convert("RGB"), first) > 0.99
+    assert total(frames(results["moving"])) == 3100
+
+
+def test_an_animation_is_priced_by_its_frames_from_the_header() -> None:
+    source = sniff(real_image("chi.gif"), LIMITS)
+    pipeline = parse_pipeline(
+        {
+            "operations": [{"op": "resize", "width": 100}],
+            "variants": [
+                {"name": "moving", "output": {"format": "gif"}},
+                {"name": "poster", "output": {"format": "jpeg"}},
+            ],
+        },
+        LIMITS,
+    )
+
+    plan = prepare(source, pipeline, LIMITS)
+
+    assert [output.frames for output in plan.outputs] == [31, 1]
+    # 31 frames are priced as 4 outputs, each with the output's own steps and format.
+    moving = OutputCharge("webp", operations=["sharpen"], frames=31)
+    assert moving.times == 4
+    assert price_task(["resize"], [moving], source.pixels) == 1 + 1 + 4 * (1 + 1)
+    assert price_task(["resize"], [OutputCharge("jpeg", frames=9)], source.pixels) == 2
+
+
+def test_an_animation_over_the_animation_pixel_limit_is_refused_before_decoding() -> None:
+    limits = ImageLimits(max_animation_pixels=31 * 320 * 240 - 1)
+    source = sniff(real_image("chi.gif"), limits)
+
+    with pytest.raises(PipelineInvalid) as refused:
+        prepare(source, parse_pipeline({"output": {"format": "gif"}}, limits), limits)
+
+    (error,) = refused.value.errors
+    assert error.field == "pipeline.output.animated"
+    assert "max_animation_pixels" in error.message
+    still = parse_pipeline({"output": {"format": "gif", "animated": False}}, limits)
+    assert prepare(source, still, limits).outputs[0].frames == 1
