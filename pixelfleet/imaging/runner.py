@@ -49,7 +49,7 @@ from pixelfleet.imaging.operations import (
     watermark,
 )
 from pixelfleet.imaging.operations.auto_orient import orient, oriented_size
-from pixelfleet.imaging.operations.crop import SMART_GRAVITIES
+from pixelfleet.imaging.operations.crop import SMART_GRAVITIES, steady_corners
 from pixelfleet.imaging.placeholders import placeholder_of
 from pixelfleet.imaging.plan import prepare, size_problem
 from pixelfleet.imaging.profiles import to_srgb
@@ -558,14 +558,16 @@ def _animations(
     frames: dict[str, list[Image.Image]] = {output.name: [] for output in pipeline.outputs()}
     firsts: dict[str, _Rendered] = {}
     durations: list[int] = []
-    for index, (frame, duration) in enumerate(frames_of(image, alpha=source.has_alpha)):
-        durations.append(duration)
-        for rendered in _rendered(frame, source, pipeline, limits, assets, None):
-            frames[rendered.name].append(rendered.image)
-            firsts.setdefault(rendered.name, rendered)
-        if report is not None:
-            span = ENCODING_PERCENT - DECODING_PERCENT
-            report("frames", DECODING_PERCENT + span * (index + 1) // source.frames)
+    with steady_corners() as next_frame:
+        for index, (frame, duration) in enumerate(frames_of(image, alpha=source.has_alpha)):
+            next_frame()
+            durations.append(duration)
+            for rendered in _rendered(frame, source, pipeline, limits, assets, None):
+                frames[rendered.name].append(rendered.image)
+                firsts.setdefault(rendered.name, rendered)
+            if report is not None:
+                span = ENCODING_PERCENT - DECODING_PERCENT
+                report("frames", DECODING_PERCENT + span * (index + 1) // source.frames)
     timing = Timing(tuple(durations), plays)
     results = {}
     for name, pictures in frames.items():

@@ -183,3 +183,32 @@ def test_an_animation_over_the_animation_pixel_limit_is_refused_before_decoding(
     assert "max_animation_pixels" in error.message
     still = parse_pipeline({"output": {"format": "gif", "animated": False}}, limits)
     assert prepare(source, still, limits).outputs[0].frames == 1
+
+
+def test_a_smart_crop_of_an_animation_holds_still_where_the_first_frame_put_it() -> None:
+    # A ramp along the top (red = column) over a busy patch that moves right frame by frame:
+    # entropy finds the patch in the first frame, and every frame is cut there.
+    rng = np.random.default_rng(5)
+    pictures = []
+    for left in (0, 150, 300):
+        pixels = np.zeros((100, 400, 3), dtype=np.uint8)
+        pixels[:10, :, 0] = np.linspace(0, 255, 400)
+        pixels[20:100, left : left + 100] = rng.integers(0, 256, (80, 100, 1), dtype=np.uint8)
+        pictures.append(Image.fromarray(pixels, "RGB"))
+    animation = encoded(
+        pictures[0], "WEBP", save_all=True, append_images=pictures[1:], lossless=True, duration=90
+    )
+
+    (result,) = run(
+        animation,
+        {
+            "operations": [{"op": "crop", "width": 100, "height": 100, "gravity": "entropy"}],
+            "output": {"format": "webp", "lossless": True},
+        },
+    ).values()
+
+    made = frames(result)
+    assert total(made) == 270
+    ramps = {tuple(np.asarray(picture)[5, :, 0]) for picture, _ in made}
+    assert len(ramps) == 1  # the same columns in every frame
+    assert next(iter(ramps))[0] < 30  # the patch's place in the first frame: the left edge

@@ -8,6 +8,10 @@ the one centred on the faces a detector finds (else as `attention`). A focal poi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from PIL import Image
@@ -41,6 +45,7 @@ __all__ = [
     "apply",
     "corner",
     "output_size",
+    "steady_corners",
 ]
 
 
@@ -81,6 +86,47 @@ def _check_fits(size: tuple[int, int], params: CropParams) -> None:
         )
 
 
+@dataclass
+class _SteadyCorners:
+    """The smart corners of an animation's first frame, in the order they were found."""
+
+    found: list[tuple[int, int]] = field(default_factory=list)
+    asked: int = 0
+
+
+_steady: ContextVar[_SteadyCorners | None] = ContextVar("steady_corners", default=None)
+
+
+@contextmanager
+def steady_corners() -> Iterator[Callable[[], None]]:
+    """Within it, smart gravities look at the first frame only: the n-th smart crop of every
+    later frame is cut where the first frame's n-th was, so that an animation's crop holds
+    still instead of following what moves. Yields the call that starts the next frame."""
+    steady = _SteadyCorners()
+    token = _steady.set(steady)
+
+    def next_frame() -> None:
+        steady.asked = 0
+
+    try:
+        yield next_frame
+    finally:
+        _steady.reset(token)
+
+
+Finder = Callable[[Image.Image, tuple[int, int]], tuple[int, int]]
+
+
+def _smart(image: Image.Image, crop: tuple[int, int], find: Finder) -> tuple[int, int]:
+    steady = _steady.get()
+    if steady is None:
+        return find(image, crop)
+    steady.asked += 1
+    if steady.asked > len(steady.found):
+        steady.found.append(find(image, crop))
+    return steady.found[steady.asked - 1]
+
+
 def corner(image: Image.Image, crop: tuple[int, int], anchor: Anchor | None) -> tuple[int, int]:
     """The top-left corner of the `crop`-sized rectangle (no larger than the image) that
     the anchor keeps."""
@@ -90,11 +136,11 @@ def corner(image: Image.Image, crop: tuple[int, int], anchor: Anchor | None) -> 
         case FocalPoint():
             return around(image.size, crop, anchor)
         case "entropy":
-            return saliency.entropy_crop(image, crop)
+            return _smart(image, crop, saliency.entropy_crop)
         case "attention":
-            return saliency.attention_crop(image, crop)
+            return _smart(image, crop, saliency.attention_crop)
         case "face":
-            return faces.face_crop(image, crop)
+            return _smart(image, crop, faces.face_crop)
         case None:
             return place(image.size, crop, "center")
         case compass:
