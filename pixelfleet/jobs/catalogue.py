@@ -30,6 +30,8 @@ class ParameterType(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: JsonType | None = None
+    title: str | None = None
+    description: str | None = None
     enum: list[Any] | None = None
     const: Any = None
     minimum: int | float | None = None
@@ -38,13 +40,16 @@ class ParameterType(BaseModel):
     max_length: int | None = Field(default=None, alias="maxLength")
     pattern: str | None = None
     format: str | None = None
+    properties: dict[str, ParameterSchema] | None = Field(
+        default=None, description="Of an object (a focal point): its fields."
+    )
+    required: list[str] | None = None
+    additional_properties: bool | None = Field(default=None, alias="additionalProperties")
 
 
 class ParameterSchema(ParameterType):
     """The JSON Schema of one parameter: its type, or `anyOf` the types it may have."""
 
-    title: str | None = None
-    description: str | None = None
     default: Any = None
     any_of: list[ParameterType] | None = Field(default=None, alias="anyOf")
 
@@ -62,9 +67,27 @@ class ParametersSchema(BaseModel):
     additional_properties: bool = Field(alias="additionalProperties")
 
 
+ParameterType.model_rebuild()
+
+
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    """The schema with each `$ref` to its `$defs` replaced by the definition itself: a
+    catalogue reader sees a parameter's whole shape where it is used."""
+    if isinstance(schema, dict):
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/$defs/"):
+            return _inlined(definitions[reference.removeprefix("#/$defs/")], definitions)
+        return {key: _inlined(value, definitions) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inlined(value, definitions) for value in schema]
+    return schema
+
+
 def parameters_of(model: type[BaseModel]) -> ParametersSchema:
-    """The JSON Schema of a parameter model, typed."""
-    return ParametersSchema.model_validate(model.model_json_schema())
+    """The JSON Schema of a parameter model, typed (its definitions inlined)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+    return ParametersSchema.model_validate(_inlined(schema, definitions))
 
 
 class OperationOut(BaseModel):

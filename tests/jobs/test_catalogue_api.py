@@ -26,6 +26,15 @@ OPERATION_CASES: dict[str, tuple[dict[str, Any], tuple[int, int]]] = {
         (200, 200),
     ),
     "crop-entropy": ({"op": "crop", "width": 200, "height": 100, "gravity": "entropy"}, (200, 100)),
+    "crop-face": ({"op": "crop", "width": 200, "height": 100, "gravity": "face"}, (200, 100)),
+    "crop-focal-point": (
+        {"op": "crop", "width": 100, "height": 100, "gravity": {"x": 0.8, "y": 0.2}},
+        (100, 100),
+    ),
+    "resize-cover-gravity": (
+        {"op": "resize", "width": 100, "height": 100, "fit": "cover", "gravity": "face"},
+        (100, 100),
+    ),
     "rotate": ({"op": "rotate", "angle": 90}, (480, 640)),
     "flip": ({"op": "flip", "direction": "vertical"}, (640, 480)),
     "flop": ({"op": "flop"}, (640, 480)),
