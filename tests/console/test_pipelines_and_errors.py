@@ -119,3 +119,27 @@ def test_a_weak_password_is_refused_with_advice(page: Page, console: RunningPlat
     visitor.sign_up(new_email(), password="password1")
     expect(visitor.alert).to_contain_text("password")
     expect(visitor.heading("Process images for credits")).to_be_visible()
+
+
+def test_a_focal_point_is_chosen_in_the_form_and_reaches_the_task(
+    page: Page, console: RunningPlatform
+) -> None:
+    visitor = Console(page, console.base_url)
+    visitor.new_account()
+    visitor.choose(unseen_photo(random.Random()))
+    crop = visitor.add_step("crop")
+    crop.get_by_label("Width (required)").fill("100")
+    crop.get_by_label("Height (required)").fill("80")
+    gravity = crop.get_by_label("Gravity")
+    expect(crop.get_by_label("Focal point x")).to_be_hidden()
+    gravity.select_option("(point)")
+    crop.get_by_label("Focal point x").fill("0.25")
+    crop.get_by_label("Focal point y").fill("0.75")
+    with page.expect_response(
+        lambda response: response.url.endswith("/v1/tasks") and response.request.method == "POST"
+    ) as submitted:
+        visitor.submit()
+
+    task = submitted.value.json()
+    assert task["pipeline"]["operations"][0]["gravity"] == {"x": 0.25, "y": 0.75}
+    expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)

@@ -10,7 +10,57 @@ function unwrapOptional(schema) {
   return [concrete.length === 1 ? { ...schema, ...concrete[0], anyOf: undefined } : schema, true];
 }
 
+const POINT = "(point)";
+
+/** The named choice and the object choice of a parameter that is one or the other (a gravity
+ * or a focal point), or null for any other shape. */
+function choiceOrObject(schema) {
+  const choices = (schema.anyOf || []).filter((choice) => choice.type !== "null");
+  const named = choices.find((choice) => choice.enum);
+  const object = choices.find((choice) => choice.type === "object" && choice.properties);
+  return choices.length === 2 && named && object ? [named, object] : null;
+}
+
+/** A select of the named choices plus one more, the object, whose fields show when chosen. */
+function choiceOrObjectControl(schema, [named, object], optional) {
+  const title = object.title ? object.title.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase() : "other";
+  const select = h(
+    "select",
+    {},
+    optional ? h("option", { value: "" }, "(none)") : null,
+    named.enum.map((choice) => h("option", { value: choice }, choice)),
+    h("option", { value: POINT }, `${title}…`),
+  );
+  select.value = schema.default ?? (optional ? "" : named.enum[0]);
+  const inputs = Object.entries(object.properties).map(([key, property]) =>
+    h("input", {
+      type: "number",
+      inputmode: "decimal",
+      step: "any",
+      min: property.minimum,
+      max: property.maximum,
+      value: property.minimum !== undefined && property.maximum !== undefined
+        ? (property.minimum + property.maximum) / 2
+        : 0,
+      "aria-label": `${title[0].toUpperCase()}${title.slice(1)} ${key}`,
+      title: property.description || key,
+      "data-key": key,
+    }),
+  );
+  const box = h("span", { class: "object-fields", hidden: true }, inputs);
+  select.addEventListener("change", () => {
+    box.hidden = select.value !== POINT;
+  });
+  const read = (control) => {
+    if (control.value !== POINT) return control.value || null;
+    return Object.fromEntries(inputs.map((input) => [input.dataset.key, Number(input.value)]));
+  };
+  return [select, read, [box]];
+}
+
 function controlFor(schema, optional, required) {
+  const pair = choiceOrObject(schema);
+  if (pair) return choiceOrObjectControl(schema, pair, optional);
   if (schema.enum) {
     const select = h(
       "select",
@@ -71,11 +121,13 @@ export function schemaFields(schema, { omit = [] } = {}) {
       continue;
     }
     const [concrete, optional] = unwrapOptional(property);
-    const [control, read] = controlFor(concrete, optional, required.has(name));
+    const [control, read, extras = []] = controlFor(concrete, optional, required.has(name));
     control.name = name;
     controls[name] = control;
     const label = (property.title || name) + (required.has(name) ? " (required)" : "");
-    fields.push(field(label, control, property.description));
+    const element = field(label, control, property.description);
+    control.after(...extras);
+    fields.push(element);
     readers.push([name, control, read, property.default]);
   }
   return {
