@@ -140,6 +140,9 @@ def test_the_guide_runs_as_written_against_pixelfleet_up(
     assert "content-type: image/avif" in output
     assert "cache-control: public, max-age=31536000, immutable" in output
     assert image_at(tmp_path / "card.avif")[0] == "AVIF"
+    # The placeholder example printed a BlurHash and a dominant colour.
+    [placeholder] = [line for line in output if line.startswith("placeholder: ")]
+    assert re.fullmatch(r"placeholder: \S{28} #[0-9a-f]{6}", placeholder), placeholder
     assert image_at(tmp_path / "photo.webp") == ("WEBP", (800, 600))
     assert image_at(tmp_path / "thumb.webp") == ("WEBP", (150, 113))
     assert image_at(tmp_path / "large.jpg") == ("JPEG", (1200, 900))
