@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pixelfleet.imaging.faces import find_faces
 from tests.harness.embedded import pixelfleet_up
 from tests.live_api import sign_in, submit, wait_final
 
@@ -80,6 +81,25 @@ def test_an_animated_gif_comes_out_animated(http: httpx.Client, headers: dict[st
     assert moving.size == poster.size == (100, 75)
     # 1 + resize, then the moving WebP as 4 outputs (31 frames) and the poster as one.
     assert task["cost"] == 1 + 1 + 4 * 1 + 0
+
+
+def test_a_face_crop_keeps_the_face_a_centred_crop_would_lose(
+    http: httpx.Client, headers: dict[str, str]
+) -> None:
+    # Eileen Collins's face is at y 69-161 of 512: a centred 512x171 band starts at y 170.
+    crop = {"op": "crop", "width": 512, "height": 171}
+    pipeline = {
+        "variants": [
+            {"name": "face", "operations": [{**crop, "gravity": "face"}]},
+            {"name": "centre", "operations": [crop]},
+        ]
+    }
+
+    _, [face, centre] = made(http, headers, "astronaut.png", pipeline)
+
+    assert face.size == centre.size == (512, 171)
+    assert len(find_faces(face)) == 1
+    assert find_faces(centre) == []
 
 
 def test_placeholders_come_with_the_outputs(http: httpx.Client, headers: dict[str, str]) -> None:
