@@ -18,10 +18,10 @@ from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
     EncodedImage,
     Metadata,
-    _matching_icc,
-    _save_options,
-    _within_bytes,
-    _writer,
+    file_writer,
+    matching_icc,
+    save_options,
+    within_bytes,
 )
 from pixelfleet.imaging.colours import has_alpha, to_working_mode
 from pixelfleet.imaging.errors import ProcessingFailed
@@ -109,7 +109,7 @@ def encode_animation(
         ]
     for frame in prepared:
         frame.info = {}  # the source's timing, palette and loop: only what is passed counts
-    params: dict[str, Any] = _save_options(spec, output, first.width * first.height)
+    params: dict[str, Any] = save_options(spec, output, first.width * first.height)
     params.update(
         save_all=True, append_images=prepared[1:], duration=list(timing.durations)
     )
@@ -120,15 +120,15 @@ def encode_animation(
     else:
         params["loop"] = timing.plays
         if spec.colour_profile == "keep":
-            icc = _matching_icc(first, metadata.icc_profile)
+            icc = matching_icc(first, metadata.icc_profile)
             if icc is not None:
                 params["icc_profile"] = icc
         if not spec.strip_metadata and metadata.exif is not None:
             params["exif"] = metadata.exif
-    write = _writer(first, output, progressive=False)
+    write = file_writer(first, output, progressive=False)
     quality: int | None = params.get("quality") if output.lossy and not spec.lossless else None
     if spec.max_bytes is not None and quality is not None:
-        data, quality = _within_bytes(write, params, quality, spec.max_bytes, output)
+        data, quality = within_bytes(write, params, quality, spec.max_bytes, output)
     else:
         data = write(params)
     return EncodedImage(

@@ -385,7 +385,7 @@ def _for_format(image: Image.Image, output: OutputFormat) -> tuple[Image.Image, 
 _ICC_SPACES = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB "}
 
 
-def _matching_icc(image: Image.Image, icc_profile: object) -> bytes | None:
+def matching_icc(image: Image.Image, icc_profile: object) -> bytes | None:
     """The profile if it describes the image's colour space (bytes 16-20 of the header)."""
     if not isinstance(icc_profile, bytes) or len(icc_profile) < 20:
         return None
@@ -417,7 +417,7 @@ def _without_info(image: Image.Image) -> Iterator[None]:
         image.info = saved
 
 
-def _save_options(spec: OutputSpec, output: OutputFormat, pixels: int) -> dict[str, Any]:
+def save_options(spec: OutputSpec, output: OutputFormat, pixels: int) -> dict[str, Any]:
     match output.name:
         case "jpeg":
             # Optimised Huffman tables save a few percent for a slower encode: only
@@ -444,7 +444,7 @@ def _save_options(spec: OutputSpec, output: OutputFormat, pixels: int) -> dict[s
             return {"interlace": spec.progressive, "optimize": False}
 
 
-def _writer(
+def file_writer(
     prepared: Image.Image, output: OutputFormat, progressive: bool
 ) -> Callable[[dict[str, Any]], bytes]:
     def write(params: dict[str, Any]) -> bytes:
@@ -463,7 +463,7 @@ def _writer(
     return write
 
 
-def _within_bytes(
+def within_bytes(
     write: Callable[[dict[str, Any]], bytes],
     params: dict[str, Any],
     quality: int,
@@ -540,19 +540,19 @@ def encode(
         and prepared.mode not in {"P", "L", "LA", "RGB", "RGBA"}
     ):
         prepared = to_working_mode(prepared)
-    params.update(_save_options(spec, output, prepared.width * prepared.height))
+    params.update(save_options(spec, output, prepared.width * prepared.height))
     if output.name == "png":
         params.update(png_options(prepared))
     if spec.colour_profile == "keep":
-        icc = _matching_icc(prepared, metadata.icc_profile)
+        icc = matching_icc(prepared, metadata.icc_profile)
         if icc is not None:
             params["icc_profile"] = icc
     if not spec.strip_metadata and metadata.exif is not None:
         params["exif"] = metadata.exif
-    write = _writer(prepared, output, spec.progressive)
+    write = file_writer(prepared, output, spec.progressive)
     quality: int | None = params.get("quality") if output.lossy and not spec.lossless else None
     if spec.max_bytes is not None and quality is not None:
-        data, quality = _within_bytes(write, params, quality, spec.max_bytes, output)
+        data, quality = within_bytes(write, params, quality, spec.max_bytes, output)
     else:
         data = write(params)
     return EncodedImage(
