@@ -172,6 +172,13 @@ class Output(_Camel):
     url: str | None = Field(
         default=None, description="A signed URL of the result, readable without a credential."
     )
+    placeholder: str | None = Field(
+        default=None,
+        description="When the output asked for one: its BlurHash or ThumbHash (base64) string.",
+    )
+    dominant_color: str | None = Field(
+        default=None, description="With a placeholder: the image's most common colour, #rrggbb."
+    )
 
 
 class Condition(_Camel):

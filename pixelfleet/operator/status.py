@@ -157,6 +157,8 @@ def status_of_task(
                 height=o.height,
                 bytes=o.bytes,
                 url=urls.url(task.id, o.name, signed_at) if urls is not None and signed else None,
+                placeholder=o.placeholder,
+                dominant_color=o.dominant_color,
             )
             for o in task.outputs
         ],

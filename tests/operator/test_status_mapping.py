@@ -56,6 +56,8 @@ def test_a_succeeded_task_shows_its_outputs_and_duration() -> None:
         width=8,
         height=6,
         bytes=120,
+        placeholder="LlEz=qs.bboz9VWYjGahb_X8f6ju",
+        dominant_color="#468ccf",
     )
     task = _task(
         "succeeded",
@@ -73,7 +75,15 @@ def test_a_succeeded_task_shows_its_outputs_and_duration() -> None:
     assert status["taskId"] == str(task.id)
     assert (status["durationMs"], status["duration"]) == (1420, "1.4s")
     assert status["outputs"] == [
-        {"name": "default", "format": "webp", "width": 8, "height": 6, "bytes": 120}
+        {
+            "name": "default",
+            "format": "webp",
+            "width": 8,
+            "height": 6,
+            "bytes": 120,
+            "placeholder": "LlEz=qs.bboz9VWYjGahb_X8f6ju",
+            "dominantColor": "#468ccf",
+        }
     ]
     assert {(c["type"], c["status"]) for c in status["conditions"]} == {
         ("Admitted", "True"),
