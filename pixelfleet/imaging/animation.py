@@ -18,10 +18,8 @@ from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
     EncodedImage,
     Metadata,
-    file_writer,
-    matching_icc,
     save_options,
-    within_bytes,
+    written,
 )
 from pixelfleet.imaging.colours import has_alpha, to_working_mode
 from pixelfleet.imaging.errors import ProcessingFailed
@@ -119,23 +117,4 @@ def encode_animation(
             params["loop"] = max(timing.plays - 1, 0)
     else:
         params["loop"] = timing.plays
-        if spec.colour_profile == "keep":
-            icc = matching_icc(first, metadata.icc_profile)
-            if icc is not None:
-                params["icc_profile"] = icc
-        if not spec.strip_metadata and metadata.exif is not None:
-            params["exif"] = metadata.exif
-    write = file_writer(first, output, progressive=False)
-    quality: int | None = params.get("quality") if output.lossy and not spec.lossless else None
-    if spec.max_bytes is not None and quality is not None:
-        data, quality = within_bytes(write, params, quality, spec.max_bytes, output)
-    else:
-        data = write(params)
-    return EncodedImage(
-        data=data,
-        format=output.name,
-        content_type=output.content_type,
-        width=first.width,
-        height=first.height,
-        quality=quality,
-    )
+    return written(first, output, spec, metadata, params)

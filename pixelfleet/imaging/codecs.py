@@ -385,7 +385,7 @@ def _for_format(image: Image.Image, output: OutputFormat) -> tuple[Image.Image, 
 _ICC_SPACES = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "P": b"RGB "}
 
 
-def matching_icc(image: Image.Image, icc_profile: object) -> bytes | None:
+def _matching_icc(image: Image.Image, icc_profile: object) -> bytes | None:
     """The profile if it describes the image's colour space (bytes 16-20 of the header)."""
     if not isinstance(icc_profile, bytes) or len(icc_profile) < 20:
         return None
@@ -444,7 +444,7 @@ def save_options(spec: OutputSpec, output: OutputFormat, pixels: int) -> dict[st
             return {"interlace": spec.progressive, "optimize": False}
 
 
-def file_writer(
+def _file_writer(
     prepared: Image.Image, output: OutputFormat, progressive: bool
 ) -> Callable[[dict[str, Any]], bytes]:
     def write(params: dict[str, Any]) -> bytes:
@@ -463,7 +463,7 @@ def file_writer(
     return write
 
 
-def within_bytes(
+def _within_bytes(
     write: Callable[[dict[str, Any]], bytes],
     params: dict[str, Any],
     quality: int,
@@ -543,16 +543,30 @@ def encode(
     params.update(save_options(spec, output, prepared.width * prepared.height))
     if output.name == "png":
         params.update(png_options(prepared))
+    return written(prepared, output, spec, metadata, params)
+
+
+def written(
+    prepared: Image.Image,
+    output: OutputFormat,
+    spec: OutputSpec,
+    metadata: Metadata,
+    params: dict[str, Any],
+) -> EncodedImage:
+    """The image (an animation's first frame, its others in `params`) written with `params`
+    and the metadata the spec keeps; a lossy format with `max_bytes` at the highest quality
+    that fits."""
+    params = dict(params)
     if spec.colour_profile == "keep":
-        icc = matching_icc(prepared, metadata.icc_profile)
+        icc = _matching_icc(prepared, metadata.icc_profile)
         if icc is not None:
             params["icc_profile"] = icc
     if not spec.strip_metadata and metadata.exif is not None:
         params["exif"] = metadata.exif
-    write = file_writer(prepared, output, spec.progressive)
+    write = _file_writer(prepared, output, spec.progressive)
     quality: int | None = params.get("quality") if output.lossy and not spec.lossless else None
     if spec.max_bytes is not None and quality is not None:
-        data, quality = within_bytes(write, params, quality, spec.max_bytes, output)
+        data, quality = _within_bytes(write, params, quality, spec.max_bytes, output)
     else:
         data = write(params)
     return EncodedImage(
