@@ -8,7 +8,7 @@ stores each frame as the rectangle that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +18,21 @@ from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
     EncodedImage,
     Metadata,
+    SourceInfo,
     save_options,
     written,
 )
 from pixelfleet.imaging.colours import has_alpha, to_working_mode
 from pixelfleet.imaging.errors import ProcessingFailed
 from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName
+from pixelfleet.imaging.operations.crop import steady_corners
+from pixelfleet.imaging.rendered import (
+    DECODING_PERCENT,
+    ENCODING_PERCENT,
+    ProgressReport,
+    Rendered,
+    with_placeholder,
+)
 from pixelfleet.imaging.spec import OutputSpec
 
 DEFAULT_FRAME_MS = 100
@@ -118,3 +127,45 @@ def encode_animation(
     else:
         params["loop"] = timing.plays
     return written(first, output, spec, metadata, params)
+
+
+Render = Callable[[Image.Image], Iterator[Rendered]]
+"""Runs one frame through the steps: each output's pixels."""
+
+
+def animations(
+    image: Image.Image,
+    source: SourceInfo,
+    render: Render,
+    formats: Mapping[str, OutputFormatName],
+    report: ProgressReport | None,
+    *,
+    labelled: bool,
+) -> dict[str, EncodedImage]:
+    """Every frame of the opened source through `render`, each output's frames then written
+    in its format (`formats`, by output name) with the source's timing. Smart crops hold where
+    the first frame put them. Reports `frames` as they are done, then each output's encoding
+    (`<name>:encoding` when `labelled`, as variants are)."""
+    plays = plays_of(image)
+    frames: dict[str, list[Image.Image]] = {}
+    firsts: dict[str, Rendered] = {}
+    durations: list[int] = []
+    with steady_corners() as next_frame:
+        for index, (frame, duration) in enumerate(frames_of(image, alpha=source.has_alpha)):
+            next_frame()
+            durations.append(duration)
+            for rendered in render(frame):
+                frames.setdefault(rendered.name, []).append(rendered.image)
+                firsts.setdefault(rendered.name, rendered)
+            if report is not None:
+                span = ENCODING_PERCENT - DECODING_PERCENT
+                report("frames", DECODING_PERCENT + span * (index + 1) // source.frames)
+    timing = Timing(tuple(durations), plays)
+    results = {}
+    for name, pictures in frames.items():
+        first = firsts[name]
+        if report is not None:
+            report(f"{name}:encoding" if labelled else "encoding", ENCODING_PERCENT)
+        encoded = encode_animation(pictures, timing, first.output, formats[name], first.metadata)
+        results[name] = with_placeholder(encoded, first)
+    return results

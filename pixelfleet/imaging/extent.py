@@ -16,16 +16,10 @@ import struct
 from io import BytesIO
 from typing import Any
 
-from pixelfleet.imaging.codecs import (
-    DECODER_ERRORS,
-    SourceFormat,
-    SourceInfo,
-    exif_bytes,
-    open_source,
-    sniff,
-)
+from pixelfleet.imaging.codecs import DECODER_ERRORS, SourceInfo, exif_bytes, open_source, sniff
 from pixelfleet.imaging.errors import UnsupportedImage
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.source_formats import SourceFormat
 
 # Modes PNG stores sample for sample (and Pillow reads back the same).
 _PNG_EXACT_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"})

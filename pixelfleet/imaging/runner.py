@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
 from PIL import ExifTags, Image
 
-from pixelfleet.imaging.animation import Timing, encode_animation, frames_of, plays_of
+from pixelfleet.imaging.animation import animations
 from pixelfleet.imaging.cascade import ResampleCascade
 from pixelfleet.imaging.codecs import (
     DECODER_ERRORS,
@@ -49,19 +49,17 @@ from pixelfleet.imaging.operations import (
     watermark,
 )
 from pixelfleet.imaging.operations.auto_orient import orient, oriented_size
-from pixelfleet.imaging.operations.crop import SMART_GRAVITIES, steady_corners
-from pixelfleet.imaging.placeholders import placeholder_of
+from pixelfleet.imaging.operations.crop import SMART_GRAVITIES
 from pixelfleet.imaging.plan import prepare, size_problem
 from pixelfleet.imaging.profiles import to_srgb
-from pixelfleet.imaging.spec import DEFAULT_OUTPUT, OutputSpec, Pipeline
-
-ProgressReport = Callable[[str, int], None]
-"""Called as `report(stage, percent)`. Stages: decoding, op:<name>, encoding; with variants,
-a variant's steps are <variant>:op:<name> and <variant>:encoding."""
-
-DECODING_PERCENT = 10
-ENCODING_PERCENT = 90
-"""Where the last output's encoding is reported; every step in between is spread evenly."""
+from pixelfleet.imaging.rendered import (
+    DECODING_PERCENT,
+    ENCODING_PERCENT,
+    ProgressReport,
+    Rendered,
+    with_placeholder,
+)
+from pixelfleet.imaging.spec import DEFAULT_OUTPUT, Pipeline
 
 DRAFT_HEADROOM = 1.25
 """A JPEG is decoded at a reduced (DCT-domain) size only down to this much above the first
@@ -435,16 +433,6 @@ def _steps(pipeline: Pipeline) -> int:
     return len(pipeline.operations) + sum(len(output.operations) + 1 for output in outputs)
 
 
-@dataclass(frozen=True)
-class _Rendered:
-    """One output's pixels, ready to be written."""
-
-    name: str
-    output: OutputSpec
-    image: Image.Image
-    metadata: Metadata
-
-
 def _rendered(
     image: Image.Image,
     source: SourceInfo,
@@ -452,7 +440,7 @@ def _rendered(
     limits: ImageLimits,
     assets: dict[uuid.UUID, Image.Image],
     report: ProgressReport | None,
-) -> Iterator[_Rendered]:
+) -> Iterator[Rendered]:
     """Each output of `pipeline` made from one opened (or decoded) picture: its decode
     planned, the shared steps run once, and each output's own steps on their result."""
     targets = _first_resamples(source, pipeline)
@@ -524,14 +512,7 @@ def _rendered(
         kept = Metadata(
             icc_profile=icc_profile if branch.in_source_space else None, exif=branch.exif
         )
-        yield _Rendered(output.name, output.output, branch.image, kept)
-
-
-def _with_placeholder(encoded: EncodedImage, rendered: _Rendered) -> EncodedImage:
-    kind = rendered.output.placeholder
-    if kind is None:
-        return encoded
-    return replace(encoded, placeholder=placeholder_of(rendered.image, kind))
+        yield Rendered(output.name, output.output, branch.image, kept)
 
 
 def _only(pipeline: Pipeline, names: set[str]) -> Pipeline | None:
@@ -540,43 +521,6 @@ def _only(pipeline: Pipeline, names: set[str]) -> Pipeline | None:
         return pipeline if DEFAULT_OUTPUT in names else None
     variants = [variant for variant in pipeline.variants if variant.name in names]
     return pipeline.model_copy(update={"variants": variants}) if variants else None
-
-
-def _animations(
-    data: bytes,
-    source: SourceInfo,
-    pipeline: Pipeline,
-    formats: Mapping[str, OutputFormatName],
-    limits: ImageLimits,
-    assets: dict[uuid.UUID, Image.Image],
-    report: ProgressReport | None,
-) -> dict[str, EncodedImage]:
-    """The outputs of `pipeline` as animations: every frame through the steps, each output's
-    frames then written with the source's timing."""
-    image, _ = open_source(data, limits)
-    plays = plays_of(image)
-    frames: dict[str, list[Image.Image]] = {output.name: [] for output in pipeline.outputs()}
-    firsts: dict[str, _Rendered] = {}
-    durations: list[int] = []
-    with steady_corners() as next_frame:
-        for index, (frame, duration) in enumerate(frames_of(image, alpha=source.has_alpha)):
-            next_frame()
-            durations.append(duration)
-            for rendered in _rendered(frame, source, pipeline, limits, assets, None):
-                frames[rendered.name].append(rendered.image)
-                firsts.setdefault(rendered.name, rendered)
-            if report is not None:
-                span = ENCODING_PERCENT - DECODING_PERCENT
-                report("frames", DECODING_PERCENT + span * (index + 1) // source.frames)
-    timing = Timing(tuple(durations), plays)
-    results = {}
-    for name, pictures in frames.items():
-        first = firsts[name]
-        if report is not None:
-            report(f"{name}:encoding" if pipeline.variants else "encoding", ENCODING_PERCENT)
-        encoded = encode_animation(pictures, timing, first.output, formats[name], first.metadata)
-        results[name] = _with_placeholder(encoded, first)
-    return results
 
 
 def run_pipeline(
@@ -623,7 +567,7 @@ def run_pipeline(
                 source_format=source_format,
                 metadata=rendered.metadata,
             )
-            results[rendered.name] = _with_placeholder(encoded, rendered)
+            results[rendered.name] = with_placeholder(encoded, rendered)
     animated = _only(pipeline, moving)
     if animated is not None:
         formats = {
@@ -631,11 +575,15 @@ def run_pipeline(
             for output in plan.outputs
             if output.name in moving
         }
-        results |= _animations(data, source, animated, formats, limits, decoded_assets, report)
+        opened, _ = open_source(data, limits)
+
+        def render(frame: Image.Image) -> Iterator[Rendered]:
+            assert animated is not None
+            return _rendered(frame, source, animated, limits, decoded_assets, None)
+
+        labelled = bool(pipeline.variants)
+        results |= animations(opened, source, render, formats, report, labelled=labelled)
     return {output.name: results[output.name] for output in pipeline.outputs()}
 
 
-__all__ = [
-    "ProgressReport",
-    "run_pipeline",
-]
+__all__ = ["run_pipeline"]

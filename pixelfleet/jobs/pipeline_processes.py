@@ -37,7 +37,8 @@ from typing import Any
 
 from pixelfleet.errors import PixelFleetError
 from pixelfleet.imaging.codecs import EncodedImage
-from pixelfleet.imaging.runner import ProgressReport, run_pipeline
+from pixelfleet.imaging.rendered import ProgressReport
+from pixelfleet.imaging.runner import run_pipeline
 from pixelfleet.jobs.pipeline_runs import (
     PipelineCrashed,
     PipelineJob,

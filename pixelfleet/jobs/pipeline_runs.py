@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from pixelfleet.imaging.codecs import EncodedImage
     from pixelfleet.imaging.limits import ImageLimits
-    from pixelfleet.imaging.runner import ProgressReport
+    from pixelfleet.imaging.rendered import ProgressReport
     from pixelfleet.imaging.spec import Pipeline
 
 

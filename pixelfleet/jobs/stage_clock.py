@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pixelfleet.imaging.runner import ProgressReport
+from pixelfleet.imaging.rendered import ProgressReport
 from pixelfleet.imaging.spec import DEFAULT_OUTPUT
 
 Clock = Callable[[], float]

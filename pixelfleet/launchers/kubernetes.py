@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from pixelfleet.imaging.codecs import SOURCE_CONTENT_TYPES, SourceFormat
+from pixelfleet.imaging.source_formats import SOURCE_CONTENT_TYPES, SourceFormat
 from pixelfleet.launchers import DispatchFailed
 from pixelfleet.launchers.celery import CeleryLauncher
 from pixelfleet.observability import log_context

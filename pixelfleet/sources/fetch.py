@@ -15,8 +15,8 @@ import asyncio
 import httpx
 
 from pixelfleet.errors import FieldError
-from pixelfleet.imaging.codecs import has_accepted_signature
 from pixelfleet.imaging.errors import UnsupportedImage
+from pixelfleet.imaging.source_formats import has_accepted_signature
 from pixelfleet.observability.metrics import SOURCE_FETCH_BYTES, SOURCE_FETCHES
 from pixelfleet.outbound import UrlRefused, pinned_request
 from pixelfleet.sources.errors import SourceRefused, SourceTooLarge, SourceUnreachable

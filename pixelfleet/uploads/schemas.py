@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pixelfleet.imaging.codecs import SOURCE_CONTENT_TYPE_ALIASES, SOURCE_CONTENT_TYPES
+from pixelfleet.imaging.source_formats import SOURCE_CONTENT_TYPE_ALIASES, SOURCE_CONTENT_TYPES
 
 UPLOAD_CONTENT_TYPES = (*SOURCE_CONTENT_TYPES.values(), *SOURCE_CONTENT_TYPE_ALIASES)
 UploadStatus = Literal["waiting", "received", "expired"]

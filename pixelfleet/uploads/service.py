@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet.db import utcnow
 from pixelfleet.errors import FieldError
-from pixelfleet.imaging.codecs import content_type_by_signature, source_format_named
 from pixelfleet.imaging.errors import ImageTooLarge
+from pixelfleet.imaging.source_formats import content_type_by_signature, source_format_named
 from pixelfleet.models import Upload, User
 from pixelfleet.sources.errors import SourceExpired
 from pixelfleet.storage import PresignedPut, Storage, StoredObjectMissing

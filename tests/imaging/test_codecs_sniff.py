@@ -4,9 +4,10 @@ import pytest
 from PIL import Image
 from sample_images import encoded, header_claiming, png_header_only, scene
 
-from pixelfleet.imaging.codecs import declared_size, sniff
+from pixelfleet.imaging.codecs import sniff
 from pixelfleet.imaging.errors import ImageTooLarge, TooManyFrames, TooManyPixels, UnsupportedImage
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.source_formats import declared_size
 
 LIMITS = ImageLimits()
 

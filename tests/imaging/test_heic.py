@@ -9,15 +9,15 @@ from real_images import real_image
 from sample_images import encoded, scene
 from similarity import ssim
 
-from pixelfleet.imaging.codecs import (
-    content_type_by_signature,
-    has_accepted_signature,
-    sniff,
-    source_format_named,
-)
+from pixelfleet.imaging.codecs import sniff
 from pixelfleet.imaging.errors import TooManyPixels, UnsupportedImage
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.runner import run_pipeline
+from pixelfleet.imaging.source_formats import (
+    content_type_by_signature,
+    has_accepted_signature,
+    source_format_named,
+)
 from pixelfleet.imaging.spec import parse_pipeline
 
 LIMITS = ImageLimits()

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from pixelfleet.context import ProcessContext
-from pixelfleet.imaging.codecs import content_type_by_signature
+from pixelfleet.imaging.source_formats import content_type_by_signature
 from pixelfleet.storage import LocalStorage
 from pixelfleet.storage.local import STAGING_DIR
 from pixelfleet.worker.embedded import drain_queue
