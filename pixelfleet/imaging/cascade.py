@@ -9,7 +9,7 @@ LANCZOS resample of the source.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PIL import Image
 
@@ -36,11 +36,18 @@ class ResampleCascade:
     planned largest first and made on demand, in any order.
 
     Nothing handed out is changed here; a resample is kept only until its last request
-    (or the last resample made from it), and that request receives it to own.
+    (or the last resample made from it), and that request receives it to own. Each
+    resample is made by `resample` (an image and a size in, the resampled image out).
     """
 
-    def __init__(self, base: Image.Image, sizes: Sequence[Size]) -> None:
+    def __init__(
+        self,
+        base: Image.Image,
+        sizes: Sequence[Size],
+        resample: Callable[[Image.Image, Size], Image.Image] | None = None,
+    ) -> None:
         self._base = base
+        self._resample = resample or resize.resample
         self._uses: Counter[Size] = Counter(sizes)
         self._parents: dict[Size, Size | None] = {}
         self._made: dict[Size, Image.Image] = {}
@@ -57,12 +64,12 @@ class ResampleCascade:
         """The base resampled to `size`, and whether the caller may change it in place
         (nothing else will read it)."""
         if size not in self._parents:  # not planned: made on its own, for the caller alone
-            image = resize.resample(self._base, size)
+            image = self._resample(self._base, size)
             return image, image is not self._base
         if size not in self._made:
             parent = self._parents[size]
             source = self._base if parent is None else self.take(parent)[0]
-            self._made[size] = resize.resample(source, size)
+            self._made[size] = self._resample(source, size)
         image = self._made[size]
         self._uses[size] -= 1
         if self._uses[size] > 0:

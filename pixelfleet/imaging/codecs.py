@@ -211,6 +211,20 @@ def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
         )
 
 
+def decode(image: Image.Image, limits: ImageLimits) -> Image.Image:
+    """The opened image's pixels decoded; the ImageRejected family for what cannot be."""
+    try:
+        image.load()
+    except Image.DecompressionBombError as error:
+        raise TooManyPixels(
+            f"the image has too many pixels ({error}); "
+            f"{limits.describe('max_source_pixels', 'pixels')}"
+        ) from None
+    except DECODER_ERRORS as error:
+        raise ProcessingFailed(f"the image data is corrupt or truncated: {error}") from None
+    return image
+
+
 def sniff(data: bytes, limits: ImageLimits) -> SourceInfo:
     """What the upload is, from its header alone; refuses what we will not process.
 

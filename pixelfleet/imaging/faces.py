@@ -20,7 +20,7 @@ from pixelfleet.imaging.colours import to_working_mode
 from pixelfleet.imaging.gravity import centred_on
 
 if TYPE_CHECKING:
-    import cv2
+    from pixelfleet.imaging.opencv import cv2
 
 DETECTION_SIDE = 640
 """The longer side of the copy the detector looks at."""
@@ -64,7 +64,7 @@ def _detector() -> cv2.CascadeClassifier:
     """The cascade, loaded once per thread (a classifier is not safe to share across threads).
     OpenCV is imported here, on first use: it adds a tenth of a second and 20 MB to a process,
     which only a worker asked for a face crop needs."""
-    import cv2
+    from pixelfleet.imaging.opencv import cv2
 
     detector: cv2.CascadeClassifier | None = getattr(_local, "detector", None)
     if detector is None:
@@ -84,7 +84,7 @@ def find_faces(image: Image.Image) -> list[Face]:
         size = (max(1, round(grey.width * factor)), max(1, round(grey.height * factor)))
         grey = grey.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     detector = _detector()
-    import cv2
+    from pixelfleet.imaging.opencv import cv2
 
     pixels = cv2.equalizeHist(np.asarray(grey))
     smallest = max(MIN_FACE_SIDE, min(grey.size) // MIN_FACE_SHARE)

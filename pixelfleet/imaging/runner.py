@@ -2,8 +2,9 @@
 once, then each output's own operations, and encode each output.
 
 The work is planned around its cost: a JPEG is decoded at a reduced size when every output
-starts by shrinking, orientation and colour conversion wait until the image is small, and
-outputs that start by shrinking share their resamples (see `cascade`).
+starts by shrinking (by OpenCV, shrunk in NumPy as it is decoded, when the shrink is too
+small for that: see `fast_shrink`), orientation and colour conversion wait until the image
+is small, and outputs that start by shrinking share their resamples (see `cascade`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ from typing import cast
 
 from PIL import ExifTags, Image
 
+from pixelfleet.imaging import fast_shrink
 from pixelfleet.imaging.animation import animations
 from pixelfleet.imaging.cascade import ResampleCascade
 from pixelfleet.imaging.codecs import (
-    DECODER_ERRORS,
     EncodedImage,
     Metadata,
     SourceInfo,
+    decode,
     encode_output,
     open_source,
 )
 from pixelfleet.imaging.colours import to_working_mode
-from pixelfleet.imaging.errors import ImageRejected, ProcessingFailed, TooManyPixels
+from pixelfleet.imaging.errors import ProcessingFailed, TooManyPixels
 from pixelfleet.imaging.formats import OutputFormatName
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations import (
@@ -60,6 +62,7 @@ from pixelfleet.imaging.rendered import (
     with_placeholder,
 )
 from pixelfleet.imaging.spec import DEFAULT_OUTPUT, Pipeline
+from pixelfleet.imaging.watermark_assets import asset_image
 
 DRAFT_HEADROOM = 1.25
 """A JPEG is decoded at a reduced (DCT-domain) size only down to this much above the first
@@ -217,34 +220,6 @@ def _exif_without_orientation(exif: bytes) -> bytes:
     parsed.load(exif)
     parsed.pop(ExifTags.Base.Orientation, None)
     return parsed.tobytes()
-
-
-def _decode(image: Image.Image, limits: ImageLimits) -> Image.Image:
-    try:
-        image.load()
-    except Image.DecompressionBombError as error:
-        raise TooManyPixels(
-            f"the image has too many pixels ({error}); "
-            f"{limits.describe('max_source_pixels', 'pixels')}"
-        ) from None
-    except DECODER_ERRORS as error:
-        raise ProcessingFailed(f"the image data is corrupt or truncated: {error}") from None
-    return image
-
-
-def _decode_asset(asset_id: uuid.UUID, data: bytes, limits: ImageLimits) -> Image.Image:
-    """An uploaded watermark image, upright, in sRGB, with an alpha channel."""
-    try:
-        image, info = open_source(data, limits)
-        image = _decode(image, limits)
-    except ImageRejected as error:
-        raise ProcessingFailed(
-            f"the watermark asset {asset_id} cannot be used: {error.detail}"
-        ) from None
-    icc = image.info.get("icc_profile")
-    if isinstance(icc, bytes) and icc:
-        image = to_srgb(image, icc)
-    return to_working_mode(orient(image, info.orientation), alpha=True)
 
 
 @dataclass
@@ -440,19 +415,33 @@ def _rendered(
     limits: ImageLimits,
     assets: dict[uuid.UUID, Image.Image],
     report: ProgressReport | None,
+    data: bytes | None = None,
 ) -> Iterator[Rendered]:
     """Each output of `pipeline` made from one opened (or decoded) picture: its decode
-    planned, the shared steps run once, and each output's own steps on their result."""
+    planned, the shared steps run once, and each output's own steps on their result.
+    With the upload's `data` (a still JPEG only shrunk by 1x-4x first), the decode and
+    first shrink may be made in NumPy (see `fast_shrink`)."""
     targets = _first_resamples(source, pipeline)
     request = _draft_request(source, targets) if targets is not None else None
-    if image.format in {"JPEG", "MPO"}:
-        mode = "L" if _luma_suffices(image, pipeline) else None
-        if request is not None or mode is not None:
-            image.draft(mode, request)
-    elif image.format == "HEIF" and request is not None:
-        image.draft(None, request)  # the file's own smaller copy, if it carries one as large
-    image = _decode(image, limits)
-    metadata = Metadata.of(image)
+    luma = image.format in {"JPEG", "MPO"} and _luma_suffices(image, pipeline)
+    shrunk = None
+    if data is not None and targets is not None and request is None:
+        # Too small a shrink for a reduced decode: OpenCV's is quicker (see fast_shrink).
+        root = fast_shrink.root_target((source.width, source.height), targets)
+        if root is not None:
+            shrunk = fast_shrink.decoded_shrunk(image, data, root, luma=luma)
+    if shrunk is not None:
+        metadata = Metadata.of(image)  # a JPEG's header holds all of it
+        image = shrunk
+    else:
+        if image.format in {"JPEG", "MPO"}:
+            mode = "L" if luma else None
+            if request is not None or mode is not None:
+                image.draft(mode, request)
+        elif image.format == "HEIF" and request is not None:
+            image.draft(None, request)  # the file's own smaller copy, if it carries one as large
+        image = decode(image, limits)
+        metadata = Metadata.of(image)
     icc_profile = metadata.icc_profile
     outputs = pipeline.outputs()
     wants_srgb = [output.output.colour_profile == "srgb" for output in outputs]
@@ -497,7 +486,8 @@ def _rendered(
         for output, srgb in zip(outputs, wants_srgb, strict=True)
     ]
     planned = [size for size in firsts if size is not None]
-    cascade = ResampleCascade(shared.image, planned) if len(planned) > 1 else None
+    resampler = fast_shrink.resample if shrunk is not None else None
+    cascade = ResampleCascade(shared.image, planned, resampler) if len(planned) > 1 else None
 
     for index, (output, srgb) in enumerate(zip(outputs, wants_srgb, strict=True)):
         last = index == len(outputs) - 1
@@ -552,7 +542,8 @@ def run_pipeline(
         names = ", ".join(sorted(str(asset) for asset in missing))
         raise ProcessingFailed(f"the watermark assets {names} are not available")
     decoded_assets = {
-        asset: _decode_asset(asset, (assets or {})[asset], limits) for asset in pipeline.asset_ids()
+        asset: asset_image(asset, (assets or {})[asset], limits)
+        for asset in pipeline.asset_ids()
     }
     moving = {output.name for output in plan.outputs if output.frames > 1}
     still = _only(pipeline, {output.name for output in plan.outputs} - moving)
@@ -560,7 +551,8 @@ def run_pipeline(
     if still is not None:
         source_format = image.format
         progress = None if moving else report  # an animation's frames tell its progress
-        for rendered in _rendered(image, source, still, limits, decoded_assets, progress):
+        rendered_outputs = _rendered(image, source, still, limits, decoded_assets, progress, data)
+        for rendered in rendered_outputs:
             encoded = encode_output(
                 rendered.image,
                 rendered.output,

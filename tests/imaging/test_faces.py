@@ -107,3 +107,19 @@ def test_the_api_s_imaging_imports_no_opencv_until_a_face_is_looked_for() -> Non
     )
 
     assert shown.stdout.strip() == "False"
+
+
+def test_opencv_keeps_to_one_thread_in_a_worker_process() -> None:
+    # As many worker processes run as there are cores: one thread each.
+    probe = (
+        "import io, cv2\n"
+        "from PIL import Image\n"
+        "from pixelfleet.imaging.faces import find_faces\n"
+        "find_faces(Image.new('RGB', (64, 64)))\n"
+        "print(cv2.getNumThreads())"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert shown.stdout.strip() == "1"
