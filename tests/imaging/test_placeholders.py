@@ -14,7 +14,7 @@ from real_images import real_image
 from sample_images import encoded, scene
 
 from pixelfleet.imaging.limits import ImageLimits
-from pixelfleet.imaging.placeholders import dominant_colour, placeholder_of
+from pixelfleet.imaging.placeholders import dominant_colour, placeholder_of, thumb_hash
 from pixelfleet.imaging.runner import run_pipeline
 from pixelfleet.imaging.spec import parse_pipeline
 
@@ -52,6 +52,28 @@ def test_a_thumbhash_decodes_to_the_image_s_colour_and_aspect_ratio() -> None:
     assert thumbhash.thumb_hash_to_approximate_aspect_ratio(hashed) == pytest.approx(1.5, rel=0.1)
     average = 255 * np.array(thumbhash.thumb_hash_to_average_rgba(hashed)[:3], dtype=np.float64)
     assert np.abs(average - mean_colour(image)).max() < 12
+
+
+def test_our_thumbhash_is_the_reference_encoder_s_on_an_opaque_image() -> None:
+    image = scene(32, 24).convert("RGBA")
+
+    ours = thumb_hash(image)
+
+    assert list(ours) == thumbhash.rgba_to_thumb_hash(32, 24, list(image.tobytes()))
+
+
+def test_a_thumbhash_of_a_transparent_image_keeps_its_alpha() -> None:
+    image = Image.new("RGBA", (20, 10), (0, 0, 0, 0))
+    image.paste((255, 0, 0, 255), (0, 0, 10, 10))  # the left half opaque red
+
+    made = placeholder_of(image, "thumbhash")
+
+    hashed = list(base64.b64decode(made.value))
+    red, green, blue, alpha = thumbhash.thumb_hash_to_average_rgba(hashed)
+    assert (red, green, blue) == pytest.approx((1.0, 0.0, 0.0), abs=0.02)
+    assert alpha == pytest.approx(0.5, abs=0.05)
+    assert hashed[2] >> 7 == 1  # the header's has-alpha bit
+    assert made.dominant_color == "#ff0000"
 
 
 def test_the_dominant_colour_is_the_most_common_one_not_the_mean() -> None:
