@@ -22,7 +22,7 @@ from pixelfleet.imaging.codecs import (
     save_options,
     written,
 )
-from pixelfleet.imaging.colours import has_alpha, to_working_mode
+from pixelfleet.imaging.colours import to_working_mode
 from pixelfleet.imaging.errors import ProcessingFailed
 from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName
 from pixelfleet.imaging.operations.crop import steady_corners
@@ -89,9 +89,11 @@ def plays_of(image: Image.Image) -> int:
 
 
 def _for_animation(frame: Image.Image, name: OutputFormatName) -> Image.Image:
+    """The frame in a mode the format's animation writer keeps: colour for WebP; for GIF,
+    grey with transparency as RGBA (Pillow's GIF writer drops the alpha of LA)."""
     working = to_working_mode(frame)
-    if name == "webp" and working.mode not in {"RGB", "RGBA"}:
-        return working.convert("RGBA" if has_alpha(working) else "RGB")
+    if working.mode == "LA" or (name == "webp" and working.mode == "L"):
+        return working.convert("RGBA" if working.mode == "LA" else "RGB")
     return working
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 
 from pixelfleet.imaging.codecs import EncodedImage, Metadata
 from pixelfleet.imaging.placeholders import placeholder_of
+from pixelfleet.imaging.profiles import to_srgb
 from pixelfleet.imaging.spec import OutputSpec
 
 ProgressReport = Callable[[str, int], None]
@@ -32,8 +33,11 @@ class Rendered:
 
 
 def with_placeholder(encoded: EncodedImage, rendered: Rendered) -> EncodedImage:
-    """The written output with the placeholder its spec asks for, made from its pixels."""
+    """The written output with the placeholder its spec asks for, made from its pixels (in
+    sRGB, as a page paints the placeholder, even where the output keeps another profile)."""
     kind = rendered.output.placeholder
     if kind is None:
         return encoded
-    return replace(encoded, placeholder=placeholder_of(rendered.image, kind))
+    image, icc = rendered.image, rendered.metadata.icc_profile
+    seen = to_srgb(image, icc) if icc is not None else image
+    return replace(encoded, placeholder=placeholder_of(seen, kind))

@@ -212,3 +212,18 @@ def test_a_smart_crop_of_an_animation_holds_still_where_the_first_frame_put_it()
     ramps = {tuple(np.asarray(picture)[5, :, 0]) for picture, _ in made}
     assert len(ramps) == 1  # the same columns in every frame
     assert next(iter(ramps))[0] < 30  # the patch's place in the first frame: the left edge
+
+
+def test_a_grey_animated_gif_keeps_its_transparency() -> None:
+    source = source_frames("dispose_bgnd_transparency.gif")
+
+    (result,) = run(
+        real_image("dispose_bgnd_transparency.gif"),
+        {"operations": [{"op": "grayscale"}], "output": {"format": "gif"}},
+    ).values()
+
+    made = frames(result)
+    assert total(made) == total(source)
+    for time in range(0, total(source), 200):
+        clear = np.asarray(shown_at(source, time))[..., 3] == 0
+        assert (np.asarray(shown_at(made, time))[..., 3][clear] == 0).all()

@@ -11,7 +11,7 @@ import pytest
 import thumbhash
 from PIL import Image
 from real_images import real_image
-from sample_images import encoded, scene
+from sample_images import encoded, scene, swapped_primaries_profile
 
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.placeholders import dominant_colour, placeholder_of, thumb_hash
@@ -128,3 +128,19 @@ def test_a_transparent_result_s_blurhash_is_made_on_white() -> None:
     assert result.placeholder is not None
     decoded = np.asarray(blurhash.decode(result.placeholder.value, 64, 48), dtype=np.float64)
     assert decoded[:, :4].mean() > 180  # the transparent left edge shows as white
+
+
+def test_a_placeholder_is_in_srgb_where_the_output_keeps_another_profile() -> None:
+    # Red pixels under a profile that swaps red and blue are blue on screen.
+    source = encoded(
+        Image.new("RGB", (40, 30), (220, 20, 20)), "PNG", icc_profile=swapped_primaries_profile()
+    )
+    pipeline = parse_pipeline(
+        {"output": {"format": "png", "colour_profile": "keep", "placeholder": "blurhash"}}, LIMITS
+    )
+
+    (result,) = run_pipeline(source, pipeline, LIMITS).values()
+
+    assert result.placeholder is not None
+    red, _, blue = (int(result.placeholder.dominant_color[i : i + 2], 16) for i in (1, 3, 5))
+    assert blue > 150 > 60 > red
