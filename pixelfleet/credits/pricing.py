@@ -1,7 +1,8 @@
 """The price of a task, in credits. This is the only place prices are defined.
 
     cost = BASE_TASK_PRICE
-         + the price of each shared operation (a pipeline's top-level `operations`)
+         + the price of each shared operation (a pipeline's top-level `operations`), as many
+           times as the most an animated output is counted (below; they run on every frame)
          + for each output (the single output, or each variant):
                the price of each of its operations
              + OUTPUT_FORMAT_PRICES[its format]
@@ -15,7 +16,8 @@ Examples: a 12 MP photo resized to a 800 px WebP costs 1 + 1 + 1 + 1 = 4 credits
 a 2 MP PNG turned grayscale and saved as JPEG costs 1 + 1 + 0 = 2; the same PNG as two
 variants, a 100 px WebP thumbnail and a full-size AVIF, costs 1 + (1 + 1) + (0 + 2) = 5;
 that PNG resized with format `auto` costs 1 + (1 + 2) + (1 + 1) + (1 + 0) = 7; a 24-frame
-GIF resized and kept animated as a GIF costs 1 + 3 x (1 + 0) = 4.
+GIF resized and kept animated as a GIF costs 1 + 3 x 1 + 3 x 0 = 4, as a WebP 1 + 3 x 1 +
+3 x 1 = 7.
 """
 
 from __future__ import annotations
@@ -102,9 +104,10 @@ def price_task(
         for output in outputs
         for price in format_prices(output.format)
     )
+    shared_times = max((output.times for output in outputs), default=1)
     return (
         BASE_TASK_PRICE
-        + sum(operation_price(name) for name in shared_operations)
+        + shared_times * sum(operation_price(name) for name in shared_operations)
         + per_output
         + size_surcharge
     )

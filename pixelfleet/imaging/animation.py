@@ -23,8 +23,9 @@ from pixelfleet.imaging.codecs import (
     written,
 )
 from pixelfleet.imaging.colours import to_working_mode
-from pixelfleet.imaging.errors import ProcessingFailed
+from pixelfleet.imaging.errors import ProcessingFailed, TooManyPixels
 from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName
+from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.operations.crop import steady_corners
 from pixelfleet.imaging.rendered import (
     DECODING_PERCENT,
@@ -55,23 +56,36 @@ def _duration(image: Image.Image) -> int:
     return round(value) if isinstance(value, int | float) and value >= 0 else DEFAULT_FRAME_MS
 
 
-def frames_of(image: Image.Image, *, alpha: bool) -> Iterator[tuple[Image.Image, int]]:
-    """Each frame of an opened animation, decoded whole (RGBA with `alpha`, else RGB), with
-    its time in milliseconds. Raises ProcessingFailed for a frame that
-    cannot be decoded."""
+def frames_of(
+    image: Image.Image, source: SourceInfo, limits: ImageLimits
+) -> Iterator[tuple[Image.Image, int]]:
+    """Each frame of an opened animation, decoded whole at the source's size (RGBA when it
+    has transparency, else RGB), with its time in milliseconds.
+
+    A frame that reaches past the screen is cut to it, as browsers show it (Pillow grows the
+    canvas for it; the source's `canvas_pixels` bounded that before anything was decoded).
+    Raises ProcessingFailed for a frame that cannot be decoded."""
     count = int(getattr(image, "n_frames", 1))
+    size = (source.width, source.height)
     for index in range(count):
         try:
             image.seek(index)
             image.load()
+        except Image.DecompressionBombError as error:
+            raise TooManyPixels(
+                f"frame {index + 1} of {count} is too large ({error}); "
+                f"{limits.describe('max_source_pixels', 'pixels')}"
+            ) from None
         except DECODER_ERRORS as error:
             raise ProcessingFailed(
                 f"frame {index + 1} of {count} is corrupt or truncated: {error}"
             ) from None
         # Colour throughout (a first frame may be grey where later ones are not).
-        frame = to_working_mode(image, alpha=alpha)
-        colour = "RGBA" if alpha else "RGB"
+        frame = to_working_mode(image, alpha=source.has_alpha)
+        colour = "RGBA" if source.has_alpha else "RGB"
         frame = frame.convert(colour) if frame.mode != colour else frame
+        if frame.size != size:
+            frame = frame.crop((0, 0, *size))
         yield (frame.copy() if frame is image else frame), _duration(image)
 
 
@@ -140,6 +154,7 @@ def animations(
     source: SourceInfo,
     render: Render,
     formats: Mapping[str, OutputFormatName],
+    limits: ImageLimits,
     report: ProgressReport | None,
     *,
     labelled: bool,
@@ -153,7 +168,7 @@ def animations(
     firsts: dict[str, Rendered] = {}
     durations: list[int] = []
     with steady_corners() as next_frame:
-        for index, (frame, duration) in enumerate(frames_of(image, alpha=source.has_alpha)):
+        for index, (frame, duration) in enumerate(frames_of(image, source, limits)):
             next_frame()
             durations.append(duration)
             for rendered in render(frame):

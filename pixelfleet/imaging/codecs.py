@@ -31,6 +31,7 @@ from pixelfleet.imaging.formats import (
     output_format_for,
     unsupported_options,
 )
+from pixelfleet.imaging.gif_layout import gif_layout
 from pixelfleet.imaging.interlaced_png import interlaced_png
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.placeholders import Placeholder
@@ -76,10 +77,18 @@ class SourceInfo:
     """The EXIF orientation (1 to 8; 1 when absent)."""
     has_alpha: bool = False
     """Whether its header declares transparency (an alpha channel or a transparent colour)."""
+    canvas_pixels: int = 0
+    """The pixels of the largest picture a frame is decoded to, when more than its own: a
+    GIF frame may reach past the screen, and its decoder then grows the canvas (0: none)."""
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def frame_pixels(self) -> int:
+        """What decoding one frame takes, in pixels."""
+        return max(self.pixels, self.canvas_pixels)
 
 
 # Encoder settings chosen for speed at equal quality (PNG's zlib options: see png_effort).
@@ -153,8 +162,9 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
             source_format = PIL_TO_SOURCE[image.format or ""]
             width, height = image.size
             _check_pixels(width, height, limits)
+            canvas = _gif_canvas(data, limits) if image.format == "GIF" else None
             frames = 1 if image.format in STILL_FORMATS else int(getattr(image, "n_frames", 1))
-            # A GIF frame may reach past the logical screen and grow the image.
+            # A GIF's first frame may reach past the logical screen and grow the image.
             width, height = image.size
             _check_pixels(width, height, limits)
             orientation = _header_orientation(image)
@@ -188,8 +198,25 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
         content_type=SOURCE_CONTENT_TYPES[source_format],
         orientation=orientation,
         has_alpha=transparent,
+        canvas_pixels=0 if canvas is None else canvas[0] * canvas[1],
     )
     return image, info
+
+
+def _gif_canvas(data: bytes, limits: ImageLimits) -> tuple[int, int] | None:
+    """The canvas a GIF's frames reach, from its blocks (Pillow grows its canvas for a frame
+    past the screen only when it decodes that frame); TooManyPixels past the pixel limit."""
+    layout = gif_layout(data)
+    if layout is None:
+        return None
+    width, height = layout.canvas
+    if width * height > limits.max_source_pixels:
+        raise TooManyPixels(
+            f"a frame of the GIF reaches {width}x{height} ({width * height} pixels) "
+            f"past its {layout.screen[0]}x{layout.screen[1]} screen; "
+            f"{limits.describe('max_source_pixels', 'pixels')}"
+        )
+    return width, height
 
 
 def _refuse_declared_pixels(data: bytes, limits: ImageLimits) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pixelfleet.imaging.codecs import DECODER_ERRORS, SourceInfo, exif_bytes, open_source, sniff
 from pixelfleet.imaging.errors import UnsupportedImage
+from pixelfleet.imaging.gif_layout import gif_layout
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.source_formats import SourceFormat
 
@@ -86,35 +87,9 @@ def _png_end(data: bytes) -> int | None:
     return None
 
 
-def _gif_sub_blocks_end(data: bytes, position: int) -> int | None:
-    while position < len(data):
-        size = data[position]
-        position += 1 + size
-        if size == 0:
-            return position
-    return None
-
-
 def _gif_end(data: bytes) -> int | None:
-    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
-        return None
-    flags = data[10]
-    position: int | None = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    while position is not None and position < len(data):
-        block = data[position]
-        if block == 0x3B:  # trailer
-            return position + 1
-        if block == 0x21:  # extension: label, then sub-blocks
-            position = _gif_sub_blocks_end(data, position + 2)
-        elif block == 0x2C:  # image: descriptor, local colour table, LZW code size, data
-            if position + 10 > len(data):
-                return None
-            local = data[position + 9]
-            position += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0) + 1
-            position = _gif_sub_blocks_end(data, position)
-        else:
-            return None
-    return None
+    layout = gif_layout(data)
+    return None if layout is None else layout.end
 
 
 def _webp_end(data: bytes) -> int | None:

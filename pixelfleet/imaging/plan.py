@@ -74,12 +74,13 @@ def prepare(source: SourceInfo, pipeline: Pipeline, limits: ImageLimits) -> Plan
     """
     formats = [_format_of(output.output.format, source.format) for output in pipeline.outputs()]
     _check_pipeline(pipeline, source, formats, limits)
-    sizes = _predicted_sizes(source, pipeline, limits)
+    predicted = _predicted_sizes(source, pipeline, limits)
+    sizes = [size for size, _ in predicted]
     frames = [
         source.frames if animates(source, output.output, output_format) else 1
         for output, output_format in zip(pipeline.outputs(), formats, strict=True)
     ]
-    _check_animation(pipeline, source, sizes, frames, limits)
+    _check_animation(pipeline, source, [largest for _, largest in predicted], frames, limits)
     outputs = tuple(
         PlannedOutput(
             name=output.name,
@@ -120,27 +121,32 @@ def animates(source: SourceInfo, spec: OutputSpec, output_format: RequestedForma
 def _check_animation(
     pipeline: Pipeline,
     source: SourceInfo,
-    sizes: list[tuple[int, int]],
+    largest: list[int],
     frames: list[int],
     limits: ImageLimits,
 ) -> None:
-    """Refuses animated outputs over `max_animation_pixels`: the frames decoded, or written."""
-    errors = []
-    for index, ((width, height), count) in enumerate(zip(sizes, frames, strict=True)):
+    """Refuses animations over `max_animation_pixels`: every frame of every animated output is
+    decoded and taken through its steps, so each frame counts the largest picture among its
+    decode and the images its steps make (`largest`, per output), summed over the frames and
+    over the animated outputs."""
+    total = 0
+    for index, (biggest, count) in enumerate(zip(largest, frames, strict=True)):
         if count == 1:
             continue
-        pixels = max(source.pixels, width * height) * count
-        if pixels > limits.max_animation_pixels:
-            errors.append(
-                FieldError(
-                    f"{_output_path(pipeline, index)}.animated",
-                    f"the {count} frames of this animation would take {pixels} pixels; "
-                    f"{limits.describe('max_animation_pixels', 'pixels')}: "
-                    "make it smaller, or ask for the first frame with animated false",
-                )
+        total += max(source.frame_pixels, biggest) * count
+        if total > limits.max_animation_pixels:
+            raise PipelineInvalid(
+                "the animation is over the limits",
+                errors=[
+                    FieldError(
+                        f"{_output_path(pipeline, index)}.animated",
+                        f"{count} frames of this animation (with the animated outputs before "
+                        f"it) would take {total} pixels of work; "
+                        f"{limits.describe('max_animation_pixels', 'pixels')}: make it "
+                        "smaller, or ask for the first frame with animated false",
+                    )
+                ],
             )
-    if errors:
-        raise PipelineInvalid("the animation is over the limits", errors=errors)
 
 
 def _format_of(requested: RequestedFormat | None, source_format: str) -> RequestedFormat:
@@ -219,6 +225,8 @@ class _Predicted:
     oriented: bool
     made: bool
     """Whether an operation made an image of `size` (else it is the source's, as decoded)."""
+    largest: int = 0
+    """The pixels of the largest image an operation made on the way."""
 
 
 def _predicted(
@@ -236,21 +244,23 @@ def _predicted(
         problem = size_problem(size, limits)
         if problem is not None:
             return state, FieldError(f"{path}.{index}", f"{op.op} {problem}")
-        state = _Predicted(size=size, oriented=state.oriented, made=True)
+        largest = max(state.largest, size[0] * size[1])
+        state = _Predicted(size=size, oriented=state.oriented, made=True, largest=largest)
     return state, None
 
 
 def _predicted_sizes(
     source: SourceInfo, pipeline: Pipeline, limits: ImageLimits
-) -> list[tuple[int, int]]:
-    """Each output's dimensions, in order; PipelineInvalid for any step over the limits."""
+) -> list[tuple[tuple[int, int], int]]:
+    """Each output's dimensions and the pixels of the largest image its steps (the shared ones
+    included) make, in order; PipelineInvalid for any step over the limits."""
     start = _Predicted(size=(source.width, source.height), oriented=False, made=False)
     if pipeline.orients_first:
         start = replace(start, size=oriented_size(start.size, source.orientation), oriented=True)
     shared, error = _predicted(start, pipeline.operations, "pipeline.operations", source, limits)
     if error is not None:
         raise PipelineInvalid("the pipeline would make an image over the limits", errors=[error])
-    sizes: list[tuple[int, int]] = []
+    sizes: list[tuple[tuple[int, int], int]] = []
     errors: list[FieldError] = []
     for index, output in enumerate(pipeline.outputs()):
         path = f"pipeline.variants.{index}.operations"
@@ -261,7 +271,7 @@ def _predicted_sizes(
                 error = FieldError(_output_path(pipeline, index), f"the output {problem}")
         if error is not None:
             errors.append(error)
-        sizes.append(final.size)
+        sizes.append((final.size, final.largest))
     if errors:
         raise PipelineInvalid("the pipeline would make an image over the limits", errors=errors)
     return sizes

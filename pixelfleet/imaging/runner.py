@@ -574,7 +574,9 @@ def run_pipeline(
             return _rendered(frame, source, animated, limits, decoded_assets, None)
 
         labelled = bool(pipeline.variants)
-        results |= animations(opened, source, render, formats, report, labelled=labelled)
+        results |= animations(
+            opened, source, render, formats, limits, report, labelled=labelled
+        )
     return {output.name: results[output.name] for output in pipeline.outputs()}
 
 

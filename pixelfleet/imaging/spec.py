@@ -78,7 +78,7 @@ class OutputSpec(BaseModel):
         description=(
             "For an animated GIF or WebP source written as gif or webp: keep every frame, "
             "each operation applied to each, with the frames' timing and loop (priced by "
-            "frames). false: the first frame alone, as for every other format."
+            "frames). false: the first frame alone, as for every other format and auto."
         ),
     )
     placeholder: PlaceholderKind | None = Field(

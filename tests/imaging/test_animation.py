@@ -11,13 +11,13 @@ from real_images import real_image
 from sample_images import encoded, scene
 from similarity import ssim
 
-from pixelfleet.credits.pricing import OutputCharge, price_task
 from pixelfleet.imaging.codecs import sniff
-from pixelfleet.imaging.errors import PipelineInvalid
+from pixelfleet.imaging.errors import PipelineInvalid, TooManyPixels
 from pixelfleet.imaging.limits import ImageLimits
 from pixelfleet.imaging.plan import prepare
 from pixelfleet.imaging.runner import run_pipeline
 from pixelfleet.imaging.spec import parse_pipeline
+from pixelfleet.jobs.service import price_of
 
 LIMITS = ImageLimits()
 
@@ -150,25 +150,26 @@ def test_animated_false_and_formats_without_animation_take_the_first_frame() -> 
 
 def test_an_animation_is_priced_by_its_frames_from_the_header() -> None:
     source = sniff(real_image("chi.gif"), LIMITS)
-    pipeline = parse_pipeline(
+
+    def price(pipeline: dict[str, object]) -> tuple[list[int], int]:
+        plan = prepare(source, parse_pipeline(pipeline, LIMITS), LIMITS)
+        return [output.frames for output in plan.outputs], price_of(plan)
+
+    resize = [{"op": "resize", "width": 100}]
+    # 31 frames count as 4 outputs: the shared resize runs on each frame, as does the WebP's
+    # own sharpen and encoding; the JPEG poster is the first frame's, once.
+    assert price(
         {
-            "operations": [{"op": "resize", "width": 100}],
+            "operations": resize,
             "variants": [
-                {"name": "moving", "output": {"format": "gif"}},
+                {"name": "moving", "operations": [{"op": "sharpen"}], "output": {"format": "webp"}},
                 {"name": "poster", "output": {"format": "jpeg"}},
             ],
-        },
-        LIMITS,
-    )
-
-    plan = prepare(source, pipeline, LIMITS)
-
-    assert [output.frames for output in plan.outputs] == [31, 1]
-    # 31 frames are priced as 4 outputs, each with the output's own steps and format.
-    moving = OutputCharge("webp", operations=["sharpen"], frames=31)
-    assert moving.times == 4
-    assert price_task(["resize"], [moving], source.pixels) == 1 + 1 + 4 * (1 + 1)
-    assert price_task(["resize"], [OutputCharge("jpeg", frames=9)], source.pixels) == 2
+        }
+    ) == ([31, 1], 1 + 4 * 1 + 4 * (1 + 1) + 0)
+    assert price({"operations": resize, "output": {"format": "gif"}}) == ([31], 1 + 4 * 1)
+    still = {"operations": resize, "output": {"format": "gif", "animated": False}}
+    assert price(still) == ([1], 1 + 1)
 
 
 def test_an_animation_over_the_animation_pixel_limit_is_refused_before_decoding() -> None:
@@ -227,3 +228,62 @@ def test_a_grey_animated_gif_keeps_its_transparency() -> None:
     for time in range(0, total(source), 200):
         clear = np.asarray(shown_at(source, time))[..., 3] == 0
         assert (np.asarray(shown_at(made, time))[..., 3][clear] == 0).all()
+
+
+def gif_with_a_frame_past_its_screen(reach: int) -> bytes:
+    """A 10x10 GIF of two frames, then a third whose descriptor reaches `reach` square."""
+    small = Image.new("P", (10, 10), 1)
+    small.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    two = encoded(small, "GIF", save_all=True, append_images=[small.copy()], duration=100, loop=0)
+    big = Image.new("P", (reach, reach), 1)
+    big.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    alone = encoded(big, "GIF")
+    blocks = 13 + (3 << ((alone[10] & 7) + 1) if alone[10] & 0x80 else 0)
+    return two[:-1] + alone[blocks:-1] + b";"
+
+
+def test_a_gif_frame_reaching_past_the_screen_counts_against_the_pixel_limit() -> None:
+    data = gif_with_a_frame_past_its_screen(400)
+    limits = ImageLimits(max_source_pixels=100_000)
+
+    with pytest.raises(TooManyPixels) as refused:
+        sniff(data, limits)
+
+    assert "reaches 400x400" in refused.value.detail
+    assert sniff(data, LIMITS).frame_pixels == 400 * 400
+
+
+def test_a_gif_frame_reaching_past_the_screen_is_cut_to_it() -> None:
+    (result,) = run(gif_with_a_frame_past_its_screen(400), {"output": {"format": "gif"}}).values()
+
+    made = frames(result)
+    assert {picture.size for picture, _ in made} == {(10, 10)}
+    assert total(made) >= 200
+
+
+def test_the_animation_limit_counts_the_largest_image_a_step_makes() -> None:
+    # Ten 10x10 frames, each blown up to 300x300 on the way to 10x10 again: 900,000 pixels.
+    pictures = [Image.new("RGB", (10, 10), (25 * i, 0, 0)) for i in range(10)]
+    data = encoded(pictures[0], "GIF", save_all=True, append_images=pictures[1:], duration=50)
+    limits = ImageLimits(max_animation_pixels=500_000)
+    source = sniff(data, limits)
+    blown_up = [
+        {"op": "resize", "width": 300, "height": 300, "fit": "fill", "upscale": True},
+        {"op": "resize", "width": 10},
+    ]
+
+    with pytest.raises(PipelineInvalid) as refused:
+        prepare(source, parse_pipeline({"operations": blown_up}, limits), limits)
+
+    assert "900000 pixels" in refused.value.errors[0].message
+    small = [{"op": "resize", "width": 200, "height": 200, "fit": "fill", "upscale": True}]
+    twice = {
+        "operations": small,
+        "variants": [
+            {"name": "a", "output": {"format": "gif"}},
+            {"name": "b", "output": {"format": "webp"}},
+        ],
+    }
+    with pytest.raises(PipelineInvalid) as summed:  # 400,000 pixels each, 800,000 together
+        prepare(source, parse_pipeline(twice, limits), limits)
+    assert summed.value.errors[0].field == "pipeline.variants.1.output.animated"

@@ -79,8 +79,8 @@ def test_an_animated_gif_comes_out_animated(http: httpx.Client, headers: dict[st
     assert moving.info["loop"] == 0
     assert getattr(poster, "n_frames", 1) == 1
     assert moving.size == poster.size == (100, 75)
-    # 1 + resize, then the moving WebP as 4 outputs (31 frames) and the poster as one.
-    assert task["cost"] == 1 + 1 + 4 * 1 + 0
+    # 31 frames count 4 times: the shared resize and the WebP; the JPEG poster once.
+    assert task["cost"] == 1 + 4 * 1 + 4 * 1 + 0
 
 
 def test_a_face_crop_keeps_the_face_a_centred_crop_would_lose(
