@@ -1,7 +1,8 @@
 """How long each step of a pipeline run took, read from its progress reports.
 
 The pipeline reports a step when it starts (`decoding`, `op:<name>`, `encoding`; with variants,
-`<variant>:op:<name>` and `<variant>:encoding`), so a step lasts until the next report, and the
+`<variant>:op:<name>` and `<variant>:encoding`; an animation's `frames` as each frame is done),
+so a step lasts until the next report, and the
 last one until the pipeline returns. The imaging code stays free of clocks; this wraps its report
 callback instead. Pure: the clock is injected (`time.perf_counter` by default).
 """
@@ -20,6 +21,9 @@ Clock = Callable[[], float]
 
 DECODE_STEP = "decode"
 """The `operation` label of the time spent decoding the source."""
+FRAMES_STEP = "frames"
+"""The `operation` label of the time an animation spends on its frames (each decoded and taken
+through the steps)."""
 
 
 class StageClock:
@@ -81,6 +85,8 @@ def _step_of(
     parts = stage.split(":")
     if parts == ["decoding"]:
         return "operation", DECODE_STEP
+    if parts == ["frames"]:
+        return "operation", FRAMES_STEP
     if parts[-1] == "encoding" and len(parts) <= 2:
         output = parts[0] if len(parts) == 2 else DEFAULT_OUTPUT
         output_format = formats.get(output)

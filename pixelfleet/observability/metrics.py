@@ -59,7 +59,8 @@ QUEUE_BACKLOG = Gauge(
 # ---- Image work --------------------------------------------------------------------------------
 OPERATION_SECONDS = Histogram(
     "pixelfleet_operation_seconds",
-    "Time spent in one step of a pipeline: `decode`, or an operation by its name.",
+    "Time spent in one step of a pipeline: `decode`, an operation by its name, or an "
+    "animation's `frames` (each frame through its steps).",
     ["operation"],
     buckets=_STAGE_BUCKETS,
 )

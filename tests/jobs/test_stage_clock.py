@@ -74,6 +74,17 @@ def test_stages_name_the_decode_each_operation_and_each_outputs_format() -> None
     ]
 
 
+def test_an_animation_s_frames_are_one_step() -> None:
+    stages = [("decoding", 0.01), ("frames", 0.2), ("frames", 0.2), ("encoding", 0.1)]
+
+    assert step_times(stages, {"default": "gif"}) == [
+        StepTime("operation", "decode", 0.01),
+        StepTime("operation", "frames", 0.2),
+        StepTime("operation", "frames", 0.2),
+        StepTime("encode", "gif", 0.1),
+    ]
+
+
 def test_the_single_outputs_encode_takes_the_default_outputs_format() -> None:
     assert step_times([("encoding", 1.0)], {"default": "png"}) == [StepTime("encode", "png", 1.0)]
 
