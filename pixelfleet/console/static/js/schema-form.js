@@ -1,6 +1,6 @@
 // Form fields for the parameters of an operation, from the JSON Schema the catalogue gives.
 
-import { field, h, setFieldError } from "./dom.js";
+import { field, h, setFieldError, uid } from "./dom.js";
 
 /** The schema of a value that may also be null, and whether null was allowed. */
 function unwrapOptional(schema) {
@@ -21,9 +21,11 @@ function choiceOrObject(schema) {
   return choices.length === 2 && named && object ? [named, object] : null;
 }
 
-/** A select of the named choices plus one more, the object, whose fields show when chosen. */
+/** A select of the named choices plus one more, the object, whose fields (each labelled, and
+ * described by the parameter's hint and error) show when it is chosen. */
 function choiceOrObjectControl(schema, [named, object], optional) {
   const title = object.title ? object.title.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase() : "other";
+  const name = `${title[0].toUpperCase()}${title.slice(1)}`;
   const select = h(
     "select",
     {},
@@ -42,18 +44,25 @@ function choiceOrObjectControl(schema, [named, object], optional) {
       value: property.minimum !== undefined && property.maximum !== undefined
         ? (property.minimum + property.maximum) / 2
         : 0,
-      "aria-label": `${title[0].toUpperCase()}${title.slice(1)} ${key}`,
       title: property.description || key,
       "data-key": key,
     }),
   );
-  const box = h("span", { class: "object-fields", hidden: true }, inputs);
+  const box = h(
+    "span",
+    { class: "object-fields", id: uid("object"), hidden: true },
+    inputs.map((input) => h("label", { class: "object-field" }, `${name} ${input.dataset.key}`, input)),
+  );
+  select.setAttribute("aria-controls", box.id);
   select.addEventListener("change", () => {
     box.hidden = select.value !== POINT;
   });
   const read = (control) => {
     if (control.value !== POINT) return control.value || null;
-    return Object.fromEntries(inputs.map((input) => [input.dataset.key, Number(input.value)]));
+    // An emptied box is sent as null, for the API to name the missing number.
+    return Object.fromEntries(
+      inputs.map((input) => [input.dataset.key, input.value === "" ? null : Number(input.value)]),
+    );
   };
   return [select, read, [box]];
 }
@@ -127,6 +136,10 @@ export function schemaFields(schema, { omit = [] } = {}) {
     const label = (property.title || name) + (required.has(name) ? " (required)" : "");
     const element = field(label, control, property.description);
     control.after(...extras);
+    // The extra fields share the parameter's hint and error.
+    for (const input of element.querySelectorAll(".object-fields input")) {
+      input.setAttribute("aria-describedby", control.getAttribute("aria-describedby"));
+    }
     fields.push(element);
     readers.push([name, control, read, property.default]);
   }
