@@ -26,6 +26,7 @@ from pixelfleet.imaging.colours import to_working_mode
 from pixelfleet.imaging.errors import ProcessingFailed, TooManyPixels
 from pixelfleet.imaging.formats import OUTPUT_FORMATS, OutputFormatName
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.operations import watermark
 from pixelfleet.imaging.operations.crop import steady_corners
 from pixelfleet.imaging.rendered import (
     DECODING_PERCENT,
@@ -161,13 +162,13 @@ def animations(
 ) -> dict[str, EncodedImage]:
     """Every frame of the opened source through `render`, each output's frames then written
     in its format (`formats`, by output name) with the source's timing. Smart crops hold where
-    the first frame put them. Reports `frames` as they are done, then each output's encoding
-    (`<name>:encoding` when `labelled`, as variants are)."""
+    the first frame put them; each watermark is drawn once. Reports `frames` as they are done,
+    then each output's encoding (`<name>:encoding` when `labelled`, as variants are)."""
     plays = plays_of(image)
     frames: dict[str, list[Image.Image]] = {}
     firsts: dict[str, Rendered] = {}
     durations: list[int] = []
-    with steady_corners() as next_frame:
+    with steady_corners() as next_frame, watermark.layers_kept():
         for index, (frame, duration) in enumerate(frames_of(image, source, limits)):
             next_frame()
             durations.append(duration)

@@ -14,6 +14,7 @@ from similarity import ssim
 from pixelfleet.imaging.codecs import sniff
 from pixelfleet.imaging.errors import PipelineInvalid, TooManyPixels
 from pixelfleet.imaging.limits import ImageLimits
+from pixelfleet.imaging.operations import watermark
 from pixelfleet.imaging.plan import prepare
 from pixelfleet.imaging.runner import run_pipeline
 from pixelfleet.imaging.spec import parse_pipeline
@@ -287,3 +288,26 @@ def test_the_animation_limit_counts_the_largest_image_a_step_makes() -> None:
     with pytest.raises(PipelineInvalid) as summed:  # 400,000 pixels each, 800,000 together
         prepare(source, parse_pipeline(twice, limits), limits)
     assert summed.value.errors[0].field == "pipeline.variants.1.output.animated"
+
+
+def test_a_watermark_is_drawn_once_and_laid_on_every_frame() -> None:
+    pictures = [Image.new("RGB", (60, 40), (0, 40 * i, 0)) for i in range(6)]
+    data = encoded(pictures[0], "WEBP", save_all=True, append_images=pictures[1:], lossless=True)
+    drawn: list[tuple[int, int]] = []
+    text_layer = watermark._text_layer
+
+    def counted(canvas: tuple[int, int], params: watermark.WatermarkParams) -> object:
+        drawn.append(canvas)
+        return text_layer(canvas, params)
+
+    mark = {"op": "watermark", "text": "PF", "size": 12, "position": "northwest", "margin": 0}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(watermark, "_text_layer", counted)
+        (result,) = run(data, {"operations": [mark], "output": {"lossless": True}}).values()
+
+    assert drawn == [(60, 40)]
+    made = frames(result)
+    assert len(made) == 6
+    for (picture, _), original in zip(made, pictures, strict=True):  # the mark on every frame
+        marked = np.asarray(picture.convert("RGB"))[:14, :20]
+        assert not np.array_equal(marked, np.asarray(original)[:14, :20])

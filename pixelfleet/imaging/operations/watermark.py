@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal, Self
 
 from PIL import Image, ImageDraw, ImageFont
@@ -151,6 +154,42 @@ def _asset_layer(
     return layer, (box[0], box[1]), coloured
 
 
+Layer = tuple[Image.Image, tuple[int, int], bool]
+_kept_layers: ContextVar[dict[tuple[object, ...], Layer | None] | None] = ContextVar(
+    "kept_layers", default=None
+)
+
+
+@contextmanager
+def layers_kept() -> Iterator[None]:
+    """Within it, a mark is drawn once for each canvas size and laid on every frame: an
+    animation's frames share their watermarks (the text set, or the asset resampled)."""
+    token = _kept_layers.set({})
+    try:
+        yield
+    finally:
+        _kept_layers.reset(token)
+
+
+def _layer(
+    canvas: tuple[int, int], params: WatermarkParams, asset: Image.Image | None
+) -> Layer | None:
+    kept = _kept_layers.get()
+    # The asset is the same object for every frame of one run, which holds it meanwhile.
+    key = (canvas, params.model_dump_json(), id(asset))
+    if kept is not None and key in kept:
+        return kept[key]
+    if params.asset is not None:
+        if asset is None:
+            raise ProcessingFailed(f"the watermark asset {params.asset} is not available")
+        found = _asset_layer(canvas, params, asset)
+    else:
+        found = _text_layer(canvas, params)
+    if kept is not None:
+        kept[key] = found
+    return found
+
+
 def watermarked(
     image: Image.Image,
     params: WatermarkParams,
@@ -159,12 +198,7 @@ def watermarked(
     in_place: bool = False,
 ) -> Image.Image:
     """The image with the mark; with `in_place` the image itself may be drawn on."""
-    if params.asset is not None:
-        if asset is None:
-            raise ProcessingFailed(f"the watermark asset {params.asset} is not available")
-        found = _asset_layer(image.size, params, asset)
-    else:
-        found = _text_layer(image.size, params)
+    found = _layer(image.size, params, asset)
     if found is None or params.opacity == 0:
         return image
     layer, origin, coloured = found
