@@ -133,6 +133,16 @@ def jpeg_with_corrupt_exif() -> bytes:
     return _saved(image, "JPEG", exif=b"Exif\x00\x00" + ifd)
 
 
+def gif_with_a_frame_reaching(width: int, height: int) -> bytes:
+    """A 10x10 GIF whose second frame's descriptor reaches `width` x `height` (its data is a
+    few bytes): the decoder grows the canvas for it, if let."""
+    small = Image.new("P", (10, 10), 1)
+    small.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    first = _saved(small, "GIF", save_all=True, append_images=[small.copy()], duration=100)
+    descriptor = b"," + struct.pack("<HHHH", 0, 0, width, height) + b"\x00"
+    return first[:-1] + descriptor + b"\x08\x02\x00\x01\x00;"
+
+
 def polyglot_png_zip() -> bytes:
     return _saved(Image.new("RGB", (32, 32), (1, 2, 3)), "PNG") + b"PK\x03\x04" + b"\x00" * 200
 
@@ -157,6 +167,18 @@ ATTACKS: dict[str, Callable[[], bytes]] = {
     "exif orientation 9999": lambda: jpeg_with_orientation(9999),
     "exif orientation 0": lambda: jpeg_with_orientation(0),
     "gif with 3000 frames": lambda: gif_with_frames(3000),
+    "gif frame reaching 15000x15000 past a 10x10 screen": lambda: gif_with_a_frame_reaching(
+        15_000, 15_000
+    ),
+    "gif frame reaching 2000x2000 past a 10x10 screen": lambda: gif_with_a_frame_reaching(
+        2000, 2000
+    ),
+    "heic whose container is damaged": lambda: (
+        Path(__file__).parents[1] / "imaging" / "real_images" / "corrupted.heic"
+    ).read_bytes(),
+    "heic of 200 megapixels": lambda: (
+        Path(__file__).parents[1] / "imaging" / "real_images" / "200MP.heic"
+    ).read_bytes(),
     "1x1 png": lambda: _saved(Image.new("RGB", (1, 1)), "PNG"),
     "65535x1 png": lambda: _saved(Image.new("L", (65_535, 1)), "PNG"),
     "cmyk jpeg": lambda: _saved(Image.new("CMYK", (48, 32), (0, 255, 0, 10)), "JPEG"),
