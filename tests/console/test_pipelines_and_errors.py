@@ -4,6 +4,7 @@ the API's own words when it refuses one."""
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import httpx
@@ -143,3 +144,26 @@ def test_a_focal_point_is_chosen_in_the_form_and_reaches_the_task(
     task = submitted.value.json()
     assert task["pipeline"]["operations"][0]["gravity"] == {"x": 0.25, "y": 0.75}
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
+
+
+def test_a_placeholder_asked_in_the_form_is_shown_with_the_result(
+    page: Page, console: RunningPlatform
+) -> None:
+    visitor = Console(page, console.base_url)
+    visitor.new_account()
+    visitor.choose(unseen_photo(random.Random()))
+    visitor.add_step("grayscale")
+    page.get_by_label("Placeholder", exact=True).select_option("blurhash")
+    with page.expect_response(
+        lambda response: response.url.endswith("/v1/tasks") and response.request.method == "POST"
+    ) as submitted:
+        visitor.submit()
+    assert submitted.value.json()["pipeline"]["output"]["placeholder"] == "blurhash"
+    expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
+
+    shown = page.locator(".placeholder")
+    expect(shown).to_contain_text(re.compile(r"Placeholder: \S{28} on #[0-9a-f]{6}"))
+    colour = shown.inner_text().rsplit(" on ", 1)[1].strip()
+    result = page.get_by_role("img", name=re.compile("^Result"))
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    expect(result).to_have_css("background-color", f"rgb({red}, {green}, {blue})")

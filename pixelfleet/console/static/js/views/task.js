@@ -66,7 +66,21 @@ function outputCard(output) {
   image.addEventListener("error", () => {
     status.textContent = "The image could not be loaded: its link may have expired. Reload the page for a fresh one.";
   });
+  if (output.dominant_color) image.style.backgroundColor = output.dominant_color; // while it loads
   const expires = expiryOf(output.url);
+  let placeholder = null;
+  if (output.placeholder) {
+    const swatch = h("span", { class: "swatch", "aria-hidden": "true" });
+    swatch.style.backgroundColor = output.dominant_color; // CSSOM, which the CSP allows
+    placeholder = h(
+      "small",
+      { class: "hint placeholder" },
+      "Placeholder: ",
+      h("code", {}, output.placeholder),
+      ` on ${output.dominant_color} `,
+      swatch,
+    );
+  }
   return h(
     "figure",
     { class: "output card" },
@@ -79,6 +93,7 @@ function outputCard(output) {
       h("a", { href: output.url, download: "", class: "button" }, `Download ${output.name}`),
       copyButton(`Copy URL of ${output.name}`, () => absolute(output.url), status),
       expires ? h("small", { class: "hint" }, ` The URL works until ${formatDate(expires.toISOString())}.`) : null,
+      placeholder,
       status,
     ),
   );
