@@ -9,6 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from io import BytesIO
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -112,6 +113,15 @@ class Console:
 
     def submit(self) -> None:
         self.page.get_by_role("button", name="Process image").click()
+
+    def submit_task(self) -> dict[str, Any]:
+        """Submits, and returns the task the API answered the form's POST with."""
+        with self.page.expect_response(
+            lambda answer: answer.url.endswith("/v1/tasks") and answer.request.method == "POST"
+        ) as submitted:
+            self.submit()
+        task: dict[str, Any] = submitted.value.json()
+        return task
 
     @property
     def alert(self) -> Locator:

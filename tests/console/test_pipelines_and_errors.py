@@ -29,6 +29,14 @@ def _shown_parameters(schema: dict[str, Any]) -> list[str]:
     ]
 
 
+def _with_a_photo(page: Page, console: RunningPlatform) -> Console:
+    """A new account's visitor on the new-task page, a photo chosen."""
+    visitor = Console(page, console.base_url)
+    visitor.new_account()
+    visitor.choose(unseen_photo(random.Random()))
+    return visitor
+
+
 def test_every_operation_of_the_catalogue_can_be_added_with_all_its_parameters(
     page: Page, console: RunningPlatform, shots: Shots
 ) -> None:
@@ -61,9 +69,7 @@ def test_every_operation_of_the_catalogue_can_be_added_with_all_its_parameters(
 def test_a_value_the_api_refuses_is_explained_beside_its_field(
     page: Page, console: RunningPlatform, shots: Shots
 ) -> None:
-    visitor = Console(page, console.base_url)
-    visitor.new_account()
-    visitor.choose(unseen_photo(random.Random()))
+    visitor = _with_a_photo(page, console)
     resize = visitor.add_step("resize")
     resize.get_by_label("Width").fill("400")
     resize.get_by_label("Background").fill("not-a-colour")
@@ -92,9 +98,7 @@ def test_a_value_the_api_refuses_is_explained_beside_its_field(
 def test_the_browser_asks_for_a_required_parameter_before_sending(
     page: Page, console: RunningPlatform
 ) -> None:
-    visitor = Console(page, console.base_url)
-    visitor.new_account()
-    visitor.choose(unseen_photo(random.Random()))
+    visitor = _with_a_photo(page, console)
     thumbnail = visitor.add_step("thumbnail")
     thumbnail.get_by_label("Width (required)").fill("64")
     visitor.submit()
@@ -125,9 +129,7 @@ def test_a_weak_password_is_refused_with_advice(page: Page, console: RunningPlat
 def test_a_focal_point_is_chosen_in_the_form_and_reaches_the_task(
     page: Page, console: RunningPlatform
 ) -> None:
-    visitor = Console(page, console.base_url)
-    visitor.new_account()
-    visitor.choose(unseen_photo(random.Random()))
+    visitor = _with_a_photo(page, console)
     crop = visitor.add_step("crop")
     crop.get_by_label("Width (required)").fill("100")
     crop.get_by_label("Height (required)").fill("80")
@@ -136,12 +138,9 @@ def test_a_focal_point_is_chosen_in_the_form_and_reaches_the_task(
     gravity.select_option("(point)")
     crop.get_by_label("Focal point x").fill("0.25")
     crop.get_by_label("Focal point y").fill("0.75")
-    with page.expect_response(
-        lambda response: response.url.endswith("/v1/tasks") and response.request.method == "POST"
-    ) as submitted:
-        visitor.submit()
 
-    task = submitted.value.json()
+    task = visitor.submit_task()
+
     assert task["pipeline"]["operations"][0]["gravity"] == {"x": 0.25, "y": 0.75}
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
 
@@ -149,16 +148,11 @@ def test_a_focal_point_is_chosen_in_the_form_and_reaches_the_task(
 def test_a_placeholder_asked_in_the_form_is_shown_with_the_result(
     page: Page, console: RunningPlatform
 ) -> None:
-    visitor = Console(page, console.base_url)
-    visitor.new_account()
-    visitor.choose(unseen_photo(random.Random()))
+    visitor = _with_a_photo(page, console)
     visitor.add_step("grayscale")
     page.get_by_label("Placeholder", exact=True).select_option("blurhash")
-    with page.expect_response(
-        lambda response: response.url.endswith("/v1/tasks") and response.request.method == "POST"
-    ) as submitted:
-        visitor.submit()
-    assert submitted.value.json()["pipeline"]["output"]["placeholder"] == "blurhash"
+    task = visitor.submit_task()
+    assert task["pipeline"]["output"]["placeholder"] == "blurhash"
     expect(visitor.progress_text).to_have_text("100 %", timeout=60_000)
 
     shown = page.locator(".placeholder")
