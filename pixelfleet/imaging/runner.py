@@ -567,7 +567,8 @@ def run_pipeline(
             for output in plan.outputs
             if output.name in moving
         }
-        opened, _ = open_source(data, limits)
+        # The still outputs decoded (and may have drawn on) the first frame: read it afresh.
+        opened = image if still is None else open_source(data, limits)[0]
 
         def render(frame: Image.Image) -> Iterator[Rendered]:
             assert animated is not None
