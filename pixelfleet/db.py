@@ -155,6 +155,15 @@ def sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
         cursor.close()
 
 
+async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
+    """On PostgreSQL, waits for and takes the transaction-scoped advisory lock `key` (a signed
+    64-bit number), which the transaction's end lets go: what serialises work that has no one
+    row to lock. On SQLite every write transaction already holds the database's write lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 async def ping(engine: AsyncEngine) -> None:
     """Raises if the database does not answer."""
     async with engine.connect() as connection:

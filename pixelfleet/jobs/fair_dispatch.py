@@ -19,12 +19,10 @@ from __future__ import annotations
 import heapq
 import logging
 import uuid
-import zlib
-from collections import defaultdict
+from collections import Counter
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pixelfleet import row_security
@@ -70,8 +68,8 @@ async def release(ctx: ProcessContext, queue: str | None) -> int:
     """Hands out as many tasks of `queue` waiting their turn as it has room for ahead of the
     workers, least-served account first; how many it handed out."""
     async with unit_of_work(ctx) as session:
-        await _one_releaser_at_a_time(session, queue)
         repo = TurnRepository.from_session(session)
+        await repo.lock_releases(queue)
         handed_out, held = await repo.queue_state(queue)
         room = ctx.settings.dispatch_ahead - handed_out
         if not held or room <= 0:
@@ -106,34 +104,19 @@ async def fair_picks(repo: TurnRepository, queue: str | None, room: int) -> list
     accounts = await repo.held_accounts(queue)
     in_flight = await repo.in_flight_of(queue, [user_id for user_id, _, _ in accounts])
     waiting = {user_id: count for user_id, count, _ in accounts}
-    turns = [
-        (in_flight.get(user_id, 0), oldest, str(user_id), user_id)
-        for user_id, _, oldest in accounts
-    ]
+    turns = [(in_flight.get(user_id, 0), oldest, user_id) for user_id, _, oldest in accounts]
     heapq.heapify(turns)
     order: list[uuid.UUID] = []
     while turns and len(order) < room:
-        flying, oldest, key, user_id = heapq.heappop(turns)
+        flying, oldest, user_id = heapq.heappop(turns)
         order.append(user_id)
         waiting[user_id] -= 1
         if waiting[user_id]:
-            heapq.heappush(turns, (flying + 1, oldest, key, user_id))
-    shares: dict[uuid.UUID, int] = defaultdict(int)
-    for user_id in order:
-        shares[user_id] += 1
+            heapq.heappush(turns, (flying + 1, oldest, user_id))
+    shares = Counter(order)
     tasks = {user_id: await repo.next_held(queue, user_id, n) for user_id, n in shares.items()}
     picked = []
     for user_id in order:
         if tasks[user_id]:
             picked.append(tasks[user_id].pop(0))
     return picked
-
-
-async def _one_releaser_at_a_time(session: AsyncSession, queue: str | None) -> None:
-    """On PostgreSQL, releases of one queue wait for each other (a transaction-scoped advisory
-    lock), so that two starts at once do not both fill the same room. SQLite takes one writer
-    at a time anyway."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    key = zlib.crc32(f"pixelfleet:release:{queue or ''}".encode())
-    await session.execute(select(func.pg_advisory_xact_lock(key)))

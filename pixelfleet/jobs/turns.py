@@ -5,12 +5,14 @@ conditions are the partial indexes' own text (`models/task.py`), so both databas
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pixelfleet.db import advisory_xact_lock
 from pixelfleet.jobs.states import QUEUED, RUNNING
 from pixelfleet.models import Task
 from pixelfleet.models.task import HANDED_OUT, HELD
@@ -57,8 +59,11 @@ class TurnRepository:
         statement = select(func.count()).select_from(Task).where(text(HELD), _in_queue(queue))
         return int(await self.session.scalar(statement) or 0)
 
-    async def any_held(self, queue: str | None) -> bool:
-        return bool(await self.session.scalar(select(exists().where(text(HELD), _in_queue(queue)))))
+    async def lock_releases(self, queue: str | None) -> None:
+        """Releases of `queue` wait for each other until the transaction ends, so that two
+        starts at once do not both fill the same room (see `db.advisory_xact_lock`)."""
+        key = zlib.crc32(f"pixelfleet:release:{queue or ''}".encode())
+        await advisory_xact_lock(self.session, key)
 
     async def held_queues(self) -> list[str | None]:
         rows = await self.session.scalars(select(Task.queue).where(text(HELD)).distinct())

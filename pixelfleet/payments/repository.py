@@ -9,11 +9,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pixelfleet.db import newest_first
+from pixelfleet.db import advisory_xact_lock, newest_first
 from pixelfleet.models import Payment, PaymentEvent, PaymentRefund
 
 CREATED = "created"
@@ -58,11 +58,8 @@ class PaymentRepository:
         Razorpay payment `provider_payment_id`, including those that cannot lock its row yet (a
         refund arriving before the capture finds no paid payment to lock). Taken before the
         payment's row. On SQLite every write transaction holds the database's write lock."""
-        if self.session.get_bind().dialect.name != "postgresql":
-            return
         digest = hashlib.sha256(b"razorpay-payment:" + provider_payment_id.encode()).digest()
-        key = int.from_bytes(digest[:8], "big", signed=True)
-        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        await advisory_xact_lock(self.session, int.from_bytes(digest[:8], "big", signed=True))
 
     async def by_idempotency_key(self, user_id: uuid.UUID, key: str) -> Payment | None:
         return await self.session.scalar(
