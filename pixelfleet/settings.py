@@ -358,6 +358,10 @@ class Settings(BaseSettings):
         longer than the longest task (its hard limit) plus the longest retry countdown."""
         return max(3600.0, 2 * self.task_time_limit_seconds + 120.0)
 
+    def stored_queue(self, queue: str | None) -> str | None:
+        """How a task names `queue`: not at all for the default one (as the API's tasks do)."""
+        return None if queue == self.celery_queue else queue
+
     @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(

@@ -96,17 +96,21 @@ class KubernetesLauncher:
     async def held(self, task: Task) -> None:
         """Its ImageJob shows it Queued while it waits its turn (the operator sends a task only
         once it is handed out)."""
-        if task.resource_name is not None or not self.mirrors:
-            return  # an ImageJob applied by hand is its mirror already
+        if not self._mirrors(task):
+            return
         try:
             await self._mirror(task)
         except DispatchFailed:
             log.warning("task %s waits its turn without its ImageJob yet", task.id, exc_info=True)
 
+    def _mirrors(self, task: Task) -> bool:
+        """Whether this launcher makes the task's ImageJob: not for one asked for by an
+        ImageJob applied by hand (that job is its mirror already), nor in the operator, which
+        hands out tasks whose ImageJobs were made at their submission."""
+        return task.resource_name is None and self.mirrors
+
     async def dispatch(self, task: Task) -> None:
-        if task.resource_name is not None or not self.mirrors:
-            # Asked for by an ImageJob applied by hand (that job is its mirror already), or
-            # handed out by the operator (its ImageJob was made at its submission).
+        if not self._mirrors(task):
             await self.celery.dispatch(task)
             return
         created = await self._mirror(task)

@@ -118,9 +118,8 @@ async def _admitted_before(state: OperatorState, user: User, uid: str) -> Task |
 def placement_of(
     spec: ImageJobSpec, bound: BoundAccount, resource_name: str, settings: Settings
 ) -> Placement:
-    # The default queue is the one a task names none of (as the API's tasks do).
     return Placement(
-        queue=None if spec.queue == settings.celery_queue else spec.queue,
+        queue=settings.stored_queue(spec.queue),
         priority=spec.priority,
         budget=Budget(bound.binding, bound.spec.budget_credits),
         resource_name=resource_name,

@@ -91,9 +91,10 @@ async def busy_hosts(state: OperatorState) -> Counter[str]:
 async def held_in(state: OperatorState, queue: str) -> int:
     """Tasks of `queue` waiting their turn in the database (fair sharing): work for the pool
     that its broker list does not show yet."""
-    key = None if queue == state.ctx.settings.celery_queue else queue  # the default: unnamed
     async with state.ctx.read_sessions() as session:
-        return await TurnRepository.from_session(session).count_held(key)
+        return await TurnRepository.from_session(session).count_held(
+            state.ctx.settings.stored_queue(queue)
+        )
 
 
 @dataclass
