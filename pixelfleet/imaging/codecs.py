@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from pixelfleet.errors import FieldError
-from pixelfleet.imaging.colours import has_alpha, is_grey, to_working_mode
+from pixelfleet.imaging.colours import flatten_onto_white, has_alpha, is_grey, to_working_mode
 from pixelfleet.imaging.errors import (
     ImageTooLarge,
     PipelineInvalid,
@@ -162,7 +162,7 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
             source_format = PIL_TO_SOURCE[image.format or ""]
             width, height = image.size
             _check_pixels(width, height, limits)
-            canvas = _gif_canvas(data, limits) if image.format == "GIF" else None
+            canvas_pixels = _gif_canvas_pixels(data, limits) if image.format == "GIF" else 0
             frames = 1 if image.format in STILL_FORMATS else int(getattr(image, "n_frames", 1))
             # A GIF's first frame may reach past the logical screen and grow the image.
             width, height = image.size
@@ -198,17 +198,18 @@ def open_source(data: bytes, limits: ImageLimits) -> tuple[Image.Image, SourceIn
         content_type=SOURCE_CONTENT_TYPES[source_format],
         orientation=orientation,
         has_alpha=transparent,
-        canvas_pixels=0 if canvas is None else canvas[0] * canvas[1],
+        canvas_pixels=canvas_pixels,
     )
     return image, info
 
 
-def _gif_canvas(data: bytes, limits: ImageLimits) -> tuple[int, int] | None:
-    """The canvas a GIF's frames reach, from its blocks (Pillow grows its canvas for a frame
-    past the screen only when it decodes that frame); TooManyPixels past the pixel limit."""
+def _gif_canvas_pixels(data: bytes, limits: ImageLimits) -> int:
+    """The pixels of the canvas a GIF's frames reach, from its blocks (Pillow grows its canvas
+    for a frame past the screen only when it decodes that frame; 0: not a GIF's blocks);
+    TooManyPixels past the pixel limit."""
     layout = gif_layout(data)
     if layout is None:
-        return None
+        return 0
     width, height = layout.canvas
     if width * height > limits.max_source_pixels:
         raise TooManyPixels(
@@ -216,7 +217,7 @@ def _gif_canvas(data: bytes, limits: ImageLimits) -> tuple[int, int] | None:
             f"past its {layout.screen[0]}x{layout.screen[1]} screen; "
             f"{limits.describe('max_source_pixels', 'pixels')}"
         )
-    return width, height
+    return width * height
 
 
 def _refuse_declared_pixels(data: bytes, limits: ImageLimits) -> None:
@@ -264,12 +265,6 @@ def sniff(data: bytes, limits: ImageLimits) -> SourceInfo:
     return info
 
 
-def _flatten_onto_white(image: Image.Image) -> Image.Image:
-    rgba = to_working_mode(image, alpha=True).convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
-
-
 # GIF keeps one fully transparent palette entry; alpha below this is transparent.
 _GIF_ALPHA_THRESHOLD = 128
 _GIF_TRANSPARENT_INDEX = 255
@@ -296,7 +291,7 @@ def _for_format(image: Image.Image, output: OutputFormat) -> tuple[Image.Image, 
     """The image in a mode the format can store, and any save options that mode needs."""
     if output.name == "jpeg":
         if has_alpha(image):
-            flat = _flatten_onto_white(image)
+            flat = flatten_onto_white(image)
             return (flat.convert("L") if is_grey(image) else flat), {}
         return to_working_mode(image), {}
     if output.name == "png":

@@ -79,3 +79,10 @@ def fill_for(image: Image.Image, colour: RGBA) -> tuple[Image.Image, int | tuple
             return working, (r, g, b)
         case _:
             return working, (r, g, b, a)
+
+
+def flatten_onto_white(image: Image.Image) -> Image.Image:
+    """The image as RGB, its transparent parts laid on white."""
+    rgba = to_working_mode(image, alpha=True).convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")

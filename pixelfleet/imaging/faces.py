@@ -83,9 +83,9 @@ def find_faces(image: Image.Image) -> list[Face]:
     if factor < 1.0:
         size = (max(1, round(grey.width * factor)), max(1, round(grey.height * factor)))
         grey = grey.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    detector = _detector()
     from pixelfleet.imaging.opencv import cv2
 
+    detector = _detector()
     pixels = cv2.equalizeHist(np.asarray(grey))
     smallest = max(MIN_FACE_SIDE, min(grey.size) // MIN_FACE_SHARE)
     found = detector.detectMultiScale(

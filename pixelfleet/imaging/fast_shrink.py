@@ -27,11 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from pixelfleet.imaging.cascade import CASCADE_RATIO
+from pixelfleet.imaging.cascade import CASCADE_RATIO, Size
 from pixelfleet.imaging.colours import to_working_mode
 from pixelfleet.imaging.operations import resize
 
-Size = tuple[int, int]
 Pixels = NDArray[np.uint8]
 
 MAX_SCALE = 4.0

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from pixelfleet.imaging.colours import has_alpha, to_working_mode
+from pixelfleet.imaging.colours import flatten_onto_white, has_alpha, to_working_mode
 
 PlaceholderKind = Literal["blurhash", "thumbhash"]
 
@@ -44,19 +44,13 @@ class Placeholder:
 
 
 def _small_rgba(image: Image.Image) -> Image.Image:
-    working = to_working_mode(image, alpha=True).convert("RGBA")
-    small = working.copy()
+    small = to_working_mode(image, alpha=True).convert("RGBA")  # a copy, always
     small.thumbnail((PLACEHOLDER_SIDE, PLACEHOLDER_SIDE), Image.Resampling.BOX, reducing_gap=2.0)
     return small
 
 
-def _on_white(rgba: Image.Image) -> Image.Image:
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
-
-
 def _blurhash(rgba: Image.Image) -> str:
-    rgb = _on_white(rgba)
+    rgb = flatten_onto_white(rgba)
     longer, shorter = BLURHASH_COMPONENTS, BLURHASH_COMPONENTS - 1
     x, y = (longer, shorter) if rgb.width >= rgb.height else (shorter, longer)
     rows = [
@@ -104,8 +98,8 @@ def thumb_hash(rgba: Image.Image) -> bytes:
     alpha = pixels[..., 3]
     total_alpha = float(alpha.sum())
     average = (pixels[..., :3] * alpha[..., None]).sum(axis=(0, 1)) / (total_alpha or 1)
-    has_alpha = total_alpha < width * height
-    l_limit = 5 if has_alpha else 7
+    transparent = total_alpha < width * height
+    l_limit = 5 if transparent else 7
     lx = max(1, _round(l_limit * width / max(width, height)))
     ly = max(1, _round(l_limit * height / max(width, height)))
     rgb = average * (1 - alpha[..., None]) + pixels[..., :3] * alpha[..., None]
@@ -113,14 +107,14 @@ def thumb_hash(rgba: Image.Image) -> bytes:
     l_dc, l_ac, l_scale = _cosine_terms((r + g + b) / 3, max(3, lx), max(3, ly))
     p_dc, p_ac, p_scale = _cosine_terms((r + g) / 2 - b, 3, 3)
     q_dc, q_ac, q_scale = _cosine_terms(r - g, 3, 3)
-    a_dc, a_ac, a_scale = _cosine_terms(alpha, 5, 5) if has_alpha else (1.0, [], 1.0)
+    a_dc, a_ac, a_scale = _cosine_terms(alpha, 5, 5) if transparent else (1.0, [], 1.0)
     landscape = width > height
     header24 = (
         _round(63 * l_dc)
         | (_round(31.5 + 31.5 * p_dc) << 6)
         | (_round(31.5 + 31.5 * q_dc) << 12)
         | (_round(31 * l_scale) << 18)
-        | (int(has_alpha) << 23)
+        | (int(transparent) << 23)
     )
     header16 = (
         (ly if landscape else lx)
@@ -129,7 +123,7 @@ def thumb_hash(rgba: Image.Image) -> bytes:
         | (int(landscape) << 15)
     )
     hashed = [header24 & 255, (header24 >> 8) & 255, header24 >> 16, header16 & 255, header16 >> 8]
-    if has_alpha:
+    if transparent:
         hashed.append(_round(15 * a_dc) | (_round(15 * a_scale) << 4))
     nibbles = [_round(15 * f) for f in (*l_ac, *p_ac, *q_ac, *a_ac)]
     for index in range(0, len(nibbles), 2):

@@ -562,6 +562,7 @@ def run_pipeline(
             results[rendered.name] = with_placeholder(encoded, rendered)
     animated = _only(pipeline, moving)
     if animated is not None:
+        moving_pipeline = animated  # narrowed, for the closure below
         formats = {
             output.name: cast(OutputFormatName, output.format)
             for output in plan.outputs
@@ -571,8 +572,7 @@ def run_pipeline(
         opened = image if still is None else open_source(data, limits)[0]
 
         def render(frame: Image.Image) -> Iterator[Rendered]:
-            assert animated is not None
-            return _rendered(frame, source, animated, limits, decoded_assets, None)
+            return _rendered(frame, source, moving_pipeline, limits, decoded_assets, None)
 
         labelled = bool(pipeline.variants)
         results |= animations(

@@ -90,11 +90,6 @@ def _accepted_format_by_signature(data: bytes) -> str | None:
     return None
 
 
-SIGNATURE_BYTES = 16
-"""How many leading bytes tell whether a file is in an accepted format (`has_accepted_signature`;
-an AVIF's `ftyp` box may need more, up to 4096)."""
-
-
 def has_accepted_signature(head: bytes) -> bool:
     """Whether a file starting with `head` can be an image in an accepted format: what a fetch
     checks before it reads the rest."""

@@ -471,6 +471,7 @@ async def _store_result(
             }
             for alternate in image.alternates
         ]
+        placeholder = image.placeholder
         outputs.append(
             TaskOutput(
                 task_id=task_id,
@@ -483,8 +484,8 @@ async def _store_result(
                 height=image.height,
                 bytes=len(image.data),
                 alternates=alternates or None,
-                placeholder=image.placeholder.value if image.placeholder else None,
-                dominant_color=image.placeholder.dominant_color if image.placeholder else None,
+                placeholder=placeholder.value if placeholder else None,
+                dominant_color=placeholder.dominant_color if placeholder else None,
             )
         )
     async with unit_of_work(ctx) as session:

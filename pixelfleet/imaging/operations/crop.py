@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal, Self
+from typing import Literal, Self, get_args
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,7 +25,7 @@ SmartGravity = Literal["entropy", "attention", "face"]
 CropGravity = Literal[Gravity, SmartGravity]
 Anchor = CropGravity | FocalPoint
 """Where a crop is anchored: a compass point, a smart gravity or a focal point."""
-SMART_GRAVITIES: frozenset[str] = frozenset({"entropy", "attention", "face"})
+SMART_GRAVITIES: frozenset[str] = frozenset(get_args(SmartGravity))
 """The gravities that look at the pixels (and weigh colour) to choose the rectangle."""
 
 GRAVITY_DESCRIPTION = (

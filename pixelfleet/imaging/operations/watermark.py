@@ -175,10 +175,11 @@ def _layer(
     canvas: tuple[int, int], params: WatermarkParams, asset: Image.Image | None
 ) -> Layer | None:
     kept = _kept_layers.get()
-    # The asset is the same object for every frame of one run, which holds it meanwhile.
-    key = (canvas, params.model_dump_json(), id(asset))
-    if kept is not None and key in kept:
-        return kept[key]
+    if kept is not None:
+        # The asset is the same object for every frame of one run, which holds it meanwhile.
+        key = (canvas, params.model_dump_json(), id(asset))
+        if key in kept:
+            return kept[key]
     if params.asset is not None:
         if asset is None:
             raise ProcessingFailed(f"the watermark asset {params.asset} is not available")
