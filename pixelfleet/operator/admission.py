@@ -28,7 +28,7 @@ from pixelfleet.jobs import service as jobs_service
 from pixelfleet.jobs.placement import Budget, Placement
 from pixelfleet.jobs.repository import TaskRepository
 from pixelfleet.models import Task, User
-from pixelfleet.operator.resources import CreditBindingSpec, ImageJobSpec
+from pixelfleet.operator.resources import CreditBindingSpec, ImageJobSpec, imagejob_name
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import reason_of
 from pixelfleet.settings import Settings
@@ -188,6 +188,21 @@ async def task_admitted_for(state: OperatorState, uid: str) -> uuid.UUID | None:
         return await TaskRepository.from_session(session).task_of_idempotency_key(
             idempotency_key(uid)
         )
+
+
+NOT_YOURS = (
+    "spec.taskId belongs to the ImageJobs PixelFleet makes (task-<id>, in its own namespace): "
+    "a job applied by hand names a source and a pipeline instead"
+)
+
+
+def may_name_its_task(spec: ImageJobSpec, where: tuple[str, str], own_namespace: str) -> bool:
+    """Whether a job at `where` (namespace, name) may name its `spec.taskId`: only the job
+    PixelFleet made for that task, in its own namespace, may read and cancel it (a job applied
+    elsewhere must not reach another account's task). A job naming none may be anywhere."""
+    if spec.task_id is None:
+        return True
+    return where == (own_namespace, imagejob_name(spec.task_id))
 
 
 def task_id_of(spec: ImageJobSpec, status: dict[str, Any] | None) -> uuid.UUID | None:

@@ -37,9 +37,11 @@ from pixelfleet.launchers import DispatchFailed
 from pixelfleet.models import Task
 from pixelfleet.observability import exposition, log_context
 from pixelfleet.operator.admission import (
+    NOT_YOURS,
     HeldBack,
     Rejection,
     admit,
+    may_name_its_task,
     task_admitted_for,
     task_id_of,
 )
@@ -54,7 +56,6 @@ from pixelfleet.operator.resources import (
     REQUEST_ID_ANNOTATION,
     VERSION,
     ImageJobSpec,
-    imagejob_name,
 )
 from pixelfleet.operator.state import OperatorState
 from pixelfleet.operator.status import as_patch, differs, rejected_status, status_of_task
@@ -246,7 +247,8 @@ def imagejob_handler(
                         return
                     await _refuse(state, body, "InvalidSpec", str(refusal))
                     raise kopf.PermanentError(str(refusal)) from None
-                if parsed.task_id is not None and not _made_by_pixelfleet(state, meta, parsed):
+                where = (str(meta.get("namespace")), name)
+                if not may_name_its_task(parsed, where, state.jobs.namespace):
                     if invalid == "ignore":
                         return  # not a task of this job's to touch
                     await _refuse(state, body, "InvalidSpec", NOT_YOURS)
@@ -254,7 +256,7 @@ def imagejob_handler(
                 task_id = task_id_of(parsed, dict(body.get("status") or {}))
                 if task_id is None and not admits:
                     # Admitted before its status said so (a deletion, a resync): its key knows.
-                    task_id = await _admitted_before(state, meta)
+                    task_id = await _task_admitted_for(state, meta)
                     if task_id is None:
                         return  # rejected, or its admission is still to come
                 if task_id is None:
@@ -286,22 +288,7 @@ def imagejob_handler(
     return decorate
 
 
-NOT_YOURS = (
-    "spec.taskId belongs to the ImageJobs PixelFleet makes (task-<id>, in its own namespace): "
-    "a job applied by hand names a source and a pipeline instead"
-)
-
-
-def _made_by_pixelfleet(state: OperatorState, meta: kopf.Meta, spec: ImageJobSpec) -> bool:
-    """Whether a job naming a task is the one PixelFleet made for it: only that one may read
-    and cancel it (a job applied elsewhere must not reach another account's task)."""
-    assert spec.task_id is not None
-    return meta.get("namespace") == state.jobs.namespace and meta.get("name") == imagejob_name(
-        spec.task_id
-    )
-
-
-async def _admitted_before(state: OperatorState, meta: kopf.Meta) -> uuid.UUID | None:
+async def _task_admitted_for(state: OperatorState, meta: kopf.Meta) -> uuid.UUID | None:
     try:
         return await task_admitted_for(state, str(meta.get("uid")))
     except Exception as exc:
