@@ -18,6 +18,7 @@ from tests.celery_mode.conftest import (  # noqa: F401  (fixtures shared with ce
     redis_server,
 )
 from tests.conftest import TEST_JWT_SECRET
+from tests.harness.image_host import ImageHost, image_host
 from tests.harness.kubernetes import EmulatedCluster
 from tests.harness.ports import free_port
 from tests.harness.redis import RedisServer
@@ -26,8 +27,16 @@ NAMESPACE = "default"
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCluster]:
-    with EmulatedCluster(namespaces=(NAMESPACE,)) as emulated:
+def cluster_namespaces() -> tuple[str, ...]:
+    """The namespaces the emulated cluster has (a module adds the ones its jobs live in)."""
+    return (NAMESPACE,)
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster_namespaces: tuple[str, ...]
+) -> Iterator[EmulatedCluster]:
+    with EmulatedCluster(namespaces=cluster_namespaces) as emulated:
         # Every process here (the API in-process, the worker, the operator) finds it this way.
         monkeypatch.setenv("KUBECONFIG", str(emulated.kubeconfig(tmp_path)))
         yield emulated
@@ -75,3 +84,10 @@ def settings(
     operator_overrides: dict[str, Any],
 ) -> Settings:
     return operator_settings(database_url, tmp_path, redis_server, operator_overrides)
+
+
+@pytest.fixture
+def host() -> Iterator[ImageHost]:
+    """A web server of images, for ImageJobs that name a source by URL."""
+    with image_host() as serving:
+        yield serving

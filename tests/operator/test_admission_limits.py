@@ -4,8 +4,6 @@ Its own module: the account's quota is one active task here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +11,7 @@ import pytest
 
 from tests.api_helpers import balance_of, image_bytes, sign_up
 from tests.celery_mode.conftest import Processes
-from tests.harness.image_host import Answer, ImageHost, image_host
+from tests.harness.image_host import Answer, ImageHost
 from tests.harness.kubernetes import EmulatedCluster
 from tests.operator.conftest import NAMESPACE
 from tests.operator.steps import QUICK, apply, bind, until
@@ -24,21 +22,13 @@ TEAM = "team-q"
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCluster]:
-    with EmulatedCluster(namespaces=(NAMESPACE, TEAM)) as emulated:
-        monkeypatch.setenv("KUBECONFIG", str(emulated.kubeconfig(tmp_path)))
-        yield emulated
+def cluster_namespaces() -> tuple[str, ...]:
+    return (NAMESPACE, TEAM)
 
 
 @pytest.fixture
 def operator_overrides() -> dict[str, Any]:
     return {"source_allow_private_urls": True, "max_active_tasks_per_user": 1}
-
-
-@pytest.fixture
-def host() -> Iterator[ImageHost]:
-    with image_host() as serving:
-        yield serving
 
 
 def phase_of(cluster: EmulatedCluster, name: str) -> str | None:

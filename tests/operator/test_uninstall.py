@@ -11,8 +11,6 @@ import asyncio
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +20,7 @@ from pixelfleet.operator.resources import FINALIZER
 from tests.api_helpers import balance_of, image_bytes, sign_up, submit
 from tests.celery_mode.conftest import Processes
 from tests.harness.celery import CeleryProcess
-from tests.harness.image_host import Answer, ImageHost, image_host
+from tests.harness.image_host import Answer, ImageHost
 from tests.harness.kubernetes import EmulatedCluster
 from tests.operator.conftest import NAMESPACE
 from tests.operator.steps import QUICK, apply, bind, imagejob, phase, until
@@ -35,21 +33,13 @@ LABELS = {"app.kubernetes.io/component": "operator"}
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedCluster]:
-    with EmulatedCluster(namespaces=(NAMESPACE, TEAM)) as emulated:
-        monkeypatch.setenv("KUBECONFIG", str(emulated.kubeconfig(tmp_path)))
-        yield emulated
+def cluster_namespaces() -> tuple[str, ...]:
+    return (NAMESPACE, TEAM)
 
 
 @pytest.fixture
 def operator_overrides() -> dict[str, Any]:
     return {"source_allow_private_urls": True}
-
-
-@pytest.fixture
-def host() -> Iterator[ImageHost]:
-    with image_host() as serving:
-        yield serving
 
 
 def operator_deployment(cluster: EmulatedCluster, operator: CeleryProcess) -> threading.Event:
