@@ -48,6 +48,12 @@ class Platform:
     picture: str  # a URL the image host serves
     processes: Processes
 
+    def apply(self, namespace: str, name: str, **spec: Any) -> None:
+        """An ImageJob of the served picture through the quick pipeline (unless `spec` says
+        otherwise), applied by hand."""
+        defaults = {"source": {"url": self.picture}, "pipeline": QUICK}
+        apply(self.cluster, namespace, name, **{**defaults, **spec})
+
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[ImageHost]:
@@ -137,15 +143,7 @@ async def waiting_job(
     email = f"{namespace}@example.com"
     headers = await sign_up(client, email)
     bind(platform.cluster, namespace, email, budget=50)
-    apply(
-        platform.cluster,
-        namespace,
-        name,
-        source={"url": platform.picture},
-        pipeline=QUICK,
-        queue=queue_name(platform.settings, IDLE_QUEUE),
-        **spec,
-    )
+    platform.apply(namespace, name, queue=queue_name(platform.settings, IDLE_QUEUE), **spec)
     job = await settled(platform.cluster, namespace, name, {"Queued", "Rejected"})
     assert job["status"]["phase"] == "Queued"
     return headers, job
@@ -158,7 +156,7 @@ async def test_a_job_applied_by_hand_is_admitted_charged_and_served_by_signed_ur
     headers = await sign_up(client, "team-a@example.com")
     bind(cluster, "team-a", "team-a@example.com", budget=50)
 
-    apply(cluster, "team-a", "hero", source={"url": platform.picture}, pipeline=QUICK)
+    platform.apply("team-a", "hero")
     job = await settled(cluster, "team-a", "hero", {"Succeeded", "Failed", "Rejected"})
 
     status = job["status"]
@@ -192,7 +190,7 @@ async def test_a_job_without_a_binding_is_rejected_and_nothing_is_charged(
     client: httpx.AsyncClient, platform: Platform
 ) -> None:
     cluster = platform.cluster
-    apply(cluster, "unbound", "orphan", source={"url": platform.picture}, pipeline=QUICK)
+    platform.apply("unbound", "orphan")
 
     job = await settled(cluster, "unbound", "orphan", {"Rejected", "Succeeded", "Failed"})
 
@@ -209,7 +207,7 @@ async def test_a_job_the_budget_cannot_pay_for_is_rejected_and_nothing_is_charge
     headers = await sign_up(client, "team-b@example.com")
     bind(cluster, "team-b", "team-b@example.com", budget=0)
 
-    apply(cluster, "team-b", "too-dear", source={"url": platform.picture}, pipeline=QUICK)
+    platform.apply("team-b", "too-dear")
     job = await settled(cluster, "team-b", "too-dear", {"Rejected", "Succeeded", "Failed"})
 
     assert job["status"]["phase"] == "Rejected"
@@ -225,7 +223,7 @@ async def test_a_binding_to_no_account_rejects_its_jobs(
     cluster = platform.cluster
     bind(cluster, "team-c", "nobody@example.com", budget=10)
 
-    apply(cluster, "team-c", "nobodys", source={"url": platform.picture}, pipeline=QUICK)
+    platform.apply("team-c", "nobodys")
     job = await settled(cluster, "team-c", "nobodys", {"Rejected", "Succeeded", "Failed"})
 
     assert conditions(job)["Admitted"] == ("False", "AccountNotFound")
@@ -239,7 +237,7 @@ async def test_a_job_whose_source_is_refused_is_rejected_with_the_apis_reason(
     bind(cluster, "team-d", "team-d@example.com", budget=50)
     missing = platform.host.url("/missing.jpg")  # the host answers 404
 
-    apply(cluster, "team-d", "broken-link", source={"url": missing}, pipeline=QUICK)
+    platform.apply("team-d", "broken-link", source={"url": missing})
     job = await settled(cluster, "team-d", "broken-link", {"Rejected", "Succeeded", "Failed"})
 
     assert conditions(job)["Admitted"][0] == "False"
@@ -256,24 +254,14 @@ async def test_jobs_go_to_the_queue_they_name_and_wait_there_by_priority(
 
     # A queue with a worker of its own takes the job.
     second = queue_name(settings, SECOND_QUEUE)
-    apply(
-        cluster, "team-e", "routed", source={"url": platform.picture}, pipeline=QUICK, queue=second
-    )
+    platform.apply("team-e", "routed", queue=second)
     routed = await settled(cluster, "team-e", "routed", {"Succeeded", "Failed", "Rejected"})
     assert routed["status"]["phase"] == "Succeeded"
 
     # A queue nobody serves keeps its jobs, higher priorities first in line.
     idle = queue_name(settings, IDLE_QUEUE)
     for name, priority in (("low", 1), ("high", 8), ("middle", 5)):
-        apply(
-            cluster,
-            "team-e",
-            name,
-            source={"url": platform.picture},
-            pipeline=QUICK,
-            queue=idle,
-            priority=priority,
-        )
+        platform.apply("team-e", name, queue=idle, priority=priority)
     jobs = {}
     for name in ("low", "high", "middle"):
         jobs[name] = await settled(cluster, "team-e", name, {"Queued", "Rejected"})
@@ -298,15 +286,7 @@ async def test_jobs_go_to_the_queue_they_name_and_wait_there_by_priority(
     # A worker that comes to a queue of waiting jobs takes the higher priority first.
     ordered = queue_name(settings, "ordered")
     for name, priority in (("later", 2), ("sooner", 6)):
-        apply(
-            cluster,
-            "team-e",
-            name,
-            source={"url": platform.picture},
-            pipeline=QUICK,
-            queue=ordered,
-            priority=priority,
-        )
+        platform.apply("team-e", name, queue=ordered, priority=priority)
         await settled(cluster, "team-e", name, {"Queued"})
     platform.processes.worker(queue=ordered)
     later, sooner = [
@@ -348,14 +328,7 @@ async def test_jobs_applied_at_once_never_spend_past_their_budget(
     bind(cluster, "team-g", "team-g@example.com", budget=budget)
     names = [f"batch-{n}" for n in range(8)]
     for name in names:  # the operator handles them side by side
-        apply(
-            cluster,
-            "team-g",
-            name,
-            source={"url": platform.picture},
-            pipeline=QUICK,
-            queue=queue_name(settings, IDLE_QUEUE),
-        )
+        platform.apply("team-g", name, queue=queue_name(settings, IDLE_QUEUE))
     jobs = [await settled(cluster, "team-g", name, {"Queued", "Rejected"}) for name in names]
 
     admitted = [job for job in jobs if job["status"]["phase"] == "Queued"]
