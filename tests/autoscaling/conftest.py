@@ -7,6 +7,7 @@ from __future__ import annotations
 from tests.operator.conftest import (  # noqa: F401  (fixtures shared with the operator suite)
     backend,
     cluster,
+    cluster_namespaces,
     operator_overrides,
     processes,
     redis_server,

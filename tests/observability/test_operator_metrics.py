@@ -24,6 +24,7 @@ pytestmark = pytest.mark.operator
 # (its settings give the operator a free metrics port).
 backend = operator_suite.backend
 cluster = operator_suite.cluster
+cluster_namespaces = operator_suite.cluster_namespaces
 operator_overrides = operator_suite.operator_overrides
 processes = operator_suite.processes
 redis_server = operator_suite.redis_server
